@@ -1,0 +1,142 @@
+# easel - one plain Makefile. `make help` lists the targets.
+#
+# Sources are found by wildcard: every pkg/<module>/*.c goes into
+# build/libeasel.a, cmd/easel/*.c links it into build/easel, and every
+# tests/{unit,integration}/test_*.c becomes one test program.
+
+BUILD    ?= build
+CC       ?= cc
+SANITIZE ?=
+V        ?= 0
+
+PKGS     := libcurl libcjson yaml-0.1 hiredis libpq vips libwebsockets openssl
+TESTPKGS := cmocka
+
+ifeq ($(V),0)
+Q := @
+else
+Q :=
+endif
+
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+COMMIT   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+# pkg-config is evaluated lazily, after deps are installed.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+TEST_LIBS  = $(shell pkg-config --libs $(TESTPKGS) 2>/dev/null)
+
+CFLAGS   ?= -O2 -g
+WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
+            -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wno-missing-field-initializers
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude -MMD -MP \
+             -DEASEL_VERSION='"$(VERSION)"' -DEASEL_COMMIT='"$(COMMIT)"' \
+             $(PKG_CFLAGS) -pthread
+ifneq ($(SANITIZE),)
+ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDSAN      := -fsanitize=address,undefined
+endif
+LDFLAGS  ?=
+LDLIBS   = $(PKG_LIBS) -pthread -lm
+
+PKG_SRC   := $(sort $(wildcard pkg/*/*.c))
+CMD_SRC   := $(sort $(wildcard cmd/easel/*.c))
+TLIB_SRC  := $(sort $(wildcard tests/lib/*.c))
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+INT_SRC   := $(sort $(wildcard tests/integration/test_*.c))
+BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
+FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+
+PKG_OBJ   := $(PKG_SRC:%.c=$(BUILD)/obj/%.o)
+CMD_OBJ   := $(CMD_SRC:%.c=$(BUILD)/obj/%.o)
+TLIB_OBJ  := $(TLIB_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
+INT_BIN   := $(INT_SRC:tests/integration/%.c=$(BUILD)/tests/integration/%)
+BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+
+LIB := $(BUILD)/libeasel.a
+BIN := $(BUILD)/easel
+DEPS_STAMP := $(BUILD)/.deps-ok
+
+.DEFAULT_GOAL := all
+.PHONY: all help deps test test-unit test-integration test-e2e test-asan \
+        demo bench clean checksrc docs-check fmt
+
+all: $(BIN) ## Build build/easel (the default)
+
+help: ## List the targets with a line each
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+deps: $(DEPS_STAMP) ## Install missing Debian packages (hack/install-deps.sh)
+
+# Runs the installer only when something is missing; the stamp records that
+# everything was found so later builds skip the check.
+$(DEPS_STAMP): hack/install-deps.sh
+	$(Q)mkdir -p $(@D)
+	$(Q)if ! pkg-config --exists $(PKGS) $(TESTPKGS) || ! command -v redis-server >/dev/null \
+	     || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	       echo "  DEPS   installing missing packages"; ./hack/install-deps.sh; fi
+	$(Q)touch $@
+
+$(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
+	$(Q)mkdir -p $(@D)
+	@if [ "$(V)" = 0 ]; then echo "  CC     $<"; fi
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIB): $(PKG_OBJ)
+	$(Q)mkdir -p $(@D)
+	@if [ "$(V)" = 0 ]; then echo "  AR     $@"; fi
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(CMD_OBJ) $(LIB)
+	@if [ "$(V)" = 0 ]; then echo "  LINK   $@"; fi
+	$(Q)$(CC) $(LDSAN) $(LDFLAGS) -o $@ $(CMD_OBJ) $(LIB) $(LDLIBS)
+
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(TLIB_OBJ) $(LIB)
+	$(Q)mkdir -p $(@D)
+	@if [ "$(V)" = 0 ]; then echo "  LINK   $@"; fi
+	$(Q)$(CC) $(LDSAN) $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(LIB) $(LDLIBS) $(TEST_LIBS)
+
+$(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(TLIB_OBJ) $(LIB)
+	$(Q)mkdir -p $(@D)
+	@if [ "$(V)" = 0 ]; then echo "  LINK   $@"; fi
+	$(Q)$(CC) $(LDSAN) $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(LIB) $(LDLIBS) $(TEST_LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(TLIB_OBJ) $(LIB)
+	$(Q)mkdir -p $(@D)
+	@if [ "$(V)" = 0 ]; then echo "  LINK   $@"; fi
+	$(Q)$(CC) $(LDSAN) $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(LIB) $(LDLIBS)
+
+test-build: $(BIN) $(UNIT_BIN) $(INT_BIN)
+
+test: test-build ## Run every test (unit, integration, e2e) against real Redis and PostgreSQL
+	$(Q)BUILD=$(BUILD) ./hack/run-tests.sh all
+
+test-unit: test-build ## Run the unit tests only
+	$(Q)BUILD=$(BUILD) ./hack/run-tests.sh unit
+
+test-integration: test-build ## Run the integration tests (starts Redis and PostgreSQL)
+	$(Q)BUILD=$(BUILD) ./hack/run-tests.sh integration
+
+test-e2e: test-build ## Run the end-to-end scenarios through the binary
+	$(Q)BUILD=$(BUILD) ./hack/run-tests.sh e2e
+
+test-asan: ## Run every test under AddressSanitizer and UndefinedBehaviorSanitizer
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=1 CFLAGS="-O1 -g" test
+
+demo: $(BIN) ## Run real jobs end to end on local Redis and PostgreSQL
+	$(Q)BUILD=$(BUILD) ./hack/demo.sh
+
+bench: $(BIN) $(BENCH_BIN) ## Print queue and image-variant figures (make bench)
+	$(Q)BUILD=$(BUILD) ./hack/bench.sh
+
+docs-check: $(BIN) ## Check docs/configuration.md against the flag tables
+	$(Q)./hack/gen-config-doc.sh --check
+
+checksrc: ## Look for banned calls (sprintf, strcpy, strcat, atoi, ...)
+	$(Q)./hack/checksrc.sh
+
+clean: ## Remove build outputs
+	$(Q)rm -rf build build-asan
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

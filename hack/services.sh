@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Starts and stops the real Redis and PostgreSQL servers that tests, the demo
+# and the benchmarks use: on loopback, on free ports, in a directory of the
+# caller's choosing, so that nothing on the machine is touched.
+#
+#   hack/services.sh start DIR     start both; writes DIR/env (source it)
+#   hack/services.sh stop DIR      stop both (idempotent)
+#   hack/services.sh restart-redis DIR   stop and start Redis on the same port
+#   hack/services.sh stop-redis DIR | start-redis DIR
+#
+# DIR/env defines EASEL_TEST_REDIS_URL, EASEL_TEST_DATABASE_URL, REDIS_PORT,
+# PG_PORT. Set EASEL_REDIS_AOF=0 to run Redis without its append-only file
+# (benchmarks); by default every write is fsynced so a restart loses nothing.
+# PostgreSQL refuses to run as root, so as root it runs as the postgres user.
+set -euo pipefail
+
+cmd=${1:-}; dir=${2:-}
+[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop|restart-redis|stop-redis|start-redis DIR" >&2; exit 2; }
+
+pgbin() {
+  local b
+  for b in /usr/lib/postgresql/*/bin; do [ -x "$b/initdb" ] && { echo "$b"; return; }; done
+  echo "services: PostgreSQL server binaries not found (run hack/install-deps.sh)" >&2; exit 1
+}
+
+free_port() {
+  python3 - <<'PY'
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()
+PY
+}
+
+as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+start_redis() {
+  local port=$1
+  local aof=yes
+  [ "${EASEL_REDIS_AOF:-1}" = 0 ] && aof=no
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$dir/redis" \
+    --daemonize yes --pidfile "$dir/redis/redis.pid" --logfile "$dir/redis/redis.log" \
+    --save '' --appendonly "$aof" --appendfsync always >/dev/null
+  for _ in $(seq 1 100); do
+    redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  echo "services: redis did not start on port $port" >&2; cat "$dir/redis/redis.log" >&2; return 1
+}
+
+stop_redis() {
+  local port
+  port=$(sed -n 's/^REDIS_PORT=//p' "$dir/env" 2>/dev/null || true)
+  [ -n "$port" ] || return 0
+  redis-cli -p "$port" shutdown >/dev/null 2>&1 || true
+  for _ in $(seq 1 100); do
+    [ -f "$dir/redis/redis.pid" ] && kill -0 "$(cat "$dir/redis/redis.pid")" 2>/dev/null || return 0
+    sleep 0.05
+  done
+  kill -9 "$(cat "$dir/redis/redis.pid")" 2>/dev/null || true
+}
+
+case "$cmd" in
+start)
+  mkdir -p "$dir/redis" "$dir/pg"
+  chmod 755 "$dir"
+  rport=$(free_port); pport=$(free_port)
+  while [ "$pport" = "$rport" ]; do pport=$(free_port); done
+  start_redis "$rport"
+  b=$(pgbin)
+  [ "$(id -u)" -eq 0 ] && chown -R postgres:postgres "$dir/pg"
+  as_pg "$b/initdb" -D "$dir/pg/data" -A trust -U postgres -E UTF8 --no-locale >"$dir/pg/initdb.log" 2>&1 \
+    || { cat "$dir/pg/initdb.log" >&2; exit 1; }
+  as_pg "$b/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/postgres.log" -w -t 60 \
+    -o "-p $pport -k $dir/pg -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    start >/dev/null || { cat "$dir/pg/postgres.log" >&2; exit 1; }
+  as_pg "$b/createdb" -h 127.0.0.1 -p "$pport" -U postgres easel
+  cat >"$dir/env" <<ENV
+REDIS_PORT=$rport
+PG_PORT=$pport
+EASEL_TEST_REDIS_URL=redis://127.0.0.1:$rport/0
+EASEL_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:$pport/easel
+export REDIS_PORT PG_PORT EASEL_TEST_REDIS_URL EASEL_TEST_DATABASE_URL
+ENV
+  ;;
+stop)
+  stop_redis
+  if [ -f "$dir/pg/data/postmaster.pid" ]; then
+    as_pg "$(pgbin)/pg_ctl" -D "$dir/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
+  fi
+  ;;
+stop-redis) stop_redis ;;
+start-redis) start_redis "$(sed -n 's/^REDIS_PORT=//p' "$dir/env")" ;;
+restart-redis)
+  stop_redis
+  start_redis "$(sed -n 's/^REDIS_PORT=//p' "$dir/env")"
+  ;;
+*) echo "services: unknown command $cmd" >&2; exit 2 ;;
+esac

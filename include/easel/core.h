@@ -1,0 +1,208 @@
+/*
+ * core.h - the pieces every easel module shares: one error enum, an error
+ * detail record, JSON-lines logging, growable buffers, checked string and
+ * number helpers, clocks and ids.
+ *
+ * Nothing here allocates behind the caller's back except where a function says
+ * it returns an owned pointer. Nothing here calls exit().
+ */
+#ifndef EASEL_CORE_H
+#define EASEL_CORE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define EASEL_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define EASEL_PRINTF(f, a)
+#endif
+
+/* ---------------------------------------------------------------- errors */
+
+/* Every easel function that can fail returns one of these. 0 is success, the
+ * rest are negative so that "if (rc < 0)" reads naturally. */
+#define EASEL_ERR_MAP(X)                                                     \
+    X(OK, 0, "success")                                                      \
+    X(NOMEM, -1, "out of memory")                                            \
+    X(INVAL, -2, "invalid argument")                                         \
+    X(IO, -3, "input/output error")                                          \
+    X(PARSE, -4, "malformed input")                                          \
+    X(NOTFOUND, -5, "not found")                                             \
+    X(EXISTS, -6, "already exists")                                          \
+    X(CONFLICT, -7, "state conflict")                                        \
+    X(TIMEOUT, -8, "timed out")                                              \
+    X(CONN, -9, "connection failed")                                         \
+    X(LIMIT, -10, "limit exceeded")                                          \
+    X(UNSUPPORTED, -11, "unsupported")                                       \
+    X(CANCELED, -12, "canceled")                                             \
+    X(DB, -13, "database error")                                             \
+    X(REDIS, -14, "redis error")                                             \
+    X(IMAGE, -15, "image error")                                             \
+    X(HTTP, -16, "http error")                                               \
+    X(PROVIDER, -17, "provider error")                                       \
+    X(AGAIN, -18, "try again")                                               \
+    X(INTERNAL, -19, "internal error")
+
+typedef enum easel_err {
+#define EASEL_ERR_ENUM(name, val, msg) EASEL_E##name = (val),
+    EASEL_ERR_MAP(EASEL_ERR_ENUM)
+#undef EASEL_ERR_ENUM
+    EASEL_OK = EASEL_EOK
+} easel_err;
+
+/* Human text for a code ("timed out"); never NULL. */
+const char *easel_strerror(easel_err e);
+/* Stable identifier for a code ("TIMEOUT"); never NULL. */
+const char *easel_err_name(easel_err e);
+
+/* How a failure should be handled by whoever retries work. */
+enum easel_errclass {
+    EASEL_CLASS_NONE = 0,
+    EASEL_CLASS_RETRYABLE,   /* timeouts, connection errors, 429, 5xx, lost worker */
+    EASEL_CLASS_PERMANENT,   /* invalid input, auth, not found, content policy */
+};
+const char *easel_errclass_name(enum easel_errclass c); /* "retryable", ... */
+
+/* Detail of a failure, filled by the function that failed. `reason` is a
+ * short machine-readable word ("unknown_model", "image_too_large"), `msg` a
+ * sentence for a person. Callers may pass NULL when they do not care. */
+struct easel_error {
+    easel_err code;
+    enum easel_errclass cls;
+    int http_status;          /* 0 when not an HTTP failure */
+    char reason[48];
+    char msg[400];
+};
+
+void easel_error_clear(struct easel_error *e);
+/* Sets all fields and returns `code`, so that "return easel_error_set(...)"
+ * works. Safe with e == NULL. */
+easel_err easel_error_set(struct easel_error *e, easel_err code,
+                          enum easel_errclass cls, const char *reason,
+                          const char *fmt, ...) EASEL_PRINTF(5, 6);
+
+/* ---------------------------------------------------------------- logging */
+
+enum easel_log_level {
+    EASEL_LOG_DEBUG = 0,
+    EASEL_LOG_INFO,
+    EASEL_LOG_WARN,
+    EASEL_LOG_ERROR,
+    EASEL_LOG_OFF,
+};
+
+/* Configures the process-wide logger. Thread-safe to call log functions from
+ * any thread once configured. `component` names the mode ("controller"). */
+void easel_log_setup(enum easel_log_level min, const char *component);
+easel_err easel_log_level_parse(const char *s, enum easel_log_level *out);
+bool easel_log_enabled(enum easel_log_level lvl);
+
+/* Writes one JSON line to stderr: {"ts","level","component","msg",...}.
+ * `kv` is NULL or a NULL-terminated list of key, value string pairs that are
+ * added as fields; values of keys that look like secrets are redacted. */
+void easel_logv(enum easel_log_level lvl, const char *job_id,
+                const char *const *kv, const char *fmt, va_list ap);
+void easel_log(enum easel_log_level lvl, const char *job_id, const char *fmt,
+               ...) EASEL_PRINTF(3, 4);
+void easel_log_kv(enum easel_log_level lvl, const char *job_id,
+                  const char *const *kv, const char *fmt, ...)
+    EASEL_PRINTF(4, 5);
+
+#define easel_debug(id, ...) easel_log(EASEL_LOG_DEBUG, id, __VA_ARGS__)
+#define easel_info(id, ...) easel_log(EASEL_LOG_INFO, id, __VA_ARGS__)
+#define easel_warn(id, ...) easel_log(EASEL_LOG_WARN, id, __VA_ARGS__)
+#define easel_error_log(id, ...) easel_log(EASEL_LOG_ERROR, id, __VA_ARGS__)
+
+/* True for names like "authorization", "X_API_KEY", "token", "db_password". */
+bool easel_is_secret_key(const char *key);
+/* Copies a URL into dst with any password replaced by "***" (for logging a
+ * database or redis URL). Always NUL-terminates when dstlen > 0. */
+void easel_redact_url(const char *url, char *dst, size_t dstlen);
+
+/* ---------------------------------------------------------------- buffers */
+
+/* A growable byte buffer, always NUL-terminated when data != NULL. `max` (0 =
+ * unlimited) caps growth: appends past it fail with EASEL_ELIMIT and leave the
+ * buffer unchanged. Embed it and call easel_buf_init / easel_buf_cleanup. */
+struct easel_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+    size_t max;
+};
+
+void easel_buf_init(struct easel_buf *b, size_t max);
+void easel_buf_cleanup(struct easel_buf *b);
+void easel_buf_reset(struct easel_buf *b); /* len = 0, keeps memory */
+easel_err easel_buf_reserve(struct easel_buf *b, size_t extra);
+easel_err easel_buf_append(struct easel_buf *b, const void *p, size_t n);
+easel_err easel_buf_puts(struct easel_buf *b, const char *s);
+easel_err easel_buf_printf(struct easel_buf *b, const char *fmt, ...)
+    EASEL_PRINTF(2, 3);
+easel_err easel_buf_vprintf(struct easel_buf *b, const char *fmt, va_list ap);
+/* Appends s as a JSON string literal, quotes included. */
+easel_err easel_buf_json_str(struct easel_buf *b, const char *s);
+/* Hands the data to the caller (who frees it) and re-initialises b. */
+char *easel_buf_steal(struct easel_buf *b, size_t *len);
+
+/* ---------------------------------------------------------------- strings */
+
+/* Copies at most dstlen-1 bytes and NUL-terminates. Returns strlen(src) so
+ * truncation is detectable (>= dstlen). */
+size_t easel_strlcpy(char *dst, const char *src, size_t dstlen);
+/* snprintf that reports truncation: EASEL_ELIMIT when it did not fit. */
+easel_err easel_snprintf(char *dst, size_t dstlen, const char *fmt, ...)
+    EASEL_PRINTF(3, 4);
+/* strdup that returns NULL for NULL. */
+char *easel_strdup(const char *s);
+char *easel_strndup(const char *s, size_t n);
+/* Allocating printf; NULL on failure. */
+char *easel_asprintf(const char *fmt, ...) EASEL_PRINTF(1, 2);
+bool easel_str_has_prefix(const char *s, const char *prefix);
+bool easel_str_eq(const char *a, const char *b); /* NULL-safe */
+
+/* Whole-string numeric parsing: no trailing junk, range checked. */
+easel_err easel_parse_i64(const char *s, int64_t min, int64_t max,
+                          int64_t *out);
+easel_err easel_parse_int(const char *s, int min, int max, int *out);
+easel_err easel_parse_double(const char *s, double *out);
+easel_err easel_parse_bool(const char *s, bool *out); /* true/false/1/0/yes/no/on/off */
+/* "250ms", "30s", "5m", "1h", "1500" (ms). Result in milliseconds. */
+easel_err easel_parse_duration_ms(const char *s, int64_t *out);
+/* "10MB", "512KiB", "1048576". Result in bytes. */
+easel_err easel_parse_size(const char *s, int64_t *out);
+
+/* ---------------------------------------------------------------- time, ids */
+
+int64_t easel_now_ms(void);      /* CLOCK_MONOTONIC, milliseconds */
+int64_t easel_now_us(void);      /* CLOCK_MONOTONIC, microseconds */
+int64_t easel_wall_ms(void);     /* CLOCK_REALTIME, ms since the epoch */
+/* RFC 3339 UTC with milliseconds: 2026-11-23T03:04:05.678Z (needs 25 bytes). */
+void easel_format_time(int64_t wall_ms, char *dst, size_t dstlen);
+void easel_sleep_ms(int64_t ms);
+
+#define EASEL_UUID_LEN 36
+/* Random (version 4) UUID, lower-case, NUL-terminated (37 bytes). */
+easel_err easel_uuid_v4(char out[EASEL_UUID_LEN + 1]);
+bool easel_uuid_valid(const char *s);
+/* Uniform random integer in [0, n) from a per-thread generator seeded from
+ * the OS; for jitter, not for secrets. n == 0 returns 0. */
+uint64_t easel_rand_below(uint64_t n);
+
+/* ---------------------------------------------------------------- files */
+
+/* Reads a whole file, failing with EASEL_ELIMIT past max bytes (0 = no cap).
+ * *out is malloc'd and NUL-terminated; the caller frees it. */
+easel_err easel_read_file(const char *path, size_t max, char **out,
+                          size_t *len);
+/* Writes data to path atomically (temp file in the same directory, fsync,
+ * rename). */
+easel_err easel_write_file_atomic(const char *path, const void *data,
+                                  size_t len);
+/* mkdir -p with mode 0755. */
+easel_err easel_mkdir_p(const char *path);
+
+#endif

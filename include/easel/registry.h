@@ -1,0 +1,166 @@
+/*
+ * registry.h - the model registry: a YAML document naming the default model,
+ * the models (provider, input template, timeout, retry policy, concurrency,
+ * output preset, fallbacks), the image presets, and the payload shapes that
+ * turn whatever producers LPUSH into jobs.
+ *
+ * A registry is immutable once loaded: the controller swaps whole registries
+ * on reload (keeping the last good one when a new file is invalid), and
+ * readers hold a reference while they use one.
+ */
+#ifndef EASEL_REGISTRY_H
+#define EASEL_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+#include "easel/core.h"
+#include "easel/job.h"
+
+enum easel_format { EASEL_FMT_JPEG = 0, EASEL_FMT_WEBP, EASEL_FMT_PNG };
+const char *easel_format_name(enum easel_format f);      /* "jpeg" */
+const char *easel_format_mime(enum easel_format f);      /* "image/jpeg" */
+const char *easel_format_ext(enum easel_format f);       /* "jpg" */
+easel_err easel_format_parse(const char *s, enum easel_format *out);
+
+struct easel_variant_spec {
+    char *name;            /* "normal", "hq", "thumb"; unique in a preset */
+    enum easel_format format;
+    int width, height;     /* fit inside this box, never enlarge */
+    int quality;           /* 1..100 */
+};
+
+struct easel_preset {
+    char *name;
+    struct easel_variant_spec *variants;
+    size_t nvariants;
+};
+
+struct easel_model {
+    char *id;              /* "local/vips-stage", "qwen/qwen-image-edit" */
+    char *provider;        /* replicate, openai, gemini, imagen, local */
+    char *endpoint;        /* base URL or NULL */
+    char *version;         /* provider model name / version, or NULL */
+    char *credential_env;  /* env var holding the key, or NULL */
+    cJSON *input;          /* input template (owned), or NULL */
+    int64_t timeout_ms;
+    struct easel_retry_policy retry;
+    int concurrency;       /* max running at once, 0 = unlimited */
+    char *preset;          /* name of the output preset */
+    char **fallback;       /* model ids tried in order */
+    size_t nfallback;
+};
+
+/* How a plain object that producers LPUSH becomes a job. */
+struct easel_payload_rule {
+    char *name;            /* "stage-run" */
+    char **when;           /* fields that must all be present */
+    size_t nwhen;
+    char *type;            /* job type given to matching jobs */
+    char *model;           /* model id, or NULL for the default */
+    char *model_field;     /* payload field naming the model, or NULL */
+    char **images;         /* payload fields holding source image URLs, in order */
+    size_t nimages;
+    char *channel_field;   /* payload field holding the channel, or NULL */
+    char **owner_channels; /* channel values ("b2b") ... */
+    char **owner_fields;   /* ... and the field holding the owner for each */
+    size_t nowners;
+    char **field_names;    /* job field name ... */
+    char **field_sources;  /* ... and the payload field it comes from */
+    size_t nfields;
+    char *idempotency_field; /* payload field used as idempotency key, or NULL */
+};
+
+struct easel_registry {
+    int refs;              /* see easel_registry_ref/unref */
+    char *source;          /* file name or "builtin" */
+    char *default_model;
+    struct easel_model *models;
+    size_t nmodels;
+    struct easel_preset *presets;
+    size_t npresets;
+    struct easel_payload_rule *payloads;
+    size_t npayloads;
+    int64_t idempotency_window_ms;
+};
+
+/* One problem found while loading: file:line:column and a sentence. */
+struct easel_diag {
+    int line, col;
+    char msg[240];
+};
+struct easel_diags {
+    struct easel_diag *items;
+    size_t n, cap;
+};
+void easel_diags_cleanup(struct easel_diags *d);
+/* Prints "file:line:col: msg" lines. */
+void easel_diags_print(const struct easel_diags *d, const char *file,
+                       FILE *out);
+
+/* Parses and validates a registry document. Every problem found is appended
+ * to diags (which may be NULL); returns EASEL_EPARSE when there was any, and
+ * then *out is NULL. On success *out has one reference. `source` names the
+ * document in messages. */
+easel_err easel_registry_parse(const char *text, size_t len,
+                               const char *source,
+                               struct easel_registry **out,
+                               struct easel_diags *diags);
+easel_err easel_registry_load_file(const char *path,
+                                   struct easel_registry **out,
+                                   struct easel_diags *diags);
+/* The embedded registry used when none is configured: local/vips-stage as
+ * the default model, the built-in presets and the two seed payload shapes. */
+easel_err easel_registry_builtin(struct easel_registry **out);
+/* The YAML text of the embedded registry (docs/examples use it too). */
+const char *easel_registry_builtin_yaml(void);
+
+struct easel_registry *easel_registry_ref(struct easel_registry *r);
+void easel_registry_unref(struct easel_registry *r); /* NULL-safe; thread-safe */
+
+const struct easel_model *easel_registry_model(const struct easel_registry *r,
+                                               const char *id);
+const struct easel_preset *easel_registry_preset(const struct easel_registry *r,
+                                                 const char *name);
+
+/* A queue entry turned into a job, before it has a row in the store. */
+struct easel_intake {
+    char *id;              /* from the envelope, or NULL: caller assigns */
+    char *type;
+    char *model;           /* resolved model id (never NULL on success) */
+    int priority;
+    char *idempotency_key;
+    char *webhook;
+    cJSON *metadata;       /* or NULL */
+    cJSON *payload;        /* the producer's object (inner payload of an envelope) */
+    cJSON *input;          /* {"images":[url...], "fields":{...}} */
+    char *channel;
+    char *owner;
+    char *rule;            /* payload rule that matched, or "envelope" */
+};
+void easel_intake_cleanup(struct easel_intake *in);
+
+/* Interprets one queue entry: an envelope ({"id","type","model","priority",
+ * "idempotency_key","payload",...}) or a plain object matched against the
+ * payload rules. Fails with EASEL_EPARSE (not JSON / not an object / no rule
+ * matches / no usable fields) or EASEL_ENOTFOUND (unknown model) and a
+ * sentence in err; err->reason is "malformed_json", "no_usable_fields" or
+ * "unknown_model". With EASEL_ENOTFOUND, `in` is still filled so the job can
+ * be recorded. */
+easel_err easel_registry_intake(const struct easel_registry *r,
+                                const char *entry, size_t len,
+                                struct easel_intake *in,
+                                struct easel_error *err);
+
+/* Renders a model's input template against job fields: a string that is
+ * exactly "{{name}}" takes the field's JSON value (number stays number),
+ * other strings interpolate fields as text; missing fields render as null /
+ * empty. Returns a new object (caller frees with cJSON_Delete). */
+easel_err easel_registry_render_input(const struct easel_model *m,
+                                      const cJSON *fields, cJSON **out);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * storage.h - where source images come from and where results go.
+ *
+ * Sources: file:// (confined to configured roots when roots are set) and
+ * http(s):// via libcurl with a size cap and connect/total timeouts.
+ * Sinks: file:///dir for now (S3 comes later). Results are written
+ * atomically (temp file + rename) under a per-job, per-attempt-stable name,
+ * so a retried job overwrites rather than duplicates.
+ */
+#ifndef EASEL_STORAGE_H
+#define EASEL_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "easel/core.h"
+
+struct easel_fetch_opts {
+    int64_t max_bytes;         /* refuse larger bodies (EASEL_ELIMIT, permanent) */
+    int64_t connect_timeout_ms;
+    int64_t timeout_ms;        /* whole transfer */
+    int max_redirects;
+    const char *const *file_roots; /* NULL-terminated; NULL = any path */
+    const char *user_agent;
+};
+void easel_fetch_opts_default(struct easel_fetch_opts *o);
+
+/* Fetches a source into *out (malloc'd, caller frees). Classifies failures:
+ * unreachable host, timeouts, 429 and 5xx are retryable; 4xx, bad scheme,
+ * path outside the roots, too large are permanent. err->reason is one of
+ * "source_unreachable", "source_timeout", "source_http_<code>",
+ * "source_too_large", "source_forbidden", "source_not_found",
+ * "unsupported_scheme". Thread-safe (curl_global_init is done once). */
+easel_err easel_fetch(const char *url, const struct easel_fetch_opts *o,
+                      void **out, size_t *len, struct easel_error *err);
+
+struct easel_sink;
+/* Opens a sink from a URL: "file:///abs/dir". */
+easel_err easel_sink_open(const char *url, struct easel_sink **out,
+                          struct easel_error *err);
+void easel_sink_free(struct easel_sink *s);
+/* Stores data at `key` (relative, '/'-separated, no ".." segments) and
+ * returns its URL (malloc'd) in *url. Atomic and idempotent: writing the same
+ * key twice leaves one complete object. */
+easel_err easel_sink_put(struct easel_sink *s, const char *key,
+                         const void *data, size_t len, const char *mime,
+                         char **url, struct easel_error *err);
+
+#endif

@@ -1,0 +1,139 @@
+/*
+ * store.h - the Postgres record of every job: versioned migrations, the jobs
+ * table, the append-only job_events history and change notifications.
+ *
+ * Every status change is one statement that checks the previous state, writes
+ * the new one, appends an event and sends NOTIFY easel_jobs, all in one
+ * transaction. A transition from a state that is not allowed returns
+ * EASEL_ECONFLICT and changes nothing, so replays are harmless and no job
+ * ever reaches two terminal states.
+ *
+ * A struct easel_store is one connection; it is not thread-safe. Failures
+ * leave the server's message and SQLSTATE in easel_store_errstr().
+ */
+#ifndef EASEL_STORE_H
+#define EASEL_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "easel/core.h"
+#include "easel/job.h"
+
+struct easel_store;
+
+/* Connects with a libpq URL or key=value string. EASEL_ECONN on failure. */
+easel_err easel_store_open(const char *url, struct easel_store **out,
+                           struct easel_error *err);
+void easel_store_free(struct easel_store *s);
+const char *easel_store_errstr(const struct easel_store *s);
+/* Re-establishes a broken connection (PQreset). */
+easel_err easel_store_reconnect(struct easel_store *s);
+
+/* Applies pending migrations under an advisory lock, each in its own
+ * transaction. Idempotent; *applied (may be NULL) counts the new ones and
+ * *version the schema version after. */
+easel_err easel_store_migrate(struct easel_store *s, int *applied,
+                              int *version);
+/* Current schema version (0 = none). */
+easel_err easel_store_schema_version(struct easel_store *s, int *version);
+
+/* A new job. Strings are borrowed. JSON fields must be valid JSON text. */
+struct easel_job_new {
+    const char *id;
+    const char *type;
+    const char *model;
+    int priority;
+    const char *idempotency_key;
+    const char *payload;   /* JSON */
+    const char *input;     /* JSON */
+    const char *metadata;  /* JSON or NULL */
+    const char *webhook;
+    const char *channel;
+    const char *owner;
+    int max_attempts;
+    /* A job may be born terminal (unknown model): status and error then. */
+    enum easel_status status;   /* QUEUED normally, DEAD/FAILED for rejects */
+    const char *error_class;
+    const char *error_reason;
+    const char *error_message;
+};
+/* INSERT ... ON CONFLICT (id) DO NOTHING. *created says whether this call
+ * made the row (false: a job with this id already existed, unchanged). An
+ * event "created" is appended when created. */
+easel_err easel_store_job_insert(struct easel_store *s,
+                                 const struct easel_job_new *j,
+                                 bool *created);
+
+/* Loads one job. EASEL_ENOTFOUND when there is none. *out is owned by the
+ * caller (easel_job_free). */
+easel_err easel_store_job_get(struct easel_store *s, const char *id,
+                              struct easel_job **out);
+
+/* Lists jobs, newest first, optionally only one status (status < 0: all).
+ * *out is an array of *n owned jobs; free with easel_store_jobs_free. */
+easel_err easel_store_job_list(struct easel_store *s, int status, size_t limit,
+                               struct easel_job ***out, size_t *n);
+void easel_store_jobs_free(struct easel_job **jobs, size_t n);
+
+/* What a transition writes besides the status. Fields left NULL/0 are kept
+ * as they are, except where noted. */
+struct easel_transition {
+    const char *reason;        /* event reason, e.g. "Dispatched" */
+    const char *message;       /* event message for a person */
+    bool count_attempt;        /* attempts = attempts + 1 (on dispatch) */
+    bool reset_attempts;       /* attempts = 0 (manual retry) */
+    const char *worker;        /* sets worker */
+    bool clear_error;          /* error_* = NULL */
+    const char *error_class;   /* sets error_* when non-NULL */
+    const char *error_reason;
+    const char *error_message;
+    const char *result;        /* JSON; sets result when non-NULL */
+    const char *result_model;
+    int64_t run_after_ms;      /* wall ms; sets run_after when > 0 */
+};
+
+/* Moves job `id` to `to` if its status is in from_mask (a set of
+ * EASEL_STATUS_BIT()). Sets started_at on RUNNING, dispatched_at on
+ * DISPATCHED, finished_at on terminal states, heartbeat on RUNNING. Returns
+ * EASEL_ECONFLICT (nothing changed) when the status is not in from_mask, and
+ * EASEL_ENOTFOUND when there is no such job. On success and when out != NULL,
+ * *out is the job after the change (caller frees). */
+easel_err easel_store_job_transition(struct easel_store *s, const char *id,
+                                     unsigned from_mask, enum easel_status to,
+                                     const struct easel_transition *t,
+                                     struct easel_job **out);
+
+/* Worker liveness: sets heartbeat_at = now() if the job is RUNNING. */
+easel_err easel_store_job_heartbeat(struct easel_store *s, const char *id);
+
+/* Appends an event without changing the status (progress, notes). */
+easel_err easel_store_event_add(struct easel_store *s, const char *id,
+                                const char *reason, const char *message);
+
+/* One history row. */
+struct easel_event {
+    int64_t seq;
+    int64_t at_ms;
+    char *from_status;   /* NULL for "created" */
+    char *to_status;     /* NULL for notes */
+    int attempt;
+    char *reason;
+    char *message;
+};
+easel_err easel_store_events(struct easel_store *s, const char *id,
+                             struct easel_event **out, size_t *n);
+void easel_store_events_free(struct easel_event *e, size_t n);
+
+/* Change notifications: LISTEN easel_jobs. Payload "<id> <status>". */
+easel_err easel_store_listen(struct easel_store *s);
+/* Socket to poll() for readability, -1 when disconnected. */
+int easel_store_socket(const struct easel_store *s);
+/* Consumes input and returns the next notification, if any: *got says
+ * whether id/status were filled. Never blocks. */
+easel_err easel_store_notification(struct easel_store *s, bool *got,
+                                   char id[EASEL_UUID_LEN + 1],
+                                   enum easel_status *status);
+
+#endif

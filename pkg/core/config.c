@@ -1,0 +1,295 @@
+/*
+ * config.c - turns a mode's option table into parsed settings, --help text
+ * and the Markdown of docs/configuration.md. Each setting is declared once,
+ * in cmd/easel, with its flag, environment variable, default and help.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "easel/config.h"
+
+static void *field(void *cfg, const struct easel_opt *o)
+{
+    return (char *)cfg + o->offset;
+}
+
+static easel_err set_value(void *cfg, const struct easel_opt *o,
+                           const char *val, const char *origin,
+                           struct easel_error *err)
+{
+    void *f = field(cfg, o);
+    easel_err rc = EASEL_OK;
+    int64_t v = 0;
+    switch (o->type) {
+    case EASEL_OPT_STRING: {
+        char *dup = strdup(val);
+        if (!dup)
+            return EASEL_ENOMEM;
+        free(*(char **)f);
+        *(char **)f = dup;
+        return EASEL_OK;
+    }
+    case EASEL_OPT_LIST: {
+        char **list = *(char ***)f;
+        size_t n = 0;
+        while (list && list[n])
+            n++;
+        char **nl = realloc(list, (n + 2) * sizeof(*nl));
+        if (!nl)
+            return EASEL_ENOMEM;
+        nl[n] = strdup(val);
+        nl[n + 1] = NULL;
+        *(char ***)f = nl;
+        return nl[n] ? EASEL_OK : EASEL_ENOMEM;
+    }
+    case EASEL_OPT_BOOL:
+        rc = easel_parse_bool(val, (bool *)f);
+        if (rc)
+            return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
+                                   "bad_flag",
+                                   "%s: --%s expects true or false, got \"%s\"",
+                                   origin, o->flag, val);
+        return EASEL_OK;
+    case EASEL_OPT_INT:
+    case EASEL_OPT_I64:
+        rc = easel_parse_i64(val, INT64_MIN, INT64_MAX, &v);
+        if (rc)
+            return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
+                                   "bad_flag",
+                                   "%s: --%s expects a whole number, got \"%s\"",
+                                   origin, o->flag, val);
+        break;
+    case EASEL_OPT_DURATION:
+        rc = easel_parse_duration_ms(val, &v);
+        if (rc)
+            return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
+                                   "bad_flag",
+                                   "%s: --%s expects a duration such as 250ms, 30s or 5m, got \"%s\"",
+                                   origin, o->flag, val);
+        break;
+    case EASEL_OPT_SIZE:
+        rc = easel_parse_size(val, &v);
+        if (rc)
+            return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
+                                   "bad_flag",
+                                   "%s: --%s expects a size such as 512KiB or 20MB, got \"%s\"",
+                                   origin, o->flag, val);
+        break;
+    }
+    if (o->min < o->max && (v < o->min || v > o->max))
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
+                               "bad_flag",
+                               "%s: --%s must be between %lld and %lld, got \"%s\"",
+                               origin, o->flag, (long long)o->min,
+                               (long long)o->max, val);
+    if (o->type == EASEL_OPT_INT) {
+        if (v < INT32_MIN || v > INT32_MAX)
+            return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
+                                   "bad_flag", "%s: --%s is out of range",
+                                   origin, o->flag);
+        *(int *)f = (int)v;
+    } else {
+        *(int64_t *)f = v;
+    }
+    return EASEL_OK;
+}
+
+static const struct easel_opt *find_opt(const struct easel_cmd_spec *spec,
+                                        const char *name, size_t len)
+{
+    for (size_t i = 0; i < spec->nopts; i++) {
+        const struct easel_opt *o = &spec->opts[i];
+        if (strlen(o->flag) == len && strncmp(o->flag, name, len) == 0)
+            return o;
+    }
+    return NULL;
+}
+
+easel_err easel_config_parse(const struct easel_cmd_spec *spec, void *cfg,
+                             int argc, char **argv, char ***args, int *nargs,
+                             struct easel_error *err)
+{
+    easel_err rc = EASEL_OK;
+    char **pos = calloc((size_t)argc + 1, sizeof(*pos));
+    int npos = 0;
+    if (!pos)
+        return EASEL_ENOMEM;
+    *args = NULL;
+    *nargs = 0;
+
+    /* Defaults, then the environment. */
+    for (size_t i = 0; i < spec->nopts; i++) {
+        const struct easel_opt *o = &spec->opts[i];
+        if (o->def && o->type != EASEL_OPT_LIST) {
+            rc = set_value(cfg, o, o->def, "default", err);
+            if (rc)
+                goto out;
+        }
+        const char *env = o->env ? getenv(o->env) : NULL;
+        if (env && *env) {
+            char origin[80];
+            snprintf(origin, sizeof(origin), "environment %s", o->env);
+            rc = set_value(cfg, o, env, origin, err);
+            if (rc)
+                goto out;
+        }
+    }
+
+    /* Flags: --name value, --name=value, a bare --bool; "--" ends flags. */
+    bool flags_done = false;
+    bool env_lists_cleared[64] = {false};
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (flags_done || a[0] != '-' || strcmp(a, "-") == 0) {
+            pos[npos++] = argv[i];
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            flags_done = true;
+            continue;
+        }
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            easel_config_help(spec, stdout);
+            rc = EASEL_ECANCELED;
+            goto out;
+        }
+        const char *name = a + (a[1] == '-' ? 2 : 1);
+        const char *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const struct easel_opt *o = find_opt(spec, name, nlen);
+        /* -o is the one short flag, for output format. */
+        if (!o && nlen == 1 && name[0] == 'o')
+            o = find_opt(spec, "output", 6);
+        if (!o) {
+            rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
+                                 "bad_flag",
+                                 "unknown flag %.*s for \"easel %s\" (see easel %s --help)",
+                                 (int)(nlen + (size_t)(name - a)), a,
+                                 spec->name, spec->name);
+            goto out;
+        }
+        const char *val = eq ? eq + 1 : NULL;
+        if (!val && o->type == EASEL_OPT_BOOL) {
+            val = "true";
+        } else if (!val) {
+            if (i + 1 >= argc) {
+                rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
+                                     "bad_flag", "flag --%s needs a value",
+                                     o->flag);
+                goto out;
+            }
+            val = argv[++i];
+        }
+        /* A list given on the command line replaces one from the env. */
+        size_t idx = (size_t)(o - spec->opts);
+        if (o->type == EASEL_OPT_LIST && idx < 64 && !env_lists_cleared[idx]) {
+            env_lists_cleared[idx] = true;
+            char ***lp = (char ***)field(cfg, o);
+            for (size_t k = 0; *lp && (*lp)[k]; k++)
+                free((*lp)[k]);
+            free(*lp);
+            *lp = NULL;
+        }
+        rc = set_value(cfg, o, val, "flag", err);
+        if (rc)
+            goto out;
+    }
+
+    if (npos < spec->min_args || npos > spec->max_args) {
+        if (spec->min_args == spec->max_args)
+            rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
+                                 "bad_args",
+                                 "\"easel %s\" takes %d argument%s, got %d (usage: %s)",
+                                 spec->name, spec->min_args,
+                                 spec->min_args == 1 ? "" : "s", npos,
+                                 spec->usage);
+        else
+            rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
+                                 "bad_args",
+                                 "\"easel %s\" takes %d to %d arguments, got %d (usage: %s)",
+                                 spec->name, spec->min_args, spec->max_args,
+                                 npos, spec->usage);
+        goto out;
+    }
+    *args = pos;
+    *nargs = npos;
+    pos = NULL;
+out:
+    free(pos);
+    return rc;
+}
+
+void easel_config_cleanup(const struct easel_cmd_spec *spec, void *cfg)
+{
+    for (size_t i = 0; i < spec->nopts; i++) {
+        const struct easel_opt *o = &spec->opts[i];
+        void *f = field(cfg, o);
+        if (o->type == EASEL_OPT_STRING) {
+            free(*(char **)f);
+            *(char **)f = NULL;
+        } else if (o->type == EASEL_OPT_LIST) {
+            char **l = *(char ***)f;
+            for (size_t k = 0; l && l[k]; k++)
+                free(l[k]);
+            free(l);
+            *(char ***)f = NULL;
+        }
+    }
+}
+
+static const char *type_hint(enum easel_opt_type t)
+{
+    switch (t) {
+    case EASEL_OPT_STRING:
+        return "string";
+    case EASEL_OPT_INT:
+    case EASEL_OPT_I64:
+        return "int";
+    case EASEL_OPT_BOOL:
+        return "bool";
+    case EASEL_OPT_DURATION:
+        return "duration";
+    case EASEL_OPT_SIZE:
+        return "size";
+    case EASEL_OPT_LIST:
+        return "string, repeatable";
+    }
+    return "";
+}
+
+void easel_config_help(const struct easel_cmd_spec *spec, FILE *out)
+{
+    fprintf(out, "%s\n\nUsage: %s\n", spec->summary, spec->usage);
+    if (spec->nopts)
+        fprintf(out, "\nFlags (flag > environment > default):\n");
+    for (size_t i = 0; i < spec->nopts; i++) {
+        const struct easel_opt *o = &spec->opts[i];
+        fprintf(out, "  --%s <%s>\n      %s\n", o->flag, type_hint(o->type),
+                o->help);
+        if (o->env || o->def)
+            fprintf(out, "      %s%s%s%s%s\n", o->env ? "env " : "",
+                    o->env ? o->env : "", o->env && o->def ? ", " : "",
+                    o->def ? "default " : "", o->def ? o->def : "");
+    }
+    fprintf(out, "  --help\n      Show this help.\n");
+}
+
+void easel_config_markdown(const struct easel_cmd_spec *spec, FILE *out)
+{
+    fprintf(out, "### `easel %s`\n\n%s\n\n", spec->name, spec->summary);
+    fprintf(out, "Usage: `%s`\n\n", spec->usage);
+    if (!spec->nopts) {
+        fprintf(out, "No flags.\n\n");
+        return;
+    }
+    fprintf(out, "| flag | environment | default | type | meaning |\n");
+    fprintf(out, "| --- | --- | --- | --- | --- |\n");
+    for (size_t i = 0; i < spec->nopts; i++) {
+        const struct easel_opt *o = &spec->opts[i];
+        fprintf(out, "| `--%s` | %s%s%s | %s%s%s | %s | %s |\n", o->flag,
+                o->env ? "`" : "", o->env ? o->env : "-", o->env ? "`" : "",
+                o->def ? "`" : "", o->def ? o->def : "-", o->def ? "`" : "",
+                type_hint(o->type), o->help);
+    }
+    fprintf(out, "\n");
+}

@@ -1,0 +1,106 @@
+/*
+ * job.c - the lifecycle rules shared by the store, the controller and job
+ * mode: state names, which moves are legal, and the retry arithmetic.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "easel/job.h"
+
+static const char *const status_names[] = {
+#define EASEL_STATUS_STR(n, s) s,
+    EASEL_STATUS_MAP(EASEL_STATUS_STR)
+#undef EASEL_STATUS_STR
+};
+
+const char *easel_status_name(enum easel_status s)
+{
+    if ((unsigned)s >= EASEL_STATUS_COUNT)
+        return "unknown";
+    return status_names[s];
+}
+
+easel_err easel_status_parse(const char *s, enum easel_status *out)
+{
+    for (unsigned i = 0; s && i < EASEL_STATUS_COUNT; i++) {
+        if (strcmp(s, status_names[i]) == 0) {
+            *out = (enum easel_status)i;
+            return EASEL_OK;
+        }
+    }
+    return EASEL_EINVAL;
+}
+
+bool easel_status_terminal(enum easel_status s)
+{
+    return (EASEL_STATUS_BIT(s) & EASEL_TERMINAL_MASK) != 0;
+}
+
+#define B(s) EASEL_STATUS_BIT(EASEL_STATUS_##s)
+
+unsigned easel_status_allowed_from(enum easel_status to)
+{
+    switch (to) {
+    case EASEL_STATUS_QUEUED:
+        /* back from a wait, or a manual retry of a finished failure */
+        return B(RETRYING) | B(FAILED) | B(DEAD);
+    case EASEL_STATUS_DISPATCHED:
+        return B(QUEUED) | B(RETRYING);
+    case EASEL_STATUS_RUNNING:
+        return B(DISPATCHED);
+    case EASEL_STATUS_RETRYING:
+        return B(DISPATCHED) | B(RUNNING);
+    case EASEL_STATUS_SUCCEEDED:
+        return B(RUNNING);
+    case EASEL_STATUS_FAILED:
+    case EASEL_STATUS_DEAD:
+        return B(QUEUED) | B(DISPATCHED) | B(RUNNING) | B(RETRYING);
+    case EASEL_STATUS_CANCELED:
+        return B(QUEUED) | B(DISPATCHED) | B(RUNNING) | B(RETRYING);
+    default:
+        return 0;
+    }
+}
+
+#undef B
+
+int64_t easel_backoff_ceiling_ms(const struct easel_retry_policy *p,
+                                 int attempt)
+{
+    if (attempt < 1)
+        attempt = 1;
+    double c = (double)p->initial_ms * pow(p->factor < 1 ? 1 : p->factor,
+                                           attempt - 1);
+    if (c > (double)p->max_ms || !isfinite(c))
+        c = (double)p->max_ms;
+    return c < 0 ? 0 : (int64_t)c;
+}
+
+int64_t easel_backoff_ms(const struct easel_retry_policy *p, int attempt)
+{
+    int64_t ceil = easel_backoff_ceiling_ms(p, attempt);
+    return (int64_t)easel_rand_below((uint64_t)ceil + 1);
+}
+
+void easel_job_free(struct easel_job *j)
+{
+    if (!j)
+        return;
+    free(j->type);
+    free(j->model);
+    free(j->result_model);
+    free(j->idempotency_key);
+    free(j->payload);
+    free(j->input);
+    free(j->metadata);
+    free(j->webhook);
+    free(j->channel);
+    free(j->owner);
+    free(j->error_class);
+    free(j->error_reason);
+    free(j->error_message);
+    free(j->result);
+    free(j->worker);
+    free(j);
+}

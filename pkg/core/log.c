@@ -1,0 +1,185 @@
+/*
+ * log.c - JSON-lines logging to stderr.
+ *
+ * One line per call, written with a single write(2) so that lines from the
+ * controller and its child jobs never interleave mid-line. Values of keys
+ * that look like secrets are replaced by "[redacted]" before they are
+ * formatted, so a careless caller cannot leak a token through a log field.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "easel/core.h"
+
+static enum easel_log_level min_level = EASEL_LOG_INFO;
+static char component[32] = "easel";
+
+void easel_log_setup(enum easel_log_level min, const char *comp)
+{
+    min_level = min;
+    if (comp)
+        easel_strlcpy(component, comp, sizeof(component));
+}
+
+easel_err easel_log_level_parse(const char *s, enum easel_log_level *out)
+{
+    static const char *names[] = {"debug", "info", "warn", "error", "off"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (s && strcasecmp(s, names[i]) == 0) {
+            *out = (enum easel_log_level)i;
+            return EASEL_OK;
+        }
+    }
+    if (s && strcasecmp(s, "warning") == 0) {
+        *out = EASEL_LOG_WARN;
+        return EASEL_OK;
+    }
+    return EASEL_EINVAL;
+}
+
+bool easel_log_enabled(enum easel_log_level lvl)
+{
+    return lvl >= min_level && lvl < EASEL_LOG_OFF;
+}
+
+static const char *level_name(enum easel_log_level l)
+{
+    switch (l) {
+    case EASEL_LOG_DEBUG:
+        return "debug";
+    case EASEL_LOG_INFO:
+        return "info";
+    case EASEL_LOG_WARN:
+        return "warn";
+    case EASEL_LOG_ERROR:
+        return "error";
+    default:
+        return "off";
+    }
+}
+
+/* Case-insensitive "does s contain w". */
+static bool contains_ci(const char *s, const char *w)
+{
+    size_t n = strlen(w);
+    for (; *s; s++)
+        if (strncasecmp(s, w, n) == 0)
+            return true;
+    return false;
+}
+
+bool easel_is_secret_key(const char *key)
+{
+    static const char *words[] = {"authorization", "password", "passwd",
+                                  "secret", "token", "api_key", "apikey",
+                                  "api-key", "credential", "cookie"};
+    if (!key)
+        return false;
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (contains_ci(key, words[i]))
+            return true;
+    size_t n = strlen(key);
+    /* *_KEY, *-key, but not "key" fields like idempotency_key or job keys. */
+    if (n > 4 && (strcasecmp(key + n - 4, "_key") == 0 ||
+                  strcasecmp(key + n - 4, "-key") == 0))
+        return !contains_ci(key, "idempotency") && !contains_ci(key, "object");
+    return false;
+}
+
+void easel_redact_url(const char *url, char *dst, size_t dstlen)
+{
+    if (!dst || dstlen == 0)
+        return;
+    dst[0] = '\0';
+    if (!url)
+        return;
+    const char *scheme = strstr(url, "://");
+    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+    const char *slash = scheme ? strchr(scheme + 3, '/') : NULL;
+    if (!scheme || !at || (slash && slash < at)) {
+        easel_strlcpy(dst, url, dstlen);
+        /* key=value connection strings: hide password=... */
+        char *p = strstr(dst, "password=");
+        if (p) {
+            char *end = p + 9;
+            while (*end && !isspace((unsigned char)*end))
+                end++;
+            char tail[256];
+            easel_strlcpy(tail, end, sizeof(tail));
+            snprintf(p, dstlen - (size_t)(p - dst), "password=***%s", tail);
+        }
+        return;
+    }
+    const char *colon = memchr(scheme + 3, ':', (size_t)(at - (scheme + 3)));
+    if (!colon) {
+        easel_strlcpy(dst, url, dstlen);
+        return;
+    }
+    snprintf(dst, dstlen, "%.*s:***%s", (int)(colon - url), url, at);
+}
+
+static void json_escape(struct easel_buf *b, const char *s)
+{
+    easel_buf_json_str(b, s ? s : "");
+}
+
+void easel_logv(enum easel_log_level lvl, const char *job_id,
+                const char *const *kv, const char *fmt, va_list ap)
+{
+    if (!easel_log_enabled(lvl))
+        return;
+    char msg[2048];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    char ts[32];
+    easel_format_time(easel_wall_ms(), ts, sizeof(ts));
+
+    struct easel_buf b;
+    easel_buf_init(&b, 0);
+    easel_buf_printf(&b, "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":", ts,
+                     level_name(lvl));
+    json_escape(&b, component);
+    easel_buf_puts(&b, ",\"msg\":");
+    json_escape(&b, msg);
+    if (job_id && *job_id) {
+        easel_buf_puts(&b, ",\"job_id\":");
+        json_escape(&b, job_id);
+    }
+    for (size_t i = 0; kv && kv[i] && kv[i + 1]; i += 2) {
+        easel_buf_puts(&b, ",");
+        json_escape(&b, kv[i]);
+        easel_buf_puts(&b, ":");
+        json_escape(&b, easel_is_secret_key(kv[i]) ? "[redacted]" : kv[i + 1]);
+    }
+    easel_buf_puts(&b, "}\n");
+    if (b.data) {
+        ssize_t off = 0;
+        while ((size_t)off < b.len) {
+            ssize_t w = write(STDERR_FILENO, b.data + off, b.len - (size_t)off);
+            if (w <= 0)
+                break;
+            off += w;
+        }
+    }
+    easel_buf_cleanup(&b);
+}
+
+void easel_log(enum easel_log_level lvl, const char *job_id, const char *fmt,
+               ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    easel_logv(lvl, job_id, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void easel_log_kv(enum easel_log_level lvl, const char *job_id,
+                  const char *const *kv, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    easel_logv(lvl, job_id, kv, fmt, ap);
+    va_end(ap);
+}

@@ -1,0 +1,174 @@
+/*
+ * str.c - bounded string copies and whole-string number parsing. These exist
+ * so that no file in easel needs strcpy, sprintf or atoi: every length is
+ * checked and every number is range checked with its trailing junk refused.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "easel/core.h"
+
+size_t easel_strlcpy(char *dst, const char *src, size_t dstlen)
+{
+    size_t n = strlen(src);
+    if (dstlen) {
+        size_t c = n < dstlen - 1 ? n : dstlen - 1;
+        memcpy(dst, src, c);
+        dst[c] = '\0';
+    }
+    return n;
+}
+
+easel_err easel_snprintf(char *dst, size_t dstlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(dst, dstlen, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return EASEL_EINVAL;
+    return (size_t)n >= dstlen ? EASEL_ELIMIT : EASEL_OK;
+}
+
+char *easel_strdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+char *easel_strndup(const char *s, size_t n)
+{
+    return s ? strndup(s, n) : NULL;
+}
+
+char *easel_asprintf(const char *fmt, ...)
+{
+    struct easel_buf b;
+    easel_buf_init(&b, 0);
+    va_list ap;
+    va_start(ap, fmt);
+    easel_err rc = easel_buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    if (rc) {
+        easel_buf_cleanup(&b);
+        return NULL;
+    }
+    return easel_buf_steal(&b, NULL);
+}
+
+bool easel_str_has_prefix(const char *s, const char *prefix)
+{
+    return s && prefix && strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool easel_str_eq(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+easel_err easel_parse_i64(const char *s, int64_t min, int64_t max,
+                          int64_t *out)
+{
+    if (!s || !*s || isspace((unsigned char)*s))
+        return EASEL_EINVAL;
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno == ERANGE || *end != '\0' || end == s)
+        return EASEL_EINVAL;
+    if (v < min || v > max)
+        return EASEL_ELIMIT;
+    *out = (int64_t)v;
+    return EASEL_OK;
+}
+
+easel_err easel_parse_int(const char *s, int min, int max, int *out)
+{
+    int64_t v;
+    easel_err rc = easel_parse_i64(s, min, max, &v);
+    if (rc == EASEL_OK)
+        *out = (int)v;
+    return rc;
+}
+
+easel_err easel_parse_double(const char *s, double *out)
+{
+    if (!s || !*s || isspace((unsigned char)*s))
+        return EASEL_EINVAL;
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno == ERANGE || *end != '\0' || end == s || !isfinite(v))
+        return EASEL_EINVAL;
+    *out = v;
+    return EASEL_OK;
+}
+
+easel_err easel_parse_bool(const char *s, bool *out)
+{
+    static const char *yes[] = {"true", "1", "yes", "on"};
+    static const char *no[] = {"false", "0", "no", "off"};
+    for (size_t i = 0; s && i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return EASEL_OK;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return EASEL_OK;
+        }
+    }
+    return EASEL_EINVAL;
+}
+
+/* Splits "12.5ms" into a number and a unit, then scales. */
+static easel_err parse_scaled(const char *s, const char *const *units,
+                              const double *scale, size_t nunits,
+                              double dflt_scale, int64_t *out)
+{
+    if (!s || !*s)
+        return EASEL_EINVAL;
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno == ERANGE || !isfinite(v) || v < 0)
+        return EASEL_EINVAL;
+    double k = -1;
+    if (*end == '\0') {
+        k = dflt_scale;
+    } else {
+        for (size_t i = 0; i < nunits; i++)
+            if (strcasecmp(end, units[i]) == 0)
+                k = scale[i];
+    }
+    if (k < 0)
+        return EASEL_EINVAL;
+    double r = v * k;
+    if (r > 9.0e18)
+        return EASEL_ELIMIT;
+    *out = (int64_t)llround(r);
+    return EASEL_OK;
+}
+
+easel_err easel_parse_duration_ms(const char *s, int64_t *out)
+{
+    static const char *const units[] = {"ms", "s", "m", "h", "us"};
+    static const double scale[] = {1, 1000, 60000, 3600000, 0.001};
+    return parse_scaled(s, units, scale, 5, 1, out);
+}
+
+easel_err easel_parse_size(const char *s, int64_t *out)
+{
+    static const char *const units[] = {"b", "k", "kb", "kib", "m", "mb",
+                                        "mib", "g", "gb", "gib"};
+    static const double scale[] = {1,      1000,   1000,    1024,
+                                   1e6,    1e6,    1048576, 1e9,
+                                   1e9,    1073741824.0};
+    return parse_scaled(s, units, scale, 10, 1, out);
+}
