@@ -1,0 +1,306 @@
+/*
+ * cli.c - the modes a person types: submit, get, list, cancel, retry. They
+ * parse, call pkg/client, and print a table or JSON.
+ */
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "easel/client.h"
+#include "settings.h"
+
+static int open_store(const struct settings *s, struct easel_store **st)
+{
+    struct easel_error err;
+    easel_error_clear(&err);
+    if (easel_store_open(s->database_url, st, &err) != EASEL_OK) {
+        fprintf(stderr, "easel: cannot reach the database: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+static int open_queue(const struct settings *s, struct easel_queue **q)
+{
+    struct easel_error err;
+    easel_error_clear(&err);
+    struct easel_queue_opts o = {.url = s->redis_url, .name = s->queue,
+                                 .lease_ms = 30000, .connect_timeout_ms = 3000};
+    if (easel_queue_open(&o, q, &err) != EASEL_OK) {
+        fprintf(stderr, "easel: cannot reach redis: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+static bool want_json(const struct settings *s, const char *mode)
+{
+    if (strcmp(s->output, "json") == 0)
+        return true;
+    if (strcmp(s->output, "table") != 0)
+        fprintf(stderr, "easel %s: unknown output \"%s\" (table or json); using table\n",
+                mode, s->output);
+    return false;
+}
+
+static void print_json(cJSON *o)
+{
+    char *t = cJSON_Print(o);
+    if (t)
+        printf("%s\n", t);
+    free(t);
+}
+
+static void fmt_duration(int64_t ms, char *buf, size_t n)
+{
+    if (ms < 0)
+        snprintf(buf, n, "-");
+    else if (ms < 10000)
+        snprintf(buf, n, "%.2fs", (double)ms / 1000.0);
+    else if (ms < 600000)
+        snprintf(buf, n, "%.0fs", (double)ms / 1000.0);
+    else
+        snprintf(buf, n, "%.0fm", (double)ms / 60000.0);
+}
+
+static int count_outputs(const struct easel_job *j)
+{
+    cJSON *r = j->result ? cJSON_Parse(j->result) : NULL;
+    int n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "outputs"));
+    cJSON_Delete(r);
+    return n;
+}
+
+static void print_job_table(const struct easel_job *j)
+{
+    char ts[40];
+    printf("ID:        %s\n", j->id);
+    printf("Model:     %s%s%s\n", j->model ? j->model : "-",
+           j->result_model && strcmp(j->result_model, j->model) ? " -> " : "",
+           j->result_model && strcmp(j->result_model, j->model) ? j->result_model : "");
+    printf("Status:    %s\n", easel_status_name(j->status));
+    printf("Attempts:  %d of %d\n", j->attempts, j->max_attempts);
+    if (j->channel)
+        printf("Channel:   %s (owner %s)\n", j->channel, j->owner ? j->owner : "-");
+    easel_format_time(j->created_ms, ts, sizeof(ts));
+    printf("Created:   %s\n", ts);
+    if (j->started_ms) {
+        easel_format_time(j->started_ms, ts, sizeof(ts));
+        printf("Started:   %s\n", ts);
+    }
+    if (j->finished_ms) {
+        easel_format_time(j->finished_ms, ts, sizeof(ts));
+        printf("Finished:  %s\n", ts);
+    }
+    if (j->error_message)
+        printf("Error:     [%s/%s] %s\n", j->error_class ? j->error_class : "-",
+               j->error_reason ? j->error_reason : "-", j->error_message);
+    cJSON *r = j->result ? cJSON_Parse(j->result) : NULL;
+    cJSON *outs = cJSON_GetObjectItemCaseSensitive(r, "outputs"), *o;
+    if (cJSON_GetArraySize(outs))
+        printf("Outputs:\n");
+    cJSON_ArrayForEach(o, outs)
+    {
+        printf("  %-7s %-5s %5dx%-5d %8d bytes  %s\n",
+               cJSON_GetStringValue(cJSON_GetObjectItem(o, "variant")),
+               cJSON_GetStringValue(cJSON_GetObjectItem(o, "format")),
+               (int)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "width")),
+               (int)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "height")),
+               (int)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "bytes")),
+               cJSON_GetStringValue(cJSON_GetObjectItem(o, "url")));
+    }
+    cJSON_Delete(r);
+}
+
+/* Waits for a job to end, woken by NOTIFY; polls the row once a second as a
+ * safety net (and while it does not exist yet). */
+static int wait_for(struct easel_store *st, const char *id, int64_t timeout_ms,
+                    struct easel_job **out)
+{
+    int64_t end = easel_now_ms() + timeout_ms;
+    easel_store_listen(st);
+    for (;;) {
+        struct easel_job *j = NULL;
+        easel_err rc = easel_store_job_get(st, id, &j);
+        if (rc == EASEL_OK && easel_status_terminal(j->status)) {
+            *out = j;
+            return 0;
+        }
+        easel_job_free(j);
+        if (rc && rc != EASEL_ENOTFOUND) {
+            if (easel_store_reconnect(st) == EASEL_OK)
+                easel_store_listen(st);
+        }
+        int64_t left = end - easel_now_ms();
+        if (left <= 0)
+            return 1;
+        struct pollfd pf = {.fd = easel_store_socket(st), .events = POLLIN};
+        poll(&pf, 1, (int)(left < 1000 ? left : 1000));
+        bool got;
+        char nid[EASEL_UUID_LEN + 1];
+        enum easel_status nst;
+        do {
+            got = false;
+        } while (easel_store_notification(st, &got, nid, &nst) == EASEL_OK && got);
+    }
+}
+
+int mode_submit(struct settings *s, char **args, int nargs)
+{
+    (void)args;
+    (void)nargs;
+    struct easel_queue *q = NULL;
+    struct easel_store *st = NULL;
+    struct easel_job *j = NULL;
+    int code = 1;
+    struct easel_error err;
+    easel_error_clear(&err);
+    if (open_queue(s, &q))
+        return 1;
+    struct easel_submit sub = {
+        .id = s->id, .model = s->model, .type = s->type,
+        .input_json = s->input, .images = (const char *const *)s->images,
+        .idempotency_key = s->idempotency_key, .priority = s->priority,
+    };
+    char id[EASEL_UUID_LEN + 1];
+    easel_err rc = easel_client_submit(q, &sub, id, &err);
+    if (rc) {
+        fprintf(stderr, "easel submit: %s\n", err.msg[0] ? err.msg : easel_strerror(rc));
+        code = rc == EASEL_EPARSE || rc == EASEL_EINVAL ? 2 : 1;
+        goto out;
+    }
+    if (!s->wait) {
+        printf("%s\n", id);
+        code = 0;
+        goto out;
+    }
+    if (open_store(s, &st))
+        goto out;
+    if (wait_for(st, id, s->wait_timeout_ms, &j)) {
+        fprintf(stderr, "easel submit: job %s did not finish within the timeout\n", id);
+        goto out;
+    }
+    cJSON *o = easel_job_to_json(j);
+    print_json(o);
+    cJSON_Delete(o);
+    code = j->status == EASEL_STATUS_SUCCEEDED ? 0 : 1;
+out:
+    easel_job_free(j);
+    easel_store_free(st);
+    easel_queue_free(q);
+    return code;
+}
+
+int mode_get(struct settings *s, char **args, int nargs)
+{
+    (void)nargs;
+    struct easel_store *st = NULL;
+    struct easel_job *j = NULL;
+    if (open_store(s, &st))
+        return 1;
+    easel_err rc = easel_store_job_get(st, args[0], &j);
+    int code = 0;
+    if (rc == EASEL_ENOTFOUND) {
+        fprintf(stderr, "easel get: no job with id %s\n", args[0]);
+        code = 1;
+    } else if (rc) {
+        fprintf(stderr, "easel get: %s\n", easel_store_errstr(st));
+        code = 1;
+    } else if (want_json(s, "get")) {
+        cJSON *o = easel_job_to_json(j);
+        print_json(o);
+        cJSON_Delete(o);
+    } else {
+        print_job_table(j);
+    }
+    easel_job_free(j);
+    easel_store_free(st);
+    return code;
+}
+
+int mode_list(struct settings *s, char **args, int nargs)
+{
+    (void)args;
+    (void)nargs;
+    int status = -1;
+    if (s->status) {
+        enum easel_status st;
+        if (easel_status_parse(s->status, &st)) {
+            fprintf(stderr, "easel list: unknown status \"%s\"\n", s->status);
+            return 2;
+        }
+        status = (int)st;
+    }
+    struct easel_store *st = NULL;
+    if (open_store(s, &st))
+        return 1;
+    struct easel_job **jobs = NULL;
+    size_t n = 0;
+    easel_err rc = easel_store_job_list(st, status, (size_t)s->limit, &jobs, &n);
+    if (rc) {
+        fprintf(stderr, "easel list: %s\n", easel_store_errstr(st));
+        easel_store_free(st);
+        return 1;
+    }
+    if (want_json(s, "list")) {
+        cJSON *arr = cJSON_CreateArray();
+        for (size_t i = 0; i < n; i++)
+            cJSON_AddItemToArray(arr, easel_job_to_json(jobs[i]));
+        print_json(arr);
+        cJSON_Delete(arr);
+    } else {
+        printf("%-36s  %-10s  %-20s  %-8s  %-8s  %-7s  %s\n", "ID", "STATUS",
+               "MODEL", "ATTEMPTS", "TIME", "OUTPUTS", "ERROR");
+        for (size_t i = 0; i < n; i++) {
+            const struct easel_job *j = jobs[i];
+            char dur[16], att[16];
+            int64_t from = j->started_ms ? j->started_ms : j->created_ms;
+            fmt_duration(j->finished_ms ? j->finished_ms - from : -1, dur, sizeof(dur));
+            snprintf(att, sizeof(att), "%d/%d", j->attempts, j->max_attempts);
+            printf("%-36s  %-10s  %-20.20s  %-8s  %-8s  %-7d  %.60s\n", j->id,
+                   easel_status_name(j->status), j->model ? j->model : "-", att,
+                   dur, count_outputs(j),
+                   j->error_reason ? j->error_reason : "");
+        }
+    }
+    easel_store_jobs_free(jobs, n);
+    easel_store_free(st);
+    return 0;
+}
+
+static int change(struct settings *s, const char *id, bool cancel)
+{
+    struct easel_store *st = NULL;
+    struct easel_queue *q = NULL;
+    int code = 1;
+    struct easel_error err;
+    easel_error_clear(&err);
+    if (open_store(s, &st) || open_queue(s, &q))
+        goto out;
+    easel_err rc = cancel ? easel_client_cancel(st, q, id, &err)
+                          : easel_client_retry(st, q, id, &err);
+    if (rc) {
+        fprintf(stderr, "easel %s: %s\n", cancel ? "cancel" : "retry",
+                err.msg[0] ? err.msg : easel_strerror(rc));
+        goto out;
+    }
+    printf("%s %s\n", id, cancel ? "canceled" : "queued again");
+    code = 0;
+out:
+    easel_queue_free(q);
+    easel_store_free(st);
+    return code;
+}
+
+int mode_cancel(struct settings *s, char **args, int nargs)
+{
+    (void)nargs;
+    return change(s, args[0], true);
+}
+
+int mode_retry(struct settings *s, char **args, int nargs)
+{
+    (void)nargs;
+    return change(s, args[0], false);
+}

@@ -1,0 +1,160 @@
+/*
+ * run_modes.c - the long-running and worker modes: `easel controller` wires
+ * the executor into the controller and turns SIGTERM/SIGINT into a graceful
+ * stop; `easel job` runs one attempt and maps the outcome to an exit code.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "easel/controller.h"
+#include "easel/executor.h"
+#include "easel/imaging.h"
+#include "easel/runner.h"
+#include "settings.h"
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    easel_controller_request_stop();
+}
+
+/* Settings a child `easel job` must share with its controller, passed
+ * through the environment so the child's argv stays `job --id ID`. */
+static char *env_pair(const char *name, const char *value)
+{
+    return value ? easel_asprintf("%s=%s", name, value) : NULL;
+}
+
+int mode_controller(struct settings *s, char **args, int nargs)
+{
+    (void)args;
+    (void)nargs;
+    if (strcmp(s->executor, "local") != 0) {
+        fprintf(stderr, "easel controller: --executor must be \"local\" in this build, got \"%s\"\n",
+                s->executor);
+        return 2;
+    }
+    if (!easel_str_has_prefix(s->storage, "file:///")) {
+        fprintf(stderr, "easel controller: --storage must be file:///absolute/dir, got \"%s\"\n",
+                s->storage);
+        return 2;
+    }
+    char hb[32], bytes[32], ftimeout[32], pixels[32], roots[4096] = "";
+    snprintf(hb, sizeof(hb), "%lldms", (long long)s->heartbeat_ms);
+    snprintf(bytes, sizeof(bytes), "%lld", (long long)s->max_source_bytes);
+    snprintf(ftimeout, sizeof(ftimeout), "%lldms", (long long)s->fetch_timeout_ms);
+    snprintf(pixels, sizeof(pixels), "%lld", (long long)s->max_pixels);
+    char *env[16] = {0};
+    size_t n = 0;
+    env[n++] = env_pair("EASEL_DATABASE_URL", s->database_url);
+    env[n++] = env_pair("EASEL_STORAGE", s->storage);
+    env[n++] = env_pair("EASEL_REGISTRY", s->registry ? s->registry : "");
+    env[n++] = env_pair("EASEL_HEARTBEAT", hb);
+    env[n++] = env_pair("EASEL_LOG_LEVEL", s->log_level);
+    env[n++] = env_pair("EASEL_MAX_SOURCE_BYTES", bytes);
+    env[n++] = env_pair("EASEL_FETCH_TIMEOUT", ftimeout);
+    env[n++] = env_pair("EASEL_MAX_PIXELS", pixels);
+    if (s->file_roots && s->file_roots[0]) {
+        /* one root per child env var is enough for the local executor */
+        easel_strlcpy(roots, s->file_roots[0], sizeof(roots));
+        env[n++] = env_pair("EASEL_FILE_ROOTS", roots);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!env[i]) {
+            fprintf(stderr, "easel controller: out of memory\n");
+            return 1;
+        }
+
+    struct easel_local_opts lo = {.env = (const char *const *)env,
+                                  .kill_grace_ms = s->kill_grace_ms};
+    struct easel_executor *ex = NULL;
+    if (easel_executor_local_new(&lo, &ex) != EASEL_OK) {
+        fprintf(stderr, "easel controller: cannot set up the local executor\n");
+        for (size_t i = 0; i < n; i++)
+            free(env[i]);
+        return 1;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct easel_controller_opts o = {
+        .redis_url = s->redis_url,
+        .database_url = s->database_url,
+        .queue = s->queue,
+        .registry_path = s->registry,
+        .controller_id = s->controller_id,
+        .concurrency = s->concurrency,
+        .claim_batch = (size_t)s->claim_batch,
+        .lease_ms = s->lease_ms,
+        .worker_stale_ms = s->worker_stale_ms,
+        .shutdown_grace_ms = s->shutdown_grace_ms,
+        .migrate = s->migrate,
+        .executor = ex,
+    };
+    struct easel_error err;
+    easel_error_clear(&err);
+    easel_err rc = easel_controller_run(&o, &err);
+    if (rc)
+        easel_error_log(NULL, "controller cannot run: %s",
+                        err.msg[0] ? err.msg : easel_strerror(rc));
+    easel_executor_free(ex);
+    for (size_t i = 0; i < n; i++)
+        free(env[i]);
+    return rc ? 1 : 0;
+}
+
+int mode_job(struct settings *s, char **args, int nargs)
+{
+    (void)args;
+    (void)nargs;
+    if (!s->id || !*s->id) {
+        fprintf(stderr, "easel job: --id is required (see easel job --help)\n");
+        return EASEL_EXIT_USAGE;
+    }
+    if (!easel_str_has_prefix(s->storage, "file:///")) {
+        fprintf(stderr, "easel job: --storage must be file:///absolute/dir, got \"%s\"\n",
+                s->storage);
+        return EASEL_EXIT_USAGE;
+    }
+    if (easel_imaging_init("easel", 0) != EASEL_OK) {
+        fprintf(stderr, "easel job: cannot start libvips\n");
+        return EASEL_EXIT_INTERNAL;
+    }
+    char worker[160], host[64] = "localhost";
+    gethostname(host, sizeof(host));
+    host[sizeof(host) - 1] = '\0';
+    if (s->worker_name && *s->worker_name)
+        easel_strlcpy(worker, s->worker_name, sizeof(worker));
+    else
+        snprintf(worker, sizeof(worker), "local:%d@%s", (int)getpid(), host);
+
+    struct easel_runner_opts o = {
+        .database_url = s->database_url,
+        .registry_path = s->registry,
+        .storage_url = s->storage,
+        .termination_log = s->termination_log,
+        .worker = worker,
+        .attempt = s->attempt,
+        .heartbeat_ms = s->heartbeat_ms,
+    };
+    easel_fetch_opts_default(&o.fetch);
+    o.fetch.max_bytes = s->max_source_bytes;
+    o.fetch.timeout_ms = s->fetch_timeout_ms;
+    o.fetch.connect_timeout_ms = s->connect_timeout_ms;
+    o.fetch.file_roots = (const char *const *)s->file_roots;
+    easel_image_limits_default(&o.limits);
+    o.limits.max_pixels = s->max_pixels;
+    o.limits.max_bytes = s->max_source_bytes;
+    o.limits.max_width = o.limits.max_height = s->max_side;
+    int code = easel_runner_run(&o, s->id);
+    easel_imaging_shutdown();
+    return code;
+}

@@ -1,0 +1,173 @@
+/*
+ * settings.c - the option tables: each setting once, with its flag, its
+ * EASEL_* variable, its default and its help. `easel <mode> --help` and
+ * docs/configuration.md (hack/gen-config-doc.sh) are generated from here.
+ */
+#include <stddef.h>
+
+#include "settings.h"
+
+#define OPT(flag, env, type, def, field, min, max, help)                      \
+    {flag, env, EASEL_OPT_##type, def, offsetof(struct settings, field), min, \
+     max, help}
+
+#define O_REDIS                                                               \
+    OPT("redis-url", "EASEL_REDIS_URL", STRING, "redis://127.0.0.1:6379/0",   \
+        redis_url, 0, 0, "Redis URL: redis://[:password@]host:port[/db]")
+#define O_DB                                                                  \
+    OPT("database-url", "EASEL_DATABASE_URL", STRING,                         \
+        "postgresql://127.0.0.1:5432/easel", database_url, 0, 0,              \
+        "PostgreSQL connection URL (libpq syntax)")
+#define O_QUEUE                                                               \
+    OPT("queue", "EASEL_QUEUE", STRING, "easel:jobs", queue, 0, 0,            \
+        "Redis list that producers LPUSH jobs on; other keys share its prefix")
+#define O_REGISTRY                                                            \
+    OPT("registry", "EASEL_REGISTRY", STRING, NULL, registry, 0, 0,           \
+        "Model registry YAML file (watched and reloaded); empty = built-in")
+#define O_STORAGE                                                             \
+    OPT("storage", "EASEL_STORAGE", STRING, "file:///tmp/easel-results",      \
+        storage, 0, 0, "Where results are written: file:///absolute/dir")
+#define O_LOG                                                                 \
+    OPT("log-level", "EASEL_LOG_LEVEL", STRING, "info", log_level, 0, 0,      \
+        "debug, info, warn or error (JSON lines on stderr)")
+#define O_HEARTBEAT                                                           \
+    OPT("heartbeat", "EASEL_HEARTBEAT", DURATION, "5s", heartbeat_ms, 100,    \
+        3600000, "How often a running job records that it is alive")
+#define O_OUTPUT                                                              \
+    OPT("output", "EASEL_OUTPUT", STRING, "table", output, 0, 0,              \
+        "Output format: table or json (-o json)")
+
+static const struct easel_opt controller_opts[] = {
+    O_REDIS, O_DB, O_QUEUE, O_REGISTRY, O_STORAGE,
+    OPT("executor", "EASEL_EXECUTOR", STRING, "local", executor, 0, 0,
+        "Where attempts run: local (child processes of this binary)"),
+    OPT("concurrency", "EASEL_CONCURRENCY", INT, "4", concurrency, 1, 10000,
+        "Attempts this controller runs at once (per-model limits come from the registry)"),
+    OPT("claim-batch", "EASEL_CLAIM_BATCH", INT, "32", claim_batch, 1, 1000,
+        "Most entries claimed from Redis in one round trip"),
+    OPT("lease", "EASEL_LEASE", DURATION, "30s", lease_ms, 300, 3600000,
+        "Lease on each claimed job, renewed every third of it; a dead controller's jobs are recovered after it"),
+    OPT("worker-stale", "EASEL_WORKER_STALE", DURATION, "30s", worker_stale_ms,
+        100, 86400000,
+        "A recovered running job whose worker has not beaten its heartbeat for this long is declared lost"),
+    O_HEARTBEAT,
+    OPT("shutdown-grace", "EASEL_SHUTDOWN_GRACE", DURATION, "30s",
+        shutdown_grace_ms, 0, 86400000,
+        "On SIGTERM, wait this long for running attempts before leaving them to a successor"),
+    OPT("kill-grace", "EASEL_KILL_GRACE", DURATION, "5s", kill_grace_ms, 0,
+        600000, "Between SIGTERM and SIGKILL when an attempt times out or is canceled"),
+    OPT("controller-id", "EASEL_CONTROLLER_ID", STRING, NULL, controller_id, 0,
+        0, "Name of this controller in Redis (default: host-pid-random)"),
+    OPT("migrate", "EASEL_MIGRATE", BOOL, "true", migrate, 0, 0,
+        "Apply database migrations at start (under an advisory lock)"),
+    OPT("max-source-bytes", "EASEL_MAX_SOURCE_BYTES", SIZE, "50MB",
+        max_source_bytes, 1, 0x7fffffffffffLL,
+        "Largest source image a job may download"),
+    OPT("fetch-timeout", "EASEL_FETCH_TIMEOUT", DURATION, "30s",
+        fetch_timeout_ms, 100, 3600000, "Whole-transfer timeout for a source image"),
+    OPT("max-pixels", "EASEL_MAX_PIXELS", I64, "50000000", max_pixels, 1,
+        0x7fffffffffffLL, "Largest source image in pixels (width x height), checked before decoding"),
+    OPT("file-root", "EASEL_FILE_ROOTS", LIST, NULL, file_roots, 0, 0,
+        "Directory file:// sources must be inside (repeatable; none = any)"),
+    O_LOG,
+};
+
+static const struct easel_opt job_opts[] = {
+    OPT("id", "EASEL_JOB_ID", STRING, NULL, id, 0, 0, "Job to run (a UUID)"),
+    OPT("attempt", "EASEL_JOB_ATTEMPT", INT, "0", attempt, 0, 1000000,
+        "Attempt this worker was started for; a stale worker does nothing (0 = any)"),
+    O_DB, O_REGISTRY, O_STORAGE, O_HEARTBEAT,
+    OPT("termination-log", "EASEL_TERMINATION_LOG", STRING, NULL,
+        termination_log, 0, 0,
+        "File that receives a one-line JSON summary at exit (Kubernetes: /dev/termination-log)"),
+    OPT("worker-name", "EASEL_WORKER_NAME", STRING, NULL, worker_name, 0, 0,
+        "How this worker names itself in the job record (default local:<pid>@<host>)"),
+    OPT("max-source-bytes", "EASEL_MAX_SOURCE_BYTES", SIZE, "50MB",
+        max_source_bytes, 1, 0x7fffffffffffLL,
+        "Largest source image a job may download"),
+    OPT("fetch-timeout", "EASEL_FETCH_TIMEOUT", DURATION, "30s",
+        fetch_timeout_ms, 100, 3600000, "Whole-transfer timeout for a source image"),
+    OPT("connect-timeout", "EASEL_CONNECT_TIMEOUT", DURATION, "5s",
+        connect_timeout_ms, 100, 600000, "Connect timeout for a source image"),
+    OPT("max-pixels", "EASEL_MAX_PIXELS", I64, "50000000", max_pixels, 1,
+        0x7fffffffffffLL, "Largest source image in pixels (width x height), checked before decoding"),
+    OPT("max-side", "EASEL_MAX_SIDE", INT, "16384", max_side, 1, 1000000,
+        "Largest source image width or height in pixels"),
+    OPT("file-root", "EASEL_FILE_ROOTS", LIST, NULL, file_roots, 0, 0,
+        "Directory file:// sources must be inside (repeatable; none = any)"),
+    O_LOG,
+};
+
+static const struct easel_opt submit_opts[] = {
+    OPT("model", "EASEL_MODEL", STRING, NULL, model, 0, 0,
+        "Model id from the registry (default: the registry's default model)"),
+    OPT("input", NULL, STRING, NULL, input, 0, 0,
+        "Job fields as a JSON object, e.g. '{\"style\":\"modern\",\"seed\":7}'"),
+    OPT("image", NULL, LIST, NULL, images, 0, 0,
+        "Source image URL (file://, http://, https://); repeatable"),
+    OPT("type", NULL, STRING, NULL, type, 0, 0, "Job type label"),
+    OPT("idempotency-key", NULL, STRING, NULL, idempotency_key, 0, 0,
+        "A key seen again within the registry's window returns the first job"),
+    OPT("priority", NULL, INT, "0", priority, -1000, 1000,
+        "Priority recorded with the job"),
+    OPT("id", NULL, STRING, NULL, id, 0, 0, "Job id to use (a UUID; default: new)"),
+    OPT("wait", NULL, BOOL, "false", wait, 0, 0,
+        "Wait until the job ends and print it as JSON; exit 0 only if it succeeded"),
+    OPT("timeout", "EASEL_WAIT_TIMEOUT", DURATION, "10m", wait_timeout_ms, 1,
+        86400000, "With --wait: give up after this long"),
+    O_REDIS, O_DB, O_QUEUE, O_LOG,
+};
+
+static const struct easel_opt get_opts[] = {O_OUTPUT, O_DB, O_LOG};
+static const struct easel_opt list_opts[] = {
+    OPT("status", NULL, STRING, NULL, status, 0, 0,
+        "Only jobs in this status (queued, running, succeeded, dead, ...)"),
+    OPT("limit", NULL, INT, "50", limit, 1, 100000, "Most jobs to show"),
+    O_OUTPUT, O_DB, O_LOG,
+};
+static const struct easel_opt cancel_opts[] = {O_REDIS, O_DB, O_QUEUE, O_LOG};
+static const struct easel_opt migrate_opts[] = {O_DB, O_LOG};
+static const struct easel_opt registry_opts[] = {O_LOG};
+static const struct easel_opt doc_opts[] = {
+    OPT("markdown", NULL, BOOL, "true", markdown, 0, 0, "Markdown output"),
+};
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+#define MODE(nm, us, sum, opts, mn, mx, fn)                                   \
+    static const struct mode m_##fn = {{nm, us, sum, opts, N(opts), mn, mx},  \
+                                       mode_##fn}
+
+MODE("controller", "easel controller [flags]",
+     "Claim jobs from Redis, run each attempt on an executor, record every outcome in PostgreSQL.",
+     controller_opts, 0, 0, controller);
+MODE("job", "easel job --id ID [flags]",
+     "Run exactly one attempt of one job, then exit with a status code (what every worker runs).",
+     job_opts, 0, 0, job);
+MODE("submit", "easel submit [--model M] [--input JSON] [--image URL]... [--wait]",
+     "Queue a job and print its id (with --wait, the finished job as JSON).",
+     submit_opts, 0, 0, submit);
+MODE("get", "easel get ID [-o json]", "Show one job.", get_opts, 1, 1, get);
+MODE("list", "easel list [--status S] [-o json]", "List jobs, newest first.",
+     list_opts, 0, 0, list);
+MODE("cancel", "easel cancel ID",
+     "Cancel a queued, waiting or running job.", cancel_opts, 1, 1, cancel);
+MODE("retry", "easel retry ID",
+     "Run a failed or dead-lettered job again with a fresh attempt budget.",
+     cancel_opts, 1, 1, retry);
+MODE("migrate", "easel migrate",
+     "Apply the PostgreSQL schema (idempotent, versioned).", migrate_opts, 0, 0,
+     migrate);
+MODE("registry", "easel registry validate FILE",
+     "Check a model registry file exactly as the controller loads it.",
+     registry_opts, 2, 2, registry);
+MODE("version", "easel version",
+     "Print the build version, commit and library versions.", registry_opts, 0,
+     0, version);
+MODE("config-doc", "easel config-doc",
+     "Print every mode's settings as Markdown (docs/configuration.md).",
+     doc_opts, 0, 0, config_doc);
+
+const struct mode *const easel_modes[] = {
+    &m_controller, &m_job,     &m_submit,  &m_get,     &m_list,       &m_cancel,
+    &m_retry,      &m_migrate, &m_registry, &m_version, &m_config_doc, NULL,
+};

@@ -1,0 +1,62 @@
+/*
+ * settings.h - every setting of every mode, declared once in settings.c as
+ * option tables (flag, environment variable, default, help). Modes read the
+ * parsed values from one struct.
+ */
+#ifndef EASEL_CMD_SETTINGS_H
+#define EASEL_CMD_SETTINGS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "easel/config.h"
+
+struct settings {
+    /* shared */
+    char *redis_url, *database_url, *queue, *registry, *storage, *log_level;
+    /* controller */
+    char *executor, *controller_id;
+    int concurrency, claim_batch;
+    int64_t lease_ms, worker_stale_ms, heartbeat_ms, shutdown_grace_ms,
+        kill_grace_ms;
+    bool migrate;
+    /* job */
+    char *id, *termination_log, *worker_name;
+    char **file_roots;
+    int attempt;
+    int64_t max_source_bytes, fetch_timeout_ms, connect_timeout_ms,
+        max_pixels;
+    int max_side;
+    /* submit */
+    char *model, *input, *type, *idempotency_key;
+    char **images;
+    int priority;
+    bool wait;
+    int64_t wait_timeout_ms;
+    /* get / list */
+    char *output, *status;
+    int limit;
+    bool markdown;
+};
+
+struct mode {
+    struct easel_cmd_spec spec;
+    int (*run)(struct settings *s, char **args, int nargs);
+};
+
+/* The modes, in the order `easel --help` lists them; NULL-terminated. */
+extern const struct mode *const easel_modes[];
+
+int mode_controller(struct settings *s, char **args, int nargs);
+int mode_job(struct settings *s, char **args, int nargs);
+int mode_submit(struct settings *s, char **args, int nargs);
+int mode_get(struct settings *s, char **args, int nargs);
+int mode_list(struct settings *s, char **args, int nargs);
+int mode_cancel(struct settings *s, char **args, int nargs);
+int mode_retry(struct settings *s, char **args, int nargs);
+int mode_migrate(struct settings *s, char **args, int nargs);
+int mode_registry(struct settings *s, char **args, int nargs);
+int mode_version(struct settings *s, char **args, int nargs);
+int mode_config_doc(struct settings *s, char **args, int nargs);
+
+#endif

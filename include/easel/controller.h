@@ -1,0 +1,45 @@
+/*
+ * controller.h - `easel controller`: claims jobs from Redis, records them in
+ * Postgres, dispatches each attempt to an executor, and reconciles how it
+ * ended into exactly one outcome: ack, retry later, or dead letter.
+ *
+ * Threads: a claimer (blocks in Redis for new entries, turns them into jobs)
+ * and the main loop (dispatch, completions, lease renewal, recovery, delayed
+ * retries, registry reloads, cancellations). Each has its own connections.
+ */
+#ifndef EASEL_CONTROLLER_H
+#define EASEL_CONTROLLER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "easel/core.h"
+#include "easel/executor.h"
+
+struct easel_controller_opts {
+    const char *redis_url;
+    const char *database_url;
+    const char *queue;            /* pending list key */
+    const char *registry_path;    /* NULL/"" = built-in registry */
+    const char *controller_id;    /* NULL = <host>-<pid>-<random> */
+    int concurrency;              /* attempts held at once (global) */
+    size_t claim_batch;           /* entries claimed per round trip */
+    int64_t lease_ms;             /* job lease; renewed every lease/3 */
+    int64_t worker_stale_ms;      /* a running job whose heartbeat is older is lost */
+    int64_t shutdown_grace_ms;    /* wait this long for running attempts on SIGTERM */
+    bool migrate;                 /* apply migrations at start */
+    struct easel_executor *executor; /* borrowed; the controller drives it */
+};
+
+/* Runs until easel_controller_request_stop() (SIGTERM/SIGINT). Returns
+ * EASEL_OK after a clean shutdown, or the error that made it impossible to
+ * start (bad registry, database unreachable at start, ...), with err set. */
+easel_err easel_controller_run(const struct easel_controller_opts *o,
+                               struct easel_error *err);
+
+/* Async-signal-safe: asks a running controller to stop claiming and shut
+ * down gracefully. */
+void easel_controller_request_stop(void);
+
+#endif

@@ -1,0 +1,92 @@
+/*
+ * executor.h - how the controller runs one attempt of a job somewhere else
+ * and learns how it ended. Executors: "local" (child processes of the
+ * controller running the same binary as `easel job`), later "kubernetes"
+ * (a batch/v1 Job per attempt) and "pool".
+ *
+ * An executor is driven from one thread (the controller's main loop): it is
+ * not thread-safe. It never touches Redis or Postgres; it only starts, stops
+ * and observes attempts, and reports how each ended.
+ */
+#ifndef EASEL_EXECUTOR_H
+#define EASEL_EXECUTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "easel/core.h"
+
+struct easel_exec_spec {
+    const char *job_id;
+    int attempt;
+    const char *model;
+    int64_t timeout_ms;     /* the attempt is stopped after this long */
+};
+
+enum easel_exec_outcome {
+    EASEL_EXEC_EXITED = 0,  /* ended by itself: see exit_code */
+    EASEL_EXEC_SIGNALED,    /* killed by a signal it did not get from us */
+    EASEL_EXEC_TIMEOUT,     /* we stopped it at its deadline */
+    EASEL_EXEC_CANCELED,    /* we stopped it because the job was canceled */
+    EASEL_EXEC_LOST,        /* could not be started or vanished */
+};
+const char *easel_exec_outcome_name(enum easel_exec_outcome o);
+
+struct easel_exec_done {
+    char job_id[EASEL_UUID_LEN + 1];
+    int attempt;
+    enum easel_exec_outcome outcome;
+    int exit_code;          /* EXITED: the process's exit status */
+    int signal;             /* SIGNALED/TIMEOUT: the terminating signal */
+    int64_t runtime_ms;
+    char message[256];      /* for a person: "killed by SIGKILL", ... */
+};
+
+struct easel_executor;
+
+struct easel_executor_ops {
+    const char *name;
+    /* Starts an attempt. Fails with a filled err when it cannot. */
+    easel_err (*start)(struct easel_executor *ex,
+                       const struct easel_exec_spec *spec,
+                       struct easel_error *err);
+    /* Asks a running attempt to stop (TERM, then KILL after the grace). It
+     * is reported through reap() with outcome CANCELED. No-op if unknown. */
+    easel_err (*cancel)(struct easel_executor *ex, const char *job_id);
+    /* Enforces deadlines and collects attempts that ended, up to max. */
+    easel_err (*reap)(struct easel_executor *ex, struct easel_exec_done *out,
+                      size_t max, size_t *n);
+    /* A file descriptor that becomes readable when reap() may have
+     * something, or -1. */
+    int (*fd)(struct easel_executor *ex);
+    /* Milliseconds until the next deadline action (for poll), -1 = none. */
+    int64_t (*next_timeout_ms)(struct easel_executor *ex);
+    size_t (*running)(struct easel_executor *ex);
+    bool (*has)(struct easel_executor *ex, const char *job_id);
+    /* Forgets every attempt without stopping it (controller shutdown after
+     * the grace period: they keep running and are re-attached later). */
+    void (*detach_all)(struct easel_executor *ex);
+    void (*free)(struct easel_executor *ex);
+};
+
+struct easel_executor {
+    const struct easel_executor_ops *ops;
+};
+
+struct easel_local_opts {
+    const char *binary;        /* path of the easel binary; NULL = /proc/self/exe */
+    const char *const *env;    /* extra NAME=VALUE for children, NULL-terminated */
+    int64_t kill_grace_ms;     /* between TERM and KILL */
+};
+easel_err easel_executor_local_new(const struct easel_local_opts *o,
+                                   struct easel_executor **out);
+
+/* Convenience wrappers. */
+static inline void easel_executor_free(struct easel_executor *ex)
+{
+    if (ex)
+        ex->ops->free(ex);
+}
+
+#endif

@@ -1,0 +1,55 @@
+/*
+ * runner.h - job mode: run exactly one attempt of one job, as `easel job
+ * --id ID` does in a child process or a worker pod, and the failure policy
+ * it shares with the controller.
+ *
+ * An attempt loads the job from Postgres, marks it running (checking it was
+ * dispatched, so a stale or duplicate worker does nothing), fetches its
+ * sources, runs the model, writes the output preset's variants to storage,
+ * and records the result or the classified error. It beats a heartbeat into
+ * the job row while it works, so a controller can tell a live worker from a
+ * lost one.
+ */
+#ifndef EASEL_RUNNER_H
+#define EASEL_RUNNER_H
+
+#include <stdint.h>
+
+#include "easel/core.h"
+#include "easel/imaging.h"
+#include "easel/job.h"
+#include "easel/storage.h"
+#include "easel/store.h"
+
+struct easel_runner_opts {
+    const char *database_url;
+    const char *registry_path;    /* NULL or "" = the built-in registry */
+    const char *storage_url;      /* "file:///dir" */
+    const char *termination_log;  /* file for the one-line JSON summary, or NULL */
+    const char *worker;           /* how this worker names itself in the record */
+    int attempt;                  /* expected attempt number, 0 = any */
+    int64_t heartbeat_ms;
+    struct easel_fetch_opts fetch;
+    struct easel_image_limits limits;
+};
+
+/* Runs one attempt of job_id. Returns an enum easel_exit value. Never
+ * exits the process. */
+int easel_runner_run(const struct easel_runner_opts *o, const char *job_id);
+
+/* Records that an attempt of job `id` failed with `e`: a permanent error
+ * moves the job to FAILED; a retryable one to RETRYING with run_after set by
+ * the policy's backoff, or to DEAD when `attempts` reached the policy's
+ * max_attempts. `from_mask` is the set of states the job may be in. On
+ * success *out (may be NULL) is the job after the change. EASEL_ECONFLICT
+ * when the job was no longer in from_mask (e.g. canceled meanwhile). */
+easel_err easel_record_failure(struct easel_store *s, const char *id,
+                               unsigned from_mask,
+                               const struct easel_retry_policy *policy,
+                               int attempts, const struct easel_error *e,
+                               struct easel_job **out);
+
+/* The retry policy used when a job's model is not in the registry. */
+void easel_retry_policy_default(struct easel_retry_policy *p);
+
+#endif

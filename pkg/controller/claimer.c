@@ -1,0 +1,304 @@
+/*
+ * claimer.c - the controller's claim thread: waits in Redis for new entries
+ * (a blocking move, no polling), turns each into a job and hands it to the
+ * main loop.
+ *
+ * Crash safety comes from the order of steps. A claimed entry sits in this
+ * controller's in-flight list until it is adopted under a job id, so a crash
+ * before adoption puts it back in the queue untouched; after adoption the
+ * entry carries its id, so a crash before the Postgres insert re-creates the
+ * same job rather than a second one. Entries that cannot be understood go to
+ * the dead-letter list with the reason; they never stop the loop.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "controller_int.h"
+
+char *ctl_canonical(const char *id, const struct easel_intake *in)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "id", id);
+    if (in->type)
+        cJSON_AddStringToObject(o, "type", in->type);
+    if (in->model)
+        cJSON_AddStringToObject(o, "model", in->model);
+    if (in->priority)
+        cJSON_AddNumberToObject(o, "priority", in->priority);
+    if (in->idempotency_key)
+        cJSON_AddStringToObject(o, "idempotency_key", in->idempotency_key);
+    if (in->webhook)
+        cJSON_AddStringToObject(o, "webhook", in->webhook);
+    if (in->metadata)
+        cJSON_AddItemToObject(o, "metadata", cJSON_Duplicate(in->metadata, 1));
+    cJSON_AddItemToObject(o, "payload",
+                          in->payload ? cJSON_Duplicate(in->payload, 1)
+                                      : cJSON_CreateObject());
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+static char *json_text(const cJSON *v)
+{
+    return v ? cJSON_PrintUnformatted(v) : NULL;
+}
+
+/* Inserts the job described by an intake (QUEUED, or DEAD for an unknown
+ * model). *created is false when the row already existed. */
+static easel_err insert_job(struct easel_store *s,
+                            const struct easel_registry *reg, const char *id,
+                            const struct easel_intake *in,
+                            const struct easel_error *reject, bool *created)
+{
+    char *payload = json_text(in->payload), *input = json_text(in->input),
+         *meta = json_text(in->metadata);
+    const struct easel_model *m = easel_registry_model(reg, in->model);
+    struct easel_job_new j = {
+        .id = id,
+        .type = in->type,
+        .model = in->model ? in->model : "",
+        .priority = in->priority,
+        .idempotency_key = in->idempotency_key,
+        .payload = payload ? payload : "{}",
+        .input = input,
+        .metadata = meta,
+        .webhook = in->webhook,
+        .channel = in->channel,
+        .owner = in->owner,
+        .max_attempts = m ? m->retry.max_attempts : 1,
+        .status = EASEL_STATUS_QUEUED,
+    };
+    if (reject) {
+        j.status = EASEL_STATUS_DEAD;
+        j.error_class = easel_errclass_name(EASEL_CLASS_PERMANENT);
+        j.error_reason = reject->reason;
+        j.error_message = reject->msg;
+    }
+    easel_err rc = easel_store_job_insert(s, &j, created);
+    free(payload);
+    free(input);
+    free(meta);
+    return rc;
+}
+
+easel_err ctl_ensure_job(struct ctl *c, struct easel_store *s,
+                         const char *id, const char *canonical)
+{
+    struct easel_registry *reg = ctl_registry(c);
+    struct easel_intake in;
+    struct easel_error err;
+    bool created = false;
+    memset(&in, 0, sizeof(in));
+    easel_error_clear(&err);
+    easel_err rc = easel_registry_intake(reg, canonical, strlen(canonical),
+                                         &in, &err);
+    if (rc == EASEL_OK || rc == EASEL_ENOTFOUND)
+        rc = insert_job(s, reg, id, &in, rc ? &err : NULL, &created);
+    easel_intake_cleanup(&in);
+    easel_registry_unref(reg);
+    return rc;
+}
+
+struct claimed {
+    struct easel_intake in;
+    struct easel_error err;
+    easel_err rc;                       /* intake verdict */
+    char id[EASEL_UUID_LEN + 1];
+    char *canonical;
+};
+
+static void handoff(struct ctl *c, const char *id, char *canonical)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->nready == c->capready) {
+        size_t cap = c->capready ? c->capready * 2 : 64;
+        struct handoff *r = realloc(c->ready, cap * sizeof(*r));
+        if (!r) {
+            pthread_mutex_unlock(&c->mu);
+            /* The lease expires and recovery brings it back. */
+            easel_error_log(id, "out of memory handing the job over");
+            free(canonical);
+            return;
+        }
+        c->ready = r;
+        c->capready = cap;
+    }
+    struct handoff *h = &c->ready[c->nready++];
+    easel_strlcpy(h->id, id, sizeof(h->id));
+    h->canonical = canonical;
+    c->slots_used++;
+    pthread_mutex_unlock(&c->mu);
+    uint64_t one = 1;
+    ssize_t w = write(c->wake_fd, &one, sizeof(one));
+    (void)w;
+}
+
+/* Runs a claimed batch through intake, adoption, idempotency and insert. */
+static void process_batch(struct ctl *c, struct easel_queue *q,
+                          struct easel_store **sp,
+                          struct easel_queue_entry *e, size_t n)
+{
+    struct easel_registry *reg = ctl_registry(c);
+    struct claimed *cl = calloc(n, sizeof(*cl));
+    struct easel_queue_adopt *ad = calloc(n, sizeof(*ad));
+    size_t nad = 0;
+    if (!cl || !ad)
+        goto out; /* entries stay in flight; recovery returns them */
+
+    for (size_t i = 0; i < n; i++) {
+        struct claimed *k = &cl[i];
+        k->rc = easel_registry_intake(reg, e[i].raw, e[i].len, &k->in, &k->err);
+        if (k->rc != EASEL_OK && k->rc != EASEL_ENOTFOUND) {
+            easel_log_kv(EASEL_LOG_WARN, NULL,
+                         (const char *const[]){"reason", k->err.reason, NULL},
+                         "rejected queue entry: %s", k->err.msg);
+            if (easel_queue_reject(q, e[i].raw, e[i].len, k->err.reason,
+                                   k->err.msg))
+                easel_error_log(NULL, "could not dead-letter a rejected entry: %s",
+                                easel_queue_errstr(q));
+            continue;
+        }
+        if (k->in.id)
+            easel_strlcpy(k->id, k->in.id, sizeof(k->id));
+        else
+            easel_uuid_v4(k->id);
+        k->canonical = ctl_canonical(k->id, &k->in);
+        if (!k->canonical)
+            continue;
+        ad[nad++] = (struct easel_queue_adopt){
+            .raw = e[i].raw, .raw_len = e[i].len, .job_id = k->id,
+            .canonical = k->canonical};
+    }
+    if (nad && easel_queue_adopt(q, ad, nad)) {
+        easel_error_log(NULL, "adopting %zu entries failed: %s", nad,
+                        easel_queue_errstr(q));
+        goto out; /* still in flight: recovered after our liveness lapses */
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        struct claimed *k = &cl[i];
+        if (!k->canonical)
+            continue;
+        if (k->in.idempotency_key) {
+            char existing[EASEL_UUID_LEN + 1] = "";
+            if (easel_queue_idempotency(q, k->in.idempotency_key, k->id,
+                                        reg->idempotency_window_ms,
+                                        existing) == EASEL_OK &&
+                existing[0] && strcmp(existing, k->id) != 0) {
+                easel_log_kv(EASEL_LOG_INFO, existing,
+                             (const char *const[]){"idempotency_key",
+                                                   k->in.idempotency_key, NULL},
+                             "duplicate submission dropped: the key is already job %s",
+                             existing);
+                const char *ids[] = {k->id};
+                easel_queue_ack(q, ids, 1);
+                continue;
+            }
+        }
+        bool created = false;
+        easel_err rc = *sp ? EASEL_OK : EASEL_ECONN;
+        if (rc == EASEL_OK)
+            rc = insert_job(*sp, reg, k->id, &k->in,
+                            k->rc == EASEL_ENOTFOUND ? &k->err : NULL, &created);
+        if (rc) {
+            /* Postgres is down: park the job for a moment rather than lose
+             * or spin on it; it comes back through the delayed set. */
+            easel_error_log(k->id, "cannot record the job (%s); retrying in 2 s",
+                            *sp ? easel_store_errstr(*sp) : "no connection");
+            easel_queue_retry(q, k->id, NULL, easel_wall_ms() + 2000);
+            if (*sp && rc == EASEL_ECONN && easel_store_reconnect(*sp) != EASEL_OK) {
+                easel_store_free(*sp);
+                *sp = NULL;
+            }
+            continue;
+        }
+        if (k->rc == EASEL_ENOTFOUND) {
+            easel_log_kv(EASEL_LOG_WARN, k->id,
+                         (const char *const[]){"reason", k->err.reason, NULL},
+                         "dead-lettered: %s", k->err.msg);
+            if (easel_queue_dead(q, k->id, k->canonical, k->err.reason,
+                                 k->err.msg))
+                easel_error_log(k->id, "dead letter failed: %s",
+                                easel_queue_errstr(q));
+            continue;
+        }
+        if (created)
+            easel_debug(k->id, "queued (model %s, rule %s)", k->in.model,
+                        k->in.rule ? k->in.rule : "-");
+        handoff(c, k->id, k->canonical);
+        k->canonical = NULL;
+    }
+out:
+    for (size_t i = 0; cl && i < n; i++) {
+        easel_intake_cleanup(&cl[i].in);
+        free(cl[i].canonical);
+    }
+    free(cl);
+    free(ad);
+    easel_registry_unref(reg);
+}
+
+void *ctl_claimer_main(void *arg)
+{
+    struct ctl *c = arg;
+    const struct easel_controller_opts *o = c->o;
+    struct easel_queue *q = NULL;
+    struct easel_store *s = NULL;
+    struct easel_queue_opts qo = {.url = o->redis_url, .name = o->queue,
+                                  .controller_id = c->cid,
+                                  .lease_ms = o->lease_ms,
+                                  .connect_timeout_ms = 2000};
+    size_t batch = o->claim_batch ? o->claim_batch : 64;
+    struct easel_queue_entry *e = calloc(batch, sizeof(*e));
+    int64_t backoff = 100;
+    if (!e)
+        return NULL;
+
+    for (;;) {
+        pthread_mutex_lock(&c->mu);
+        while (!c->stopping && c->slots_used >= o->concurrency)
+            pthread_cond_wait(&c->slot_cv, &c->mu);
+        size_t room = c->stopping ? 0 : (size_t)(o->concurrency - c->slots_used);
+        pthread_mutex_unlock(&c->mu);
+        if (room == 0)
+            break;
+        if (room > batch)
+            room = batch;
+
+        if (!q && easel_queue_open(&qo, &q, NULL) != EASEL_OK) {
+            q = NULL;
+            easel_sleep_ms(backoff);
+            backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
+            continue;
+        }
+        if (!s && easel_store_open(o->database_url, &s, NULL) != EASEL_OK)
+            s = NULL; /* process_batch parks jobs until it comes back */
+
+        size_t n = 0;
+        easel_err rc = easel_queue_claim(q, room, 1000, e, &n);
+        if (rc) {
+            easel_warn(NULL, "claim failed: %s; reconnecting",
+                       easel_queue_errstr(q));
+            easel_queue_entries_free(e, n);
+            easel_queue_free(q);
+            q = NULL;
+            easel_sleep_ms(backoff);
+            backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
+            continue;
+        }
+        backoff = 100;
+        if (n)
+            process_batch(c, q, &s, e, n);
+        easel_queue_entries_free(e, n);
+    }
+    free(e);
+    easel_queue_free(q);
+    easel_store_free(s);
+    return NULL;
+}

@@ -1,0 +1,501 @@
+/*
+ * controller.c - the controller's life: start-up (migrations, registry,
+ * connections, claimer thread), the main poll loop, and graceful shutdown.
+ *
+ * The main loop sleeps in poll() on everything that can need it: the
+ * claimer's hand-off eventfd, the executor's completion fd, the Postgres
+ * notification socket, the registry directory (inotify) and the stop pipe,
+ * with a timeout set by the next timer (lease renewal, recovery sweep,
+ * delayed-retry promotion, executor deadlines). Nothing polls the queue.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include "controller_int.h"
+
+static int stop_pipe[2] = {-1, -1};
+
+void easel_controller_request_stop(void)
+{
+    if (stop_pipe[1] >= 0) {
+        ssize_t w = write(stop_pipe[1], "s", 1);
+        (void)w;
+    }
+}
+
+struct easel_registry *ctl_registry(struct ctl *c)
+{
+    pthread_mutex_lock(&c->mu);
+    struct easel_registry *r = easel_registry_ref(c->reg);
+    pthread_mutex_unlock(&c->mu);
+    return r;
+}
+
+const char *ctl_registry_path(const struct ctl *c)
+{
+    return c->o->registry_path && *c->o->registry_path ? c->o->registry_path
+                                                       : NULL;
+}
+
+static easel_err load_registry(struct ctl *c, bool initial,
+                               struct easel_error *err)
+{
+    struct easel_registry *r = NULL;
+    struct easel_diags d = {0};
+    const char *path = ctl_registry_path(c);
+    easel_err rc = path ? easel_registry_load_file(path, &r, &d)
+                        : easel_registry_builtin(&r);
+    if (rc) {
+        char first[300] = "";
+        if (d.n)
+            snprintf(first, sizeof(first), "%s:%d:%d: %s", path, d.items[0].line,
+                     d.items[0].col, d.items[0].msg);
+        if (initial)
+            easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "registry_invalid",
+                            "model registry %s is invalid (%zu problems; first: %s)",
+                            path ? path : "builtin", d.n, first);
+        easel_log_kv(EASEL_LOG_ERROR, NULL,
+                     (const char *const[]){"registry", path ? path : "builtin",
+                                           "first_problem", first, NULL},
+                     "registry rejected: %zu problems; %s", d.n,
+                     initial ? "cannot start" : "keeping the last good registry");
+        for (size_t i = 0; i < d.n; i++)
+            easel_warn(NULL, "%s:%d:%d: %s", path, d.items[i].line,
+                       d.items[i].col, d.items[i].msg);
+        easel_diags_cleanup(&d);
+        return rc;
+    }
+    easel_diags_cleanup(&d);
+    pthread_mutex_lock(&c->mu);
+    struct easel_registry *old = c->reg;
+    c->reg = r;
+    pthread_mutex_unlock(&c->mu);
+    easel_registry_unref(old);
+    easel_log_kv(EASEL_LOG_INFO, NULL,
+                 (const char *const[]){"registry", r->source, "default_model",
+                                       r->default_model, NULL},
+                 "registry %s: %zu models", initial ? "loaded" : "applied",
+                 r->nmodels);
+    return EASEL_OK;
+}
+
+/* Watches the registry file's directory: editors and ConfigMap mounts
+ * replace files by rename, which a watch on the file itself would miss. */
+static int watch_registry(struct ctl *c)
+{
+    const char *path = ctl_registry_path(c);
+    if (!path)
+        return -1;
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    char dir[4096];
+    easel_strlcpy(dir, path, sizeof(dir));
+    if (inotify_add_watch(fd, dirname(dir),
+                          IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE) <
+        0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static bool drain_inotify(int fd, const char *path)
+{
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    char tmp[4096];
+    easel_strlcpy(tmp, path, sizeof(tmp));
+    const char *base = basename(tmp);
+    bool hit = false;
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n <= 0)
+            break;
+        for (char *p = buf; p < buf + n;) {
+            struct inotify_event *ev = (struct inotify_event *)p;
+            /* ConfigMap volumes swap a "..data" symlink; count it too. */
+            if (ev->len && (strcmp(ev->name, base) == 0 ||
+                            strcmp(ev->name, "..data") == 0))
+                hit = true;
+            p += sizeof(*ev) + ev->len;
+        }
+    }
+    return hit;
+}
+
+static void renew_leases(struct ctl *c)
+{
+    size_t n = c->njobs;
+    const char **ids = calloc(n ? n : 1, sizeof(*ids));
+    bool *lost = calloc(n ? n : 1, sizeof(*lost));
+    size_t nlost = 0;
+    if (!ids || !lost)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        ids[i] = c->jobs[i].id;
+    easel_err rc = easel_queue_renew(c->q, ids, n, lost, &nlost);
+    if (rc == EASEL_ECONN) {
+        c->queue_down = true;
+        easel_error_log(NULL, "lease renewal failed: %s", easel_queue_errstr(c->q));
+        goto out;
+    }
+    if (nlost) {
+        /* Someone else holds these now (we stalled past the lease): let go
+         * without touching the attempt, the new holder re-attaches. */
+        char (*gone)[EASEL_UUID_LEN + 1] = calloc(nlost, sizeof(*gone));
+        size_t k = 0;
+        for (size_t i = 0; gone && i < n; i++)
+            if (lost[i])
+                easel_strlcpy(gone[k++], ids[i], sizeof(gone[0]));
+        for (size_t i = 0; i < k; i++) {
+            struct tracked *t = ctl_find(c, gone[i]);
+            easel_warn(gone[i], "lease lost to another controller; letting go");
+            if (t) {
+                free(t->canonical);
+                free(t->model);
+                size_t idx = (size_t)(t - c->jobs);
+                c->jobs[idx] = c->jobs[--c->njobs];
+                ctl_slots_release(c, 1);
+            }
+        }
+        free(gone);
+    }
+out:
+    free(ids);
+    free(lost);
+}
+
+static void recover(struct ctl *c)
+{
+    size_t moved = 0;
+    if (easel_queue_recover_inflight(c->q, &moved) == EASEL_ECONN) {
+        c->queue_down = true;
+        return;
+    }
+    if (moved)
+        easel_warn(NULL, "recovered %zu unadopted entries of a dead controller",
+                   moved);
+    pthread_mutex_lock(&c->mu);
+    int room = c->o->concurrency - c->slots_used;
+    if (room > 0)
+        c->slots_used += room; /* reserve before taking */
+    pthread_mutex_unlock(&c->mu);
+    if (room <= 0)
+        return;
+    char(*ids)[EASEL_UUID_LEN + 1] = calloc((size_t)room, sizeof(*ids));
+    struct easel_queue_entry *e = calloc((size_t)room, sizeof(*e));
+    size_t n = 0;
+    if (ids && e) {
+        easel_err rc = easel_queue_take_expired(c->q, (size_t)room, ids, e, &n);
+        if (rc == EASEL_ECONN)
+            c->queue_down = true;
+    }
+    for (size_t i = 0; i < n; i++) {
+        easel_warn(ids[i], "took over an expired lease");
+        if (ctl_track(c, ids[i], e[i].raw) != EASEL_OK)
+            ctl_slots_release(c, 1);
+    }
+    ctl_slots_release(c, room - (int)n);
+    easel_queue_entries_free(e, n);
+    free(e);
+    free(ids);
+}
+
+static void drain_handoffs(struct ctl *c)
+{
+    uint64_t v;
+    ssize_t r = read(c->wake_fd, &v, sizeof(v));
+    (void)r;
+    pthread_mutex_lock(&c->mu);
+    struct handoff *list = c->ready;
+    size_t n = c->nready;
+    c->ready = NULL;
+    c->nready = c->capready = 0;
+    pthread_mutex_unlock(&c->mu);
+    for (size_t i = 0; i < n; i++) {
+        if (ctl_track(c, list[i].id, list[i].canonical) != EASEL_OK) {
+            easel_error_log(list[i].id, "out of memory tracking the job");
+            ctl_slots_release(c, 1);
+        }
+        free(list[i].canonical);
+    }
+    free(list);
+}
+
+static void drain_notifications(struct ctl *c)
+{
+    for (;;) {
+        bool got = false;
+        char id[EASEL_UUID_LEN + 1];
+        enum easel_status st;
+        easel_err rc = easel_store_notification(c->s, &got, id, &st);
+        if (rc) {
+            if (rc == EASEL_ECONN && !c->store_down) {
+                c->store_down = true;
+                easel_error_log(NULL, "database connection lost: %s",
+                                easel_store_errstr(c->s));
+            }
+            return;
+        }
+        if (!got)
+            return;
+        ctl_on_notify(c, id, st);
+    }
+}
+
+static void reap(struct ctl *c)
+{
+    struct easel_exec_done done[32];
+    size_t n = 0;
+    do {
+        n = 0;
+        c->o->executor->ops->reap(c->o->executor, done, 32, &n);
+        for (size_t i = 0; i < n; i++)
+            ctl_on_done(c, &done[i]);
+    } while (n == 32);
+}
+
+static int64_t min_pos(int64_t a, int64_t b)
+{
+    if (a < 0)
+        return b;
+    if (b < 0)
+        return a;
+    return a < b ? a : b;
+}
+
+static void timers(struct ctl *c, bool stopping)
+{
+    int64_t now = easel_now_ms();
+    if (c->queue_down || c->store_down)
+        return;
+    if (now >= c->next_renew_ms) {
+        renew_leases(c);
+        c->next_renew_ms = now + c->o->lease_ms / 3;
+    }
+    if (!stopping && now >= c->next_recover_ms) {
+        recover(c);
+        c->next_recover_ms = now + c->o->lease_ms / 2;
+    }
+    if (!stopping && now >= c->next_promote_ms) {
+        size_t moved = 0;
+        int64_t next_due = 0;
+        easel_err rc = easel_queue_promote(c->q, 1000, &moved, &next_due);
+        if (rc == EASEL_ECONN)
+            c->queue_down = true;
+        int64_t wait = 1000;
+        if (moved == 1000)
+            wait = 0;
+        else if (next_due > 0)
+            wait = next_due - easel_wall_ms();
+        if (wait > 1000)
+            wait = 1000;
+        c->next_promote_ms = now + (wait > 0 ? wait : 0);
+    }
+}
+
+static int64_t poll_timeout(struct ctl *c)
+{
+    int64_t now = easel_now_ms();
+    int64_t t = c->next_renew_ms - now;
+    t = min_pos(t, c->next_recover_ms - now);
+    t = min_pos(t, c->next_promote_ms - now);
+    t = min_pos(t, c->o->executor->ops->next_timeout_ms(c->o->executor));
+    if (c->njobs && (ctl_count_state(c, T_ATTACHED) ||
+                     ctl_count_state(c, T_WAIT_SLOT) ||
+                     ctl_count_state(c, T_FINALIZE)))
+        t = min_pos(t, c->next_check_ms - now);
+    if (c->queue_down || c->store_down)
+        t = min_pos(t, 500);
+    if (t < 0)
+        t = 0;
+    return t > 1000 ? 1000 : t;
+}
+
+static void make_id(struct ctl *c)
+{
+    if (gethostname(c->host, sizeof(c->host)) != 0)
+        easel_strlcpy(c->host, "localhost", sizeof(c->host));
+    c->host[sizeof(c->host) - 1] = '\0';
+    if (c->o->controller_id && *c->o->controller_id) {
+        easel_strlcpy(c->cid, c->o->controller_id, sizeof(c->cid));
+        return;
+    }
+    char u[EASEL_UUID_LEN + 1];
+    easel_uuid_v4(u);
+    snprintf(c->cid, sizeof(c->cid), "%s-%d-%.8s", c->host, (int)getpid(), u);
+}
+
+easel_err easel_controller_run(const struct easel_controller_opts *o,
+                               struct easel_error *err)
+{
+    struct ctl c;
+    easel_err rc = EASEL_OK;
+    pthread_t claimer;
+    bool claimer_on = false;
+    int ino = -1;
+    memset(&c, 0, sizeof(c));
+    c.o = o;
+    c.wake_fd = -1;
+    pthread_mutex_init(&c.mu, NULL);
+    pthread_cond_init(&c.slot_cv, NULL);
+    make_id(&c);
+
+    if (stop_pipe[0] < 0 && pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        rc = easel_error_set(err, EASEL_EIO, EASEL_CLASS_PERMANENT, "pipe",
+                             "cannot create the stop pipe");
+        goto out;
+    }
+    rc = load_registry(&c, true, err);
+    if (rc)
+        goto out;
+    rc = easel_store_open(o->database_url, &c.s, err);
+    if (rc)
+        goto out;
+    if (o->migrate) {
+        int applied = 0, version = 0;
+        rc = easel_store_migrate(c.s, &applied, &version);
+        if (rc) {
+            easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "migrate_failed",
+                            "database migration failed: %s",
+                            easel_store_errstr(c.s));
+            goto out;
+        }
+        easel_info(NULL, "database schema at version %d (%d applied now)",
+                   version, applied);
+    }
+    rc = easel_store_listen(c.s);
+    if (rc) {
+        easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "listen_failed",
+                        "LISTEN failed: %s", easel_store_errstr(c.s));
+        goto out;
+    }
+    struct easel_queue_opts qo = {.url = o->redis_url, .name = o->queue,
+                                  .controller_id = c.cid,
+                                  .lease_ms = o->lease_ms,
+                                  .connect_timeout_ms = 2000};
+    rc = easel_queue_open(&qo, &c.q, err);
+    if (rc)
+        goto out;
+    c.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (c.wake_fd < 0) {
+        rc = easel_error_set(err, EASEL_EIO, EASEL_CLASS_PERMANENT, "eventfd",
+                             "eventfd failed: %s", strerror(errno));
+        goto out;
+    }
+    ino = watch_registry(&c);
+
+    easel_log_kv(EASEL_LOG_INFO, NULL,
+                 (const char *const[]){"controller_id", c.cid, "queue", o->queue,
+                                       "executor", o->executor->ops->name, NULL},
+                 "controller started (concurrency %d, lease %lld ms)",
+                 o->concurrency, (long long)o->lease_ms);
+    /* Recover first: a restarted controller picks up its predecessor's work. */
+    c.next_recover_ms = 0;
+    if (pthread_create(&claimer, NULL, ctl_claimer_main, &c) != 0) {
+        rc = easel_error_set(err, EASEL_EIO, EASEL_CLASS_PERMANENT, "thread",
+                             "cannot start the claim thread");
+        goto out;
+    }
+    claimer_on = true;
+
+    bool stopping = false;
+    int64_t grace_end = 0;
+    for (;;) {
+        struct pollfd pf[5];
+        int npf = 0;
+        pf[npf++] = (struct pollfd){.fd = stop_pipe[0], .events = POLLIN};
+        pf[npf++] = (struct pollfd){.fd = c.wake_fd, .events = POLLIN};
+        int efd = o->executor->ops->fd(o->executor);
+        pf[npf++] = (struct pollfd){.fd = efd, .events = POLLIN};
+        int sfd = c.store_down ? -1 : easel_store_socket(c.s);
+        pf[npf++] = (struct pollfd){.fd = sfd, .events = POLLIN};
+        pf[npf++] = (struct pollfd){.fd = ino, .events = POLLIN};
+        int pr = poll(pf, (nfds_t)npf, (int)poll_timeout(&c));
+        if (pr < 0 && errno != EINTR) {
+            easel_error_log(NULL, "poll failed: %s", strerror(errno));
+            easel_sleep_ms(100);
+        }
+
+        if (!stopping && (pf[0].revents & POLLIN)) {
+            char b[16];
+            while (read(stop_pipe[0], b, sizeof(b)) > 0)
+                ;
+            stopping = true;
+            grace_end = easel_now_ms() + o->shutdown_grace_ms;
+            pthread_mutex_lock(&c.mu);
+            c.stopping = true;
+            pthread_cond_broadcast(&c.slot_cv);
+            pthread_mutex_unlock(&c.mu);
+            easel_info(NULL, "stopping: no new claims; waiting up to %lld ms for %zu running attempts",
+                       (long long)o->shutdown_grace_ms,
+                       o->executor->ops->running(o->executor));
+        }
+        if (ino >= 0 && (pf[4].revents & POLLIN) &&
+            drain_inotify(ino, ctl_registry_path(&c)))
+            load_registry(&c, false, NULL);
+        drain_handoffs(&c);
+        if (stopping) {
+            if (claimer_on) {
+                pthread_join(claimer, NULL);
+                claimer_on = false;
+                drain_handoffs(&c);
+            }
+            if (!c.queue_down)
+                ctl_release_unstarted(&c);
+        }
+        if (!c.store_down)
+            drain_notifications(&c);
+        reap(&c);
+        ctl_step(&c);
+        timers(&c, stopping);
+
+        if (stopping) {
+            size_t running = o->executor->ops->running(o->executor);
+            if (running == 0 && ctl_count_state(&c, T_FINALIZE) == 0)
+                break;
+            if (easel_now_ms() >= grace_end) {
+                easel_warn(NULL, "grace period over: leaving %zu attempts running; "
+                           "their leases lapse and another controller re-attaches",
+                           running);
+                o->executor->ops->detach_all(o->executor);
+                break;
+            }
+        }
+    }
+    easel_info(NULL, "controller stopped");
+out:
+    if (claimer_on) {
+        pthread_mutex_lock(&c.mu);
+        c.stopping = true;
+        pthread_cond_broadcast(&c.slot_cv);
+        pthread_mutex_unlock(&c.mu);
+        pthread_join(claimer, NULL);
+    }
+    for (size_t i = 0; i < c.njobs; i++) {
+        free(c.jobs[i].canonical);
+        free(c.jobs[i].model);
+    }
+    free(c.jobs);
+    for (size_t i = 0; i < c.nready; i++)
+        free(c.ready[i].canonical);
+    free(c.ready);
+    if (ino >= 0)
+        close(ino);
+    if (c.wake_fd >= 0)
+        close(c.wake_fd);
+    easel_queue_free(c.q);
+    easel_store_free(c.s);
+    easel_registry_unref(c.reg);
+    pthread_mutex_destroy(&c.mu);
+    pthread_cond_destroy(&c.slot_cv);
+    return rc;
+}

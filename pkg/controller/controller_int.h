@@ -1,0 +1,87 @@
+/*
+ * controller_int.h - state shared by the controller's files. The claimer
+ * thread and the main loop share only what is under `mu`: the current
+ * registry, the hand-off list and the slot count.
+ */
+#ifndef EASEL_CONTROLLER_INT_H
+#define EASEL_CONTROLLER_INT_H
+
+#include <pthread.h>
+
+#include "easel/controller.h"
+#include "easel/queue.h"
+#include "easel/registry.h"
+#include "easel/store.h"
+
+/* A job the claimer hands to the main loop. */
+struct handoff {
+    char id[EASEL_UUID_LEN + 1];
+    char *canonical;
+};
+
+enum tstate {
+    T_NEW = 0,      /* just handed over or recovered: decide what to do */
+    T_WAIT_SLOT,    /* runnable, waiting for its model's concurrency */
+    T_RUNNING,      /* an attempt runs under our executor */
+    T_ATTACHED,     /* an attempt runs elsewhere (recovered): watched via the store */
+    T_FINALIZE,     /* outcome recorded; Redis bookkeeping still to do */
+};
+
+struct tracked {
+    char id[EASEL_UUID_LEN + 1];
+    char *canonical;
+    char *model;
+    enum tstate state;
+    int attempt;
+    int64_t deadline_wall_ms;  /* ATTACHED: when the attempt is overdue */
+    bool dirty;                /* a notification arrived: look again */
+};
+
+struct ctl {
+    const struct easel_controller_opts *o;
+    char cid[96];
+    char host[64];
+
+    pthread_mutex_t mu;
+    pthread_cond_t slot_cv;
+    struct easel_registry *reg;      /* current registry, one ref held */
+    struct handoff *ready;
+    size_t nready, capready;
+    int slots_used;                  /* tracked + ready */
+    bool stopping;
+    int wake_fd;                     /* eventfd: claimer -> main */
+
+    /* main loop only */
+    struct easel_queue *q;
+    struct easel_store *s;
+    struct tracked *jobs;
+    size_t njobs, capjobs;
+    int64_t next_renew_ms, next_recover_ms, next_promote_ms, next_check_ms;
+    bool queue_down, store_down;
+};
+
+/* Registry access for both threads: a new reference, never NULL. */
+struct easel_registry *ctl_registry(struct ctl *c);
+const char *ctl_registry_path(const struct ctl *c);
+
+/* claimer.c */
+void *ctl_claimer_main(void *arg);
+/* Makes sure a job row exists for a canonical entry (recovery path and the
+ * claimer share it). *dead_reason is set when the entry names an unknown
+ * model and the job was recorded dead. */
+easel_err ctl_ensure_job(struct ctl *c, struct easel_store *s,
+                         const char *id, const char *canonical);
+/* Builds the canonical entry (JSON with "id") for an intake. */
+char *ctl_canonical(const char *id, const struct easel_intake *in);
+
+/* tracker.c */
+void ctl_slots_release(struct ctl *c, int n);
+easel_err ctl_track(struct ctl *c, const char *id, const char *canonical);
+void ctl_step(struct ctl *c);                    /* advance NEW/WAIT/ATTACHED/FINALIZE jobs */
+void ctl_on_done(struct ctl *c, const struct easel_exec_done *d);
+void ctl_on_notify(struct ctl *c, const char *id, enum easel_status st);
+void ctl_release_unstarted(struct ctl *c);       /* shutdown: give back jobs not started */
+struct tracked *ctl_find(struct ctl *c, const char *id);
+size_t ctl_count_state(struct ctl *c, enum tstate st);
+
+#endif

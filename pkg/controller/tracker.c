@@ -1,0 +1,489 @@
+/*
+ * tracker.c - the main loop's table of jobs this controller holds a lease
+ * on, and the decisions that move each one forward: dispatch when a slot is
+ * free, reconcile when an attempt ends, watch attempts that run elsewhere,
+ * and finish the Redis bookkeeping (ack, retry later, dead letter).
+ *
+ * Postgres is the truth: every decision starts from the job row, and the
+ * Redis step that follows is idempotent, so a step interrupted by a crash or
+ * a dead connection is simply done again.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller_int.h"
+#include "easel/runner.h"
+
+#define B(s) EASEL_STATUS_BIT(EASEL_STATUS_##s)
+
+struct tracked *ctl_find(struct ctl *c, const char *id)
+{
+    for (size_t i = 0; i < c->njobs; i++)
+        if (strcmp(c->jobs[i].id, id) == 0)
+            return &c->jobs[i];
+    return NULL;
+}
+
+size_t ctl_count_state(struct ctl *c, enum tstate st)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->njobs; i++)
+        n += c->jobs[i].state == st;
+    return n;
+}
+
+void ctl_slots_release(struct ctl *c, int n)
+{
+    pthread_mutex_lock(&c->mu);
+    c->slots_used -= n;
+    if (c->slots_used < 0)
+        c->slots_used = 0;
+    pthread_cond_signal(&c->slot_cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+easel_err ctl_track(struct ctl *c, const char *id, const char *canonical)
+{
+    struct tracked *t = ctl_find(c, id);
+    if (t) {
+        /* Delivered twice (a replay): one lease, one table entry. */
+        t->dirty = true;
+        ctl_slots_release(c, 1);
+        return EASEL_OK;
+    }
+    if (c->njobs == c->capjobs) {
+        size_t cap = c->capjobs ? c->capjobs * 2 : 64;
+        struct tracked *j = realloc(c->jobs, cap * sizeof(*j));
+        if (!j)
+            return EASEL_ENOMEM;
+        c->jobs = j;
+        c->capjobs = cap;
+    }
+    t = &c->jobs[c->njobs];
+    memset(t, 0, sizeof(*t));
+    easel_strlcpy(t->id, id, sizeof(t->id));
+    t->canonical = easel_strdup(canonical);
+    if (canonical && !t->canonical)
+        return EASEL_ENOMEM;
+    t->state = T_NEW;
+    c->njobs++;
+    return EASEL_OK;
+}
+
+static void untrack(struct ctl *c, struct tracked *t)
+{
+    free(t->canonical);
+    free(t->model);
+    size_t i = (size_t)(t - c->jobs);
+    c->jobs[i] = c->jobs[--c->njobs];
+    ctl_slots_release(c, 1);
+}
+
+static bool store_ok(struct ctl *c, easel_err rc)
+{
+    if (rc == EASEL_ECONN) {
+        if (!c->store_down)
+            easel_error_log(NULL, "database connection lost: %s",
+                            easel_store_errstr(c->s));
+        c->store_down = true;
+        return false;
+    }
+    return true;
+}
+
+static bool queue_ok(struct ctl *c, easel_err rc)
+{
+    if (rc == EASEL_ECONN) {
+        if (!c->queue_down)
+            easel_error_log(NULL, "redis connection lost: %s",
+                            easel_queue_errstr(c->q));
+        c->queue_down = true;
+        return false;
+    }
+    return true;
+}
+
+/* Redis side of a decided outcome. Returns true when done. */
+static bool settle(struct ctl *c, struct tracked *t, const struct easel_job *j)
+{
+    easel_err rc = EASEL_OK;
+    const char *ids[] = {t->id};
+    switch (j->status) {
+    case EASEL_STATUS_SUCCEEDED:
+    case EASEL_STATUS_CANCELED:
+        rc = easel_queue_ack(c->q, ids, 1);
+        break;
+    case EASEL_STATUS_FAILED:
+    case EASEL_STATUS_DEAD:
+        rc = easel_queue_dead(c->q, t->id, t->canonical,
+                              j->error_reason ? j->error_reason : "failed",
+                              j->error_message ? j->error_message : "");
+        break;
+    case EASEL_STATUS_RETRYING:
+        rc = easel_queue_retry(c->q, t->id, t->canonical,
+                               j->run_after_ms ? j->run_after_ms
+                                               : easel_wall_ms());
+        break;
+    case EASEL_STATUS_QUEUED:
+        /* Re-queued by hand while we held it: let it go round again. */
+        rc = easel_queue_retry(c->q, t->id, t->canonical, easel_wall_ms());
+        break;
+    default:
+        return false;
+    }
+    if (rc) {
+        queue_ok(c, rc);
+        easel_warn(t->id, "could not settle %s in redis: %s (will retry)",
+                   easel_status_name(j->status), easel_queue_errstr(c->q));
+        t->state = T_FINALIZE;
+        return false;
+    }
+    easel_log_kv(EASEL_LOG_INFO, t->id,
+                 (const char *const[]){"status", easel_status_name(j->status),
+                                       "model", j->model, NULL},
+                 "job %s", easel_status_name(j->status));
+    untrack(c, t);
+    return true;
+}
+
+static const struct easel_model *model_of(const struct easel_registry *r,
+                                          const char *id,
+                                          struct easel_retry_policy *policy,
+                                          int64_t *timeout_ms)
+{
+    const struct easel_model *m = id ? easel_registry_model(r, id) : NULL;
+    if (policy) {
+        if (m)
+            *policy = m->retry;
+        else
+            easel_retry_policy_default(policy);
+    }
+    if (timeout_ms)
+        *timeout_ms = m ? m->timeout_ms : 120000;
+    return m;
+}
+
+static size_t running_of_model(struct ctl *c, const char *model)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->njobs; i++)
+        if ((c->jobs[i].state == T_RUNNING) && c->jobs[i].model &&
+            strcmp(c->jobs[i].model, model) == 0)
+            n++;
+    return n;
+}
+
+/* Records a failed attempt the worker could not record itself, then
+ * settles it. */
+static void fail_attempt(struct ctl *c, struct tracked *t,
+                         const struct easel_job *j, const struct easel_error *e)
+{
+    struct easel_registry *reg = ctl_registry(c);
+    struct easel_retry_policy policy;
+    model_of(reg, j->model, &policy, NULL);
+    easel_registry_unref(reg);
+    struct easel_job *after = NULL;
+    easel_err rc = easel_record_failure(c->s, t->id,
+                                        B(DISPATCHED) | B(RUNNING), &policy,
+                                        j->attempts, e, &after);
+    if (rc == EASEL_OK) {
+        settle(c, t, after);
+    } else if (rc == EASEL_ECONFLICT) {
+        t->dirty = true; /* it moved meanwhile (finished, canceled): look again */
+        t->state = T_NEW;
+    } else {
+        store_ok(c, rc);
+        t->state = T_FINALIZE; /* try again on the next pass */
+    }
+    easel_job_free(after);
+}
+
+static void dispatch(struct ctl *c, struct tracked *t, struct easel_job *j)
+{
+    struct easel_registry *reg = ctl_registry(c);
+    int64_t timeout_ms;
+    const struct easel_model *m = model_of(reg, j->model, NULL, &timeout_ms);
+    if (m && m->concurrency > 0 &&
+        running_of_model(c, j->model) >= (size_t)m->concurrency) {
+        easel_registry_unref(reg);
+        if (!t->model)
+            t->model = easel_strdup(j->model);
+        t->state = T_WAIT_SLOT;
+        return;
+    }
+    easel_registry_unref(reg);
+
+    char msg[200], worker[128];
+    snprintf(worker, sizeof(worker), "%s@%s", c->o->executor->ops->name,
+             c->host);
+    snprintf(msg, sizeof(msg), "attempt %d of %d dispatched to the %s executor by %s",
+             j->attempts + 1, j->max_attempts, c->o->executor->ops->name, c->cid);
+    struct easel_transition tr = {.reason = "Dispatched", .message = msg,
+                                  .count_attempt = true, .worker = worker};
+    struct easel_job *after = NULL;
+    easel_err rc = easel_store_job_transition(
+        c->s, t->id, B(QUEUED) | B(RETRYING), EASEL_STATUS_DISPATCHED, &tr,
+        &after);
+    if (rc == EASEL_ECONFLICT) {
+        t->state = T_NEW;
+        t->dirty = true;
+        return;
+    }
+    if (rc) {
+        store_ok(c, rc);
+        t->state = T_NEW;
+        return;
+    }
+    struct easel_exec_spec spec = {.job_id = t->id, .attempt = after->attempts,
+                                   .model = after->model,
+                                   .timeout_ms = timeout_ms};
+    struct easel_error err;
+    easel_error_clear(&err);
+    free(t->model);
+    t->model = easel_strdup(after->model);
+    t->attempt = after->attempts;
+    rc = c->o->executor->ops->start(c->o->executor, &spec, &err);
+    if (rc) {
+        easel_error_log(t->id, "could not start attempt %d: %s", t->attempt,
+                        err.msg);
+        fail_attempt(c, t, after, &err);
+    } else {
+        t->state = T_RUNNING;
+        easel_debug(t->id, "attempt %d started", t->attempt);
+    }
+    easel_job_free(after);
+}
+
+/* Is the worker named in the record alive? Only provable for local workers
+ * on this host; otherwise the heartbeat decides. */
+static bool local_worker_gone(struct ctl *c, const struct easel_job *j)
+{
+    /* worker is "local:<pid>@<host>" once running */
+    if (!j->worker || strncmp(j->worker, "local:", 6) != 0)
+        return false;
+    char *end = NULL;
+    long pid = strtol(j->worker + 6, &end, 10);
+    if (!end || *end != '@' || strcmp(end + 1, c->host) != 0 || pid <= 1)
+        return false;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+static void kill_local_worker(struct ctl *c, const struct easel_job *j)
+{
+    if (!j->worker || strncmp(j->worker, "local:", 6) != 0)
+        return;
+    char *end = NULL;
+    long pid = strtol(j->worker + 6, &end, 10);
+    if (end && *end == '@' && strcmp(end + 1, c->host) == 0 && pid > 1)
+        kill(-(pid_t)pid, SIGKILL);
+}
+
+/* Looks at one job's row and moves it on. */
+static void decide(struct ctl *c, struct tracked *t)
+{
+    struct easel_job *j = NULL;
+    t->dirty = false;
+    easel_err rc = easel_store_job_get(c->s, t->id, &j);
+    if (rc == EASEL_ENOTFOUND && t->canonical) {
+        /* Adopted but never recorded (crash in between): record it now. */
+        rc = ctl_ensure_job(c, c->s, t->id, t->canonical);
+        if (rc == EASEL_OK)
+            rc = easel_store_job_get(c->s, t->id, &j);
+    }
+    if (rc) {
+        store_ok(c, rc);
+        if (rc != EASEL_ECONN)
+            easel_error_log(t->id, "cannot load the job: %s",
+                            easel_store_errstr(c->s));
+        return;
+    }
+    if (!t->model)
+        t->model = easel_strdup(j->model);
+
+    switch (j->status) {
+    case EASEL_STATUS_QUEUED:
+        if (t->state != T_RUNNING)
+            dispatch(c, t, j);
+        break;
+    case EASEL_STATUS_RETRYING:
+        if (t->state == T_RUNNING)
+            break; /* our worker recorded it; settle when it exits */
+        if (j->run_after_ms > easel_wall_ms() + 20)
+            settle(c, t, j); /* wait in the delayed set, not here */
+        else
+            dispatch(c, t, j);
+        break;
+    case EASEL_STATUS_DISPATCHED:
+    case EASEL_STATUS_RUNNING:
+        if (t->state == T_RUNNING)
+            break; /* ours: the executor tells us when it ends */
+        if (t->state == T_FINALIZE) {
+            /* Our worker exited without a verdict and the database was
+             * away when we noticed: record it now. */
+            struct easel_error e;
+            easel_error_clear(&e);
+            easel_error_set(&e, EASEL_EAGAIN, EASEL_CLASS_RETRYABLE,
+                            "worker_failed",
+                            "the worker of attempt %d exited before recording a result",
+                            j->attempts);
+            fail_attempt(c, t, j, &e);
+            break;
+        }
+        /* Recovered: an attempt started by someone else (or by us before a
+         * restart). Watch it; declare it lost only on evidence. */
+        if (t->state != T_ATTACHED) {
+            struct easel_registry *reg = ctl_registry(c);
+            int64_t timeout_ms;
+            model_of(reg, j->model, NULL, &timeout_ms);
+            easel_registry_unref(reg);
+            int64_t base = j->started_ms ? j->started_ms : j->dispatched_ms;
+            t->deadline_wall_ms = (base ? base : easel_wall_ms()) + timeout_ms;
+            t->attempt = j->attempts;
+            t->state = T_ATTACHED;
+            easel_info(t->id, "re-attached to attempt %d (%s, worker %s)",
+                       j->attempts, easel_status_name(j->status),
+                       j->worker ? j->worker : "-");
+        }
+        {
+            int64_t now = easel_wall_ms();
+            int64_t seen = j->heartbeat_ms ? j->heartbeat_ms
+                         : j->started_ms   ? j->started_ms
+                                           : j->dispatched_ms;
+            struct easel_error e;
+            easel_error_clear(&e);
+            if (now > t->deadline_wall_ms) {
+                kill_local_worker(c, j);
+                easel_error_set(&e, EASEL_ETIMEOUT, EASEL_CLASS_RETRYABLE,
+                                "timeout",
+                                "attempt %d exceeded its timeout and was stopped",
+                                j->attempts);
+                fail_attempt(c, t, j, &e);
+            } else if (local_worker_gone(c, j) ||
+                       (seen && now - seen > c->o->worker_stale_ms)) {
+                easel_error_set(&e, EASEL_EAGAIN, EASEL_CLASS_RETRYABLE,
+                                "worker_lost",
+                                "the worker of attempt %d (%s) stopped without recording a result",
+                                j->attempts, j->worker ? j->worker : "unknown");
+                fail_attempt(c, t, j, &e);
+            }
+        }
+        break;
+    default: /* terminal */
+        if (t->state == T_RUNNING && c->o->executor->ops->has(c->o->executor, t->id)) {
+            /* Canceled while our attempt runs: stop it; settle on exit. */
+            if (j->status == EASEL_STATUS_CANCELED)
+                c->o->executor->ops->cancel(c->o->executor, t->id);
+            break;
+        }
+        if (t->state == T_ATTACHED && j->status == EASEL_STATUS_CANCELED)
+            kill_local_worker(c, j);
+        settle(c, t, j);
+        break;
+    }
+    easel_job_free(j);
+}
+
+void ctl_step(struct ctl *c)
+{
+    if (c->store_down) {
+        if (easel_store_reconnect(c->s) != EASEL_OK)
+            return;
+        easel_info(NULL, "database connection restored");
+        c->store_down = false;
+        easel_store_listen(c->s);
+    }
+    if (c->queue_down) {
+        if (easel_queue_reconnect(c->q) != EASEL_OK)
+            return;
+        easel_info(NULL, "redis connection restored");
+        c->queue_down = false;
+    }
+    int64_t now = easel_now_ms();
+    bool periodic = now >= c->next_check_ms;
+    if (periodic)
+        c->next_check_ms = now + 500;
+    /* Iterate over a snapshot of ids: decide() may remove entries. */
+    for (size_t i = 0; i < c->njobs && !c->store_down && !c->queue_down;) {
+        struct tracked *t = &c->jobs[i];
+        size_t before = c->njobs;
+        bool look = t->state == T_NEW || t->state == T_FINALIZE || t->dirty ||
+                    (periodic && (t->state == T_ATTACHED || t->state == T_WAIT_SLOT));
+        if (look)
+            decide(c, t);
+        if (c->njobs == before)
+            i++;
+    }
+}
+
+void ctl_on_done(struct ctl *c, const struct easel_exec_done *d)
+{
+    struct tracked *t = ctl_find(c, d->job_id);
+    if (!t)
+        return;
+    struct easel_job *j = NULL;
+    easel_err rc = easel_store_job_get(c->s, t->id, &j);
+    if (rc) {
+        store_ok(c, rc);
+        t->state = T_FINALIZE; /* look again once the database is back */
+        return;
+    }
+    t->state = T_FINALIZE;
+    if (j->status == EASEL_STATUS_DISPATCHED || j->status == EASEL_STATUS_RUNNING) {
+        /* The worker ended without recording an outcome. */
+        struct easel_error e;
+        easel_error_clear(&e);
+        switch (d->outcome) {
+        case EASEL_EXEC_TIMEOUT:
+            easel_error_set(&e, EASEL_ETIMEOUT, EASEL_CLASS_RETRYABLE, "timeout",
+                            "%s", d->message);
+            break;
+        case EASEL_EXEC_SIGNALED:
+            easel_error_set(&e, EASEL_EAGAIN, EASEL_CLASS_RETRYABLE,
+                            "worker_crashed", "%s (out of memory?)", d->message);
+            break;
+        default:
+            easel_error_set(&e, EASEL_EAGAIN, EASEL_CLASS_RETRYABLE,
+                            "worker_failed",
+                            "%s before recording a result", d->message);
+            break;
+        }
+        easel_warn(t->id, "attempt %d ended without a result: %s", d->attempt,
+                   e.msg);
+        fail_attempt(c, t, j, &e);
+    } else {
+        decide(c, t);
+    }
+    easel_job_free(j);
+}
+
+void ctl_on_notify(struct ctl *c, const char *id, enum easel_status st)
+{
+    struct tracked *t = ctl_find(c, id);
+    if (!t)
+        return;
+    /* Our own workers' progress is seen through the executor; what matters
+     * here is cancellation and attempts running elsewhere. */
+    if (st == EASEL_STATUS_CANCELED || t->state == T_ATTACHED ||
+        t->state == T_WAIT_SLOT)
+        t->dirty = true;
+}
+
+void ctl_release_unstarted(struct ctl *c)
+{
+    for (size_t i = 0; i < c->njobs;) {
+        struct tracked *t = &c->jobs[i];
+        if (t->state == T_NEW || t->state == T_WAIT_SLOT) {
+            /* Still QUEUED/RETRYING in the record: back to the queue now so
+             * another controller need not wait for the lease to lapse. */
+            if (easel_queue_retry(c->q, t->id, t->canonical, easel_wall_ms()) ==
+                EASEL_OK) {
+                untrack(c, t);
+                continue;
+            }
+        }
+        i++;
+    }
+}

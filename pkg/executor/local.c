@@ -1,0 +1,353 @@
+/*
+ * local.c - the local executor: each attempt is a child process running the
+ * same binary as `easel job --id ID`, so a laptop with Redis and Postgres
+ * runs exactly what a worker pod runs.
+ *
+ * Children get their own process group (so a timeout kills whatever they
+ * started) and are not tied to the controller's life: if the controller dies
+ * they finish their job and record it in Postgres, and the next controller
+ * re-attaches through the lease. A SIGCHLD handler writes to a self-pipe so
+ * the controller's poll loop wakes as soon as a child ends.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "easel/executor.h"
+#include "easel/job.h"
+
+extern char **environ;
+
+struct child {
+    pid_t pid;
+    char job_id[EASEL_UUID_LEN + 1];
+    int attempt;
+    int64_t started_ms;
+    int64_t deadline_ms;      /* TERM at this time */
+    int64_t kill_ms;          /* KILL at this time, 0 until TERM was sent */
+    enum easel_exec_outcome stop_reason; /* TIMEOUT/CANCELED once we stop it */
+    bool stopping;
+};
+
+struct local {
+    struct easel_executor base;
+    char *binary;
+    char **env;               /* full child environment */
+    int64_t kill_grace_ms;
+    struct child *kids;
+    size_t nkids, cap;
+};
+
+static int sigchld_pipe[2] = {-1, -1};
+
+static void on_sigchld(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    if (sigchld_pipe[1] >= 0) {
+        ssize_t w = write(sigchld_pipe[1], "c", 1);
+        (void)w;
+    }
+    errno = saved;
+}
+
+const char *easel_exec_outcome_name(enum easel_exec_outcome o)
+{
+    switch (o) {
+    case EASEL_EXEC_EXITED:
+        return "exited";
+    case EASEL_EXEC_SIGNALED:
+        return "signaled";
+    case EASEL_EXEC_TIMEOUT:
+        return "timeout";
+    case EASEL_EXEC_CANCELED:
+        return "canceled";
+    case EASEL_EXEC_LOST:
+        return "lost";
+    }
+    return "unknown";
+}
+
+static struct child *find(struct local *l, const char *id)
+{
+    for (size_t i = 0; i < l->nkids; i++)
+        if (strcmp(l->kids[i].job_id, id) == 0)
+            return &l->kids[i];
+    return NULL;
+}
+
+static easel_err local_start(struct easel_executor *ex,
+                             const struct easel_exec_spec *spec,
+                             struct easel_error *err)
+{
+    struct local *l = (struct local *)ex;
+    if (find(l, spec->job_id))
+        return easel_error_set(err, EASEL_EEXISTS, EASEL_CLASS_RETRYABLE,
+                               "already_running",
+                               "job %s already has a running attempt",
+                               spec->job_id);
+    if (l->nkids == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        struct child *k = realloc(l->kids, cap * sizeof(*k));
+        if (!k)
+            return EASEL_ENOMEM;
+        l->kids = k;
+        l->cap = cap;
+    }
+    char attempt[16];
+    snprintf(attempt, sizeof(attempt), "%d", spec->attempt);
+    char *argv[] = {l->binary, "job", "--id", (char *)spec->job_id,
+                    "--attempt", attempt, NULL};
+
+    pid_t pid = fork();
+    if (pid < 0)
+        return easel_error_set(err, EASEL_EIO, EASEL_CLASS_RETRYABLE,
+                               "spawn_failed", "fork failed: %s",
+                               strerror(errno));
+    if (pid == 0) {
+        /* Own process group, default signal handling, then the same binary. */
+        setpgid(0, 0);
+        signal(SIGCHLD, SIG_DFL);
+        signal(SIGPIPE, SIG_DFL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execve(l->binary, argv, l->env);
+        _exit(127);
+    }
+    setpgid(pid, pid); /* also from the parent: no race with kill(-pid) */
+    struct child *c = &l->kids[l->nkids++];
+    memset(c, 0, sizeof(*c));
+    c->pid = pid;
+    easel_strlcpy(c->job_id, spec->job_id, sizeof(c->job_id));
+    c->attempt = spec->attempt;
+    c->started_ms = easel_now_ms();
+    c->deadline_ms = spec->timeout_ms > 0 ? c->started_ms + spec->timeout_ms : 0;
+    return EASEL_OK;
+}
+
+static void stop_child(struct local *l, struct child *c,
+                       enum easel_exec_outcome why)
+{
+    if (c->stopping)
+        return;
+    c->stopping = true;
+    c->stop_reason = why;
+    c->kill_ms = easel_now_ms() + l->kill_grace_ms;
+    kill(-c->pid, SIGTERM);
+}
+
+static easel_err local_cancel(struct easel_executor *ex, const char *job_id)
+{
+    struct local *l = (struct local *)ex;
+    struct child *c = find(l, job_id);
+    if (c)
+        stop_child(l, c, EASEL_EXEC_CANCELED);
+    return EASEL_OK;
+}
+
+static void drain_pipe(void)
+{
+    char b[64];
+    while (sigchld_pipe[0] >= 0 && read(sigchld_pipe[0], b, sizeof(b)) > 0)
+        ;
+}
+
+static easel_err local_reap(struct easel_executor *ex,
+                            struct easel_exec_done *out, size_t max,
+                            size_t *n)
+{
+    struct local *l = (struct local *)ex;
+    *n = 0;
+    drain_pipe();
+    int64_t now = easel_now_ms();
+    for (size_t i = 0; i < l->nkids;) {
+        struct child *c = &l->kids[i];
+        if (c->deadline_ms && now >= c->deadline_ms && !c->stopping)
+            stop_child(l, c, EASEL_EXEC_TIMEOUT);
+        if (c->stopping && c->kill_ms && now >= c->kill_ms) {
+            kill(-c->pid, SIGKILL);
+            c->kill_ms = 0;
+        }
+        if (*n >= max) {
+            i++;
+            continue;
+        }
+        int status = 0;
+        pid_t r = waitpid(c->pid, &status, WNOHANG);
+        if (r == 0 || (r < 0 && errno == EINTR)) {
+            i++;
+            continue;
+        }
+        struct easel_exec_done *d = &out[(*n)++];
+        memset(d, 0, sizeof(*d));
+        easel_strlcpy(d->job_id, c->job_id, sizeof(d->job_id));
+        d->attempt = c->attempt;
+        d->runtime_ms = now - c->started_ms;
+        if (r < 0) {
+            d->outcome = EASEL_EXEC_LOST;
+            snprintf(d->message, sizeof(d->message), "worker process %d vanished",
+                     (int)c->pid);
+        } else if (WIFEXITED(status)) {
+            /* It ended by itself (job mode leaves SIGTERM at its default
+             * action, so an exit is never our doing): its verdict stands. */
+            d->outcome = EASEL_EXEC_EXITED;
+            d->exit_code = WEXITSTATUS(status);
+            snprintf(d->message, sizeof(d->message), "worker exited with code %d",
+                     d->exit_code);
+        } else {
+            d->signal = WTERMSIG(status);
+            d->outcome = c->stopping ? c->stop_reason : EASEL_EXEC_SIGNALED;
+            snprintf(d->message, sizeof(d->message), "worker killed by %s",
+                     strsignal(d->signal));
+        }
+        if (c->stopping && d->outcome == EASEL_EXEC_TIMEOUT)
+            snprintf(d->message, sizeof(d->message),
+                     "attempt exceeded its timeout after %lld ms and was stopped",
+                     (long long)d->runtime_ms);
+        l->kids[i] = l->kids[--l->nkids];
+    }
+    return EASEL_OK;
+}
+
+static int local_fd(struct easel_executor *ex)
+{
+    (void)ex;
+    return sigchld_pipe[0];
+}
+
+static int64_t local_next_timeout(struct easel_executor *ex)
+{
+    struct local *l = (struct local *)ex;
+    int64_t now = easel_now_ms(), best = -1;
+    for (size_t i = 0; i < l->nkids; i++) {
+        struct child *c = &l->kids[i];
+        int64_t t = c->stopping ? c->kill_ms : c->deadline_ms;
+        if (t <= 0)
+            continue;
+        int64_t d = t > now ? t - now : 0;
+        if (best < 0 || d < best)
+            best = d;
+    }
+    return best;
+}
+
+static size_t local_running(struct easel_executor *ex)
+{
+    return ((struct local *)ex)->nkids;
+}
+
+static bool local_has(struct easel_executor *ex, const char *job_id)
+{
+    return find((struct local *)ex, job_id) != NULL;
+}
+
+static void local_detach_all(struct easel_executor *ex)
+{
+    ((struct local *)ex)->nkids = 0;
+}
+
+static void local_free(struct easel_executor *ex)
+{
+    struct local *l = (struct local *)ex;
+    if (!l)
+        return;
+    for (size_t i = 0; l->env && l->env[i]; i++)
+        free(l->env[i]);
+    free(l->env);
+    free(l->binary);
+    free(l->kids);
+    free(l);
+}
+
+static const struct easel_executor_ops local_ops = {
+    .name = "local",
+    .start = local_start,
+    .cancel = local_cancel,
+    .reap = local_reap,
+    .fd = local_fd,
+    .next_timeout_ms = local_next_timeout,
+    .running = local_running,
+    .has = local_has,
+    .detach_all = local_detach_all,
+    .free = local_free,
+};
+
+/* Child environment: ours, with `extra` overriding same-named entries. */
+static char **build_env(const char *const *extra)
+{
+    size_t n = 0, m = 0;
+    while (environ && environ[n])
+        n++;
+    while (extra && extra[m])
+        m++;
+    char **env = calloc(n + m + 1, sizeof(*env));
+    if (!env)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *eq = strchr(environ[i], '=');
+        size_t nl = eq ? (size_t)(eq - environ[i]) : strlen(environ[i]);
+        bool overridden = false;
+        for (size_t j = 0; j < m && !overridden; j++)
+            overridden = strncmp(extra[j], environ[i], nl) == 0 &&
+                         extra[j][nl] == '=';
+        if (!overridden && !(env[k++] = strdup(environ[i])))
+            goto fail;
+    }
+    for (size_t j = 0; j < m; j++)
+        if (!(env[k++] = strdup(extra[j])))
+            goto fail;
+    return env;
+fail:
+    for (size_t i = 0; i < k; i++)
+        free(env[i]);
+    free(env);
+    return NULL;
+}
+
+easel_err easel_executor_local_new(const struct easel_local_opts *o,
+                                   struct easel_executor **out)
+{
+    *out = NULL;
+    struct local *l = calloc(1, sizeof(*l));
+    if (!l)
+        return EASEL_ENOMEM;
+    l->base.ops = &local_ops;
+    l->kill_grace_ms = o->kill_grace_ms > 0 ? o->kill_grace_ms : 5000;
+    if (o->binary) {
+        l->binary = strdup(o->binary);
+    } else {
+        char path[4096];
+        ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+        if (n > 0) {
+            path[n] = '\0';
+            l->binary = strdup(path);
+        }
+    }
+    l->env = build_env(o->env);
+    if (!l->binary || !l->env) {
+        local_free(&l->base);
+        return EASEL_ENOMEM;
+    }
+    if (sigchld_pipe[0] < 0) {
+        if (pipe2(sigchld_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+            local_free(&l->base);
+            return EASEL_EIO;
+        }
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_sigchld;
+        sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGCHLD, &sa, NULL);
+    }
+    *out = &l->base;
+    return EASEL_OK;
+}

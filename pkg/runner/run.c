@@ -1,0 +1,470 @@
+/*
+ * run.c - one attempt of one job, start to finish (job mode).
+ *
+ * The order matters for correctness: the job is claimed in Postgres
+ * (DISPATCHED -> RUNNING, checking the attempt number) before any work, so a
+ * duplicate or stale worker gives up without side effects; outputs are
+ * written under names that depend only on the job, so a retry overwrites
+ * instead of duplicating; and the final transition checks RUNNING, so a job
+ * canceled meanwhile stays canceled.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "easel/registry.h"
+#include "easel/runner.h"
+
+#define B(s) EASEL_STATUS_BIT(EASEL_STATUS_##s)
+
+/* ------------------------------------------------------------ heartbeat */
+
+struct heartbeat {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop, started;
+    const char *url;
+    const char *job_id;
+    int64_t every_ms;
+};
+
+static void *heartbeat_main(void *arg)
+{
+    struct heartbeat *h = arg;
+    struct easel_store *s = NULL;
+    pthread_mutex_lock(&h->mu);
+    while (!h->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ns = ts.tv_nsec + (h->every_ms % 1000) * 1000000;
+        ts.tv_sec += h->every_ms / 1000 + ns / 1000000000;
+        ts.tv_nsec = ns % 1000000000;
+        pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+        if (h->stop)
+            break;
+        pthread_mutex_unlock(&h->mu);
+        if (!s && easel_store_open(h->url, &s, NULL) != EASEL_OK)
+            s = NULL;
+        if (s && easel_store_job_heartbeat(s, h->job_id) == EASEL_ECONN) {
+            easel_warn(h->job_id, "heartbeat failed: %s", easel_store_errstr(s));
+            easel_store_free(s);
+            s = NULL;
+        }
+        pthread_mutex_lock(&h->mu);
+    }
+    pthread_mutex_unlock(&h->mu);
+    easel_store_free(s);
+    return NULL;
+}
+
+static void heartbeat_start(struct heartbeat *h, const char *url,
+                            const char *job_id, int64_t every_ms)
+{
+    memset(h, 0, sizeof(*h));
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    h->url = url;
+    h->job_id = job_id;
+    h->every_ms = every_ms > 0 ? every_ms : 5000;
+    h->started = pthread_create(&h->thread, NULL, heartbeat_main, h) == 0;
+}
+
+static void heartbeat_stop(struct heartbeat *h)
+{
+    if (h->started) {
+        pthread_mutex_lock(&h->mu);
+        h->stop = true;
+        pthread_cond_signal(&h->cv);
+        pthread_mutex_unlock(&h->mu);
+        pthread_join(h->thread, NULL);
+    }
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
+}
+
+/* ------------------------------------------------------------ the work */
+
+struct outputs {
+    struct easel_sink *sink;
+    const char *job_id;
+    cJSON *list;
+    struct easel_error *err;
+};
+
+static easel_err put_variant(void *ctx, const struct easel_variant_out *v)
+{
+    struct outputs *o = ctx;
+    char key[256];
+    if (easel_snprintf(key, sizeof(key), "jobs/%s/%s.%s", o->job_id,
+                       v->spec->name, easel_format_ext(v->spec->format)))
+        return easel_error_set(o->err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT,
+                               "bad_variant_name", "variant name too long");
+    char *url = NULL;
+    easel_err rc = easel_sink_put(o->sink, key, v->data, v->len,
+                                  easel_format_mime(v->spec->format), &url,
+                                  o->err);
+    if (rc)
+        return rc;
+    cJSON *item = cJSON_CreateObject();
+    if (!item) {
+        free(url);
+        return EASEL_ENOMEM;
+    }
+    cJSON_AddStringToObject(item, "variant", v->spec->name);
+    cJSON_AddStringToObject(item, "url", url);
+    cJSON_AddStringToObject(item, "format", easel_format_name(v->spec->format));
+    cJSON_AddNumberToObject(item, "width", v->width);
+    cJSON_AddNumberToObject(item, "height", v->height);
+    cJSON_AddNumberToObject(item, "bytes", (double)v->len);
+    cJSON_AddItemToArray(o->list, item);
+    free(url);
+    return EASEL_OK;
+}
+
+/* Seed may come as a number or a numeric string; anything else hashes. */
+static int64_t seed_of(const cJSON *v)
+{
+    if (cJSON_IsNumber(v))
+        return (int64_t)v->valuedouble;
+    if (cJSON_IsString(v) && v->valuestring) {
+        int64_t s;
+        if (easel_parse_i64(v->valuestring, INT64_MIN, INT64_MAX, &s) == 0)
+            return s;
+        uint64_t h = 1469598103934665603ull; /* FNV-1a */
+        for (const char *p = v->valuestring; *p; p++)
+            h = (h ^ (unsigned char)*p) * 1099511628211ull;
+        return (int64_t)(h >> 1);
+    }
+    return 0;
+}
+
+static const char *str_or(const cJSON *o, const char *key, const char *dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) && v->valuestring && *v->valuestring
+               ? v->valuestring
+               : dflt;
+}
+
+static easel_err fetch_image(const struct easel_runner_opts *o,
+                             const char *url, struct easel_image **img,
+                             int64_t *bytes, struct easel_error *err)
+{
+    void *data = NULL;
+    size_t len = 0;
+    easel_err rc = easel_fetch(url, &o->fetch, &data, &len, err);
+    if (rc)
+        return rc;
+    *bytes = (int64_t)len;
+    rc = easel_image_load(data, len, &o->limits, img, err);
+    free(data);
+    return rc;
+}
+
+/* Runs the model and stores the variants; fills *result (JSON text). */
+static easel_err do_work(const struct easel_runner_opts *o,
+                         const struct easel_registry *reg,
+                         const struct easel_job *job, char **result,
+                         struct easel_error *err)
+{
+    easel_err rc = EASEL_OK;
+    cJSON *input = NULL, *rendered = NULL, *res = NULL;
+    struct easel_image *src = NULL, *inset = NULL, *out = NULL;
+    struct easel_sink *sink = NULL;
+    int64_t t0 = easel_now_ms();
+
+    const struct easel_model *m = easel_registry_model(reg, job->model);
+    if (!m) {
+        rc = easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
+                             "unknown_model",
+                             "model \"%s\" is not in the registry (%s)",
+                             job->model, reg->source);
+        goto out;
+    }
+    if (strcmp(m->provider, "local") != 0) {
+        rc = easel_error_set(err, EASEL_EUNSUPPORTED, EASEL_CLASS_PERMANENT,
+                             "provider_unsupported",
+                             "provider \"%s\" of model %s is not available in this build",
+                             m->provider, m->id);
+        goto out;
+    }
+    const struct easel_preset *preset =
+        easel_registry_preset(reg, m->preset ? m->preset : "default");
+    if (!preset) {
+        rc = easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
+                             "unknown_preset", "output preset \"%s\" is not defined",
+                             m->preset ? m->preset : "default");
+        goto out;
+    }
+    input = job->input ? cJSON_Parse(job->input) : NULL;
+    const cJSON *images = cJSON_GetObjectItemCaseSensitive(input, "images");
+    const cJSON *fields = cJSON_GetObjectItemCaseSensitive(input, "fields");
+    const cJSON *first = cJSON_GetArrayItem(images, 0);
+    if (!cJSON_IsString(first)) {
+        rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
+                             "no_source_image",
+                             "the job has no source image URL");
+        goto out;
+    }
+    int64_t src_bytes = 0, inset_bytes = 0;
+    rc = fetch_image(o, first->valuestring, &src, &src_bytes, err);
+    if (rc)
+        goto out;
+    const cJSON *second = cJSON_GetArrayItem(images, 1);
+    if (cJSON_IsString(second)) {
+        rc = fetch_image(o, second->valuestring, &inset, &inset_bytes, err);
+        if (rc)
+            goto out;
+    }
+
+    rc = easel_registry_render_input(m, fields, &rendered);
+    if (rc) {
+        easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "bad_input",
+                        "could not build the model input from the job fields");
+        goto out;
+    }
+    struct easel_stage_params p = {
+        .style = str_or(rendered, "style", "modern"),
+        .seed = seed_of(cJSON_GetObjectItemCaseSensitive(rendered, "seed")),
+        .label = str_or(rendered, "label", NULL),
+    };
+    rc = easel_image_stage(src, inset, &p, &out, err);
+    if (rc)
+        goto out;
+
+    rc = easel_sink_open(o->storage_url, &sink, err);
+    if (rc)
+        goto out;
+    res = cJSON_CreateObject();
+    cJSON *list = cJSON_AddArrayToObject(res, "outputs");
+    if (!res || !list) {
+        rc = EASEL_ENOMEM;
+        goto out;
+    }
+    struct outputs ctx = {.sink = sink, .job_id = job->id, .list = list,
+                          .err = err};
+    rc = easel_image_variants(out, preset, put_variant, &ctx, err);
+    if (rc)
+        goto out;
+    cJSON_AddStringToObject(res, "model", m->id);
+    cJSON_AddStringToObject(res, "preset", preset->name);
+    cJSON *source = cJSON_AddObjectToObject(res, "source");
+    cJSON_AddStringToObject(source, "url", first->valuestring);
+    cJSON_AddNumberToObject(source, "width", easel_image_width(src));
+    cJSON_AddNumberToObject(source, "height", easel_image_height(src));
+    cJSON_AddNumberToObject(source, "bytes", (double)src_bytes);
+    cJSON_AddNumberToObject(res, "duration_ms", (double)(easel_now_ms() - t0));
+    *result = cJSON_PrintUnformatted(res);
+    if (!*result)
+        rc = EASEL_ENOMEM;
+out:
+    cJSON_Delete(input);
+    cJSON_Delete(rendered);
+    cJSON_Delete(res);
+    easel_image_free(src);
+    easel_image_free(inset);
+    easel_image_free(out);
+    easel_sink_free(sink);
+    return rc;
+}
+
+static void write_termination(const struct easel_runner_opts *o,
+                              const char *job_id, int attempt,
+                              const char *status, int code,
+                              const struct easel_error *e)
+{
+    if (!o->termination_log || !*o->termination_log)
+        return;
+    struct easel_buf b;
+    easel_buf_init(&b, 4096);
+    easel_buf_puts(&b, "{\"job_id\":");
+    easel_buf_json_str(&b, job_id);
+    easel_buf_printf(&b, ",\"attempt\":%d,\"status\":", attempt);
+    easel_buf_json_str(&b, status);
+    easel_buf_printf(&b, ",\"exit_code\":%d", code);
+    if (e && e->code) {
+        easel_buf_puts(&b, ",\"error_class\":");
+        easel_buf_json_str(&b, easel_errclass_name(e->cls));
+        easel_buf_puts(&b, ",\"error_reason\":");
+        easel_buf_json_str(&b, e->reason);
+        easel_buf_puts(&b, ",\"error\":");
+        easel_buf_json_str(&b, e->msg);
+    }
+    easel_buf_puts(&b, "}\n");
+    if (b.data && easel_write_file_atomic(o->termination_log, b.data, b.len))
+        easel_warn(job_id, "could not write termination message to %s",
+                   o->termination_log);
+    easel_buf_cleanup(&b);
+}
+
+int easel_runner_run(const struct easel_runner_opts *o, const char *job_id)
+{
+    int code = EASEL_EXIT_INTERNAL;
+    const char *final = "unknown";
+    struct easel_store *s = NULL;
+    struct easel_registry *reg = NULL;
+    struct easel_job *job = NULL, *after = NULL;
+    struct easel_error err;
+    char *result = NULL;
+    struct heartbeat hb;
+    bool hb_on = false;
+    easel_error_clear(&err);
+
+    /* A controller that goes away must not take us with it through a pipe. */
+    signal(SIGPIPE, SIG_IGN);
+
+    if (!easel_uuid_valid(job_id)) {
+        easel_error_set(&err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "bad_job_id",
+                        "\"%s\" is not a job id (a UUID)", job_id);
+        easel_error_log(NULL, "%s", err.msg);
+        return EASEL_EXIT_USAGE;
+    }
+    easel_err rc = easel_store_open(o->database_url, &s, &err);
+    if (rc) {
+        easel_error_log(job_id, "cannot reach the database: %s", err.msg);
+        code = EASEL_EXIT_UNAVAILABLE;
+        final = "unavailable";
+        goto out;
+    }
+    rc = easel_store_job_get(s, job_id, &job);
+    if (rc == EASEL_ENOTFOUND) {
+        easel_error_set(&err, rc, EASEL_CLASS_PERMANENT, "job_not_found",
+                        "no job with id %s", job_id);
+        easel_error_log(job_id, "%s", err.msg);
+        code = EASEL_EXIT_NOT_RUNNABLE;
+        final = "not_found";
+        goto out;
+    } else if (rc) {
+        easel_error_set(&err, rc, EASEL_CLASS_RETRYABLE, "database_unavailable",
+                        "cannot load the job: %s", easel_store_errstr(s));
+        easel_error_log(job_id, "%s", err.msg);
+        code = EASEL_EXIT_UNAVAILABLE;
+        final = "unavailable";
+        goto out;
+    }
+    if (job->status != EASEL_STATUS_DISPATCHED ||
+        (o->attempt > 0 && job->attempts != o->attempt)) {
+        easel_error_set(&err, EASEL_ECONFLICT, EASEL_CLASS_PERMANENT,
+                        "not_runnable",
+                        "job is %s at attempt %d; this worker was started for attempt %d",
+                        easel_status_name(job->status), job->attempts,
+                        o->attempt);
+        easel_warn(job_id, "%s: nothing to do", err.msg);
+        code = job->status == EASEL_STATUS_CANCELED ? EASEL_EXIT_CANCELED
+                                                    : EASEL_EXIT_NOT_RUNNABLE;
+        final = easel_status_name(job->status);
+        goto out;
+    }
+    struct easel_transition t = {.reason = "Started", .worker = o->worker};
+    char msg[160];
+    snprintf(msg, sizeof(msg), "attempt %d started on %s", job->attempts,
+             o->worker ? o->worker : "a worker");
+    t.message = msg;
+    rc = easel_store_job_transition(s, job_id, B(DISPATCHED),
+                                    EASEL_STATUS_RUNNING, &t, NULL);
+    if (rc) {
+        easel_warn(job_id, "could not mark the job running: %s (%s)",
+                   easel_strerror(rc), easel_store_errstr(s));
+        code = rc == EASEL_ECONN ? EASEL_EXIT_UNAVAILABLE : EASEL_EXIT_NOT_RUNNABLE;
+        final = "not_runnable";
+        goto out;
+    }
+    easel_info(job_id, "running attempt %d of model %s", job->attempts,
+               job->model);
+    heartbeat_start(&hb, o->database_url, job_id, o->heartbeat_ms);
+    hb_on = true;
+
+    struct easel_retry_policy policy;
+    easel_retry_policy_default(&policy);
+    if (o->registry_path && *o->registry_path) {
+        struct easel_diags d = {0};
+        rc = easel_registry_load_file(o->registry_path, &reg, &d);
+        if (rc) {
+            easel_error_set(&err, rc, EASEL_CLASS_RETRYABLE, "registry_invalid",
+                            "the model registry %s cannot be loaded (%zu problems)",
+                            o->registry_path, d.n);
+        }
+        easel_diags_cleanup(&d);
+    } else {
+        rc = easel_registry_builtin(&reg);
+    }
+    if (rc == EASEL_OK) {
+        const struct easel_model *m = easel_registry_model(reg, job->model);
+        if (m)
+            policy = m->retry;
+        rc = do_work(o, reg, job, &result, &err);
+    }
+
+    if (rc == EASEL_OK) {
+        struct easel_transition done = {
+            .reason = "Succeeded",
+            .message = "outputs stored",
+            .result = result,
+            .result_model = job->model,
+            .clear_error = true,
+        };
+        rc = easel_store_job_transition(s, job_id, B(RUNNING),
+                                        EASEL_STATUS_SUCCEEDED, &done, &after);
+        if (rc == EASEL_OK) {
+            easel_info(job_id, "succeeded");
+            code = EASEL_EXIT_OK;
+            final = "succeeded";
+        } else if (rc == EASEL_ECONFLICT) {
+            easel_job_free(after);
+            after = NULL;
+            easel_store_job_get(s, job_id, &after);
+            final = after ? easel_status_name(after->status) : "unknown";
+            code = after && after->status == EASEL_STATUS_CANCELED
+                       ? EASEL_EXIT_CANCELED
+                       : EASEL_EXIT_NOT_RUNNABLE;
+            easel_warn(job_id, "work finished but the job is now %s; result discarded",
+                       final);
+        } else {
+            easel_error_log(job_id, "could not record success: %s",
+                            easel_store_errstr(s));
+            code = EASEL_EXIT_UNAVAILABLE;
+            final = "unavailable";
+        }
+        goto out;
+    }
+
+    if (err.code == EASEL_OK)
+        easel_error_set(&err, rc, EASEL_CLASS_RETRYABLE, easel_err_name(rc),
+                        "%s", easel_strerror(rc));
+    if (err.cls == EASEL_CLASS_NONE)
+        err.cls = EASEL_CLASS_RETRYABLE;
+    easel_log_kv(EASEL_LOG_WARN, job_id,
+                 (const char *const[]){"class", easel_errclass_name(err.cls),
+                                       "reason", err.reason, NULL},
+                 "attempt failed: %s", err.msg);
+    rc = easel_record_failure(s, job_id, B(RUNNING), &policy, job->attempts,
+                              &err, &after);
+    if (rc == EASEL_OK) {
+        final = easel_status_name(after->status);
+        code = err.cls == EASEL_CLASS_PERMANENT ? EASEL_EXIT_PERMANENT
+                                                : EASEL_EXIT_RETRYABLE;
+    } else if (rc == EASEL_ECONFLICT) {
+        code = EASEL_EXIT_CANCELED;
+        final = "canceled";
+    } else {
+        code = EASEL_EXIT_UNAVAILABLE;
+        final = "unavailable";
+    }
+out:
+    if (hb_on)
+        heartbeat_stop(&hb);
+    write_termination(o, job_id, job ? job->attempts : o->attempt, final,
+                      code, &err);
+    free(result);
+    easel_job_free(after);
+    easel_job_free(job);
+    easel_registry_unref(reg);
+    easel_store_free(s);
+    return code;
+}
