@@ -7,7 +7,7 @@ set -euo pipefail
 PKGS=(
   build-essential pkg-config
   libcurl4-openssl-dev libcjson-dev libyaml-dev libhiredis-dev libpq-dev
-  libvips-dev libwebsockets-dev libssl-dev
+  libvips-dev libvips-tools libwebsockets-dev libssl-dev
   libcmocka-dev
   redis-server postgresql postgresql-client
   curl ca-certificates procps python3

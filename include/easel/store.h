@@ -10,6 +10,11 @@
  *
  * A struct easel_store is one connection; it is not thread-safe. Failures
  * leave the server's message and SQLSTATE in easel_store_errstr().
+ *
+ * Error codes, for every function below: EASEL_ECONN when the connection is
+ * gone (call easel_store_reconnect), EASEL_EINVAL for bad arguments and for
+ * data the server rejects (malformed uuid or JSON), EASEL_EDB for other
+ * server errors; ENOTFOUND/ECONFLICT only where stated.
  */
 #ifndef EASEL_STORE_H
 #define EASEL_STORE_H
@@ -23,17 +28,31 @@
 
 struct easel_store;
 
-/* Connects with a libpq URL or key=value string. EASEL_ECONN on failure. */
+/* Connects with a libpq URL or key=value string (or a bare database name).
+ * Adds application_name=easel, client_encoding=UTF8 and connect_timeout=10
+ * (unless PGCONNECT_TIMEOUT is set) underneath the URL, which may override
+ * them. EASEL_ECONN on failure, with err filled: class retryable and reason
+ * "database_unavailable" when the server cannot be reached, class permanent
+ * and reason "invalid_database_url" when the URL does not parse. The message
+ * names the server by its redacted URL and never contains the password.
+ * *out is NULL on failure. */
 easel_err easel_store_open(const char *url, struct easel_store **out,
                            struct easel_error *err);
 void easel_store_free(struct easel_store *s);
+/* The last failure's text, e.g. "SQLSTATE 23505: duplicate key ...". Only
+ * meaningful right after a call failed; never NULL. */
 const char *easel_store_errstr(const struct easel_store *s);
-/* Re-establishes a broken connection (PQreset). */
+/* Re-establishes a broken connection (PQreset), blocking up to the connect
+ * timeout, and re-issues LISTEN if easel_store_listen was called.
+ * Notifications sent while disconnected are lost: resynchronise after it. */
 easel_err easel_store_reconnect(struct easel_store *s);
 
 /* Applies pending migrations under an advisory lock, each in its own
  * transaction. Idempotent; *applied (may be NULL) counts the new ones and
- * *version the schema version after. */
+ * *version the schema version after. Safe to run from several processes
+ * at once: the others wait and apply nothing. On failure the migrations
+ * before the failing one stay applied (and are counted); errstr names the
+ * failing version. */
 easel_err easel_store_migrate(struct easel_store *s, int *applied,
                               int *version);
 /* Current schema version (0 = none). */
@@ -61,24 +80,34 @@ struct easel_job_new {
 };
 /* INSERT ... ON CONFLICT (id) DO NOTHING. *created says whether this call
  * made the row (false: a job with this id already existed, unchanged). An
- * event "created" is appended when created. */
+ * event "created" is appended when created (reason EASEL_EVENT_CREATED,
+ * from_status NULL, to_status the initial status, message the
+ * error_message if any) and NOTIFY is sent. A job born terminal gets
+ * finished_at. id, model and payload are required; max_attempts >= 0. */
 easel_err easel_store_job_insert(struct easel_store *s,
                                  const struct easel_job_new *j,
                                  bool *created);
 
-/* Loads one job. EASEL_ENOTFOUND when there is none. *out is owned by the
- * caller (easel_job_free). */
+/* Reason of the event appended when a job is inserted. */
+#define EASEL_EVENT_CREATED "Created"
+
+/* Loads one job. EASEL_ENOTFOUND when there is none (EASEL_EINVAL when id
+ * is not a uuid). *out is owned by the caller (easel_job_free). JSON columns
+ * come back as jsonb prints them (keys sorted by length, ": " and ", "),
+ * which may differ in spacing and key order from the text inserted. */
 easel_err easel_store_job_get(struct easel_store *s, const char *id,
                               struct easel_job **out);
 
-/* Lists jobs, newest first, optionally only one status (status < 0: all).
- * *out is an array of *n owned jobs; free with easel_store_jobs_free. */
+/* Lists jobs, newest first, optionally only one status (status < 0: all),
+ * at most `limit` of them (0: no limit). *out is an array of *n owned jobs
+ * (NULL when *n is 0); free with easel_store_jobs_free (NULL-safe). */
 easel_err easel_store_job_list(struct easel_store *s, int status, size_t limit,
                                struct easel_job ***out, size_t *n);
 void easel_store_jobs_free(struct easel_job **jobs, size_t n);
 
 /* What a transition writes besides the status. Fields left NULL/0 are kept
- * as they are, except where noted. */
+ * as they are, except where noted. t may be NULL (nothing but the status
+ * and its timestamps). */
 struct easel_transition {
     const char *reason;        /* event reason, e.g. "Dispatched" */
     const char *message;       /* event message for a person */
@@ -86,29 +115,42 @@ struct easel_transition {
     bool reset_attempts;       /* attempts = 0 (manual retry) */
     const char *worker;        /* sets worker */
     bool clear_error;          /* error_* = NULL */
-    const char *error_class;   /* sets error_* when non-NULL */
+    /* The error is one unit: when any of the three is non-NULL all three
+     * are written (a NULL one as NULL), so no reason outlives its message. */
+    const char *error_class;
     const char *error_reason;
     const char *error_message;
     const char *result;        /* JSON; sets result when non-NULL */
     const char *result_model;
-    int64_t run_after_ms;      /* wall ms; sets run_after when > 0 */
+    int64_t run_after_ms;      /* wall ms; sets run_after when > 0; a move
+                                  to DISPATCHED clears it otherwise */
 };
 
 /* Moves job `id` to `to` if its status is in from_mask (a set of
  * EASEL_STATUS_BIT()). Sets started_at on RUNNING, dispatched_at on
- * DISPATCHED, finished_at on terminal states, heartbeat on RUNNING. Returns
- * EASEL_ECONFLICT (nothing changed) when the status is not in from_mask, and
- * EASEL_ENOTFOUND when there is no such job. On success and when out != NULL,
- * *out is the job after the change (caller frees). */
+ * DISPATCHED, finished_at on terminal states (cleared on QUEUED), heartbeat
+ * on RUNNING, updated_at always. Appends an event (from, to, attempts after
+ * the change, reason, message) and sends NOTIFY, all in one statement.
+ * Returns EASEL_ECONFLICT (nothing changed) when the status is not in
+ * from_mask, and EASEL_ENOTFOUND when there is no such job; errstr says
+ * which status the job had. from_mask must be non-empty and within
+ * easel_status_allowed_from(to), else EASEL_EINVAL: the lifecycle rules are
+ * enforced here. On success and when out != NULL, *out is the job after the
+ * change (caller frees); should decoding it fail (ENOMEM), the change has
+ * nevertheless been committed. */
 easel_err easel_store_job_transition(struct easel_store *s, const char *id,
                                      unsigned from_mask, enum easel_status to,
                                      const struct easel_transition *t,
                                      struct easel_job **out);
 
-/* Worker liveness: sets heartbeat_at = now() if the job is RUNNING. */
+/* Worker liveness: sets heartbeat_at = now() if the job is RUNNING.
+ * EASEL_ECONFLICT when it is not (a worker's cue that its job was canceled
+ * or finished elsewhere), EASEL_ENOTFOUND when there is no such job. */
 easel_err easel_store_job_heartbeat(struct easel_store *s, const char *id);
 
-/* Appends an event without changing the status (progress, notes). */
+/* Appends an event without changing the status (progress, notes):
+ * from/to NULL, attempt = the job's current attempts. No NOTIFY.
+ * EASEL_ENOTFOUND when there is no such job. */
 easel_err easel_store_event_add(struct easel_store *s, const char *id,
                                 const char *reason, const char *message);
 
@@ -122,6 +164,9 @@ struct easel_event {
     char *reason;
     char *message;
 };
+/* A job's history, oldest first. *out is an array of *n events (NULL when
+ * there are none, which is also what an unknown id gives); free with
+ * easel_store_events_free (NULL-safe). */
 easel_err easel_store_events(struct easel_store *s, const char *id,
                              struct easel_event **out, size_t *n);
 void easel_store_events_free(struct easel_event *e, size_t n);
@@ -131,7 +176,8 @@ easel_err easel_store_listen(struct easel_store *s);
 /* Socket to poll() for readability, -1 when disconnected. */
 int easel_store_socket(const struct easel_store *s);
 /* Consumes input and returns the next notification, if any: *got says
- * whether id/status were filled. Never blocks. */
+ * whether id/status were filled. Never blocks. Call it until *got is false
+ * after the socket polls readable. Malformed payloads are skipped. */
 easel_err easel_store_notification(struct easel_store *s, bool *got,
                                    char id[EASEL_UUID_LEN + 1],
                                    enum easel_status *status);

@@ -1,0 +1,286 @@
+/*
+ * jobs.c - creating, reading and listing job rows, and worker heartbeats.
+ *
+ * A job row is created once (by whoever first records a claim; replays of
+ * the same id change nothing) and then only moved through transitions
+ * (transition.c). Reads turn the row into struct easel_job in one place,
+ * store_job_from_row, so every caller sees the same conversions: times as
+ * epoch milliseconds, JSON as the text jsonb prints, NULL as NULL or 0.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_int.h"
+
+easel_err store_job_from_row(struct easel_store *s, const PGresult *r,
+                             int row, int first, struct easel_job **out)
+{
+    struct easel_job *j = NULL;
+    char *status = NULL;
+    easel_err rc = EASEL_OK;
+    int c = first;
+
+    *out = NULL;
+    if (PQnfields(r) < first + STORE_JOB_NCOLS || PQgetisnull(r, row, c))
+        return store_fail(s, EASEL_EDB, "job row: unexpected shape");
+    j = calloc(1, sizeof(*j));
+    if (!j)
+        return store_fail(s, EASEL_ENOMEM, "job row: out of memory");
+    if (easel_strlcpy(j->id, PQgetvalue(r, row, c++), sizeof(j->id)) >=
+        sizeof(j->id)) {
+        rc = store_fail(s, EASEL_EDB, "job row: id is not a uuid");
+        goto out;
+    }
+    /* Stop at the first failure; rc says which kind. */
+    if ((rc = store_col_str(r, row, c++, &j->type)) ||
+        (rc = store_col_str(r, row, c++, &j->model)) ||
+        (rc = store_col_str(r, row, c++, &j->result_model)) ||
+        (rc = store_col_str(r, row, c++, &status)) ||
+        (rc = store_col_int(r, row, c++, &j->priority)) ||
+        (rc = store_col_str(r, row, c++, &j->idempotency_key)) ||
+        (rc = store_col_str(r, row, c++, &j->payload)) ||
+        (rc = store_col_str(r, row, c++, &j->input)) ||
+        (rc = store_col_str(r, row, c++, &j->metadata)) ||
+        (rc = store_col_str(r, row, c++, &j->webhook)) ||
+        (rc = store_col_str(r, row, c++, &j->channel)) ||
+        (rc = store_col_str(r, row, c++, &j->owner)) ||
+        (rc = store_col_int(r, row, c++, &j->attempts)) ||
+        (rc = store_col_int(r, row, c++, &j->max_attempts)) ||
+        (rc = store_col_str(r, row, c++, &j->error_class)) ||
+        (rc = store_col_str(r, row, c++, &j->error_reason)) ||
+        (rc = store_col_str(r, row, c++, &j->error_message)) ||
+        (rc = store_col_str(r, row, c++, &j->result)) ||
+        (rc = store_col_str(r, row, c++, &j->worker)) ||
+        (rc = store_col_i64(r, row, c++, &j->created_ms)) ||
+        (rc = store_col_i64(r, row, c++, &j->updated_ms)) ||
+        (rc = store_col_i64(r, row, c++, &j->dispatched_ms)) ||
+        (rc = store_col_i64(r, row, c++, &j->started_ms)) ||
+        (rc = store_col_i64(r, row, c++, &j->finished_ms)) ||
+        (rc = store_col_i64(r, row, c++, &j->heartbeat_ms)) ||
+        (rc = store_col_i64(r, row, c++, &j->run_after_ms))) {
+        rc = store_fail(s, rc, "job row: column %d: %s", c - 1 - first,
+                        easel_strerror(rc));
+        goto out;
+    }
+    if (easel_status_parse(status, &j->status)) {
+        rc = store_fail(s, EASEL_EDB, "job row: unknown status '%s'",
+                        status ? status : "(null)");
+        goto out;
+    }
+    *out = j;
+    j = NULL;
+out:
+    free(status);
+    easel_job_free(j);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- insert */
+
+static const char insert_sql[] =
+    "WITH ins AS ("
+    " INSERT INTO jobs (id, type, model, status, priority, idempotency_key,"
+    "   payload, input, metadata, webhook, channel, owner, max_attempts,"
+    "   error_class, error_reason, error_message, finished_at)"
+    " VALUES ($1::uuid, $2::text, $3::text, $4::text, $5::int, $6::text,"
+    "   $7::jsonb, $8::jsonb, $9::jsonb, $10::text, $11::text, $12::text,"
+    "   $13::int, $14::text, $15::text, $16::text,"
+    "   CASE WHEN $17::boolean THEN now() END)"
+    " ON CONFLICT (id) DO NOTHING"
+    " RETURNING id, status, attempts"
+    "), ev AS ("
+    " INSERT INTO job_events (job_id, from_status, to_status, attempt,"
+    "   reason, message)"
+    " SELECT id, NULL, status, attempts, $18::text, $16::text FROM ins"
+    "), n AS ("
+    " SELECT pg_notify('" STORE_CHANNEL "', id::text || ' ' || status)"
+    " FROM ins"
+    ")"
+    " SELECT id, (SELECT count(*) FROM n) FROM ins";
+
+easel_err easel_store_job_insert(struct easel_store *s,
+                                 const struct easel_job_new *j,
+                                 bool *created)
+{
+    char prio[16], maxa[16];
+    PGresult *res = NULL;
+    easel_err rc;
+
+    if (created)
+        *created = false;
+    if (!s || !j)
+        return store_einval(s, "job insert");
+    if (!j->id || !j->model || !j->payload)
+        return store_fail(s, EASEL_EINVAL,
+                          "job insert: id, model and payload are required");
+    if ((unsigned)j->status >= EASEL_STATUS_COUNT || j->max_attempts < 0)
+        return store_fail(s, EASEL_EINVAL,
+                          "job insert: bad status or max_attempts");
+    (void)easel_snprintf(prio, sizeof(prio), "%d", j->priority);
+    (void)easel_snprintf(maxa, sizeof(maxa), "%d", j->max_attempts);
+    const char *params[18] = {
+        j->id,
+        j->type,
+        j->model,
+        easel_status_name(j->status),
+        prio,
+        j->idempotency_key,
+        j->payload,
+        j->input,
+        j->metadata,
+        j->webhook,
+        j->channel,
+        j->owner,
+        maxa,
+        j->error_class,
+        j->error_reason,
+        j->error_message,
+        easel_status_terminal(j->status) ? "true" : "false",
+        EASEL_EVENT_CREATED,
+    };
+    rc = store_exec(s, insert_sql, 18, params, &res);
+    if (rc)
+        goto out;
+    if (created)
+        *created = PQntuples(res) == 1;
+out:
+    PQclear(res);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- get, list */
+
+easel_err easel_store_job_get(struct easel_store *s, const char *id,
+                              struct easel_job **out)
+{
+    const char *params[1] = {id};
+    PGresult *res = NULL;
+    easel_err rc;
+
+    if (out)
+        *out = NULL;
+    if (!s || !id || !out)
+        return store_einval(s, "job get");
+    rc = store_exec(s,
+                    "SELECT " STORE_JOB_COLS("j") " FROM jobs j"
+                    " WHERE j.id = $1::uuid",
+                    1, params, &res);
+    if (rc)
+        goto out;
+    if (PQntuples(res) == 0) {
+        rc = store_fail(s, EASEL_ENOTFOUND, "job %s not found", id);
+        goto out;
+    }
+    rc = store_job_from_row(s, res, 0, 0, out);
+out:
+    PQclear(res);
+    return rc;
+}
+
+void easel_store_jobs_free(struct easel_job **jobs, size_t n)
+{
+    if (!jobs)
+        return;
+    for (size_t i = 0; i < n; i++)
+        easel_job_free(jobs[i]);
+    free(jobs);
+}
+
+easel_err easel_store_job_list(struct easel_store *s, int status, size_t limit,
+                               struct easel_job ***out, size_t *n)
+{
+    char lim[24];
+    const char *params[2];
+    struct easel_job **jobs = NULL;
+    PGresult *res = NULL;
+    size_t rows = 0, got = 0;
+    easel_err rc;
+
+    if (out)
+        *out = NULL;
+    if (n)
+        *n = 0;
+    if (!s || !out || !n || status >= (int)EASEL_STATUS_COUNT)
+        return store_einval(s, "job list");
+    if (limit > INT64_MAX)
+        limit = INT64_MAX;
+    (void)easel_snprintf(lim, sizeof(lim), "%zu", limit);
+    /* A NULL LIMIT is LIMIT ALL. Two statements rather than one with
+     * "$1 IS NULL OR status = $1", which would keep the planner from the
+     * (status, created_at) index. */
+    params[0] = limit ? lim : NULL;
+    if (status < 0) {
+        rc = store_exec(s,
+                        "SELECT " STORE_JOB_COLS("j") " FROM jobs j"
+                        " ORDER BY j.created_at DESC, j.id DESC"
+                        " LIMIT $1::bigint",
+                        1, params, &res);
+    } else {
+        params[1] = easel_status_name((enum easel_status)status);
+        rc = store_exec(s,
+                        "SELECT " STORE_JOB_COLS("j") " FROM jobs j"
+                        " WHERE j.status = $2::text"
+                        " ORDER BY j.created_at DESC, j.id DESC"
+                        " LIMIT $1::bigint",
+                        2, params, &res);
+    }
+    if (rc)
+        goto out;
+    rows = (size_t)PQntuples(res);
+    if (rows == 0)
+        goto out;
+    jobs = calloc(rows, sizeof(*jobs));
+    if (!jobs) {
+        rc = store_fail(s, EASEL_ENOMEM, "job list: out of memory");
+        goto out;
+    }
+    for (got = 0; got < rows; got++) {
+        rc = store_job_from_row(s, res, (int)got, 0, &jobs[got]);
+        if (rc)
+            goto out;
+    }
+    *out = jobs;
+    *n = rows;
+    jobs = NULL;
+out:
+    easel_store_jobs_free(jobs, got);
+    PQclear(res);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- heartbeat */
+
+easel_err easel_store_job_heartbeat(struct easel_store *s, const char *id)
+{
+    const char *params[1] = {id};
+    PGresult *res = NULL;
+    easel_err rc;
+
+    if (!s || !id)
+        return store_einval(s, "job heartbeat");
+    /* One round trip that also tells "gone" from "no longer running", so a
+     * worker learns from its heartbeat that its job was canceled. The
+     * status read is the statement's snapshot; the update itself rechecks
+     * the row, so a concurrent cancel is never overwritten. */
+    rc = store_exec(s,
+                    "WITH u AS ("
+                    " UPDATE jobs SET heartbeat_at = now()"
+                    " WHERE id = $1::uuid AND status = 'running' RETURNING id"
+                    ")"
+                    " SELECT j.status, (SELECT count(*) FROM u) FROM jobs j"
+                    " WHERE j.id = $1::uuid",
+                    1, params, &res);
+    if (rc)
+        goto out;
+    if (PQntuples(res) == 0) {
+        rc = store_fail(s, EASEL_ENOTFOUND, "job %s not found", id);
+        goto out;
+    }
+    if (strcmp(PQgetvalue(res, 0, 1), "0") == 0)
+        rc = store_fail(s, EASEL_ECONFLICT, "job %s is not running (status %s)", id,
+                        PQgetvalue(res, 0, 0));
+out:
+    PQclear(res);
+    return rc;
+}

@@ -1,0 +1,71 @@
+/*
+ * migrations.c - the schema's history, one entry per version.
+ *
+ * This file is data only; migrate.c applies it. An entry is never edited
+ * once released: databases in the field have already run it, and
+ * easel_schema_migrations only records that a version was applied, not
+ * what it said. To change the schema, append {N+1, "name", "SQL"} to the
+ * array below; migrate.c runs each pending entry in its own transaction
+ * and records it there, so a failed migration leaves nothing half done.
+ *
+ * The status names in the CHECK constraint are spelled out rather than
+ * generated from EASEL_STATUS_MAP on purpose: a new status needs a new
+ * migration that widens the constraint, and writing it as one keeps the
+ * history true.
+ */
+#include "store_int.h"
+
+static const char v1_jobs_and_events[] =
+    "CREATE TABLE jobs ("
+    " id              uuid PRIMARY KEY,"
+    " type            text,"
+    " model           text NOT NULL,"
+    " result_model    text,"
+    " status          text NOT NULL CONSTRAINT jobs_status_check CHECK"
+    "   (status IN ('queued', 'dispatched', 'running', 'retrying',"
+    "               'succeeded', 'failed', 'dead', 'canceled')),"
+    " priority        int NOT NULL DEFAULT 0,"
+    " idempotency_key text,"
+    " payload         jsonb NOT NULL,"
+    " input           jsonb,"
+    " metadata        jsonb,"
+    " webhook         text,"
+    " channel         text,"
+    " owner           text,"
+    " attempts        int NOT NULL DEFAULT 0,"
+    " max_attempts    int NOT NULL,"
+    " error_class     text,"
+    " error_reason    text,"
+    " error_message   text,"
+    " result          jsonb,"
+    " worker          text,"
+    " created_at      timestamptz NOT NULL DEFAULT now(),"
+    " updated_at      timestamptz NOT NULL DEFAULT now(),"
+    " dispatched_at   timestamptz,"
+    " started_at      timestamptz,"
+    " finished_at     timestamptz,"
+    " heartbeat_at    timestamptz,"
+    " run_after       timestamptz"
+    ");"
+    /* list by status, newest first; and the unfiltered list */
+    "CREATE INDEX jobs_status_created_idx ON jobs (status, created_at);"
+    "CREATE INDEX jobs_created_idx ON jobs (created_at);"
+    "CREATE INDEX jobs_idempotency_key_idx ON jobs (idempotency_key);"
+    "CREATE TABLE job_events ("
+    " seq         bigserial PRIMARY KEY,"
+    " job_id      uuid NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,"
+    " at          timestamptz NOT NULL DEFAULT clock_timestamp(),"
+    " from_status text,"
+    " to_status   text,"
+    " attempt     int,"
+    " reason      text,"
+    " message     text"
+    ");"
+    "CREATE INDEX job_events_job_seq_idx ON job_events (job_id, seq);";
+
+const struct store_migration store_migrations[] = {
+    {1, "jobs and job_events", v1_jobs_and_events},
+};
+
+const size_t store_migrations_count =
+    sizeof(store_migrations) / sizeof(store_migrations[0]);

@@ -1,0 +1,92 @@
+/*
+ * store_int.h - what the files of pkg/store share and nobody else sees: the
+ * connection object, the statement runner that turns libpq failures into
+ * easel_err codes, the column decoders and the job column list.
+ *
+ * Names here carry the "store_" prefix; anything file-local is static.
+ */
+#ifndef EASEL_STORE_INT_H
+#define EASEL_STORE_INT_H
+
+#include <libpq-fe.h>
+
+#include "easel/store.h"
+
+/* The NOTIFY channel; spelled once so the SQL and LISTEN cannot drift. */
+#define STORE_CHANNEL "easel_jobs"
+
+struct easel_store {
+    PGconn *conn;
+    bool listening;     /* LISTEN was issued; repeated after a reconnect */
+    char errstr[512];   /* last failure: "SQLSTATE 23505: ..." or libpq text */
+};
+
+/* ---------------------------------------------------------------- sql.c */
+
+/* Runs one parameterised statement (text parameters, text results). On
+ * success *res holds a result the caller PQclear()s; on failure *res is NULL,
+ * s->errstr says what happened and the return value is the mapped code:
+ * EASEL_ECONN when the connection is gone, EASEL_EINVAL for data errors
+ * (bad uuid, bad JSON, check constraint), EASEL_EEXISTS for unique
+ * violations, EASEL_EAGAIN for serialization failures and deadlocks,
+ * EASEL_ETIMEOUT for cancelled statements, EASEL_EDB otherwise. */
+easel_err store_exec(struct easel_store *s, const char *sql, int nparams,
+                     const char *const *params, PGresult **res);
+/* Runs a constant script of several statements without parameters (the
+ * migrations and BEGIN/COMMIT). Same error mapping as store_exec. */
+easel_err store_exec_script(struct easel_store *s, const char *sql);
+/* Records an error of our own making in s->errstr and returns code. */
+easel_err store_fail(struct easel_store *s, easel_err code, const char *fmt,
+                     ...) EASEL_PRINTF(3, 4);
+/* For argument checks: EASEL_EINVAL, with "<what>: invalid argument" in
+ * errstr when s is not NULL, so no stale message is left behind. */
+easel_err store_einval(struct easel_store *s, const char *what);
+/* Records the connection's current libpq error (PQerrorMessage) and returns
+ * EASEL_ECONN when the connection is bad, EASEL_EDB otherwise. */
+easel_err store_conn_fail(struct easel_store *s);
+/* Copies libpq text into dst with newlines and tabs folded into single
+ * spaces, so one error stays one log line. */
+void store_flatten(char *dst, size_t dstlen, const char *src);
+
+/* Column decoders. A NULL column gives NULL / 0. A value that does not parse
+ * gives EASEL_EDB (the schema and the code disagree), never a guess. */
+easel_err store_col_str(const PGresult *r, int row, int col, char **out);
+easel_err store_col_i64(const PGresult *r, int row, int col, int64_t *out);
+easel_err store_col_int(const PGresult *r, int row, int col, int *out);
+
+/* ---------------------------------------------------------------- jobs.c */
+
+/* The columns of a job in the order store_job_from_row reads them, taken
+ * from table alias `t`: timestamps as epoch milliseconds, JSON as text. */
+#define STORE_JOB_COLS(t)                                                     \
+    t ".id, " t ".type, " t ".model, " t ".result_model, " t ".status, "      \
+    t ".priority, " t ".idempotency_key, " t ".payload::text, "               \
+    t ".input::text, " t ".metadata::text, " t ".webhook, " t ".channel, "    \
+    t ".owner, " t ".attempts, " t ".max_attempts, " t ".error_class, "       \
+    t ".error_reason, " t ".error_message, " t ".result::text, "              \
+    t ".worker, "                                                             \
+    STORE_MS(t ".created_at") ", " STORE_MS(t ".updated_at") ", "             \
+    STORE_MS(t ".dispatched_at") ", " STORE_MS(t ".started_at") ", "          \
+    STORE_MS(t ".finished_at") ", " STORE_MS(t ".heartbeat_at") ", "          \
+    STORE_MS(t ".run_after")
+#define STORE_JOB_NCOLS 27
+/* timestamptz -> epoch milliseconds (bigint), NULL stays NULL. */
+#define STORE_MS(x) "(extract(epoch from " x ") * 1000)::bigint"
+
+/* Decodes STORE_JOB_COLS starting at column `first` of `row`. *out is owned
+ * by the caller; NULL on failure. */
+easel_err store_job_from_row(struct easel_store *s, const PGresult *r,
+                             int row, int first, struct easel_job **out);
+
+/* ---------------------------------------------------------------- migrations.c */
+
+struct store_migration {
+    int version;        /* strictly increasing, starting at 1 */
+    const char *name;   /* short description, recorded with the version */
+    const char *sql;    /* one or more statements, run in one transaction */
+};
+
+extern const struct store_migration store_migrations[];
+extern const size_t store_migrations_count;
+
+#endif

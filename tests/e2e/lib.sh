@@ -1,0 +1,93 @@
+# lib.sh - shared by the end-to-end scenarios: each scenario starts its own
+# Redis and PostgreSQL on loopback (hack/services.sh), runs build/easel
+# for real, and reports "PASS: ..." / "FAIL: ..." lines that
+# hack/run-tests.sh counts. Source it; do not run it.
+set -uo pipefail
+
+ROOT=${EASEL_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+EASEL=${EASEL_BIN:-$ROOT/build/easel}
+WORK=$(mktemp -d /tmp/easel-e2e.XXXXXX)
+chmod 755 "$WORK"
+FAILS=0
+PIDS=()
+
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+  # workers started by killed controllers live in their own process groups
+  pkill -9 -f "$EASEL job" 2>/dev/null || true
+  "$ROOT/hack/services.sh" stop "$WORK/svc" >/dev/null 2>&1
+  if [ "$FAILS" -gt 0 ] && [ -z "${CI:-}" ]; then
+    echo "(logs kept in $WORK)"
+  else
+    rm -rf "$WORK"
+  fi
+}
+trap cleanup EXIT
+
+pass() { echo "PASS: $*"; }
+fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+# check "description" command...   (PASS when the command succeeds)
+check() { local d=$1; shift; if "$@"; then pass "$d"; else fail "$d"; fi; }
+eq() { [ "$1" = "$2" ] || { echo "   expected [$2], got [$1]" >&2; return 1; }; }
+
+setup_services() {
+  mkdir -p "$WORK/svc"
+  "$ROOT/hack/services.sh" start "$WORK/svc" >"$WORK/services.log" 2>&1 || {
+    cat "$WORK/services.log"; fail "services start"; exit 1; }
+  # shellcheck disable=SC1091
+  . "$WORK/svc/env"
+  export EASEL_REDIS_URL=$EASEL_TEST_REDIS_URL
+  export EASEL_DATABASE_URL=$EASEL_TEST_DATABASE_URL
+  export EASEL_STORAGE=file://$WORK/results
+  export EASEL_QUEUE=easel:jobs
+  export EASEL_LOG_LEVEL=${EASEL_LOG_LEVEL:-info}
+  mkdir -p "$WORK/results"
+  "$EASEL" migrate >/dev/null || { fail "migrate"; exit 1; }
+}
+
+samples() {
+  local cache=/tmp/easel-samples-v1
+  if [ ! -f "$cache/garment.png" ]; then
+    "$ROOT/hack/sample-images.sh" "$cache.tmp.$$" 1600 1200 >/dev/null && mv "$cache.tmp.$$" "$cache" 2>/dev/null || rm -rf "$cache.tmp.$$"
+  fi
+  mkdir -p "$WORK/samples" && cp "$cache"/* "$WORK/samples/"
+  SAMPLES=$WORK/samples
+}
+
+# start_controller NAME [flags...]  -> sets CTL_PID
+start_controller() {
+  local name=$1; shift
+  "$EASEL" controller "$@" >>"$WORK/$name.log" 2>&1 &
+  CTL_PID=$!
+  PIDS+=("$CTL_PID")
+  local i
+  for i in $(seq 1 100); do
+    grep -q '"controller started' "$WORK/$name.log" 2>/dev/null && return 0
+    kill -0 "$CTL_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "controller $name did not start:"; tail -20 "$WORK/$name.log"
+  return 1
+}
+
+sql() { psql "$EASEL_DATABASE_URL" -At -v ON_ERROR_STOP=1 -c "$1"; }
+rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
+push() { rcli LPUSH "$EASEL_QUEUE" "$1" >/dev/null; }
+status_of() { sql "select status from jobs where id='$1'"; }
+
+# wait_until TIMEOUT_S command...  (polls every 0.2 s)
+wait_until() {
+  local t=$1; shift
+  local end=$((SECONDS + t))
+  while [ $SECONDS -lt $end ]; do "$@" && return 0; sleep 0.2; done
+  "$@"
+}
+count_jobs() { sql "select count(*) from jobs where status in ($1)"; }
+all_terminal() { # N
+  [ "$(count_jobs "'succeeded','failed','dead','canceled'")" -ge "$1" ] &&
+  [ "$(count_jobs "'queued','dispatched','running','retrying'")" -eq 0 ]
+}
+finish() {
+  echo "---"
+  [ "$FAILS" -eq 0 ]
+}

@@ -1,0 +1,201 @@
+/*
+ * test_core.c - core helpers: buffers, parsing, config precedence, backoff,
+ * redaction and the lifecycle table.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "easel/config.h"
+#include "easel/core.h"
+#include "easel/job.h"
+
+static void test_buf_cap(void **state)
+{
+    (void)state;
+    struct easel_buf b;
+    easel_buf_init(&b, 8);
+    assert_int_equal(easel_buf_puts(&b, "abcd"), EASEL_OK);
+    assert_int_equal(easel_buf_puts(&b, "efghi"), EASEL_ELIMIT);
+    assert_int_equal(b.len, 4); /* unchanged after a failed append */
+    assert_string_equal(b.data, "abcd");
+    assert_int_equal(easel_buf_printf(&b, "%d", 1234), EASEL_OK);
+    assert_string_equal(b.data, "abcd1234");
+    easel_buf_reset(&b);
+    assert_int_equal(easel_buf_json_str(&b, "a\"\n"), EASEL_OK);
+    assert_string_equal(b.data, "\"a\\\"\\n\"");
+    easel_buf_cleanup(&b);
+}
+
+static void test_parse(void **state)
+{
+    (void)state;
+    int64_t v;
+    int i;
+    assert_int_equal(easel_parse_i64("42", 0, 100, &v), EASEL_OK);
+    assert_int_equal(v, 42);
+    assert_int_equal(easel_parse_i64("42x", 0, 100, &v), EASEL_EINVAL);
+    assert_int_equal(easel_parse_i64("", 0, 100, &v), EASEL_EINVAL);
+    assert_int_equal(easel_parse_i64("101", 0, 100, &v), EASEL_ELIMIT);
+    assert_int_equal(easel_parse_int("99999999999", 0, 1 << 30, &i), EASEL_ELIMIT);
+    assert_int_equal(easel_parse_duration_ms("250ms", &v), EASEL_OK);
+    assert_int_equal(v, 250);
+    assert_int_equal(easel_parse_duration_ms("1.5s", &v), EASEL_OK);
+    assert_int_equal(v, 1500);
+    assert_int_equal(easel_parse_duration_ms("2m", &v), EASEL_OK);
+    assert_int_equal(v, 120000);
+    assert_int_equal(easel_parse_duration_ms("soon", &v), EASEL_EINVAL);
+    assert_int_equal(easel_parse_duration_ms("-1s", &v), EASEL_EINVAL);
+    assert_int_equal(easel_parse_size("20MB", &v), EASEL_OK);
+    assert_int_equal(v, 20000000);
+    assert_int_equal(easel_parse_size("1KiB", &v), EASEL_OK);
+    assert_int_equal(v, 1024);
+    bool b;
+    assert_int_equal(easel_parse_bool("yes", &b), EASEL_OK);
+    assert_true(b);
+    assert_int_equal(easel_parse_bool("maybe", &b), EASEL_EINVAL);
+}
+
+struct cfg {
+    char *name;
+    int n;
+    int64_t wait;
+    bool flag;
+    char **list;
+};
+
+static const struct easel_opt opts[] = {
+    {"name", "EASEL_TEST_NAME", EASEL_OPT_STRING, "dflt", offsetof(struct cfg, name), 0, 0, "name"},
+    {"n", "EASEL_TEST_N", EASEL_OPT_INT, "3", offsetof(struct cfg, n), 1, 10, "n"},
+    {"wait", NULL, EASEL_OPT_DURATION, "1s", offsetof(struct cfg, wait), 0, 0, "wait"},
+    {"flag", NULL, EASEL_OPT_BOOL, "false", offsetof(struct cfg, flag), 0, 0, "flag"},
+    {"item", NULL, EASEL_OPT_LIST, NULL, offsetof(struct cfg, list), 0, 0, "items"},
+};
+static const struct easel_cmd_spec spec = {"t", "t [flags]", "test", opts, 5, 0, 1};
+
+static void test_config_precedence(void **state)
+{
+    (void)state;
+    struct cfg c;
+    char **args;
+    int nargs;
+    struct easel_error err;
+    memset(&c, 0, sizeof(c));
+    setenv("EASEL_TEST_NAME", "from-env", 1);
+    setenv("EASEL_TEST_N", "5", 1);
+    char *argv[] = {"--n=7", "--flag", "--item", "a", "--item=b", "pos", "--wait", "250ms"};
+    assert_int_equal(easel_config_parse(&spec, &c, 8, argv, &args, &nargs, &err), EASEL_OK);
+    assert_string_equal(c.name, "from-env");   /* env beats default */
+    assert_int_equal(c.n, 7);                  /* flag beats env */
+    assert_true(c.flag);
+    assert_int_equal(c.wait, 250);
+    assert_string_equal(c.list[0], "a");
+    assert_string_equal(c.list[1], "b");
+    assert_null(c.list[2]);
+    assert_int_equal(nargs, 1);
+    assert_string_equal(args[0], "pos");
+    free(args);
+    easel_config_cleanup(&spec, &c);
+
+    memset(&c, 0, sizeof(c));
+    char *bad[] = {"--nope"};
+    assert_int_equal(easel_config_parse(&spec, &c, 1, bad, &args, &nargs, &err), EASEL_EINVAL);
+    assert_non_null(strstr(err.msg, "unknown flag --nope"));
+    easel_config_cleanup(&spec, &c);
+
+    memset(&c, 0, sizeof(c));
+    char *range[] = {"--n", "11"};
+    assert_int_equal(easel_config_parse(&spec, &c, 2, range, &args, &nargs, &err), EASEL_EINVAL);
+    assert_non_null(strstr(err.msg, "between 1 and 10"));
+    easel_config_cleanup(&spec, &c);
+
+    memset(&c, 0, sizeof(c));
+    setenv("EASEL_TEST_N", "lots", 1);
+    char *none[] = {"x"};
+    assert_int_equal(easel_config_parse(&spec, &c, 1, none, &args, &nargs, &err), EASEL_EINVAL);
+    assert_non_null(strstr(err.msg, "EASEL_TEST_N"));
+    easel_config_cleanup(&spec, &c);
+    unsetenv("EASEL_TEST_N");
+    unsetenv("EASEL_TEST_NAME");
+}
+
+static void test_backoff_full_jitter(void **state)
+{
+    (void)state;
+    struct easel_retry_policy p = {.max_attempts = 5, .initial_ms = 100,
+                                   .factor = 2.0, .max_ms = 1000};
+    assert_int_equal(easel_backoff_ceiling_ms(&p, 1), 100);
+    assert_int_equal(easel_backoff_ceiling_ms(&p, 3), 400);
+    assert_int_equal(easel_backoff_ceiling_ms(&p, 10), 1000);
+    int64_t lo = 1 << 30, hi = 0;
+    for (int i = 0; i < 5000; i++) {
+        int64_t d = easel_backoff_ms(&p, 3);
+        assert_true(d >= 0 && d <= 400);
+        lo = d < lo ? d : lo;
+        hi = d > hi ? d : hi;
+    }
+    /* full jitter spreads over the whole range */
+    assert_true(lo < 40);
+    assert_true(hi > 360);
+}
+
+static void test_redaction(void **state)
+{
+    (void)state;
+    char out[128];
+    easel_redact_url("postgresql://easel:hunter2@db:5432/easel", out, sizeof(out));
+    assert_null(strstr(out, "hunter2"));
+    assert_non_null(strstr(out, "@db:5432"));
+    easel_redact_url("redis://:s3cret@127.0.0.1:6379/0", out, sizeof(out));
+    assert_null(strstr(out, "s3cret"));
+    easel_redact_url("host=db password=hunter2 user=x", out, sizeof(out));
+    assert_null(strstr(out, "hunter2"));
+    assert_true(easel_is_secret_key("Authorization"));
+    assert_true(easel_is_secret_key("REPLICATE_API_TOKEN"));
+    assert_true(easel_is_secret_key("OPENAI_API_KEY"));
+    assert_true(easel_is_secret_key("aws_secret_access_key"));
+    assert_false(easel_is_secret_key("idempotency_key"));
+    assert_false(easel_is_secret_key("model"));
+}
+
+static void test_lifecycle(void **state)
+{
+    (void)state;
+    /* every terminal state is reachable only from live states, never from
+     * another terminal state: two terminal outcomes cannot happen */
+    for (int to = 0; to < EASEL_STATUS_COUNT; to++) {
+        if (!easel_status_terminal((enum easel_status)to))
+            continue;
+        unsigned from = easel_status_allowed_from((enum easel_status)to);
+        assert_int_equal(from & EASEL_TERMINAL_MASK, 0);
+    }
+    assert_true(easel_status_allowed_from(EASEL_STATUS_RUNNING) ==
+                EASEL_STATUS_BIT(EASEL_STATUS_DISPATCHED));
+    enum easel_status s;
+    assert_int_equal(easel_status_parse("retrying", &s), EASEL_OK);
+    assert_int_equal(s, EASEL_STATUS_RETRYING);
+    assert_int_equal(easel_status_parse("done", &s), EASEL_EINVAL);
+    char u[EASEL_UUID_LEN + 1];
+    assert_int_equal(easel_uuid_v4(u), EASEL_OK);
+    assert_true(easel_uuid_valid(u));
+    assert_int_equal(u[14], '4');
+    assert_false(easel_uuid_valid("not-a-uuid"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buf_cap),
+        cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_config_precedence),
+        cmocka_unit_test(test_backoff_full_jitter),
+        cmocka_unit_test(test_redaction),
+        cmocka_unit_test(test_lifecycle),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
