@@ -18,11 +18,39 @@
  *   Q:owners           hash   job id -> controller id holding the lease
  *   Q:claims           hash   job id -> canonical entry (JSON with "id")
  *   Q:delayed          zset   canonical entry -> due time (ms)
+ *   Q:delayed:ids      hash   job id -> its member of Q:delayed (O(1) cancel)
  *   Q:dead             list   dead letters: {"id","reason","error","entry","at"}
  *   Q:idem:<key>       string idempotency key -> job id, with a TTL (the window)
  *
  * A struct easel_queue is one connection; it is not thread-safe: use one per
- * thread. Every call that fails leaves the reason in q->errstr.
+ * thread. Every call that fails leaves the reason in q->errstr
+ * (easel_queue_errstr), as hiredis does. Calls that claim or hold leases
+ * (claim, release_inflight, adopt, reject, renew, take_expired) need a
+ * controller id; the others also work on a producer connection. The process
+ * must ignore SIGPIPE (hiredis writes with write(2)): otherwise a write to a
+ * connection Redis has closed kills it instead of returning EASEL_ECONN.
+ *
+ * Errors, for every call below:
+ *   EASEL_EINVAL  a bad argument (nothing was sent);
+ *   EASEL_ECONN   the connection failed (I/O error, EOF, or no reply within
+ *                 10 s). It is then unusable: every later call fails at once
+ *                 with EASEL_ECONN until easel_queue_reconnect() succeeds.
+ *                 Whether the failed command took effect is unknown; every
+ *                 operation is safe to repeat or is recovered by the lease
+ *                 and in-flight rules above;
+ *   EASEL_EREDIS  Redis answered with an error (the connection stays usable);
+ *   EASEL_ENOMEM  out of memory.
+ *
+ * Time: liveness and lease deadlines, and the "now" that decides what
+ * expired or became due, come from the Redis server's clock (TIME, in ms
+ * since the epoch), so controllers on machines with skewed clocks agree.
+ * Due times given to easel_queue_retry are wall-clock ms (easel_wall_ms()).
+ *
+ * Every multi-key step is one Lua script (pkg/queue/scripts.c). Recovery and
+ * stats name Q:inflight:<cid> keys they discover inside the script, which a
+ * standalone Redis (or a Sentinel-managed primary) allows; Redis Cluster is
+ * not supported. Requires Redis >= 7.0 (BLMOVE, LMOVE, SET NX GET, RPOP
+ * with a count).
  */
 #ifndef EASEL_QUEUE_H
 #define EASEL_QUEUE_H
@@ -36,29 +64,40 @@
 struct easel_queue;
 
 struct easel_queue_opts {
-    const char *url;           /* redis://[:password@]host:port[/db] */
-    const char *name;          /* pending list key, e.g. "easel:jobs" */
+    const char *url;           /* redis://[[user]:password@]host[:port][/db] */
+    const char *name;          /* pending list key, e.g. "easel:jobs" (1-200 chars) */
     const char *controller_id; /* owner of claims and leases; may be NULL for producers */
-    int64_t lease_ms;          /* lease duration, e.g. 30000 */
-    int64_t connect_timeout_ms;
+    int64_t lease_ms;          /* lease and liveness duration; 0 = 30000 */
+    int64_t connect_timeout_ms; /* 0 = 5000 */
 };
 
-/* Connects. On failure returns EASEL_ECONN (or EASEL_EINVAL for a bad URL)
- * and, when err != NULL, says why. *out is NULL on failure. */
+/* Connects, authenticates (AUTH pass, or AUTH user pass), selects the
+ * database and loads the scripts. The URL's user and password may be
+ * percent-encoded; as with redis-cli, userinfo without ':' is a password.
+ * On failure returns EASEL_ECONN (Redis unreachable, or it refused AUTH or
+ * SELECT), EASEL_EINVAL for a bad URL or options, and when err != NULL says
+ * why (never with the password). *out is NULL on failure. */
 easel_err easel_queue_open(const struct easel_queue_opts *o,
                            struct easel_queue **out, struct easel_error *err);
 void easel_queue_free(struct easel_queue *q);
 /* Last error text of this connection ("" if none). */
 const char *easel_queue_errstr(const struct easel_queue *q);
-/* Drops and re-establishes the connection (after Redis restarted). */
+/* Drops and re-establishes the connection (after Redis restarted, or after
+ * any call returned EASEL_ECONN). Safe to call repeatedly, also while
+ * connected; on failure the queue stays disconnected (calls return
+ * EASEL_ECONN) and this may be called again, e.g. while a restarted Redis
+ * still answers LOADING. Clears errstr on success.
+ * A controller should follow a successful reconnect with
+ * easel_queue_release_inflight(). */
 easel_err easel_queue_reconnect(struct easel_queue *q);
 
-/* LPUSH one entry on the pending list. */
+/* LPUSH one entry (len > 0 bytes) on the pending list. */
 easel_err easel_queue_push(struct easel_queue *q, const char *entry,
                            size_t len);
 
-/* One claimed entry. `raw` is malloc'd and owned by the array; free a batch
- * with easel_queue_entries_free(). */
+/* One claimed entry. `raw` is malloc'd (and NUL-terminated) and owned by the
+ * array; free a batch with easel_queue_entries_free(), which frees the raw
+ * strings (and NULLs them) but not the array itself. Accepts NULL. */
 struct easel_queue_entry {
     char *raw;
     size_t len;
@@ -66,10 +105,16 @@ struct easel_queue_entry {
 };
 void easel_queue_entries_free(struct easel_queue_entry *e, size_t n);
 
-/* Claims up to `max` entries into this controller's in-flight list and
- * refreshes the controller's liveness deadline. Takes whatever is pending at
- * once; when nothing is, blocks in Redis (BLMOVE) for up to block_ms for the
- * next push (no polling). *n is 0 on timeout. */
+/* Claims up to `max` entries (at most 1000 per call), oldest first, into
+ * this controller's in-flight list and refreshes the controller's liveness
+ * deadline. Takes whatever is pending at once; when nothing is, blocks in
+ * Redis (BLMOVE) for up to block_ms for the next push (no polling) and
+ * returns as soon as one arrives, with whatever else came with it. block_ms
+ * 0 does not block; a block longer than lease_ms/2 is shortened to that, so
+ * the controller never looks dead while it waits. *n is 0 on timeout.
+ * Needs a controller id. On failure *n is 0 and nothing is allocated; any
+ * entries the server moved remain in the in-flight list (see
+ * easel_queue_release_inflight). */
 easel_err easel_queue_claim(struct easel_queue *q, size_t max,
                             int64_t block_ms, struct easel_queue_entry *out,
                             size_t *n);
@@ -83,36 +128,50 @@ struct easel_queue_adopt {
     const char *canonical;
 };
 /* Atomically, per entry: removes raw from the in-flight list, stores the
- * canonical entry, takes the lease for this controller. Pipelined: one round
- * trip for the whole batch. */
+ * canonical entry, takes the lease for this controller (and refreshes its
+ * liveness). Pipelined: one round trip for the whole batch (one script call
+ * per 256 entries). Job ids are 1 to 36 characters (UUIDs). If a raw entry
+ * is no longer in flight (recovered after this controller's liveness
+ * expired) the job is adopted anyway: delivery is at least once. On
+ * EASEL_EREDIS part of a large batch may have been adopted; repeating the
+ * call is harmless. */
 easel_err easel_queue_adopt(struct easel_queue *q,
                             const struct easel_queue_adopt *a, size_t n);
 
 /* Moves a raw in-flight entry that could not be understood straight to the
- * dead-letter list with the reason (malformed JSON, no usable fields). */
+ * dead-letter list with the reason (malformed JSON, no usable fields), as
+ * {"id":"","reason","error":message,"entry":raw,"at"}. */
 easel_err easel_queue_reject(struct easel_queue *q, const char *raw,
                              size_t raw_len, const char *reason,
                              const char *message);
 
 /* Renews the leases this controller holds for the given jobs and its own
- * liveness. Leases held by someone else are not touched; their ids are
- * reported through lost[] (lost may be NULL), *nlost their count. */
+ * liveness (n may be 0: a heartbeat). Leases held by someone else, or no
+ * longer held at all (acked, retried, dead), are not touched and are
+ * reported through lost[i] = true (lost has n elements and may be NULL),
+ * *nlost their count (nlost may be NULL). One round trip. */
 easel_err easel_queue_renew(struct easel_queue *q, const char *const *ids,
                             size_t n, bool *lost, size_t *nlost);
 
 /* Job finished (any terminal state): drops lease, owner and claim. Pipelined
- * for n ids. Idempotent. */
+ * for n ids (one round trip). Idempotent; does not check the owner. */
 easel_err easel_queue_ack(struct easel_queue *q, const char *const *ids,
                           size_t n);
 
 /* Retry later: moves the job's canonical entry (replacing it by `entry` when
- * not NULL, e.g. with an updated attempt) into the delayed set, due at wall
- * time due_ms, and drops the lease. Idempotent. */
+ * not NULL, e.g. with an updated attempt; it must be canonical, with the
+ * "id") into the delayed set, due at wall time due_ms, and drops the lease.
+ * Idempotent: calling it again for a waiting job moves its due time.
+ * EASEL_ENOTFOUND when entry is NULL and the job is neither claimed nor
+ * waiting. */
 easel_err easel_queue_retry(struct easel_queue *q, const char *job_id,
                             const char *entry, int64_t due_ms);
 
 /* Dead letter: pushes {"id","reason","error","entry","at"} on the dead list
- * (replacing an earlier dead letter of the same id) and drops the lease. */
+ * (replacing an earlier dead letter of the same id) and drops the lease.
+ * "entry" is `entry` when not NULL, else the job's canonical entry (from its
+ * claim or its waiting retry, which is removed), else null; "error" is
+ * message; "at" is server time in ms. reason and message may be NULL (""). */
 easel_err easel_queue_dead(struct easel_queue *q, const char *job_id,
                            const char *entry, const char *reason,
                            const char *message);
@@ -123,20 +182,33 @@ easel_err easel_queue_undead(struct easel_queue *q, const char *job_id,
                              bool *found);
 
 /* Moves delayed entries whose due time has passed back onto the pending list
- * (at most `max`). *moved is how many; *next_due_ms the due time of the next
- * waiting entry (0 if none), so callers can sleep exactly until then. */
+ * (at most `max`, earliest due first, LPUSHed: they queue behind what is
+ * already waiting). *moved is how many; *next_due_ms the due time of the
+ * next waiting entry (0 if none), so callers can sleep exactly until then.
+ * Either pointer may be NULL. */
 easel_err easel_queue_promote(struct easel_queue *q, size_t max,
                               size_t *moved, int64_t *next_due_ms);
 
 /* Recovery, part 1: for every controller whose liveness expired, moves its
- * in-flight (not yet adopted) entries back to the pending list and forgets
- * the controller. *moved counts entries. */
+ * in-flight (not yet adopted) entries back to the right end of the pending
+ * list (claimed next, in their original order) and forgets the controller.
+ * *moved counts entries (moved may be NULL). Any connection may call it. */
 easel_err easel_queue_recover_inflight(struct easel_queue *q, size_t *moved);
 
+/* Added to the original contract: puts this controller's own claimed but
+ * unadopted entries back at the right end of the pending list, order kept.
+ * A controller calls it at startup (a restarted controller with the same id
+ * is not dead, so recover_inflight would never free its old list) and after
+ * easel_queue_reconnect(), having forgotten any claimed entries it had not
+ * adopted yet. Only the thread that claims for this controller id may call
+ * it. *moved counts entries (may be NULL). */
+easel_err easel_queue_release_inflight(struct easel_queue *q, size_t *moved);
+
 /* Recovery, part 2: takes over up to `max` expired leases for this
- * controller. For each, returns the job id and canonical entry (malloc'd;
- * free with easel_queue_entries_free on `entries`; ids are 37-byte strings
- * in ids[]). */
+ * controller (new deadline, this controller as owner, in one atomic step).
+ * For each, returns the job id and canonical entry (malloc'd; free with
+ * easel_queue_entries_free on `entries`; ids are 37-byte strings in ids[]).
+ * ids and entries have room for max elements. */
 easel_err easel_queue_take_expired(struct easel_queue *q, size_t max,
                                    char (*ids)[EASEL_UUID_LEN + 1],
                                    struct easel_queue_entry *entries,
@@ -144,7 +216,7 @@ easel_err easel_queue_take_expired(struct easel_queue *q, size_t max,
 
 /* Idempotency: records key -> job_id for window_ms unless the key is already
  * known; *existing receives the job id it was first seen with ("" when this
- * call recorded it). */
+ * call recorded it). One atomic command (SET NX GET PX). */
 easel_err easel_queue_idempotency(struct easel_queue *q, const char *key,
                                   const char *job_id, int64_t window_ms,
                                   char existing[EASEL_UUID_LEN + 1]);
@@ -154,7 +226,8 @@ easel_err easel_queue_idempotency(struct easel_queue *q, const char *key,
 easel_err easel_queue_cancel_delayed(struct easel_queue *q,
                                      const char *job_id, bool *removed);
 
-/* Counters for `easel list`, metrics and tests. */
+/* Counters for `easel list`, metrics and tests, read in one consistent
+ * snapshot. inflight sums the in-flight lists of registered controllers. */
 struct easel_queue_stats {
     int64_t pending, inflight, leased, delayed, dead, controllers;
 };
@@ -162,7 +235,7 @@ easel_err easel_queue_stats(struct easel_queue *q,
                             struct easel_queue_stats *out);
 
 /* Reads up to max dead letters (newest first) as JSON strings (malloc'd, in
- * out[].raw). */
+ * out[].raw; free with easel_queue_entries_free). */
 easel_err easel_queue_dead_list(struct easel_queue *q, size_t max,
                                 struct easel_queue_entry *out, size_t *n);
 

@@ -271,11 +271,20 @@ void *ctl_claimer_main(void *arg)
         if (room > batch)
             room = batch;
 
-        if (!q && easel_queue_open(&qo, &q, NULL) != EASEL_OK) {
-            q = NULL;
-            easel_sleep_ms(backoff);
-            backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
-            continue;
+        if (!q) {
+            size_t back = 0;
+            if (easel_queue_open(&qo, &q, NULL) != EASEL_OK ||
+                easel_queue_release_inflight(q, &back) != EASEL_OK) {
+                easel_queue_free(q);
+                q = NULL;
+                easel_sleep_ms(backoff);
+                backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
+                continue;
+            }
+            /* Entries claimed before a dropped connection and never
+             * adopted: back to the front of the queue, in order. */
+            if (back)
+                easel_warn(NULL, "returned %zu unadopted entries to the queue", back);
         }
         if (!s && easel_store_open(o->database_url, &s, NULL) != EASEL_OK)
             s = NULL; /* process_batch parks jobs until it comes back */

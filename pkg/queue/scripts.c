@@ -1,0 +1,301 @@
+/*
+ * scripts.c - the Lua scripts that make each queue step atomic.
+ *
+ * Every state change that touches more than one key runs as one script, so
+ * that no crash, restart or concurrent controller can observe a job half
+ * moved (say, gone from the in-flight list but not yet leased). The scripts
+ * are loaded once per connection with SCRIPT LOAD and called by their SHA;
+ * conn.c falls back to EVAL when Redis answers NOSCRIPT (its script cache
+ * is empty after a restart or SCRIPT FLUSH).
+ *
+ * Clock: every deadline (controller liveness, leases) and every "now" that
+ * decides what expired or became due comes from the Redis server's TIME, in
+ * milliseconds since the epoch. All controllers therefore agree on one clock
+ * and a controller with a skewed clock cannot steal a lease early. Due times
+ * passed in by callers (retry) are wall-clock milliseconds and are compared
+ * with that same server clock.
+ *
+ * Keys: a script receives the keys it uses in KEYS, except that recover and
+ * stats derive "<Q>:inflight:<cid>" from a prefix in ARGV for controller ids
+ * they only learn inside the script. Redis tolerates this on a standalone
+ * server (and a Sentinel-managed primary), which is what easel supports;
+ * Redis Cluster is not supported.
+ */
+#include "queue_int.h"
+
+/* now, in ms since the epoch, from the server clock */
+#define LUA_NOW                                                              \
+    "local t = redis.call('TIME')\n"                                         \
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+
+/* Moves every element of list `src` to the right end of `dst`, leftmost
+ * first. In-flight lists hold the oldest entry at their right end (claims
+ * LPUSH onto them), so the oldest lands rightmost in the pending list and is
+ * claimed again first: the original order is kept. */
+#define LUA_REQUEUE                                                          \
+    "local function requeue(src, dst)\n"                                     \
+    "  local n = 0\n"                                                        \
+    "  while redis.call('LMOVE', src, dst, 'LEFT', 'RIGHT') do\n"            \
+    "    n = n + 1\n"                                                        \
+    "  end\n"                                                                \
+    "  return n\n"                                                           \
+    "end\n"
+
+/* Removes every dead letter of job `id` from list `key`, returns how many.
+ * The plain substring test skips decoding letters of other jobs; pcall keeps
+ * a foreign, malformed element from failing the script. */
+#define LUA_DROP_LETTERS                                                     \
+    "local function drop_letters(key, id)\n"                                 \
+    "  local n = 0\n"                                                        \
+    "  for _, raw in ipairs(redis.call('LRANGE', key, 0, -1)) do\n"          \
+    "    if string.find(raw, id, 1, true) then\n"                            \
+    "      local ok, d = pcall(cjson.decode, raw)\n"                         \
+    "      if ok and type(d) == 'table' and d.id == id then\n"               \
+    "        n = n + redis.call('LREM', key, 0, raw)\n"                      \
+    "      end\n"                                                            \
+    "    end\n"                                                              \
+    "  end\n"                                                                \
+    "  return n\n"                                                           \
+    "end\n"
+
+/* claim: KEYS pending, inflight, controllers; ARGV max, lease_ms, cid.
+ * Refreshes the controller's liveness, then moves up to max entries from the
+ * right (oldest) end of pending onto the in-flight list in one step. Returns
+ * them oldest first. An entry is thus always in exactly one of the two lists,
+ * and the controller is registered before it holds anything, so recovery can
+ * always find it. */
+static const char claim_lua[] =
+    LUA_NOW
+    "redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[3])\n"
+    "local max = tonumber(ARGV[1])\n"
+    "if max <= 0 then return {} end\n"
+    "local got = redis.call('RPOP', KEYS[1], max)\n"
+    "if not got then return {} end\n"
+    "redis.call('LPUSH', KEYS[2], unpack(got))\n"
+    "return got\n";
+
+/* release: KEYS pending, inflight. Puts this controller's own claimed but
+ * unadopted entries back at the front of the line (the right end of
+ * pending), order kept. Returns how many moved. */
+static const char release_lua[] =
+    LUA_REQUEUE
+    "return requeue(KEYS[2], KEYS[1])\n";
+
+/* recover: KEYS pending, controllers; ARGV inflight key prefix. For every
+ * controller whose liveness deadline has passed (score < now): moves its
+ * whole in-flight list back to the front of pending, order kept, and forgets
+ * the controller. One script, so a controller that comes back to life in the
+ * meantime either re-registers before (and is left alone) or after (and
+ * starts from an empty list). Returns the number of entries moved. */
+static const char recover_lua[] =
+    LUA_NOW
+    LUA_REQUEUE
+    "local moved = 0\n"
+    "local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)\n"
+    "for _, cid in ipairs(gone) do\n"
+    "  moved = moved + requeue(ARGV[1] .. cid, KEYS[1])\n"
+    "  redis.call('ZREM', KEYS[2], cid)\n"
+    "end\n"
+    "return moved\n";
+
+/* adopt: KEYS inflight, claims, leases, owners, controllers;
+ * ARGV cid, lease_ms, then (raw, job id, canonical) per entry.
+ * For each entry: removes the raw entry from the in-flight list (scanning
+ * from the right, where the oldest claims sit, so a batch adopted in claim
+ * order costs O(1) per entry), stores the canonical entry and takes the
+ * lease for this controller. The whole batch is one atomic step: no entry is
+ * ever both unleased and absent from the in-flight list. If a raw entry is no
+ * longer in the list (it was recovered after this controller's liveness ran
+ * out) the job is still adopted: delivery is at least once. Also refreshes
+ * liveness. Returns the number of entries adopted. */
+static const char adopt_lua[] =
+    LUA_NOW
+    "local deadline = now + tonumber(ARGV[2])\n"
+    "local cid = ARGV[1]\n"
+    "local hc, zl, ho = {}, {}, {}\n"
+    "for i = 3, #ARGV, 3 do\n"
+    "  redis.call('LREM', KEYS[1], -1, ARGV[i])\n"
+    "  local id = ARGV[i + 1]\n"
+    "  hc[#hc + 1] = id\n"
+    "  hc[#hc + 1] = ARGV[i + 2]\n"
+    "  zl[#zl + 1] = deadline\n"
+    "  zl[#zl + 1] = id\n"
+    "  ho[#ho + 1] = id\n"
+    "  ho[#ho + 1] = cid\n"
+    "end\n"
+    "if #hc > 0 then\n"
+    "  redis.call('HSET', KEYS[2], unpack(hc))\n"
+    "  redis.call('ZADD', KEYS[3], unpack(zl))\n"
+    "  redis.call('HSET', KEYS[4], unpack(ho))\n"
+    "end\n"
+    "redis.call('ZADD', KEYS[5], deadline, cid)\n"
+    "return #hc / 2\n";
+
+/* renew: KEYS leases, owners, controllers; ARGV cid, lease_ms, ids...
+ * Extends the lease of every listed job this controller still owns; a job
+ * owned by someone else (or no longer leased: acked, retried, dead) is left
+ * untouched and reported. Refreshes liveness. Returns the 0-based positions
+ * of the lost ids. */
+static const char renew_lua[] =
+    LUA_NOW
+    "local deadline = now + tonumber(ARGV[2])\n"
+    "local lost = {}\n"
+    "for i = 3, #ARGV do\n"
+    "  local id = ARGV[i]\n"
+    "  if redis.call('HGET', KEYS[2], id) == ARGV[1]\n"
+    "     and redis.call('ZSCORE', KEYS[1], id) then\n"
+    "    redis.call('ZADD', KEYS[1], 'XX', deadline, id)\n"
+    "  else\n"
+    "    lost[#lost + 1] = i - 3\n"
+    "  end\n"
+    "end\n"
+    "redis.call('ZADD', KEYS[3], deadline, ARGV[1])\n"
+    "return lost\n";
+
+/* take_expired: KEYS leases, owners, claims, controllers;
+ * ARGV max, lease_ms, cid. Takes up to max leases whose deadline is not
+ * after now: each gets a fresh deadline and this controller as its owner in
+ * the same step, so two controllers can never both take one. A lease whose
+ * claim is missing cannot be re-dispatched and is dropped. Refreshes
+ * liveness. Returns id, canonical entry, id, canonical entry, ... */
+static const char take_expired_lua[] =
+    LUA_NOW
+    "local deadline = now + tonumber(ARGV[2])\n"
+    "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now,\n"
+    "                       'LIMIT', 0, tonumber(ARGV[1]))\n"
+    "local out = {}\n"
+    "for _, id in ipairs(ids) do\n"
+    "  local c = redis.call('HGET', KEYS[3], id)\n"
+    "  if c then\n"
+    "    redis.call('ZADD', KEYS[1], deadline, id)\n"
+    "    redis.call('HSET', KEYS[2], id, ARGV[3])\n"
+    "    out[#out + 1] = id\n"
+    "    out[#out + 1] = c\n"
+    "  else\n"
+    "    redis.call('ZREM', KEYS[1], id)\n"
+    "    redis.call('HDEL', KEYS[2], id)\n"
+    "  end\n"
+    "end\n"
+    "redis.call('ZADD', KEYS[4], deadline, ARGV[3])\n"
+    "return out\n";
+
+/* retry: KEYS claims, leases, owners, delayed, delayed:ids;
+ * ARGV job id, due_ms, [entry]. Puts the job's entry (the one given, else
+ * its claim, else the one already waiting) into the delayed set at due_ms,
+ * records id -> member in the index so cancel is O(1), replaces an older
+ * member of the same job, and drops lease, owner and claim. Calling it again
+ * only moves the due time. Returns 0 when nothing is known of the job. */
+static const char retry_lua[] =
+    "local id = ARGV[1]\n"
+    "local old = redis.call('HGET', KEYS[5], id)\n"
+    "local member = ARGV[3] or redis.call('HGET', KEYS[1], id) or old\n"
+    "if not member then return 0 end\n"
+    "if old and old ~= member then redis.call('ZREM', KEYS[4], old) end\n"
+    "redis.call('ZADD', KEYS[4], ARGV[2], member)\n"
+    "redis.call('HSET', KEYS[5], id, member)\n"
+    "redis.call('ZREM', KEYS[2], id)\n"
+    "redis.call('HDEL', KEYS[3], id)\n"
+    "redis.call('HDEL', KEYS[1], id)\n"
+    "return 1\n";
+
+/* promote: KEYS delayed, delayed:ids, pending; ARGV max. Moves up to max
+ * delayed entries that are due (score <= now) to the left end of pending
+ * (behind everything already waiting), earliest due first, and drops their
+ * index entries (only when the index still points at that member). Returns
+ * {moved, due time of the next waiting entry or 0}. */
+static const char promote_lua[] =
+    LUA_NOW
+    "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now,\n"
+    "                       'LIMIT', 0, tonumber(ARGV[1]))\n"
+    "for _, m in ipairs(due) do\n"
+    "  redis.call('ZREM', KEYS[1], m)\n"
+    "  redis.call('LPUSH', KEYS[3], m)\n"
+    "  local ok, d = pcall(cjson.decode, m)\n"
+    "  if ok and type(d) == 'table' and type(d.id) == 'string'\n"
+    "     and redis.call('HGET', KEYS[2], d.id) == m then\n"
+    "    redis.call('HDEL', KEYS[2], d.id)\n"
+    "  end\n"
+    "end\n"
+    "local nx = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
+    "local next_due = '0'\n"
+    "if nx[2] then next_due = nx[2] end\n"
+    "return {#due, next_due}\n";
+
+/* cancel_delayed: KEYS delayed, delayed:ids; ARGV job id. Removes the job's
+ * waiting entry through the index. Returns 1 if one was waiting. */
+static const char cancel_delayed_lua[] =
+    "local m = redis.call('HGET', KEYS[2], ARGV[1])\n"
+    "if not m then return 0 end\n"
+    "redis.call('HDEL', KEYS[2], ARGV[1])\n"
+    "return redis.call('ZREM', KEYS[1], m)\n";
+
+/* dead: KEYS claims, leases, owners, dead, delayed, delayed:ids;
+ * ARGV job id, reason, error, [entry]. Replaces any earlier dead letter of
+ * the job with {"id","reason","error","entry","at"} (entry: the one given,
+ * else the claim, else the waiting delayed entry, else null; "at" in server
+ * ms) pushed on the left (newest first), and removes the job from leases,
+ * owners, claims and the delayed set, so it is in exactly one place. */
+static const char dead_lua[] =
+    LUA_NOW
+    LUA_DROP_LETTERS
+    "local id = ARGV[1]\n"
+    "local waiting = redis.call('HGET', KEYS[6], id)\n"
+    "local entry = ARGV[4] or redis.call('HGET', KEYS[1], id) or waiting\n"
+    "drop_letters(KEYS[4], id)\n"
+    "if entry == false or entry == nil then entry = cjson.null end\n"
+    "redis.call('LPUSH', KEYS[4], cjson.encode({id = id, reason = ARGV[2],\n"
+    "           error = ARGV[3], entry = entry, at = now}))\n"
+    "if waiting then\n"
+    "  redis.call('ZREM', KEYS[5], waiting)\n"
+    "  redis.call('HDEL', KEYS[6], id)\n"
+    "end\n"
+    "redis.call('ZREM', KEYS[2], id)\n"
+    "redis.call('HDEL', KEYS[3], id)\n"
+    "redis.call('HDEL', KEYS[1], id)\n"
+    "return 1\n";
+
+/* reject: KEYS inflight, dead; ARGV raw, reason, error. Moves a raw entry
+ * that never became a job from the in-flight list to the dead-letter list
+ * as {"id":"", "reason", "error", "entry": raw, "at"} in one step. Returns
+ * whether the raw entry was still in flight. */
+static const char reject_lua[] =
+    LUA_NOW
+    "local n = redis.call('LREM', KEYS[1], -1, ARGV[1])\n"
+    "redis.call('LPUSH', KEYS[2], cjson.encode({id = '', reason = ARGV[2],\n"
+    "           error = ARGV[3], entry = ARGV[1], at = now}))\n"
+    "return n\n";
+
+/* undead: KEYS dead; ARGV job id. Removes the job's dead letters; returns
+ * how many. */
+static const char undead_lua[] =
+    LUA_DROP_LETTERS
+    "return drop_letters(KEYS[1], ARGV[1])\n";
+
+/* stats: KEYS pending, controllers, leases, delayed, dead; ARGV inflight
+ * key prefix. One consistent snapshot of the counters: pending, in flight
+ * (summed over registered controllers), leased, delayed, dead, controllers.
+ * Reads only. */
+static const char stats_lua[] =
+    "local inflight = 0\n"
+    "for _, cid in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do\n"
+    "  inflight = inflight + redis.call('LLEN', ARGV[1] .. cid)\n"
+    "end\n"
+    "return {redis.call('LLEN', KEYS[1]), inflight,\n"
+    "        redis.call('ZCARD', KEYS[3]), redis.call('ZCARD', KEYS[4]),\n"
+    "        redis.call('LLEN', KEYS[5]), redis.call('ZCARD', KEYS[2])}\n";
+
+const struct queue_script queue_scripts[QUEUE_SCRIPT_COUNT] = {
+    [QUEUE_SCRIPT_CLAIM] = {"claim", claim_lua},
+    [QUEUE_SCRIPT_RELEASE] = {"release", release_lua},
+    [QUEUE_SCRIPT_RECOVER] = {"recover", recover_lua},
+    [QUEUE_SCRIPT_ADOPT] = {"adopt", adopt_lua},
+    [QUEUE_SCRIPT_RENEW] = {"renew", renew_lua},
+    [QUEUE_SCRIPT_TAKE_EXPIRED] = {"take_expired", take_expired_lua},
+    [QUEUE_SCRIPT_RETRY] = {"retry", retry_lua},
+    [QUEUE_SCRIPT_PROMOTE] = {"promote", promote_lua},
+    [QUEUE_SCRIPT_CANCEL_DELAYED] = {"cancel_delayed", cancel_delayed_lua},
+    [QUEUE_SCRIPT_DEAD] = {"dead", dead_lua},
+    [QUEUE_SCRIPT_REJECT] = {"reject", reject_lua},
+    [QUEUE_SCRIPT_UNDEAD] = {"undead", undead_lua},
+    [QUEUE_SCRIPT_STATS] = {"stats", stats_lua},
+};
