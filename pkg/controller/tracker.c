@@ -257,6 +257,22 @@ static void dispatch(struct ctl *c, struct tracked *t, struct easel_job *j)
     easel_job_free(after);
 }
 
+/* A process exists and is not a zombie: an orphaned worker that exited
+ * may wait a long time for a reaper that never comes. */
+static bool process_alive(pid_t pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return kill(pid, 0) == 0 || errno != ESRCH;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
+}
+
 /* Is the worker named in the record alive? Only provable for local workers
  * on this host; otherwise the heartbeat decides. */
 static bool local_worker_gone(struct ctl *c, const struct easel_job *j)
@@ -268,7 +284,7 @@ static bool local_worker_gone(struct ctl *c, const struct easel_job *j)
     long pid = strtol(j->worker + 6, &end, 10);
     if (!end || *end != '@' || strcmp(end + 1, c->host) != 0 || pid <= 1)
         return false;
-    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+    return !process_alive((pid_t)pid);
 }
 
 static void kill_local_worker(struct ctl *c, const struct easel_job *j)

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds the container image's root filesystem into DEST: build/easel, the
+# exact shared libraries it links (from ldd) and the dynamic loader, CA
+# certificates, and the fonts the local model's label needs. The Dockerfile
+# runs this script, and tests/e2e/test_image_rootfs.sh runs it here and then
+# executes the result chrooted as a non-root user, so what the image does is
+# tested even though no image is built on this machine.
+#
+#   hack/image-rootfs.sh DEST
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dest=${1:?usage: $0 DEST}
+BUILD=${BUILD:-build}
+make --no-print-directory BUILD="$BUILD" "$BUILD/easel" >/dev/null
+mkdir -p "$dest/usr/local/bin" "$dest/etc/ssl/certs" "$dest/tmp" "$dest/etc"
+install -m 0755 "$BUILD/easel" "$dest/usr/local/bin/easel"
+strip --strip-unneeded "$dest/usr/local/bin/easel" 2>/dev/null || true
+
+copy() { # copy a file and the symlink chain leading to it, keeping paths
+  local f=$1
+  while [ -L "$f" ]; do
+    mkdir -p "$dest$(dirname "$f")"; cp -P "$f" "$dest$f"
+    local t; t=$(readlink "$f"); case $t in /*) f=$t ;; *) f=$(dirname "$f")/$t ;; esac
+  done
+  mkdir -p "$dest$(dirname "$f")"; cp "$f" "$dest$f"
+}
+for lib in $(ldd "$BUILD/easel" | awk '/=> \//{print $3} /^\s*\/lib/{print $1}'); do copy "$lib"; done
+# the dynamic loader under its canonical name
+for ld in /lib64/ld-linux-x86-64.so.2 /lib/ld-linux-aarch64.so.1; do [ -e "$ld" ] && copy "$ld"; done
+[ -f /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$dest/etc/ssl/certs/"
+# fontconfig and one font family for the label band of local/vips-stage
+if [ -d /etc/fonts ]; then cp -r /etc/fonts "$dest/etc/"; fi
+for d in /usr/share/fonts/truetype/dejavu; do [ -d "$d" ] && { mkdir -p "$dest$d"; cp "$d"/*.ttf "$dest$d/"; }; done
+printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$dest/etc/passwd"
+printf 'root:x:0:\nnonroot:x:65532:\n' >"$dest/etc/group"
+chmod 1777 "$dest/tmp"
+echo "rootfs in $dest: $(du -sh "$dest" | cut -f1), $(find "$dest" -name '*.so*' | wc -l) shared objects"

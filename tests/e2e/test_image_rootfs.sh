@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# What the container image does, tested without a Docker engine: build the
+# image's root filesystem with the Dockerfile's own script, then run the
+# binary inside it (chroot) as the image's non-root user, against real Redis
+# and Postgres on loopback, for a whole job.
+. "$(dirname "$0")/lib.sh"
+rootfs=$WORK/rootfs
+"$ROOT/hack/image-rootfs.sh" "$rootfs" >"$WORK/rootfs.log" 2>&1
+check "image rootfs builds" test -x "$rootfs/usr/local/bin/easel"
+check "the Dockerfile uses that script" grep -q 'hack/image-rootfs.sh' "$ROOT/Dockerfile"
+check "the image runs as a non-root user" grep -q '^USER 65532' "$ROOT/Dockerfile"
+check "no shell in the image" test ! -e "$rootfs/bin/sh"
+out=$(chroot --userspec=65532:65532 "$rootfs" /usr/local/bin/easel version 2>&1)
+check "easel version runs inside the rootfs as uid 65532" grep -q '^easel ' <<<"$out"
+check "all linked libraries are present" bash -c "! grep -q 'not found\|error while loading' <<<'$out'"
+
+setup_services
+samples
+mkdir -p "$rootfs/data/samples" "$rootfs/data/results"
+cp "$SAMPLES/room-1.jpg" "$rootfs/data/samples/"
+chown -R 65532:65532 "$rootfs/data"
+in_image() { chroot --userspec=65532:65532 "$rootfs" /usr/local/bin/easel "$@"; }
+id=$(in_image submit --input '{"style":"industrial","seed":3,"room_type":"loft"}' --image file:///data/samples/room-1.jpg)
+check "submit from inside the image" test -n "$id"
+EASEL_STORAGE=file:///data/results in_image controller --concurrency 1 >"$WORK/ctl.log" 2>&1 &
+PIDS+=($!)
+wait_until 60 test "$(status_of "$id")" = succeeded
+check "a whole job succeeds inside the image" eq "$(status_of "$id")" succeeded
+check "its outputs were written inside the image" test -s "$rootfs/data/results/jobs/$id/normal.jpg"
+finish

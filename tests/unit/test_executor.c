@@ -1,0 +1,220 @@
+/*
+ * test_executor.c - the local executor with a stand-in worker script: exit
+ * codes come back, deadlines stop the whole process group (TERM, then KILL
+ * for a worker that ignores TERM), cancel stops an attempt, and the child
+ * sees the environment the controller passes.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "easel/executor.h"
+
+static char dir[] = "/tmp/easel-exec-XXXXXX";
+static char script[256];
+
+/* The worker: behaviour chosen by the job id's first hex digits. */
+static const char *worker_sh =
+    "#!/bin/sh\n"
+    "# args: job --id ID --attempt N\n"
+    "id=$3\n"
+    "echo \"$EASEL_TEST_MARK $5\" > \"$EASEL_TEST_DIR/$id.env\"\n"
+    "case $id in\n"
+    "  00000000-*) exit 0 ;;\n"
+    "  11111111-*) exit 11 ;;\n"
+    "  22222222-*) sleep 30 & echo $! > \"$EASEL_TEST_DIR/$id.child\"; wait ;;\n"
+    "  33333333-*) trap '' TERM; sleep 30 & wait; while :; do sleep 1; done ;;\n"
+    "  44444444-*) kill -KILL $$ ;;\n"
+    "esac\n";
+
+static int setup(void **state)
+{
+    (void)state;
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(script, sizeof(script), "%s/worker.sh", dir);
+    FILE *f = fopen(script, "w");
+    if (!f)
+        return -1;
+    fputs(worker_sh, f);
+    fclose(f);
+    chmod(script, 0755);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Alive and not a zombie (an orphan may wait for a slow reaper). */
+static bool alive(pid_t pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+static struct easel_executor *new_exec(int64_t grace)
+{
+    char envdir[300], mark[] = "EASEL_TEST_MARK=hello";
+    snprintf(envdir, sizeof(envdir), "EASEL_TEST_DIR=%s", dir);
+    const char *env[] = {envdir, mark, NULL};
+    struct easel_local_opts o = {.binary = script, .env = env,
+                                 .kill_grace_ms = grace};
+    struct easel_executor *ex = NULL;
+    assert_int_equal(easel_executor_local_new(&o, &ex), EASEL_OK);
+    return ex;
+}
+
+/* Waits for one attempt to end (up to ms). */
+static bool wait_done(struct easel_executor *ex, struct easel_exec_done *d,
+                      int64_t ms)
+{
+    int64_t end = easel_now_ms() + ms;
+    while (easel_now_ms() < end) {
+        size_t n = 0;
+        assert_int_equal(ex->ops->reap(ex, d, 1, &n), EASEL_OK);
+        if (n == 1)
+            return true;
+        struct pollfd pf = {.fd = ex->ops->fd(ex), .events = POLLIN};
+        int64_t t = ex->ops->next_timeout_ms(ex);
+        poll(&pf, 1, t >= 0 && t < 100 ? (int)t : 100);
+    }
+    return false;
+}
+
+static void test_exit_codes_and_env(void **state)
+{
+    (void)state;
+    struct easel_executor *ex = new_exec(1000);
+    struct easel_exec_spec ok = {.job_id = "00000000-0000-4000-8000-000000000001",
+                                 .attempt = 2, .timeout_ms = 10000};
+    struct easel_exec_spec retry = {.job_id = "11111111-0000-4000-8000-000000000001",
+                                    .attempt = 1, .timeout_ms = 10000};
+    assert_int_equal(ex->ops->start(ex, &ok, NULL), EASEL_OK);
+    assert_int_equal(ex->ops->start(ex, &retry, NULL), EASEL_OK);
+    struct easel_error err;
+    assert_int_equal(ex->ops->start(ex, &ok, &err), EASEL_EEXISTS);
+    assert_true(ex->ops->has(ex, ok.job_id));
+    int seen = 0;
+    for (int i = 0; i < 2; i++) {
+        struct easel_exec_done d;
+        assert_true(wait_done(ex, &d, 5000));
+        assert_int_equal(d.outcome, EASEL_EXEC_EXITED);
+        if (strcmp(d.job_id, ok.job_id) == 0) {
+            assert_int_equal(d.exit_code, 0);
+            assert_int_equal(d.attempt, 2);
+            seen |= 1;
+        } else {
+            assert_int_equal(d.exit_code, 11);
+            seen |= 2;
+        }
+    }
+    assert_int_equal(seen, 3);
+    assert_int_equal(ex->ops->running(ex), 0);
+    char path[300], line[64] = "";
+    snprintf(path, sizeof(path), "%s/%s.env", dir, ok.job_id);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(line, sizeof(line), f));
+    fclose(f);
+    assert_string_equal(line, "hello 2\n"); /* env and --attempt reached it */
+    easel_executor_free(ex);
+}
+
+static void test_timeout_kills_group(void **state)
+{
+    (void)state;
+    struct easel_executor *ex = new_exec(500);
+    struct easel_exec_spec s = {.job_id = "22222222-0000-4000-8000-000000000001",
+                                .attempt = 1, .timeout_ms = 300};
+    assert_int_equal(ex->ops->start(ex, &s, NULL), EASEL_OK);
+    struct easel_exec_done d;
+    assert_true(wait_done(ex, &d, 5000));
+    assert_int_equal(d.outcome, EASEL_EXEC_TIMEOUT);
+    assert_int_equal(d.signal, SIGTERM);
+    assert_non_null(strstr(d.message, "timeout"));
+    /* the worker's own child (sleep 30) died with the group */
+    char path[300], buf[32] = "";
+    snprintf(path, sizeof(path), "%s/%s.child", dir, s.job_id);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    pid_t child = (pid_t)strtol(buf, NULL, 10);
+    for (int i = 0; i < 50 && alive(child); i++)
+        usleep(20000);
+    assert_false(alive(child));
+    easel_executor_free(ex);
+}
+
+static void test_term_ignored_then_kill(void **state)
+{
+    (void)state;
+    struct easel_executor *ex = new_exec(300);
+    struct easel_exec_spec s = {.job_id = "33333333-0000-4000-8000-000000000001",
+                                .attempt = 1, .timeout_ms = 200};
+    assert_int_equal(ex->ops->start(ex, &s, NULL), EASEL_OK);
+    struct easel_exec_done d;
+    int64_t t0 = easel_now_ms();
+    assert_true(wait_done(ex, &d, 5000));
+    assert_int_equal(d.outcome, EASEL_EXEC_TIMEOUT);
+    assert_int_equal(d.signal, SIGKILL);
+    assert_true(easel_now_ms() - t0 >= 450); /* timeout + grace */
+    easel_executor_free(ex);
+}
+
+static void test_cancel_and_crash(void **state)
+{
+    (void)state;
+    struct easel_executor *ex = new_exec(500);
+    struct easel_exec_spec s = {.job_id = "22222222-0000-4000-8000-000000000002",
+                                .attempt = 1, .timeout_ms = 60000};
+    assert_int_equal(ex->ops->start(ex, &s, NULL), EASEL_OK);
+    usleep(100000);
+    assert_int_equal(ex->ops->cancel(ex, s.job_id), EASEL_OK);
+    struct easel_exec_done d;
+    assert_true(wait_done(ex, &d, 5000));
+    assert_int_equal(d.outcome, EASEL_EXEC_CANCELED);
+
+    struct easel_exec_spec k = {.job_id = "44444444-0000-4000-8000-000000000001",
+                                .attempt = 1, .timeout_ms = 60000};
+    assert_int_equal(ex->ops->start(ex, &k, NULL), EASEL_OK);
+    assert_true(wait_done(ex, &d, 5000));
+    assert_int_equal(d.outcome, EASEL_EXEC_SIGNALED);
+    assert_int_equal(d.signal, SIGKILL);
+    easel_executor_free(ex);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exit_codes_and_env),
+        cmocka_unit_test(test_timeout_kills_group),
+        cmocka_unit_test(test_term_ignored_then_kill),
+        cmocka_unit_test(test_cancel_and_crash),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
