@@ -234,6 +234,12 @@ static easel_err do_work(const struct easel_runner_opts *o,
         .seed = seed_of(cJSON_GetObjectItemCaseSensitive(rendered, "seed")),
         .label = str_or(rendered, "label", NULL),
     };
+    /* The local stand-in can simulate a provider's latency (load tests,
+     * demos, crash drills); a real provider call takes its place later. */
+    const cJSON *lat = cJSON_GetObjectItemCaseSensitive(rendered, "latency_ms");
+    int64_t latency = lat ? seed_of(lat) : 0;
+    if (latency > 0)
+        easel_sleep_ms(latency > 600000 ? 600000 : latency);
     rc = easel_image_stage(src, inset, &p, &out, err);
     if (rc)
         goto out;

@@ -1,0 +1,774 @@
+/*
+ * parse.c - the registry document: YAML (libyaml's document API, so every
+ * node keeps its line and column) checked key by key into a struct
+ * easel_registry. Every problem is reported, not only the first, so one
+ * `easel registry validate` run shows an operator everything to fix.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yaml.h>
+
+#include "easel/runner.h"
+#include "registry_int.h"
+
+/* Aliases make a YAML tree a graph; cap the work a document can cause. */
+#define MAX_NODES_VISITED 200000
+
+static const char *const providers[] = {"replicate", "openai", "gemini",
+                                        "imagen", "local", NULL};
+
+struct pctx {
+    yaml_document_t *doc;
+    struct easel_diags *d;
+    size_t problems;
+    size_t visited;
+};
+
+static void problem(struct pctx *c, const yaml_node_t *n, const char *fmt, ...)
+    EASEL_PRINTF(3, 4);
+
+static void problem(struct pctx *c, const yaml_node_t *n, const char *fmt, ...)
+{
+    char msg[sizeof(((struct easel_diag *)0)->msg)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    c->problems++;
+    reg_diag(c->d, n ? (int)n->start_mark.line + 1 : 1,
+             n ? (int)n->start_mark.column + 1 : 1, "%s", msg);
+}
+
+static yaml_node_t *node_at(struct pctx *c, int idx)
+{
+    return yaml_document_get_node(c->doc, idx);
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+    return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value
+                                            : NULL;
+}
+
+static const char *kind(const yaml_node_t *n)
+{
+    switch (n ? n->type : YAML_NO_NODE) {
+    case YAML_SCALAR_NODE: return "a scalar";
+    case YAML_SEQUENCE_NODE: return "a list";
+    case YAML_MAPPING_NODE: return "a mapping";
+    default: return "nothing";
+    }
+}
+
+/* Levenshtein distance, for "did you mean" hints on short keys. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 40 || lb > 40)
+        return 99;
+    size_t row[41];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t prev = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cur = row[j];
+            size_t sub = prev + (a[i - 1] != b[j - 1]);
+            size_t del = row[j] + 1, ins = row[j - 1] + 1;
+            row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+            prev = cur;
+        }
+    }
+    return row[lb];
+}
+
+static void unknown_key(struct pctx *c, const yaml_node_t *k, const char *where,
+                        const char *const *allowed)
+{
+    const char *key = scalar(k);
+    const char *best = NULL;
+    size_t bestd = 3;
+    for (size_t i = 0; allowed[i]; i++) {
+        size_t d = edit_distance(key ? key : "", allowed[i]);
+        if (d < bestd) {
+            bestd = d;
+            best = allowed[i];
+        }
+    }
+    if (best)
+        problem(c, k, "unknown key \"%s\" in %s (did you mean \"%s\"?)",
+                key ? key : "?", where, best);
+    else
+        problem(c, k, "unknown key \"%s\" in %s", key ? key : "?", where);
+}
+
+/* Iterates a mapping's pairs; returns false (after a problem) when n is not
+ * a mapping. */
+#define FOR_PAIRS(n, p)                                                      \
+    for (yaml_node_pair_t *p = (n)->data.mapping.pairs.start;               \
+         p < (n)->data.mapping.pairs.top; p++)
+#define FOR_ITEMS(n, it)                                                     \
+    for (yaml_node_item_t *it = (n)->data.sequence.items.start;             \
+         it < (n)->data.sequence.items.top; it++)
+
+static bool want(struct pctx *c, const yaml_node_t *n, yaml_node_type_t t,
+                 const char *what)
+{
+    if (n && n->type == t)
+        return true;
+    const char *exp = t == YAML_MAPPING_NODE    ? "a mapping"
+                      : t == YAML_SEQUENCE_NODE ? "a list"
+                                                : "a single value";
+    problem(c, n, "%s must be %s, not %s", what, exp, kind(n));
+    return false;
+}
+
+static bool get_str(struct pctx *c, const yaml_node_t *n, const char *what,
+                    char **out)
+{
+    if (!want(c, n, YAML_SCALAR_NODE, what))
+        return false;
+    if (!*scalar(n)) {
+        problem(c, n, "%s must not be empty", what);
+        return false;
+    }
+    free(*out);
+    *out = easel_strdup(scalar(n));
+    return *out != NULL;
+}
+
+static bool get_int(struct pctx *c, const yaml_node_t *n, const char *what,
+                    int min, int max, int *out)
+{
+    if (!want(c, n, YAML_SCALAR_NODE, what))
+        return false;
+    easel_err rc = easel_parse_int(scalar(n), min, max, out);
+    if (rc) {
+        problem(c, n, "%s must be a whole number from %d to %d, not \"%s\"",
+                what, min, max, scalar(n));
+        return false;
+    }
+    return true;
+}
+
+static bool get_duration(struct pctx *c, const yaml_node_t *n,
+                         const char *what, int64_t min, int64_t max,
+                         int64_t *out)
+{
+    if (!want(c, n, YAML_SCALAR_NODE, what))
+        return false;
+    int64_t v;
+    if (easel_parse_duration_ms(scalar(n), &v)) {
+        problem(c, n, "%s must be a duration such as 250ms, 30s or 5m, not \"%s\"",
+                what, scalar(n));
+        return false;
+    }
+    if (v < min || v > max) {
+        problem(c, n, "%s must be between %lldms and %lldms, not %s", what,
+                (long long)min, (long long)max, scalar(n));
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static bool get_str_list(struct pctx *c, const yaml_node_t *n,
+                         const char *what, char ***out, size_t *nout)
+{
+    if (!want(c, n, YAML_SEQUENCE_NODE, what))
+        return false;
+    size_t cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    char **v = calloc(cnt + 1, sizeof(*v));
+    if (!v)
+        return false;
+    size_t k = 0;
+    bool ok = true;
+    FOR_ITEMS(n, it) {
+        yaml_node_t *e = node_at(c, *it);
+        if (!scalar(e) || !*scalar(e)) {
+            problem(c, e, "every item of %s must be a non-empty name", what);
+            ok = false;
+            continue;
+        }
+        v[k++] = easel_strdup(scalar(e));
+    }
+    for (size_t i = 0; i < *nout; i++)
+        free((*out)[i]);
+    free(*out);
+    *out = v;
+    *nout = k;
+    return ok;
+}
+
+/* --------------------------------------------------------- YAML to JSON */
+
+static bool plain_number(const char *s, double *out)
+{
+    if (!*s)
+        return false;
+    const char *p = s;
+    if (*p == '-' || *p == '+')
+        p++;
+    if (!(*p >= '0' && *p <= '9') && !(*p == '.' && p[1] >= '0' && p[1] <= '9'))
+        return false;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (*end || errno || !isfinite(v))
+        return false;
+    if (strchr(s, 'x') || strchr(s, 'X'))
+        return false; /* hex is a string here */
+    *out = v;
+    return true;
+}
+
+/* Plain scalars resolve as YAML 1.2's core schema does (null, booleans,
+ * numbers); quoted scalars are always strings. */
+static cJSON *yaml_to_json(struct pctx *c, const yaml_node_t *n, int depth)
+{
+    if (!n)
+        return cJSON_CreateNull();
+    if (++c->visited > MAX_NODES_VISITED || depth > 64) {
+        if (c->visited == MAX_NODES_VISITED + 1 || depth == 65)
+            problem(c, n, "input template is too large or too deeply nested");
+        return NULL;
+    }
+    switch (n->type) {
+    case YAML_SCALAR_NODE: {
+        const char *s = scalar(n);
+        if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+            double v;
+            if (!*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
+                !strcmp(s, "NULL"))
+                return cJSON_CreateNull();
+            if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
+                return cJSON_CreateTrue();
+            if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
+                return cJSON_CreateFalse();
+            if (plain_number(s, &v))
+                return cJSON_CreateNumber(v);
+        }
+        return cJSON_CreateString(s);
+    }
+    case YAML_SEQUENCE_NODE: {
+        cJSON *a = cJSON_CreateArray();
+        if (!a)
+            return NULL;
+        FOR_ITEMS(n, it) {
+            cJSON *v = yaml_to_json(c, node_at(c, *it), depth + 1);
+            if (!v) {
+                cJSON_Delete(a);
+                return NULL;
+            }
+            cJSON_AddItemToArray(a, v);
+        }
+        return a;
+    }
+    case YAML_MAPPING_NODE: {
+        cJSON *o = cJSON_CreateObject();
+        if (!o)
+            return NULL;
+        FOR_PAIRS(n, p) {
+            yaml_node_t *k = node_at(c, p->key);
+            if (!scalar(k)) {
+                problem(c, k, "keys of the input template must be names");
+                cJSON_Delete(o);
+                return NULL;
+            }
+            cJSON *v = yaml_to_json(c, node_at(c, p->value), depth + 1);
+            if (!v) {
+                cJSON_Delete(o);
+                return NULL;
+            }
+            cJSON_AddItemToObject(o, scalar(k), v);
+        }
+        return o;
+    }
+    default:
+        return cJSON_CreateNull();
+    }
+}
+
+/* ---------------------------------------------------------------- presets */
+
+static const char *const variant_keys[] = {"name", "format", "width", "height",
+                                           "quality", NULL};
+
+static void parse_variant(struct pctx *c, const yaml_node_t *n,
+                          const char *preset, struct easel_variant_spec *v)
+{
+    v->quality = 85;
+    if (!want(c, n, YAML_MAPPING_NODE, "a preset variant"))
+        return;
+    bool have_fmt = false, have_w = false, have_h = false;
+    FOR_PAIRS(n, p) {
+        yaml_node_t *k = node_at(c, p->key), *val = node_at(c, p->value);
+        const char *key = scalar(k) ? scalar(k) : "";
+        if (!strcmp(key, "name")) {
+            get_str(c, val, "variant name", &v->name);
+        } else if (!strcmp(key, "format")) {
+            if (want(c, val, YAML_SCALAR_NODE, "format")) {
+                if (easel_format_parse(scalar(val), &v->format))
+                    problem(c, val, "format must be jpeg, webp or png, not \"%s\"",
+                            scalar(val));
+                else
+                    have_fmt = true;
+            }
+        } else if (!strcmp(key, "width")) {
+            have_w = get_int(c, val, "width", 1, 16384, &v->width);
+        } else if (!strcmp(key, "height")) {
+            have_h = get_int(c, val, "height", 1, 16384, &v->height);
+        } else if (!strcmp(key, "quality")) {
+            get_int(c, val, "quality", 1, 100, &v->quality);
+        } else {
+            unknown_key(c, k, "a preset variant", variant_keys);
+        }
+    }
+    if (!v->name)
+        problem(c, n, "a variant of preset \"%s\" has no name", preset);
+    else if (strchr(v->name, '/') || strstr(v->name, ".."))
+        problem(c, n, "variant name \"%s\" must not contain '/' or \"..\"", v->name);
+    if (!have_fmt && v->name)
+        problem(c, n, "variant \"%s\" of preset \"%s\" needs a format", v->name, preset);
+    if ((!have_w || !have_h) && v->name)
+        problem(c, n, "variant \"%s\" of preset \"%s\" needs width and height",
+                v->name, preset);
+}
+
+static void parse_presets(struct pctx *c, const yaml_node_t *n,
+                          struct easel_registry *r)
+{
+    if (!want(c, n, YAML_MAPPING_NODE, "presets"))
+        return;
+    size_t cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    r->presets = calloc(cnt ? cnt : 1, sizeof(*r->presets));
+    if (!r->presets)
+        return;
+    FOR_PAIRS(n, p) {
+        yaml_node_t *k = node_at(c, p->key), *val = node_at(c, p->value);
+        if (!scalar(k) || !*scalar(k)) {
+            problem(c, k, "preset names must be non-empty names");
+            continue;
+        }
+        for (size_t i = 0; i < r->npresets; i++)
+            if (!strcmp(r->presets[i].name, scalar(k)))
+                problem(c, k, "preset \"%s\" is defined twice", scalar(k));
+        struct easel_preset *pr = &r->presets[r->npresets++];
+        pr->name = easel_strdup(scalar(k));
+        if (!want(c, val, YAML_SEQUENCE_NODE, "a preset (a list of variants)"))
+            continue;
+        size_t nv = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
+        if (nv == 0) {
+            problem(c, val, "preset \"%s\" has no variants", pr->name);
+            continue;
+        }
+        pr->variants = calloc(nv, sizeof(*pr->variants));
+        if (!pr->variants)
+            continue;
+        FOR_ITEMS(val, it) {
+            struct easel_variant_spec *v = &pr->variants[pr->nvariants++];
+            parse_variant(c, node_at(c, *it), pr->name, v);
+            for (size_t j = 0; v->name && j + 1 < pr->nvariants; j++)
+                if (easel_str_eq(pr->variants[j].name, v->name))
+                    problem(c, node_at(c, *it),
+                            "variant \"%s\" appears twice in preset \"%s\"",
+                            v->name, pr->name);
+        }
+    }
+}
+
+/* --------------------------------------------------------------- payloads */
+
+static const char *const payload_keys[] = {
+    "name", "when", "type", "model", "model_field", "images", "channel",
+    "owner", "idempotency", "fields", NULL};
+
+static bool str_pair_map(struct pctx *c, const yaml_node_t *n, const char *what,
+                         char ***names, char ***values, size_t *count)
+{
+    if (!want(c, n, YAML_MAPPING_NODE, what))
+        return false;
+    size_t cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    *names = calloc(cnt + 1, sizeof(char *));
+    *values = calloc(cnt + 1, sizeof(char *));
+    if (!*names || !*values)
+        return false;
+    FOR_PAIRS(n, p) {
+        yaml_node_t *k = node_at(c, p->key), *v = node_at(c, p->value);
+        if (!scalar(k) || !*scalar(k) || !scalar(v) || !*scalar(v)) {
+            problem(c, k, "%s maps names to payload field names", what);
+            continue;
+        }
+        (*names)[*count] = easel_strdup(scalar(k));
+        (*values)[*count] = easel_strdup(scalar(v));
+        (*count)++;
+    }
+    return true;
+}
+
+static void parse_payload(struct pctx *c, const yaml_node_t *n,
+                          struct easel_payload_rule *pr)
+{
+    if (!want(c, n, YAML_MAPPING_NODE, "a payload rule"))
+        return;
+    const yaml_node_t *owner = NULL;
+    FOR_PAIRS(n, p) {
+        yaml_node_t *k = node_at(c, p->key), *v = node_at(c, p->value);
+        const char *key = scalar(k) ? scalar(k) : "";
+        if (!strcmp(key, "name"))
+            get_str(c, v, "payload rule name", &pr->name);
+        else if (!strcmp(key, "when"))
+            get_str_list(c, v, "when", &pr->when, &pr->nwhen);
+        else if (!strcmp(key, "type"))
+            get_str(c, v, "type", &pr->type);
+        else if (!strcmp(key, "model"))
+            get_str(c, v, "model", &pr->model);
+        else if (!strcmp(key, "model_field"))
+            get_str(c, v, "model_field", &pr->model_field);
+        else if (!strcmp(key, "images"))
+            get_str_list(c, v, "images", &pr->images, &pr->nimages);
+        else if (!strcmp(key, "channel"))
+            get_str(c, v, "channel", &pr->channel_field);
+        else if (!strcmp(key, "owner")) {
+            owner = k;
+            str_pair_map(c, v, "owner", &pr->owner_channels, &pr->owner_fields,
+                         &pr->nowners);
+        } else if (!strcmp(key, "idempotency"))
+            get_str(c, v, "idempotency", &pr->idempotency_field);
+        else if (!strcmp(key, "fields"))
+            str_pair_map(c, v, "fields", &pr->field_names, &pr->field_sources,
+                         &pr->nfields);
+        else
+            unknown_key(c, k, "a payload rule", payload_keys);
+    }
+    if (!pr->name)
+        problem(c, n, "a payload rule needs a name");
+    if (!pr->nwhen)
+        problem(c, n, "payload rule \"%s\" needs `when`: the fields that identify it",
+                pr->name ? pr->name : "?");
+    if (owner && !pr->channel_field)
+        problem(c, owner, "payload rule \"%s\" maps owners per channel but has no `channel` field",
+                pr->name ? pr->name : "?");
+}
+
+/* ----------------------------------------------------------------- models */
+
+static const char *const model_keys[] = {
+    "id", "provider", "endpoint", "version", "credential_env", "input",
+    "timeout", "retry", "concurrency", "preset", "fallback", "description",
+    NULL};
+static const char *const retry_keys[] = {"max_attempts", "initial", "factor",
+                                         "max", NULL};
+
+static void parse_retry(struct pctx *c, const yaml_node_t *n,
+                        struct easel_retry_policy *rp)
+{
+    if (!want(c, n, YAML_MAPPING_NODE, "retry"))
+        return;
+    FOR_PAIRS(n, p) {
+        yaml_node_t *k = node_at(c, p->key), *v = node_at(c, p->value);
+        const char *key = scalar(k) ? scalar(k) : "";
+        if (!strcmp(key, "max_attempts"))
+            get_int(c, v, "retry.max_attempts", 1, 100, &rp->max_attempts);
+        else if (!strcmp(key, "initial"))
+            get_duration(c, v, "retry.initial", 0, 3600000, &rp->initial_ms);
+        else if (!strcmp(key, "max"))
+            get_duration(c, v, "retry.max", 0, 86400000, &rp->max_ms);
+        else if (!strcmp(key, "factor")) {
+            double f;
+            if (want(c, v, YAML_SCALAR_NODE, "retry.factor")) {
+                if (easel_parse_double(scalar(v), &f) || f < 1 || f > 10)
+                    problem(c, v, "retry.factor must be a number from 1 to 10, not \"%s\"",
+                            scalar(v));
+                else
+                    rp->factor = f;
+            }
+        } else
+            unknown_key(c, k, "retry", retry_keys);
+    }
+    if (rp->max_ms < rp->initial_ms)
+        problem(c, n, "retry.max (%lldms) is smaller than retry.initial (%lldms)",
+                (long long)rp->max_ms, (long long)rp->initial_ms);
+}
+
+static bool is_provider(const char *s)
+{
+    for (size_t i = 0; providers[i]; i++)
+        if (!strcmp(s, providers[i]))
+            return true;
+    return false;
+}
+
+static bool env_name_ok(const char *s)
+{
+    if (!*s || (*s >= '0' && *s <= '9'))
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+              (*s >= '0' && *s <= '9') || *s == '_'))
+            return false;
+    return true;
+}
+
+static void parse_model(struct pctx *c, const yaml_node_t *n,
+                        struct easel_model *m)
+{
+    m->timeout_ms = 120000;
+    easel_retry_policy_default(&m->retry);
+    if (!want(c, n, YAML_MAPPING_NODE, "a model"))
+        return;
+    FOR_PAIRS(n, p) {
+        yaml_node_t *k = node_at(c, p->key), *v = node_at(c, p->value);
+        const char *key = scalar(k) ? scalar(k) : "";
+        if (!strcmp(key, "id")) {
+            get_str(c, v, "model id", &m->id);
+        } else if (!strcmp(key, "provider")) {
+            if (get_str(c, v, "provider", &m->provider) && !is_provider(m->provider))
+                problem(c, v, "unknown provider \"%s\" (known: replicate, openai, gemini, imagen, local)",
+                        m->provider);
+        } else if (!strcmp(key, "endpoint")) {
+            if (get_str(c, v, "endpoint", &m->endpoint) &&
+                !easel_str_has_prefix(m->endpoint, "http://") &&
+                !easel_str_has_prefix(m->endpoint, "https://"))
+                problem(c, v, "endpoint must be an http:// or https:// URL, not \"%s\"",
+                        m->endpoint);
+        } else if (!strcmp(key, "version")) {
+            get_str(c, v, "version", &m->version);
+        } else if (!strcmp(key, "credential_env")) {
+            if (get_str(c, v, "credential_env", &m->credential_env) &&
+                !env_name_ok(m->credential_env))
+                problem(c, v, "credential_env must name an environment variable, not \"%s\"",
+                        m->credential_env);
+        } else if (!strcmp(key, "input")) {
+            cJSON_Delete(m->input);
+            m->input = yaml_to_json(c, v, 0);
+            if (m->input && !cJSON_IsObject(m->input)) {
+                problem(c, v, "input must be a mapping (the provider request template)");
+                cJSON_Delete(m->input);
+                m->input = NULL;
+            }
+        } else if (!strcmp(key, "timeout")) {
+            get_duration(c, v, "timeout", 1, 86400000, &m->timeout_ms);
+        } else if (!strcmp(key, "retry")) {
+            parse_retry(c, v, &m->retry);
+        } else if (!strcmp(key, "concurrency")) {
+            get_int(c, v, "concurrency", 0, 100000, &m->concurrency);
+        } else if (!strcmp(key, "preset")) {
+            get_str(c, v, "preset", &m->preset);
+        } else if (!strcmp(key, "fallback")) {
+            get_str_list(c, v, "fallback", &m->fallback, &m->nfallback);
+        } else if (!strcmp(key, "description")) {
+            want(c, v, YAML_SCALAR_NODE, "description");
+        } else {
+            unknown_key(c, k, "a model", model_keys);
+        }
+    }
+    if (!m->id)
+        problem(c, n, "a model needs an id");
+    if (!m->provider)
+        problem(c, n, "model \"%s\" needs a provider", m->id ? m->id : "?");
+    if (!m->preset)
+        m->preset = easel_strdup("default");
+}
+
+/* ------------------------------------------------------------- document */
+
+static const char *const top_keys[] = {"version", "default_model",
+                                       "idempotency_window", "presets",
+                                       "payloads", "models", NULL};
+
+static const yaml_node_t *find_model_node(struct pctx *c, const yaml_node_t *models,
+                                          size_t i)
+{
+    if (!models || models->type != YAML_SEQUENCE_NODE)
+        return NULL;
+    yaml_node_item_t *it = models->data.sequence.items.start + i;
+    return it < models->data.sequence.items.top ? node_at(c, *it) : NULL;
+}
+
+/* Cross-references: ids unique, presets, fallbacks and defaults defined. */
+static void check_refs(struct pctx *c, struct easel_registry *r,
+                       const yaml_node_t *root, const yaml_node_t *models,
+                       const yaml_node_t *payloads, const yaml_node_t *dflt)
+{
+    for (size_t i = 0; i < r->nmodels; i++) {
+        const struct easel_model *m = &r->models[i];
+        const yaml_node_t *mn = find_model_node(c, models, i);
+        if (!m->id)
+            continue;
+        for (size_t j = 0; j < i; j++)
+            if (easel_str_eq(r->models[j].id, m->id))
+                problem(c, mn, "model id \"%s\" is defined twice", m->id);
+        if (m->preset && !easel_registry_preset(r, m->preset) &&
+            !reg_builtin_preset_exists(m->preset))
+            problem(c, mn, "model \"%s\" uses preset \"%s\", which is not defined",
+                    m->id, m->preset);
+        for (size_t f = 0; f < m->nfallback; f++) {
+            if (!strcmp(m->fallback[f], m->id))
+                problem(c, mn, "model \"%s\" lists itself as a fallback", m->id);
+            else if (!easel_registry_model(r, m->fallback[f]))
+                problem(c, mn, "fallback \"%s\" of model \"%s\" is not a model here",
+                        m->fallback[f], m->id);
+        }
+    }
+    for (size_t i = 0; i < r->npayloads; i++) {
+        const struct easel_payload_rule *p = &r->payloads[i];
+        const yaml_node_t *pn = NULL;
+        if (payloads && payloads->type == YAML_SEQUENCE_NODE &&
+            payloads->data.sequence.items.start + i < payloads->data.sequence.items.top)
+            pn = node_at(c, payloads->data.sequence.items.start[i]);
+        for (size_t j = 0; p->name && j < i; j++)
+            if (easel_str_eq(r->payloads[j].name, p->name))
+                problem(c, pn, "payload rule \"%s\" is defined twice", p->name);
+        if (p->model && !easel_registry_model(r, p->model))
+            problem(c, pn, "payload rule \"%s\" names model \"%s\", which is not defined",
+                    p->name ? p->name : "?", p->model);
+    }
+    if (r->nmodels == 0) {
+        problem(c, models ? models : root, "the registry defines no models");
+    } else if (r->default_model) {
+        if (!easel_registry_model(r, r->default_model))
+            problem(c, dflt, "default_model \"%s\" is not defined under models",
+                    r->default_model);
+    } else if (r->models[0].id) {
+        r->default_model = easel_strdup(r->models[0].id);
+    }
+}
+
+static void parse_root(struct pctx *c, const yaml_node_t *root,
+                       struct easel_registry *r)
+{
+    const yaml_node_t *models = NULL, *payloads = NULL, *dflt = NULL;
+    if (!want(c, root, YAML_MAPPING_NODE, "the registry document"))
+        return;
+    FOR_PAIRS(root, p) {
+        yaml_node_t *k = node_at(c, p->key), *v = node_at(c, p->value);
+        const char *key = scalar(k) ? scalar(k) : "";
+        if (!strcmp(key, "version")) {
+            int ver = 0;
+            if (get_int(c, v, "version", 1, 1000, &ver) && ver != 1)
+                problem(c, v, "registry version %d is not supported (this easel reads version 1)",
+                        ver);
+        } else if (!strcmp(key, "default_model")) {
+            dflt = v;
+            get_str(c, v, "default_model", &r->default_model);
+        } else if (!strcmp(key, "idempotency_window")) {
+            get_duration(c, v, "idempotency_window", 1000, 30LL * 86400000,
+                         &r->idempotency_window_ms);
+        } else if (!strcmp(key, "presets")) {
+            parse_presets(c, v, r);
+        } else if (!strcmp(key, "payloads")) {
+            payloads = v;
+            if (!want(c, v, YAML_SEQUENCE_NODE, "payloads"))
+                continue;
+            size_t cnt = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+            r->payloads = calloc(cnt ? cnt : 1, sizeof(*r->payloads));
+            if (!r->payloads)
+                continue;
+            FOR_ITEMS(v, it)
+                parse_payload(c, node_at(c, *it), &r->payloads[r->npayloads++]);
+        } else if (!strcmp(key, "models")) {
+            models = v;
+            if (!want(c, v, YAML_SEQUENCE_NODE, "models"))
+                continue;
+            size_t cnt = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+            r->models = calloc(cnt ? cnt : 1, sizeof(*r->models));
+            if (!r->models)
+                continue;
+            FOR_ITEMS(v, it)
+                parse_model(c, node_at(c, *it), &r->models[r->nmodels++]);
+        } else {
+            unknown_key(c, k, "the registry", top_keys);
+        }
+    }
+    check_refs(c, r, root, models, payloads, dflt);
+}
+
+easel_err easel_registry_parse(const char *text, size_t len,
+                               const char *source, struct easel_registry **out,
+                               struct easel_diags *diags)
+{
+    *out = NULL;
+    if (len > REG_MAX_DOC) {
+        reg_diag(diags, 1, 1, "the registry is %zu bytes; the limit is %d",
+                 len, REG_MAX_DOC);
+        return EASEL_EPARSE;
+    }
+    struct easel_registry *r = calloc(1, sizeof(*r));
+    if (!r)
+        return EASEL_ENOMEM;
+    r->refs = 1;
+    r->source = easel_strdup(source ? source : "registry");
+    r->idempotency_window_ms = 24LL * 3600 * 1000;
+
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    struct pctx c = {.doc = &doc, .d = diags};
+    if (!yaml_parser_initialize(&parser)) {
+        reg_free(r);
+        return EASEL_ENOMEM;
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        reg_diag(diags, (int)parser.problem_mark.line + 1,
+                 (int)parser.problem_mark.column + 1, "YAML syntax: %s%s%s",
+                 parser.problem ? parser.problem : "unreadable document",
+                 parser.context ? " " : "", parser.context ? parser.context : "");
+        yaml_parser_delete(&parser);
+        reg_free(r);
+        return EASEL_EPARSE;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (!root) {
+        reg_diag(diags, 1, 1, "the registry is empty");
+        c.problems++;
+    } else {
+        parse_root(&c, root, r);
+    }
+    yaml_document_delete(&doc);
+    /* A second document in the stream is almost always a mistake. */
+    if (!c.problems && yaml_parser_load(&parser, &doc)) {
+        if (yaml_document_get_root_node(&doc)) {
+            reg_diag(diags, (int)doc.start_mark.line + 1, 1,
+                     "the registry holds more than one YAML document; only one is allowed");
+            c.problems++;
+        }
+        yaml_document_delete(&doc);
+    }
+    yaml_parser_delete(&parser);
+
+    if (!c.problems && reg_add_builtin_presets(r) != EASEL_OK) {
+        reg_free(r);
+        return EASEL_ENOMEM;
+    }
+    if (c.problems) {
+        reg_free(r);
+        return EASEL_EPARSE;
+    }
+    *out = r;
+    return EASEL_OK;
+}
+
+easel_err easel_registry_load_file(const char *path,
+                                   struct easel_registry **out,
+                                   struct easel_diags *diags)
+{
+    char *text = NULL;
+    size_t len = 0;
+    *out = NULL;
+    easel_err rc = easel_read_file(path, REG_MAX_DOC, &text, &len);
+    if (rc) {
+        reg_diag(diags, 1, 1, "cannot read the registry: %s",
+                 rc == EASEL_ELIMIT ? "larger than 1 MiB" : easel_strerror(rc));
+        return rc == EASEL_ENOTFOUND ? EASEL_ENOTFOUND : EASEL_EPARSE;
+    }
+    rc = easel_registry_parse(text, len, path, out, diags);
+    free(text);
+    return rc;
+}

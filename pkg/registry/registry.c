@@ -1,0 +1,219 @@
+/*
+ * registry.c - lifetime and lookups of a loaded registry, the built-in
+ * presets and the embedded registry used when none is configured.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry_int.h"
+
+/* ------------------------------------------------------------- lifetime */
+
+static void free_strv(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+void reg_preset_cleanup(struct easel_preset *p)
+{
+    for (size_t i = 0; i < p->nvariants; i++)
+        free(p->variants[i].name);
+    free(p->variants);
+    free(p->name);
+}
+
+static void model_cleanup(struct easel_model *m)
+{
+    free(m->id);
+    free(m->provider);
+    free(m->endpoint);
+    free(m->version);
+    free(m->credential_env);
+    cJSON_Delete(m->input);
+    free(m->preset);
+    free_strv(m->fallback, m->nfallback);
+}
+
+static void rule_cleanup(struct easel_payload_rule *p)
+{
+    free(p->name);
+    free_strv(p->when, p->nwhen);
+    free(p->type);
+    free(p->model);
+    free(p->model_field);
+    free_strv(p->images, p->nimages);
+    free(p->channel_field);
+    free_strv(p->owner_channels, p->nowners);
+    free_strv(p->owner_fields, p->nowners);
+    free_strv(p->field_names, p->nfields);
+    free_strv(p->field_sources, p->nfields);
+    free(p->idempotency_field);
+}
+
+void reg_free(struct easel_registry *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->nmodels; i++)
+        model_cleanup(&r->models[i]);
+    free(r->models);
+    for (size_t i = 0; i < r->npresets; i++)
+        reg_preset_cleanup(&r->presets[i]);
+    free(r->presets);
+    for (size_t i = 0; i < r->npayloads; i++)
+        rule_cleanup(&r->payloads[i]);
+    free(r->payloads);
+    free(r->default_model);
+    free(r->source);
+    free(r);
+}
+
+struct easel_registry *easel_registry_ref(struct easel_registry *r)
+{
+    if (r)
+        __atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED);
+    return r;
+}
+
+void easel_registry_unref(struct easel_registry *r)
+{
+    if (r && __atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        reg_free(r);
+}
+
+const struct easel_model *easel_registry_model(const struct easel_registry *r,
+                                               const char *id)
+{
+    for (size_t i = 0; r && id && i < r->nmodels; i++)
+        if (easel_str_eq(r->models[i].id, id))
+            return &r->models[i];
+    return NULL;
+}
+
+const struct easel_preset *easel_registry_preset(const struct easel_registry *r,
+                                                 const char *name)
+{
+    for (size_t i = 0; r && name && i < r->npresets; i++)
+        if (easel_str_eq(r->presets[i].name, name))
+            return &r->presets[i];
+    return NULL;
+}
+
+/* ------------------------------------------------------ built-in presets */
+
+/* Sizes of common generator outputs: a "normal" JPEG for pages and a
+ * high-quality WebP for zoom and download, each fitted inside the box. */
+static const struct {
+    const char *preset;
+    struct easel_variant_spec v;
+} builtin_variants[] = {
+    {"default", {"normal", EASEL_FMT_JPEG, 1024, 1024, 80}},
+    {"default", {"hq", EASEL_FMT_WEBP, 2048, 2048, 95}},
+    {"thumbnail", {"thumb", EASEL_FMT_JPEG, 256, 256, 75}},
+    {"dall-e", {"normal", EASEL_FMT_JPEG, 1024, 1024, 80}},
+    {"dall-e", {"hq", EASEL_FMT_WEBP, 2048, 2048, 95}},
+    {"dall-e", {"thumb", EASEL_FMT_JPEG, 256, 256, 75}},
+    {"sora", {"normal", EASEL_FMT_JPEG, 1280, 720, 85}},
+    {"sora", {"hq", EASEL_FMT_WEBP, 1920, 1080, 95}},
+    {"sora", {"thumb", EASEL_FMT_JPEG, 320, 180, 75}},
+    {"stable-diffusion", {"normal", EASEL_FMT_JPEG, 768, 768, 80}},
+    {"stable-diffusion", {"hq", EASEL_FMT_WEBP, 1536, 1536, 95}},
+    {"stable-diffusion", {"thumb", EASEL_FMT_JPEG, 256, 256, 75}},
+};
+#define NBUILTIN (sizeof(builtin_variants) / sizeof(builtin_variants[0]))
+
+bool reg_builtin_preset_exists(const char *name)
+{
+    for (size_t i = 0; i < NBUILTIN; i++)
+        if (!strcmp(builtin_variants[i].preset, name))
+            return true;
+    return false;
+}
+
+easel_err reg_add_builtin_presets(struct easel_registry *r)
+{
+    for (size_t i = 0; i < NBUILTIN; i++) {
+        const char *name = builtin_variants[i].preset;
+        if (i > 0 && !strcmp(builtin_variants[i - 1].preset, name))
+            continue; /* handled with the first variant of this preset */
+        if (easel_registry_preset(r, name))
+            continue; /* the document defines its own */
+        struct easel_preset *np =
+            realloc(r->presets, (r->npresets + 1) * sizeof(*np));
+        if (!np)
+            return EASEL_ENOMEM;
+        r->presets = np;
+        struct easel_preset *p = &r->presets[r->npresets];
+        memset(p, 0, sizeof(*p));
+        size_t cnt = 0;
+        for (size_t j = i; j < NBUILTIN && !strcmp(builtin_variants[j].preset, name); j++)
+            cnt++;
+        p->name = easel_strdup(name);
+        p->variants = calloc(cnt, sizeof(*p->variants));
+        if (!p->name || !p->variants) {
+            reg_preset_cleanup(p);
+            return EASEL_ENOMEM;
+        }
+        for (size_t j = 0; j < cnt; j++) {
+            p->variants[j] = builtin_variants[i + j].v;
+            p->variants[j].name = easel_strdup(builtin_variants[i + j].v.name);
+            if (!p->variants[j].name) {
+                p->nvariants = j;
+                reg_preset_cleanup(p);
+                return EASEL_ENOMEM;
+            }
+        }
+        p->nvariants = cnt;
+        r->npresets++;
+    }
+    return EASEL_OK;
+}
+
+/* ------------------------------------------------------ embedded registry */
+
+static const char builtin_yaml[] =
+    "# easel's built-in registry: used when --registry / EASEL_REGISTRY is\n"
+    "# empty. Built-in presets (default, thumbnail, dall-e, sora,\n"
+    "# stable-diffusion) are always available to every registry.\n"
+    "version: 1\n"
+    "default_model: local/vips-stage\n"
+    "idempotency_window: 24h\n"
+    "payloads:\n"
+    "  # a virtual-staging app's stage:run job\n"
+    "  - name: stage-run\n"
+    "    when: [image_id, original_url]\n"
+    "    type: stage\n"
+    "    model_field: model\n"
+    "    images: [original_url]\n"
+    "    fields: {image_id: image_id, room_type: room_type, style: style, seed: seed, prompt: prompt}\n"
+    "  # a virtual try-on app's generation task, per channel\n"
+    "  - name: tryon\n"
+    "    when: [channel, person_image_url, garment_image_url]\n"
+    "    type: tryon\n"
+    "    model_field: model\n"
+    "    images: [person_image_url, garment_image_url]\n"
+    "    channel: channel\n"
+    "    owner: {b2b: store_id, b2c: user_id}\n"
+    "    idempotency: task_id\n"
+    "    fields: {task_id: task_id, category: category, prompt: prompt, seed: seed}\n"
+    "models:\n"
+    "  # deterministic libvips stand-in: no provider key needed\n"
+    "  - id: local/vips-stage\n"
+    "    provider: local\n"
+    "    timeout: 120s\n"
+    "    retry: {max_attempts: 3, initial: 1s, factor: 2, max: 60s}\n"
+    "    preset: default\n"
+    "    input: {style: \"{{style}}\", seed: \"{{seed}}\", label: \"{{room_type}}\"}\n";
+
+const char *easel_registry_builtin_yaml(void)
+{
+    return builtin_yaml;
+}
+
+easel_err easel_registry_builtin(struct easel_registry **out)
+{
+    return easel_registry_parse(builtin_yaml, sizeof(builtin_yaml) - 1,
+                                "builtin", out, NULL);
+}

@@ -1,0 +1,354 @@
+/*
+ * test_registry.c - loading and validating registry documents, built-in
+ * presets, the embedded registry, the shipped example, template rendering.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "easel/registry.h"
+
+static const char good[] =
+    "version: 1\n"
+    "default_model: a/one\n"
+    "idempotency_window: 2h\n"
+    "presets:\n"
+    "  small:\n"
+    "    - {name: s, format: webp, width: 300, height: 200, quality: 70}\n"
+    "models:\n"
+    "  - id: a/one\n"
+    "    provider: local\n"
+    "    timeout: 45s\n"
+    "    retry: {max_attempts: 5, initial: 250ms, factor: 3, max: 10s}\n"
+    "    concurrency: 4\n"
+    "    preset: small\n"
+    "    fallback: [b/two]\n"
+    "    input:\n"
+    "      prompt: \"a {{style}} room\"\n"
+    "      seed: \"{{seed}}\"\n"
+    "      steps: 28\n"
+    "      go_fast: true\n"
+    "      quoted: \"28\"\n"
+    "      nothing: ~\n"
+    "      list: [1, \"{{style}}\"]\n"
+    "  - id: b/two\n"
+    "    provider: replicate\n"
+    "    endpoint: http://127.0.0.1:9/v1\n"
+    "    credential_env: REPLICATE_API_TOKEN\n";
+
+static struct easel_registry *load(const char *text, struct easel_diags *d)
+{
+    struct easel_registry *r = NULL;
+    easel_err rc = easel_registry_parse(text, strlen(text), "test.yaml", &r, d);
+    if (rc != EASEL_OK)
+        return NULL;
+    return r;
+}
+
+static bool has_diag(const struct easel_diags *d, const char *needle, int line)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (strstr(d->items[i].msg, needle) && (line == 0 || d->items[i].line == line))
+            return true;
+    return false;
+}
+
+static void test_good_document(void **state)
+{
+    (void)state;
+    struct easel_diags d = {0};
+    struct easel_registry *r = load(good, &d);
+    assert_non_null(r);
+    assert_int_equal(d.n, 0);
+    assert_string_equal(r->default_model, "a/one");
+    assert_int_equal(r->idempotency_window_ms, 2 * 3600 * 1000);
+    assert_int_equal(r->nmodels, 2);
+    const struct easel_model *m = easel_registry_model(r, "a/one");
+    assert_non_null(m);
+    assert_int_equal(m->timeout_ms, 45000);
+    assert_int_equal(m->retry.max_attempts, 5);
+    assert_int_equal(m->retry.initial_ms, 250);
+    assert_true(m->retry.factor == 3.0);
+    assert_int_equal(m->retry.max_ms, 10000);
+    assert_int_equal(m->concurrency, 4);
+    assert_string_equal(m->preset, "small");
+    assert_int_equal(m->nfallback, 1);
+    assert_string_equal(m->fallback[0], "b/two");
+    /* plain scalars are typed, quoted ones stay strings */
+    assert_true(cJSON_IsNumber(cJSON_GetObjectItem(m->input, "steps")));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(m->input, "go_fast")));
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(m->input, "quoted")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(m->input, "nothing")));
+    const struct easel_model *b = easel_registry_model(r, "b/two");
+    assert_string_equal(b->provider, "replicate");
+    assert_string_equal(b->preset, "default"); /* defaulted */
+    assert_int_equal(b->retry.max_attempts, 3); /* default policy */
+    assert_null(easel_registry_model(r, "c/three"));
+    /* own preset plus every built-in one */
+    const struct easel_preset *p = easel_registry_preset(r, "small");
+    assert_non_null(p);
+    assert_int_equal(p->nvariants, 1);
+    assert_int_equal(p->variants[0].format, EASEL_FMT_WEBP);
+    assert_int_equal(p->variants[0].width, 300);
+    assert_int_equal(p->variants[0].quality, 70);
+    const char *builtins[] = {"default", "thumbnail", "dall-e", "sora",
+                              "stable-diffusion"};
+    for (size_t i = 0; i < 5; i++)
+        assert_non_null(easel_registry_preset(r, builtins[i]));
+    const struct easel_preset *sora = easel_registry_preset(r, "sora");
+    assert_int_equal(sora->variants[0].width, 1280);
+    assert_int_equal(sora->variants[0].height, 720);
+    assert_int_equal(sora->variants[0].quality, 85);
+    assert_int_equal(sora->variants[1].format, EASEL_FMT_WEBP);
+    assert_int_equal(sora->variants[1].width, 1920);
+    const struct easel_preset *de = easel_registry_preset(r, "dall-e");
+    assert_int_equal(de->variants[1].width, 2048);
+    assert_int_equal(de->variants[1].quality, 95);
+    const struct easel_preset *sd = easel_registry_preset(r, "stable-diffusion");
+    assert_int_equal(sd->variants[0].width, 768);
+    assert_int_equal(sd->variants[1].width, 1536);
+    easel_registry_unref(r);
+}
+
+static void test_overriding_builtin_preset(void **state)
+{
+    (void)state;
+    const char *doc = "presets:\n  default:\n    - {name: only, format: png, width: 10, height: 10}\n"
+                      "models:\n  - {id: x, provider: local}\n";
+    struct easel_registry *r = load(doc, NULL);
+    assert_non_null(r);
+    const struct easel_preset *p = easel_registry_preset(r, "default");
+    assert_int_equal(p->nvariants, 1);
+    assert_string_equal(p->variants[0].name, "only");
+    assert_int_equal(p->variants[0].quality, 85);
+    assert_string_equal(r->default_model, "x"); /* first model when unset */
+    easel_registry_unref(r);
+}
+
+static void test_every_problem_reported(void **state)
+{
+    (void)state;
+    const char *doc =
+        "version: 1\n"                                   /* 1 */
+        "default_model: missing/model\n"                 /* 2 */
+        "modles: []\n"                                   /* 3 */
+        "models:\n"                                      /* 4 */
+        "  - id: broken\n"                               /* 5 */
+        "    provider: nowhere\n"                        /* 6 */
+        "    timout: 5s\n"                               /* 7 */
+        "    timeout: soon\n"                            /* 8 */
+        "    retry: {max_attempts: 0, factor: 0.5}\n"    /* 9 */
+        "    preset: nope\n"                             /* 10 */
+        "    fallback: [ghost]\n"                        /* 11 */
+        "    endpoint: ftp://x\n"                        /* 12 */
+        "    credential_env: \"bad name\"\n"             /* 13 */
+        "  - id: broken\n"                               /* 14 */
+        "    provider: local\n"                          /* 15 */
+        "presets:\n"                                     /* 16 */
+        "  p:\n"                                         /* 17 */
+        "    - {name: a, format: gif, width: 0, height: 10, quality: 101}\n"; /* 18 */
+    struct easel_diags d = {0};
+    struct easel_registry *r = NULL;
+    assert_int_equal(easel_registry_parse(doc, strlen(doc), "t", &r, &d),
+                     EASEL_EPARSE);
+    assert_null(r);
+    assert_true(has_diag(&d, "unknown key \"modles\"", 3));
+    assert_true(has_diag(&d, "did you mean \"models\"", 3));
+    assert_true(has_diag(&d, "unknown provider \"nowhere\"", 6));
+    assert_true(has_diag(&d, "did you mean \"timeout\"", 7));
+    assert_true(has_diag(&d, "timeout must be a duration", 8));
+    assert_true(has_diag(&d, "retry.max_attempts", 9));
+    assert_true(has_diag(&d, "retry.factor", 9));
+    assert_true(has_diag(&d, "preset \"nope\"", 0));
+    assert_true(has_diag(&d, "fallback \"ghost\"", 0));
+    assert_true(has_diag(&d, "endpoint must be", 12));
+    assert_true(has_diag(&d, "credential_env", 13));
+    assert_true(has_diag(&d, "defined twice", 14));
+    assert_true(has_diag(&d, "format must be jpeg, webp or png", 18));
+    assert_true(has_diag(&d, "width must be", 18));
+    assert_true(has_diag(&d, "quality must be", 18));
+    assert_true(has_diag(&d, "default_model \"missing/model\"", 2));
+    /* columns point at the node */
+    for (size_t i = 0; i < d.n; i++) {
+        assert_true(d.items[i].line >= 1);
+        assert_true(d.items[i].col >= 1);
+    }
+    char *buf = NULL;
+    size_t blen = 0;
+    FILE *f = open_memstream(&buf, &blen);
+    easel_diags_print(&d, "models.yaml", f);
+    fclose(f);
+    assert_non_null(strstr(buf, "models.yaml:6:15: unknown provider"));
+    free(buf);
+    easel_diags_cleanup(&d);
+    assert_int_equal(d.n, 0);
+}
+
+static void test_syntax_error_position(void **state)
+{
+    (void)state;
+    const char *doc = "models:\n  - id: a\n    provider: [local\n";
+    struct easel_diags d = {0};
+    struct easel_registry *r = NULL;
+    assert_int_equal(easel_registry_parse(doc, strlen(doc), "t", &r, &d),
+                     EASEL_EPARSE);
+    assert_int_equal(d.n, 1);
+    assert_non_null(strstr(d.items[0].msg, "YAML syntax"));
+    assert_true(d.items[0].line >= 3);
+    easel_diags_cleanup(&d);
+
+    const char *empty = "";
+    assert_int_equal(easel_registry_parse(empty, 0, "t", &r, &d), EASEL_EPARSE);
+    assert_true(has_diag(&d, "empty", 1));
+    easel_diags_cleanup(&d);
+
+    const char *two = "models:\n  - {id: a, provider: local}\n---\nmodels: []\n";
+    assert_int_equal(easel_registry_parse(two, strlen(two), "t", &r, &d), EASEL_EPARSE);
+    assert_true(has_diag(&d, "more than one YAML document", 0));
+    easel_diags_cleanup(&d);
+
+    const char *none = "version: 1\n";
+    assert_int_equal(easel_registry_parse(none, strlen(none), "t", &r, &d), EASEL_EPARSE);
+    assert_true(has_diag(&d, "no models", 0));
+    easel_diags_cleanup(&d);
+}
+
+/* A billion-laughs document must not blow up the input template. */
+static void test_alias_bomb(void **state)
+{
+    (void)state;
+    struct easel_buf b;
+    easel_buf_init(&b, 0);
+    easel_buf_puts(&b, "models:\n  - id: a\n    provider: local\n    input:\n");
+    easel_buf_puts(&b, "      l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for (int i = 1; i < 9; i++)
+        easel_buf_printf(&b, "      l%d: &l%d [*l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d]\n",
+                         i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1,
+                         i - 1, i - 1, i - 1);
+    struct easel_diags d = {0};
+    struct easel_registry *r = NULL;
+    assert_int_equal(easel_registry_parse(b.data, b.len, "t", &r, &d), EASEL_EPARSE);
+    assert_true(has_diag(&d, "too large", 0));
+    easel_diags_cleanup(&d);
+    easel_buf_cleanup(&b);
+}
+
+static void test_builtin_and_example(void **state)
+{
+    (void)state;
+    struct easel_registry *r = NULL;
+    assert_int_equal(easel_registry_builtin(&r), EASEL_OK);
+    assert_string_equal(r->default_model, "local/vips-stage");
+    assert_string_equal(r->source, "builtin");
+    assert_non_null(easel_registry_model(r, "local/vips-stage"));
+    assert_int_equal(r->npayloads, 2);
+    assert_string_equal(r->payloads[0].name, "stage-run");
+    assert_string_equal(r->payloads[1].name, "tryon");
+    assert_non_null(strstr(easel_registry_builtin_yaml(), "local/vips-stage"));
+    /* references are counted */
+    assert_ptr_equal(easel_registry_ref(r), r);
+    assert_int_equal(r->refs, 2);
+    easel_registry_unref(r);
+    assert_int_equal(r->refs, 1);
+    easel_registry_unref(r);
+    easel_registry_unref(NULL);
+
+    const char *root = getenv("EASEL_ROOT");
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/docs/examples/models.yaml", root ? root : ".");
+    struct easel_diags d = {0};
+    easel_err rc = easel_registry_load_file(path, &r, &d);
+    easel_diags_print(&d, path, stderr);
+    assert_int_equal(rc, EASEL_OK);
+    assert_non_null(easel_registry_model(r, "qwen/qwen-image-edit"));
+    assert_non_null(easel_registry_model(r, "local/vips-stage"));
+    easel_registry_unref(r);
+    easel_diags_cleanup(&d);
+
+    assert_int_equal(easel_registry_load_file("/nonexistent/models.yaml", &r, &d),
+                     EASEL_ENOTFOUND);
+    assert_int_equal(d.n, 1);
+    easel_diags_cleanup(&d);
+}
+
+static void test_render(void **state)
+{
+    (void)state;
+    struct easel_registry *r = load(good, NULL);
+    assert_non_null(r);
+    const struct easel_model *m = easel_registry_model(r, "a/one");
+    cJSON *fields = cJSON_Parse("{\"style\":\"scandinavian\",\"seed\":42}");
+    cJSON *out = NULL;
+    assert_int_equal(easel_registry_render_input(m, fields, &out), EASEL_OK);
+    assert_string_equal(cJSON_GetObjectItem(out, "prompt")->valuestring,
+                        "a scandinavian room");
+    const cJSON *seed = cJSON_GetObjectItem(out, "seed");
+    assert_true(cJSON_IsNumber(seed));
+    assert_int_equal(seed->valueint, 42);
+    assert_int_equal(cJSON_GetObjectItem(out, "steps")->valueint, 28);
+    assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(out, "list"), 1)->valuestring,
+                        "scandinavian");
+    cJSON_Delete(out);
+    cJSON_Delete(fields);
+
+    /* missing fields: null when alone, empty text when interpolated */
+    fields = cJSON_Parse("{}");
+    assert_int_equal(easel_registry_render_input(m, fields, &out), EASEL_OK);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(out, "seed")));
+    assert_string_equal(cJSON_GetObjectItem(out, "prompt")->valuestring, "a  room");
+    cJSON_Delete(out);
+    cJSON_Delete(fields);
+
+    /* dotted paths, numbers in text, unclosed braces stay literal */
+    struct easel_model t = {0};
+    t.input = cJSON_Parse("{\"a\":\"{{ p.name }} x{{n}}\",\"b\":\"{{p}}\",\"c\":\"{{open\"}");
+    fields = cJSON_Parse("{\"p\":{\"name\":\"Ann\"},\"n\":1.5}");
+    assert_int_equal(easel_registry_render_input(&t, fields, &out), EASEL_OK);
+    assert_string_equal(cJSON_GetObjectItem(out, "a")->valuestring, "Ann x1.5");
+    assert_true(cJSON_IsObject(cJSON_GetObjectItem(out, "b")));
+    assert_string_equal(cJSON_GetObjectItem(out, "c")->valuestring, "{{open");
+    cJSON_Delete(out);
+    cJSON_Delete(t.input);
+    /* no template: the fields themselves */
+    t.input = NULL;
+    assert_int_equal(easel_registry_render_input(&t, fields, &out), EASEL_OK);
+    assert_true(cJSON_Compare(out, fields, 1));
+    cJSON_Delete(out);
+    cJSON_Delete(fields);
+    easel_registry_unref(r);
+}
+
+static void test_formats(void **state)
+{
+    (void)state;
+    enum easel_format f;
+    assert_int_equal(easel_format_parse("jpg", &f), EASEL_OK);
+    assert_int_equal(f, EASEL_FMT_JPEG);
+    assert_int_equal(easel_format_parse("webp", &f), EASEL_OK);
+    assert_int_equal(f, EASEL_FMT_WEBP);
+    assert_int_equal(easel_format_parse("gif", &f), EASEL_EINVAL);
+    assert_string_equal(easel_format_mime(EASEL_FMT_WEBP), "image/webp");
+    assert_string_equal(easel_format_ext(EASEL_FMT_JPEG), "jpg");
+    assert_string_equal(easel_format_name(EASEL_FMT_PNG), "png");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_good_document),
+        cmocka_unit_test(test_overriding_builtin_preset),
+        cmocka_unit_test(test_every_problem_reported),
+        cmocka_unit_test(test_syntax_error_position),
+        cmocka_unit_test(test_alias_bomb),
+        cmocka_unit_test(test_builtin_and_example),
+        cmocka_unit_test(test_render),
+        cmocka_unit_test(test_formats),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
