@@ -1,0 +1,447 @@
+/*
+ * source.c - fetching source images: file:// (confined to configured roots),
+ * data: URIs and http(s):// through libcurl, each under a size cap, with
+ * every failure classified as retryable or permanent and explained.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "easel/storage.h"
+
+#ifndef EASEL_VERSION
+#define EASEL_VERSION "dev"
+#endif
+
+void easel_fetch_opts_default(struct easel_fetch_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->max_bytes = 50LL * 1000 * 1000;
+    o->connect_timeout_ms = 10000;
+    o->timeout_ms = 60000;
+    o->max_redirects = 5;
+    o->file_roots = NULL;
+    o->user_agent = "easel/" EASEL_VERSION;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes [s, s+n) into a new string; NULL on a bad escape or an
+ * embedded NUL. */
+static char *pct_decode(const char *s, size_t n, size_t *outlen)
+{
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%') {
+            int h, l;
+            if (i + 2 >= n || (h = hexval(s[i + 1])) < 0 ||
+                (l = hexval(s[i + 2])) < 0) {
+                free(out);
+                return NULL;
+            }
+            out[k++] = (char)(h * 16 + l);
+            i += 2;
+        } else {
+            out[k++] = s[i];
+        }
+    }
+    out[k] = '\0';
+    if (outlen)
+        *outlen = k;
+    else if (memchr(out, '\0', k)) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+static void short_url(const char *url, char *dst, size_t len)
+{
+    char red[512];
+    easel_redact_url(url, red, sizeof(red));
+    if (strlen(red) > 160 && len > 164) {
+        memcpy(dst, red, 157);
+        memcpy(dst + 157, "...", 4);
+        return;
+    }
+    easel_strlcpy(dst, red, len);
+}
+
+/* ------------------------------------------------------------------ file */
+
+static bool under_root(const char *path, const char *root)
+{
+    size_t n = strlen(root);
+    while (n > 1 && root[n - 1] == '/')
+        n--;
+    if (n == 1 && root[0] == '/')
+        return true;
+    return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+static easel_err fetch_file(const char *url, const struct easel_fetch_opts *o,
+                            void **out, size_t *len, struct easel_error *err)
+{
+    const char *p = url + strlen("file://");
+    if (easel_str_has_prefix(p, "localhost/"))
+        p += strlen("localhost");
+    if (*p != '/')
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
+                               "source_forbidden",
+                               "file URL %.200s must be file:///absolute/path on this host",
+                               url);
+    char *path = pct_decode(p, strlen(p), NULL);
+    if (!path)
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
+                               "source_forbidden",
+                               "file URL %.200s has a bad percent-escape", url);
+    char real[PATH_MAX];
+    if (!realpath(path, real)) {
+        int e = errno;
+        easel_err rc = easel_error_set(
+            err, e == ENOENT || e == ENOTDIR ? EASEL_ENOTFOUND : EASEL_EIO,
+            EASEL_CLASS_PERMANENT,
+            e == ENOENT || e == ENOTDIR ? "source_not_found" : "source_forbidden",
+            "source file %.200s: %s", path, strerror(e));
+        free(path);
+        return rc;
+    }
+    if (o->file_roots && o->file_roots[0]) {
+        bool ok = false;
+        for (size_t i = 0; o->file_roots[i] && !ok; i++) {
+            char rroot[PATH_MAX];
+            if (realpath(o->file_roots[i], rroot))
+                ok = under_root(real, rroot);
+        }
+        if (!ok) {
+            easel_err rc = easel_error_set(
+                err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "source_forbidden",
+                "source file %.160s resolves to %.160s, outside the allowed roots (first: %.60s)",
+                path, real, o->file_roots[0]);
+            free(path);
+            return rc;
+        }
+    }
+    free(path);
+    int fd = open(real, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return easel_error_set(err, EASEL_EIO, EASEL_CLASS_PERMANENT,
+                               errno == ENOENT ? "source_not_found" : "source_forbidden",
+                               "cannot open %.200s: %s", real, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
+                               "source_forbidden", "%.200s is not a regular file",
+                               real);
+    }
+    if (o->max_bytes > 0 && st.st_size > o->max_bytes) {
+        close(fd);
+        return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT,
+                               "source_too_large",
+                               "source file %.200s is %lld bytes; the limit is %lld",
+                               real, (long long)st.st_size, (long long)o->max_bytes);
+    }
+    struct easel_buf b;
+    easel_buf_init(&b, o->max_bytes > 0 ? (size_t)o->max_bytes : 0);
+    char chunk[65536];
+    easel_err rc = EASEL_OK;
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = easel_error_set(err, EASEL_EIO, EASEL_CLASS_RETRYABLE,
+                                 "source_unreachable", "reading %.200s: %s", real,
+                                 strerror(errno));
+            break;
+        }
+        if (n == 0)
+            break;
+        if (easel_buf_append(&b, chunk, (size_t)n)) {
+            rc = easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT,
+                                 "source_too_large",
+                                 "source file %.200s grew past the limit of %lld bytes",
+                                 real, (long long)o->max_bytes);
+            break;
+        }
+    }
+    close(fd);
+    if (rc) {
+        easel_buf_cleanup(&b);
+        return rc;
+    }
+    if (b.len == 0) {
+        easel_buf_cleanup(&b);
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
+                               "source_empty", "source file %.200s is empty", real);
+    }
+    *out = easel_buf_steal(&b, len);
+    return EASEL_OK;
+}
+
+/* ------------------------------------------------------------------ data: */
+
+static int b64val(int c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+' || c == '-')
+        return 62;
+    if (c == '/' || c == '_')
+        return 63;
+    return -1;
+}
+
+/* Decodes standard or URL-safe base64, ignoring whitespace, padding
+ * optional. Returns false on any other character. */
+static bool b64_decode(const char *s, size_t n, unsigned char *out,
+                       size_t *outlen)
+{
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t k = 0;
+    bool pad = false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
+            continue;
+        if (c == '=') {
+            pad = true;
+            continue;
+        }
+        int v = b64val(c);
+        if (v < 0 || pad)
+            return false;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[k++] = (unsigned char)(acc >> bits);
+        }
+    }
+    if (bits >= 6)
+        return false; /* a lone trailing character */
+    *outlen = k;
+    return true;
+}
+
+static easel_err fetch_data(const char *url, const struct easel_fetch_opts *o,
+                            void **out, size_t *len, struct easel_error *err)
+{
+    const char *p = url + 5;
+    const char *comma = strchr(p, ',');
+    if (!comma)
+        return easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_PERMANENT,
+                               "bad_data_uri", "data: URI has no ',' before its data");
+    size_t mlen = (size_t)(comma - p);
+    bool base64 = mlen >= 7 && strncmp(comma - 7, ";base64", 7) == 0;
+    const char *d = comma + 1;
+    size_t dlen = strlen(d);
+    unsigned char *buf;
+    size_t n = 0;
+    if (base64) {
+        buf = malloc(dlen / 4 * 3 + 4);
+        if (!buf)
+            return EASEL_ENOMEM;
+        if (!b64_decode(d, dlen, buf, &n)) {
+            free(buf);
+            return easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_PERMANENT,
+                                   "bad_data_uri", "data: URI has invalid base64");
+        }
+    } else {
+        buf = (unsigned char *)pct_decode(d, dlen, &n);
+        if (!buf)
+            return easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_PERMANENT,
+                                   "bad_data_uri", "data: URI has a bad percent-escape");
+    }
+    if (o->max_bytes > 0 && (int64_t)n > o->max_bytes) {
+        free(buf);
+        return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT,
+                               "source_too_large",
+                               "data: URI holds %zu bytes; the limit is %lld", n,
+                               (long long)o->max_bytes);
+    }
+    if (n == 0) {
+        free(buf);
+        return easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_PERMANENT,
+                               "bad_data_uri", "data: URI is empty");
+    }
+    *out = buf;
+    *len = n;
+    return EASEL_OK;
+}
+
+/* ------------------------------------------------------------------ http */
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void init_curl(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+struct sink_ctx {
+    struct easel_buf buf;
+    bool too_large;
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    struct sink_ctx *s = ud;
+    size_t len = size * n;
+    if (easel_buf_append(&s->buf, p, len)) {
+        s->too_large = true;
+        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+    }
+    return len;
+}
+
+static easel_err classify_status(long code, const char *where,
+                                 struct easel_error *err)
+{
+    easel_err rc;
+    if (code == 404 || code == 410) {
+        rc = easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
+                             "source_not_found", "%s answered HTTP %ld", where, code);
+    } else {
+        bool retry = code == 408 || code == 425 || code == 429 || code >= 500;
+        char reason[48];
+        snprintf(reason, sizeof(reason), "source_http_%ld", code);
+        rc = easel_error_set(err, EASEL_EHTTP,
+                             retry ? EASEL_CLASS_RETRYABLE : EASEL_CLASS_PERMANENT,
+                             reason, "%s answered HTTP %ld", where, code);
+    }
+    if (err)
+        err->http_status = (int)code;
+    return rc;
+}
+
+static easel_err fetch_http(const char *url, const struct easel_fetch_opts *o,
+                            void **out, size_t *len, struct easel_error *err)
+{
+    pthread_once(&curl_once, init_curl);
+    if (curl_init_rc != CURLE_OK)
+        return easel_error_set(err, EASEL_EINTERNAL, EASEL_CLASS_RETRYABLE,
+                               "internal", "libcurl failed to initialise");
+    char where[200];
+    short_url(url, where, sizeof(where));
+    CURL *h = curl_easy_init();
+    if (!h)
+        return easel_error_set(err, EASEL_ENOMEM, EASEL_CLASS_RETRYABLE,
+                               "internal", "libcurl handle: out of memory");
+    struct sink_ctx s = {0};
+    easel_buf_init(&s.buf, o->max_bytes > 0 ? (size_t)o->max_bytes : 0);
+    char ebuf[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, o->max_redirects > 0 ? 1L : 0L);
+    curl_easy_setopt(h, CURLOPT_MAXREDIRS, (long)o->max_redirects);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, o->user_agent ? o->user_agent : "easel");
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
+    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+    if (o->max_bytes > 0)
+        curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_bytes);
+    CURLcode cc = curl_easy_perform(h);
+    long code = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(h);
+
+    easel_err rc = EASEL_OK;
+    const char *why = ebuf[0] ? ebuf : curl_easy_strerror(cc);
+    if (s.too_large || cc == CURLE_FILESIZE_EXCEEDED) {
+        rc = easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT,
+                             "source_too_large",
+                             "%s sent more than the limit of %lld bytes", where,
+                             (long long)o->max_bytes);
+    } else if (cc == CURLE_OPERATION_TIMEDOUT) {
+        rc = easel_error_set(err, EASEL_ETIMEOUT, EASEL_CLASS_RETRYABLE,
+                             "source_timeout", "fetching %s timed out: %s", where, why);
+    } else if (cc == CURLE_TOO_MANY_REDIRECTS) {
+        rc = easel_error_set(err, EASEL_EHTTP, EASEL_CLASS_PERMANENT,
+                             "source_too_many_redirects",
+                             "%s redirected more than %d times", where, o->max_redirects);
+    } else if (cc == CURLE_UNSUPPORTED_PROTOCOL) {
+        rc = easel_error_set(err, EASEL_EUNSUPPORTED, EASEL_CLASS_PERMANENT,
+                             "unsupported_scheme",
+                             "%s redirected to a scheme other than http(s): %s", where, why);
+    } else if (cc == CURLE_URL_MALFORMAT) {
+        rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
+                             "bad_url", "%s is not a valid URL: %s", where, why);
+    } else if (cc != CURLE_OK) {
+        rc = easel_error_set(err, EASEL_ECONN, EASEL_CLASS_RETRYABLE,
+                             "source_unreachable", "cannot fetch %s: %s", where, why);
+    } else if (code < 200 || code > 299) {
+        rc = classify_status(code, where, err);
+    } else if (s.buf.len == 0) {
+        rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
+                             "source_empty", "%s answered with an empty body", where);
+    }
+    if (rc) {
+        easel_buf_cleanup(&s.buf);
+        return rc;
+    }
+    *out = easel_buf_steal(&s.buf, len);
+    return EASEL_OK;
+}
+
+easel_err easel_fetch(const char *url, const struct easel_fetch_opts *o,
+                      void **out, size_t *len, struct easel_error *err)
+{
+    struct easel_fetch_opts dflt;
+    if (!o) {
+        easel_fetch_opts_default(&dflt);
+        o = &dflt;
+    }
+    *out = NULL;
+    *len = 0;
+    easel_error_clear(err);
+    if (!url || !*url)
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
+                               "unsupported_scheme", "empty source URL");
+    if (strncasecmp(url, "file://", 7) == 0)
+        return fetch_file(url, o, out, len, err);
+    if (strncasecmp(url, "data:", 5) == 0)
+        return fetch_data(url, o, out, len, err);
+    if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0)
+        return fetch_http(url, o, out, len, err);
+    char where[200];
+    short_url(url, where, sizeof(where));
+    return easel_error_set(err, EASEL_EUNSUPPORTED, EASEL_CLASS_PERMANENT,
+                           "unsupported_scheme",
+                           "source %s: only file://, http(s):// and data: URLs are supported",
+                           where);
+}

@@ -1,0 +1,453 @@
+/*
+ * test_storage.c - fetching sources over real sockets (a small HTTP/1.1
+ * server on loopback in a thread), file:// roots, data: URIs, and the file
+ * sink's key rules and atomic overwrite.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "easel/storage.h"
+
+/* ------------------------------------------------------ the test server */
+
+static int srv_fd = -1;
+static int srv_port;
+static pthread_t srv_thread;
+
+static void send_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void reply(int fd, int code, const char *extra, const char *body, size_t blen)
+{
+    char head[512];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n",
+                     code, blen, extra ? extra : "");
+    send_all(fd, head, (size_t)n);
+    if (blen)
+        send_all(fd, body, blen);
+}
+
+static void serve(int fd)
+{
+    char req[4096];
+    size_t got = 0;
+    while (got < sizeof(req) - 1) {
+        ssize_t r = recv(fd, req + got, sizeof(req) - 1 - got, 0);
+        if (r <= 0)
+            return;
+        got += (size_t)r;
+        req[got] = '\0';
+        if (strstr(req, "\r\n\r\n"))
+            break;
+    }
+    char path[256] = "";
+    sscanf(req, "GET %255s", path);
+    char loc[300];
+    if (!strcmp(path, "/ok")) {
+        reply(fd, 200, "Content-Type: image/jpeg\r\n", "hello-bytes", 11);
+    } else if (!strcmp(path, "/missing")) {
+        reply(fd, 404, NULL, "no", 2);
+    } else if (!strcmp(path, "/busy")) {
+        reply(fd, 503, NULL, "later", 5);
+    } else if (!strcmp(path, "/limited")) {
+        reply(fd, 429, "Retry-After: 1\r\n", "slow down", 9);
+    } else if (!strcmp(path, "/forbidden")) {
+        reply(fd, 403, NULL, "no", 2);
+    } else if (!strcmp(path, "/redirect")) {
+        snprintf(loc, sizeof(loc), "Location: http://127.0.0.1:%d/ok\r\n", srv_port);
+        reply(fd, 302, loc, NULL, 0);
+    } else if (!strcmp(path, "/loop")) {
+        reply(fd, 302, "Location: /loop\r\n", NULL, 0);
+    } else if (!strcmp(path, "/to-file")) {
+        reply(fd, 302, "Location: file:///etc/passwd\r\n", NULL, 0);
+    } else if (!strcmp(path, "/big")) {
+        static char big[5000];
+        memset(big, 'x', sizeof(big));
+        reply(fd, 200, NULL, big, sizeof(big));
+    } else if (!strcmp(path, "/big-chunked")) {
+        const char *h = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+        send_all(fd, h, strlen(h));
+        char chunk[1100];
+        memset(chunk, 'y', 1000);
+        for (int i = 0; i < 5; i++) {
+            send_all(fd, "3e8\r\n", 5);
+            send_all(fd, chunk, 1000);
+            send_all(fd, "\r\n", 2);
+        }
+        send_all(fd, "0\r\n\r\n", 5);
+    } else if (!strcmp(path, "/empty")) {
+        reply(fd, 200, NULL, NULL, 0);
+    } else if (!strcmp(path, "/slow")) {
+        usleep(1500 * 1000);
+        reply(fd, 200, NULL, "late", 4);
+    } else if (!strcmp(path, "/hangup")) {
+        /* close without a response */
+    } else {
+        reply(fd, 400, NULL, "bad", 3);
+    }
+}
+
+static void *conn_main(void *arg)
+{
+    int c = (int)(intptr_t)arg;
+    serve(c);
+    close(c);
+    return NULL;
+}
+
+/* One thread per connection, so a slow route does not hold up the rest. */
+static void *server_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int c = accept(srv_fd, NULL, NULL);
+        if (c < 0)
+            return NULL;
+        pthread_t t;
+        if (pthread_create(&t, NULL, conn_main, (void *)(intptr_t)c) == 0)
+            pthread_detach(t);
+        else
+            close(c);
+    }
+}
+
+static int start_server(void **state)
+{
+    (void)state;
+    srv_fd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(srv_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof(a);
+    if (bind(srv_fd, (struct sockaddr *)&a, sizeof(a)) || listen(srv_fd, 16) ||
+        getsockname(srv_fd, (struct sockaddr *)&a, &al))
+        return -1;
+    srv_port = ntohs(a.sin_port);
+    return pthread_create(&srv_thread, NULL, server_main, NULL);
+}
+
+static int stop_server(void **state)
+{
+    (void)state;
+    shutdown(srv_fd, SHUT_RDWR);
+    close(srv_fd);
+    pthread_join(srv_thread, NULL);
+    return 0;
+}
+
+/* ------------------------------------------------------------- helpers */
+
+struct got {
+    easel_err rc;
+    struct easel_error err;
+    char *data;
+    size_t len;
+};
+
+static struct got fetch(const char *fmt, const struct easel_fetch_opts *o, ...)
+{
+    char url[1024];
+    va_list ap;
+    va_start(ap, o);
+    vsnprintf(url, sizeof(url), fmt, ap);
+    va_end(ap);
+    struct got g = {0};
+    void *d = NULL;
+    g.rc = easel_fetch(url, o, &d, &g.len, &g.err);
+    g.data = d;
+    return g;
+}
+
+static struct easel_fetch_opts opts(void)
+{
+    struct easel_fetch_opts o;
+    easel_fetch_opts_default(&o);
+    o.timeout_ms = 600;
+    o.connect_timeout_ms = 500;
+    return o;
+}
+
+/* ---------------------------------------------------------------- http */
+
+static void test_http_ok_and_redirect(void **state)
+{
+    (void)state;
+    struct easel_fetch_opts o = opts();
+    struct got g = fetch("http://127.0.0.1:%d/ok", &o, srv_port);
+    assert_int_equal(g.rc, EASEL_OK);
+    assert_int_equal(g.len, 11);
+    assert_memory_equal(g.data, "hello-bytes", 11);
+    free(g.data);
+    g = fetch("http://127.0.0.1:%d/redirect", &o, srv_port);
+    assert_int_equal(g.rc, EASEL_OK);
+    assert_memory_equal(g.data, "hello-bytes", 11);
+    free(g.data);
+    o.max_redirects = 0;
+    g = fetch("http://127.0.0.1:%d/redirect", &o, srv_port);
+    assert_int_not_equal(g.rc, EASEL_OK); /* a 302 without following is not a body */
+    assert_string_equal(g.err.reason, "source_http_302");
+    assert_int_equal(g.err.cls, EASEL_CLASS_PERMANENT);
+}
+
+static void test_http_status_classes(void **state)
+{
+    (void)state;
+    struct easel_fetch_opts o = opts();
+    struct {
+        const char *path;
+        const char *reason;
+        enum easel_errclass cls;
+        int status;
+    } cases[] = {
+        {"/missing", "source_not_found", EASEL_CLASS_PERMANENT, 404},
+        {"/busy", "source_http_503", EASEL_CLASS_RETRYABLE, 503},
+        {"/limited", "source_http_429", EASEL_CLASS_RETRYABLE, 429},
+        {"/forbidden", "source_http_403", EASEL_CLASS_PERMANENT, 403},
+        {"/nothing-here", "source_http_400", EASEL_CLASS_PERMANENT, 400},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct got g = fetch("http://127.0.0.1:%d%s", &o, srv_port, cases[i].path);
+        assert_int_not_equal(g.rc, EASEL_OK);
+        assert_null(g.data);
+        assert_string_equal(g.err.reason, cases[i].reason);
+        assert_int_equal(g.err.cls, cases[i].cls);
+        assert_int_equal(g.err.http_status, cases[i].status);
+        assert_non_null(strstr(g.err.msg, "127.0.0.1"));
+    }
+}
+
+static void test_http_limits(void **state)
+{
+    (void)state;
+    struct easel_fetch_opts o = opts();
+    o.max_bytes = 1000;
+    struct got g = fetch("http://127.0.0.1:%d/big", &o, srv_port);
+    assert_int_equal(g.rc, EASEL_ELIMIT);
+    assert_string_equal(g.err.reason, "source_too_large");
+    assert_int_equal(g.err.cls, EASEL_CLASS_PERMANENT);
+    /* without a Content-Length the cap still holds while streaming */
+    g = fetch("http://127.0.0.1:%d/big-chunked", &o, srv_port);
+    assert_int_equal(g.rc, EASEL_ELIMIT);
+    assert_string_equal(g.err.reason, "source_too_large");
+
+    o = opts();
+    g = fetch("http://127.0.0.1:%d/slow", &o, srv_port);
+    assert_int_equal(g.rc, EASEL_ETIMEOUT);
+    assert_string_equal(g.err.reason, "source_timeout");
+    assert_int_equal(g.err.cls, EASEL_CLASS_RETRYABLE);
+
+    g = fetch("http://127.0.0.1:%d/loop", &o, srv_port);
+    assert_string_equal(g.err.reason, "source_too_many_redirects");
+    assert_int_equal(g.err.cls, EASEL_CLASS_PERMANENT);
+
+    g = fetch("http://127.0.0.1:%d/to-file", &o, srv_port);
+    assert_string_equal(g.err.reason, "unsupported_scheme");
+    assert_null(g.data);
+
+    g = fetch("http://127.0.0.1:%d/empty", &o, srv_port);
+    assert_string_equal(g.err.reason, "source_empty");
+
+    g = fetch("http://127.0.0.1:%d/hangup", &o, srv_port);
+    assert_string_equal(g.err.reason, "source_unreachable");
+    assert_int_equal(g.err.cls, EASEL_CLASS_RETRYABLE);
+}
+
+static void test_http_unreachable(void **state)
+{
+    (void)state;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    getsockname(fd, (struct sockaddr *)&a, &al);
+    int port = ntohs(a.sin_port);
+    close(fd); /* nobody listens there now */
+    struct easel_fetch_opts o = opts();
+    struct got g = fetch("http://127.0.0.1:%d/x.jpg", &o, port);
+    assert_int_equal(g.rc, EASEL_ECONN);
+    assert_string_equal(g.err.reason, "source_unreachable");
+    assert_int_equal(g.err.cls, EASEL_CLASS_RETRYABLE);
+    /* the password in a URL never reaches the message */
+    g = fetch("http://user:hunter2@127.0.0.1:%d/x.jpg", &o, port);
+    assert_null(strstr(g.err.msg, "hunter2"));
+}
+
+/* ---------------------------------------------------------------- files */
+
+static char tmpdir[256];
+
+static void write_file(const char *path, const char *s)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(s, f);
+    fclose(f);
+}
+
+static void test_file_roots(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/easel-storage-XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    char root[300], other[300], p[400];
+    snprintf(root, sizeof(root), "%s/root", tmpdir);
+    snprintf(other, sizeof(other), "%s/root2", tmpdir);
+    mkdir(root, 0755);
+    mkdir(other, 0755);
+    snprintf(p, sizeof(p), "%s/in.jpg", root);
+    write_file(p, "inside");
+    snprintf(p, sizeof(p), "%s/out.jpg", other);
+    write_file(p, "outside");
+    snprintf(p, sizeof(p), "%s/link.jpg", root);
+    char target[400];
+    snprintf(target, sizeof(target), "%s/out.jpg", other);
+    assert_int_equal(symlink(target, p), 0);
+    snprintf(p, sizeof(p), "%s/empty.jpg", root);
+    write_file(p, "");
+
+    const char *roots[] = {root, NULL};
+    struct easel_fetch_opts o = opts();
+    o.file_roots = roots;
+    struct got g = fetch("file://%s/in.jpg", &o, root);
+    assert_int_equal(g.rc, EASEL_OK);
+    assert_memory_equal(g.data, "inside", 6);
+    free(g.data);
+    g = fetch("file://localhost%s/in%%2Ejpg", &o, root); /* host and escapes */
+    assert_int_equal(g.rc, EASEL_OK);
+    free(g.data);
+    g = fetch("file://%s/out.jpg", &o, other); /* /root2 is not under /root */
+    assert_string_equal(g.err.reason, "source_forbidden");
+    assert_int_equal(g.err.cls, EASEL_CLASS_PERMANENT);
+    g = fetch("file://%s/../root2/out.jpg", &o, root);
+    assert_string_equal(g.err.reason, "source_forbidden");
+    g = fetch("file://%s/link.jpg", &o, root); /* symlink escaping the root */
+    assert_string_equal(g.err.reason, "source_forbidden");
+    g = fetch("file://%s/nope.jpg", &o, root);
+    assert_int_equal(g.rc, EASEL_ENOTFOUND);
+    assert_string_equal(g.err.reason, "source_not_found");
+    g = fetch("file://%s", &o, root); /* a directory */
+    assert_string_equal(g.err.reason, "source_forbidden");
+    g = fetch("file://%s/empty.jpg", &o, root);
+    assert_string_equal(g.err.reason, "source_empty");
+    g = fetch("file://relative/x.jpg", &o);
+    assert_string_equal(g.err.reason, "source_forbidden");
+    /* no roots configured: any path */
+    o.file_roots = NULL;
+    g = fetch("file://%s/out.jpg", &o, other);
+    assert_int_equal(g.rc, EASEL_OK);
+    free(g.data);
+    o.max_bytes = 3;
+    g = fetch("file://%s/out.jpg", &o, other);
+    assert_int_equal(g.rc, EASEL_ELIMIT);
+    assert_string_equal(g.err.reason, "source_too_large");
+}
+
+static void test_data_and_schemes(void **state)
+{
+    (void)state;
+    struct easel_fetch_opts o = opts();
+    struct got g = fetch("data:image/png;base64,aGVs bG8=", &o);
+    assert_int_equal(g.rc, EASEL_OK);
+    assert_int_equal(g.len, 5);
+    assert_memory_equal(g.data, "hello", 5);
+    free(g.data);
+    g = fetch("%s", &o, "data:,a%20b");
+    assert_int_equal(g.rc, EASEL_OK);
+    assert_memory_equal(g.data, "a b", 3);
+    free(g.data);
+    g = fetch("data:image/png;base64,@@@", &o);
+    assert_string_equal(g.err.reason, "bad_data_uri");
+    g = fetch("data:image/png;base64", &o);
+    assert_string_equal(g.err.reason, "bad_data_uri");
+    o.max_bytes = 2;
+    g = fetch("data:;base64,aGVsbG8=", &o);
+    assert_string_equal(g.err.reason, "source_too_large");
+    o = opts();
+    const char *bad[] = {"ftp://example.com/x.jpg", "gopher://x", "/etc/passwd", ""};
+    for (size_t i = 0; i < 4; i++) {
+        g = fetch("%s", &o, bad[i]);
+        assert_int_not_equal(g.rc, EASEL_OK);
+        assert_string_equal(g.err.reason, "unsupported_scheme");
+        assert_int_equal(g.err.cls, EASEL_CLASS_PERMANENT);
+    }
+}
+
+/* ----------------------------------------------------------------- sink */
+
+static void test_sink(void **state)
+{
+    (void)state;
+    char dir[400], url[450];
+    snprintf(dir, sizeof(dir), "%s/results/deeper", tmpdir);
+    snprintf(url, sizeof(url), "file://%s/", dir);
+    struct easel_sink *s = NULL;
+    struct easel_error err;
+    assert_int_equal(easel_sink_open(url, &s, &err), EASEL_OK);
+    struct stat st;
+    assert_int_equal(stat(dir, &st), 0); /* created */
+    char *u = NULL;
+    assert_int_equal(easel_sink_put(s, "jobs/j1/normal.jpg", "AAAA", 4, "image/jpeg", &u, &err),
+                     EASEL_OK);
+    char want[500];
+    snprintf(want, sizeof(want), "file://%s/jobs/j1/normal.jpg", dir);
+    assert_string_equal(u, want);
+    free(u);
+    /* the same key again: one complete object with the new content */
+    assert_int_equal(easel_sink_put(s, "jobs/j1/normal.jpg", "BB", 2, "image/jpeg", &u, &err),
+                     EASEL_OK);
+    free(u);
+    snprintf(want, sizeof(want), "%s/jobs/j1/normal.jpg", dir);
+    assert_int_equal(stat(want, &st), 0);
+    assert_int_equal(st.st_size, 2);
+    const char *bad[] = {"../x", "/abs", "a//b", "", "a/./b", "a/..", "a\\b", "a/", "a\nb"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        u = NULL;
+        assert_int_equal(easel_sink_put(s, bad[i], "x", 1, NULL, &u, &err), EASEL_EINVAL);
+        assert_string_equal(err.reason, "bad_key");
+        assert_null(u);
+    }
+    easel_sink_free(s);
+    assert_int_equal(easel_sink_open("s3://bucket/x", &s, &err), EASEL_EUNSUPPORTED);
+    assert_string_equal(err.reason, "unsupported_sink");
+    assert_int_equal(easel_sink_open("file://relative", &s, &err), EASEL_EINVAL);
+    assert_int_equal(easel_sink_open("file:///tmp/../etc", &s, &err), EASEL_EINVAL);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_http_ok_and_redirect),
+        cmocka_unit_test(test_http_status_classes),
+        cmocka_unit_test(test_http_limits),
+        cmocka_unit_test(test_http_unreachable),
+        cmocka_unit_test(test_file_roots),
+        cmocka_unit_test(test_data_and_schemes),
+        cmocka_unit_test(test_sink),
+    };
+    return cmocka_run_group_tests(tests, start_server, stop_server);
+}
