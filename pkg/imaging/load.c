@@ -1,0 +1,326 @@
+/*
+ * load.c - libvips start-up and untrusted bytes into pixels: magic-byte
+ * sniffing, header-only limit checks before any decoding, strict decoding
+ * (truncation and corruption fail), orientation and sRGB.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "imaging_int.h"
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_rc;
+static const char *init_argv0 = "easel";
+static int init_threads;
+static bool shut_down;
+
+static void do_init(void)
+{
+    if (VIPS_INIT(init_argv0)) {
+        init_rc = -1;
+        return;
+    }
+    /* Only the loaders the product needs: every other loader (and anything
+     * libvips marks untrusted) is refused before it sees a byte. */
+    vips_block_untrusted_set(TRUE);
+    vips_operation_block_set("VipsForeignLoad", TRUE);
+    vips_operation_block_set("VipsForeignLoadJpeg", FALSE);
+    vips_operation_block_set("VipsForeignLoadPng", FALSE);
+    vips_operation_block_set("VipsForeignLoadWebp", FALSE);
+    /* Each image is processed once: the operation cache only costs memory. */
+    vips_cache_set_max(0);
+    vips_cache_set_max_mem(0);
+    vips_cache_set_max_files(0);
+    if (init_threads > 0)
+        vips_concurrency_set(init_threads);
+}
+
+easel_err easel_imaging_init(const char *argv0, int threads)
+{
+    if (argv0)
+        init_argv0 = argv0;
+    init_threads = threads;
+    pthread_once(&init_once, do_init);
+    return init_rc ? EASEL_EIMAGE : EASEL_OK;
+}
+
+void easel_imaging_shutdown(void)
+{
+    if (!shut_down && init_rc == 0) {
+        shut_down = true;
+        vips_shutdown();
+    }
+}
+
+const char *easel_imaging_version(void)
+{
+    return vips_version_string();
+}
+
+void easel_image_limits_default(struct easel_image_limits *l)
+{
+    l->max_bytes = 50LL * 1000 * 1000;
+    l->max_pixels = 50LL * 1000 * 1000;
+    l->max_width = 16384;
+    l->max_height = 16384;
+    l->timeout_ms = 60000;
+}
+
+void img_vips_error(char *dst, size_t len)
+{
+    char *e = vips_error_buffer_copy();
+    size_t k = 0;
+    /* one line: newlines become "; ", trailing separators dropped */
+    for (const char *p = e ? e : ""; *p && k + 3 < len; p++) {
+        if (*p == '\n') {
+            if (p[1]) {
+                dst[k++] = ';';
+                dst[k++] = ' ';
+            }
+        } else {
+            dst[k++] = *p;
+        }
+    }
+    dst[k] = '\0';
+    g_free(e);
+}
+
+/* ---------------------------------------------------------------- probe */
+
+static bool sniff(const unsigned char *b, size_t n, enum easel_format *f)
+{
+    if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) {
+        *f = EASEL_FMT_JPEG;
+        return true;
+    }
+    static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+    if (n >= 8 && memcmp(b, png, 8) == 0) {
+        *f = EASEL_FMT_PNG;
+        return true;
+    }
+    if (n >= 12 && memcmp(b, "RIFF", 4) == 0 && memcmp(b + 8, "WEBP", 4) == 0) {
+        *f = EASEL_FMT_WEBP;
+        return true;
+    }
+    return false;
+}
+
+/* A few words on what unknown bytes look like, for the error message. */
+static const char *looks_like(const unsigned char *b, size_t n)
+{
+    if (n >= 6 && (memcmp(b, "GIF87a", 6) == 0 || memcmp(b, "GIF89a", 6) == 0))
+        return "a GIF";
+    if (n >= 4 && (memcmp(b, "II*", 4) == 0 || memcmp(b, "MM\0*", 4) == 0))
+        return "a TIFF";
+    if (n >= 2 && b[0] == 'B' && b[1] == 'M')
+        return "a BMP";
+    if (n >= 12 && memcmp(b + 4, "ftyp", 4) == 0)
+        return "an ISO media file (HEIC/AVIF/MP4)";
+    if (n >= 5 && (memcmp(b, "<?xml", 5) == 0 || memcmp(b, "<svg", 4) == 0))
+        return "XML/SVG";
+    if (n >= 4 && memcmp(b, "%PDF", 4) == 0)
+        return "a PDF";
+    if (n >= 1 && (b[0] == '<' || b[0] == '{'))
+        return "text (HTML or JSON)";
+    size_t text = 0, m = n < 64 ? n : 64;
+    for (size_t i = 0; i < m; i++)
+        text += (b[i] >= 0x20 && b[i] < 0x7f) || b[i] == '\n' || b[i] == '\r' || b[i] == '\t';
+    return m && text == m ? "text" : "unknown binary data";
+}
+
+easel_err easel_image_probe(const void *buf, size_t len,
+                            const struct easel_image_limits *l,
+                            struct easel_image_info *info,
+                            struct easel_error *err)
+{
+    struct easel_image_limits dl;
+    if (!l) {
+        easel_image_limits_default(&dl);
+        l = &dl;
+    }
+    memset(info, 0, sizeof(*info));
+    if (l->max_bytes > 0 && (int64_t)len > l->max_bytes)
+        return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT,
+                               "image_too_large",
+                               "the image is %zu bytes; the limit is %lld", len,
+                               (long long)l->max_bytes);
+    if (!sniff(buf, len, &info->format))
+        return easel_error_set(err, EASEL_EUNSUPPORTED, EASEL_CLASS_PERMANENT,
+                               "unsupported_format",
+                               "not a JPEG, PNG or WebP image (the bytes look like %s)",
+                               looks_like(buf, len));
+    /* Header only: nothing is decoded until pixels are asked for. */
+    VipsImage *im = vips_image_new_from_buffer(buf, len, "", "access",
+                                               VIPS_ACCESS_SEQUENTIAL, NULL);
+    if (!im) {
+        char why[300];
+        img_vips_error(why, sizeof(why));
+        return easel_error_set(err, EASEL_EIMAGE, EASEL_CLASS_PERMANENT,
+                               "corrupt_image", "unreadable %s header: %s",
+                               easel_format_name(info->format), why);
+    }
+    info->width = vips_image_get_width(im);
+    info->height = vips_image_get_height(im);
+    info->orientation = 1;
+    int o;
+    if (vips_image_get_typeof(im, VIPS_META_ORIENTATION) &&
+        !vips_image_get_int(im, VIPS_META_ORIENTATION, &o) && o >= 1 && o <= 8)
+        info->orientation = o;
+    g_object_unref(im);
+    int64_t px = (int64_t)info->width * info->height;
+    if (info->width > l->max_width || info->height > l->max_height ||
+        (l->max_pixels > 0 && px > l->max_pixels))
+        return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT,
+                               "image_too_large",
+                               "the %s declares %dx%d (%.1f MP); the limits are %dx%d and %.1f MP",
+                               easel_format_name(info->format), info->width,
+                               info->height, (double)px / 1e6, l->max_width,
+                               l->max_height, (double)l->max_pixels / 1e6);
+    return EASEL_OK;
+}
+
+/* ----------------------------------------------------------------- load */
+
+struct deadline {
+    int64_t at_ms;
+    bool hit;
+};
+
+static void on_eval(VipsImage *im, VipsProgress *p, void *ud)
+{
+    (void)p;
+    struct deadline *d = ud;
+    if (!d->hit && easel_now_ms() > d->at_ms) {
+        d->hit = true;
+        vips_image_set_kill(im, TRUE);
+    }
+}
+
+VipsImage *img_materialise(VipsImage *in, int64_t timeout_ms, bool *timed_out)
+{
+    struct deadline d = {.at_ms = easel_now_ms() + timeout_ms};
+    gulong sig = 0;
+    if (timeout_ms > 0) {
+        vips_image_set_progress(in, TRUE);
+        sig = g_signal_connect(in, "eval", G_CALLBACK(on_eval), &d);
+    }
+    VipsImage *out = vips_image_copy_memory(in);
+    if (sig)
+        g_signal_handler_disconnect(in, sig);
+    if (timed_out)
+        *timed_out = d.hit;
+    return out;
+}
+
+VipsImage *img_to_srgb8(VipsImage *in)
+{
+    VipsImage *cur = in, *t = NULL;
+    g_object_ref(cur);
+    if (vips_image_get_interpretation(cur) != VIPS_INTERPRETATION_sRGB ||
+        vips_image_get_format(cur) != VIPS_FORMAT_UCHAR) {
+        if (vips_colourspace(cur, &t, VIPS_INTERPRETATION_sRGB, NULL))
+            goto fail;
+        g_object_unref(cur);
+        cur = t;
+    }
+    if (vips_image_hasalpha(cur)) {
+        double white[] = {255, 255, 255};
+        if (vips_flatten(cur, &t, "background", vips_array_double_new(white, 3), NULL))
+            goto fail;
+        g_object_unref(cur);
+        cur = t;
+    }
+    if (vips_image_get_bands(cur) > 3) {
+        if (vips_extract_band(cur, &t, 0, "n", 3, NULL))
+            goto fail;
+        g_object_unref(cur);
+        cur = t;
+    }
+    if (vips_image_get_format(cur) != VIPS_FORMAT_UCHAR) {
+        if (vips_cast_uchar(cur, &t, NULL))
+            goto fail;
+        g_object_unref(cur);
+        cur = t;
+    }
+    return cur;
+fail:
+    g_object_unref(cur);
+    return NULL;
+}
+
+easel_err easel_image_load(const void *buf, size_t len,
+                           const struct easel_image_limits *l,
+                           struct easel_image **out, struct easel_error *err)
+{
+    struct easel_image_limits dl;
+    if (!l) {
+        easel_image_limits_default(&dl);
+        l = &dl;
+    }
+    *out = NULL;
+    struct easel_image_info info;
+    easel_err rc = easel_image_probe(buf, len, l, &info, err);
+    if (rc)
+        return rc;
+    char why[300] = "";
+    bool timed_out = false;
+    /* Rotating by 90 degrees reads out of order, so only upright images
+     * stream through sequentially. */
+    VipsAccess access = info.orientation > 1 ? VIPS_ACCESS_RANDOM
+                                             : VIPS_ACCESS_SEQUENTIAL;
+    VipsImage *raw = vips_image_new_from_buffer(buf, len, "", "access",
+                                                access, "fail_on",
+                                                VIPS_FAIL_ON_ERROR, NULL);
+    VipsImage *rot = NULL, *srgb = NULL, *mem = NULL;
+    if (raw && !vips_autorot(raw, &rot, NULL) && (srgb = img_to_srgb8(rot)))
+        mem = img_materialise(srgb, l->timeout_ms, &timed_out);
+    if (!mem)
+        img_vips_error(why, sizeof(why));
+    if (raw)
+        g_object_unref(raw);
+    if (rot)
+        g_object_unref(rot);
+    if (srgb)
+        g_object_unref(srgb);
+    if (!mem) {
+        if (timed_out)
+            return easel_error_set(err, EASEL_ETIMEOUT, EASEL_CLASS_PERMANENT,
+                                   "image_timeout",
+                                   "decoding the %dx%d %s took longer than %lld ms",
+                                   info.width, info.height,
+                                   easel_format_name(info.format),
+                                   (long long)l->timeout_ms);
+        return easel_error_set(err, EASEL_EIMAGE, EASEL_CLASS_PERMANENT,
+                               "corrupt_image", "the %s is damaged or truncated: %s",
+                               easel_format_name(info.format),
+                               why[0] ? why : "decoder failed");
+    }
+    struct easel_image *img = calloc(1, sizeof(*img));
+    if (!img) {
+        g_object_unref(mem);
+        return EASEL_ENOMEM;
+    }
+    img->im = mem;
+    *out = img;
+    return EASEL_OK;
+}
+
+void easel_image_free(struct easel_image *img)
+{
+    if (!img)
+        return;
+    if (img->im)
+        g_object_unref(img->im);
+    free(img);
+}
+
+int easel_image_width(const struct easel_image *img)
+{
+    return img ? vips_image_get_width(img->im) : 0;
+}
+
+int easel_image_height(const struct easel_image *img)
+{
+    return img ? vips_image_get_height(img->im) : 0;
+}
