@@ -82,11 +82,22 @@ wait_until() {
   while [ $SECONDS -lt $end ]; do "$@" && return 0; sleep 0.2; done
   "$@"
 }
+# wait_for TIMEOUT_S 'expression'  (re-evaluated on every poll, unlike the
+# arguments of wait_until, which the shell expands once)
+wait_for() {
+  local t=$1 expr=$2
+  local end=$((SECONDS + t))
+  while [ $SECONDS -lt $end ]; do eval "$expr" && return 0; sleep 0.2; done
+  eval "$expr"
+}
 count_jobs() { sql "select count(*) from jobs where status in ($1)"; }
 all_terminal() { # N
   [ "$(count_jobs "'succeeded','failed','dead','canceled'")" -ge "$1" ] &&
   [ "$(count_jobs "'queued','dispatched','running','retrying'")" -eq 0 ]
 }
+# worker_gone ID: no `easel job --id ID` process is left. The bracket keeps
+# pgrep from matching a shell whose own command line holds the pattern.
+worker_gone() { ! pgrep -f "job --id [${1:0:1}]${1:1}" >/dev/null; }
 finish() {
   echo "---"
   [ "$FAILS" -eq 0 ]

@@ -18,7 +18,7 @@ kill -9 "$CTL_PID"; wait "$CTL_PID" 2>/dev/null
 pass "controller 1 killed with $(count_jobs "'running','dispatched'") attempts in flight and $(count_jobs "'succeeded'") done"
 
 start_controller ctl2 --concurrency 4 --lease 2s --heartbeat 300ms --worker-stale 3s || { fail "start 2"; exit 1; }
-wait_until 60 test "$(count_jobs "'succeeded'")" -ge 10
+wait_for 60 'test "$(count_jobs "'\''succeeded'\''")" -ge 10'
 wait_until 10 running 2
 kill -9 "$CTL_PID"; wait "$CTL_PID" 2>/dev/null
 pass "controller 2 killed with $(count_jobs "'running','dispatched'") attempts in flight and $(count_jobs "'succeeded'") done"

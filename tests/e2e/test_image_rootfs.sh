@@ -24,7 +24,7 @@ id=$(in_image submit --input '{"style":"industrial","seed":3,"room_type":"loft"}
 check "submit from inside the image" test -n "$id"
 EASEL_STORAGE=file:///data/results in_image controller --concurrency 1 >"$WORK/ctl.log" 2>&1 &
 PIDS+=($!)
-wait_until 60 test "$(status_of "$id")" = succeeded
+wait_for 60 'test "$(status_of "$id")" = succeeded'
 check "a whole job succeeds inside the image" eq "$(status_of "$id")" succeeded
 check "its outputs were written inside the image" test -s "$rootfs/data/results/jobs/$id/normal.jpg"
 finish

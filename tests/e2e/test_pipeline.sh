@@ -57,7 +57,7 @@ push 'this is not json'
 push '[1,2,3]'
 push '{"hello":"world"}'
 push '{"model":"nope/missing","payload":{"images":["file:///x.jpg"]}}'
-wait_until 10 test "$(rcli LLEN easel:jobs:dead)" -ge 4
+wait_for 10 'test "$(rcli LLEN easel:jobs:dead)" -ge 4'
 dead=$(rcli LRANGE easel:jobs:dead 0 -1)
 check "not-JSON entry dead-lettered as malformed_json" grep -q malformed_json <<<"$dead"
 check "entry without usable fields dead-lettered" grep -q no_usable_fields <<<"$dead"
@@ -90,20 +90,21 @@ check "idempotency key: one job for two pushes" eq "$(sql "select count(*) from 
 
 # --- cancel a running job, cancel a queued one, retry a failed one
 run=$("$EASEL" submit --input '{"latency_ms":20000}' --image "file://$SAMPLES/room-1.jpg")
-wait_until 20 test "$(status_of "$run")" = running
+wait_for 20 'test "$(status_of "$run")" = running'
 check "cancel of a running job succeeds" "$EASEL" cancel "$run"
-wait_until 10 test "$(rcli ZSCORE easel:jobs:leases "$run")" = ""
+wait_for 10 'test "$(rcli ZSCORE easel:jobs:leases "$run")" = ""'
 check "canceled job stays canceled" eq "$(status_of "$run")" canceled
-check "its worker process was stopped" bash -c "! pgrep -f 'job --id $run' >/dev/null"
+wait_until 10 worker_gone "$run"
+check "its worker process was stopped" worker_gone "$run"
 check "cancel of a finished job is refused" bash -c "! '$EASEL' cancel '$sid' 2>/dev/null"
 
 missing=$WORK/samples/later.jpg
 late=$("$EASEL" submit --input '{"style":"coastal"}' --image "file://$missing")
-wait_until 20 test "$(status_of "$late")" = failed
+wait_for 20 'test "$(status_of "$late")" = failed'
 check "missing file fails as source_not_found" eq "$(sql "select error_reason from jobs where id='$late'")" source_not_found
 cp "$SAMPLES/room-3.jpg" "$missing"
 check "retry of a failed job is accepted" "$EASEL" retry "$late"
-wait_until 30 test "$(status_of "$late")" = succeeded
+wait_for 30 'test "$(status_of "$late")" = succeeded'
 check "retried job succeeds with a fresh budget" eq "$(sql "select status||'/'||attempts from jobs where id='$late'")" "succeeded/1"
 check "its dead letter is gone" bash -c "! redis-cli -p $REDIS_PORT LRANGE easel:jobs:dead 0 -1 | grep -q $late"
 

@@ -10,7 +10,7 @@ for i in $(seq 1 $N); do
   push "{\"image_id\":\"r-$i\",\"original_url\":\"file://$SAMPLES/room-1.jpg\",\"style\":\"coastal\",\"seed\":$i,\"latency_ms\":800}"
 done
 start_controller ctl --concurrency 3 --lease 3s --heartbeat 300ms || { fail "start"; exit 1; }
-wait_until 30 test "$(count_jobs "'running'")" -ge 2
+wait_for 30 'test "$(count_jobs "'\''running'\''")" -ge 2'
 "$ROOT/hack/services.sh" restart-redis "$WORK/svc" >/dev/null 2>&1
 pass "redis restarted with $(count_jobs "'succeeded'") of $N done"
 wait_until 90 all_terminal $N

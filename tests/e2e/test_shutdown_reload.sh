@@ -13,7 +13,7 @@ for i in $(seq 1 $N); do
   push "{\"image_id\":\"g-$i\",\"original_url\":\"file://$SAMPLES/room-2.jpg\",\"style\":\"minimalist\",\"seed\":$i,\"latency_ms\":1500}"
 done
 start_controller ctl1 --concurrency 2 --lease 3s --shutdown-grace 20s || { fail "start"; exit 1; }
-wait_until 30 test "$(count_jobs "'running'")" -ge 2
+wait_for 30 'test "$(count_jobs "'\''running'\''")" -ge 2'
 kill -TERM "$CTL_PID"
 wait "$CTL_PID"; rc=$?
 check "controller exits 0 after SIGTERM" eq "$rc" 0
