@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -329,6 +330,12 @@ easel_err easel_executor_local_new(const struct easel_local_opts *o,
         if (n > 0) {
             path[n] = '\0';
             l->binary = strdup(path);
+        } else {
+            /* no /proc (a chroot, a minimal sandbox): the kernel still
+             * tells us the path execve was given */
+            const char *fn = (const char *)getauxval(AT_EXECFN);
+            if (fn && realpath(fn, path))
+                l->binary = strdup(path);
         }
     }
     l->env = build_env(o->env);
