@@ -3,6 +3,7 @@
  * the executor into the controller and turns SIGTERM/SIGINT into a graceful
  * stop; `easel job` runs one attempt and maps the outcome to an exit code.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,35 +48,51 @@ int mode_controller(struct settings *s, char **args, int nargs)
     snprintf(bytes, sizeof(bytes), "%lld", (long long)s->max_source_bytes);
     snprintf(ftimeout, sizeof(ftimeout), "%lldms", (long long)s->fetch_timeout_ms);
     snprintf(pixels, sizeof(pixels), "%lld", (long long)s->max_pixels);
+    /* With a registry file, workers read the controller's snapshot of the
+     * last registry it accepted, never the file an operator is editing. */
+    char snapdir[256] = "", snapshot[300] = "";
+    if (s->registry && *s->registry) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(snapdir, sizeof(snapdir), "%s/easel-controller-XXXXXX",
+                 tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(snapdir)) {
+            fprintf(stderr, "easel controller: cannot create %s for the registry snapshot: %s\n",
+                    snapdir, strerror(errno));
+            return 1;
+        }
+        snprintf(snapshot, sizeof(snapshot), "%s/models.yaml", snapdir);
+    }
     char *env[16] = {0};
     size_t n = 0;
     env[n++] = env_pair("EASEL_DATABASE_URL", s->database_url);
     env[n++] = env_pair("EASEL_STORAGE", s->storage);
-    env[n++] = env_pair("EASEL_REGISTRY", s->registry ? s->registry : "");
+    env[n++] = env_pair("EASEL_REGISTRY", snapshot);
     env[n++] = env_pair("EASEL_HEARTBEAT", hb);
     env[n++] = env_pair("EASEL_LOG_LEVEL", s->log_level);
     env[n++] = env_pair("EASEL_MAX_SOURCE_BYTES", bytes);
     env[n++] = env_pair("EASEL_FETCH_TIMEOUT", ftimeout);
     env[n++] = env_pair("EASEL_MAX_PIXELS", pixels);
     if (s->file_roots && s->file_roots[0]) {
-        /* one root per child env var is enough for the local executor */
-        easel_strlcpy(roots, s->file_roots[0], sizeof(roots));
+        size_t used = 0;
+        for (size_t i = 0; s->file_roots[i] && used < sizeof(roots); i++)
+            used += (size_t)snprintf(roots + used, sizeof(roots) - used, "%s%s",
+                                     i ? "," : "", s->file_roots[i]);
         env[n++] = env_pair("EASEL_FILE_ROOTS", roots);
     }
+    int status = 1;
+    struct easel_executor *ex = NULL;
     for (size_t i = 0; i < n; i++)
         if (!env[i]) {
             fprintf(stderr, "easel controller: out of memory\n");
-            return 1;
+            goto out;
         }
 
     struct easel_local_opts lo = {.env = (const char *const *)env,
                                   .kill_grace_ms = s->kill_grace_ms};
-    struct easel_executor *ex = NULL;
     if (easel_executor_local_new(&lo, &ex) != EASEL_OK) {
-        fprintf(stderr, "easel controller: cannot set up the local executor\n");
-        for (size_t i = 0; i < n; i++)
-            free(env[i]);
-        return 1;
+        fprintf(stderr, "easel controller: cannot set up the local executor "
+                        "(out of memory, or its own binary cannot be found)\n");
+        goto out;
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -90,6 +107,7 @@ int mode_controller(struct settings *s, char **args, int nargs)
         .database_url = s->database_url,
         .queue = s->queue,
         .registry_path = s->registry,
+        .registry_snapshot = snapshot[0] ? snapshot : NULL,
         .controller_id = s->controller_id,
         .concurrency = s->concurrency,
         .claim_batch = (size_t)s->claim_batch,
@@ -105,10 +123,16 @@ int mode_controller(struct settings *s, char **args, int nargs)
     if (rc)
         easel_error_log(NULL, "controller cannot run: %s",
                         err.msg[0] ? err.msg : easel_strerror(rc));
+    status = rc ? 1 : 0;
+out:
     easel_executor_free(ex);
     for (size_t i = 0; i < n; i++)
         free(env[i]);
-    return rc ? 1 : 0;
+    if (snapshot[0]) {
+        unlink(snapshot);
+        rmdir(snapdir);
+    }
+    return status;
 }
 
 int mode_job(struct settings *s, char **args, int nargs)

@@ -68,7 +68,7 @@ static const struct easel_opt controller_opts[] = {
     OPT("max-pixels", "EASEL_MAX_PIXELS", I64, "50000000", max_pixels, 1,
         0x7fffffffffffLL, "Largest source image in pixels (width x height), checked before decoding"),
     OPT("file-root", "EASEL_FILE_ROOTS", LIST, NULL, file_roots, 0, 0,
-        "Directory file:// sources must be inside (repeatable; none = any)"),
+        "Directory file:// sources must be inside (repeatable; comma-separated in the environment; none = any)"),
     O_LOG,
 };
 
@@ -94,7 +94,7 @@ static const struct easel_opt job_opts[] = {
     OPT("max-side", "EASEL_MAX_SIDE", INT, "16384", max_side, 1, 1000000,
         "Largest source image width or height in pixels"),
     OPT("file-root", "EASEL_FILE_ROOTS", LIST, NULL, file_roots, 0, 0,
-        "Directory file:// sources must be inside (repeatable; none = any)"),
+        "Directory file:// sources must be inside (repeatable; comma-separated in the environment; none = any)"),
     O_LOG,
 };
 

@@ -22,6 +22,11 @@ struct easel_controller_opts {
     const char *database_url;
     const char *queue;            /* pending list key */
     const char *registry_path;    /* NULL/"" = built-in registry */
+    /* Where the exact text of each registry the controller accepts is
+     * written (atomically) for its workers to read, so that an invalid edit
+     * of registry_path never reaches a job. NULL = workers read
+     * registry_path themselves. */
+    const char *registry_snapshot;
     const char *controller_id;    /* NULL = <host>-<pid>-<random> */
     int concurrency;              /* attempts held at once (global) */
     size_t claim_batch;           /* entries claimed per round trip */

@@ -98,6 +98,9 @@ struct easel_diags {
     size_t n, cap;
 };
 void easel_diags_cleanup(struct easel_diags *d);
+/* Appends one problem (d may be NULL). */
+void easel_diags_add(struct easel_diags *d, int line, int col,
+                     const char *fmt, ...) EASEL_PRINTF(4, 5);
 /* Prints "file:line:col: msg" lines. */
 void easel_diags_print(const struct easel_diags *d, const char *file,
                        FILE *out);

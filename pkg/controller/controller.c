@@ -51,8 +51,17 @@ static easel_err load_registry(struct ctl *c, bool initial,
     struct easel_registry *r = NULL;
     struct easel_diags d = {0};
     const char *path = ctl_registry_path(c);
-    easel_err rc = path ? easel_registry_load_file(path, &r, &d)
-                        : easel_registry_builtin(&r);
+    char *text = NULL;
+    size_t len = 0;
+    easel_err rc;
+    if (!path) {
+        rc = easel_registry_builtin(&r);
+    } else if ((rc = easel_read_file(path, 1 << 20, &text, &len)) != EASEL_OK) {
+        easel_diags_add(&d, 1, 1, "cannot read the registry: %s",
+                       rc == EASEL_ELIMIT ? "larger than 1 MiB" : easel_strerror(rc));
+    } else {
+        rc = easel_registry_parse(text, len, path, &r, &d);
+    }
     if (rc) {
         char first[300] = "";
         if (d.n)
@@ -71,9 +80,19 @@ static easel_err load_registry(struct ctl *c, bool initial,
             easel_warn(NULL, "%s:%d:%d: %s", path, d.items[i].line,
                        d.items[i].col, d.items[i].msg);
         easel_diags_cleanup(&d);
+        free(text);
         return rc;
     }
     easel_diags_cleanup(&d);
+    /* Workers read the snapshot, never the file being edited: they see
+     * exactly the registry the controller validated, old or new. */
+    if (text && c->o->registry_snapshot) {
+        easel_err wrc = easel_write_file_atomic(c->o->registry_snapshot, text, len);
+        if (wrc)
+            easel_warn(NULL, "cannot write the registry snapshot %s: %s",
+                       c->o->registry_snapshot, easel_strerror(wrc));
+    }
+    free(text);
     pthread_mutex_lock(&c->mu);
     struct easel_registry *old = c->reg;
     c->reg = r;

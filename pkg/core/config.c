@@ -129,7 +129,20 @@ easel_err easel_config_parse(const struct easel_cmd_spec *spec, void *cfg,
         if (env && *env) {
             char origin[80];
             snprintf(origin, sizeof(origin), "environment %s", o->env);
-            rc = set_value(cfg, o, env, origin, err);
+            if (o->type == EASEL_OPT_LIST) {
+                /* a list in the environment is comma-separated */
+                char *copy = strdup(env), *save = NULL;
+                if (!copy) {
+                    rc = EASEL_ENOMEM;
+                    goto out;
+                }
+                for (char *t = strtok_r(copy, ",", &save); t && !rc;
+                     t = strtok_r(NULL, ",", &save))
+                    rc = set_value(cfg, o, t, origin, err);
+                free(copy);
+            } else {
+                rc = set_value(cfg, o, env, origin, err);
+            }
             if (rc)
                 goto out;
         }

@@ -7,7 +7,7 @@
 
 #include "registry_int.h"
 
-void reg_diag(struct easel_diags *d, int line, int col, const char *fmt, ...)
+void easel_diags_add(struct easel_diags *d, int line, int col, const char *fmt, ...)
 {
     if (!d)
         return;

@@ -40,7 +40,7 @@ static void problem(struct pctx *c, const yaml_node_t *n, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     c->problems++;
-    reg_diag(c->d, n ? (int)n->start_mark.line + 1 : 1,
+    easel_diags_add(c->d, n ? (int)n->start_mark.line + 1 : 1,
              n ? (int)n->start_mark.column + 1 : 1, "%s", msg);
 }
 
@@ -696,7 +696,7 @@ easel_err easel_registry_parse(const char *text, size_t len,
 {
     *out = NULL;
     if (len > REG_MAX_DOC) {
-        reg_diag(diags, 1, 1, "the registry is %zu bytes; the limit is %d",
+        easel_diags_add(diags, 1, 1, "the registry is %zu bytes; the limit is %d",
                  len, REG_MAX_DOC);
         return EASEL_EPARSE;
     }
@@ -716,7 +716,7 @@ easel_err easel_registry_parse(const char *text, size_t len,
     }
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &doc)) {
-        reg_diag(diags, (int)parser.problem_mark.line + 1,
+        easel_diags_add(diags, (int)parser.problem_mark.line + 1,
                  (int)parser.problem_mark.column + 1, "YAML syntax: %s%s%s",
                  parser.problem ? parser.problem : "unreadable document",
                  parser.context ? " " : "", parser.context ? parser.context : "");
@@ -726,7 +726,7 @@ easel_err easel_registry_parse(const char *text, size_t len,
     }
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (!root) {
-        reg_diag(diags, 1, 1, "the registry is empty");
+        easel_diags_add(diags, 1, 1, "the registry is empty");
         c.problems++;
     } else {
         parse_root(&c, root, r);
@@ -735,7 +735,7 @@ easel_err easel_registry_parse(const char *text, size_t len,
     /* A second document in the stream is almost always a mistake. */
     if (!c.problems && yaml_parser_load(&parser, &doc)) {
         if (yaml_document_get_root_node(&doc)) {
-            reg_diag(diags, (int)doc.start_mark.line + 1, 1,
+            easel_diags_add(diags, (int)doc.start_mark.line + 1, 1,
                      "the registry holds more than one YAML document; only one is allowed");
             c.problems++;
         }
@@ -764,7 +764,7 @@ easel_err easel_registry_load_file(const char *path,
     *out = NULL;
     easel_err rc = easel_read_file(path, REG_MAX_DOC, &text, &len);
     if (rc) {
-        reg_diag(diags, 1, 1, "cannot read the registry: %s",
+        easel_diags_add(diags, 1, 1, "cannot read the registry: %s",
                  rc == EASEL_ELIMIT ? "larger than 1 MiB" : easel_strerror(rc));
         return rc == EASEL_ENOTFOUND ? EASEL_ENOTFOUND : EASEL_EPARSE;
     }

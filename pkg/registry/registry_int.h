@@ -12,9 +12,6 @@
 /* Largest queue entry accepted by intake. */
 #define REG_MAX_ENTRY (1024 * 1024)
 
-void reg_diag(struct easel_diags *d, int line, int col, const char *fmt, ...)
-    EASEL_PRINTF(4, 5);
-
 /* Frees a registry whatever its state (used by unref and on parse errors). */
 void reg_free(struct easel_registry *r);
 void reg_preset_cleanup(struct easel_preset *p);
