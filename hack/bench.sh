@@ -12,14 +12,16 @@ EASEL_REDIS_AOF=0 ./hack/services.sh start "$svc" >/dev/null || exit 1
 . "$svc/env"
 export EASEL_BIN=$PWD/$BUILD/easel
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; redis $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/')"
+export EASEL_BENCH_DIR=$svc/images
 for b in "$BUILD"/bench/bench_*; do
   [ -x "$b" ] || continue
   echo
   echo "== $(basename "$b")"
-  "$b" || echo "($(basename "$b") exited $?)"
+  "$b" | tee "$svc/$(basename "$b").out" || echo "($(basename "$b") exited $?)"
 done
-if [ -x hack/bench-sharp.sh ]; then
+if [ -s "$svc/bench_variants.out" ]; then
   echo
-  echo "== sharp (npm) on the same inputs and settings"
-  ./hack/bench-sharp.sh || echo "(sharp comparison unavailable)"
+  echo "== sharp (npm) on the same images and settings"
+  ./hack/bench-sharp.sh "$EASEL_BENCH_DIR" "$svc/bench_variants.out" \
+    || echo "(sharp comparison unavailable)"
 fi

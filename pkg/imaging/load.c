@@ -3,8 +3,10 @@
  * sniffing, header-only limit checks before any decoding, strict decoding
  * (truncation and corruption fail), orientation and sRGB.
  */
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "imaging_int.h"
@@ -17,6 +19,20 @@ static bool shut_down;
 
 static void do_init(void)
 {
+    /* libvips loads its optional modules (PDF via poppler, ImageMagick,
+     * HEIF, JPEG XL, OpenSlide) from $VIPSHOME/lib. easel needs none of
+     * them and they are the riskiest parsers, so unless an operator points
+     * VIPSHOME somewhere on purpose, it points at a directory that does not
+     * exist and no module is ever mapped (about 6 MB less RSS, too). */
+    if (!getenv("VIPSHOME"))
+        setenv("VIPSHOME", "/nonexistent/easel-loads-no-vips-modules", 0);
+    /* A job process handles one image at a time: a couple of malloc arenas
+     * hold it, where glibc's default of eight per core keeps freed pixel
+     * buffers of every thread alive (measured: 215 MB peak RSS instead of
+     * under 90 MB in make bench). Big buffers come straight from mmap and go
+     * back to the system when freed. */
+    mallopt(M_ARENA_MAX, 2);
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     if (VIPS_INIT(init_argv0)) {
         init_rc = -1;
         return;

@@ -7,6 +7,7 @@
  * and the encodes run in parallel threads. Results reach the caller's
  * callback in the preset's order, on the calling thread.
  */
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -156,6 +157,7 @@ static easel_err run_variants(VipsImage *src, const struct easel_preset *preset,
         g_object_ref(prev);
     }
     g_object_unref(prev);
+    malloc_trim(0); /* the resize pipelines' buffers, before the encoders' */
     /* Encode in parallel; the calling thread takes the first one. */
     for (size_t i = 1; i < n; i++)
         jobs[i].started =
@@ -254,6 +256,9 @@ easel_err easel_image_variants_buffer(const void *buf, size_t len,
         g_object_unref(thumb);
     if (srgb)
         g_object_unref(srgb);
+    /* The decode pipeline's buffers are free now; hand the pages back before
+     * the encoders allocate theirs, or the two peaks add up. */
+    malloc_trim(0);
     if (!mem)
         return easel_error_set(err, timed_out ? EASEL_ETIMEOUT : EASEL_EIMAGE,
                                EASEL_CLASS_PERMANENT,

@@ -1,0 +1,255 @@
+/*
+ * bench_variants.c - measures the image path of a job: one source JPEG in,
+ * every variant of the "dall-e" preset out (1024 px JPEG q80, 2048 px WebP
+ * q95, 256 px JPEG q75), through easel_image_variants_buffer, the call job
+ * mode makes.
+ *
+ * Sources are 12 MP (4000x3000) photo-like JPEGs (textured noise over
+ * gradients, so they neither compress nor decode unrealistically fast),
+ * written by a child process before measuring, so that the peak RSS printed
+ * is that of the variant path alone: each source is read from disk, turned
+ * into variants and freed, one after the other, as a worker would.
+ *
+ * Prints human lines, "BENCH key=value" lines and a PASS/MISS note against
+ * the targets. Exits 0 whatever the figures; a setup failure exits 1.
+ *
+ *   EASEL_BENCH_IMAGES  number of sources (default 20)
+ *   EASEL_BENCH_DIR     keep the sources here (hack/bench-sharp.sh reuses
+ *                       them); default: a temporary directory, removed
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <vips/vips.h>
+
+#include "easel/core.h"
+#include "easel/imaging.h"
+#include "easel/registry.h"
+
+#define SRC_W 4000
+#define SRC_H 3000
+#define TARGET_IMAGES_PER_S 1.95
+#define TARGET_PEAK_RSS_MB 65.0
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* One source: two crossing gradients under Perlin-like texture and fine
+ * grain, different for every index. */
+static int make_source(const char *path, int i)
+{
+    VipsImage *base = vips_image_new(), **t = (VipsImage **)vips_object_local_array(
+                                          VIPS_OBJECT(base), 12);
+    int rc = vips_xyz(&t[0], SRC_W, SRC_H, NULL) ||
+             vips_extract_band(t[0], &t[1], 0, NULL) ||
+             vips_extract_band(t[0], &t[2], 1, NULL) ||
+             vips_perlin(&t[3], SRC_W, SRC_H, "cell_size", 64 + 16 * (i % 5),
+                         "seed", i, NULL) ||
+             vips_gaussnoise(&t[4], SRC_W, SRC_H, "sigma", 12.0, "mean", 0.0,
+                             "seed", i + 1, NULL) ||
+             vips_linear1(t[1], &t[5], 180.0 / SRC_W, 30 + 3 * i, NULL) ||
+             vips_linear1(t[2], &t[6], 160.0 / SRC_H, 40, NULL) ||
+             vips_linear1(t[3], &t[7], 90, 100, NULL);
+    if (!rc) {
+        VipsImage *r, *g, *b, *bands[3];
+        rc = vips_add(t[5], t[4], &r, NULL);
+        if (!rc && !vips_add(t[6], t[7], &g, NULL)) {
+            if (!vips_add(t[7], t[4], &b, NULL)) {
+                bands[0] = r;
+                bands[1] = g;
+                bands[2] = b;
+                rc = vips_bandjoin(bands, &t[8], 3, NULL) ||
+                     vips_cast_uchar(t[8], &t[9], NULL) ||
+                     vips_copy(t[9], &t[10], "interpretation",
+                               VIPS_INTERPRETATION_sRGB, NULL) ||
+                     vips_jpegsave(t[10], path, "Q", 88, NULL);
+                g_object_unref(b);
+            } else {
+                rc = -1;
+            }
+            g_object_unref(g);
+        } else {
+            rc = -1;
+        }
+        if (r)
+            g_object_unref(r);
+    }
+    g_object_unref(base);
+    return rc ? -1 : 0;
+}
+
+static int make_sources(const char *dir, int n)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (VIPS_INIT("bench_variants"))
+            _exit(1);
+        for (int i = 0; i < n; i++) {
+            char path[4200];
+            snprintf(path, sizeof(path), "%s/src-%02d.jpg", dir, i);
+            struct stat st;
+            if (stat(path, &st) == 0 && st.st_size > 0)
+                continue; /* kept from an earlier run */
+            if (make_source(path, i)) {
+                fprintf(stderr, "bench_variants: cannot write %s: %s\n", path,
+                        vips_error_buffer());
+                _exit(1);
+            }
+        }
+        _exit(0);
+    }
+    int status;
+    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+        return -1;
+    return 0;
+}
+
+struct totals {
+    size_t in_bytes, out_bytes[8];
+    int n;
+};
+
+static easel_err count(void *ctx, const struct easel_variant_out *v)
+{
+    struct totals *t = ctx;
+    if (t->n < 8)
+        t->out_bytes[t->n++] += v->len;
+    return EASEL_OK;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void rm_dir(const char *dir, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/src-%02d.jpg", dir, i);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+int main(void)
+{
+    const char *s = getenv("EASEL_BENCH_IMAGES");
+    int n = s ? atoi(s) : 20;
+    if (n < 1 || n > 1000)
+        n = 20;
+    char dir[4096];
+    const char *keep = getenv("EASEL_BENCH_DIR");
+    if (keep && *keep) {
+        snprintf(dir, sizeof(dir), "%s", keep);
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+            perror(dir);
+            return 1;
+        }
+    } else {
+        snprintf(dir, sizeof(dir), "/tmp/easel-bench-img.XXXXXX");
+        if (!mkdtemp(dir)) {
+            perror("mkdtemp");
+            return 1;
+        }
+    }
+    int64_t t0 = now_us();
+    if (make_sources(dir, n)) {
+        fprintf(stderr, "bench_variants: cannot make the source images\n");
+        return 1;
+    }
+    printf("sources: %d x %dx%d JPEG q88 in %s (made in %.1f s)\n", n, SRC_W,
+           SRC_H, dir, (double)(now_us() - t0) / 1e6);
+
+    if (easel_imaging_init("bench_variants", 0) != EASEL_OK) {
+        fprintf(stderr, "bench_variants: libvips does not start\n");
+        return 1;
+    }
+    struct easel_registry *reg = NULL;
+    if (easel_registry_builtin(&reg) != EASEL_OK)
+        return 1;
+    const struct easel_preset *preset = easel_registry_preset(reg, "dall-e");
+    if (!preset)
+        return 1;
+
+    struct easel_image_limits lim;
+    easel_image_limits_default(&lim);
+    int64_t *lat = calloc((size_t)n, sizeof(*lat));
+    struct totals tot = {0};
+    int64_t start = now_us();
+    for (int i = 0; i < n; i++) {
+        char path[4200], *buf = NULL;
+        size_t len = 0;
+        snprintf(path, sizeof(path), "%s/src-%02d.jpg", dir, i);
+        int64_t a = now_us();
+        if (easel_read_file(path, 0, &buf, &len) != EASEL_OK) {
+            fprintf(stderr, "bench_variants: cannot read %s\n", path);
+            return 1;
+        }
+        struct easel_error err;
+        tot.n = 0;
+        if (easel_image_variants_buffer(buf, len, &lim, preset, count, &tot, &err)) {
+            fprintf(stderr, "bench_variants: %s: %s\n", path, err.msg);
+            return 1;
+        }
+        tot.in_bytes += len;
+        free(buf);
+        lat[i] = now_us() - a;
+    }
+    double secs = (double)(now_us() - start) / 1e6;
+    qsort(lat, (size_t)n, sizeof(*lat), cmp_i64);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double rss_mb = (double)ru.ru_maxrss / 1024.0;
+    double ips = n / secs;
+
+    printf("preset dall-e: ");
+    for (size_t v = 0; v < preset->nvariants; v++)
+        printf("%s%s %dx%d %s q%d", v ? ", " : "", preset->variants[v].name,
+               preset->variants[v].width, preset->variants[v].height,
+               easel_format_name(preset->variants[v].format),
+               preset->variants[v].quality);
+    printf("\n");
+    printf("throughput: %.2f images/s (%d in %.2f s, %d cores, libvips %s)\n",
+           ips, n, secs, (int)sysconf(_SC_NPROCESSORS_ONLN), easel_imaging_version());
+    printf("latency per image: p50 %.0f ms, p99 %.0f ms\n",
+           (double)lat[n / 2] / 1000.0,
+           (double)lat[(size_t)((n - 1) * 0.99)] / 1000.0);
+    printf("peak RSS: %.1f MB\n", rss_mb);
+    printf("bytes: in %.1f MB; out", (double)tot.in_bytes / 1e6);
+    for (size_t v = 0; v < preset->nvariants; v++)
+        printf(" %s %.2f MB", preset->variants[v].name, (double)tot.out_bytes[v] / 1e6);
+    printf("\n");
+    printf("BENCH variants_images_per_s=%.3f\n", ips);
+    printf("BENCH variants_p50_ms=%.1f\n", (double)lat[n / 2] / 1000.0);
+    printf("BENCH variants_p99_ms=%.1f\n", (double)lat[(size_t)((n - 1) * 0.99)] / 1000.0);
+    printf("BENCH variants_peak_rss_mb=%.1f\n", rss_mb);
+    printf("BENCH variants_out_bytes=");
+    for (size_t v = 0; v < preset->nvariants; v++)
+        printf("%s%zu", v ? "," : "", tot.out_bytes[v]);
+    printf("\n");
+    printf("%s throughput target >= %.2f images/s\n",
+           ips >= TARGET_IMAGES_PER_S ? "PASS" : "MISS", TARGET_IMAGES_PER_S);
+    printf("%s peak RSS target < %.0f MB\n",
+           rss_mb < TARGET_PEAK_RSS_MB ? "PASS" : "MISS", TARGET_PEAK_RSS_MB);
+    free(lat);
+    easel_registry_unref(reg);
+    easel_imaging_shutdown();
+    if (!(keep && *keep))
+        rm_dir(dir, n);
+    return 0;
+}
