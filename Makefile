@@ -110,6 +110,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(TLIB_OBJ) $(LIB)
 test-build: $(BIN) $(UNIT_BIN) $(INT_BIN)
 
 test: test-build ## Run every test (unit, integration, e2e) against real Redis and PostgreSQL
+	$(Q)EASEL_BIN=$(BUILD)/easel ./hack/gen-config-doc.sh --check
 	$(Q)BUILD=$(BUILD) ./hack/run-tests.sh all
 
 test-unit: test-build ## Run the unit tests only
@@ -131,7 +132,7 @@ bench: $(BIN) $(BENCH_BIN) ## Print queue and image-variant figures (make bench)
 	$(Q)BUILD=$(BUILD) ./hack/bench.sh
 
 docs-check: $(BIN) ## Check docs/configuration.md against the flag tables
-	$(Q)./hack/gen-config-doc.sh --check
+	$(Q)EASEL_BIN=$(BIN) ./hack/gen-config-doc.sh --check
 
 checksrc: ## Look for banned calls (sprintf, strcpy, strcat, atoi, ...)
 	$(Q)./hack/checksrc.sh
