@@ -59,6 +59,9 @@ BIN := $(BUILD)/easel
 DEPS_STAMP := $(BUILD)/.deps-ok
 
 .DEFAULT_GOAL := all
+# object files of tests are intermediates of a chain; keep them between runs
+.SECONDARY:
+
 .PHONY: all help deps test test-unit test-integration test-e2e test-asan \
         demo bench clean checksrc docs-check fmt
 

@@ -10,8 +10,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dest=${1:?usage: $0 DEST}
-BUILD=${BUILD:-build}
-make --no-print-directory BUILD="$BUILD" "$BUILD/easel" >/dev/null
+# The image always carries a release build, never a sanitizer one (under
+# make test-asan the sanitized build lives in build-asan/; a sanitized binary
+# could not even start without /proc inside a chroot).
+BUILD=build
+env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u SANITIZE -u CFLAGS \
+  make --no-print-directory BUILD="$BUILD" "$BUILD/easel" >/dev/null
 mkdir -p "$dest/usr/local/bin" "$dest/etc/ssl/certs" "$dest/tmp" "$dest/etc"
 install -m 0755 "$BUILD/easel" "$dest/usr/local/bin/easel"
 strip --strip-unneeded "$dest/usr/local/bin/easel" 2>/dev/null || true

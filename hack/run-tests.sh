@@ -14,6 +14,10 @@ what=${1:-all}; filter=${2:-}
 export EASEL_BIN=$PWD/$BUILD/easel
 export EASEL_BUILD=$PWD/$BUILD
 export EASEL_ROOT=$PWD
+# Under make test-asan: leaks in system libraries' one-time start-up state are
+# suppressed (tests/lsan.supp); any UBSan report fails the program.
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 
 passed=0; failed=0; failures=()
 logdir=$(mktemp -d /tmp/easel-tests.XXXXXX)
