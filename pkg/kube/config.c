@@ -1,0 +1,518 @@
+/*
+ * config.c - where the API server is and how to talk to it: kubeconfig
+ * files (as kubectl reads them) and the in-cluster service account.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <yaml.h>
+
+#include "kube_int.h"
+
+#define KUBECONFIG_MAX (4 * 1024 * 1024)
+#define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
+
+/* ------------------------------------------------------------ YAML to JSON */
+
+static cJSON *scalar_to_json(const yaml_node_t *n)
+{
+    const char *v = (const char *)n->data.scalar.value;
+    size_t len = n->data.scalar.length;
+    if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+        if (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "TRUE"))
+            return cJSON_CreateTrue();
+        if (!strcmp(v, "false") || !strcmp(v, "False") || !strcmp(v, "FALSE"))
+            return cJSON_CreateFalse();
+        if (!strcmp(v, "null") || !strcmp(v, "~") || len == 0)
+            return cJSON_CreateNull();
+        char *end = NULL;
+        errno = 0;
+        double d = strtod(v, &end);
+        if (len && end == v + len && errno == 0 && strspn(v, "+-0123456789.eE") == len)
+            return cJSON_CreateNumber(d);
+    }
+    return cJSON_CreateString(v);
+}
+
+static cJSON *node_to_json(yaml_document_t *doc, yaml_node_t *n, int depth,
+                           char *why, size_t whylen)
+{
+    if (!n)
+        return cJSON_CreateNull();
+    if (depth > 64) {
+        snprintf(why, whylen, "nested more than 64 levels");
+        return NULL;
+    }
+    switch (n->type) {
+    case YAML_SCALAR_NODE:
+        return scalar_to_json(n);
+    case YAML_SEQUENCE_NODE: {
+        cJSON *a = cJSON_CreateArray();
+        for (yaml_node_item_t *it = n->data.sequence.items.start;
+             a && it < n->data.sequence.items.top; it++) {
+            cJSON *v = node_to_json(doc, yaml_document_get_node(doc, *it),
+                                    depth + 1, why, whylen);
+            if (!v) {
+                cJSON_Delete(a);
+                return NULL;
+            }
+            cJSON_AddItemToArray(a, v);
+        }
+        return a;
+    }
+    case YAML_MAPPING_NODE: {
+        cJSON *o = cJSON_CreateObject();
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+             o && p < n->data.mapping.pairs.top; p++) {
+            yaml_node_t *k = yaml_document_get_node(doc, p->key);
+            if (!k || k->type != YAML_SCALAR_NODE) {
+                snprintf(why, whylen, "line %zu: a mapping key is not a string",
+                         k ? k->start_mark.line + 1 : 0);
+                cJSON_Delete(o);
+                return NULL;
+            }
+            cJSON *v = node_to_json(doc, yaml_document_get_node(doc, p->value),
+                                    depth + 1, why, whylen);
+            if (!v) {
+                cJSON_Delete(o);
+                return NULL;
+            }
+            /* a repeated key: the last one wins, as in most YAML readers */
+            cJSON_DeleteItemFromObjectCaseSensitive(o, (const char *)k->data.scalar.value);
+            cJSON_AddItemToObject(o, (const char *)k->data.scalar.value, v);
+        }
+        return o;
+    }
+    default:
+        return cJSON_CreateNull();
+    }
+}
+
+easel_err kube_yaml_to_json(const char *text, size_t len, cJSON **out,
+                            char *why, size_t whylen)
+{
+    *out = NULL;
+    why[0] = '\0';
+    /* An alias can make a tiny document expand without bound; kubeconfigs
+     * and manifests never need them. */
+    yaml_parser_t p;
+    yaml_event_t ev;
+    if (!yaml_parser_initialize(&p))
+        return EASEL_ENOMEM;
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    for (;;) {
+        if (!yaml_parser_parse(&p, &ev)) {
+            snprintf(why, whylen, "line %zu: %s", p.problem_mark.line + 1,
+                     p.problem ? p.problem : "YAML syntax error");
+            yaml_parser_delete(&p);
+            return EASEL_EPARSE;
+        }
+        yaml_event_type_t t = ev.type;
+        yaml_event_delete(&ev);
+        if (t == YAML_ALIAS_EVENT) {
+            snprintf(why, whylen, "YAML aliases are not accepted");
+            yaml_parser_delete(&p);
+            return EASEL_EPARSE;
+        }
+        if (t == YAML_STREAM_END_EVENT)
+            break;
+    }
+    yaml_parser_delete(&p);
+
+    yaml_document_t doc;
+    if (!yaml_parser_initialize(&p))
+        return EASEL_ENOMEM;
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&p, &doc)) {
+        snprintf(why, whylen, "line %zu: %s", p.problem_mark.line + 1,
+                 p.problem ? p.problem : "YAML syntax error");
+        yaml_parser_delete(&p);
+        return EASEL_EPARSE;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    cJSON *j = root ? node_to_json(&doc, root, 0, why, whylen) : cJSON_CreateObject();
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&p);
+    if (!j)
+        return why[0] ? EASEL_EPARSE : EASEL_ENOMEM;
+    *out = j;
+    return EASEL_OK;
+}
+
+/* ----------------------------------------------------------------- base64 */
+
+easel_err easel_kube_b64decode(const char *in, char **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    size_t n = strlen(in);
+    char *clean = malloc(n + 4);
+    if (!clean)
+        return EASEL_ENOMEM;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = in[i];
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
+            continue;
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+              (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '=')) {
+            free(clean);
+            return EASEL_EPARSE;
+        }
+        clean[m++] = c;
+    }
+    while (m % 4)
+        clean[m++] = '='; /* tolerate missing padding */
+    unsigned char *buf = malloc(m / 4 * 3 + 1);
+    if (!buf) {
+        free(clean);
+        return EASEL_ENOMEM;
+    }
+    int got = m ? EVP_DecodeBlock(buf, (const unsigned char *)clean, (int)m) : 0;
+    if (got < 0) {
+        free(clean);
+        free(buf);
+        return EASEL_EPARSE;
+    }
+    /* EVP_DecodeBlock counts padding as zero bytes */
+    for (size_t i = m; i > 0 && clean[i - 1] == '='; i--)
+        got--;
+    free(clean);
+    buf[got] = '\0';
+    *out = (char *)buf;
+    *len = (size_t)got;
+    return EASEL_OK;
+}
+
+/* ------------------------------------------------------------- kubeconfig */
+
+void easel_kube_config_free(struct easel_kube_config *c)
+{
+    if (!c)
+        return;
+    free(c->server);
+    free(c->ca_pem);
+    free(c->token);
+    free(c->token_file);
+    free(c->cert_pem);
+    free(c->key_pem);
+    free(c->namespace);
+    free(c->context);
+    free(c->source);
+    free(c);
+}
+
+static char *dup_mem(const char *p, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, p, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+struct easel_kube_config *kube_config_dup(const struct easel_kube_config *c)
+{
+    struct easel_kube_config *d = calloc(1, sizeof(*d));
+    if (!d)
+        return NULL;
+    bool ok = true;
+#define DUP(f) if (c->f && !(d->f = strdup(c->f))) ok = false
+    DUP(server);
+    DUP(token);
+    DUP(token_file);
+    DUP(namespace);
+    DUP(context);
+    DUP(source);
+#undef DUP
+#define DUPM(f, l) if (c->f && !(d->f = dup_mem(c->f, c->l))) ok = false; d->l = c->l
+    DUPM(ca_pem, ca_len);
+    DUPM(cert_pem, cert_len);
+    DUPM(key_pem, key_len);
+#undef DUPM
+    d->insecure = c->insecure;
+    if (!ok) {
+        easel_kube_config_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+/* Finds the entry `name` in a kubeconfig list ("clusters", "users",
+ * "contexts") and returns its inner object ("cluster", "user", "context"). */
+static const cJSON *named(const cJSON *root, const char *list, const char *inner,
+                          const char *name)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(root, list))
+    {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(it, "name");
+        if (cJSON_IsString(n) && !strcmp(n->valuestring, name))
+            return cJSON_GetObjectItemCaseSensitive(it, inner);
+    }
+    return NULL;
+}
+
+static const char *str_at(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+/* Relative file paths in a kubeconfig are relative to the file itself. */
+static char *resolve(const char *source, const char *p)
+{
+    if (p[0] == '/' || !source || !strchr(source, '/'))
+        return strdup(p);
+    const char *slash = strrchr(source, '/');
+    return easel_asprintf("%.*s/%s", (int)(slash - source), source, p);
+}
+
+/* Loads "<key>-data" (base64) or "<key>" (a file) into *pem. */
+static easel_err load_pem(const cJSON *o, const char *key, const char *source,
+                          char **pem, size_t *len, struct easel_error *err)
+{
+    char dkey[64];
+    snprintf(dkey, sizeof(dkey), "%s-data", key);
+    const char *data = str_at(o, dkey), *file = str_at(o, key);
+    if (data) {
+        if (easel_kube_b64decode(data, pem, len) != EASEL_OK)
+            return easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_PERMANENT,
+                                   "bad_kubeconfig", "%s: %s is not valid base64",
+                                   source, dkey);
+        return EASEL_OK;
+    }
+    if (file) {
+        char *path = resolve(source, file);
+        if (!path)
+            return EASEL_ENOMEM;
+        easel_err rc = easel_read_file(path, 1 << 20, pem, len);
+        if (rc)
+            easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "bad_kubeconfig",
+                            "%s: cannot read %s %s: %s", source, key, path,
+                            easel_strerror(rc));
+        free(path);
+        return rc;
+    }
+    return EASEL_OK;
+}
+
+easel_err easel_kube_config_parse(const char *text, size_t len,
+                                  const char *source, const char *context,
+                                  struct easel_kube_config **out,
+                                  struct easel_error *err)
+{
+    *out = NULL;
+    cJSON *root = NULL;
+    char why[200];
+    easel_err rc = kube_yaml_to_json(text, len, &root, why, sizeof(why));
+    if (rc)
+        return easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "bad_kubeconfig",
+                               "%s: %s", source, why[0] ? why : "unreadable");
+    struct easel_kube_config *c = calloc(1, sizeof(*c));
+    if (!c) {
+        cJSON_Delete(root);
+        return EASEL_ENOMEM;
+    }
+    const char *ctx_name = context && *context ? context : str_at(root, "current-context");
+    const cJSON *ctx = ctx_name ? named(root, "contexts", "context", ctx_name) : NULL;
+    if (!ctx) {
+        rc = easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
+                             "bad_kubeconfig",
+                             ctx_name ? "%s: context \"%s\" is not defined"
+                                      : "%s: no current-context and no --context%s",
+                             source, ctx_name ? ctx_name : "");
+        goto fail;
+    }
+    const char *cluster_name = str_at(ctx, "cluster");
+    const char *user_name = str_at(ctx, "user");
+    const cJSON *cluster = cluster_name ? named(root, "clusters", "cluster", cluster_name) : NULL;
+    if (!cluster || !str_at(cluster, "server")) {
+        rc = easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
+                             "bad_kubeconfig",
+                             "%s: context \"%s\" names cluster \"%s\", which is not defined or has no server",
+                             source, ctx_name, cluster_name ? cluster_name : "");
+        goto fail;
+    }
+    const cJSON *user = user_name ? named(root, "users", "user", user_name) : NULL;
+    if (user_name && !user) {
+        rc = easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
+                             "bad_kubeconfig",
+                             "%s: context \"%s\" names user \"%s\", which is not defined",
+                             source, ctx_name, user_name);
+        goto fail;
+    }
+    const char *server = str_at(cluster, "server");
+    size_t sl = strlen(server);
+    while (sl > 0 && server[sl - 1] == '/')
+        sl--;
+    c->server = easel_strndup(server, sl);
+    c->context = strdup(ctx_name);
+    c->source = strdup(source);
+    const char *ns = str_at(ctx, "namespace");
+    c->namespace = strdup(ns ? ns : "default");
+    c->insecure = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cluster, "insecure-skip-tls-verify"));
+    if (!c->server || !c->context || !c->source || !c->namespace) {
+        rc = EASEL_ENOMEM;
+        goto fail;
+    }
+    if ((rc = load_pem(cluster, "certificate-authority", source, &c->ca_pem,
+                       &c->ca_len, err)))
+        goto fail;
+    if (user) {
+        if ((rc = load_pem(user, "client-certificate", source, &c->cert_pem,
+                           &c->cert_len, err)) ||
+            (rc = load_pem(user, "client-key", source, &c->key_pem, &c->key_len, err)))
+            goto fail;
+        const char *tok = str_at(user, "token"), *tf = str_at(user, "tokenFile");
+        if (tok && !(c->token = strdup(tok))) {
+            rc = EASEL_ENOMEM;
+            goto fail;
+        }
+        if (!tok && tf && !(c->token_file = resolve(source, tf))) {
+            rc = EASEL_ENOMEM;
+            goto fail;
+        }
+        if (cJSON_GetObjectItemCaseSensitive(user, "exec") ||
+            cJSON_GetObjectItemCaseSensitive(user, "auth-provider")) {
+            if (!c->token && !c->token_file && !c->cert_pem) {
+                rc = easel_error_set(err, EASEL_EUNSUPPORTED, EASEL_CLASS_PERMANENT,
+                                     "bad_kubeconfig",
+                                     "%s: user \"%s\" authenticates with an exec or auth-provider plugin, which easel does not run; use a token, a token file or a client certificate",
+                                     source, user_name);
+                goto fail;
+            }
+        }
+        if (!!c->cert_pem != !!c->key_pem) {
+            rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
+                                 "bad_kubeconfig",
+                                 "%s: user \"%s\" has a client certificate without a key, or a key without a certificate",
+                                 source, user_name);
+            goto fail;
+        }
+    }
+    cJSON_Delete(root);
+    *out = c;
+    return EASEL_OK;
+fail:
+    cJSON_Delete(root);
+    easel_kube_config_free(c);
+    return rc;
+}
+
+easel_err easel_kube_config_in_cluster(const char *dir,
+                                       struct easel_kube_config **out,
+                                       struct easel_error *err)
+{
+    *out = NULL;
+    const char *host = getenv("KUBERNETES_SERVICE_HOST");
+    const char *port = getenv("KUBERNETES_SERVICE_PORT");
+    if (!host || !*host)
+        return easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
+                               "no_cluster",
+                               "not in a cluster: KUBERNETES_SERVICE_HOST is not set");
+    if (!dir)
+        dir = SA_DIR;
+    struct easel_kube_config *c = calloc(1, sizeof(*c));
+    if (!c)
+        return EASEL_ENOMEM;
+    /* an IPv6 service address needs brackets in a URL */
+    c->server = easel_asprintf(strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s",
+                               host, port && *port ? port : "443");
+    c->token_file = easel_asprintf("%s/token", dir);
+    c->context = strdup("in-cluster");
+    c->source = strdup("in-cluster");
+    char *path = easel_asprintf("%s/ca.crt", dir);
+    easel_err rc = EASEL_OK;
+    if (!c->server || !c->token_file || !c->context || !c->source || !path) {
+        rc = EASEL_ENOMEM;
+        goto out;
+    }
+    if (access(c->token_file, R_OK) != 0) {
+        rc = easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
+                             "no_cluster",
+                             "in-cluster: cannot read the service-account token %s: %s",
+                             c->token_file, strerror(errno));
+        goto out;
+    }
+    rc = easel_read_file(path, 1 << 20, &c->ca_pem, &c->ca_len);
+    if (rc) {
+        easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "no_cluster",
+                        "in-cluster: cannot read the cluster CA %s: %s", path,
+                        easel_strerror(rc));
+        goto out;
+    }
+    free(path);
+    path = easel_asprintf("%s/namespace", dir);
+    char *ns = NULL;
+    size_t nl = 0;
+    if (path && easel_read_file(path, 256, &ns, &nl) == EASEL_OK) {
+        while (nl > 0 && (ns[nl - 1] == '\n' || ns[nl - 1] == ' '))
+            ns[--nl] = '\0';
+    }
+    c->namespace = ns && *ns ? ns : strdup("default");
+    if (ns && !*ns)
+        free(ns);
+    if (!c->namespace)
+        rc = EASEL_ENOMEM;
+out:
+    free(path);
+    if (rc) {
+        easel_kube_config_free(c);
+        return rc;
+    }
+    *out = c;
+    return EASEL_OK;
+}
+
+easel_err easel_kube_config_load(const char *path, const char *context,
+                                 struct easel_kube_config **out,
+                                 struct easel_error *err)
+{
+    *out = NULL;
+    char *chosen = NULL;
+    if (path && *path) {
+        chosen = strdup(path);
+    } else {
+        const char *env = getenv("KUBECONFIG");
+        if (env && *env) {
+            /* kubectl merges every file of the list; easel reads the first
+             * one that exists */
+            char *list = strdup(env), *save = NULL;
+            for (char *p = list ? strtok_r(list, ":", &save) : NULL; p && !chosen;
+                 p = strtok_r(NULL, ":", &save))
+                if (access(p, R_OK) == 0)
+                    chosen = strdup(p);
+            free(list);
+        } else if (getenv("KUBERNETES_SERVICE_HOST")) {
+            return easel_kube_config_in_cluster(NULL, out, err);
+        } else {
+            const char *home = getenv("HOME");
+            chosen = easel_asprintf("%s/.kube/config", home && *home ? home : "/root");
+        }
+    }
+    if (!chosen)
+        return easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
+                               "no_cluster",
+                               "no kubeconfig: none of the files in KUBECONFIG is readable");
+    char *text = NULL;
+    size_t len = 0;
+    easel_err rc = easel_read_file(chosen, KUBECONFIG_MAX, &text, &len);
+    if (rc) {
+        easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "no_cluster",
+                        "cannot read the kubeconfig %s: %s", chosen,
+                        easel_strerror(rc));
+        free(chosen);
+        return rc;
+    }
+    rc = easel_kube_config_parse(text, len, chosen, context, out, err);
+    free(text);
+    free(chosen);
+    return rc;
+}

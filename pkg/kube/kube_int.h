@@ -1,0 +1,49 @@
+/*
+ * kube_int.h - internals shared by pkg/kube's files.
+ */
+#ifndef EASEL_KUBE_INT_H
+#define EASEL_KUBE_INT_H
+
+#include <pthread.h>
+
+#include <curl/curl.h>
+
+#include "easel/kube.h"
+
+/* YAML text to a cJSON tree: mappings become objects, sequences arrays,
+ * plain scalars true/false/null/numbers their JSON types, everything else a
+ * string. One document; aliases are refused (kubeconfigs never need them). */
+easel_err kube_yaml_to_json(const char *text, size_t len, cJSON **out,
+                            char *why, size_t whylen);
+
+/* Applies the configuration's TLS and auth settings to a curl handle and
+ * builds the request headers (Authorization from the token or the token
+ * file, re-read when it changes). `hdrs` is appended to. */
+struct kube_auth {
+    pthread_mutex_t mu;
+    char *token;              /* current bearer token */
+    char *token_file;
+    int64_t token_mtime_ns;   /* of token_file when last read */
+};
+void kube_auth_init(struct kube_auth *a, const struct easel_kube_config *c);
+void kube_auth_cleanup(struct kube_auth *a);
+/* Returns a malloc'd "Authorization: Bearer ..." header or NULL. */
+char *kube_auth_header(struct kube_auth *a);
+void kube_tls_setup(CURL *h, const struct easel_kube_config *c);
+
+/* Copies a configuration (the client and watches keep their own). */
+struct easel_kube_config *kube_config_dup(const struct easel_kube_config *c);
+
+/* Fills err from an HTTP status and response body (a Status object when the
+ * API server wrote one). Returns the easel_err code. */
+easel_err kube_status_error(long code, const char *body, size_t len,
+                            const char *what, struct easel_error *err);
+/* Fills err for a curl failure. */
+easel_err kube_transport_error(CURLcode rc, const char *errbuf,
+                               const char *what, struct easel_error *err);
+
+/* Builds "<path>?<query>" for a request: selectors are URL-encoded. */
+easel_err kube_url(const struct easel_kube_config *c, const char *path,
+                   const char *const *query, char **out);
+
+#endif
