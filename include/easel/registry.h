@@ -53,6 +53,9 @@ struct easel_model {
     char *preset;          /* name of the output preset */
     char **fallback;       /* model ids tried in order */
     size_t nfallback;
+    /* kubernetes executor: {image, resources, nodeSelector, tolerations,
+     * priorityClassName} for this model's worker pods (owned), or NULL */
+    cJSON *kube;
 };
 
 /* How a plain object that producers LPUSH becomes a job. */
@@ -129,6 +132,12 @@ const struct easel_model *easel_registry_model(const struct easel_registry *r,
                                                const char *id);
 const struct easel_preset *easel_registry_preset(const struct easel_registry *r,
                                                  const char *name);
+
+/* The smallest registry document that runs model_id: the model, the models
+ * its fallback chain reaches and their presets, as JSON (which
+ * easel_registry_parse reads, JSON being YAML). malloc'd; NULL if the model
+ * is unknown or memory ran out. */
+char *easel_registry_export(const struct easel_registry *r, const char *model_id);
 
 /* A queue entry turned into a job, before it has a row in the store. */
 struct easel_intake {

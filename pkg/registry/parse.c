@@ -462,7 +462,80 @@ static void parse_payload(struct pctx *c, const yaml_node_t *n,
 static const char *const model_keys[] = {
     "id", "provider", "endpoint", "version", "credential_env", "input",
     "timeout", "retry", "concurrency", "preset", "fallback", "description",
-    NULL};
+    "kubernetes", NULL};
+static const char *const kube_keys[] = {"image", "resources", "nodeSelector",
+                                        "tolerations", "priorityClassName",
+                                        NULL};
+
+static bool quantity_ok(const char *s)
+{
+    /* "500m", "2", "1.5", "64Mi", "1G", "1e3" */
+    static const char *const sfx[] = {"", "m", "k", "M", "G", "T", "P", "E",
+                                      "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", NULL};
+    size_t i = 0;
+    if (!s || !*s)
+        return false;
+    while (s[i] >= '0' && s[i] <= '9')
+        i++;
+    if (s[i] == '.') {
+        i++;
+        while (s[i] >= '0' && s[i] <= '9')
+            i++;
+    }
+    if (i == 0)
+        return false;
+    for (size_t k = 0; sfx[k]; k++)
+        if (!strcmp(s + i, sfx[k]))
+            return true;
+    return false;
+}
+
+/* Where a model's worker pods run (the kubernetes executor): checked here so
+ * that a typo fails validation instead of the Job create. */
+static cJSON *parse_kube(struct pctx *c, const yaml_node_t *n)
+{
+    if (!want(c, n, YAML_MAPPING_NODE, "kubernetes"))
+        return NULL;
+    FOR_PAIRS(n, p) {
+        yaml_node_t *k = node_at(c, p->key), *v = node_at(c, p->value);
+        const char *key = scalar(k) ? scalar(k) : "";
+        if (!strcmp(key, "image") || !strcmp(key, "priorityClassName")) {
+            want(c, v, YAML_SCALAR_NODE, key);
+        } else if (!strcmp(key, "nodeSelector")) {
+            if (want(c, v, YAML_MAPPING_NODE, "kubernetes.nodeSelector"))
+                FOR_PAIRS(v, q) {
+                    want(c, node_at(c, q->value), YAML_SCALAR_NODE,
+                         "a nodeSelector value");
+                }
+        } else if (!strcmp(key, "tolerations")) {
+            want(c, v, YAML_SEQUENCE_NODE, "kubernetes.tolerations");
+        } else if (!strcmp(key, "resources")) {
+            if (!want(c, v, YAML_MAPPING_NODE, "kubernetes.resources"))
+                continue;
+            FOR_PAIRS(v, q) {
+                yaml_node_t *rk = node_at(c, q->key), *rv = node_at(c, q->value);
+                const char *rkey = scalar(rk) ? scalar(rk) : "";
+                if (strcmp(rkey, "requests") != 0 && strcmp(rkey, "limits") != 0) {
+                    problem(c, rk, "kubernetes.resources takes requests and limits, not \"%s\"",
+                            rkey);
+                    continue;
+                }
+                if (!want(c, rv, YAML_MAPPING_NODE, rkey))
+                    continue;
+                FOR_PAIRS(rv, e) {
+                    yaml_node_t *qv = node_at(c, e->value);
+                    if (want(c, qv, YAML_SCALAR_NODE, "a resource quantity") &&
+                        !quantity_ok(scalar(qv)))
+                        problem(c, qv, "\"%s\" is not a resource quantity (e.g. 500m, 2, 512Mi)",
+                                scalar(qv));
+                }
+            }
+        } else {
+            unknown_key(c, k, "kubernetes", kube_keys);
+        }
+    }
+    return yaml_to_json(c, n, 0);
+}
 static const char *const retry_keys[] = {"max_attempts", "initial", "factor",
                                          "max", NULL};
 
@@ -565,6 +638,9 @@ static void parse_model(struct pctx *c, const yaml_node_t *n,
             get_str_list(c, v, "fallback", &m->fallback, &m->nfallback);
         } else if (!strcmp(key, "description")) {
             want(c, v, YAML_SCALAR_NODE, "description");
+        } else if (!strcmp(key, "kubernetes")) {
+            cJSON_Delete(m->kube);
+            m->kube = parse_kube(c, v);
         } else {
             unknown_key(c, k, "a model", model_keys);
         }

@@ -32,6 +32,7 @@ static void model_cleanup(struct easel_model *m)
     free(m->version);
     free(m->credential_env);
     cJSON_Delete(m->input);
+    cJSON_Delete(m->kube);
     free(m->preset);
     free_strv(m->fallback, m->nfallback);
 }

@@ -338,6 +338,70 @@ static void test_formats(void **state)
     assert_string_equal(easel_format_name(EASEL_FMT_PNG), "png");
 }
 
+static void test_kubernetes_section_and_export(void **state)
+{
+    (void)state;
+    const char *doc =
+        "presets:\n"
+        "  small: [{name: s, format: png, width: 64, height: 64, quality: 90}]\n"
+        "models:\n"
+        "  - id: a/main\n"
+        "    provider: local\n"
+        "    timeout: 90s\n"
+        "    preset: small\n"
+        "    fallback: [a/backup]\n"
+        "    input: {style: \"{{style}}\"}\n"
+        "    kubernetes:\n"
+        "      resources: {requests: {cpu: 500m, memory: 256Mi}, limits: {memory: 1Gi}}\n"
+        "      nodeSelector: {pool: gpu}\n"
+        "      tolerations: [{key: gpu, operator: Exists, effect: NoSchedule}]\n"
+        "  - id: a/backup\n"
+        "    provider: local\n"
+        "  - id: a/unrelated\n"
+        "    provider: local\n";
+    struct easel_diags d = {0};
+    struct easel_registry *r = load(doc, &d);
+    assert_non_null(r);
+    const struct easel_model *m = easel_registry_model(r, "a/main");
+    assert_non_null(m->kube);
+    char *text = easel_registry_export(r, "a/main");
+    assert_non_null(text);
+    /* what a worker pod reads back is the same model */
+    struct easel_registry *back = load(text, &d);
+    assert_non_null(back);
+    const struct easel_model *bm = easel_registry_model(back, "a/main");
+    assert_non_null(bm);
+    assert_int_equal(bm->timeout_ms, 90000);
+    assert_string_equal(bm->preset, "small");
+    assert_int_equal(bm->retry.max_attempts, m->retry.max_attempts);
+    assert_true(cJSON_Compare(bm->input, m->input, true));
+    assert_true(cJSON_Compare(bm->kube, m->kube, true));
+    assert_non_null(easel_registry_model(back, "a/backup"));
+    assert_null(easel_registry_model(back, "a/unrelated"));
+    const struct easel_preset *p = easel_registry_preset(back, "small");
+    assert_non_null(p);
+    assert_int_equal(p->variants[0].format, EASEL_FMT_PNG);
+    assert_string_equal(back->default_model, "a/main");
+    assert_null(easel_registry_export(r, "no/such"));
+    free(text);
+    easel_registry_unref(back);
+    easel_registry_unref(r);
+
+    const char *bad =
+        "models:\n"
+        "  - id: a/x\n"
+        "    provider: local\n"
+        "    kubernetes:\n"
+        "      resources: {limits: {memory: lots}, wants: {}}\n"
+        "      nodeSelektor: {a: b}\n";
+    easel_diags_cleanup(&d);
+    assert_null(load(bad, &d));
+    assert_true(has_diag(&d, "\"lots\" is not a resource quantity", 5));
+    assert_true(has_diag(&d, "not \"wants\"", 5));
+    assert_true(has_diag(&d, "nodeSelector", 6));
+    easel_diags_cleanup(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -349,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_builtin_and_example),
         cmocka_unit_test(test_render),
         cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_kubernetes_section_and_export),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
