@@ -163,6 +163,7 @@ int mode_job(struct settings *s, char **args, int nargs)
     struct easel_runner_opts o = {
         .database_url = s->database_url,
         .registry_path = s->registry,
+        .registry_text = s->registry_inline,
         .storage_url = s->storage,
         .termination_log = s->termination_log,
         .worker = worker,

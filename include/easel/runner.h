@@ -24,6 +24,7 @@
 struct easel_runner_opts {
     const char *database_url;
     const char *registry_path;    /* NULL or "" = the built-in registry */
+    const char *registry_text;    /* the document itself; wins over the path */
     const char *storage_url;      /* "file:///dir" */
     const char *termination_log;  /* file for the one-line JSON summary, or NULL */
     const char *worker;           /* how this worker names itself in the record */

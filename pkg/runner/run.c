@@ -388,7 +388,16 @@ int easel_runner_run(const struct easel_runner_opts *o, const char *job_id)
 
     struct easel_retry_policy policy;
     easel_retry_policy_default(&policy);
-    if (o->registry_path && *o->registry_path) {
+    if (o->registry_text && *o->registry_text) {
+        struct easel_diags d = {0};
+        rc = easel_registry_parse(o->registry_text, strlen(o->registry_text),
+                                  "inline registry", &reg, &d);
+        if (rc)
+            easel_error_set(&err, rc, EASEL_CLASS_PERMANENT, "registry_invalid",
+                            "the inline model registry is invalid (%zu problems; first: %s)",
+                            d.n, d.n ? d.items[0].msg : "?");
+        easel_diags_cleanup(&d);
+    } else if (o->registry_path && *o->registry_path) {
         struct easel_diags d = {0};
         rc = easel_registry_load_file(o->registry_path, &reg, &d);
         if (rc) {
