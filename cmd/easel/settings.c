@@ -37,6 +37,31 @@
     OPT("output", "EASEL_OUTPUT", STRING, "table", output, 0, 0,              \
         "Output format: table or json (-o json)")
 
+/* The kubernetes executor: where worker Jobs go and what they carry. */
+#define O_KUBE                                                                \
+    OPT("kubeconfig", "EASEL_KUBECONFIG", STRING, NULL, kubeconfig, 0, 0,     \
+        "kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)"), \
+    OPT("namespace", "EASEL_NAMESPACE", STRING, NULL, kube_namespace, 0, 0,   \
+        "Namespace of worker Jobs (default: the kubeconfig's or the pod's)"),  \
+    OPT("worker-image", "EASEL_WORKER_IMAGE", STRING, NULL, worker_image, 0,  \
+        0, "Image of worker pods (default: easel:<version>; the chart passes the controller's own)"), \
+    OPT("image-pull-policy", "EASEL_IMAGE_PULL_POLICY", STRING,               \
+        "IfNotPresent", image_pull_policy, 0, 0,                              \
+        "imagePullPolicy of worker pods: Always, IfNotPresent or Never"),      \
+    OPT("database-secret", "EASEL_DATABASE_SECRET", STRING, "easel-database", \
+        database_secret, 0, 0,                                                \
+        "Secret whose key database-url gives worker pods EASEL_DATABASE_URL"), \
+    OPT("provider-secret", "EASEL_PROVIDER_SECRET", STRING, "easel-providers",\
+        provider_secret, 0, 0,                                                \
+        "Secret holding provider keys under their credential_env names (optional keys)"), \
+    OPT("job-ttl", "EASEL_JOB_TTL", DURATION, "1h", job_ttl_ms, 0,            \
+        31536000000LL, "ttlSecondsAfterFinished of worker Jobs"),             \
+    OPT("kueue-queue", "EASEL_KUEUE_QUEUE", STRING, NULL, kueue_queue, 0, 0,  \
+        "Kueue LocalQueue: Jobs are created suspended with kueue.x-k8s.io/queue-name"), \
+    OPT("pending-grace", "EASEL_PENDING_GRACE", DURATION, "5m",               \
+        pending_grace_ms, 1000, 86400000,                                     \
+        "How long a worker pod may stay unschedulable or unable to pull its image before the attempt fails")
+
 static const struct easel_opt controller_opts[] = {
     O_REDIS, O_DB, O_QUEUE, O_REGISTRY, O_STORAGE,
     OPT("executor", "EASEL_EXECUTOR", STRING, "local", executor, 0, 0,
@@ -131,6 +156,16 @@ static const struct easel_opt list_opts[] = {
 static const struct easel_opt cancel_opts[] = {O_REDIS, O_DB, O_QUEUE, O_LOG};
 static const struct easel_opt migrate_opts[] = {O_DB, O_LOG};
 static const struct easel_opt registry_opts[] = {O_LOG};
+static const struct easel_opt render_opts[] = {
+    OPT("id", NULL, STRING, NULL, id, 0, 0,
+        "Render the Job for this job's next attempt (reads it from PostgreSQL)"),
+    OPT("model", NULL, STRING, NULL, model, 0, 0,
+        "Render the Job a job of this model would get (placeholder job id)"),
+    OPT("attempt", NULL, INT, "0", attempt, 0, 1000000,
+        "Attempt number (default: the job's next, or 1)"),
+    OPT("output", NULL, STRING, "yaml", output, 0, 0, "Output format: yaml or json (-o json)"),
+    O_DB, O_REGISTRY, O_STORAGE, O_KUBE, O_LOG,
+};
 static const struct easel_opt doc_opts[] = {
     OPT("markdown", NULL, BOOL, "true", markdown, 0, 0, "Markdown output"),
 };
@@ -163,6 +198,9 @@ MODE("migrate", "easel migrate",
 MODE("registry", "easel registry validate FILE",
      "Check a model registry file exactly as the controller loads it.",
      registry_opts, 2, 2, registry);
+MODE("render", "easel render job (--id ID | --model M)",
+     "Print, as YAML, the exact batch/v1 Job the kubernetes executor would create.",
+     render_opts, 1, 1, render);
 MODE("version", "easel version",
      "Print the build version, commit and library versions.", registry_opts, 0,
      0, version);
@@ -172,5 +210,5 @@ MODE("config-doc", "easel config-doc",
 
 const struct mode *const easel_modes[] = {
     &m_controller, &m_job,     &m_submit,  &m_get,     &m_list,       &m_cancel,
-    &m_retry,      &m_migrate, &m_registry, &m_version, &m_config_doc, NULL,
+    &m_retry,      &m_migrate, &m_registry, &m_render, &m_version, &m_config_doc, NULL,
 };

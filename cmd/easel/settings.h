@@ -17,6 +17,10 @@ struct settings {
     char *registry_inline; /* job: the registry document itself */
     /* controller */
     char *executor, *controller_id;
+    /* kubernetes executor */
+    char *kubeconfig, *kube_namespace, *worker_image, *image_pull_policy,
+        *database_secret, *provider_secret, *kueue_queue;
+    int64_t job_ttl_ms, pending_grace_ms;
     int concurrency, claim_batch;
     int64_t lease_ms, worker_stale_ms, heartbeat_ms, shutdown_grace_ms,
         kill_grace_ms;
@@ -58,6 +62,12 @@ int mode_retry(struct settings *s, char **args, int nargs);
 int mode_migrate(struct settings *s, char **args, int nargs);
 int mode_registry(struct settings *s, char **args, int nargs);
 int mode_version(struct settings *s, char **args, int nargs);
+int mode_render(struct settings *s, char **args, int nargs);
+
+struct easel_kube_job_params;
+/* The kubernetes settings as Job-builder parameters (render and controller). */
+void kube_job_params_from(const struct settings *s, const char *ns,
+                          struct easel_kube_job_params *p);
 int mode_config_doc(struct settings *s, char **args, int nargs);
 
 #endif
