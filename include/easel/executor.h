@@ -17,11 +17,15 @@
 
 #include "easel/core.h"
 
+struct easel_registry;
+struct easel_job;
+
 struct easel_exec_spec {
     const char *job_id;
     int attempt;
     const char *model;
     int64_t timeout_ms;     /* the attempt is stopped after this long */
+    const struct easel_registry *registry; /* in force at dispatch (borrowed) */
 };
 
 enum easel_exec_outcome {
@@ -40,6 +44,7 @@ struct easel_exec_done {
     int exit_code;          /* EXITED: the process's exit status */
     int signal;             /* SIGNALED/TIMEOUT: the terminating signal */
     int64_t runtime_ms;
+    char reason[48];        /* when known: "oom_killed", "evicted", "deadline_exceeded", ... */
     char message[256];      /* for a person: "killed by SIGKILL", ... */
 };
 
@@ -68,6 +73,15 @@ struct easel_executor_ops {
      * the grace period: they keep running and are re-attached later). */
     void (*detach_all)(struct easel_executor *ex);
     void (*free)(struct easel_executor *ex);
+    /* Optional. An attempt found running after a restart: if this executor
+     * can see it (a Job in the cluster), it takes it over and reports its
+     * end through reap(). Returns 1 when adopted, 0 when it cannot tell yet
+     * (still syncing), -1 when no such attempt exists. */
+    int (*adopt)(struct easel_executor *ex, const char *job_id, int attempt);
+    /* Optional. The job's record after each change the controller makes
+     * (dispatched, retrying, terminal), for executors that mirror status
+     * elsewhere (annotations and Events on the Job). */
+    void (*report)(struct easel_executor *ex, const struct easel_job *j);
 };
 
 struct easel_executor {
@@ -81,6 +95,21 @@ struct easel_local_opts {
 };
 easel_err easel_executor_local_new(const struct easel_local_opts *o,
                                    struct easel_executor **out);
+
+/* The kubernetes executor: one batch/v1 Job per attempt, reconciled from
+ * watches on Jobs and pods; see docs/kubernetes.md. */
+struct easel_kube_config;
+struct easel_kube_job_params;
+struct easel_kube_exec_opts {
+    const struct easel_kube_config *cfg;
+    /* namespace, image, secrets, storage, ttl, kueue... (copied; registry,
+     * model, job id and attempt are filled per attempt) */
+    const struct easel_kube_job_params *job;
+    int64_t pending_grace_ms;   /* unschedulable / image pull, 0 = 5 min */
+};
+easel_err easel_executor_kube_new(const struct easel_kube_exec_opts *o,
+                                  struct easel_executor **out,
+                                  struct easel_error *err);
 
 /* Convenience wrappers. */
 static inline void easel_executor_free(struct easel_executor *ex)

@@ -111,6 +111,8 @@ static bool settle(struct ctl *c, struct tracked *t, const struct easel_job *j)
 {
     easel_err rc = EASEL_OK;
     const char *ids[] = {t->id};
+    if (c->o->executor->ops->report)
+        c->o->executor->ops->report(c->o->executor, j);
     switch (j->status) {
     case EASEL_STATUS_SUCCEEDED:
     case EASEL_STATUS_CANCELED:
@@ -237,15 +239,17 @@ static void dispatch(struct ctl *c, struct tracked *t, struct easel_job *j)
         t->state = T_NEW;
         return;
     }
+    reg = ctl_registry(c);
     struct easel_exec_spec spec = {.job_id = t->id, .attempt = after->attempts,
                                    .model = after->model,
-                                   .timeout_ms = timeout_ms};
+                                   .timeout_ms = timeout_ms, .registry = reg};
     struct easel_error err;
     easel_error_clear(&err);
     free(t->model);
     t->model = easel_strdup(after->model);
     t->attempt = after->attempts;
     rc = c->o->executor->ops->start(c->o->executor, &spec, &err);
+    easel_registry_unref(reg);
     if (rc) {
         easel_error_log(t->id, "could not start attempt %d: %s", t->attempt,
                         err.msg);
@@ -363,6 +367,15 @@ static void decide(struct ctl *c, struct tracked *t)
                        j->attempts, easel_status_name(j->status),
                        j->worker ? j->worker : "-");
         }
+        /* An executor that can see the attempt (a Job in the cluster) takes
+         * it over and reports how it ends. */
+        if (c->o->executor->ops->adopt &&
+            c->o->executor->ops->adopt(c->o->executor, t->id, j->attempts) == 1) {
+            t->state = T_RUNNING;
+            easel_info(t->id, "adopted running attempt %d from the %s executor",
+                       j->attempts, c->o->executor->ops->name);
+            break;
+        }
         {
             int64_t now = easel_wall_ms();
             int64_t seen = j->heartbeat_ms ? j->heartbeat_ms
@@ -451,7 +464,13 @@ void ctl_on_done(struct ctl *c, const struct easel_exec_done *d)
         /* The worker ended without recording an outcome. */
         struct easel_error e;
         easel_error_clear(&e);
-        switch (d->outcome) {
+        switch (d->reason[0] ? EASEL_EXEC_LOST + 1 : (int)d->outcome) {
+        case EASEL_EXEC_LOST + 1:
+            /* the executor knows what happened (OOMKilled, evicted, ...) */
+            easel_error_set(&e, d->outcome == EASEL_EXEC_TIMEOUT ? EASEL_ETIMEOUT
+                                                                 : EASEL_EAGAIN,
+                            EASEL_CLASS_RETRYABLE, d->reason, "%s", d->message);
+            break;
         case EASEL_EXEC_TIMEOUT:
             easel_error_set(&e, EASEL_ETIMEOUT, EASEL_CLASS_RETRYABLE, "timeout",
                             "%s", d->message);
