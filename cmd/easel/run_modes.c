@@ -13,6 +13,8 @@
 #include "easel/controller.h"
 #include "easel/executor.h"
 #include "easel/imaging.h"
+#include "easel/kube.h"
+#include "easel/kubejob.h"
 #include "easel/runner.h"
 #include "settings.h"
 
@@ -33,8 +35,9 @@ int mode_controller(struct settings *s, char **args, int nargs)
 {
     (void)args;
     (void)nargs;
-    if (strcmp(s->executor, "local") != 0) {
-        fprintf(stderr, "easel controller: --executor must be \"local\" in this build, got \"%s\"\n",
+    bool kube = !strcmp(s->executor, "kubernetes");
+    if (!kube && strcmp(s->executor, "local") != 0) {
+        fprintf(stderr, "easel controller: --executor must be \"local\" or \"kubernetes\", got \"%s\"\n",
                 s->executor);
         return 2;
     }
@@ -87,12 +90,35 @@ int mode_controller(struct settings *s, char **args, int nargs)
             goto out;
         }
 
-    struct easel_local_opts lo = {.env = (const char *const *)env,
-                                  .kill_grace_ms = s->kill_grace_ms};
-    if (easel_executor_local_new(&lo, &ex) != EASEL_OK) {
-        fprintf(stderr, "easel controller: cannot set up the local executor "
-                        "(out of memory, or its own binary cannot be found)\n");
-        goto out;
+    if (kube) {
+        struct easel_kube_config *kc = NULL;
+        struct easel_error kerr;
+        easel_error_clear(&kerr);
+        if (easel_kube_config_load(s->kubeconfig, NULL, &kc, &kerr) != EASEL_OK) {
+            fprintf(stderr, "easel controller: %s\n", kerr.msg);
+            goto out;
+        }
+        const char *ns = s->kube_namespace && *s->kube_namespace ? s->kube_namespace
+                                                                 : kc->namespace;
+        struct easel_kube_job_params jp;
+        kube_job_params_from(s, ns, &jp);
+        struct easel_kube_exec_opts ko = {.cfg = kc, .job = &jp,
+                                          .pending_grace_ms = s->pending_grace_ms};
+        easel_err krc = easel_executor_kube_new(&ko, &ex, &kerr);
+        easel_kube_config_free(kc);
+        if (krc != EASEL_OK) {
+            fprintf(stderr, "easel controller: cannot set up the kubernetes executor: %s\n",
+                    kerr.msg[0] ? kerr.msg : easel_strerror(krc));
+            goto out;
+        }
+    } else {
+        struct easel_local_opts lo = {.env = (const char *const *)env,
+                                      .kill_grace_ms = s->kill_grace_ms};
+        if (easel_executor_local_new(&lo, &ex) != EASEL_OK) {
+            fprintf(stderr, "easel controller: cannot set up the local executor "
+                            "(out of memory, or its own binary cannot be found)\n");
+            goto out;
+        }
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));

@@ -63,9 +63,9 @@
         "How long a worker pod may stay unschedulable or unable to pull its image before the attempt fails")
 
 static const struct easel_opt controller_opts[] = {
-    O_REDIS, O_DB, O_QUEUE, O_REGISTRY, O_STORAGE,
+    O_REDIS, O_DB, O_QUEUE, O_REGISTRY, O_STORAGE, O_KUBE,
     OPT("executor", "EASEL_EXECUTOR", STRING, "local", executor, 0, 0,
-        "Where attempts run: local (child processes of this binary)"),
+        "Where attempts run: local (child processes of this binary) or kubernetes (a batch/v1 Job per attempt)"),
     OPT("concurrency", "EASEL_CONCURRENCY", INT, "4", concurrency, 1, 10000,
         "Attempts this controller runs at once (per-model limits come from the registry)"),
     OPT("claim-batch", "EASEL_CLAIM_BATCH", INT, "32", claim_batch, 1, 1000,
