@@ -15,6 +15,7 @@
 #include "easel/imaging.h"
 #include "easel/kube.h"
 #include "easel/kubejob.h"
+#include "easel/leader.h"
 #include "easel/runner.h"
 #include "settings.h"
 
@@ -84,20 +85,42 @@ int mode_controller(struct settings *s, char **args, int nargs)
     }
     int status = 1;
     struct easel_executor *ex = NULL;
+    struct easel_kube_config *kc = NULL;
+    struct easel_leader *leader = NULL;
     for (size_t i = 0; i < n; i++)
         if (!env[i]) {
             fprintf(stderr, "easel controller: out of memory\n");
             goto out;
         }
 
-    if (kube) {
-        struct easel_kube_config *kc = NULL;
+    bool need_kube = kube || (s->registry_configmap && *s->registry_configmap) ||
+                     s->leader_elect;
+    if (need_kube) {
         struct easel_error kerr;
         easel_error_clear(&kerr);
         if (easel_kube_config_load(s->kubeconfig, NULL, &kc, &kerr) != EASEL_OK) {
             fprintf(stderr, "easel controller: %s\n", kerr.msg);
             goto out;
         }
+    }
+    if (s->leader_elect) {
+        char host[128] = "easel";
+        gethostname(host, sizeof(host) - 1);
+        struct easel_leader_opts lo = {
+            .ns = s->kube_namespace, .name = s->leader_lease_name,
+            .identity = s->controller_id && *s->controller_id ? s->controller_id : host,
+            .lease_ms = s->leader_lease_ms, .renew_deadline_ms = s->leader_renew_ms,
+            .retry_period_ms = s->leader_retry_ms};
+        struct easel_error lerr;
+        easel_error_clear(&lerr);
+        if (easel_leader_start(kc, &lo, &leader, &lerr) != EASEL_OK) {
+            fprintf(stderr, "easel controller: leader election: %s\n", lerr.msg);
+            goto out;
+        }
+    }
+    if (kube) {
+        struct easel_error kerr;
+        easel_error_clear(&kerr);
         const char *ns = s->kube_namespace && *s->kube_namespace ? s->kube_namespace
                                                                  : kc->namespace;
         struct easel_kube_job_params jp;
@@ -105,7 +128,6 @@ int mode_controller(struct settings *s, char **args, int nargs)
         struct easel_kube_exec_opts ko = {.cfg = kc, .job = &jp,
                                           .pending_grace_ms = s->pending_grace_ms};
         easel_err krc = easel_executor_kube_new(&ko, &ex, &kerr);
-        easel_kube_config_free(kc);
         if (krc != EASEL_OK) {
             fprintf(stderr, "easel controller: cannot set up the kubernetes executor: %s\n",
                     kerr.msg[0] ? kerr.msg : easel_strerror(krc));
@@ -134,6 +156,9 @@ int mode_controller(struct settings *s, char **args, int nargs)
         .queue = s->queue,
         .registry_path = s->registry,
         .registry_snapshot = snapshot[0] ? snapshot : NULL,
+        .registry_configmap = s->registry_configmap,
+        .kube = kc,
+        .leader = leader,
         .controller_id = s->controller_id,
         .concurrency = s->concurrency,
         .claim_batch = (size_t)s->claim_batch,
@@ -152,6 +177,8 @@ int mode_controller(struct settings *s, char **args, int nargs)
     status = rc ? 1 : 0;
 out:
     easel_executor_free(ex);
+    easel_leader_stop(leader); /* releases the Lease: a successor leads at once */
+    easel_kube_config_free(kc);
     for (size_t i = 0; i < n; i++)
         free(env[i]);
     if (snapshot[0]) {

@@ -21,6 +21,9 @@ struct settings {
     char *kubeconfig, *kube_namespace, *worker_image, *image_pull_policy,
         *database_secret, *provider_secret, *kueue_queue;
     int64_t job_ttl_ms, pending_grace_ms;
+    char *registry_configmap, *leader_lease_name;
+    bool leader_elect;
+    int64_t leader_lease_ms, leader_renew_ms, leader_retry_ms;
     int concurrency, claim_batch;
     int64_t lease_ms, worker_stale_ms, heartbeat_ms, shutdown_grace_ms,
         kill_grace_ms;

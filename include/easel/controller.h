@@ -27,6 +27,16 @@ struct easel_controller_opts {
      * of registry_path never reaches a job. NULL = workers read
      * registry_path themselves. */
     const char *registry_snapshot;
+    /* The registry from a ConfigMap ("namespace/name" or "name", key
+     * models.yaml) instead of a file: watched, every change validated, a
+     * valid one applied, an invalid one rejected; Events on the ConfigMap
+     * (RegistryApplied / RegistryRejected) from the leader. Needs kube. */
+    const char *registry_configmap;
+    const struct easel_kube_config *kube;
+    /* Leader election: only the leader recovers orphaned leases, promotes
+     * delayed retries and writes registry Events. NULL = this replica does
+     * all of it (a single controller). Borrowed. */
+    struct easel_leader *leader;
     const char *controller_id;    /* NULL = <host>-<pid>-<random> */
     int concurrency;              /* attempts held at once (global) */
     size_t claim_batch;           /* entries claimed per round trip */

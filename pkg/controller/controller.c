@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "controller_int.h"
+#include "easel/kube.h"
+#include "easel/leader.h"
 
 static int stop_pipe[2] = {-1, -1};
 
@@ -45,42 +47,82 @@ const char *ctl_registry_path(const struct ctl *c)
                                                        : NULL;
 }
 
-static easel_err load_registry(struct ctl *c, bool initial,
-                               struct easel_error *err)
+/* A ConfigMap Event (leader only): what people see in kubectl describe. */
+static void configmap_event(struct ctl *c, const char *type, const char *reason,
+                            const char *msg)
+{
+    if (!c->api || !easel_leader_is(c->o->leader))
+        return;
+    char ts[32], name[200];
+    easel_kube_time(easel_wall_ms(), ts, sizeof(ts));
+    snprintf(name, sizeof(name), "%s.%016llx", c->cm_name,
+             (unsigned long long)easel_rand_below(UINT64_MAX));
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, "apiVersion", "v1");
+    cJSON_AddStringToObject(ev, "kind", "Event");
+    cJSON *m = cJSON_AddObjectToObject(ev, "metadata");
+    cJSON_AddStringToObject(m, "name", name);
+    cJSON_AddStringToObject(m, "namespace", c->cm_ns);
+    cJSON *io = cJSON_AddObjectToObject(ev, "involvedObject");
+    cJSON_AddStringToObject(io, "apiVersion", "v1");
+    cJSON_AddStringToObject(io, "kind", "ConfigMap");
+    cJSON_AddStringToObject(io, "name", c->cm_name);
+    cJSON_AddStringToObject(io, "namespace", c->cm_ns);
+    cJSON_AddStringToObject(ev, "reason", reason);
+    cJSON_AddStringToObject(ev, "message", msg);
+    cJSON_AddStringToObject(ev, "type", type);
+    cJSON_AddStringToObject(ev, "firstTimestamp", ts);
+    cJSON_AddStringToObject(ev, "lastTimestamp", ts);
+    cJSON_AddNumberToObject(ev, "count", 1);
+    cJSON *src = cJSON_AddObjectToObject(ev, "source");
+    cJSON_AddStringToObject(src, "component", "easel-controller");
+    cJSON_AddStringToObject(src, "host", c->host);
+    cJSON_AddStringToObject(ev, "reportingComponent", "easel.dev/controller");
+    cJSON_AddStringToObject(ev, "reportingInstance", c->cid);
+    struct easel_error err;
+    easel_error_clear(&err);
+    if (easel_kube_create(c->api, &easel_kube_events, c->cm_ns, ev, NULL, &err))
+        easel_warn(NULL, "registry event %s not recorded: %s", reason, err.msg);
+    cJSON_Delete(ev);
+}
+
+/* Validates a registry text and, when valid, puts it in force. An invalid
+ * one is logged with every problem and the previous registry stays. */
+static easel_err apply_registry(struct ctl *c, const char *text, size_t len,
+                                const char *source, bool initial,
+                                struct easel_error *err)
 {
     struct easel_registry *r = NULL;
     struct easel_diags d = {0};
-    const char *path = ctl_registry_path(c);
-    char *text = NULL;
-    size_t len = 0;
-    easel_err rc;
-    if (!path) {
-        rc = easel_registry_builtin(&r);
-    } else if ((rc = easel_read_file(path, 1 << 20, &text, &len)) != EASEL_OK) {
-        easel_diags_add(&d, 1, 1, "cannot read the registry: %s",
-                       rc == EASEL_ELIMIT ? "larger than 1 MiB" : easel_strerror(rc));
-    } else {
-        rc = easel_registry_parse(text, len, path, &r, &d);
-    }
+    easel_err rc = text ? easel_registry_parse(text, len, source, &r, &d)
+                        : easel_registry_builtin(&r);
     if (rc) {
         char first[300] = "";
         if (d.n)
-            snprintf(first, sizeof(first), "%s:%d:%d: %s", path, d.items[0].line,
+            snprintf(first, sizeof(first), "%s:%d:%d: %s", source, d.items[0].line,
                      d.items[0].col, d.items[0].msg);
         if (initial)
             easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "registry_invalid",
                             "model registry %s is invalid (%zu problems; first: %s)",
-                            path ? path : "builtin", d.n, first);
+                            source, d.n, first);
         easel_log_kv(EASEL_LOG_ERROR, NULL,
-                     (const char *const[]){"registry", path ? path : "builtin",
-                                           "first_problem", first, NULL},
+                     (const char *const[]){"registry", source, "first_problem", first, NULL},
                      "registry rejected: %zu problems; %s", d.n,
                      initial ? "cannot start" : "keeping the last good registry");
-        for (size_t i = 0; i < d.n; i++)
-            easel_warn(NULL, "%s:%d:%d: %s", path, d.items[i].line,
-                       d.items[i].col, d.items[i].msg);
+        struct easel_buf all;
+        easel_buf_init(&all, 900);
+        easel_buf_printf(&all, "rejected (%zu problem%s; the last good registry stays in force):",
+                         d.n, d.n == 1 ? "" : "s");
+        for (size_t i = 0; i < d.n; i++) {
+            easel_warn(NULL, "%s:%d:%d: %s", source, d.items[i].line, d.items[i].col,
+                       d.items[i].msg);
+            easel_buf_printf(&all, " line %d:%d: %s;", d.items[i].line, d.items[i].col,
+                             d.items[i].msg);
+        }
+        if (!initial)
+            configmap_event(c, "Warning", "RegistryRejected", all.data ? all.data : "rejected");
+        easel_buf_cleanup(&all);
         easel_diags_cleanup(&d);
-        free(text);
         return rc;
     }
     easel_diags_cleanup(&d);
@@ -92,7 +134,8 @@ static easel_err load_registry(struct ctl *c, bool initial,
             easel_warn(NULL, "cannot write the registry snapshot %s: %s",
                        c->o->registry_snapshot, easel_strerror(wrc));
     }
-    free(text);
+    free(c->reg_text);
+    c->reg_text = text ? easel_strndup(text, len) : NULL;
     pthread_mutex_lock(&c->mu);
     struct easel_registry *old = c->reg;
     c->reg = r;
@@ -101,9 +144,108 @@ static easel_err load_registry(struct ctl *c, bool initial,
     easel_log_kv(EASEL_LOG_INFO, NULL,
                  (const char *const[]){"registry", r->source, "default_model",
                                        r->default_model, NULL},
-                 "registry %s: %zu models", initial ? "loaded" : "applied",
-                 r->nmodels);
+                 "registry %s: %zu models", initial ? "loaded" : "applied", r->nmodels);
+    char msg[300];
+    snprintf(msg, sizeof(msg), "applied: %zu models, %zu presets, %zu payload rules; default model %s",
+             r->nmodels, r->npresets, r->npayloads, r->default_model);
+    configmap_event(c, "Normal", "RegistryApplied", msg);
     return EASEL_OK;
+}
+
+static easel_err load_registry(struct ctl *c, bool initial,
+                               struct easel_error *err)
+{
+    const char *path = ctl_registry_path(c);
+    if (!path)
+        return apply_registry(c, NULL, 0, "builtin", initial, err);
+    char *text = NULL;
+    size_t len = 0;
+    easel_err rc = easel_read_file(path, 1 << 20, &text, &len);
+    if (rc) {
+        easel_log_kv(EASEL_LOG_ERROR, NULL, (const char *const[]){"registry", path, NULL},
+                     "registry rejected: cannot read it (%s); %s", easel_strerror(rc),
+                     initial ? "cannot start" : "keeping the last good registry");
+        if (initial)
+            easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "registry_invalid",
+                            "cannot read the model registry %s: %s", path,
+                            easel_strerror(rc));
+        return rc;
+    }
+    rc = apply_registry(c, text, len, path, initial, err);
+    free(text);
+    return rc;
+}
+
+/* The registry text a ConfigMap carries; NULL when it has none. */
+static const char *configmap_text(const cJSON *cm)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cm, "data"), "models.yaml");
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static easel_err start_configmap(struct ctl *c, struct easel_error *err)
+{
+    const char *spec = c->o->registry_configmap;
+    const char *slash = strchr(spec, '/');
+    c->cm_ns = slash ? easel_strndup(spec, (size_t)(slash - spec))
+                     : easel_strdup(c->o->kube->namespace);
+    c->cm_name = easel_strdup(slash ? slash + 1 : spec);
+    if (!c->cm_ns || !c->cm_name)
+        return EASEL_ENOMEM;
+    easel_err rc = easel_kube_new(c->o->kube, NULL, &c->api, err);
+    if (rc)
+        return rc;
+    cJSON *cm = NULL;
+    rc = easel_kube_get(c->api, &easel_kube_configmaps, c->cm_ns, c->cm_name, &cm, err);
+    if (rc) {
+        easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "registry_invalid",
+                        "cannot read the registry ConfigMap %s/%s: %s", c->cm_ns,
+                        c->cm_name, err->msg);
+        return rc;
+    }
+    const char *text = configmap_text(cm);
+    char source[300];
+    snprintf(source, sizeof(source), "configmap/%s/%s", c->cm_ns, c->cm_name);
+    if (!text) {
+        cJSON_Delete(cm);
+        return easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
+                               "registry_invalid",
+                               "the ConfigMap %s/%s has no key models.yaml", c->cm_ns,
+                               c->cm_name);
+    }
+    rc = apply_registry(c, text, strlen(text), source, true, err);
+    cJSON_Delete(cm);
+    if (rc)
+        return rc;
+    char fs[300];
+    snprintf(fs, sizeof(fs), "metadata.name=%s", c->cm_name);
+    struct easel_kube_watch_opts wo = {.res = &easel_kube_configmaps, .ns = c->cm_ns,
+                                       .field_selector = fs};
+    return easel_kube_watch_start(c->o->kube, &wo, &c->cmw, err);
+}
+
+static void drain_configmap(struct ctl *c)
+{
+    enum easel_kube_ev type;
+    cJSON *cm;
+    while (easel_kube_watch_next(c->cmw, &type, &cm)) {
+        char source[300];
+        snprintf(source, sizeof(source), "configmap/%s/%s", c->cm_ns, c->cm_name);
+        const char *text = configmap_text(cm);
+        if (type == EASEL_KUBE_DELETED) {
+            easel_warn(NULL, "the registry ConfigMap %s was deleted; keeping the last good registry",
+                       source);
+        } else if (!text) {
+            easel_log_kv(EASEL_LOG_ERROR, NULL, (const char *const[]){"registry", source, NULL},
+                         "registry rejected: the ConfigMap has no key models.yaml; keeping the last good registry");
+            configmap_event(c, "Warning", "RegistryRejected",
+                            "rejected: the ConfigMap has no key models.yaml; the last good registry stays in force");
+        } else if (!c->reg_text || strcmp(text, c->reg_text) != 0) {
+            apply_registry(c, text, strlen(text), source, false, NULL);
+        }
+        cJSON_Delete(cm);
+    }
 }
 
 /* Watches the registry file's directory: editors and ConfigMap mounts
@@ -300,11 +442,19 @@ static void timers(struct ctl *c, bool stopping)
         renew_leases(c);
         c->next_renew_ms = now + c->o->lease_ms / 3;
     }
-    if (!stopping && now >= c->next_recover_ms) {
+    bool leader = easel_leader_is(c->o->leader);
+    if (!leader) {
+        /* a follower looks again in a second, in case it becomes leader */
+        if (now >= c->next_recover_ms)
+            c->next_recover_ms = now + 1000;
+        if (now >= c->next_promote_ms)
+            c->next_promote_ms = now + 1000;
+    }
+    if (!stopping && leader && now >= c->next_recover_ms) {
         recover(c);
         c->next_recover_ms = now + c->o->lease_ms / 2;
     }
-    if (!stopping && now >= c->next_promote_ms) {
+    if (!stopping && leader && now >= c->next_promote_ms) {
         size_t moved = 0;
         int64_t next_due = 0;
         easel_err rc = easel_queue_promote(c->q, 1000, &moved, &next_due);
@@ -373,7 +523,9 @@ easel_err easel_controller_run(const struct easel_controller_opts *o,
                              "cannot create the stop pipe");
         goto out;
     }
-    rc = load_registry(&c, true, err);
+    rc = c.o->registry_configmap && *c.o->registry_configmap && c.o->kube
+             ? start_configmap(&c, err)
+             : load_registry(&c, true, err);
     if (rc)
         goto out;
     rc = easel_store_open(o->database_url, &c.s, err);
@@ -429,7 +581,7 @@ easel_err easel_controller_run(const struct easel_controller_opts *o,
     bool stopping = false;
     int64_t grace_end = 0;
     for (;;) {
-        struct pollfd pf[5];
+        struct pollfd pf[6];
         int npf = 0;
         pf[npf++] = (struct pollfd){.fd = stop_pipe[0], .events = POLLIN};
         pf[npf++] = (struct pollfd){.fd = c.wake_fd, .events = POLLIN};
@@ -438,6 +590,8 @@ easel_err easel_controller_run(const struct easel_controller_opts *o,
         int sfd = c.store_down ? -1 : easel_store_socket(c.s);
         pf[npf++] = (struct pollfd){.fd = sfd, .events = POLLIN};
         pf[npf++] = (struct pollfd){.fd = ino, .events = POLLIN};
+        pf[npf++] = (struct pollfd){.fd = c.cmw ? easel_kube_watch_fd(c.cmw) : -1,
+                                    .events = POLLIN};
         int pr = poll(pf, (nfds_t)npf, (int)poll_timeout(&c));
         if (pr < 0 && errno != EINTR) {
             easel_error_log(NULL, "poll failed: %s", strerror(errno));
@@ -458,6 +612,8 @@ easel_err easel_controller_run(const struct easel_controller_opts *o,
                        (long long)o->shutdown_grace_ms,
                        o->executor->ops->running(o->executor));
         }
+        if (c.cmw && (pf[5].revents & POLLIN))
+            drain_configmap(&c);
         if (ino >= 0 && (pf[4].revents & POLLIN) &&
             drain_inotify(ino, ctl_registry_path(&c)))
             load_registry(&c, false, NULL);
@@ -514,6 +670,11 @@ out:
     easel_queue_free(c.q);
     easel_store_free(c.s);
     easel_registry_unref(c.reg);
+    easel_kube_watch_stop(c.cmw);
+    easel_kube_free(c.api);
+    free(c.cm_ns);
+    free(c.cm_name);
+    free(c.reg_text);
     pthread_mutex_destroy(&c.mu);
     pthread_cond_destroy(&c.slot_cv);
     return rc;

@@ -58,6 +58,12 @@ struct ctl {
     size_t njobs, capjobs;
     int64_t next_renew_ms, next_recover_ms, next_promote_ms, next_check_ms;
     bool queue_down, store_down;
+
+    /* registry from a ConfigMap */
+    struct easel_kube *api;
+    struct easel_kube_watch *cmw;
+    char *cm_ns, *cm_name;
+    char *reg_text;                  /* text of the registry in force */
 };
 
 /* Registry access for both threads: a new reference, never NULL. */
