@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates manifests/registry.yaml (the model registry ConfigMap) from
-# docs/examples/models.yaml, or with --check fails when it is out of date.
+# Regenerates manifests/registry.yaml (the model registry ConfigMap) and
+# charts/easel/files/models.yaml (the chart's default registry) from
+# docs/examples/models.yaml, or with --check fails when either is out of date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp); trap 'rm -f "$tmp"' EXIT
@@ -22,7 +23,10 @@ tmp=$(mktemp); trap 'rm -f "$tmp"' EXIT
 if [ "${1:-}" = --check ]; then
   diff -u manifests/registry.yaml "$tmp" >/dev/null || {
     echo "manifests/registry.yaml is out of date: run hack/gen-manifests.sh" >&2; exit 1; }
-  echo "manifests/registry.yaml matches docs/examples/models.yaml"
+  cmp -s charts/easel/files/models.yaml docs/examples/models.yaml || {
+    echo "charts/easel/files/models.yaml is out of date: run hack/gen-manifests.sh" >&2; exit 1; }
+  echo "manifests/registry.yaml and the chart's registry match docs/examples/models.yaml"
 else
   cp "$tmp" manifests/registry.yaml
+  cp docs/examples/models.yaml charts/easel/files/models.yaml
 fi
