@@ -214,6 +214,17 @@ const char *easel_kube_str(const cJSON *obj, const char *path);
 const char *easel_kube_annotation(const cJSON *obj, const char *key);
 const char *easel_kube_label(const cJSON *obj, const char *key);
 
+/* A core/v1 Event about an object (what `kubectl describe` lists):
+ * involved = {apiVersion, kind, name, namespace, uid (may be NULL)}; type
+ * "Normal" or "Warning"; reason a CamelCase word; a unique name derived
+ * from the object's. reporter names this controller instance. */
+struct easel_kube_ref {
+    const char *api_version, *kind, *name, *ns, *uid;
+};
+cJSON *easel_kube_event_new(const struct easel_kube_ref *involved, const char *type,
+                            const char *reason, const char *message,
+                            const char *host, const char *reporter);
+
 /* RFC 3339 time in UTC with seconds ("2026-11-23T07:31:19Z"), as the API
  * writes Time fields. */
 void easel_kube_time(int64_t wall_ms, char *dst, size_t len);

@@ -53,32 +53,8 @@ static void configmap_event(struct ctl *c, const char *type, const char *reason,
 {
     if (!c->api || !easel_leader_is(c->o->leader))
         return;
-    char ts[32], name[200];
-    easel_kube_time(easel_wall_ms(), ts, sizeof(ts));
-    snprintf(name, sizeof(name), "%s.%016llx", c->cm_name,
-             (unsigned long long)easel_rand_below(UINT64_MAX));
-    cJSON *ev = cJSON_CreateObject();
-    cJSON_AddStringToObject(ev, "apiVersion", "v1");
-    cJSON_AddStringToObject(ev, "kind", "Event");
-    cJSON *m = cJSON_AddObjectToObject(ev, "metadata");
-    cJSON_AddStringToObject(m, "name", name);
-    cJSON_AddStringToObject(m, "namespace", c->cm_ns);
-    cJSON *io = cJSON_AddObjectToObject(ev, "involvedObject");
-    cJSON_AddStringToObject(io, "apiVersion", "v1");
-    cJSON_AddStringToObject(io, "kind", "ConfigMap");
-    cJSON_AddStringToObject(io, "name", c->cm_name);
-    cJSON_AddStringToObject(io, "namespace", c->cm_ns);
-    cJSON_AddStringToObject(ev, "reason", reason);
-    cJSON_AddStringToObject(ev, "message", msg);
-    cJSON_AddStringToObject(ev, "type", type);
-    cJSON_AddStringToObject(ev, "firstTimestamp", ts);
-    cJSON_AddStringToObject(ev, "lastTimestamp", ts);
-    cJSON_AddNumberToObject(ev, "count", 1);
-    cJSON *src = cJSON_AddObjectToObject(ev, "source");
-    cJSON_AddStringToObject(src, "component", "easel-controller");
-    cJSON_AddStringToObject(src, "host", c->host);
-    cJSON_AddStringToObject(ev, "reportingComponent", "easel.dev/controller");
-    cJSON_AddStringToObject(ev, "reportingInstance", c->cid);
+    struct easel_kube_ref io = {"v1", "ConfigMap", c->cm_name, c->cm_ns, NULL};
+    cJSON *ev = easel_kube_event_new(&io, type, reason, msg, c->host, c->cid);
     struct easel_error err;
     easel_error_clear(&err);
     if (easel_kube_create(c->api, &easel_kube_events, c->cm_ns, ev, NULL, &err))

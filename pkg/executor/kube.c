@@ -111,36 +111,9 @@ static void task_free(struct wtask *t)
 
 static void write_event(struct kex *k, const struct wtask *t)
 {
-    char ts[32], hex[20];
-    easel_kube_time(easel_wall_ms(), ts, sizeof(ts));
-    snprintf(hex, sizeof(hex), "%016llx",
-             (unsigned long long)easel_rand_below(UINT64_MAX));
-    char evname[128];
-    snprintf(evname, sizeof(evname), "%s.%s", t->name, hex);
-    cJSON *ev = cJSON_CreateObject();
-    cJSON_AddStringToObject(ev, "apiVersion", "v1");
-    cJSON_AddStringToObject(ev, "kind", "Event");
-    cJSON *m = cJSON_AddObjectToObject(ev, "metadata");
-    cJSON_AddStringToObject(m, "name", evname);
-    cJSON_AddStringToObject(m, "namespace", k->ns);
-    cJSON *io = cJSON_AddObjectToObject(ev, "involvedObject");
-    cJSON_AddStringToObject(io, "apiVersion", "batch/v1");
-    cJSON_AddStringToObject(io, "kind", "Job");
-    cJSON_AddStringToObject(io, "name", t->name);
-    cJSON_AddStringToObject(io, "namespace", k->ns);
-    if (t->uid[0])
-        cJSON_AddStringToObject(io, "uid", t->uid);
-    cJSON_AddStringToObject(ev, "reason", t->reason);
-    cJSON_AddStringToObject(ev, "message", t->message ? t->message : "");
-    cJSON_AddStringToObject(ev, "type", t->type);
-    cJSON_AddStringToObject(ev, "firstTimestamp", ts);
-    cJSON_AddStringToObject(ev, "lastTimestamp", ts);
-    cJSON_AddNumberToObject(ev, "count", 1);
-    cJSON *src = cJSON_AddObjectToObject(ev, "source");
-    cJSON_AddStringToObject(src, "component", "easel-controller");
-    cJSON_AddStringToObject(src, "host", k->host);
-    cJSON_AddStringToObject(ev, "reportingComponent", "easel.dev/controller");
-    cJSON_AddStringToObject(ev, "reportingInstance", k->cid ? k->cid : k->host);
+    struct easel_kube_ref io = {"batch/v1", "Job", t->name, k->ns, t->uid};
+    cJSON *ev = easel_kube_event_new(&io, t->type, t->reason, t->message, k->host,
+                                     k->cid ? k->cid : k->host);
     struct easel_error err;
     easel_error_clear(&err);
     if (easel_kube_create(k->wapi, &easel_kube_events, k->ns, ev, NULL, &err))

@@ -532,3 +532,39 @@ void easel_kube_time(int64_t wall_ms, char *dst, size_t len)
     gmtime_r(&t, &tm);
     strftime(dst, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
+
+cJSON *easel_kube_event_new(const struct easel_kube_ref *io, const char *type,
+                            const char *reason, const char *message,
+                            const char *host, const char *reporter)
+{
+    char ts[32], name[300];
+    easel_kube_time(easel_wall_ms(), ts, sizeof(ts));
+    snprintf(name, sizeof(name), "%.200s.%016llx", io->name,
+             (unsigned long long)easel_rand_below(UINT64_MAX));
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, "apiVersion", "v1");
+    cJSON_AddStringToObject(ev, "kind", "Event");
+    cJSON *m = cJSON_AddObjectToObject(ev, "metadata");
+    cJSON_AddStringToObject(m, "name", name);
+    cJSON_AddStringToObject(m, "namespace", io->ns);
+    cJSON *o = cJSON_AddObjectToObject(ev, "involvedObject");
+    cJSON_AddStringToObject(o, "apiVersion", io->api_version);
+    cJSON_AddStringToObject(o, "kind", io->kind);
+    cJSON_AddStringToObject(o, "name", io->name);
+    cJSON_AddStringToObject(o, "namespace", io->ns);
+    if (io->uid && *io->uid)
+        cJSON_AddStringToObject(o, "uid", io->uid);
+    cJSON_AddStringToObject(ev, "reason", reason);
+    cJSON_AddStringToObject(ev, "message", message ? message : "");
+    cJSON_AddStringToObject(ev, "type", type);
+    cJSON_AddStringToObject(ev, "firstTimestamp", ts);
+    cJSON_AddStringToObject(ev, "lastTimestamp", ts);
+    cJSON_AddNumberToObject(ev, "count", 1);
+    cJSON *src = cJSON_AddObjectToObject(ev, "source");
+    cJSON_AddStringToObject(src, "component", "easel-controller");
+    if (host)
+        cJSON_AddStringToObject(src, "host", host);
+    cJSON_AddStringToObject(ev, "reportingComponent", "easel.dev/controller");
+    cJSON_AddStringToObject(ev, "reportingInstance", reporter ? reporter : "easel");
+    return ev;
+}

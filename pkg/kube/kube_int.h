@@ -5,6 +5,7 @@
 #define EASEL_KUBE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include <curl/curl.h>
 
@@ -30,6 +31,10 @@ void kube_auth_cleanup(struct kube_auth *a);
 /* Returns a malloc'd "Authorization: Bearer ..." header or NULL. */
 char *kube_auth_header(struct kube_auth *a);
 void kube_tls_setup(CURL *h, const struct easel_kube_config *c);
+
+/* Sleeps up to ms on cv (with mu) unless *stop becomes true; returns false
+ * when stopping. Used by the watch and leader-election threads. */
+bool kube_nap(pthread_mutex_t *mu, pthread_cond_t *cv, atomic_bool *stop, int64_t ms);
 
 /* Copies a configuration (the client and watches keep their own). */
 struct easel_kube_config *kube_config_dup(const struct easel_kube_config *c);

@@ -37,23 +37,6 @@ struct easel_leader {
     uint64_t transitions;
 };
 
-static bool nap(struct easel_leader *l, int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    pthread_mutex_lock(&l->mu);
-    while (!atomic_load(&l->stop) && pthread_cond_timedwait(&l->cv, &l->mu, &ts) != ETIMEDOUT)
-        ;
-    pthread_mutex_unlock(&l->mu);
-    return !atomic_load(&l->stop);
-}
-
 /* MicroTime: RFC 3339 with microseconds, as the Lease API writes it. */
 static void micro_time(char *dst, size_t len)
 {
@@ -200,7 +183,7 @@ static void *leader_main(void *arg)
          * if the API keeps failing in ways round_once did not see */
         if (atomic_load(&l->leader) && easel_now_ms() - l->renewed_at > l->renew_ms)
             become(l, false, "could not renew within the renew deadline");
-    } while (nap(l, l->retry_ms));
+    } while (kube_nap(&l->mu, &l->cv, &l->stop, l->retry_ms));
     if (atomic_load(&l->leader)) {
         release(l);
         atomic_store(&l->leader, false);

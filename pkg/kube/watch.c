@@ -205,7 +205,7 @@ static void push(struct easel_kube_watch *w, enum easel_kube_ev type, cJSON *obj
 }
 
 /* Sleeps up to ms unless stopped; returns false when stopping. */
-static bool nap(struct easel_kube_watch *w, int64_t ms)
+bool kube_nap(pthread_mutex_t *mu, pthread_cond_t *cv, atomic_bool *stop, int64_t ms)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -215,12 +215,11 @@ static bool nap(struct easel_kube_watch *w, int64_t ms)
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000;
     }
-    pthread_mutex_lock(&w->mu);
-    while (!atomic_load(&w->stop) &&
-           pthread_cond_timedwait(&w->cv, &w->mu, &ts) != ETIMEDOUT)
+    pthread_mutex_lock(mu);
+    while (!atomic_load(stop) && pthread_cond_timedwait(cv, mu, &ts) != ETIMEDOUT)
         ;
-    pthread_mutex_unlock(&w->mu);
-    return !atomic_load(&w->stop);
+    pthread_mutex_unlock(mu);
+    return !atomic_load(stop);
 }
 
 static const char *meta(const cJSON *o, const char *k)
@@ -569,7 +568,7 @@ static void *watch_main(void *arg)
         /* full jitter: anywhere in [backoff/2, backoff] so that replicas
          * do not reconnect in step */
         int64_t wait = backoff / 2 + (int64_t)easel_rand_below((uint64_t)(backoff / 2 + 1));
-        if (!nap(w, wait))
+        if (!kube_nap(&w->mu, &w->cv, &w->stop, wait))
             break;
         backoff = backoff * 2 > w->backoff_max ? w->backoff_max : backoff * 2;
     }
