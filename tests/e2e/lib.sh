@@ -102,3 +102,37 @@ finish() {
   echo "---"
   [ "$FAILS" -eq 0 ]
 }
+
+# --- the fake Kubernetes API server (tests/kube/fake_apiserver.py) --------
+# start_fake_api [flags...] -> sets API_DIR, API_PID, KUBECONFIG; the
+# simulated node runs pods' containers as $EASEL with the pod's args and env.
+start_fake_api() {
+  API_DIR=${API_DIR:-$WORK/api}
+  mkdir -p "$API_DIR"
+  rm -f "$API_DIR/kubeconfig"
+  python3 "$ROOT/tests/kube/fake_apiserver.py" --state-dir "$API_DIR" \
+    --entrypoint "$EASEL" --bookmark-interval 1 "$@" >>"$WORK/api.log" 2>&1 &
+  API_PID=$!
+  PIDS+=("$API_PID")
+  local i
+  for i in $(seq 1 100); do
+    [ -s "$API_DIR/kubeconfig" ] && break
+    sleep 0.1
+  done
+  [ -s "$API_DIR/kubeconfig" ] || { echo "fake API server did not start:"; tail -20 "$WORK/api.log"; return 1; }
+  export KUBECONFIG=$API_DIR/kubeconfig
+  API_URL=http://127.0.0.1:$(cat "$API_DIR/port")
+}
+stop_fake_api() { kill "$API_PID" 2>/dev/null; wait "$API_PID" 2>/dev/null; }
+fake() { curl -sf -X POST "$API_URL/_fake/$1" >/dev/null; } # fake ENDPOINT?QUERY
+k() { kubectl --request-timeout=10s "$@"; }
+# the Secret worker pods read their database URL from
+kube_secrets() {
+  k create secret generic easel-database --from-literal=database-url="$EASEL_DATABASE_URL" >/dev/null
+}
+# kube_registry FILE: the registry ConfigMap easel-models from a file
+kube_registry() {
+  k create configmap easel-models --from-file=models.yaml="$1" --dry-run=client -o yaml |
+    k apply -f - >/dev/null
+}
+job_name() { echo "easel-$1-$2"; } # ID ATTEMPT
