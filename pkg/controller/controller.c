@@ -53,7 +53,7 @@ static void configmap_event(struct ctl *c, const char *type, const char *reason,
 {
     if (!c->api || !easel_leader_is(c->o->leader))
         return;
-    struct easel_kube_ref io = {"v1", "ConfigMap", c->cm_name, c->cm_ns, NULL};
+    struct easel_kube_ref io = {"v1", "ConfigMap", c->cm_name, c->cm_ns, c->cm_uid};
     cJSON *ev = easel_kube_event_new(&io, type, reason, msg, c->host, c->cid);
     struct easel_error err;
     easel_error_clear(&err);
@@ -181,6 +181,8 @@ static easel_err start_configmap(struct ctl *c, struct easel_error *err)
         return rc;
     }
     const char *text = configmap_text(cm);
+    const char *uid = easel_kube_str(cm, "metadata.uid");
+    easel_strlcpy(c->cm_uid, uid ? uid : "", sizeof(c->cm_uid));
     char source[300];
     snprintf(source, sizeof(source), "configmap/%s/%s", c->cm_ns, c->cm_name);
     if (!text) {
@@ -209,6 +211,9 @@ static void drain_configmap(struct ctl *c)
         char source[300];
         snprintf(source, sizeof(source), "configmap/%s/%s", c->cm_ns, c->cm_name);
         const char *text = configmap_text(cm);
+        const char *uid = easel_kube_str(cm, "metadata.uid");
+        if (uid && type != EASEL_KUBE_DELETED)
+            easel_strlcpy(c->cm_uid, uid, sizeof(c->cm_uid));
         if (type == EASEL_KUBE_DELETED) {
             easel_warn(NULL, "the registry ConfigMap %s was deleted; keeping the last good registry",
                        source);

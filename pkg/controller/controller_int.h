@@ -63,6 +63,7 @@ struct ctl {
     struct easel_kube *api;
     struct easel_kube_watch *cmw;
     char *cm_ns, *cm_name;
+    char cm_uid[64];                 /* for Events kubectl describe finds */
     char *reg_text;                  /* text of the registry in force */
 };
 

@@ -599,9 +599,8 @@ static easel_err kube_reap(struct easel_executor *ex, struct easel_exec_done *ou
                            size_t max, size_t *n)
 {
     struct kex *k = K(ex);
-    struct epoll_event evs[4];
-    while (epoll_wait(k->epfd, evs, 4, 0) > 0)
-        ; /* level-triggered: draining the watches clears it */
+    /* the epoll set is level-triggered on the watches' eventfds: taking
+     * every queued event resets them */
     drain_watches(k);
     check_deadlines(k);
     size_t m = k->ndone < max ? k->ndone : max;
@@ -734,7 +733,7 @@ static void result_summary(const char *result, char *dst, size_t len)
         if (used < len)
             used += (size_t)snprintf(dst + used, len - used, "%s%s %dx%d %s %lld B",
                                      first ? ": " : ", ",
-                                     easel_kube_str(o, "name") ? easel_kube_str(o, "name") : "?",
+                                     easel_kube_str(o, "variant") ? easel_kube_str(o, "variant") : "?",
                                      cJSON_IsNumber(w) ? w->valueint : 0,
                                      cJSON_IsNumber(h) ? h->valueint : 0,
                                      easel_kube_str(o, "format") ? easel_kube_str(o, "format") : "?",

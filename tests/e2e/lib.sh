@@ -128,7 +128,8 @@ fake() { curl -sf -X POST "$API_URL/_fake/$1" >/dev/null; } # fake ENDPOINT?QUER
 k() { kubectl --request-timeout=10s "$@"; }
 # the Secret worker pods read their database URL from
 kube_secrets() {
-  k create secret generic easel-database --from-literal=database-url="$EASEL_DATABASE_URL" >/dev/null
+  k create secret generic easel-database --from-literal=database-url="$EASEL_DATABASE_URL" \
+    --dry-run=client -o yaml | k apply -f - >/dev/null
 }
 # kube_registry FILE: the registry ConfigMap easel-models from a file
 kube_registry() {
