@@ -137,3 +137,18 @@ kube_registry() {
     k apply -f - >/dev/null
 }
 job_name() { echo "easel-$1-$2"; } # ID ATTEMPT
+# kube_validate_stored RESOURCE...: every stored object of these kinds, as
+# the API server holds it (what easel sent plus server-set metadata),
+# through strict schema validation; prints the validator's summary line.
+kube_validate_stored() {
+  local r f=$WORK/stored.yaml
+  : >"$f"
+  for r in "$@"; do
+    kubectl get "$r" -o json | python3 -c '
+import json, sys
+for o in json.load(sys.stdin)["items"]:
+    o.pop("status", None) if o.get("kind") in ("Pod",) else None
+    print("---"); print(json.dumps(o))' >>"$f"
+  done
+  "${EASEL_KUBE_VALIDATE:-$ROOT/../shared/tools/kube-validate/kube-validate}" "$f" 2>&1 | tail -3
+}

@@ -108,4 +108,7 @@ lists = {k: v for k, v in stats.items() if k in ("list jobs", "list pods", "list
 print(lists, file=sys.stderr)
 sys.exit(0 if all(v <= 2 for v in lists.values()) else 1)
 PY
+out=$(kube_validate_stored jobs events)
+echo "$out"
+check "every Job and Event easel wrote passes strict schema validation" grep -q '^kube-validate: [1-9][0-9]* objects, 0 invalid' <<<"$out"
 finish

@@ -73,4 +73,6 @@ start_fake_api || fail "fake API server restart"
 wait_for 90 'all_terminal $((N + 5))'
 check "jobs complete across an API server restart" eq "$(count_jobs "'succeeded'")" $((N + 5))
 check "no job ended twice" eq "$(sql "select count(*) from (select job_id from job_events where to_status in ('succeeded','failed','dead','canceled') group by job_id having count(*) > 1) x")" 0
+out=$(kube_validate_stored leases)
+check "the leader-election Lease passes strict schema validation" grep -q '^kube-validate: 1 objects, 0 invalid' <<<"$out"
 finish
