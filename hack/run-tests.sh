@@ -98,7 +98,7 @@ fi
 
 if [ "$what" = all ] || [ "$what" = e2e ]; then
   echo "end-to-end scenarios (build/easel, real servers)"
-  for s in tests/e2e/test_*.sh; do [ -f "$s" ] && run_script "$s"; done
+  for s in tests/e2e/test_*.sh tests/kube/test_*.sh; do [ -f "$s" ] && run_script "$s"; done
 fi
 
 rm -rf "$logdir"

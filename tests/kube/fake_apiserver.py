@@ -14,8 +14,9 @@ started in their own session through a tiny shell wrapper that writes the
 exit code to a file, and the server re-adopts them from state.json.
 
 Test-only endpoints live under /_fake/ (no auth): evict, node-lost, oom,
-compact, close-watches, stats. See --help and tests/kube/README-less usage in
-test_fake_apiserver.sh.
+compact, close-watches, stats. Usage: --help; a worked example is
+tests/kube/test_fake_apiserver.sh. Debugging: `kill -USR1 PID` dumps every
+thread's stack to stderr.
 
 Python 3.11 standard library only.
 """
@@ -25,13 +26,13 @@ import base64
 import calendar
 import collections
 import copy
+import faulthandler
 import json
 import os
 import random
 import re
 import signal
 import ssl
-import string
 import subprocess
 import sys
 import threading
@@ -47,11 +48,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 def now_ts(t=None):
     """RFC 3339 timestamp with second precision, as Kubernetes renders it."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if t is None else t))
-
-
-def now_micro():
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%06dZ" % int((t % 1) * 1e6)
 
 
 def parse_ts(s):
@@ -555,6 +551,11 @@ def parse_body(raw, ctype=""):
     """JSON, or YAML when it is not JSON."""
     if raw is None or not raw.strip():
         raise ApiError(400, "BadRequest", "the request body is empty")
+    if "protobuf" in ctype:
+        try:
+            return decode_protobuf(raw)
+        except (ValueError, IndexError, UnicodeDecodeError) as e:
+            raise ApiError(400, "BadRequest", "the body of the request could not be decoded: %s" % e)
     text = raw.decode("utf-8", "replace")
     try:
         return json.loads(text)
@@ -567,6 +568,101 @@ def parse_body(raw, ctype=""):
     except Exception as e:  # noqa: BLE001 - any parser failure is the client's fault
         raise ApiError(400, "BadRequest", "the body of the request could not be decoded "
                        "as YAML: %s" % e)
+
+# ----------------------------------------------------------------- protobuf
+# kubectl's typed commands (create secret/configmap/namespace/serviceaccount)
+# send application/vnd.kubernetes.protobuf. We decode just those kinds:
+# field number -> (json name, type); a type is "str", "bytes" (base64 in
+# JSON), "int", "bool", a nested schema dict, or ("map", value-type) /
+# ("list", type). Unknown fields are skipped; server-set ones are ignored.
+
+PB_OWNER_REF = {1: ("kind", "str"), 3: ("name", "str"), 4: ("uid", "str"), 5: ("apiVersion", "str"),
+                6: ("controller", "bool"), 7: ("blockOwnerDeletion", "bool")}
+PB_META = {1: ("name", "str"), 2: ("generateName", "str"), 3: ("namespace", "str"),
+           11: ("labels", ("map", "str")), 12: ("annotations", ("map", "str")),
+           13: ("ownerReferences", ("list", PB_OWNER_REF)), 14: ("finalizers", ("list", "str"))}
+PB_NAME_REF = {1: ("name", "str")}
+PB_KINDS = {
+    "Secret": {1: ("metadata", PB_META), 2: ("data", ("map", "bytes")), 3: ("type", "str"),
+               4: ("stringData", ("map", "str")), 5: ("immutable", "bool")},
+    "ConfigMap": {1: ("metadata", PB_META), 2: ("data", ("map", "str")),
+                  3: ("binaryData", ("map", "bytes")), 4: ("immutable", "bool")},
+    "Namespace": {1: ("metadata", PB_META), 2: ("spec", {1: ("finalizers", ("list", "str"))})},
+    "ServiceAccount": {1: ("metadata", PB_META), 2: ("secrets", ("list", PB_NAME_REF)),
+                       3: ("imagePullSecrets", ("list", PB_NAME_REF)),
+                       4: ("automountServiceAccountToken", "bool")},
+}
+
+
+def _pb_fields(buf):
+    """Yields (field number, wire type, value) of one protobuf message."""
+    i = 0
+
+    def varint():
+        nonlocal i
+        v = shift = 0
+        while True:
+            b = buf[i]
+            i += 1
+            v |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                return v
+    while i < len(buf):
+        tag = varint()
+        num, wt = tag >> 3, tag & 7
+        if wt == 0:
+            yield num, wt, varint()
+        elif wt == 2:
+            n = varint()
+            yield num, wt, buf[i:i + n]
+            i += n
+        elif wt in (1, 5):
+            i += 8 if wt == 1 else 4
+        else:
+            raise ValueError("unsupported protobuf wire type %d" % wt)
+
+
+def _pb_value(raw, typ):
+    if typ == "str":
+        return raw.decode("utf-8")
+    if typ == "bytes":
+        return base64.b64encode(raw).decode()
+    if typ in ("int", "bool"):
+        return bool(raw) if typ == "bool" else raw
+    return _pb_message(raw, typ)
+
+
+def _pb_message(buf, schema):
+    out = {}
+    for num, _, raw in _pb_fields(buf):
+        if num not in schema:
+            continue
+        name, typ = schema[num]
+        if isinstance(typ, tuple) and typ[0] == "map":
+            entry = dict((n, r) for n, _, r in _pb_fields(raw))
+            out.setdefault(name, {})[entry.get(1, b"").decode()] = _pb_value(entry.get(2, b""), typ[1])
+        elif isinstance(typ, tuple):
+            out.setdefault(name, []).append(_pb_value(raw, typ[1]))
+        else:
+            out[name] = _pb_value(raw, typ)
+    return out
+
+
+def decode_protobuf(raw):
+    """A k8s protobuf body (magic "k8s\0" + runtime.Unknown) as a JSON-like dict."""
+    if not raw.startswith(b"k8s\x00"):
+        raise ApiError(400, "BadRequest", "protobuf body without the k8s magic prefix")
+    env = {n: r for n, _, r in _pb_fields(raw[4:])}
+    tm = {n: r.decode() for n, _, r in _pb_fields(env.get(1, b""))}
+    api_version, kind = tm.get(1, ""), tm.get(2, "")
+    if kind not in PB_KINDS:
+        raise ApiError(415, "UnsupportedMediaType", "this fake API server decodes protobuf only for "
+                       "%s; send %s as application/json" % (", ".join(PB_KINDS), kind))
+    obj = _pb_message(env.get(2, b""), PB_KINDS[kind])
+    obj["apiVersion"], obj["kind"] = api_version, kind
+    return obj
+
 
 # ---------------------------------------------------------------- the store
 
@@ -773,7 +869,6 @@ class Cluster:
         spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
         if old is None:
             uid = md["uid"]
-            spec.setdefault("manualSelector", None) or spec.pop("manualSelector", None)
             spec.setdefault("selector", {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}})
             labels = tmpl.setdefault("metadata", {}).setdefault("labels", {}) or {}
             tmpl["metadata"]["labels"] = labels
@@ -968,10 +1063,14 @@ class Cluster:
                 for p in deps:
                     self._delete_pod_quietly(p)
             elif policy == "Orphan":
+                def orphan(o):
+                    refs = [r for r in o["metadata"].get("ownerReferences", []) if r.get("uid") != uid]
+                    if refs:
+                        o["metadata"]["ownerReferences"] = refs
+                    else:
+                        o["metadata"].pop("ownerReferences", None)
                 for p in deps:
-                    self.mutate(PODS, p["metadata"]["namespace"], p["metadata"]["name"],
-                                lambda o: o["metadata"].__setitem__("ownerReferences", [
-                                    r for r in o["metadata"].get("ownerReferences", []) if r.get("uid") != uid]))
+                    self.mutate(PODS, p["metadata"]["namespace"], p["metadata"]["name"], orphan)
             return gone
 
     def _delete_pod_quietly(self, p):
@@ -1056,16 +1155,21 @@ class Node:
             time.sleep(0.05)
 
     def tick(self):
-        pods = list(self.cl.objects[PODS.key].values())
-        rss = self.rss_by_session() if any(
-            r.stage == "running" and r.pid for r in self.rt.values()) else {}
+        with self.cl.lock:  # snapshot: API threads add and remove entries
+            pods = list(self.cl.objects[PODS.key].values())
+            jobs = list(self.cl.objects[JOBS.key])
+        rts = list(self.rt.values())  # API threads pop entries when pods are deleted
+        rss = self.rss_by_session() if any(r.stage == "running" and r.pid for r in rts) else {}
         for pod in pods:
             self.step_pod(pod, rss)
-        for job in list(self.cl.objects[JOBS.key].values()):
-            self.step_job(job)
+        for ns, name in jobs:
+            job = self.cl.peek(JOBS, ns, name)  # fresh: the pod steps above may have counted pods
+            if job is not None:
+                self.step_job(job)
         live = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods}
-        for key in [k for k in self.rt if k not in live and self.rt[k].stage != "running"]:
-            self.rt.pop(key, None)
+        for key, rt in list(self.rt.items()):  # forget pods that are gone
+            if key not in live and rt.stage != "running":
+                self.rt.pop(key, None)
 
     # ---- pods
     def set_status(self, pod, fn):
@@ -1647,6 +1751,8 @@ def pod_status_text(p):
         elif "terminated" in state:
             t = state["terminated"]
             text = t.get("reason") or "ExitCode:%d" % t.get("exitCode", 0)
+    if st.get("reason"):  # Evicted, NodeLost, DeadlineExceeded say more than the container
+        text = st["reason"]
     if st.get("phase") == "Pending" and text == "Pending" and p["spec"].get("nodeName"):
         text = "ContainerCreating"
     if p["metadata"].get("deletionTimestamp"):
@@ -2024,11 +2130,14 @@ class Handler(BaseHTTPRequestHandler):
         bookmarks = q.get("allowWatchBookmarks") in ("true", "1")
         initial_end = q.get("sendInitialEvents") == "true"
         deadline = time.monotonic() + timeout
+        as_table = self.wants_table()  # kubectl get -w: each event's object is a one-row Table
         self.close_connection = True  # a watch connection is not reused
         self.start_stream()
         self.note(200, " watch")
 
         def send(type_, obj):
+            if as_table and type_ in ("ADDED", "MODIFIED", "DELETED"):
+                obj = table(res, [obj], obj["metadata"]["resourceVersion"], q.get("includeObject"))
             self.chunk(json.dumps({"type": type_, "object": obj}, separators=(",", ":")).encode() + b"\n")
 
         def bookmark(rv, annotations=None):
@@ -2163,7 +2272,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, {"ok": True})
         if what == "stats":
             with self.server.log_lock:
-                return self.send_json(200, dict(self.server.stats))
+                stats = dict(self.server.stats)
+            return self.send_json(200, stats)
         raise ApiError(404, "NotFound", "unknown fake endpoint %r" % what)
 
 # --------------------------------------------------------------------- main
@@ -2212,6 +2322,11 @@ def main():
     args = ap.parse_args()
     args.state_dir = os.path.abspath(args.state_dir)
     os.makedirs(args.state_dir, exist_ok=True)
+    for stale in ("kubeconfig", "port"):  # tests wait for these: never show a dead server's
+        try:
+            os.unlink(os.path.join(args.state_dir, stale))
+        except FileNotFoundError:
+            pass
 
     cl = Cluster(args.state_dir, args.history)
     node = Node(cl, args)
@@ -2222,7 +2337,9 @@ def main():
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(crt, key)
         ctx.set_alpn_protocols(["http/1.1"])
-        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        # handshake in the handler thread, not in accept(): a stalled client
+        # must not block the listener
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True, do_handshake_on_connect=False)
         scheme = "https"
         with open(ca, "rb") as f:
             ca_data = base64.b64encode(f.read()).decode()
@@ -2235,7 +2352,7 @@ def main():
     if ca_data:
         cluster += "    certificate-authority-data: %s\n" % ca_data
     user = "    token: %s\n" % json.dumps(args.token) if args.token else "    {}\n"
-    write_atomic(os.path.join(args.state_dir, "port"), "%d\n" % port)
+    write_atomic(os.path.join(args.state_dir, "port"), str(port))
     write_atomic(os.path.join(args.state_dir, "kubeconfig"),
                  "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n" + cluster +
                  "users:\n- name: fake\n  user:\n" + user +
@@ -2244,6 +2361,7 @@ def main():
     sys.stderr.write("fake-apiserver: listening on %s://127.0.0.1:%d (state %s)\n"
                      % (scheme, port, args.state_dir))
 
+    faulthandler.register(signal.SIGUSR1)  # kill -USR1 PID: dump every thread's stack to stderr
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
