@@ -213,7 +213,7 @@ static struct att *get_or_add(struct kex *k, const char *job_id, int attempt)
     if (a) {
         if (attempt > a->attempt) {
             /* a newer attempt of the same job replaces what we knew */
-            bool tracked = a->tracked && a->finished ? false : a->tracked;
+            bool tracked = a->tracked && !a->finished;
             memset(a, 0, sizeof(*a));
             easel_strlcpy(a->job_id, job_id, sizeof(a->job_id));
             a->attempt = attempt;

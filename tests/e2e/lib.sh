@@ -152,3 +152,21 @@ for o in json.load(sys.stdin)["items"]:
   done
   "${EASEL_KUBE_VALIDATE:-$ROOT/../shared/tools/kube-validate/kube-validate}" "$f" 2>&1 | tail -3
 }
+# kube_setup: servers, samples, the fake cluster with the database Secret,
+# and $WORK/models.yaml holding the e2e registry's payload rules and the
+# local model with fast retries; a scenario appends its own models to it.
+kube_setup() {
+  setup_services
+  samples
+  start_fake_api || { fail "fake API server"; exit 1; }
+  kube_secrets
+  sed '/^models:/,$d' "$ROOT/tests/e2e/registry.yaml" >"$WORK/models.yaml"
+  cat >>"$WORK/models.yaml" <<'YAML'
+models:
+  - id: local/vips-stage
+    provider: local
+    timeout: 60s
+    retry: {max_attempts: 3, initial: 200ms, factor: 2, max: 1s}
+    input: {style: "{{style}}", seed: "{{seed}}", label: "{{room_type}}", latency_ms: "{{latency_ms}}"}
+YAML
+}

@@ -5,20 +5,8 @@
 # a stuck pod failed after the grace period, and the registry ConfigMap
 # edited live (applied) and broken (rejected, last good kept, Event).
 . "$(dirname "$0")/lib.sh"
-setup_services
-samples
-start_fake_api || { fail "fake API server"; exit 1; }
-kube_secrets
-# the e2e registry's payload rules, and two models
-sed '/^models:/,$d' "$ROOT/tests/e2e/registry.yaml" >"$WORK/models.yaml"
+kube_setup
 cat >>"$WORK/models.yaml" <<YAML
-
-models:
-  - id: local/vips-stage
-    provider: local
-    timeout: 60s
-    retry: {max_attempts: 3, initial: 200ms, factor: 2, max: 1s}
-    input: {style: "{{style}}", seed: "{{seed}}", label: "{{room_type}}", latency_ms: "{{latency_ms}}"}
   - id: local/stuck
     provider: local
     timeout: 60s

@@ -4,19 +4,7 @@
 # with one leader and the leader killed, watches cut with 410 Gone, and the
 # API server restarted.
 . "$(dirname "$0")/lib.sh"
-setup_services
-samples
-start_fake_api || { fail "fake API server"; exit 1; }
-kube_secrets
-sed '/^models:/,$d' "$ROOT/tests/e2e/registry.yaml" >"$WORK/models.yaml"
-cat >>"$WORK/models.yaml" <<YAML
-models:
-  - id: local/vips-stage
-    provider: local
-    timeout: 60s
-    retry: {max_attempts: 3, initial: 200ms, factor: 2, max: 1s}
-    input: {style: "{{style}}", seed: "{{seed}}", label: "{{room_type}}", latency_ms: "{{latency_ms}}"}
-YAML
+kube_setup
 kube_registry "$WORK/models.yaml"
 FLAGS=(--executor kubernetes --registry-configmap default/easel-models --concurrency 8
        --lease 2s --heartbeat 300ms --worker-stale 10s --job-ttl 1h
