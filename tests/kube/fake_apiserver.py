@@ -748,9 +748,16 @@ class Cluster:
         return obj
 
     def compact(self):
+        # etcd's revision is global: writes to objects this fake does not
+        # model move it too. Moving it here makes every watcher's position,
+        # including one just advanced by a bookmark, older than the compacted
+        # revision, so each open watch gets its 410 at once, as after a real
+        # compaction it would once it fell behind.
         with self.lock:
+            self.rv += 1
             self.history.clear()
             self.oldest = self.rv
+            self.save()
             self.cond.notify_all()
 
     def close_watches(self):

@@ -176,8 +176,17 @@ EOF
   check "[$tag] /_fake/evict fails the pod as Evicted" out_is Failed/Evicted \
     k get pod "$pod" -o jsonpath='{.status.phase}/{.status.reason}'
 
-  # watches: a resourceVersion older than the history is 410 Expired
+  # watches: a resourceVersion older than the history is 410 Expired, and
+  # a compaction ends an open watch with 410 even when it was up to date
+  local rv0
+  rv0=$(api "$url/api/v1/namespaces/default/pods" | python3 -c 'import json,sys; print(json.load(sys.stdin)["metadata"]["resourceVersion"])')
+  api -N --max-time 5 "$url/api/v1/namespaces/default/pods?watch=1&resourceVersion=$rv0&allowWatchBookmarks=true" >"$DIR/watch0.txt" &
+  local w0=$!
+  sleep 0.5
   api -X POST "$url/_fake/compact" >/dev/null
+  wait "$w0"
+  check "[$tag] compaction ends an up-to-date open watch with 410" \
+    grep -q '"type":"ERROR".*"code":410' "$DIR/watch0.txt"
   api -N --max-time 5 "$url/api/v1/namespaces/default/pods?watch=1&resourceVersion=1" >"$DIR/watch.txt"
   check "[$tag] watch from an old resourceVersion gets 410" \
     grep -q '"type":"ERROR".*"code":410' "$DIR/watch.txt"
