@@ -19,6 +19,13 @@ for b in "$BUILD"/bench/bench_*; do
   echo "== $(basename "$b")"
   "$b" | tee "$svc/$(basename "$b").out" || echo "($(basename "$b") exited $?)"
 done
+# scripted benchmarks (they start their own servers and test doubles)
+for b in tests/bench/*.sh; do
+  [ -f "$b" ] || continue
+  echo
+  echo "== $(basename "$b" .sh)"
+  bash "$b" 2>/dev/null | grep -v '^{' || echo "($(basename "$b") exited $?)"
+done
 if [ -s "$svc/bench_variants.out" ]; then
   echo
   echo "== sharp (npm) on the same images and settings"

@@ -51,6 +51,12 @@ static char *json_text(const cJSON *v)
 
 /* Inserts the job described by an intake (QUEUED, or DEAD for an unknown
  * model). *created is false when the row already existed. */
+static int max_attempts_of(const struct easel_registry *reg, const char *model)
+{
+    const struct easel_model *m = easel_registry_model(reg, model);
+    return m ? m->retry.max_attempts : 1;
+}
+
 static easel_err insert_job(struct easel_store *s,
                             const struct easel_registry *reg, const char *id,
                             const struct easel_intake *in,
@@ -58,7 +64,6 @@ static easel_err insert_job(struct easel_store *s,
 {
     char *payload = json_text(in->payload), *input = json_text(in->input),
          *meta = json_text(in->metadata);
-    const struct easel_model *m = easel_registry_model(reg, in->model);
     struct easel_job_new j = {
         .id = id,
         .type = in->type,
@@ -71,7 +76,7 @@ static easel_err insert_job(struct easel_store *s,
         .webhook = in->webhook,
         .channel = in->channel,
         .owner = in->owner,
-        .max_attempts = m ? m->retry.max_attempts : 1,
+        .max_attempts = max_attempts_of(reg, in->model),
         .status = EASEL_STATUS_QUEUED,
     };
     if (reject) {
@@ -113,8 +118,12 @@ struct claimed {
     char *canonical;
 };
 
-static void handoff(struct ctl *c, const char *id, char *canonical)
+/* Passes a claimed job to the main loop. model is set (and copied) when
+ * the job was inserted as queued just now. */
+static void handoff(struct ctl *c, const char *id, char *canonical,
+                    const char *model, int max_attempts)
 {
+    char *m = model ? easel_strdup(model) : NULL;
     pthread_mutex_lock(&c->mu);
     if (c->nready == c->capready) {
         size_t cap = c->capready ? c->capready * 2 : 64;
@@ -124,6 +133,7 @@ static void handoff(struct ctl *c, const char *id, char *canonical)
             /* The lease expires and recovery brings it back. */
             easel_error_log(id, "out of memory handing the job over");
             free(canonical);
+            free(m);
             return;
         }
         c->ready = r;
@@ -132,6 +142,8 @@ static void handoff(struct ctl *c, const char *id, char *canonical)
     struct handoff *h = &c->ready[c->nready++];
     easel_strlcpy(h->id, id, sizeof(h->id));
     h->canonical = canonical;
+    h->model = m;
+    h->max_attempts = m ? max_attempts : 0;
     c->slots_used++;
     pthread_mutex_unlock(&c->mu);
     uint64_t one = 1;
@@ -231,7 +243,8 @@ static void process_batch(struct ctl *c, struct easel_queue *q,
         if (created)
             easel_debug(k->id, "queued (model %s, rule %s)", k->in.model,
                         k->in.rule ? k->in.rule : "-");
-        handoff(c, k->id, k->canonical);
+        handoff(c, k->id, k->canonical, created ? k->in.model : NULL,
+                max_attempts_of(reg, k->in.model));
         k->canonical = NULL;
     }
 out:

@@ -363,11 +363,16 @@ static void drain_handoffs(struct ctl *c)
     c->nready = c->capready = 0;
     pthread_mutex_unlock(&c->mu);
     for (size_t i = 0; i < n; i++) {
-        if (ctl_track(c, list[i].id, list[i].canonical) != EASEL_OK) {
+        easel_err rc = list[i].model
+            ? ctl_track_fresh(c, list[i].id, list[i].canonical, list[i].model,
+                              list[i].max_attempts)
+            : ctl_track(c, list[i].id, list[i].canonical);
+        if (rc != EASEL_OK) {
             easel_error_log(list[i].id, "out of memory tracking the job");
             ctl_slots_release(c, 1);
         }
         free(list[i].canonical);
+        free(list[i].model);
     }
     free(list);
 }

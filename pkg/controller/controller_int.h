@@ -17,6 +17,10 @@
 struct handoff {
     char id[EASEL_UUID_LEN + 1];
     char *canonical;
+    /* Set when the claimer just inserted the job as queued: the main loop
+     * can dispatch it without reading the row back. */
+    char *model;
+    int max_attempts;
 };
 
 enum tstate {
@@ -35,6 +39,7 @@ struct tracked {
     int attempt;
     int64_t deadline_wall_ms;  /* ATTACHED: when the attempt is overdue */
     bool dirty;                /* a notification arrived: look again */
+    int fresh_max_attempts;    /* > 0: inserted as queued just now (model set) */
 };
 
 struct ctl {
@@ -84,6 +89,9 @@ char *ctl_canonical(const char *id, const struct easel_intake *in);
 /* tracker.c */
 void ctl_slots_release(struct ctl *c, int n);
 easel_err ctl_track(struct ctl *c, const char *id, const char *canonical);
+/* Tracks a job the claimer has just inserted as queued, with its model. */
+easel_err ctl_track_fresh(struct ctl *c, const char *id, const char *canonical,
+                          const char *model, int max_attempts);
 void ctl_step(struct ctl *c);                    /* advance NEW/WAIT/ATTACHED/FINALIZE jobs */
 void ctl_on_done(struct ctl *c, const struct easel_exec_done *d);
 void ctl_on_notify(struct ctl *c, const char *id, enum easel_status st);

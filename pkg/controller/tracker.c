@@ -73,6 +73,19 @@ easel_err ctl_track(struct ctl *c, const char *id, const char *canonical)
     return EASEL_OK;
 }
 
+easel_err ctl_track_fresh(struct ctl *c, const char *id, const char *canonical,
+                          const char *model, int max_attempts)
+{
+    size_t before = c->njobs;
+    easel_err rc = ctl_track(c, id, canonical);
+    if (rc || c->njobs == before)
+        return rc; /* a replay: decide() reads the row */
+    struct tracked *t = &c->jobs[c->njobs - 1];
+    t->model = easel_strdup(model);
+    t->fresh_max_attempts = t->model && max_attempts > 0 ? max_attempts : 0;
+    return EASEL_OK;
+}
+
 static void untrack(struct ctl *c, struct tracked *t)
 {
     free(t->canonical);
@@ -438,6 +451,20 @@ void ctl_step(struct ctl *c)
     for (size_t i = 0; i < c->njobs && !c->store_down && !c->queue_down;) {
         struct tracked *t = &c->jobs[i];
         size_t before = c->njobs;
+        if (t->state == T_NEW && t->fresh_max_attempts > 0 && !t->dirty) {
+            /* Inserted as queued a moment ago: dispatch without reading the
+             * row back. The transition checks the status in the database,
+             * so a cancel in between turns into a conflict, and a conflict
+             * sends the job through decide() as usual. */
+            struct easel_job j = {.model = t->model, .status = EASEL_STATUS_QUEUED,
+                                  .max_attempts = t->fresh_max_attempts};
+            easel_strlcpy(j.id, t->id, sizeof(j.id));
+            t->fresh_max_attempts = 0;
+            dispatch(c, t, &j);
+            if (c->njobs == before)
+                i++;
+            continue;
+        }
         bool look = t->state == T_NEW || t->state == T_FINALIZE || t->dirty ||
                     (periodic && (t->state == T_ATTACHED || t->state == T_WAIT_SLOT));
         if (look)

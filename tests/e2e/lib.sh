@@ -16,7 +16,7 @@ cleanup() {
   # workers started by killed controllers live in their own process groups
   pkill -9 -f "$EASEL job" 2>/dev/null || true
   "$ROOT/hack/services.sh" stop "$WORK/svc" >/dev/null 2>&1
-  if [ "$FAILS" -gt 0 ] && [ -z "${CI:-}" ]; then
+  if { [ "$FAILS" -gt 0 ] && [ -z "${CI:-}" ]; } || [ -n "${EASEL_KEEP_WORK:-}" ]; then
     echo "(logs kept in $WORK)"
   else
     rm -rf "$WORK"
@@ -155,10 +155,11 @@ for o in json.load(sys.stdin)["items"]:
 # kube_setup: servers, samples, the fake cluster with the database Secret,
 # and $WORK/models.yaml holding the e2e registry's payload rules and the
 # local model with fast retries; a scenario appends its own models to it.
+# Arguments go to the fake API server.
 kube_setup() {
   setup_services
   samples
-  start_fake_api || { fail "fake API server"; exit 1; }
+  start_fake_api "$@" || { fail "fake API server"; exit 1; }
   kube_secrets
   sed '/^models:/,$d' "$ROOT/tests/e2e/registry.yaml" >"$WORK/models.yaml"
   cat >>"$WORK/models.yaml" <<'YAML'
