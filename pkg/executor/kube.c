@@ -218,6 +218,7 @@ static struct att *get_or_add(struct kex *k, const char *job_id, int attempt)
             easel_strlcpy(a->job_id, job_id, sizeof(a->job_id));
             a->attempt = attempt;
             a->tracked = tracked;
+            easel_kube_job_name(job_id, attempt, a->name, sizeof(a->name));
         }
         return a;
     }

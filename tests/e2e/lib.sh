@@ -121,10 +121,10 @@ start_fake_api() {
   done
   [ -s "$API_DIR/kubeconfig" ] || { echo "fake API server did not start:"; tail -20 "$WORK/api.log"; return 1; }
   export KUBECONFIG=$API_DIR/kubeconfig
-  API_URL=http://127.0.0.1:$(cat "$API_DIR/port")
+  API_URL=$(sed -n 's/^ *server: *//p' "$API_DIR/kubeconfig")
 }
 stop_fake_api() { kill "$API_PID" 2>/dev/null; wait "$API_PID" 2>/dev/null; }
-fake() { curl -sf -X POST "$API_URL/_fake/$1" >/dev/null; } # fake ENDPOINT?QUERY
+fake() { curl -skf -X POST "$API_URL/_fake/$1" >/dev/null; } # fake ENDPOINT?QUERY (no auth)
 k() { kubectl --request-timeout=10s "$@"; }
 # the Secret worker pods read their database URL from
 kube_secrets() {

@@ -11,7 +11,8 @@ of one node: every Job gets a Pod, and every scheduled Pod "runs" its first
 container as a local process (the image is ignored; command+args, or
 --entrypoint + args). Processes outlive a restart of this server: they are
 started in their own session through a tiny shell wrapper that writes the
-exit code to a file, and the server re-adopts them from state.json.
+exit code to a file, and the server re-adopts them from its saved state
+(state.json and the journal.jsonl of writes since).
 
 Test-only endpoints live under /_fake/ (no auth): evict, node-lost, oom,
 compact, close-watches, stats. Usage: --help; a worked example is
@@ -1906,6 +1907,18 @@ class Server(ThreadingHTTPServer):
         self.log_lock = threading.Lock()
         self.reqlog = open(os.path.join(args.state_dir, "requests.log"), "a", buffering=1)
 
+    def token(self):
+        """The bearer token requests must carry: --token, or the current
+        content of --token-file, read on every request so that replacing
+        the file rotates it (the old token stops working at once)."""
+        if self.args.token_file:
+            try:
+                with open(self.args.token_file) as f:
+                    return f.read().strip()
+            except OSError:
+                return "\0unreadable"  # nothing matches: every request is 401
+        return self.args.token
+
     def handle_error(self, request, client_address):
         exc = sys.exc_info()[1]
         if not isinstance(exc, (ConnectionError, ssl.SSLError, TimeoutError)):
@@ -2036,7 +2049,7 @@ class Handler(BaseHTTPRequestHandler):
                                         "compiler": "gc", "platform": "linux/amd64"})
         if path.startswith("/_fake/"):
             return self.fake(path[len("/_fake/"):], q)
-        token = self.server.args.token
+        token = self.server.token()
         if token and self.headers.get("Authorization", "") != "Bearer " + token:
             raise ApiError(401, "Unauthorized", "Unauthorized")
         if path == "/api":
@@ -2378,6 +2391,8 @@ def main():
     ap.add_argument("--state-dir", required=True)
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--token")
+    ap.add_argument("--token-file", help="accept the token this file holds now; the kubeconfig "
+                    "written names it as tokenFile (rotation tests)")
     ap.add_argument("--tls", action="store_true")
     ap.add_argument("--entrypoint", help="argv[0] for containers without a command")
     ap.add_argument("--bookmark-interval", type=float, default=1.0)
@@ -2419,6 +2434,9 @@ def main():
     if ca_data:
         cluster += "    certificate-authority-data: %s\n" % ca_data
     user = "    token: %s\n" % json.dumps(args.token) if args.token else "    {}\n"
+    if args.token_file:
+        args.token_file = os.path.abspath(args.token_file)
+        user = "    tokenFile: %s\n" % json.dumps(args.token_file)
     write_atomic(os.path.join(args.state_dir, "port"), str(port))
     write_atomic(os.path.join(args.state_dir, "kubeconfig"),
                  "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n" + cluster +
