@@ -79,10 +79,9 @@ struct kex {
     struct easel_kube *wapi;         /* the writer thread's */
     struct easel_kube_watch *wjobs, *wpods;
     int epfd;
-    char *ns, *image, *pull, *dbsec, *dbkey, *provsec, *storage, *loglevel,
-        *kueue, *cid, *sa;
-    int64_t heartbeat_ms;
-    int ttl;
+    char *ns, *cid;
+    /* every Job setting but the attempt's own; its strings are ours */
+    struct easel_kube_job_params tmpl;
     int64_t grace_ms;
     char host[64];
 
@@ -99,6 +98,23 @@ struct kex {
 };
 
 static struct kex *K(struct easel_executor *ex) { return (struct kex *)ex; }
+
+static char *dup_or_null(const char *s)
+{
+    return s && *s ? strdup(s) : NULL;
+}
+
+/* The template's strings this executor owns (namespace and controller id
+ * live in ns and cid). */
+enum { TMPL_STRINGS = 9 };
+static void tmpl_strings(struct easel_kube_job_params *t, const char **out[TMPL_STRINGS])
+{
+    const char **f[TMPL_STRINGS] = {&t->image, &t->image_pull_policy, &t->database_secret,
+                                    &t->database_secret_key, &t->provider_secret,
+                                    &t->storage, &t->log_level, &t->kueue_queue,
+                                    &t->service_account};
+    memcpy(out, f, sizeof(f));
+}
 
 /* ---------------------------------------------------------------- writer */
 
@@ -529,14 +545,12 @@ static easel_err kube_start(struct easel_executor *ex, const struct easel_exec_s
                             struct easel_error *err)
 {
     struct kex *k = K(ex);
-    struct easel_kube_job_params p = {
-        .namespace = k->ns, .job_id = spec->job_id, .attempt = spec->attempt,
-        .registry = spec->registry, .model_id = spec->model, .image = k->image,
-        .image_pull_policy = k->pull, .database_secret = k->dbsec,
-        .database_secret_key = k->dbkey, .provider_secret = k->provsec,
-        .storage = k->storage, .log_level = k->loglevel, .heartbeat_ms = k->heartbeat_ms,
-        .timeout_ms = spec->timeout_ms, .ttl_seconds = k->ttl, .kueue_queue = k->kueue,
-        .controller_id = k->cid, .service_account = k->sa};
+    struct easel_kube_job_params p = k->tmpl;
+    p.job_id = spec->job_id;
+    p.attempt = spec->attempt;
+    p.registry = spec->registry;
+    p.model_id = spec->model;
+    p.timeout_ms = spec->timeout_ms;
     if (!spec->registry)
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_RETRYABLE, "no_registry",
                                "no registry given to the kubernetes executor");
@@ -828,16 +842,11 @@ static void kube_free(struct easel_executor *ex)
     pthread_mutex_destroy(&k->wmu);
     pthread_cond_destroy(&k->wcv);
     free(k->ns);
-    free(k->image);
-    free(k->pull);
-    free(k->dbsec);
-    free(k->dbkey);
-    free(k->provsec);
-    free(k->storage);
-    free(k->loglevel);
-    free(k->kueue);
     free(k->cid);
-    free(k->sa);
+    const char **own[TMPL_STRINGS];
+    tmpl_strings(&k->tmpl, own);
+    for (size_t i = 0; i < TMPL_STRINGS; i++)
+        free((char *)*own[i]);
     free(k->atts);
     free(k->done);
     free(k);
@@ -858,11 +867,6 @@ static const struct easel_executor_ops kube_ops = {
     .report = kube_report,
 };
 
-static char *dup_or_null(const char *s)
-{
-    return s && *s ? strdup(s) : NULL;
-}
-
 easel_err easel_executor_kube_new(const struct easel_kube_exec_opts *o,
                                   struct easel_executor **out,
                                   struct easel_error *err)
@@ -877,23 +881,25 @@ easel_err easel_executor_kube_new(const struct easel_kube_exec_opts *o,
     pthread_cond_init(&k->wcv, NULL);
     const struct easel_kube_job_params *p = o->job;
     k->ns = strdup(p->namespace && *p->namespace ? p->namespace : o->cfg->namespace);
-    k->image = dup_or_null(p->image);
-    k->pull = dup_or_null(p->image_pull_policy);
-    k->dbsec = dup_or_null(p->database_secret);
-    k->dbkey = dup_or_null(p->database_secret_key);
-    k->provsec = dup_or_null(p->provider_secret);
-    k->storage = dup_or_null(p->storage);
-    k->loglevel = dup_or_null(p->log_level);
-    k->kueue = dup_or_null(p->kueue_queue);
     k->cid = dup_or_null(p->controller_id);
-    k->sa = dup_or_null(p->service_account);
-    k->heartbeat_ms = p->heartbeat_ms;
-    k->ttl = p->ttl_seconds;
+    k->tmpl = *p;
+    k->tmpl.job_id = k->tmpl.model_id = NULL;
+    k->tmpl.registry = NULL;
+    k->tmpl.namespace = k->ns;
+    k->tmpl.controller_id = k->cid;
+    const char **own[TMPL_STRINGS];
+    tmpl_strings(&k->tmpl, own);
+    bool oom = false;
+    for (size_t i = 0; i < TMPL_STRINGS; i++) {
+        const char *v = *own[i];
+        *own[i] = dup_or_null(v);
+        oom |= v && *v && !*own[i];
+    }
     k->grace_ms = o->pending_grace_ms > 0 ? o->pending_grace_ms : 300000;
     if (gethostname(k->host, sizeof(k->host)) != 0)
         easel_strlcpy(k->host, "easel", sizeof(k->host));
     easel_err rc = EASEL_OK;
-    if (!k->ns) {
+    if (!k->ns || oom) {
         rc = EASEL_ENOMEM;
         goto fail;
     }

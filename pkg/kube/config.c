@@ -12,86 +12,13 @@
 #include <openssl/evp.h>
 #include <yaml.h>
 
+#include "easel/yamljson.h"
 #include "kube_int.h"
 
 #define KUBECONFIG_MAX (4 * 1024 * 1024)
 #define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 
 /* ------------------------------------------------------------ YAML to JSON */
-
-static cJSON *scalar_to_json(const yaml_node_t *n)
-{
-    const char *v = (const char *)n->data.scalar.value;
-    size_t len = n->data.scalar.length;
-    if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
-        if (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "TRUE"))
-            return cJSON_CreateTrue();
-        if (!strcmp(v, "false") || !strcmp(v, "False") || !strcmp(v, "FALSE"))
-            return cJSON_CreateFalse();
-        if (!strcmp(v, "null") || !strcmp(v, "~") || len == 0)
-            return cJSON_CreateNull();
-        char *end = NULL;
-        errno = 0;
-        double d = strtod(v, &end);
-        if (len && end == v + len && errno == 0 && strspn(v, "+-0123456789.eE") == len)
-            return cJSON_CreateNumber(d);
-    }
-    return cJSON_CreateString(v);
-}
-
-static cJSON *node_to_json(yaml_document_t *doc, yaml_node_t *n, int depth,
-                           char *why, size_t whylen)
-{
-    if (!n)
-        return cJSON_CreateNull();
-    if (depth > 64) {
-        snprintf(why, whylen, "nested more than 64 levels");
-        return NULL;
-    }
-    switch (n->type) {
-    case YAML_SCALAR_NODE:
-        return scalar_to_json(n);
-    case YAML_SEQUENCE_NODE: {
-        cJSON *a = cJSON_CreateArray();
-        for (yaml_node_item_t *it = n->data.sequence.items.start;
-             a && it < n->data.sequence.items.top; it++) {
-            cJSON *v = node_to_json(doc, yaml_document_get_node(doc, *it),
-                                    depth + 1, why, whylen);
-            if (!v) {
-                cJSON_Delete(a);
-                return NULL;
-            }
-            cJSON_AddItemToArray(a, v);
-        }
-        return a;
-    }
-    case YAML_MAPPING_NODE: {
-        cJSON *o = cJSON_CreateObject();
-        for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
-             o && p < n->data.mapping.pairs.top; p++) {
-            yaml_node_t *k = yaml_document_get_node(doc, p->key);
-            if (!k || k->type != YAML_SCALAR_NODE) {
-                snprintf(why, whylen, "line %zu: a mapping key is not a string",
-                         k ? k->start_mark.line + 1 : 0);
-                cJSON_Delete(o);
-                return NULL;
-            }
-            cJSON *v = node_to_json(doc, yaml_document_get_node(doc, p->value),
-                                    depth + 1, why, whylen);
-            if (!v) {
-                cJSON_Delete(o);
-                return NULL;
-            }
-            /* a repeated key: the last one wins, as in most YAML readers */
-            cJSON_DeleteItemFromObjectCaseSensitive(o, (const char *)k->data.scalar.value);
-            cJSON_AddItemToObject(o, (const char *)k->data.scalar.value, v);
-        }
-        return o;
-    }
-    default:
-        return cJSON_CreateNull();
-    }
-}
 
 easel_err kube_yaml_to_json(const char *text, size_t len, cJSON **out,
                             char *why, size_t whylen)
@@ -135,7 +62,12 @@ easel_err kube_yaml_to_json(const char *text, size_t len, cJSON **out,
         return EASEL_EPARSE;
     }
     yaml_node_t *root = yaml_document_get_root_node(&doc);
-    cJSON *j = root ? node_to_json(&doc, root, 0, why, whylen) : cJSON_CreateObject();
+    size_t budget = len + 16; /* no aliases: a node takes at least a byte */
+    struct easel_yaml_problem prob;
+    cJSON *j = root ? easel_yaml_to_json(&doc, root, &budget, &prob) : cJSON_CreateObject();
+    if (!j && prob.what)
+        snprintf(why, whylen, "line %zu: %s",
+                 prob.node ? prob.node->start_mark.line + 1 : 0, prob.what);
     yaml_document_delete(&doc);
     yaml_parser_delete(&p);
     if (!j)

@@ -357,20 +357,26 @@ static size_t on_stream(char *p, size_t sz, size_t n, void *ud)
     return len;
 }
 
-static CURL *prepare(struct easel_kube_watch *w, const char *url,
-                     struct curl_slist **hdrs)
+/* One GET on the watch's own handle: the body goes to write(data), the
+ * counter is bumped under the lock, and the transport result, HTTP status
+ * and curl's message come back. */
+static CURLcode perform(struct easel_kube_watch *w, const char *url,
+                        curl_write_callback write, void *data, long timeout_ms,
+                        uint64_t *counter, long *status,
+                        char errbuf[CURL_ERROR_SIZE])
 {
     CURL *h = w->h;
     curl_easy_reset(h);
     kube_tls_setup(h, w->cfg);
-    *hdrs = curl_slist_append(NULL, "Accept: application/json");
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: application/json");
     char *auth = kube_auth_header(&w->auth);
     if (auth) {
-        *hdrs = curl_slist_append(*hdrs, auth);
+        hdrs = curl_slist_append(hdrs, auth);
         free(auth);
     }
+    errbuf[0] = '\0';
     curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, *hdrs);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "easel/" EASEL_VERSION);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
@@ -378,7 +384,20 @@ static CURL *prepare(struct easel_kube_watch *w, const char *url,
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, w);
-    return h;
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, data);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+    pthread_mutex_lock(&w->mu);
+    (*counter)++;
+    pthread_mutex_unlock(&w->mu);
+    CURLcode cr = curl_easy_perform(h);
+    *status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+    curl_slist_free_all(hdrs);
+    return cr;
 }
 
 static size_t on_body(char *p, size_t sz, size_t n, void *ud)
@@ -395,24 +414,11 @@ static easel_err do_list(struct easel_kube_watch *w, struct easel_error *err)
     char *url = NULL;
     if (kube_url(w->cfg, path, q, &url))
         return EASEL_ENOMEM;
-    struct curl_slist *hdrs = NULL;
-    CURL *h = prepare(w, url, &hdrs);
     struct easel_buf body;
     easel_buf_init(&body, 512u * 1024 * 1024);
-    char errbuf[CURL_ERROR_SIZE] = "";
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 60000L);
-    pthread_mutex_lock(&w->mu);
-    w->stats.lists++;
-    pthread_mutex_unlock(&w->mu);
-    CURLcode cr = curl_easy_perform(h);
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-    curl_slist_free_all(hdrs);
+    char errbuf[CURL_ERROR_SIZE];
+    long status;
+    CURLcode cr = perform(w, url, on_body, &body, 60000L, &w->stats.lists, &status, errbuf);
     char what[600];
     snprintf(what, sizeof(what), "list %s", path);
     easel_err rc = EASEL_OK;
@@ -487,25 +493,13 @@ static easel_err do_watch(struct easel_kube_watch *w, struct easel_error *err)
     char *url = NULL;
     if (kube_url(w->cfg, path, q, &url))
         return EASEL_ENOMEM;
-    struct curl_slist *hdrs = NULL;
-    CURL *h = prepare(w, url, &hdrs);
     struct stream st = {.w = w};
     easel_buf_init(&st.line, MAX_LINE);
-    char errbuf[CURL_ERROR_SIZE] = "";
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_stream);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &st);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    char errbuf[CURL_ERROR_SIZE];
+    long status;
     /* a server that vanishes without closing must not hang us forever */
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(w->timeout_s + 30) * 1000L);
-    pthread_mutex_lock(&w->mu);
-    w->stats.watches++;
-    pthread_mutex_unlock(&w->mu);
-    CURLcode cr = curl_easy_perform(h);
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-    curl_slist_free_all(hdrs);
+    CURLcode cr = perform(w, url, on_stream, &st, (long)(w->timeout_s + 30) * 1000L,
+                          &w->stats.watches, &status, errbuf);
     char what[600];
     snprintf(what, sizeof(what), "watch %s", path);
     easel_err rc;

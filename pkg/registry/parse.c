@@ -14,6 +14,7 @@
 #include <yaml.h>
 
 #include "easel/runner.h"
+#include "easel/yamljson.h"
 #include "registry_int.h"
 
 /* Aliases make a YAML tree a graph; cap the work a document can cause. */
@@ -208,91 +209,18 @@ static bool get_str_list(struct pctx *c, const yaml_node_t *n,
 
 /* --------------------------------------------------------- YAML to JSON */
 
-static bool plain_number(const char *s, double *out)
+/* A mapping the registry passes on as JSON (an input template, a
+ * kubernetes: section), within the node budget the whole document shares. */
+static cJSON *yaml_to_json(struct pctx *c, const yaml_node_t *n)
 {
-    if (!*s)
-        return false;
-    const char *p = s;
-    if (*p == '-' || *p == '+')
-        p++;
-    if (!(*p >= '0' && *p <= '9') && !(*p == '.' && p[1] >= '0' && p[1] <= '9'))
-        return false;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (*end || errno || !isfinite(v))
-        return false;
-    if (strchr(s, 'x') || strchr(s, 'X'))
-        return false; /* hex is a string here */
-    *out = v;
-    return true;
-}
-
-/* Plain scalars resolve as YAML 1.2's core schema does (null, booleans,
- * numbers); quoted scalars are always strings. */
-static cJSON *yaml_to_json(struct pctx *c, const yaml_node_t *n, int depth)
-{
-    if (!n)
-        return cJSON_CreateNull();
-    if (++c->visited > MAX_NODES_VISITED || depth > 64) {
-        if (c->visited == MAX_NODES_VISITED + 1 || depth == 65)
-            problem(c, n, "input template is too large or too deeply nested");
-        return NULL;
-    }
-    switch (n->type) {
-    case YAML_SCALAR_NODE: {
-        const char *s = scalar(n);
-        if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
-            double v;
-            if (!*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
-                !strcmp(s, "NULL"))
-                return cJSON_CreateNull();
-            if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
-                return cJSON_CreateTrue();
-            if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
-                return cJSON_CreateFalse();
-            if (plain_number(s, &v))
-                return cJSON_CreateNumber(v);
-        }
-        return cJSON_CreateString(s);
-    }
-    case YAML_SEQUENCE_NODE: {
-        cJSON *a = cJSON_CreateArray();
-        if (!a)
-            return NULL;
-        FOR_ITEMS(n, it) {
-            cJSON *v = yaml_to_json(c, node_at(c, *it), depth + 1);
-            if (!v) {
-                cJSON_Delete(a);
-                return NULL;
-            }
-            cJSON_AddItemToArray(a, v);
-        }
-        return a;
-    }
-    case YAML_MAPPING_NODE: {
-        cJSON *o = cJSON_CreateObject();
-        if (!o)
-            return NULL;
-        FOR_PAIRS(n, p) {
-            yaml_node_t *k = node_at(c, p->key);
-            if (!scalar(k)) {
-                problem(c, k, "keys of the input template must be names");
-                cJSON_Delete(o);
-                return NULL;
-            }
-            cJSON *v = yaml_to_json(c, node_at(c, p->value), depth + 1);
-            if (!v) {
-                cJSON_Delete(o);
-                return NULL;
-            }
-            cJSON_AddItemToObject(o, scalar(k), v);
-        }
-        return o;
-    }
-    default:
-        return cJSON_CreateNull();
-    }
+    size_t budget = c->visited < MAX_NODES_VISITED ? MAX_NODES_VISITED - c->visited : 0;
+    size_t before = budget;
+    struct easel_yaml_problem p;
+    cJSON *j = easel_yaml_to_json(c->doc, n, &budget, &p);
+    c->visited += before - budget;
+    if (!j && p.what)
+        problem(c, p.node, "%s", p.what);
+    return j;
 }
 
 /* ---------------------------------------------------------------- presets */
@@ -534,7 +462,7 @@ static cJSON *parse_kube(struct pctx *c, const yaml_node_t *n)
             unknown_key(c, k, "kubernetes", kube_keys);
         }
     }
-    return yaml_to_json(c, n, 0);
+    return yaml_to_json(c, n);
 }
 static const char *const retry_keys[] = {"max_attempts", "initial", "factor",
                                          "max", NULL};
@@ -620,7 +548,7 @@ static void parse_model(struct pctx *c, const yaml_node_t *n,
                         m->credential_env);
         } else if (!strcmp(key, "input")) {
             cJSON_Delete(m->input);
-            m->input = yaml_to_json(c, v, 0);
+            m->input = yaml_to_json(c, v);
             if (m->input && !cJSON_IsObject(m->input)) {
                 problem(c, v, "input must be a mapping (the provider request template)");
                 cJSON_Delete(m->input);

@@ -14,6 +14,7 @@
 #include "easel/config.h"
 #include "easel/core.h"
 #include "easel/job.h"
+#include "easel/yamljson.h"
 
 static void test_buf_cap(void **state)
 {
@@ -187,6 +188,50 @@ static void test_lifecycle(void **state)
     assert_false(easel_uuid_valid("not-a-uuid"));
 }
 
+/* yaml_text: converts a whole YAML text; *what gets the problem, if any */
+static cJSON *yaml_text(const char *text, size_t budget, const char **what)
+{
+    yaml_parser_t p;
+    yaml_document_t doc;
+    assert_true(yaml_parser_initialize(&p));
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, strlen(text));
+    assert_true(yaml_parser_load(&p, &doc));
+    struct easel_yaml_problem prob;
+    cJSON *j = easel_yaml_to_json(&doc, yaml_document_get_root_node(&doc), &budget, &prob);
+    *what = prob.what;
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&p);
+    return j;
+}
+
+static void test_yaml_to_json(void **state)
+{
+    (void)state;
+    const char *what = NULL;
+    cJSON *j = yaml_text("a: 1.5\nb: 'true'\nc: TRUE\nd: ~\ne: 0x1F\nf: \"12\"\n"
+                         "g: [x, -3]\na: 2\nh: 1e3\ni: .inf\n", 100, &what);
+    assert_non_null(j);
+    char *s = cJSON_PrintUnformatted(j);
+    /* the repeated key keeps its last value; quoted scalars, hex and .inf
+     * stay strings; the rest resolves as YAML 1.2's core schema does */
+    assert_string_equal(s, "{\"b\":\"true\",\"c\":true,\"d\":null,\"e\":\"0x1F\","
+                           "\"f\":\"12\",\"g\":[\"x\",-3],\"a\":2,\"h\":1000,\"i\":\".inf\"}");
+    free(s);
+    cJSON_Delete(j);
+
+    assert_null(yaml_text("? [a]\n: 1\n", 100, &what));
+    assert_string_equal(what, "a mapping key is not a string");
+    assert_null(yaml_text("a: [1, 2, 3, 4, 5]\n", 4, &what));
+    assert_string_equal(what, "too large");
+    char deep[400] = "";
+    for (int i = 0; i < EASEL_YAML_MAX_DEPTH + 2; i++)
+        strcat(deep, "[");
+    for (int i = 0; i < EASEL_YAML_MAX_DEPTH + 2; i++)
+        strcat(deep, "]");
+    assert_null(yaml_text(deep, 1000, &what));
+    assert_string_equal(what, "nested too deeply");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -196,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_backoff_full_jitter),
         cmocka_unit_test(test_redaction),
         cmocka_unit_test(test_lifecycle),
+        cmocka_unit_test(test_yaml_to_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
