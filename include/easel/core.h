@@ -73,11 +73,14 @@ struct easel_error {
     easel_err code;
     enum easel_errclass cls;
     int http_status;          /* 0 when not an HTTP failure */
+    int64_t retry_after_ms;   /* > 0: the server asked us to wait this long */
     char reason[48];
     char msg[400];
 };
 
 void easel_error_clear(struct easel_error *e);
+/* Puts context in front of e->msg ("downloading the output: " + msg). */
+void easel_error_prefix(struct easel_error *e, const char *fmt, ...) EASEL_PRINTF(2, 3);
 /* Sets all fields and returns `code`, so that "return easel_error_set(...)"
  * works. Safe with e == NULL. */
 easel_err easel_error_set(struct easel_error *e, easel_err code,

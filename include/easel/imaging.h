@@ -106,7 +106,13 @@ easel_err easel_image_variants_buffer(const void *buf, size_t len,
                                       easel_variant_cb cb, void *ctx,
                                       struct easel_error *err);
 
-/* Encodes an image as one format at one quality (for tests and the CLI). */
+/* Fits an image inside max_edge x max_edge, aspect kept, never enlarged
+ * (a source prepared for a provider). */
+easel_err easel_image_fit(const struct easel_image *img, int max_edge,
+                          struct easel_image **out, struct easel_error *err);
+
+/* Encodes an image as one format at one quality (for tests, the CLI and
+ * provider requests). */
 easel_err easel_image_encode(const struct easel_image *img,
                              enum easel_format f, int quality, void **out,
                              size_t *len, struct easel_error *err);

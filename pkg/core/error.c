@@ -69,3 +69,18 @@ easel_err easel_error_set(struct easel_error *e, easel_err code,
     }
     return code;
 }
+
+void easel_error_prefix(struct easel_error *e, const char *fmt, ...)
+{
+    if (!e)
+        return;
+    char head[200], old[sizeof(e->msg)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(head, sizeof(head), fmt, ap);
+    va_end(ap);
+    easel_strlcpy(old, e->msg, sizeof(old));
+    size_t n = easel_strlcpy(e->msg, head, sizeof(e->msg));
+    if (n < sizeof(e->msg))
+        easel_strlcpy(e->msg + n, old, sizeof(e->msg) - n);
+}

@@ -300,3 +300,33 @@ easel_err easel_image_encode(const struct easel_image *img, enum easel_format f,
     g_free(gbuf);
     return EASEL_OK;
 }
+
+easel_err easel_image_fit(const struct easel_image *img, int max_edge,
+                          struct easel_image **out, struct easel_error *err)
+{
+    *out = NULL;
+    if (!img || max_edge < 1)
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "bad_argument",
+                               "no image or a long edge below 1");
+    VipsImage *t = NULL;
+    if (vips_thumbnail_image(img->im, &t, max_edge, "height", max_edge, "size",
+                             VIPS_SIZE_DOWN, NULL)) {
+        char why[200];
+        img_vips_error(why, sizeof(why));
+        return easel_error_set(err, EASEL_EIMAGE, EASEL_CLASS_RETRYABLE, "resize_failed",
+                               "resizing to %d px: %s", max_edge, why);
+    }
+    bool timed_out = false;
+    VipsImage *m = img_materialise(t, 0, &timed_out);
+    g_object_unref(t);
+    struct easel_image *o = m ? calloc(1, sizeof(*o)) : NULL;
+    if (!o) {
+        if (m)
+            g_object_unref(m);
+        return easel_error_set(err, EASEL_EIMAGE, EASEL_CLASS_RETRYABLE, "resize_failed",
+                               "resizing to %d px failed", max_edge);
+    }
+    o->im = m;
+    *out = o;
+    return EASEL_OK;
+}

@@ -4,6 +4,9 @@
  *   "{{seed}}"            the field's JSON value (a number stays a number)
  *   "a {{style}} room"    text interpolation; missing fields become ""
  *   "{{ person.name }}"   dotted paths reach into objects
+ *   "{{images.0|data_uri}}"  "| member" picks a member of an object (or of
+ *                         each object of an array): how templates ask for
+ *                         the source images as url, data_uri, base64 or file
  *
  * Anything that is not a string is copied as it is.
  */
@@ -58,6 +61,51 @@ static easel_err append_value(struct easel_buf *b, const cJSON *v)
     return rc;
 }
 
+/* The value a placeholder names, as a new item (NULL when missing):
+ * "path", or "path | member", which picks that member of an object, or of
+ * each object of an array. The runner offers the job's source images this
+ * way: images.0|data_uri, image|base64, images|file. */
+static cJSON *resolve(const cJSON *fields, const char *spec)
+{
+    char path[128];
+    const char *bar = strchr(spec, '|');
+    size_t n = bar ? (size_t)(bar - spec) : strlen(spec);
+    while (n > 0 && isspace((unsigned char)spec[n - 1]))
+        n--;
+    if (n >= sizeof(path))
+        return NULL;
+    memcpy(path, spec, n);
+    path[n] = '\0';
+    const cJSON *v = reg_lookup(fields, path);
+    if (!v && !strncmp(path, "images.", 7)) {
+        /* dotted paths do not index arrays: images.N does */
+        const cJSON *arr = reg_lookup(fields, "images");
+        char *end;
+        long i = strtol(path + 7, &end, 10);
+        if (*end == '\0' && end != path + 7)
+            v = cJSON_GetArrayItem(arr, (int)i);
+    }
+    if (!v)
+        return NULL;
+    if (!bar)
+        return cJSON_Duplicate(v, 1);
+    const char *member = bar + 1;
+    while (isspace((unsigned char)*member))
+        member++;
+    if (cJSON_IsArray(v)) {
+        cJSON *a = cJSON_CreateArray();
+        const cJSON *it;
+        cJSON_ArrayForEach(it, v)
+        {
+            const cJSON *m = cJSON_GetObjectItemCaseSensitive(it, member);
+            cJSON_AddItemToArray(a, m ? cJSON_Duplicate(m, 1) : cJSON_CreateNull());
+        }
+        return a;
+    }
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(v, member);
+    return m ? cJSON_Duplicate(m, 1) : NULL;
+}
+
 static cJSON *render_string(const char *s, const cJSON *fields)
 {
     char name[128];
@@ -66,8 +114,8 @@ static cJSON *render_string(const char *s, const cJSON *fields)
     if (n >= 4 && s[0] == '{' && s[1] == '{') {
         const char *after = placeholder(s, name, sizeof(name));
         if (after && *after == '\0' && !strstr(s + 2, "{{")) {
-            const cJSON *v = reg_lookup(fields, name);
-            return v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull();
+            cJSON *v = resolve(fields, name);
+            return v ? v : cJSON_CreateNull();
         }
     }
     struct easel_buf b;
@@ -87,7 +135,9 @@ static cJSON *render_string(const char *s, const cJSON *fields)
                 rc = easel_buf_puts(&b, open); /* unclosed: literal text */
             break;
         }
-        rc = append_value(&b, reg_lookup(fields, name));
+        cJSON *v = resolve(fields, name);
+        rc = append_value(&b, v);
+        cJSON_Delete(v);
         p = after;
     }
     cJSON *out = rc ? NULL : cJSON_CreateString(b.data ? b.data : "");

@@ -17,6 +17,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "easel/providers.h"
 #include "easel/registry.h"
 #include "easel/runner.h"
 
@@ -89,6 +90,16 @@ static void heartbeat_stop(struct heartbeat *h)
 }
 
 /* ------------------------------------------------------------ the work */
+
+/* Set by SIGTERM: the controller canceled the job, or the pod is going
+ * away. A provider call in flight is canceled at the provider. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_term(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
 
 struct outputs {
     struct easel_sink *sink;
@@ -167,6 +178,142 @@ static easel_err fetch_image(const struct easel_runner_opts *o,
     return rc;
 }
 
+#define PROVIDER_INPUT_EDGE 1024
+
+/* The render context for a provider: the job's fields, plus "images" (and
+ * "image", the first) as objects a template picks from with a filter:
+ * url, data_uri, base64, mime, width, height, file. */
+static cJSON *provider_fields(const cJSON *fields, const struct easel_src_image *im,
+                              size_t n)
+{
+    cJSON *f = fields && cJSON_IsObject(fields) ? cJSON_Duplicate(fields, 1)
+                                                : cJSON_CreateObject();
+    cJSON *arr = cJSON_CreateArray();
+    if (!f || !arr) {
+        cJSON_Delete(f);
+        cJSON_Delete(arr);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        char *b64 = easel_base64(im[i].data, im[i].len);
+        size_t ul = b64 ? strlen(b64) + 64 : 0;
+        char *uri = b64 ? malloc(ul) : NULL;
+        if (!o || !b64 || !uri) {
+            free(b64);
+            free(uri);
+            cJSON_Delete(o);
+            cJSON_Delete(arr);
+            cJSON_Delete(f);
+            return NULL;
+        }
+        snprintf(uri, ul, "data:%s;base64,%s", im[i].mime, b64);
+        cJSON_AddStringToObject(o, "url", im[i].url);
+        cJSON_AddStringToObject(o, "mime", im[i].mime);
+        cJSON_AddStringToObject(o, "base64", b64);
+        cJSON_AddStringToObject(o, "data_uri", uri);
+        cJSON_AddNumberToObject(o, "width", im[i].width);
+        cJSON_AddNumberToObject(o, "height", im[i].height);
+        cJSON_AddNumberToObject(cJSON_AddObjectToObject(o, "file"), "$file", (double)i);
+        free(b64);
+        free(uri);
+        cJSON_AddItemToArray(arr, o);
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(f, "images");
+    cJSON_DeleteItemFromObjectCaseSensitive(f, "image");
+    if (n)
+        cJSON_AddItemToObject(f, "image", cJSON_Duplicate(cJSON_GetArrayItem(arr, 0), 1));
+    cJSON_AddItemToObject(f, "images", arr);
+    return f;
+}
+
+/* Calls a remote model: sources resized and encoded for it, the input
+ * template rendered, the provider called within the model's timeout, and
+ * its output loaded under the same limits as any untrusted image. */
+static easel_err call_provider(const struct easel_runner_opts *o, const struct easel_model *m,
+                               const struct easel_job *job, const cJSON *fields,
+                               struct easel_image *const *srcs, const cJSON *const *urls,
+                               size_t n, struct easel_image **out, cJSON **info,
+                               struct easel_error *err)
+{
+    const char *key = m->credential_env ? getenv(m->credential_env) : NULL;
+    if (!key || !*key)
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "no_credential",
+                               "model %s needs its API key in the environment variable %s",
+                               m->id, m->credential_env ? m->credential_env : "(none named)");
+    struct easel_src_image im[2];
+    void *enc[2] = {NULL, NULL};
+    struct easel_image *fit[2] = {NULL, NULL};
+    cJSON *ctx = NULL, *rendered = NULL;
+    struct easel_http *http = NULL;
+    struct easel_call_result res = {0};
+    easel_err rc = EASEL_OK;
+    for (size_t i = 0; i < n && !rc; i++) {
+        rc = easel_image_fit(srcs[i], PROVIDER_INPUT_EDGE, &fit[i], err);
+        if (!rc)
+            rc = easel_image_encode(fit[i], EASEL_FMT_JPEG, 90, &enc[i], &im[i].len, err);
+        if (!rc) {
+            im[i].url = urls[i]->valuestring;
+            im[i].data = enc[i];
+            im[i].mime = "image/jpeg";
+            im[i].width = easel_image_width(fit[i]);
+            im[i].height = easel_image_height(fit[i]);
+        }
+    }
+    if (rc)
+        goto out;
+    if (!(ctx = provider_fields(fields, im, n))) {
+        rc = EASEL_ENOMEM;
+        goto out;
+    }
+    rc = easel_registry_render_input(m, ctx, &rendered);
+    if (rc) {
+        easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "bad_input",
+                        "could not build the %s request from the job fields", m->id);
+        goto out;
+    }
+    if ((rc = easel_http_new(&http)))
+        goto out;
+    int64_t t0 = easel_now_ms();
+    struct easel_call call = {.model = m, .api_key = key, .input = rendered,
+                              .images = im, .nimages = n,
+                              .deadline_ms = t0 + (m->timeout_ms > 0 ? m->timeout_ms : 300000),
+                              .stop = &stop_requested, .job_id = job->id, .http = http,
+                              .fetch = &o->fetch};
+    rc = easel_provider_call(&call, &res, err);
+    if (rc)
+        goto out;
+    easel_info(job->id, "%s answered in %lld ms (%zu bytes)", m->id,
+               (long long)(easel_now_ms() - t0), res.len);
+    rc = easel_image_load(res.data, res.len, &o->limits, out, err);
+    if (rc) {
+        easel_error_prefix(err, "the %s output: ", m->provider);
+        goto out;
+    }
+    *info = cJSON_CreateObject();
+    if (*info) {
+        cJSON_AddStringToObject(*info, "name", m->provider);
+        if (res.provider_ref)
+            cJSON_AddStringToObject(*info, "ref", res.provider_ref);
+        cJSON_AddNumberToObject(*info, "duration_ms", (double)(easel_now_ms() - t0));
+        cJSON_AddNumberToObject(*info, "output_bytes", (double)res.len);
+        if (res.usage) {
+            cJSON_AddItemToObject(*info, "usage", res.usage);
+            res.usage = NULL;
+        }
+    }
+out:
+    for (size_t i = 0; i < 2; i++) {
+        free(enc[i]);
+        easel_image_free(fit[i]);
+    }
+    easel_call_result_cleanup(&res);
+    easel_http_free(http);
+    cJSON_Delete(ctx);
+    cJSON_Delete(rendered);
+    return rc;
+}
+
 /* Runs the model and stores the variants; fills *result (JSON text). */
 static easel_err do_work(const struct easel_runner_opts *o,
                          const struct easel_registry *reg,
@@ -174,7 +321,7 @@ static easel_err do_work(const struct easel_runner_opts *o,
                          struct easel_error *err)
 {
     easel_err rc = EASEL_OK;
-    cJSON *input = NULL, *rendered = NULL, *res = NULL;
+    cJSON *input = NULL, *rendered = NULL, *res = NULL, *provider_info = NULL;
     struct easel_image *src = NULL, *inset = NULL, *out = NULL;
     struct easel_sink *sink = NULL;
     int64_t t0 = easel_now_ms();
@@ -187,13 +334,7 @@ static easel_err do_work(const struct easel_runner_opts *o,
                              job->model, reg->source);
         goto out;
     }
-    if (strcmp(m->provider, "local") != 0) {
-        rc = easel_error_set(err, EASEL_EUNSUPPORTED, EASEL_CLASS_PERMANENT,
-                             "provider_unsupported",
-                             "provider \"%s\" of model %s is not available in this build",
-                             m->provider, m->id);
-        goto out;
-    }
+    bool local = strcmp(m->provider, "local") == 0;
     const struct easel_preset *preset =
         easel_registry_preset(reg, m->preset ? m->preset : "default");
     if (!preset) {
@@ -223,6 +364,15 @@ static easel_err do_work(const struct easel_runner_opts *o,
             goto out;
     }
 
+    if (!local) {
+        struct easel_image *srcs[2] = {src, inset};
+        const cJSON *urls[2] = {first, second};
+        rc = call_provider(o, m, job, fields, srcs, urls, inset ? 2 : 1, &out, &provider_info,
+                           err);
+        if (rc)
+            goto out;
+        goto variants;
+    }
     rc = easel_registry_render_input(m, fields, &rendered);
     if (rc) {
         easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "bad_input",
@@ -244,6 +394,12 @@ static easel_err do_work(const struct easel_runner_opts *o,
     if (rc)
         goto out;
 
+variants:
+    if (stop_requested) {
+        rc = easel_error_set(err, EASEL_ECANCELED, EASEL_CLASS_RETRYABLE, "terminated",
+                             "the worker was asked to stop before storing the outputs");
+        goto out;
+    }
     rc = easel_sink_open(o->storage_url, &sink, err);
     if (rc)
         goto out;
@@ -265,6 +421,10 @@ static easel_err do_work(const struct easel_runner_opts *o,
     cJSON_AddNumberToObject(source, "width", easel_image_width(src));
     cJSON_AddNumberToObject(source, "height", easel_image_height(src));
     cJSON_AddNumberToObject(source, "bytes", (double)src_bytes);
+    if (provider_info) {
+        cJSON_AddItemToObject(res, "provider", provider_info);
+        provider_info = NULL;
+    }
     cJSON_AddNumberToObject(res, "duration_ms", (double)(easel_now_ms() - t0));
     *result = cJSON_PrintUnformatted(res);
     if (!*result)
@@ -277,6 +437,7 @@ out:
     easel_image_free(inset);
     easel_image_free(out);
     easel_sink_free(sink);
+    cJSON_Delete(provider_info);
     return rc;
 }
 
@@ -324,6 +485,11 @@ int easel_runner_run(const struct easel_runner_opts *o, const char *job_id)
 
     /* A controller that goes away must not take us with it through a pipe. */
     signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_term;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
 
     if (!easel_uuid_valid(job_id)) {
         easel_error_set(&err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "bad_job_id",

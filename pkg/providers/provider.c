@@ -1,0 +1,147 @@
+/*
+ * provider.c - choosing the provider of a model, and the helpers the
+ * provider files share.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+
+#include "providers_int.h"
+
+const char *easel_provider_base(const struct easel_model *m)
+{
+    if (m->endpoint && *m->endpoint)
+        return m->endpoint;
+    if (!strcmp(m->provider, "replicate"))
+        return "https://api.replicate.com";
+    if (!strcmp(m->provider, "openai"))
+        return "https://api.openai.com";
+    if (!strcmp(m->provider, "gemini"))
+        return "https://generativelanguage.googleapis.com";
+    if (!strcmp(m->provider, "imagen"))
+        return "https://us-central1-aiplatform.googleapis.com";
+    return "";
+}
+
+easel_err easel_provider_call(const struct easel_call *c, struct easel_call_result *out,
+                              struct easel_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    const char *p = c->model->provider;
+    easel_err rc;
+    if (!strcmp(p, "replicate"))
+        rc = prov_replicate(c, out, err);
+    else
+        rc = easel_error_set(err, EASEL_EUNSUPPORTED, EASEL_CLASS_PERMANENT,
+                             "provider_unsupported",
+                             "provider \"%s\" of model %s is not available in this build", p,
+                             c->model->id);
+    if (rc)
+        easel_call_result_cleanup(out);
+    return rc;
+}
+
+const char *prov_str(const cJSON *o, const char *path)
+{
+    char part[64];
+    while (o && *path) {
+        const char *dot = strchr(path, '.');
+        size_t n = dot ? (size_t)(dot - path) : strlen(path);
+        if (n >= sizeof(part))
+            return NULL;
+        memcpy(part, path, n);
+        part[n] = '\0';
+        o = cJSON_GetObjectItemCaseSensitive(o, part);
+        path = dot ? dot + 1 : path + n;
+    }
+    return cJSON_IsString(o) ? o->valuestring : NULL;
+}
+
+const char *prov_snippet(const char *body)
+{
+    static __thread char buf[161];
+    size_t i = 0;
+    for (; body && body[i] && i < sizeof(buf) - 1; i++)
+        buf[i] = isprint((unsigned char)body[i]) ? body[i] : ' ';
+    buf[i] = '\0';
+    return i ? buf : "(empty body)";
+}
+
+bool prov_is_hex(const char *s, size_t n)
+{
+    size_t i = 0;
+    for (; s[i]; i++)
+        if (!isxdigit((unsigned char)s[i]))
+            return false;
+    return i == n;
+}
+
+void prov_finish_error(const struct easel_call *c, struct easel_error *err, long status,
+                       int64_t retry_after_ms)
+{
+    if (!err)
+        return;
+    err->http_status = (int)status;
+    if (retry_after_ms > 0)
+        err->retry_after_ms = retry_after_ms;
+    easel_redact_secret(err->msg, sizeof(err->msg), c->api_key);
+}
+
+bool prov_stopping(const struct easel_call *c)
+{
+    return c->stop && *c->stop;
+}
+
+void prov_sleep(const struct easel_call *c, int64_t ms)
+{
+    int64_t end = easel_now_ms() + ms;
+    if (end > c->deadline_ms)
+        end = c->deadline_ms;
+    for (;;) {
+        int64_t left = end - easel_now_ms();
+        if (left <= 0 || prov_stopping(c))
+            return;
+        easel_sleep_ms(left < 100 ? left : 100);
+    }
+}
+
+easel_err prov_download(const struct easel_call *c, const char *url,
+                        struct easel_call_result *out, struct easel_error *err)
+{
+    struct easel_fetch_opts def;
+    easel_fetch_opts_default(&def);
+    const struct easel_fetch_opts *fo = c->fetch ? c->fetch : &def;
+    easel_err rc = easel_fetch(url, fo, &out->data, &out->len, err);
+    if (rc)
+        easel_error_prefix(err, "downloading the %s output: ", c->model->provider);
+    return rc;
+}
+
+bool prov_mentions_policy(const char *msg)
+{
+    static const char *const words[] = {"nsfw", "safety", "flagged", "sensitive",
+                                        "content policy", "moderation", "prohibited", NULL};
+    for (const char *const *w = words; *w; w++) {
+        size_t n = strlen(*w);
+        for (const char *p = msg; *p; p++)
+            if (!strncasecmp(p, *w, n))
+                return true;
+    }
+    return false;
+}
+
+char *easel_base64(const void *data, size_t len)
+{
+    if (len > ((size_t)1 << 30))
+        return NULL;
+    char *out = malloc(4 * ((len + 2) / 3) + 1);
+    if (!out)
+        return NULL;
+    int n = EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+    out[n] = '\0';
+    return out;
+}

@@ -1,0 +1,31 @@
+/* providers_int.h - what the provider files share (pkg/providers only). */
+#ifndef EASEL_PROVIDERS_INT_H
+#define EASEL_PROVIDERS_INT_H
+
+#include <stdbool.h>
+
+#include "easel/providers.h"
+
+easel_err prov_replicate(const struct easel_call *c, struct easel_call_result *out,
+                         struct easel_error *err);
+
+/* A string member of a JSON object (dotted path), or NULL. */
+const char *prov_str(const cJSON *o, const char *path);
+/* The start of a response body, printable, for error messages. */
+const char *prov_snippet(const char *body);
+/* s is exactly n hex digits. */
+bool prov_is_hex(const char *s, size_t n);
+/* Records the HTTP status and Retry-After on err and redacts the key. */
+void prov_finish_error(const struct easel_call *c, struct easel_error *err, long status,
+                       int64_t retry_after_ms);
+/* The job asked to stop (canceled or terminating). */
+bool prov_stopping(const struct easel_call *c);
+/* Sleeps up to ms, waking early when the job stops; never past the deadline. */
+void prov_sleep(const struct easel_call *c, int64_t ms);
+/* Downloads an output URL (http(s) or data:) into out->data. */
+easel_err prov_download(const struct easel_call *c, const char *url,
+                        struct easel_call_result *out, struct easel_error *err);
+/* A provider's message says the content was refused (safety, NSFW...). */
+bool prov_mentions_policy(const char *msg);
+
+#endif

@@ -1,0 +1,258 @@
+/*
+ * replicate.c - Replicate's predictions API.
+ *
+ *   POST /v1/models/{owner}/{name}/predictions   {"input": {...}}   (official models)
+ *   POST /v1/predictions  {"version": "...", "input": {...}}          (a pinned version)
+ *   GET  /v1/predictions/{id}                                          (poll)
+ *   POST /v1/predictions/{id}/cancel
+ *
+ * The create asks to wait (Prefer: wait=N, N in 1..60) so quick models
+ * answer in one round trip, and sets Cancel-After to what is left of the
+ * attempt, so Replicate stops (and stops billing) a prediction we would no
+ * longer wait for. Otherwise the prediction is polled with backoff while it
+ * is starting or processing. Outputs (one URL or an array) are downloaded
+ * at once: Replicate's delivery URLs expire.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "easel/providers.h"
+#include "providers_int.h"
+
+#define PROVIDER "replicate"
+
+/* A Replicate error body: {"title","detail","status"} (problem+json), or
+ * {"detail": "..."}. */
+static void error_text(const char *body, char *dst, size_t len)
+{
+    cJSON *j = cJSON_Parse(body);
+    const char *d = prov_str(j, "detail"), *t = prov_str(j, "title");
+    if (d && t)
+        snprintf(dst, len, "%s: %s", t, d);
+    else
+        snprintf(dst, len, "%s", d ? d : t ? t : prov_snippet(body));
+    cJSON_Delete(j);
+}
+
+static easel_err http_failure(const struct easel_call *c, const struct easel_http_resp *r,
+                              struct easel_error *err)
+{
+    char msg[300];
+    error_text(r->body, msg, sizeof(msg));
+    const char *reason = r->status == 401 || r->status == 403 ? "provider_auth"
+                       : r->status == 402                    ? "quota_exhausted"
+                       : r->status == 422                    ? "provider_invalid_input"
+                       : r->status == 429                    ? "provider_rate_limited"
+                                                             : NULL;
+    easel_err rc = easel_provider_http_error(err, PROVIDER, r->status, reason, msg);
+    prov_finish_error(c, err, r->status, r->retry_after_ms);
+    return rc;
+}
+
+/* Creates the prediction; *pred gets the parsed answer. */
+static easel_err create(const struct easel_call *c, const char *base, cJSON **pred,
+                        struct easel_error *err)
+{
+    const char *ref = c->model->version ? c->model->version : c->model->id;
+    char url[1024];
+    cJSON *body = cJSON_CreateObject();
+    if (!body)
+        return EASEL_ENOMEM;
+    const char *colon = strchr(ref, ':');
+    if (colon || prov_is_hex(ref, 64)) {
+        snprintf(url, sizeof(url), "%s/v1/predictions", base);
+        cJSON_AddStringToObject(body, "version", colon ? colon + 1 : ref);
+    } else {
+        snprintf(url, sizeof(url), "%s/v1/models/%s/predictions", base, ref);
+    }
+    cJSON_AddItemToObject(body, "input", cJSON_Duplicate(c->input, 1));
+    char *text = cJSON_PrintUnformatted(body);
+    cJSON_Delete(body);
+    if (!text)
+        return EASEL_ENOMEM;
+
+    int64_t left = c->deadline_ms - easel_now_ms();
+    int64_t wait_s = left / 1000 - 5; /* leave time to download the output */
+    wait_s = wait_s > 60 ? 60 : wait_s < 1 ? 1 : wait_s;
+    int64_t cancel_after = left / 1000 > 1 ? left / 1000 : 1;
+    char auth[1200], prefer[32], cancel[48];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->api_key ? c->api_key : "");
+    snprintf(prefer, sizeof(prefer), "Prefer: wait=%lld", (long long)wait_s);
+    snprintf(cancel, sizeof(cancel), "Cancel-After: %llds", (long long)cancel_after);
+    const char *hdrs[] = {auth, "Content-Type: application/json", "Accept: application/json",
+                          prefer, cancel, NULL};
+    struct easel_http_req req = {.method = "POST", .url = url, .headers = hdrs,
+                                 .body = text, .body_len = strlen(text),
+                                 .timeout_ms = (wait_s + 15) * 1000, .max_body = 1 << 20,
+                                 .secret = c->api_key};
+    struct easel_http_resp r;
+    easel_err rc = easel_http_do(c->http, &req, &r, err);
+    free(text);
+    if (rc)
+        return rc;
+    if (r.status != 200 && r.status != 201 && r.status != 202) {
+        rc = http_failure(c, &r, err);
+    } else if (!(*pred = cJSON_Parse(r.body)) || !prov_str(*pred, "id")) {
+        cJSON_Delete(*pred);
+        *pred = NULL;
+        rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, "provider_bad_response",
+                             "replicate answered %ld with no prediction: %s", r.status,
+                             prov_snippet(r.body));
+    }
+    easel_http_resp_cleanup(&r);
+    return rc;
+}
+
+/* GET /v1/predictions/{id}, retrying transport blips: a prediction is paid
+ * for, so one lost poll must not lose it. */
+static easel_err poll(const struct easel_call *c, const char *base, const char *id,
+                      cJSON **pred, struct easel_error *err)
+{
+    char url[1024], auth[1200];
+    snprintf(url, sizeof(url), "%s/v1/predictions/%s", base, id);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->api_key ? c->api_key : "");
+    const char *hdrs[] = {auth, "Accept: application/json", NULL};
+    for (int tries = 0;; tries++) {
+        struct easel_http_req req = {.method = "GET", .url = url, .headers = hdrs,
+                                     .timeout_ms = 15000, .max_body = 1 << 20,
+                                     .secret = c->api_key};
+        struct easel_http_resp r;
+        easel_err rc = easel_http_do(c->http, &req, &r, err);
+        if (rc == EASEL_OK && r.status == 200) {
+            *pred = cJSON_Parse(r.body);
+            easel_http_resp_cleanup(&r);
+            if (*pred)
+                return EASEL_OK;
+            rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE,
+                                 "provider_bad_response", "replicate poll: not JSON");
+        } else if (rc == EASEL_OK) {
+            rc = http_failure(c, &r, err);
+            easel_http_resp_cleanup(&r);
+            if (err->cls == EASEL_CLASS_PERMANENT)
+                return rc;
+        }
+        int64_t wait = err->retry_after_ms > 0 ? err->retry_after_ms : 500 << (tries < 4 ? tries : 4);
+        if (tries >= 6 || prov_stopping(c) || easel_now_ms() + wait >= c->deadline_ms)
+            return rc;
+        easel_warn(c->job_id, "replicate poll of %s failed (%s); again in %lld ms", id,
+                   err->msg, (long long)wait);
+        easel_error_clear(err);
+        prov_sleep(c, wait);
+    }
+}
+
+static void cancel(const struct easel_call *c, const char *base, const char *id)
+{
+    char url[1024], auth[1200];
+    snprintf(url, sizeof(url), "%s/v1/predictions/%s/cancel", base, id);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->api_key ? c->api_key : "");
+    const char *hdrs[] = {auth, "Accept: application/json", NULL};
+    struct easel_http_req req = {.method = "POST", .url = url, .headers = hdrs,
+                                 .timeout_ms = 5000, .max_body = 1 << 20,
+                                 .secret = c->api_key};
+    struct easel_http_resp r;
+    struct easel_error e;
+    easel_error_clear(&e);
+    if (easel_http_do(c->http, &req, &r, &e) == EASEL_OK) {
+        easel_info(c->job_id, "replicate prediction %s: cancel answered %ld", id, r.status);
+        easel_http_resp_cleanup(&r);
+    } else {
+        easel_warn(c->job_id, "replicate prediction %s: cancel failed: %s", id, e.msg);
+    }
+}
+
+/* The first output URL: "output" is a string or an array of strings. */
+static const char *first_output(const cJSON *pred)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(pred, "output");
+    if (cJSON_IsString(o))
+        return o->valuestring;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, o)
+    {
+        if (cJSON_IsString(it))
+            return it->valuestring;
+    }
+    return NULL;
+}
+
+easel_err prov_replicate(const struct easel_call *c, struct easel_call_result *out,
+                         struct easel_error *err)
+{
+    const char *base = easel_provider_base(c->model);
+    cJSON *pred = NULL;
+    easel_err rc = create(c, base, &pred, err);
+    if (rc)
+        return rc;
+    char id[128];
+    easel_strlcpy(id, prov_str(pred, "id"), sizeof(id));
+    out->provider_ref = strdup(id);
+    easel_info(c->job_id, "replicate prediction %s created (%s)", id,
+               prov_str(pred, "status") ? prov_str(pred, "status") : "?");
+
+    int64_t wait = 500;
+    for (;;) {
+        const char *st = prov_str(pred, "status");
+        if (!st || (strcmp(st, "starting") && strcmp(st, "processing")))
+            break;
+        if (prov_stopping(c) || easel_now_ms() + wait >= c->deadline_ms) {
+            cancel(c, base, id);
+            cJSON_Delete(pred);
+            return prov_stopping(c)
+                       ? easel_error_set(err, EASEL_ECANCELED, EASEL_CLASS_RETRYABLE, "canceled",
+                                         "replicate prediction %s canceled: the job was stopped", id)
+                       : easel_error_set(err, EASEL_ETIMEOUT, EASEL_CLASS_RETRYABLE,
+                                         "provider_timeout",
+                                         "replicate prediction %s did not finish before the "
+                                         "attempt's deadline; it was canceled", id);
+        }
+        prov_sleep(c, wait);
+        wait = wait * 3 / 2 > 5000 ? 5000 : wait * 3 / 2;
+        cJSON *next = NULL;
+        rc = poll(c, base, id, &next, err);
+        if (rc) {
+            if (err->cls != EASEL_CLASS_PERMANENT)
+                cancel(c, base, id);
+            cJSON_Delete(pred);
+            return rc;
+        }
+        cJSON_Delete(pred);
+        pred = next;
+    }
+
+    const char *st = prov_str(pred, "status");
+    st = st ? st : "(none)";
+    const char *perr = prov_str(pred, "error");
+    if (!strcmp(st, "succeeded")) {
+        const char *url = first_output(pred);
+        if (!url) {
+            rc = easel_error_set(err, EASEL_EPROVIDER, EASEL_CLASS_RETRYABLE, "no_output",
+                                 "replicate prediction %s succeeded with no output", id);
+        } else {
+            rc = prov_download(c, url, out, err);
+        }
+        const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(pred, "metrics");
+        if (metrics)
+            out->usage = cJSON_Duplicate(metrics, 1);
+    } else if (!strcmp(st, "failed")) {
+        bool policy = perr && prov_mentions_policy(perr);
+        rc = easel_error_set(err, EASEL_EPROVIDER,
+                             policy ? EASEL_CLASS_PERMANENT : EASEL_CLASS_RETRYABLE,
+                             policy ? "content_policy" : "provider_failed",
+                             "replicate prediction %s failed: %s", id,
+                             perr ? perr : "(no error given)");
+    } else if (!strcmp(st, "canceled") || !strcmp(st, "aborted")) {
+        rc = easel_error_set(err, EASEL_EPROVIDER, EASEL_CLASS_RETRYABLE,
+                             !strcmp(st, "aborted") ? "provider_aborted" : "provider_canceled",
+                             "replicate prediction %s was %s by Replicate%s%s", id, st,
+                             perr ? ": " : "", perr ? perr : "");
+    } else {
+        rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, "provider_bad_response",
+                             "replicate prediction %s has an unknown status \"%s\"", id, st);
+    }
+    if (err)
+        easel_redact_secret(err->msg, sizeof(err->msg), c->api_key);
+    cJSON_Delete(pred);
+    return rc;
+}
