@@ -48,6 +48,7 @@ struct easel_http_req {
     int64_t timeout_ms;            /* whole exchange; 0 = 60 s */
     size_t max_body;               /* response cap; 0 = 64 MiB */
     const char *secret;            /* redacted from any error text */
+    const volatile sig_atomic_t *abort_on; /* non-zero: abandon the exchange */
 };
 
 struct easel_http_resp {

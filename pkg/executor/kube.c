@@ -619,9 +619,11 @@ static easel_err kube_reap(struct easel_executor *ex, struct easel_exec_done *ou
     drain_watches(k);
     check_deadlines(k);
     size_t m = k->ndone < max ? k->ndone : max;
-    memcpy(out, k->done, m * sizeof(*out));
-    memmove(k->done, k->done + m, (k->ndone - m) * sizeof(*k->done));
-    k->ndone -= m;
+    if (m) { /* k->done may still be NULL: memcpy wants a pointer even for 0 bytes */
+        memcpy(out, k->done, m * sizeof(*out));
+        memmove(k->done, k->done + m, (k->ndone - m) * sizeof(*k->done));
+        k->ndone -= m;
+    }
     *n = m;
     /* attempts reported and no longer needed */
     for (size_t i = 0; i < k->natts;) {

@@ -160,6 +160,13 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
     return len;
 }
 
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt, (void)dn, (void)ut, (void)un;
+    const volatile sig_atomic_t *flag = ud;
+    return flag && *flag ? 1 : 0;
+}
+
 easel_err easel_http_do(struct easel_http *h, const struct easel_http_req *r,
                         struct easel_http_resp *out, struct easel_error *err)
 {
@@ -187,6 +194,11 @@ easel_err easel_http_do(struct easel_http *h, const struct easel_http_req *r,
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    if (r->abort_on) {
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)r->abort_on);
+    }
     if (r->nparts) {
         mime = curl_mime_init(c);
         for (size_t i = 0; i < r->nparts && mime; i++) {
@@ -225,7 +237,11 @@ easel_err easel_http_do(struct easel_http *h, const struct easel_http_req *r,
         char host[256];
         easel_redact_url(r->url, host, sizeof(host));
         const char *why = errbuf[0] ? errbuf : curl_easy_strerror(cr);
-        if (sk.too_big)
+        if (cr == CURLE_ABORTED_BY_CALLBACK)
+            rc = easel_error_set(err, EASEL_ECANCELED, EASEL_CLASS_RETRYABLE, "canceled",
+                                 "%s %s abandoned: the job was stopped",
+                                 r->method ? r->method : "GET", host);
+        else if (sk.too_big)
             rc = easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT,
                                  "provider_response_too_large",
                                  "%s answered with more than %zu bytes", host, sk.max);

@@ -21,6 +21,7 @@
 #include "providers_int.h"
 
 #define PROVIDER "replicate"
+#define SYNC_WAIT_S 5
 
 /* A Replicate error body: {"title","detail","status"} (problem+json), or
  * {"detail": "..."}. */
@@ -72,9 +73,13 @@ static easel_err create(const struct easel_call *c, const char *base, cJSON **pr
     if (!text)
         return EASEL_ENOMEM;
 
+    /* Sync mode answers quick models in one round trip. The wait is kept
+     * short: until the answer comes we do not know the prediction's id,
+     * so a stop that arrives meanwhile can cancel it only after the
+     * answer, and the worker's grace before SIGKILL is a few seconds. */
     int64_t left = c->deadline_ms - easel_now_ms();
     int64_t wait_s = left / 1000 - 5; /* leave time to download the output */
-    wait_s = wait_s > 60 ? 60 : wait_s < 1 ? 1 : wait_s;
+    wait_s = wait_s > SYNC_WAIT_S ? SYNC_WAIT_S : wait_s < 1 ? 1 : wait_s;
     int64_t cancel_after = left / 1000 > 1 ? left / 1000 : 1;
     char auth[1200], prefer[32], cancel[48];
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->api_key ? c->api_key : "");
@@ -116,7 +121,7 @@ static easel_err poll(const struct easel_call *c, const char *base, const char *
     for (int tries = 0;; tries++) {
         struct easel_http_req req = {.method = "GET", .url = url, .headers = hdrs,
                                      .timeout_ms = 15000, .max_body = 1 << 20,
-                                     .secret = c->api_key};
+                                     .secret = c->api_key, .abort_on = c->stop};
         struct easel_http_resp r;
         easel_err rc = easel_http_do(c->http, &req, &r, err);
         if (rc == EASEL_OK && r.status == 200) {

@@ -46,11 +46,17 @@ easel_err easel_record_failure(struct easel_store *s, const char *id,
         to = EASEL_STATUS_RETRYING;
         t.reason = "Retrying";
         int64_t delay = easel_backoff_ms(policy, attempts);
+        /* A server that said when to come back (Retry-After) is believed,
+         * up to an hour. */
+        bool asked = e->retry_after_ms > delay;
+        if (asked)
+            delay = e->retry_after_ms < 3600000 ? e->retry_after_ms : 3600000;
         t.run_after_ms = easel_wall_ms() + (delay > 0 ? delay : 1);
         snprintf(msg, sizeof(msg),
-                 "attempt %d of %d failed (%s): %s; next attempt in %lld ms",
+                 "attempt %d of %d failed (%s): %s; next attempt in %lld ms%s",
                  attempts, policy->max_attempts, t.error_reason,
-                 t.error_message, (long long)delay);
+                 t.error_message, (long long)delay,
+                 asked ? " (as the server asked)" : "");
     }
     t.message = msg;
     return easel_store_job_transition(s, id, from_mask, to, &t, out);

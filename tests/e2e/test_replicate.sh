@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Replicate models through `easel job`, against the Replicate emulator
+# (tests/providers/replicate_emulator.py) over real HTTP: qwen-image-edit
+# and flux-kontext-max end to end, a pinned version, each fault class
+# ending where it should (retried, honouring Retry-After, or failed with
+# Replicate's own message), cancel and timeout reaching Replicate, and the
+# API token never written anywhere.
+. "$(dirname "$0")/lib.sh"
+setup_services
+samples
+TOKEN=r8_emuTestToken_7f3a9c2e51
+EMU=$WORK/replicate
+python3 "$ROOT/tests/providers/replicate_emulator.py" --state-dir "$EMU" --token "$TOKEN" \
+  --start-ms 100 --run-ms 300 >>"$WORK/emu.log" 2>&1 &
+PIDS+=("$!")
+wait_until 10 test -s "$EMU/port" || { fail "emulator start"; cat "$WORK/emu.log"; exit 1; }
+BASE=http://127.0.0.1:$(cat "$EMU/port")
+
+sed '/^models:/,$d' "$ROOT/tests/e2e/registry.yaml" >"$WORK/models.yaml"
+cat >>"$WORK/models.yaml" <<YAML
+models:
+  - id: local/vips-stage
+    provider: local
+  - id: qwen/qwen-image-edit
+    provider: replicate
+    endpoint: $BASE
+    credential_env: REPLICATE_API_TOKEN
+    timeout: 30s
+    retry: {max_attempts: 3, initial: 200ms, factor: 2, max: 1s}
+    input:
+      image: "{{images.0|data_uri}}"
+      prompt: "Stage this {{room_type}} in {{style}} style {{marker}}"
+      output_format: png
+      go_fast: true
+      seed: "{{seed}}"
+  - id: black-forest-labs/flux-kontext-max
+    provider: replicate
+    endpoint: $BASE
+    credential_env: REPLICATE_API_TOKEN
+    timeout: 30s
+    retry: {max_attempts: 2, initial: 200ms, factor: 2, max: 1s}
+    input:
+      prompt: "{{style}} makeover"
+      input_image: "{{image|data_uri}}"
+      aspect_ratio: match_input_image
+      output_format: jpg
+      safety_tolerance: 2
+  - id: pinned/qwen
+    provider: replicate
+    endpoint: $BASE
+    version: qwen/qwen-image-edit:$(printf 'a%.0s' $(seq 64))
+    credential_env: REPLICATE_API_TOKEN
+    input: {image: "{{image|data_uri}}", prompt: "pinned"}
+  - id: broken/qwen-template
+    provider: replicate
+    endpoint: $BASE
+    version: qwen/qwen-image-edit
+    credential_env: REPLICATE_API_TOKEN
+    input: {image: "{{image|data_uri}}", prompt: "x", output_format: gif}
+  - id: short/qwen
+    provider: replicate
+    endpoint: $BASE
+    version: qwen/qwen-image-edit
+    credential_env: REPLICATE_API_TOKEN
+    timeout: 3s
+    retry: {max_attempts: 1}
+    input: {image: "{{image|data_uri}}", prompt: "slow {{marker}}"}
+  - id: nokey/qwen
+    provider: replicate
+    endpoint: $BASE
+    version: qwen/qwen-image-edit
+    credential_env: EASEL_TEST_UNSET_KEY
+    input: {image: "{{image|data_uri}}", prompt: "x"}
+YAML
+export EASEL_REGISTRY=$WORK/models.yaml REPLICATE_API_TOKEN=$TOKEN
+start_controller ctl --concurrency 4 --lease 3s --heartbeat 500ms || { fail "controller start"; exit 1; }
+submit() { # MODEL FIELDS_JSON -> job id
+  "$EASEL" submit --model "$1" --input "$2" --image "file://$SAMPLES/room-1.jpg"
+}
+emu_stat() { curl -s "$BASE/_emu/stats" | python3 -c "import json,sys; print(json.load(sys.stdin).get('$1', 0))"; }
+field() { sql "select $2 from jobs where id='$1'"; }
+finished() { for j in "$@"; do case $(status_of "$j") in succeeded|failed|dead|canceled) ;; *) return 1;; esac; done; }
+
+q=$(submit qwen/qwen-image-edit '{"room_type":"loft","style":"modern","seed":7}')
+f=$(submit black-forest-labs/flux-kontext-max '{"style":"coastal"}')
+p=$(submit pinned/qwen '{}')
+wait_for 60 "finished $q $f $p"
+check "qwen-image-edit succeeds through Replicate" eq "$(status_of "$q")" succeeded
+check "flux-kontext-max succeeds (a single output URL)" eq "$(status_of "$f")" succeeded
+check "a pinned version goes through POST /v1/predictions" eq "$(status_of "$p")" succeeded
+res=$(field "$q" result)
+check "the result names Replicate and the prediction" python3 -c '
+import json, sys
+r = json.loads(sys.argv[1])
+assert r["provider"]["name"] == "replicate" and len(r["provider"]["ref"]) > 10, r
+assert r["model"] == "qwen/qwen-image-edit" and len(r["outputs"]) >= 2, r' "$res"
+check "the stored output is the provider's image (inverted), not the source" python3 - \
+  "$WORK/results/jobs/$q/normal.jpg" "$SAMPLES/room-1.jpg" <<'PY'
+import subprocess, sys
+def mean(p):
+    return float(subprocess.run(["vips", "avg", p], capture_output=True, text=True, check=True).stdout)
+a, b = mean(sys.argv[1]), mean(sys.argv[2])
+print("output mean %.1f, source mean %.1f" % (a, b), file=sys.stderr)
+sys.exit(0 if abs((255 - b) - a) < 12 else 1)
+PY
+check "the job record says which model produced the result" eq "$(field "$q" result_model)" qwen/qwen-image-edit
+
+# --- faults
+r500=$(submit qwen/qwen-image-edit '{"room_type":"den","style":"boho","seed":1,"marker":"[[emu:500once]]"}')
+r429=$(submit qwen/qwen-image-edit '{"room_type":"den","style":"boho","seed":2,"marker":"[[emu:429once]]"}')
+rto=$(submit qwen/qwen-image-edit '{"room_type":"den","style":"boho","seed":3,"marker":"[[emu:failonce]]"}')
+bad=$(submit broken/qwen-template '{}')
+nsfw=$(submit qwen/qwen-image-edit '{"room_type":"den","style":"boho","seed":4,"marker":"[[emu:nsfw]]"}')
+nokey=$(submit nokey/qwen '{}')
+wait_for 60 "finished $r500 $r429 $rto $bad $nsfw $nokey"
+check "a 500 on create is retried and the job succeeds" eq "$(field "$r500" "status||'/'||attempts")" succeeded/2
+check "a 429 is retried and the job succeeds" eq "$(field "$r429" "status||'/'||attempts")" succeeded/2
+check "the retry after a 429 waited as Retry-After asked" grep -q 'as the server asked' \
+  <<<"$(sql "select message from job_events where job_id='$r429'")"
+check "a failed prediction is retried" eq "$(field "$rto" "status||'/'||attempts")" succeeded/2
+check "invalid input (422) fails at once with Replicate's message" eq \
+  "$(field "$bad" "status||'/'||attempts||'/'||error_class")" failed/1/permanent
+check "the 422 message is Replicate's" grep -q 'Input validation failed.*output_format' <<<"$(field "$bad" error_message)"
+check "an NSFW refusal is a permanent content-policy failure" eq \
+  "$(field "$nsfw" "status||'/'||error_reason")" failed/content_policy
+check "a missing API key fails clearly" grep -q 'EASEL_TEST_UNSET_KEY' <<<"$(field "$nokey" error_message)"
+
+# --- cancel and timeout reach Replicate
+before=$(emu_stat cancel)
+c=$(submit qwen/qwen-image-edit '{"room_type":"den","style":"boho","seed":5,"marker":"[[emu:slow]]"}')
+wait_for 30 'test "$(status_of "$c")" = running'
+sleep 1
+check "cancel of a running Replicate job" "$EASEL" cancel "$c"
+wait_for 15 'test "$(emu_stat cancel)" -gt "$before"'
+check "the prediction was canceled at Replicate" test "$(emu_stat cancel)" -gt "$before"
+t=$(submit short/qwen '{"marker":"[[emu:slow]]"}')
+wait_for 30 "finished $t"
+check "a prediction past the model's timeout is canceled and the job says so" eq \
+  "$(field "$t" "status||'/'||error_reason")" dead/provider_timeout
+
+# --- the token is never written down
+leaks=$(grep -l "$TOKEN" "$WORK"/*.log 2>/dev/null | grep -v emu.log; \
+        sql "select count(*) from jobs where result::text like '%$TOKEN%' or coalesce(error_message,'') like '%$TOKEN%' or payload::text like '%$TOKEN%'" | grep -v '^0$'; \
+        sql "select count(*) from job_events where coalesce(message,'') like '%$TOKEN%'" | grep -v '^0$')
+check "the API token appears in no log, job record or event" eq "$leaks" ""
+finish

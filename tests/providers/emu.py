@@ -1,0 +1,248 @@
+"""emu.py - what the provider emulators in tests/providers share: a threaded
+HTTP/1.1 server, faults on demand, request counters, and a deterministic
+image transformation done by the real libvips command line (`vips`), so
+every emulator returns a real image derived from its input.
+
+Faults come two ways:
+  - per request, from a marker in the prompt: [[emu:500]], [[emu:429]],
+    [[emu:timeout]], [[emu:malformed]], [[emu:fail]], [[emu:nsfw]],
+    [[emu:slow]], [[emu:truncate]], [[emu:noimage]]
+    (each emulator documents which it understands);
+  - at random, at a rate set through POST /_emu/faults
+    {"rate": 0.3, "kinds": ["500", "429", "timeout"], "seed": 7}.
+GET /_emu/stats returns the counters; POST /_emu/reset clears them.
+Python 3.11 standard library and the vips command only.
+"""
+
+import base64
+import json
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+MARKER = re.compile(r"\[\[emu:([a-z0-9_]+)\]\]")
+
+
+def sniff(data):
+    """Image format from magic bytes: jpg, png, webp or None."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "jpg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def decode_data_uri(uri):
+    """(mime, bytes) of a base64 data URI, or None."""
+    m = re.match(r"data:([\w/+.-]+)?(;[\w=.-]+)*;base64,(.*)$", uri, re.S)
+    if not m:
+        return None
+    try:
+        return m.group(1) or "", base64.b64decode(m.group(3), validate=True)
+    except ValueError:
+        return None
+
+
+def transform(data, out_fmt, quality=None):
+    """A real, deterministic edit of a real image: libvips inverts it.
+    Returns the encoded bytes in out_fmt (jpg, png, webp)."""
+    src_fmt = sniff(data)
+    if not src_fmt:
+        raise ValueError("not a JPEG, PNG or WebP image")
+    with tempfile.TemporaryDirectory(prefix="emu-") as d:
+        src = os.path.join(d, "in." + src_fmt)
+        with open(src, "wb") as f:
+            f.write(data)
+        opts = "[Q=%d]" % quality if quality and out_fmt in ("jpg", "webp") else ""
+        dst = os.path.join(d, "out." + out_fmt)
+        subprocess.run(["vips", "invert", src, dst + opts], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+        with open(dst, "rb") as f:
+            return f.read()
+
+
+class Emulator:
+    """State shared by the handler threads of one emulator."""
+
+    def __init__(self, name, token):
+        self.name = name
+        self.token = token
+        self.lock = threading.Lock()
+        self.stats = {}
+        self.fault_rate = 0.0
+        self.fault_kinds = []
+        self.rng = random.Random(1)
+        self.files = {}  # name -> (bytes, mime)
+        self.base = ""   # http://127.0.0.1:PORT, set when listening
+
+    def count(self, what, n=1):
+        with self.lock:
+            self.stats[what] = self.stats.get(what, 0) + n
+
+    def random_fault(self):
+        with self.lock:
+            if self.fault_rate > 0 and self.fault_kinds and self.rng.random() < self.fault_rate:
+                return self.rng.choice(self.fault_kinds)
+        return None
+
+    def put_file(self, name, data, mime):
+        with self.lock:
+            self.files[name] = (data, mime)
+        return "%s/files/%s" % (self.base, name)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "emu"
+    sys_version = ""
+    emu = None  # set per server class
+
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, fmt, *args):
+        if os.environ.get("EMU_VERBOSE"):
+            sys.stderr.write("%s: %s\n" % (self.emu.name, fmt % args))
+
+    # ---- plumbing
+    def body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def send(self, code, data, ctype="application/json", headers=None):
+        if isinstance(data, (dict, list)):
+            data = json.dumps(data).encode()
+        elif isinstance(data, str):
+            data = data.encode()
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def stall(self, seconds=120):
+        """Answers nothing: the client's timeout has to fire."""
+        time.sleep(seconds)
+        self.close_connection = True
+
+    def serve_file(self, name):
+        with self.emu.lock:
+            f = self.emu.files.get(name)
+        if not f:
+            return self.send(404, {"detail": "no such file"})
+        data, mime = f
+        if name.startswith("truncated-"):
+            # promise the whole image, send half, hang up
+            self.send_response(200)
+            self.send_header("Content-Type", mime)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.close_connection = True
+            return
+        self.send(200, data, mime)
+
+    def control(self, path):
+        """/_emu/* (no auth): faults, stats, reset."""
+        if path == "/_emu/stats":
+            with self.emu.lock:
+                return self.send(200, dict(self.emu.stats))
+        if path == "/_emu/reset" and self.command == "POST":
+            with self.emu.lock:
+                self.emu.stats.clear()
+                self.emu.fault_rate = 0.0
+            return self.send(200, {"ok": True})
+        if path == "/_emu/faults" and self.command == "POST":
+            cfg = json.loads(self.body() or b"{}")
+            with self.emu.lock:
+                self.emu.fault_rate = float(cfg.get("rate", 0))
+                self.emu.fault_kinds = list(cfg.get("kinds") or [])
+                self.emu.rng = random.Random(cfg.get("seed", 1))
+            return self.send(200, {"ok": True})
+        return self.send(404, {"detail": "unknown control endpoint"})
+
+
+def fetch_image(ref):
+    """Bytes of an image given as a data URI or an http(s) URL."""
+    if ref.startswith("data:"):
+        d = decode_data_uri(ref)
+        if not d:
+            raise ValueError("malformed data URI")
+        return d[1]
+    if ref.startswith(("http://", "https://")):
+        with urllib.request.urlopen(ref, timeout=10) as r:
+            return r.read()
+    raise ValueError("unsupported image reference %r" % ref[:40])
+
+
+def serve(emu, handler_cls, port, state_dir):
+    """Listens on 127.0.0.1:port (0 = any), writes the port to
+    state_dir/port, and serves until SIGTERM."""
+    handler_cls.emu = emu
+    srv = ThreadingHTTPServer(("127.0.0.1", port), handler_cls)
+    srv.daemon_threads = True
+    emu.base = "http://127.0.0.1:%d" % srv.server_port
+    os.makedirs(state_dir, exist_ok=True)
+    tmp = os.path.join(state_dir, "port.tmp")
+    with open(tmp, "w") as f:
+        f.write(str(srv.server_port))
+    os.replace(tmp, os.path.join(state_dir, "port"))
+    sys.stderr.write("%s emulator: listening on %s\n" % (emu.name, emu.base))
+    try:
+        srv.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+
+
+_once_seen = set()
+_once_lock = threading.Lock()
+
+
+def markers(text):
+    """The markers in a request. A marker ending in "once" ([[emu:500once]])
+    fires only on the first request carrying that exact text, so a retry
+    of the same job gets through."""
+    out = set()
+    for m in MARKER.findall(text or ""):
+        if m.endswith("once"):
+            with _once_lock:
+                key = (m, text)
+                if key in _once_seen:
+                    continue
+                _once_seen.add(key)
+            m = m[: -len("once")]
+        out.add(m)
+    return out
+
+
+def parse_duration(v):
+    """Replicate's Cancel-After: "30", "30s", "5m", "1h30m", "1.5s"."""
+    v = (v or "").strip()
+    if re.fullmatch(r"\d+(\.\d+)?", v):
+        return float(v)
+    total, pos = 0.0, 0
+    for m in re.finditer(r"(\d+(?:\.\d+)?)(ms|s|m|h)", v):
+        if m.start() != pos:
+            return None
+        total += float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+        pos = m.end()
+    return total if pos == len(v) and v else None
+
+
+def query(path):
+    u = urllib.parse.urlsplit(path)
+    return u.path, dict(urllib.parse.parse_qsl(u.query))
