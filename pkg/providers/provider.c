@@ -35,6 +35,12 @@ easel_err easel_provider_call(const struct easel_call *c, struct easel_call_resu
     easel_err rc;
     if (!strcmp(p, "replicate"))
         rc = prov_replicate(c, out, err);
+    else if (!strcmp(p, "openai"))
+        rc = prov_openai(c, out, err);
+    else if (!strcmp(p, "gemini"))
+        rc = prov_gemini(c, out, err);
+    else if (!strcmp(p, "imagen"))
+        rc = prov_imagen(c, out, err);
     else
         rc = easel_error_set(err, EASEL_EUNSUPPORTED, EASEL_CLASS_PERMANENT,
                              "provider_unsupported",
@@ -144,4 +150,24 @@ char *easel_base64(const void *data, size_t len)
     int n = EVP_EncodeBlock((unsigned char *)out, data, (int)len);
     out[n] = '\0';
     return out;
+}
+
+easel_err prov_b64_decode(const char *b64, struct easel_call_result *out)
+{
+    size_t n = strlen(b64);
+    unsigned char *buf = malloc(n / 4 * 3 + 3);
+    if (!buf)
+        return EASEL_ENOMEM;
+    int got = EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)n);
+    if (got < 0) {
+        free(buf);
+        return EASEL_EPARSE;
+    }
+    while (n > 0 && b64[n - 1] == '=') { /* EVP counts padding as bytes */
+        got--;
+        n--;
+    }
+    out->data = buf;
+    out->len = (size_t)got;
+    return EASEL_OK;
 }

@@ -9,6 +9,15 @@
 easel_err prov_replicate(const struct easel_call *c, struct easel_call_result *out,
                          struct easel_error *err);
 
+easel_err prov_openai(const struct easel_call *c, struct easel_call_result *out,
+                      struct easel_error *err);
+easel_err prov_gemini(const struct easel_call *c, struct easel_call_result *out,
+                      struct easel_error *err);
+easel_err prov_imagen(const struct easel_call *c, struct easel_call_result *out,
+                      struct easel_error *err);
+
+/* Decodes standard base64 into out->data (EASEL_EPARSE when it is not). */
+easel_err prov_b64_decode(const char *b64, struct easel_call_result *out);
 /* A string member of a JSON object (dotted path), or NULL. */
 const char *prov_str(const cJSON *o, const char *path);
 /* The start of a response body, printable, for error messages. */

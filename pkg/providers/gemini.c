@@ -1,0 +1,295 @@
+/*
+ * gemini.c - Google's Gemini API (generativelanguage.googleapis.com) and
+ * Imagen on Vertex AI.
+ *
+ * Gemini: POST /v1beta/models/{model}:generateContent with x-goog-api-key.
+ * The rendered template gives "prompt" (the text part), optionally
+ * "images" (file markers; all source images when absent) and
+ * "generationConfig" (merged over responseModalities [TEXT, IMAGE]); a
+ * template that renders "contents" itself is sent as it is. The image
+ * comes back in candidates[].content.parts[].inlineData (inline_data is
+ * accepted too). A blocked prompt (promptFeedback.blockReason), a safety
+ * finishReason, or an answer without an image part is a permanent failure
+ * that keeps Google's reason. Errors are {"error": {code, message, status,
+ * details}}; a google.rpc.RetryInfo detail's retryDelay is honoured.
+ *
+ * Imagen (deprecated upstream in favour of Gemini image models): POST
+ * {endpoint}/v1/{version}:predict with an OAuth bearer token, instances[]
+ * with the prompt and parameters (sampleCount, aspectRatio); the image is
+ * predictions[].bytesBase64Encoded.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "easel/providers.h"
+#include "providers_int.h"
+
+/* "20s", "1.5s" (a protobuf Duration in JSON) -> ms, or 0. */
+static int64_t duration_ms(const char *s)
+{
+    if (!s)
+        return 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || strcmp(end, "s") != 0 || v < 0)
+        return 0;
+    return (int64_t)(v * 1000.0);
+}
+
+static easel_err google_failure(const struct easel_call *c, const char *who,
+                                const struct easel_http_resp *r, struct easel_error *err)
+{
+    cJSON *j = cJSON_Parse(r->body);
+    const char *msg = prov_str(j, "error.message"), *status = prov_str(j, "error.status");
+    int64_t retry = r->retry_after_ms;
+    const cJSON *d;
+    cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "error"), "details"))
+    {
+        const char *t = prov_str(d, "@type");
+        if (t && strstr(t, "google.rpc.RetryInfo")) {
+            int64_t ms = duration_ms(prov_str(d, "retryDelay"));
+            if (ms > retry)
+                retry = ms;
+        }
+    }
+    const char *reason = r->status == 401 || r->status == 403 ? "provider_auth"
+                       : r->status == 429                    ? "provider_rate_limited"
+                                                             : NULL;
+    char text[320];
+    snprintf(text, sizeof(text), "%s%s%s%s", msg ? msg : prov_snippet(r->body),
+             status ? " (" : "", status ? status : "", status ? ")" : "");
+    easel_err rc = easel_provider_http_error(err, who, r->status, reason, text);
+    prov_finish_error(c, err, r->status, retry);
+    cJSON_Delete(j);
+    return rc;
+}
+
+static cJSON *inline_part(const struct easel_src_image *im)
+{
+    char *b64 = easel_base64(im->data, im->len);
+    cJSON *p = cJSON_CreateObject();
+    cJSON *d = p ? cJSON_AddObjectToObject(p, "inline_data") : NULL;
+    if (!b64 || !d) {
+        free(b64);
+        cJSON_Delete(p);
+        return NULL;
+    }
+    cJSON_AddStringToObject(d, "mime_type", im->mime);
+    cJSON_AddStringToObject(d, "data", b64);
+    free(b64);
+    return p;
+}
+
+/* The generateContent body from the rendered template. */
+static cJSON *gemini_body(const struct easel_call *c, struct easel_error *err)
+{
+    cJSON *body = cJSON_CreateObject();
+    if (!body)
+        return NULL;
+    const cJSON *contents = cJSON_GetObjectItemCaseSensitive(c->input, "contents");
+    if (contents) {
+        cJSON_AddItemToObject(body, "contents", cJSON_Duplicate(contents, 1));
+    } else {
+        cJSON *content = cJSON_CreateObject();
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(body, "contents"), content);
+        cJSON *parts = cJSON_AddArrayToObject(content, "parts");
+        const char *prompt = prov_str(c->input, "prompt");
+        if (prompt) {
+            cJSON *t = cJSON_CreateObject();
+            cJSON_AddStringToObject(t, "text", prompt);
+            cJSON_AddItemToArray(parts, t);
+        }
+        const cJSON *imgs = cJSON_GetObjectItemCaseSensitive(c->input, "images");
+        size_t n = imgs ? (size_t)cJSON_GetArraySize(imgs) : c->nimages;
+        for (size_t i = 0; i < n; i++) {
+            size_t idx = i;
+            if (imgs) {
+                const cJSON *f = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(imgs, (int)i), "$file");
+                if (!cJSON_IsNumber(f) || f->valueint < 0 || (size_t)f->valueint >= c->nimages) {
+                    cJSON_Delete(body);
+                    easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "bad_input",
+                                    "images in the %s template must be source images "
+                                    "(\"{{images|file}}\")", c->model->id);
+                    return NULL;
+                }
+                idx = (size_t)f->valueint;
+            }
+            cJSON *p = inline_part(&c->images[idx]);
+            if (!p) {
+                cJSON_Delete(body);
+                return NULL;
+            }
+            cJSON_AddItemToArray(parts, p);
+        }
+    }
+    cJSON *gc = cJSON_AddObjectToObject(body, "generationConfig");
+    cJSON *mod = cJSON_AddArrayToObject(gc, "responseModalities");
+    cJSON_AddItemToArray(mod, cJSON_CreateString("TEXT"));
+    cJSON_AddItemToArray(mod, cJSON_CreateString("IMAGE"));
+    const cJSON *user = cJSON_GetObjectItemCaseSensitive(c->input, "generationConfig");
+    const cJSON *it;
+    cJSON_ArrayForEach(it, user)
+    {
+        cJSON_DeleteItemFromObjectCaseSensitive(gc, it->string);
+        cJSON_AddItemToObject(gc, it->string, cJSON_Duplicate(it, 1));
+    }
+    const cJSON *safety = cJSON_GetObjectItemCaseSensitive(c->input, "safetySettings");
+    if (safety)
+        cJSON_AddItemToObject(body, "safetySettings", cJSON_Duplicate(safety, 1));
+    return body;
+}
+
+static bool safety_finish(const char *r)
+{
+    static const char *const bad[] = {"SAFETY", "PROHIBITED_CONTENT", "IMAGE_SAFETY",
+                                      "IMAGE_PROHIBITED_CONTENT", "BLOCKLIST", "SPII",
+                                      "RECITATION", "IMAGE_RECITATION", NULL};
+    for (const char *const *b = bad; r && *b; b++)
+        if (!strcmp(r, *b))
+            return true;
+    return false;
+}
+
+static easel_err gemini_answer(const cJSON *j, struct easel_call_result *out,
+                               struct easel_error *err)
+{
+    const char *block = prov_str(j, "promptFeedback.blockReason");
+    if (block)
+        return easel_error_set(err, EASEL_EPROVIDER, EASEL_CLASS_PERMANENT, "content_policy",
+                               "gemini blocked the prompt: %s", block);
+    const cJSON *cand = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "candidates"), 0);
+    const char *finish = prov_str(cand, "finishReason");
+    char said[200] = "";
+    const cJSON *part;
+    cJSON_ArrayForEach(part, cJSON_GetObjectItemCaseSensitive(
+                                 cJSON_GetObjectItemCaseSensitive(cand, "content"), "parts"))
+    {
+        const cJSON *in = cJSON_GetObjectItemCaseSensitive(part, "inlineData");
+        if (!in)
+            in = cJSON_GetObjectItemCaseSensitive(part, "inline_data");
+        const char *data = prov_str(in, "data");
+        if (data) {
+            easel_err rc = prov_b64_decode(data, out);
+            if (rc == EASEL_EPARSE)
+                return easel_error_set(err, rc, EASEL_CLASS_RETRYABLE, "provider_bad_response",
+                                       "gemini's inline image data is not base64");
+            if (rc == EASEL_OK) {
+                const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "usageMetadata");
+                if (u)
+                    out->usage = cJSON_Duplicate(u, 1);
+            }
+            return rc;
+        }
+        const char *text = prov_str(part, "text");
+        if (text && !said[0])
+            snprintf(said, sizeof(said), "%s", text);
+    }
+    if (safety_finish(finish))
+        return easel_error_set(err, EASEL_EPROVIDER, EASEL_CLASS_PERMANENT, "content_policy",
+                               "gemini stopped for %s and returned no image", finish);
+    return easel_error_set(err, EASEL_EPROVIDER, EASEL_CLASS_PERMANENT, "no_image",
+                           "gemini returned no image (finishReason %s)%s%s",
+                           finish ? finish : "none", said[0] ? "; it said: " : "", said);
+}
+
+static easel_err post_json(const struct easel_call *c, const char *url, const char *auth,
+                           cJSON *body, struct easel_http_resp *r, struct easel_error *err)
+{
+    char *text = cJSON_PrintUnformatted(body);
+    if (!text)
+        return EASEL_ENOMEM;
+    const char *hdrs[] = {auth, "Content-Type: application/json", "Accept: application/json", NULL};
+    int64_t left = c->deadline_ms - easel_now_ms();
+    struct easel_http_req req = {.method = "POST", .url = url, .headers = hdrs, .body = text,
+                                 .body_len = strlen(text), .timeout_ms = left > 1000 ? left : 1000,
+                                 .max_body = (size_t)256 << 20, .secret = c->api_key,
+                                 .abort_on = c->stop};
+    easel_err rc = easel_http_do(c->http, &req, r, err);
+    free(text);
+    return rc;
+}
+
+easel_err prov_gemini(const struct easel_call *c, struct easel_call_result *out,
+                      struct easel_error *err)
+{
+    cJSON *body = gemini_body(c, err);
+    if (!body)
+        return err && err->code ? err->code : EASEL_ENOMEM;
+    const char *model = c->model->version ? c->model->version : "gemini-2.5-flash-image";
+    char url[1024], auth[1200];
+    snprintf(url, sizeof(url), "%s/v1beta/models/%s:generateContent",
+             easel_provider_base(c->model), model);
+    snprintf(auth, sizeof(auth), "x-goog-api-key: %s", c->api_key ? c->api_key : "");
+    struct easel_http_resp r;
+    easel_err rc = post_json(c, url, auth, body, &r, err);
+    cJSON_Delete(body);
+    if (rc)
+        return rc;
+    if (r.status != 200) {
+        rc = google_failure(c, "gemini", &r, err);
+    } else {
+        cJSON *j = cJSON_Parse(r.body);
+        rc = j ? gemini_answer(j, out, err)
+               : easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE,
+                                 "provider_bad_response", "gemini answered 200 with no JSON: %s",
+                                 prov_snippet(r.body));
+        cJSON_Delete(j);
+    }
+    easel_http_resp_cleanup(&r);
+    return rc;
+}
+
+easel_err prov_imagen(const struct easel_call *c, struct easel_call_result *out,
+                      struct easel_error *err)
+{
+    const char *path = c->model->version;
+    if (!path || strncmp(path, "projects/", 9) != 0)
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "bad_model",
+                               "imagen model %s needs version: projects/P/locations/L/"
+                               "publishers/google/models/M", c->model->id);
+    cJSON *body = cJSON_CreateObject();
+    cJSON *inst = cJSON_CreateObject();
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(body, "instances"), inst);
+    const char *prompt = prov_str(c->input, "prompt");
+    cJSON_AddStringToObject(inst, "prompt", prompt ? prompt : "");
+    cJSON *params = cJSON_AddObjectToObject(body, "parameters");
+    cJSON_AddNumberToObject(params, "sampleCount", 1);
+    const cJSON *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(c->input, "parameters"))
+    {
+        cJSON_DeleteItemFromObjectCaseSensitive(params, it->string);
+        cJSON_AddItemToObject(params, it->string, cJSON_Duplicate(it, 1));
+    }
+    char url[1024], auth[1200];
+    snprintf(url, sizeof(url), "%s/v1/%s:predict", easel_provider_base(c->model), path);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->api_key ? c->api_key : "");
+    struct easel_http_resp r;
+    easel_err rc = post_json(c, url, auth, body, &r, err);
+    cJSON_Delete(body);
+    if (rc)
+        return rc;
+    if (r.status != 200) {
+        rc = google_failure(c, "imagen", &r, err);
+    } else {
+        cJSON *j = cJSON_Parse(r.body);
+        const cJSON *p0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "predictions"), 0);
+        const char *b64 = prov_str(p0, "bytesBase64Encoded");
+        const char *filtered = prov_str(p0, "raiFilteredReason");
+        if (b64)
+            rc = prov_b64_decode(b64, out) == EASEL_OK
+                     ? EASEL_OK
+                     : easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE,
+                                       "provider_bad_response", "imagen's image is not base64");
+        else if (filtered || (j && !p0))
+            rc = easel_error_set(err, EASEL_EPROVIDER, EASEL_CLASS_PERMANENT, "content_policy",
+                                 "imagen returned no image: %s",
+                                 filtered ? filtered : "every sample was filtered");
+        else
+            rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE,
+                                 "provider_bad_response", "imagen answered 200 without an image");
+        cJSON_Delete(j);
+    }
+    easel_http_resp_cleanup(&r);
+    return rc;
+}
