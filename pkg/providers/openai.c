@@ -29,7 +29,7 @@ static int file_index(const cJSON *v)
 struct form {
     struct easel_http_part parts[MAX_PARTS];
     char *owned[MAX_PARTS];
-    char names[MAX_PARTS][16];
+    char names[MAX_PARTS][32];
     size_t n;
 };
 
