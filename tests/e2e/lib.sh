@@ -171,3 +171,26 @@ models:
     input: {style: "{{style}}", seed: "{{seed}}", label: "{{room_type}}", latency_ms: "{{latency_ms}}"}
 YAML
 }
+
+# --- provider emulators (tests/providers/*_emulator.py) ---------------------
+# start_emulator NAME TOKEN [flags...] -> sets EMU_URL, its base URL; the
+# emulator writes its port into $WORK/NAME/port and logs to $WORK/NAME.log.
+start_emulator() {
+  local name=$1 token=$2; shift 2
+  python3 "$ROOT/tests/providers/${name}_emulator.py" --state-dir "$WORK/$name" \
+    --token "$token" "$@" >>"$WORK/$name.log" 2>&1 &
+  PIDS+=("$!")
+  wait_until 10 test -s "$WORK/$name/port" >/dev/null ||
+    { echo "emulator $name did not start:" >&2; tail -5 "$WORK/$name.log" >&2; return 1; }
+  EMU_URL="http://127.0.0.1:$(cat "$WORK/$name/port")"
+}
+# emu_stat BASE KEY: one of an emulator's counters (0 when unset)
+emu_stat() { curl -s "$1/_emu/stats" | python3 -c "import json,sys; print(json.load(sys.stdin).get('$2', 0))"; }
+# provider_registry FILE: the e2e payload rules and local/vips-stage; the
+# caller appends its provider models
+provider_registry() {
+  sed '/^models:/,$d' "$ROOT/tests/e2e/registry.yaml" >"$1"
+  printf 'models:\n  - id: local/vips-stage\n    provider: local\n' >>"$1"
+}
+# finished ID...: every job is in a terminal state
+finished() { local j; for j in "$@"; do case $(status_of "$j") in succeeded|failed|dead|canceled) ;; *) return 1;; esac; done; }

@@ -9,18 +9,10 @@
 setup_services
 samples
 TOKEN=r8_emuTestToken_7f3a9c2e51
-EMU=$WORK/replicate
-python3 "$ROOT/tests/providers/replicate_emulator.py" --state-dir "$EMU" --token "$TOKEN" \
-  --start-ms 100 --run-ms 300 >>"$WORK/emu.log" 2>&1 &
-PIDS+=("$!")
-wait_until 10 test -s "$EMU/port" || { fail "emulator start"; cat "$WORK/emu.log"; exit 1; }
-BASE=http://127.0.0.1:$(cat "$EMU/port")
-
-sed '/^models:/,$d' "$ROOT/tests/e2e/registry.yaml" >"$WORK/models.yaml"
+start_emulator replicate "$TOKEN" --start-ms 100 --run-ms 300 || { fail "emulator start"; exit 1; }
+BASE=$EMU_URL
+provider_registry "$WORK/models.yaml"
 cat >>"$WORK/models.yaml" <<YAML
-models:
-  - id: local/vips-stage
-    provider: local
   - id: qwen/qwen-image-edit
     provider: replicate
     endpoint: $BASE
@@ -77,9 +69,7 @@ start_controller ctl --concurrency 4 --lease 3s --heartbeat 500ms || { fail "con
 submit() { # MODEL FIELDS_JSON -> job id
   "$EASEL" submit --model "$1" --input "$2" --image "file://$SAMPLES/room-1.jpg"
 }
-emu_stat() { curl -s "$BASE/_emu/stats" | python3 -c "import json,sys; print(json.load(sys.stdin).get('$1', 0))"; }
 field() { sql "select $2 from jobs where id='$1'"; }
-finished() { for j in "$@"; do case $(status_of "$j") in succeeded|failed|dead|canceled) ;; *) return 1;; esac; done; }
 
 q=$(submit qwen/qwen-image-edit '{"room_type":"loft","style":"modern","seed":7}')
 f=$(submit black-forest-labs/flux-kontext-max '{"style":"coastal"}')
@@ -126,13 +116,13 @@ check "an NSFW refusal is a permanent content-policy failure" eq \
 check "a missing API key fails clearly" grep -q 'EASEL_TEST_UNSET_KEY' <<<"$(field "$nokey" error_message)"
 
 # --- cancel and timeout reach Replicate
-before=$(emu_stat cancel)
+before=$(emu_stat "$BASE" cancel)
 c=$(submit qwen/qwen-image-edit '{"room_type":"den","style":"boho","seed":5,"marker":"[[emu:slow]]"}')
 wait_for 30 'test "$(status_of "$c")" = running'
 sleep 1
 check "cancel of a running Replicate job" "$EASEL" cancel "$c"
-wait_for 15 'test "$(emu_stat cancel)" -gt "$before"'
-check "the prediction was canceled at Replicate" test "$(emu_stat cancel)" -gt "$before"
+wait_for 15 'test "$(emu_stat "$BASE" cancel)" -gt "$before"'
+check "the prediction was canceled at Replicate" test "$(emu_stat "$BASE" cancel)" -gt "$before"
 t=$(submit short/qwen '{"marker":"[[emu:slow]]"}')
 wait_for 30 "finished $t"
 check "a prediction past the model's timeout is canceled and the job says so" eq \

@@ -246,3 +246,40 @@ def parse_duration(v):
 def query(path):
     u = urllib.parse.urlsplit(path)
     return u.path, dict(urllib.parse.parse_qsl(u.query))
+
+
+def png_gradient(width, height, seed_text):
+    """A deterministic RGB PNG (a two-colour gradient chosen by a hash of
+    seed_text), for models that generate from text alone."""
+    import hashlib
+    import struct
+    import zlib
+    h = hashlib.sha256(seed_text.encode()).digest()
+    a, b = h[:3], h[3:6]
+    rows = bytearray()
+    for y in range(height):
+        t = y / max(1, height - 1)
+        px = bytes(int(a[i] * (1 - t) + b[i] * t) for i in range(3))
+        rows += b"\0" + px * width
+
+    def chunk(kind, data):
+        c = struct.pack(">I", len(data)) + kind + data
+        return c + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(bytes(rows), 6)) + chunk(b"IEND", b""))
+
+
+def multipart(content_type, body):
+    """Parses multipart/form-data: a list of (name, filename, mime, bytes)."""
+    import email.parser
+    import email.policy
+    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+    if not msg.is_multipart():
+        raise ValueError("not multipart/form-data")
+    out = []
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        out.append((name, part.get_filename(), part.get_content_type(),
+                    part.get_payload(decode=True) or b""))
+    return out
