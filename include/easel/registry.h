@@ -130,6 +130,22 @@ void easel_registry_unref(struct easel_registry *r); /* NULL-safe; thread-safe *
 
 const struct easel_model *easel_registry_model(const struct easel_registry *r,
                                                const char *id);
+
+/* Failover. A job asking for a model runs through a chain: the model, then
+ * its `fallback` models in order (their own fallbacks are not followed).
+ * Each model in the chain gets its retry.max_attempts attempts; attempt k
+ * (1-based) belongs to the first model whose running total reaches k. */
+int easel_registry_chain_attempts(const struct easel_registry *r, const char *model_id);
+/* The model of attempt `attempt`; *nth is the attempt's number on that
+ * model and *pos its place in the chain (0 = the model itself). NULL past
+ * the chain's end or for an unknown model. nth and pos may be NULL. */
+const struct easel_model *easel_registry_chain_model(const struct easel_registry *r,
+                                                     const char *model_id, int attempt,
+                                                     int *nth, size_t *pos);
+/* The chain's next model after *pos (which it advances), or NULL: where an
+ * attempt goes at once when its model cannot be used (no key, breaker open). */
+const struct easel_model *easel_registry_chain_next(const struct easel_registry *r,
+                                                    const char *model_id, size_t *pos);
 const struct easel_preset *easel_registry_preset(const struct easel_registry *r,
                                                  const char *name);
 

@@ -51,10 +51,10 @@ static char *json_text(const cJSON *v)
 
 /* Inserts the job described by an intake (QUEUED, or DEAD for an unknown
  * model). *created is false when the row already existed. */
+/* Every attempt the job may get: its model's and its fallbacks'. */
 static int max_attempts_of(const struct easel_registry *reg, const char *model)
 {
-    const struct easel_model *m = easel_registry_model(reg, model);
-    return m ? m->retry.max_attempts : 1;
+    return easel_registry_chain_attempts(reg, model);
 }
 
 static easel_err insert_job(struct easel_store *s,

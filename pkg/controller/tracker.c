@@ -197,13 +197,12 @@ static void fail_attempt(struct ctl *c, struct tracked *t,
                          const struct easel_job *j, const struct easel_error *e)
 {
     struct easel_registry *reg = ctl_registry(c);
-    struct easel_retry_policy policy;
-    model_of(reg, j->model, &policy, NULL);
-    easel_registry_unref(reg);
+    struct easel_failure_plan plan;
+    easel_failure_plan(reg, j->model, j->attempts, &plan);
     struct easel_job *after = NULL;
-    easel_err rc = easel_record_failure(c->s, t->id,
-                                        B(DISPATCHED) | B(RUNNING), &policy,
+    easel_err rc = easel_record_failure(c->s, t->id, B(DISPATCHED) | B(RUNNING), &plan,
                                         j->attempts, e, &after);
+    easel_registry_unref(reg); /* after the plan, which points into it */
     if (rc == EASEL_OK) {
         settle(c, t, after);
     } else if (rc == EASEL_ECONFLICT) {
@@ -253,6 +252,11 @@ static void dispatch(struct ctl *c, struct tracked *t, struct easel_job *j)
         return;
     }
     reg = ctl_registry(c);
+    /* a failed-over attempt runs another model, with that model's timeout */
+    const struct easel_model *am =
+        easel_registry_chain_model(reg, after->model, after->attempts, NULL, NULL);
+    if (am && am->timeout_ms > 0)
+        timeout_ms = am->timeout_ms;
     struct easel_exec_spec spec = {.job_id = t->id, .attempt = after->attempts,
                                    .model = after->model,
                                    .timeout_ms = timeout_ms, .registry = reg};

@@ -93,6 +93,72 @@ const struct easel_model *easel_registry_model(const struct easel_registry *r,
     return NULL;
 }
 
+/* The chain's i-th model: the model itself, then its fallbacks, in order. */
+static const struct easel_model *chain_at(const struct easel_registry *r,
+                                          const struct easel_model *m, size_t i)
+{
+    if (i == 0)
+        return m;
+    return i - 1 < m->nfallback ? easel_registry_model(r, m->fallback[i - 1]) : NULL;
+}
+
+static int attempts_of(const struct easel_model *m)
+{
+    return m->retry.max_attempts > 0 ? m->retry.max_attempts : 1;
+}
+
+int easel_registry_chain_attempts(const struct easel_registry *r, const char *model_id)
+{
+    const struct easel_model *m = easel_registry_model(r, model_id);
+    if (!m)
+        return 1;
+    int total = 0;
+    for (size_t i = 0; i <= m->nfallback; i++) {
+        const struct easel_model *x = chain_at(r, m, i);
+        if (x)
+            total += attempts_of(x);
+    }
+    return total;
+}
+
+const struct easel_model *easel_registry_chain_model(const struct easel_registry *r,
+                                                     const char *model_id, int attempt,
+                                                     int *nth, size_t *pos)
+{
+    const struct easel_model *m = easel_registry_model(r, model_id);
+    if (!m || attempt < 1)
+        return NULL;
+    int before = 0;
+    for (size_t i = 0; i <= m->nfallback; i++) {
+        const struct easel_model *x = chain_at(r, m, i);
+        if (!x)
+            continue;
+        if (attempt <= before + attempts_of(x)) {
+            if (nth)
+                *nth = attempt - before;
+            if (pos)
+                *pos = i;
+            return x;
+        }
+        before += attempts_of(x);
+    }
+    return NULL;
+}
+
+const struct easel_model *easel_registry_chain_next(const struct easel_registry *r,
+                                                    const char *model_id, size_t *pos)
+{
+    const struct easel_model *m = easel_registry_model(r, model_id);
+    for (size_t i = *pos + 1; m && i <= m->nfallback; i++) {
+        const struct easel_model *x = chain_at(r, m, i);
+        if (x) {
+            *pos = i;
+            return x;
+        }
+    }
+    return NULL;
+}
+
 const struct easel_preset *easel_registry_preset(const struct easel_registry *r,
                                                  const char *name)
 {

@@ -4,6 +4,7 @@
  * when a worker vanished or timed out) can never disagree.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "easel/runner.h"
 
@@ -15,12 +16,32 @@ void easel_retry_policy_default(struct easel_retry_policy *p)
     p->max_ms = 60000;
 }
 
-easel_err easel_record_failure(struct easel_store *s, const char *id,
-                               unsigned from_mask,
-                               const struct easel_retry_policy *policy,
-                               int attempts, const struct easel_error *e,
-                               struct easel_job **out)
+void easel_failure_plan(const struct easel_registry *r, const char *model_id, int attempts,
+                        struct easel_failure_plan *p)
 {
+    memset(p, 0, sizeof(*p));
+    easel_retry_policy_default(&p->policy);
+    p->nth = attempts;
+    p->model = model_id;
+    const struct easel_model *m =
+        r ? easel_registry_chain_model(r, model_id, attempts, &p->nth, NULL) : NULL;
+    if (!m) {
+        p->next_model = attempts < p->policy.max_attempts ? model_id : NULL;
+        return;
+    }
+    p->policy = m->retry;
+    p->policy.max_attempts = easel_registry_chain_attempts(r, model_id);
+    p->model = m->id;
+    const struct easel_model *next = easel_registry_chain_model(r, model_id, attempts + 1,
+                                                                NULL, NULL);
+    p->next_model = next ? next->id : NULL;
+}
+
+easel_err easel_record_failure(struct easel_store *s, const char *id, unsigned from_mask,
+                               const struct easel_failure_plan *plan, int attempts,
+                               const struct easel_error *e, struct easel_job **out)
+{
+    const struct easel_retry_policy *policy = &plan->policy;
     enum easel_errclass cls =
         e->cls == EASEL_CLASS_PERMANENT ? EASEL_CLASS_PERMANENT
                                         : EASEL_CLASS_RETRYABLE;
@@ -31,21 +52,31 @@ easel_err easel_record_failure(struct easel_store *s, const char *id,
     };
     char msg[512];
     enum easel_status to;
+    bool failover = plan->next_model && plan->model && strcmp(plan->next_model, plan->model) != 0;
     if (cls == EASEL_CLASS_PERMANENT) {
         to = EASEL_STATUS_FAILED;
         t.reason = "Failed";
         snprintf(msg, sizeof(msg), "permanent error (%s): %s", t.error_reason,
                  t.error_message);
-    } else if (attempts >= policy->max_attempts) {
+    } else if (attempts >= policy->max_attempts || !plan->next_model) {
         to = EASEL_STATUS_DEAD;
         t.reason = "DeadLettered";
         snprintf(msg, sizeof(msg),
                  "out of attempts (%d of %d); last error (%s): %s", attempts,
                  policy->max_attempts, t.error_reason, t.error_message);
+    } else if (failover) {
+        /* the model's own attempts are spent: the next one in the chain
+         * runs now, without the backoff meant for the model that failed */
+        to = EASEL_STATUS_RETRYING;
+        t.reason = "Retrying";
+        t.run_after_ms = easel_wall_ms() + 1;
+        snprintf(msg, sizeof(msg), "attempt %d of %d failed on %s (%s): %s; failing over to %s",
+                 attempts, policy->max_attempts, plan->model, t.error_reason, t.error_message,
+                 plan->next_model);
     } else {
         to = EASEL_STATUS_RETRYING;
         t.reason = "Retrying";
-        int64_t delay = easel_backoff_ms(policy, attempts);
+        int64_t delay = easel_backoff_ms(policy, plan->nth > 0 ? plan->nth : attempts);
         /* A server that said when to come back (Retry-After) is believed,
          * up to an hour. */
         bool asked = e->retry_after_ms > delay;

@@ -315,10 +315,23 @@ out:
 }
 
 /* Runs the model and stores the variants; fills *result (JSON text). */
+/* A failure that says the model cannot be used at all (no key, refused
+ * key, spent quota, provider not built in): the chain's next model is
+ * tried at once, in the same attempt. */
+static bool model_unavailable(const struct easel_error *e)
+{
+    static const char *const reasons[] = {"no_credential", "provider_auth", "quota_exhausted",
+                                          "provider_unsupported", NULL};
+    for (const char *const *r = reasons; *r; r++)
+        if (!strcmp(e->reason, *r))
+            return true;
+    return false;
+}
+
 static easel_err do_work(const struct easel_runner_opts *o,
                          const struct easel_registry *reg,
                          const struct easel_job *job, char **result,
-                         struct easel_error *err)
+                         const char **used, struct easel_error *err)
 {
     easel_err rc = EASEL_OK;
     cJSON *input = NULL, *rendered = NULL, *res = NULL, *provider_info = NULL;
@@ -326,6 +339,7 @@ static easel_err do_work(const struct easel_runner_opts *o,
     struct easel_sink *sink = NULL;
     int64_t t0 = easel_now_ms();
 
+    const struct easel_preset *preset = NULL;
     const struct easel_model *m = easel_registry_model(reg, job->model);
     if (!m) {
         rc = easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
@@ -334,15 +348,12 @@ static easel_err do_work(const struct easel_runner_opts *o,
                              job->model, reg->source);
         goto out;
     }
-    bool local = strcmp(m->provider, "local") == 0;
-    const struct easel_preset *preset =
-        easel_registry_preset(reg, m->preset ? m->preset : "default");
-    if (!preset) {
-        rc = easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
-                             "unknown_preset", "output preset \"%s\" is not defined",
-                             m->preset ? m->preset : "default");
-        goto out;
-    }
+    /* the attempt's model in the failover chain (the model itself first) */
+    size_t pos = 0;
+    const struct easel_model *cm =
+        easel_registry_chain_model(reg, job->model, job->attempts, NULL, &pos);
+    if (cm)
+        m = cm;
     input = job->input ? cJSON_Parse(job->input) : NULL;
     const cJSON *images = cJSON_GetObjectItemCaseSensitive(input, "images");
     const cJSON *fields = cJSON_GetObjectItemCaseSensitive(input, "fields");
@@ -364,11 +375,22 @@ static easel_err do_work(const struct easel_runner_opts *o,
             goto out;
     }
 
-    if (!local) {
+    while (strcmp(m->provider, "local") != 0) {
         struct easel_image *srcs[2] = {src, inset};
         const cJSON *urls[2] = {first, second};
         rc = call_provider(o, m, job, fields, srcs, urls, inset ? 2 : 1, &out, &provider_info,
                            err);
+        const struct easel_model *next;
+        if (rc && model_unavailable(err) &&
+            (next = easel_registry_chain_next(reg, job->model, &pos)) != NULL) {
+            easel_log_kv(EASEL_LOG_WARN, job->id,
+                         (const char *const[]){"reason", err->reason, NULL},
+                         "model %s cannot be used (%s); failing over to %s now", m->id,
+                         err->msg, next->id);
+            easel_error_clear(err);
+            m = next;
+            continue;
+        }
         if (rc)
             goto out;
         goto variants;
@@ -395,6 +417,14 @@ static easel_err do_work(const struct easel_runner_opts *o,
         goto out;
 
 variants:
+    preset = easel_registry_preset(reg, m->preset ? m->preset : "default");
+    if (!preset) {
+        rc = easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
+                             "unknown_preset", "output preset \"%s\" is not defined",
+                             m->preset ? m->preset : "default");
+        goto out;
+    }
+    *used = m->id;
     if (stop_requested) {
         rc = easel_error_set(err, EASEL_ECANCELED, EASEL_CLASS_RETRYABLE, "terminated",
                              "the worker was asked to stop before storing the outputs");
@@ -552,8 +582,7 @@ int easel_runner_run(const struct easel_runner_opts *o, const char *job_id)
     heartbeat_start(&hb, o->database_url, job_id, o->heartbeat_ms);
     hb_on = true;
 
-    struct easel_retry_policy policy;
-    easel_retry_policy_default(&policy);
+    const char *used = NULL;
     if (o->registry_text && *o->registry_text) {
         struct easel_diags d = {0};
         rc = easel_registry_parse(o->registry_text, strlen(o->registry_text),
@@ -575,19 +604,15 @@ int easel_runner_run(const struct easel_runner_opts *o, const char *job_id)
     } else {
         rc = easel_registry_builtin(&reg);
     }
-    if (rc == EASEL_OK) {
-        const struct easel_model *m = easel_registry_model(reg, job->model);
-        if (m)
-            policy = m->retry;
-        rc = do_work(o, reg, job, &result, &err);
-    }
+    if (rc == EASEL_OK)
+        rc = do_work(o, reg, job, &result, &used, &err);
 
     if (rc == EASEL_OK) {
         struct easel_transition done = {
             .reason = "Succeeded",
             .message = "outputs stored",
             .result = result,
-            .result_model = job->model,
+            .result_model = used ? used : job->model,
             .clear_error = true,
         };
         rc = easel_store_job_transition(s, job_id, B(RUNNING),
@@ -624,8 +649,9 @@ int easel_runner_run(const struct easel_runner_opts *o, const char *job_id)
                  (const char *const[]){"class", easel_errclass_name(err.cls),
                                        "reason", err.reason, NULL},
                  "attempt failed: %s", err.msg);
-    rc = easel_record_failure(s, job_id, B(RUNNING), &policy, job->attempts,
-                              &err, &after);
+    struct easel_failure_plan plan;
+    easel_failure_plan(reg, job->model, job->attempts, &plan);
+    rc = easel_record_failure(s, job_id, B(RUNNING), &plan, job->attempts, &err, &after);
     if (rc == EASEL_OK) {
         final = easel_status_name(after->status);
         code = err.cls == EASEL_CLASS_PERMANENT ? EASEL_EXIT_PERMANENT

@@ -57,6 +57,28 @@ cat >>"$WORK/models.yaml" <<YAML
     input:
       prompt: "A {{style}} {{room_type}} {{marker}}"
       parameters: {aspectRatio: "16:9"}
+  - id: chain/no-key-first
+    provider: openai
+    endpoint: $OAI
+    version: gpt-image-1
+    credential_env: OPENAI_KEY_NOT_SET
+    input: {prompt: "x"}
+    fallback: [google/gemini-2.5-flash-image]
+  - id: chain/flaky-first
+    provider: openai
+    endpoint: $OAI
+    version: gpt-image-1
+    credential_env: OPENAI_API_KEY
+    retry: {max_attempts: 2, initial: 100ms, factor: 2, max: 200ms}
+    input: {prompt: "always down [[emu:500]]"}
+    fallback: [google/gemini-2.5-flash-image]
+  - id: chain/to-local
+    provider: openai
+    endpoint: $OAI
+    version: gpt-image-1
+    credential_env: OPENAI_KEY_NOT_SET
+    input: {prompt: "x"}
+    fallback: [local/vips-stage]
 YAML
 export EASEL_REGISTRY=$WORK/models.yaml OPENAI_API_KEY=$OKEY GEMINI_API_KEY=$GKEY
 export OPENAI_WRONG_KEY=sk-wrongKey-99887766
@@ -120,6 +142,21 @@ check "an answer with no image fails permanently and quotes the model" bash -c \
   "[ \"\$1\" = failed/no_image ] && grep -q 'did not draw' <<<\"\$2\"" _ \
   "$(field "$gnone" "status||'/'||error_reason")" "$(field "$gnone" error_message)"
 check "imagen filtering every sample is a content-policy failure" eq "$(field "$ifilt" "status||'/'||error_reason")" failed/content_policy
+
+# --- failover along the registry's fallback chain
+n1=$(submit chain/no-key-first "$(fields '')")
+n2=$(submit chain/flaky-first "$(fields '')")
+n3=$(submit chain/to-local "$(fields '')")
+wait_for 60 "finished $n1 $n2 $n3"
+check "a model without its key fails over at once, in the same attempt" eq \
+  "$(field "$n1" "status||'/'||attempts||'/'||result_model")" succeeded/1/google/gemini-2.5-flash-image
+check "a model whose attempts are spent fails over to the next one" eq \
+  "$(field "$n2" "status||'/'||attempts||'/'||result_model")" succeeded/3/google/gemini-2.5-flash-image
+check "the failover is in the job's history" grep -q 'failing over to google/gemini-2.5-flash-image' \
+  <<<"$(sql "select message from job_events where job_id='$n2'")"
+check "the chain may end in local/vips-stage, which needs no key" eq \
+  "$(field "$n3" "status||'/'||result_model")" succeeded/local/vips-stage
+check "the job's max attempts cover the whole chain" eq "$(field "$n2" max_attempts)" 5
 
 leaks=""
 for key in "$OKEY" "$GKEY" "$OPENAI_WRONG_KEY"; do
