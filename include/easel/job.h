@@ -59,6 +59,8 @@ enum easel_exit {
     EASEL_EXIT_CANCELED = 12,  /* canceled while running */
     EASEL_EXIT_NOT_RUNNABLE = 13, /* not found or not in a runnable state */
     EASEL_EXIT_UNAVAILABLE = 14,  /* could not reach the store: nothing recorded */
+    EASEL_EXIT_TERMINATED = 15,   /* stopped by SIGTERM: nothing recorded; whoever
+                                   * sent it (timeout, cancel) records why */
 };
 
 struct easel_retry_policy {

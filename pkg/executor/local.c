@@ -196,9 +196,10 @@ static easel_err local_reap(struct easel_executor *ex,
             snprintf(d->message, sizeof(d->message), "worker process %d vanished",
                      (int)c->pid);
         } else if (WIFEXITED(status)) {
-            /* It ended by itself (job mode leaves SIGTERM at its default
-             * action, so an exit is never our doing): its verdict stands. */
-            d->outcome = EASEL_EXEC_EXITED;
+            /* Job mode catches SIGTERM, cancels any provider call and exits
+             * without a verdict: after our TERM the exit is ours to explain
+             * (timeout or cancel); otherwise its verdict stands. */
+            d->outcome = c->stopping ? c->stop_reason : EASEL_EXEC_EXITED;
             d->exit_code = WEXITSTATUS(status);
             snprintf(d->message, sizeof(d->message), "worker exited with code %d",
                      d->exit_code);

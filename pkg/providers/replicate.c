@@ -22,6 +22,8 @@
 
 #define PROVIDER "replicate"
 #define SYNC_WAIT_S 5
+/* Cancel-After is sent in whole seconds, rounded down */
+#define CANCEL_AFTER_SLACK_MS 1500
 
 /* A Replicate error body: {"title","detail","status"} (problem+json), or
  * {"detail": "..."}. */
@@ -247,6 +249,12 @@ easel_err prov_replicate(const struct easel_call *c, struct easel_call_result *o
                              policy ? "content_policy" : "provider_failed",
                              "replicate prediction %s failed: %s", id,
                              perr ? perr : "(no error given)");
+    } else if ((!strcmp(st, "canceled") || !strcmp(st, "aborted")) &&
+               easel_now_ms() >= c->deadline_ms - CANCEL_AFTER_SLACK_MS) {
+        /* Replicate applied the Cancel-After we sent: the model's timeout */
+        rc = easel_error_set(err, EASEL_ETIMEOUT, EASEL_CLASS_RETRYABLE, "provider_timeout",
+                             "replicate prediction %s was %s at the attempt's deadline "
+                             "(Cancel-After)", id, st);
     } else if (!strcmp(st, "canceled") || !strcmp(st, "aborted")) {
         rc = easel_error_set(err, EASEL_EPROVIDER, EASEL_CLASS_RETRYABLE,
                              !strcmp(st, "aborted") ? "provider_aborted" : "provider_canceled",

@@ -94,6 +94,17 @@ static void heartbeat_stop(struct heartbeat *h)
 /* Set by SIGTERM: the controller canceled the job, or the pod is going
  * away. A provider call in flight is canceled at the provider. */
 static volatile sig_atomic_t stop_requested;
+static int64_t run_started_ms; /* when this worker began, easel_now_ms() clock */
+
+/* When a provider call must give up: a little before the controller's own
+ * deadline for the attempt, so the worker can still cancel the call at the
+ * provider and record why, rather than be killed mid-call. */
+static int64_t call_deadline(const struct easel_model *m)
+{
+    int64_t t = m->timeout_ms > 0 ? m->timeout_ms : 120000;
+    int64_t margin = t / 10 > 5000 ? 5000 : t / 10;
+    return run_started_ms + t - margin;
+}
 
 static void on_term(int sig)
 {
@@ -277,7 +288,7 @@ static easel_err call_provider(const struct easel_runner_opts *o, const struct e
     int64_t t0 = easel_now_ms();
     struct easel_call call = {.model = m, .api_key = key, .input = rendered,
                               .images = im, .nimages = n,
-                              .deadline_ms = t0 + (m->timeout_ms > 0 ? m->timeout_ms : 300000),
+                              .deadline_ms = call_deadline(m),
                               .stop = &stop_requested, .job_id = job->id, .http = http,
                               .fetch = &o->fetch};
     rc = easel_provider_call(&call, &res, err);
@@ -410,8 +421,14 @@ static easel_err do_work(const struct easel_runner_opts *o,
      * demos, crash drills); a real provider call takes its place later. */
     const cJSON *lat = cJSON_GetObjectItemCaseSensitive(rendered, "latency_ms");
     int64_t latency = lat ? seed_of(lat) : 0;
-    if (latency > 0)
-        easel_sleep_ms(latency > 600000 ? 600000 : latency);
+    for (int64_t end = easel_now_ms() + (latency > 600000 ? 600000 : latency);
+         latency > 0 && !stop_requested && easel_now_ms() < end;)
+        easel_sleep_ms(20);
+    if (stop_requested) {
+        rc = easel_error_set(err, EASEL_ECANCELED, EASEL_CLASS_RETRYABLE, "terminated",
+                             "stopped while the stand-in model ran");
+        goto out;
+    }
     rc = easel_image_stage(src, inset, &p, &out, err);
     if (rc)
         goto out;
@@ -513,6 +530,7 @@ int easel_runner_run(const struct easel_runner_opts *o, const char *job_id)
     bool hb_on = false;
     easel_error_clear(&err);
 
+    run_started_ms = easel_now_ms();
     /* A controller that goes away must not take us with it through a pipe. */
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa;
@@ -640,6 +658,15 @@ int easel_runner_run(const struct easel_runner_opts *o, const char *job_id)
         goto out;
     }
 
+    if (stop_requested) {
+        /* SIGTERM: a timeout, a cancel or a pod going away. Whoever sent it
+         * knows why and records it; a guess here would hide that. */
+        easel_warn(job_id, "stopped by SIGTERM (%s); leaving the record to the controller",
+                   err.msg[0] ? err.msg : "no error");
+        code = EASEL_EXIT_TERMINATED;
+        final = "terminated";
+        goto out;
+    }
     if (err.code == EASEL_OK)
         easel_error_set(&err, rc, EASEL_CLASS_RETRYABLE, easel_err_name(rc),
                         "%s", easel_strerror(rc));
