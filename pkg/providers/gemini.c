@@ -210,6 +210,26 @@ static easel_err post_json(const struct easel_call *c, const char *url, const ch
     return rc;
 }
 
+/* POSTs body, and returns the parsed 200 answer in *answer; any other
+ * status or a body that is not JSON becomes the error. */
+static easel_err google_post(const struct easel_call *c, const char *who, const char *url,
+                             const char *auth, cJSON *body, cJSON **answer,
+                             struct easel_error *err)
+{
+    *answer = NULL;
+    struct easel_http_resp r;
+    easel_err rc = post_json(c, url, auth, body, &r, err);
+    if (rc)
+        return rc;
+    if (r.status != 200)
+        rc = google_failure(c, who, &r, err);
+    else if (!(*answer = cJSON_Parse(r.body)))
+        rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, "provider_bad_response",
+                             "%s answered 200 with no JSON: %s", who, prov_snippet(r.body));
+    easel_http_resp_cleanup(&r);
+    return rc;
+}
+
 easel_err prov_gemini(const struct easel_call *c, struct easel_call_result *out,
                       struct easel_error *err)
 {
@@ -221,22 +241,12 @@ easel_err prov_gemini(const struct easel_call *c, struct easel_call_result *out,
     snprintf(url, sizeof(url), "%s/v1beta/models/%s:generateContent",
              easel_provider_base(c->model), model);
     snprintf(auth, sizeof(auth), "x-goog-api-key: %s", c->api_key ? c->api_key : "");
-    struct easel_http_resp r;
-    easel_err rc = post_json(c, url, auth, body, &r, err);
+    cJSON *j = NULL;
+    easel_err rc = google_post(c, "gemini", url, auth, body, &j, err);
     cJSON_Delete(body);
-    if (rc)
-        return rc;
-    if (r.status != 200) {
-        rc = google_failure(c, "gemini", &r, err);
-    } else {
-        cJSON *j = cJSON_Parse(r.body);
-        rc = j ? gemini_answer(j, out, err)
-               : easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE,
-                                 "provider_bad_response", "gemini answered 200 with no JSON: %s",
-                                 prov_snippet(r.body));
-        cJSON_Delete(j);
-    }
-    easel_http_resp_cleanup(&r);
+    if (rc == EASEL_OK)
+        rc = gemini_answer(j, out, err);
+    cJSON_Delete(j);
     return rc;
 }
 
@@ -264,15 +274,10 @@ easel_err prov_imagen(const struct easel_call *c, struct easel_call_result *out,
     char url[1024], auth[1200];
     snprintf(url, sizeof(url), "%s/v1/%s:predict", easel_provider_base(c->model), path);
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->api_key ? c->api_key : "");
-    struct easel_http_resp r;
-    easel_err rc = post_json(c, url, auth, body, &r, err);
+    cJSON *j = NULL;
+    easel_err rc = google_post(c, "imagen", url, auth, body, &j, err);
     cJSON_Delete(body);
-    if (rc)
-        return rc;
-    if (r.status != 200) {
-        rc = google_failure(c, "imagen", &r, err);
-    } else {
-        cJSON *j = cJSON_Parse(r.body);
+    if (rc == EASEL_OK) {
         const cJSON *p0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "predictions"), 0);
         const char *b64 = prov_str(p0, "bytesBase64Encoded");
         const char *filtered = prov_str(p0, "raiFilteredReason");
@@ -288,8 +293,7 @@ easel_err prov_imagen(const struct easel_call *c, struct easel_call_result *out,
         else
             rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE,
                                  "provider_bad_response", "imagen answered 200 without an image");
-        cJSON_Delete(j);
     }
-    easel_http_resp_cleanup(&r);
+    cJSON_Delete(j);
     return rc;
 }

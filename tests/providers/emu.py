@@ -283,3 +283,17 @@ def multipart(content_type, body):
         out.append((name, part.get_filename(), part.get_content_type(),
                     part.get_payload(decode=True) or b""))
     return out
+
+
+def main(doc, make_emulator, handler_cls, extra_args=()):
+    """The command line every emulator shares: --state-dir, --token,
+    --port, plus extra_args as (flag, kwargs) pairs."""
+    import argparse
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--state-dir", required=True)
+    ap.add_argument("--token", required=True)
+    ap.add_argument("--port", type=int, default=0)
+    for flag, kw in extra_args:
+        ap.add_argument(flag, **kw)
+    args = ap.parse_args()
+    serve(make_emulator(args), handler_cls, args.port, args.state_dir)

@@ -24,7 +24,6 @@ filters every sample).
 Usage: google_emulator.py --state-dir DIR --token T [--port N]
 """
 
-import argparse
 import base64
 import json
 import re
@@ -189,14 +188,5 @@ class Handler(emu.Handler):
                                      for _ in range(n)]}
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--state-dir", required=True)
-    ap.add_argument("--token", required=True)
-    ap.add_argument("--port", type=int, default=0)
-    args = ap.parse_args()
-    emu.serve(emu.Emulator("google", args.token), Handler, args.port, args.state_dir)
-
-
 if __name__ == "__main__":
-    main()
+    emu.main(__doc__, lambda a: emu.Emulator("google", a.token), Handler)

@@ -16,7 +16,6 @@ the tests can prove easel never writes it down.
 Usage: openai_emulator.py --state-dir DIR --token T [--port N]
 """
 
-import argparse
 import base64
 import json
 import time
@@ -158,14 +157,5 @@ class Handler(emu.Handler):
         }
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--state-dir", required=True)
-    ap.add_argument("--token", required=True)
-    ap.add_argument("--port", type=int, default=0)
-    args = ap.parse_args()
-    emu.serve(emu.Emulator("openai", args.token), Handler, args.port, args.state_dir)
-
-
 if __name__ == "__main__":
-    main()
+    emu.main(__doc__, lambda a: emu.Emulator("openai", a.token), Handler)

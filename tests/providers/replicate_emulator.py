@@ -25,7 +25,6 @@ Usage: replicate_emulator.py --state-dir DIR --token T [--port N]
        [--start-ms 100] [--run-ms 300] [--rate-per-s 0]
 """
 
-import argparse
 import json
 import re
 import threading
@@ -331,17 +330,8 @@ class Handler(emu.Handler):
         self.send(201, p.json(self.emu), headers=headers)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--state-dir", required=True)
-    ap.add_argument("--token", required=True)
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--start-ms", type=int, default=100)
-    ap.add_argument("--run-ms", type=int, default=300)
-    ap.add_argument("--rate-per-s", type=float, default=0)
-    args = ap.parse_args()
-    emu.serve(Replicate(args), Handler, args.port, args.state_dir)
-
-
 if __name__ == "__main__":
-    main()
+    emu.main(__doc__, Replicate, Handler, [
+        ("--start-ms", {"type": int, "default": 100}),
+        ("--run-ms", {"type": int, "default": 300}),
+        ("--rate-per-s", {"type": float, "default": 0})])
