@@ -91,7 +91,9 @@ static easel_err create(const struct easel_call *c, const char *base, cJSON **pr
                           prefer, cancel, NULL};
     struct easel_http_req req = {.method = "POST", .url = url, .headers = hdrs,
                                  .body = text, .body_len = strlen(text),
-                                 .timeout_ms = (wait_s + 15) * 1000, .max_body = 1 << 20,
+                                 .timeout_ms = left < (wait_s + 15) * 1000 ? (left > 1000 ? left : 1000)
+                                                                            : (wait_s + 15) * 1000,
+                                 .max_body = 1 << 20,
                                  .secret = c->api_key};
     struct easel_http_resp r;
     easel_err rc = easel_http_do(c->http, &req, &r, err);

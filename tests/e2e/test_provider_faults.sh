@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# 200 jobs against a Replicate emulator that fails 30% of the creates at
+# random (500, 429 with Retry-After, a hung request, a malformed answer):
+# every job still succeeds, each within its attempt budget, each ends
+# exactly once, and the retries are spread by the backoff rather than
+# hammering the provider.
+. "$(dirname "$0")/lib.sh"
+setup_services
+samples
+N=${FAULT_JOBS:-200}
+TOKEN=r8_faultTestToken_0a1b2c3d
+start_emulator replicate "$TOKEN" --start-ms 20 --run-ms 60 || { fail "emulator start"; exit 1; }
+BASE=$EMU_URL
+curl -sf -X POST "$BASE/_emu/faults" -d '{"rate": 0.3, "kinds": ["500", "429", "timeout", "malformed"], "seed": 11}' >/dev/null
+"$ROOT/hack/sample-images.sh" "$WORK/small" 320 240 >/dev/null
+provider_registry "$WORK/models.yaml"
+cat >>"$WORK/models.yaml" <<YAML
+  - id: qwen/qwen-image-edit
+    provider: replicate
+    endpoint: $BASE
+    credential_env: REPLICATE_API_TOKEN
+    timeout: 4s
+    retry: {max_attempts: 8, initial: 100ms, factor: 2, max: 1s}
+    input: {image: "{{image|data_uri}}", prompt: "Stage this {{room_type}} ({{seed}})", seed: "{{seed}}"}
+YAML
+export EASEL_REGISTRY=$WORK/models.yaml REPLICATE_API_TOKEN=$TOKEN
+start_controller ctl --concurrency 12 --lease 3s --heartbeat 500ms || { fail "controller start"; exit 1; }
+for i in $(seq 1 "$N"); do
+  push "{\"model\":\"qwen/qwen-image-edit\",\"payload\":{\"images\":[\"file://$WORK/small/room-$(( i % 3 + 1 )).jpg\"],\"room_type\":\"den\",\"seed\":$i}}"
+done
+wait_for 400 "all_terminal $N"
+stats=$(curl -s "$BASE/_emu/stats")
+echo "emulator: $stats" >&2
+check "all $N jobs ended" eq "$(count_jobs "'succeeded','failed','dead','canceled'")" "$N"
+check "every job succeeded despite 30% faults" eq "$(count_jobs "'succeeded'")" "$N"
+check "faults were really injected (at least 15% of creates)" python3 -c '
+import json, sys
+s = json.loads(sys.argv[1]); faults = sum(v for k, v in s.items() if k.startswith("fault "))
+print("creates %d, faults %d" % (s["create"], faults), file=sys.stderr)
+sys.exit(0 if faults >= 0.15 * s["create"] else 1)' "$stats"
+check "attempts stayed within each job's budget" eq "$(sql "select count(*) from jobs where attempts > max_attempts")" 0
+check "no job needed more than 6 attempts" eq "$(sql "select count(*) from jobs where attempts > 6")" 0
+echo "attempts: $(sql "select attempts||' x'||count(*) from jobs group by attempts order by attempts" | paste -sd' ')" >&2
+check "no job ended twice" eq "$(sql "select count(*) from (select job_id from job_events where to_status in ('succeeded','failed','dead','canceled') group by job_id having count(*) > 1) x")" 0
+check "every retry waited its backoff (no retry scheduled in the past)" eq \
+  "$(sql "select count(*) from job_events where to_status='retrying' and message not like '%next attempt in%' and message not like '%failing over%'")" 0
+finish
