@@ -26,6 +26,8 @@ void kube_job_params_from(const struct settings *s, const char *ns,
     p->database_secret = s->database_secret && *s->database_secret ? s->database_secret
                                                                    : NULL;
     p->provider_secret = s->provider_secret;
+    p->redis_secret = s->redis_secret && *s->redis_secret ? s->redis_secret : NULL;
+    p->queue = s->queue;
     p->storage = s->storage;
     p->log_level = s->log_level;
     p->heartbeat_ms = s->heartbeat_ms;

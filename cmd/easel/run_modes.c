@@ -222,6 +222,8 @@ int mode_job(struct settings *s, char **args, int nargs)
         .worker = worker,
         .attempt = s->attempt,
         .heartbeat_ms = s->heartbeat_ms,
+        .redis_url = s->redis_url,
+        .queue = s->queue,
     };
     easel_fetch_opts_default(&o.fetch);
     o.fetch.max_bytes = s->max_source_bytes;

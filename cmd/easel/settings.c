@@ -51,6 +51,9 @@
     OPT("database-secret", "EASEL_DATABASE_SECRET", STRING, "easel-database", \
         database_secret, 0, 0,                                                \
         "Secret whose key database-url gives worker pods EASEL_DATABASE_URL"), \
+    OPT("redis-secret", "EASEL_REDIS_SECRET", STRING, "easel-redis",          \
+        redis_secret, 0, 0,                                                   \
+        "Secret whose key redis-url gives worker pods EASEL_REDIS_URL (shared circuit breakers; optional)"), \
     OPT("provider-secret", "EASEL_PROVIDER_SECRET", STRING, "easel-providers",\
         provider_secret, 0, 0,                                                \
         "Secret holding provider keys under their credential_env names (optional keys)"), \
@@ -114,7 +117,7 @@ static const struct easel_opt job_opts[] = {
     OPT("id", "EASEL_JOB_ID", STRING, NULL, id, 0, 0, "Job to run (a UUID)"),
     OPT("attempt", "EASEL_JOB_ATTEMPT", INT, "0", attempt, 0, 1000000,
         "Attempt this worker was started for; a stale worker does nothing (0 = any)"),
-    O_DB, O_REGISTRY, O_STORAGE, O_HEARTBEAT,
+    O_DB, O_REGISTRY, O_STORAGE, O_HEARTBEAT, O_REDIS, O_QUEUE,
     OPT("registry-inline", "EASEL_REGISTRY_INLINE", STRING, NULL,
         registry_inline, 0, 0,
         "The registry document itself (YAML or JSON), as the kubernetes executor passes it; wins over --registry"),

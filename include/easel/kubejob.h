@@ -43,6 +43,8 @@ struct easel_kube_job_params {
     const char *database_secret;  /* Secret holding the database URL */
     const char *database_secret_key;      /* NULL = "database-url" */
     const char *provider_secret;  /* Secret with provider keys by env name, or NULL */
+    const char *redis_secret;     /* Secret whose redis-url the worker's breakers use, or NULL */
+    const char *queue;            /* EASEL_QUEUE for the worker (the breakers' key prefix) */
     const char *storage;          /* EASEL_STORAGE for the worker */
     const char *log_level;        /* NULL = info */
     int64_t heartbeat_ms;         /* 0 = worker default */

@@ -239,4 +239,24 @@ easel_err easel_queue_stats(struct easel_queue *q,
 easel_err easel_queue_dead_list(struct easel_queue *q, size_t max,
                                 struct easel_queue_entry *out, size_t *n);
 
+/* ------------------------------------------------------ circuit breakers */
+
+/* One breaker per provider endpoint, shared by every process that uses
+ * this Redis: closed (calls go through), open (calls are refused until the
+ * cooldown ends), half-open (one probe call decides). */
+enum easel_breaker_state { EASEL_BREAKER_CLOSED, EASEL_BREAKER_OPEN, EASEL_BREAKER_HALF_OPEN };
+
+/* May a call go to endpoint now? *allowed is false while the breaker is
+ * open, with *retry_in_ms until a probe may go; *probe is true for the one
+ * caller let through after the cooldown. */
+easel_err easel_queue_breaker_allow(struct easel_queue *q, const char *endpoint,
+                                    int64_t cooldown_ms, bool *allowed, bool *probe,
+                                    int64_t *retry_in_ms);
+/* Records a call's outcome: a success closes the breaker; the threshold-th
+ * consecutive failure, or a failed probe, opens it for cooldown_ms. *state
+ * is the state after, *changed whether this call changed it. */
+easel_err easel_queue_breaker_record(struct easel_queue *q, const char *endpoint, bool ok,
+                                     int threshold, int64_t cooldown_ms,
+                                     enum easel_breaker_state *state, bool *changed);
+
 #endif

@@ -89,6 +89,8 @@ struct easel_registry {
     struct easel_payload_rule *payloads;
     size_t npayloads;
     int64_t idempotency_window_ms;
+    int breaker_failures;          /* consecutive failures that open a breaker */
+    int64_t breaker_cooldown_ms;   /* how long it stays open before a probe */
 };
 
 /* One problem found while loading: file:line:column and a sentence. */

@@ -31,6 +31,8 @@ struct easel_runner_opts {
     const char *worker;           /* how this worker names itself in the record */
     int attempt;                  /* expected attempt number, 0 = any */
     int64_t heartbeat_ms;
+    const char *redis_url;        /* where the shared circuit breakers live; NULL = none */
+    const char *queue;            /* their key prefix (the queue's name) */
     struct easel_fetch_opts fetch;
     struct easel_image_limits limits;
 };

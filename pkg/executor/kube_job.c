@@ -179,6 +179,10 @@ easel_err easel_kube_job_build(const struct easel_kube_job_params *p, cJSON **ou
         add_secret_env(env, "EASEL_DATABASE_URL", p->database_secret,
                        p->database_secret_key ? p->database_secret_key : "database-url",
                        false);
+    if (p->redis_secret) /* optional: without it a worker's breakers are off */
+        add_secret_env(env, "EASEL_REDIS_URL", p->redis_secret, "redis-url", true);
+    if (p->queue)
+        add_env(env, "EASEL_QUEUE", p->queue);
     add_env(env, "EASEL_STORAGE", p->storage ? p->storage : "file:///tmp/easel-results");
     add_env(env, "EASEL_REGISTRY_INLINE", registry);
     add_env(env, "EASEL_LOG_LEVEL", p->log_level ? p->log_level : "info");

@@ -443,6 +443,7 @@ easel_err easel_queue_open(const struct easel_queue_opts *o,
         [QK_DELAYED_IDS] = ":delayed:ids",
         [QK_DEAD] = ":dead",
         [QK_IDEM_PREFIX] = ":idem:",
+        [QK_BREAKER_PREFIX] = ":breaker:",
     };
     struct easel_queue *q = NULL;
     char why[200];

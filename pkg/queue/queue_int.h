@@ -64,6 +64,8 @@ enum queue_script_id {
     QUEUE_SCRIPT_REJECT,
     QUEUE_SCRIPT_UNDEAD,
     QUEUE_SCRIPT_STATS,
+    QUEUE_SCRIPT_BREAKER_ALLOW,
+    QUEUE_SCRIPT_BREAKER_RECORD,
     QUEUE_SCRIPT_COUNT
 };
 
@@ -89,6 +91,7 @@ enum queue_key {
     QK_DELAYED_IDS,     /* Q:delayed:ids, job id -> delayed member */
     QK_DEAD,            /* Q:dead */
     QK_IDEM_PREFIX,     /* Q:idem: */
+    QK_BREAKER_PREFIX,  /* Q:breaker: */
     QK_COUNT
 };
 

@@ -284,6 +284,45 @@ static const char stats_lua[] =
     "        redis.call('ZCARD', KEYS[3]), redis.call('ZCARD', KEYS[4]),\n"
     "        redis.call('LLEN', KEYS[5]), redis.call('ZCARD', KEYS[2])}\n";
 
+/* breaker_allow: KEYS breaker; ARGV cooldown_ms. A hash {state, fails,
+ * until}. Closed: allowed. Open before `until`: refused, with the time
+ * left. Open after it: half-open, and this caller is the one probe; the
+ * probe holds the breaker for another cooldown, so others keep being
+ * refused until it reports. Returns {allowed (0/1), probe (0/1), wait ms}. */
+static const char breaker_allow_lua[] =
+    LUA_NOW
+    "local st = redis.call('HGET', KEYS[1], 'state')\n"
+    "if not st or st == 'closed' then return {1, 0, 0} end\n"
+    "local untl = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')\n"
+    "if now < untl then return {0, 0, untl - now} end\n"
+    "redis.call('HSET', KEYS[1], 'state', 'half_open', 'until', now + tonumber(ARGV[1]))\n"
+    "return {1, 1, 0}\n";
+
+/* breaker_record: KEYS breaker; ARGV ok (1/0), threshold, cooldown_ms.
+ * A success closes the breaker and clears the count; a failure counts, and
+ * the threshold-th consecutive one (or a failed probe) opens it for a
+ * cooldown. Returns {state after, changed (0/1)}. The hash expires a day
+ * after its last change, so endpoints no longer used leave nothing. */
+static const char breaker_record_lua[] =
+    LUA_NOW
+    "local st = redis.call('HGET', KEYS[1], 'state') or 'closed'\n"
+    "local out = {st, 0}\n"
+    "if ARGV[1] == '1' then\n"
+    "  redis.call('HSET', KEYS[1], 'state', 'closed', 'fails', 0)\n"
+    "  out = {'closed', st ~= 'closed' and 1 or 0}\n"
+    "elseif st == 'half_open' then\n"
+    "  redis.call('HSET', KEYS[1], 'state', 'open', 'until', now + tonumber(ARGV[3]))\n"
+    "  out = {'open', 1}\n"
+    "elseif st == 'closed' then\n"
+    "  local f = redis.call('HINCRBY', KEYS[1], 'fails', 1)\n"
+    "  if f >= tonumber(ARGV[2]) then\n"
+    "    redis.call('HSET', KEYS[1], 'state', 'open', 'until', now + tonumber(ARGV[3]), 'fails', 0)\n"
+    "    out = {'open', 1}\n"
+    "  end\n"
+    "end\n"
+    "redis.call('PEXPIRE', KEYS[1], 86400000)\n"
+    "return out\n";
+
 const struct queue_script queue_scripts[QUEUE_SCRIPT_COUNT] = {
     [QUEUE_SCRIPT_CLAIM] = {"claim", claim_lua},
     [QUEUE_SCRIPT_RELEASE] = {"release", release_lua},
@@ -298,4 +337,6 @@ const struct queue_script queue_scripts[QUEUE_SCRIPT_COUNT] = {
     [QUEUE_SCRIPT_REJECT] = {"reject", reject_lua},
     [QUEUE_SCRIPT_UNDEAD] = {"undead", undead_lua},
     [QUEUE_SCRIPT_STATS] = {"stats", stats_lua},
+    [QUEUE_SCRIPT_BREAKER_ALLOW] = {"breaker_allow", breaker_allow_lua},
+    [QUEUE_SCRIPT_BREAKER_RECORD] = {"breaker_record", breaker_record_lua},
 };

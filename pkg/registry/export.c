@@ -100,6 +100,9 @@ char *easel_registry_export(const struct easel_registry *r, const char *model_id
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddNumberToObject(doc, "version", 1);
     cJSON_AddStringToObject(doc, "default_model", first->id);
+    cJSON *br = cJSON_AddObjectToObject(doc, "breaker");
+    cJSON_AddNumberToObject(br, "failures", r->breaker_failures);
+    cJSON_AddNumberToObject(br, "cooldown", (double)r->breaker_cooldown_ms); /* ms */
     cJSON *presets = cJSON_AddObjectToObject(doc, "presets");
     cJSON *models = cJSON_AddArrayToObject(doc, "models");
     for (size_t i = 0; i < n; i++) {

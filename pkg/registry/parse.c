@@ -585,7 +585,8 @@ static void parse_model(struct pctx *c, const yaml_node_t *n,
 
 static const char *const top_keys[] = {"version", "default_model",
                                        "idempotency_window", "presets",
-                                       "payloads", "models", NULL};
+                                       "payloads", "models", "breaker", NULL};
+static const char *const breaker_keys[] = {"failures", "cooldown", NULL};
 
 static const yaml_node_t *find_model_node(struct pctx *c, const yaml_node_t *models,
                                           size_t i)
@@ -665,6 +666,20 @@ static void parse_root(struct pctx *c, const yaml_node_t *root,
         } else if (!strcmp(key, "idempotency_window")) {
             get_duration(c, v, "idempotency_window", 1000, 30LL * 86400000,
                          &r->idempotency_window_ms);
+        } else if (!strcmp(key, "breaker")) {
+            if (want(c, v, YAML_MAPPING_NODE, "breaker")) {
+                FOR_PAIRS(v, bp) {
+                    yaml_node_t *bk = node_at(c, bp->key), *bv = node_at(c, bp->value);
+                    const char *bn = scalar(bk) ? scalar(bk) : "";
+                    if (!strcmp(bn, "failures"))
+                        get_int(c, bv, "breaker.failures", 1, 10000, &r->breaker_failures);
+                    else if (!strcmp(bn, "cooldown"))
+                        get_duration(c, bv, "breaker.cooldown", 100, 86400000,
+                                     &r->breaker_cooldown_ms);
+                    else
+                        unknown_key(c, bk, "breaker", breaker_keys);
+                }
+            }
         } else if (!strcmp(key, "presets")) {
             parse_presets(c, v, r);
         } else if (!strcmp(key, "payloads")) {
@@ -710,6 +725,8 @@ easel_err easel_registry_parse(const char *text, size_t len,
     r->refs = 1;
     r->source = easel_strdup(source ? source : "registry");
     r->idempotency_window_ms = 24LL * 3600 * 1000;
+    r->breaker_failures = 5;
+    r->breaker_cooldown_ms = 30000;
 
     yaml_parser_t parser;
     yaml_document_t doc;

@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include "easel/providers.h"
+#include "easel/queue.h"
 #include "easel/registry.h"
 #include "easel/runner.h"
 
@@ -325,6 +326,97 @@ out:
     return rc;
 }
 
+/* ---------------------------------------------------- circuit breakers */
+
+/* The breakers live in Redis so every worker and controller shares them.
+ * Without Redis the worker calls providers anyway (fails open): a breaker
+ * saves money and time, it is not needed for correctness. */
+static struct easel_queue *breaker_q;
+static bool breaker_tried;
+
+static struct easel_queue *breakers(const struct easel_runner_opts *o)
+{
+    if (breaker_tried)
+        return breaker_q;
+    breaker_tried = true;
+    if (!o->redis_url || !*o->redis_url)
+        return NULL;
+    struct easel_queue_opts qo = {.url = o->redis_url,
+                                  .name = o->queue && *o->queue ? o->queue : "easel:jobs",
+                                  .connect_timeout_ms = 1000};
+    struct easel_error e;
+    easel_error_clear(&e);
+    if (easel_queue_open(&qo, &breaker_q, &e) != EASEL_OK) {
+        easel_warn(NULL, "circuit breakers off for this attempt: %s", e.msg);
+        breaker_q = NULL;
+    }
+    return breaker_q;
+}
+
+/* Failures that say the endpoint is unwell (and so count towards opening
+ * its breaker): not rate limits, refusals, bad input or our own stop. */
+static bool breaker_counts(const struct easel_error *e)
+{
+    static const char *const reasons[] = {"provider_unreachable", "provider_timeout",
+                                          "provider_bad_response", "provider_failed", NULL};
+    if (e->http_status >= 500)
+        return true;
+    for (const char *const *r = reasons; *r; r++)
+        if (!strcmp(e->reason, *r))
+            return true;
+    return false;
+}
+
+/* Calls the model unless its endpoint's breaker is open, and tells the
+ * breaker how the call went. */
+static easel_err guarded_call(const struct easel_runner_opts *o, const struct easel_registry *reg,
+                              const struct easel_model *m, const struct easel_job *job,
+                              const cJSON *fields, struct easel_image *const *srcs,
+                              const cJSON *const *urls, size_t n, struct easel_image **out,
+                              cJSON **info, struct easel_error *err)
+{
+    char endpoint[600];
+    snprintf(endpoint, sizeof(endpoint), "%s %s", m->provider, easel_provider_base(m));
+    struct easel_queue *bq = breakers(o);
+    bool allowed = true, probe = false;
+    int64_t wait = 0;
+    if (bq && easel_queue_breaker_allow(bq, endpoint, reg->breaker_cooldown_ms, &allowed, &probe,
+                                        &wait) != EASEL_OK)
+        allowed = true; /* Redis trouble: fail open */
+    if (!allowed) {
+        easel_error_set(err, EASEL_EAGAIN, EASEL_CLASS_RETRYABLE, "breaker_open",
+                        "the circuit breaker for %s is open after repeated failures; a probe "
+                        "may go in %lld ms", endpoint, (long long)wait);
+        err->retry_after_ms = wait > 0 ? wait : 1;
+        return EASEL_EAGAIN;
+    }
+    if (probe)
+        easel_info(job->id, "circuit breaker for %s is half-open: this call is the probe",
+                   endpoint);
+    easel_err rc = call_provider(o, m, job, fields, srcs, urls, n, out, info, err);
+    if (bq && !stop_requested && (rc == EASEL_OK || breaker_counts(err) || probe)) {
+        enum easel_breaker_state st;
+        bool changed = false;
+        bool ok = rc == EASEL_OK || !breaker_counts(err);
+        if (easel_queue_breaker_record(bq, endpoint, ok, reg->breaker_failures,
+                                       reg->breaker_cooldown_ms, &st, &changed) == EASEL_OK &&
+            changed) {
+            if (st == EASEL_BREAKER_OPEN)
+                easel_log_kv(EASEL_LOG_WARN, job->id,
+                             (const char *const[]){"breaker", "open", "endpoint", endpoint, NULL},
+                             "circuit breaker for %s opened (%s); calls are refused for %lld ms",
+                             endpoint, probe ? "the probe failed" : "repeated failures",
+                             (long long)reg->breaker_cooldown_ms);
+            else if (st == EASEL_BREAKER_CLOSED)
+                easel_log_kv(EASEL_LOG_INFO, job->id,
+                             (const char *const[]){"breaker", "closed", "endpoint", endpoint, NULL},
+                             "circuit breaker for %s closed: the provider answers again",
+                             endpoint);
+        }
+    }
+    return rc;
+}
+
 /* Runs the model and stores the variants; fills *result (JSON text). */
 /* A failure that says the model cannot be used at all (no key, refused
  * key, spent quota, provider not built in): the chain's next model is
@@ -332,7 +424,7 @@ out:
 static bool model_unavailable(const struct easel_error *e)
 {
     static const char *const reasons[] = {"no_credential", "provider_auth", "quota_exhausted",
-                                          "provider_unsupported", NULL};
+                                          "provider_unsupported", "breaker_open", NULL};
     for (const char *const *r = reasons; *r; r++)
         if (!strcmp(e->reason, *r))
             return true;
@@ -389,8 +481,8 @@ static easel_err do_work(const struct easel_runner_opts *o,
     while (strcmp(m->provider, "local") != 0) {
         struct easel_image *srcs[2] = {src, inset};
         const cJSON *urls[2] = {first, second};
-        rc = call_provider(o, m, job, fields, srcs, urls, inset ? 2 : 1, &out, &provider_info,
-                           err);
+        rc = guarded_call(o, reg, m, job, fields, srcs, urls, inset ? 2 : 1, &out,
+                          &provider_info, err);
         const struct easel_model *next;
         if (rc && model_unavailable(err) &&
             (next = easel_registry_chain_next(reg, job->model, &pos)) != NULL) {
@@ -693,6 +785,9 @@ int easel_runner_run(const struct easel_runner_opts *o, const char *job_id)
 out:
     if (hb_on)
         heartbeat_stop(&hb);
+    easel_queue_free(breaker_q);
+    breaker_q = NULL;
+    breaker_tried = false;
     write_termination(o, job_id, job ? job->attempts : o->attempt, final,
                       code, &err);
     free(result);

@@ -1,0 +1,95 @@
+/*
+ * breaker.c - circuit breakers shared by every worker and controller: one
+ * small hash per provider endpoint ("<Q>:breaker:<endpoint>"), changed only
+ * by scripts (scripts.c), on the Redis server's clock.
+ */
+#include <string.h>
+
+#include "queue_int.h"
+
+static easel_err breaker_key(struct easel_queue *q, const char *endpoint, char **key)
+{
+    if (!endpoint || !*endpoint || strlen(endpoint) > 512)
+        return queue_invalid(q, "breaker: an endpoint name of 1 to 512 characters");
+    *key = easel_asprintf("%s%s", q->key[QK_BREAKER_PREFIX], endpoint);
+    return *key ? EASEL_OK : EASEL_ENOMEM;
+}
+
+static bool int_at(const redisReply *r, size_t i, long long *v)
+{
+    if (r->type != REDIS_REPLY_ARRAY || i >= r->elements ||
+        r->element[i]->type != REDIS_REPLY_INTEGER)
+        return false;
+    *v = r->element[i]->integer;
+    return true;
+}
+
+easel_err easel_queue_breaker_allow(struct easel_queue *q, const char *endpoint,
+                                    int64_t cooldown_ms, bool *allowed, bool *probe,
+                                    int64_t *retry_in_ms)
+{
+    char *k = NULL;
+    redisReply *r = NULL;
+    *allowed = true;
+    *probe = false;
+    *retry_in_ms = 0;
+    if (!q)
+        return EASEL_EINVAL;
+    easel_err rc = breaker_key(q, endpoint, &k);
+    if (rc)
+        return rc;
+    struct queue_argv a;
+    queue_argv_init(&a);
+    queue_argv_script(&a, q, QUEUE_SCRIPT_BREAKER_ALLOW, 1);
+    queue_argv_str(&a, k);
+    queue_argv_i64(&a, cooldown_ms > 0 ? cooldown_ms : 30000);
+    rc = queue_exec(q, &a, "breaker allow", &r);
+    long long ok = 1, pr = 0, wait = 0;
+    if (!rc && !(int_at(r, 0, &ok) && int_at(r, 1, &pr) && int_at(r, 2, &wait)))
+        rc = queue_bad_reply(q, "breaker allow", r);
+    if (!rc) {
+        *allowed = ok != 0;
+        *probe = pr != 0;
+        *retry_in_ms = wait;
+    }
+    freeReplyObject(r);
+    free(k);
+    return rc;
+}
+
+easel_err easel_queue_breaker_record(struct easel_queue *q, const char *endpoint, bool ok,
+                                     int threshold, int64_t cooldown_ms,
+                                     enum easel_breaker_state *state, bool *changed)
+{
+    char *k = NULL;
+    redisReply *r = NULL;
+    *state = EASEL_BREAKER_CLOSED;
+    *changed = false;
+    if (!q)
+        return EASEL_EINVAL;
+    easel_err rc = breaker_key(q, endpoint, &k);
+    if (rc)
+        return rc;
+    struct queue_argv a;
+    queue_argv_init(&a);
+    queue_argv_script(&a, q, QUEUE_SCRIPT_BREAKER_RECORD, 1);
+    queue_argv_str(&a, k);
+    queue_argv_str(&a, ok ? "1" : "0");
+    queue_argv_i64(&a, threshold > 0 ? threshold : 5);
+    queue_argv_i64(&a, cooldown_ms > 0 ? cooldown_ms : 30000);
+    rc = queue_exec(q, &a, "breaker record", &r);
+    long long ch = 0;
+    if (!rc && (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+                r->element[0]->type != REDIS_REPLY_STRING || !int_at(r, 1, &ch)))
+        rc = queue_bad_reply(q, "breaker record", r);
+    if (!rc) {
+        const char *s = r->element[0]->str;
+        *state = !strcmp(s, "open")        ? EASEL_BREAKER_OPEN
+               : !strcmp(s, "half_open") ? EASEL_BREAKER_HALF_OPEN
+                                         : EASEL_BREAKER_CLOSED;
+        *changed = ch != 0;
+    }
+    freeReplyObject(r);
+    free(k);
+    return rc;
+}

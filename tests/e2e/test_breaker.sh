@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The circuit breaker every worker shares through Redis: consecutive
+# provider failures (each job a separate worker process) open it; while
+# open, jobs fail over at once without calling the provider; after the
+# cooldown one probe goes through and, when it succeeds, closes it.
+. "$(dirname "$0")/lib.sh"
+setup_services
+samples
+TOKEN=r8_breakerTestToken_5e6f7a8b
+start_emulator replicate "$TOKEN" --start-ms 20 --run-ms 60 || { fail "emulator start"; exit 1; }
+BASE=$EMU_URL
+sed '/^models:/,$d' "$ROOT/tests/e2e/registry.yaml" >"$WORK/models.yaml"
+cat >>"$WORK/models.yaml" <<YAML
+breaker: {failures: 3, cooldown: 3s}
+models:
+  - id: flaky/qwen
+    provider: replicate
+    endpoint: $BASE
+    version: qwen/qwen-image-edit
+    credential_env: REPLICATE_API_TOKEN
+    timeout: 10s
+    retry: {max_attempts: 1}
+    fallback: [local/vips-stage]
+    input: {image: "{{image|data_uri}}", prompt: "stage {{seed}}"}
+  - id: local/vips-stage
+    provider: local
+YAML
+export EASEL_REGISTRY=$WORK/models.yaml REPLICATE_API_TOKEN=$TOKEN
+start_controller ctl --concurrency 2 --lease 3s --heartbeat 500ms || { fail "controller start"; exit 1; }
+faults() { curl -sf -X POST "$BASE/_emu/faults" -d "$1" >/dev/null; }
+run() { # SEED -> job id, once the job has ended
+  local id
+  id=$("$EASEL" submit --model flaky/qwen --input "{\"seed\":$1}" --image "file://$SAMPLES/room-1.jpg")
+  wait_for 60 "finished $id" >/dev/null
+  echo "$id"
+}
+field() { sql "select $2 from jobs where id='$1'"; }
+KEY="easel:jobs:breaker:replicate $BASE"
+
+faults '{"rate": 1.0, "kinds": ["500"]}'
+for s in 1 2 3; do j=$(run "$s"); last=$(field "$j" "status||'/'||attempts||'/'||result_model"); done
+check "a failing provider's jobs fail over to the next model" eq "$last" succeeded/2/local/vips-stage
+check "three consecutive failures opened the breaker" eq "$(rcli HGET "$KEY" state)" open
+check "the opening is logged" grep -q 'circuit breaker for replicate .* opened' "$WORK/ctl.log"
+before=$(emu_stat "$BASE" create)
+j=$(run 4)
+check "while open, a job fails over at once, in its first attempt" eq \
+  "$(field "$j" "status||'/'||attempts||'/'||result_model")" succeeded/1/local/vips-stage
+check "while open, the provider is not called" eq "$(emu_stat "$BASE" create)" "$before"
+
+faults '{"rate": 0}'
+sleep 3.5 # the cooldown
+j=$(run 5)
+check "after the cooldown a probe goes through and succeeds" eq \
+  "$(field "$j" "status||'/'||attempts||'/'||result_model")" succeeded/1/flaky/qwen
+check "the successful probe closed the breaker" eq "$(rcli HGET "$KEY" state)" closed
+check "the closing is logged" grep -q 'circuit breaker for replicate .* closed' "$WORK/ctl.log"
+j=$(run 6)
+check "closed again, jobs use the provider" eq "$(field "$j" "status||'/'||result_model")" succeeded/flaky/qwen
+finish
