@@ -259,4 +259,19 @@ easel_err easel_queue_breaker_record(struct easel_queue *q, const char *endpoint
                                      int threshold, int64_t cooldown_ms,
                                      enum easel_breaker_state *state, bool *changed);
 
+/* ------------------------------------------ per-model limits, all replicas */
+
+/* A rate limit shared by every controller: at most `requests` takes per
+ * per_ms, as a sliding window on the Redis clock. *ok false when the
+ * window is full, with *wait_ms until a take can succeed. `who` makes the
+ * logged take unique (a job id). */
+easel_err easel_queue_rate_take(struct easel_queue *q, const char *model, int requests,
+                                int64_t per_ms, const char *who, bool *ok, int64_t *wait_ms);
+/* A concurrency slot shared by every controller: job_id gets (or keeps) one
+ * of `limit` slots of the model for hold_ms at most, so a controller that
+ * dies leaks none for longer. *ok false when all are taken. */
+easel_err easel_queue_slot_take(struct easel_queue *q, const char *model, int limit,
+                                const char *job_id, int64_t hold_ms, bool *ok);
+easel_err easel_queue_slot_release(struct easel_queue *q, const char *model, const char *job_id);
+
 #endif

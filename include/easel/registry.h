@@ -49,7 +49,9 @@ struct easel_model {
     cJSON *input;          /* input template (owned), or NULL */
     int64_t timeout_ms;
     struct easel_retry_policy retry;
-    int concurrency;       /* max running at once, 0 = unlimited */
+    int concurrency;       /* max running at once across replicas, 0 = unlimited */
+    int rate_requests;     /* rate_limit: dispatches per rate_per_ms across replicas; 0 = none */
+    int64_t rate_per_ms;
     char *preset;          /* name of the output preset */
     char **fallback;       /* model ids tried in order */
     size_t nfallback;

@@ -303,6 +303,7 @@ static void renew_leases(struct ctl *c)
             if (t) {
                 free(t->canonical);
                 free(t->model);
+                free(t->slot_model); /* the slot is the new owner's now */
                 size_t idx = (size_t)(t - c->jobs);
                 c->jobs[idx] = c->jobs[--c->njobs];
                 ctl_slots_release(c, 1);

@@ -40,6 +40,8 @@ struct tracked {
     int64_t deadline_wall_ms;  /* ATTACHED: when the attempt is overdue */
     bool dirty;                /* a notification arrived: look again */
     int fresh_max_attempts;    /* > 0: inserted as queued just now (model set) */
+    char *slot_model;          /* holds a concurrency slot of this model in Redis */
+    int64_t gate_until;        /* WAIT_SLOT: the model's rate limit opens again (mono ms) */
 };
 
 struct ctl {

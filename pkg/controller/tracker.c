@@ -86,8 +86,22 @@ easel_err ctl_track_fresh(struct ctl *c, const char *id, const char *canonical,
     return EASEL_OK;
 }
 
+/* Gives back the job's concurrency slot, if it holds one. A failure only
+ * delays the slot's return until its hold runs out. */
+static void release_slot(struct ctl *c, struct tracked *t)
+{
+    if (!t->slot_model)
+        return;
+    if (easel_queue_slot_release(c->q, t->slot_model, t->id) != EASEL_OK)
+        easel_warn(t->id, "could not give back its %s slot: %s (it lapses on its own)",
+                   t->slot_model, easel_queue_errstr(c->q));
+    free(t->slot_model);
+    t->slot_model = NULL;
+}
+
 static void untrack(struct ctl *c, struct tracked *t)
 {
+    release_slot(c, t);
     free(t->canonical);
     free(t->model);
     size_t i = (size_t)(t - c->jobs);
@@ -215,13 +229,58 @@ static void fail_attempt(struct ctl *c, struct tracked *t,
     easel_job_free(after);
 }
 
+/* May the attempt's model take one more run now? Its concurrency and rate
+ * limit hold across every controller replica (Redis); with Redis away the
+ * concurrency falls back to this controller's own count. */
+static bool gate_open(struct ctl *c, struct tracked *t, const struct easel_model *am)
+{
+    if (am->concurrency > 0) {
+        bool ok = true;
+        easel_err rc = easel_queue_slot_take(c->q, am->id, am->concurrency, t->id,
+                                             (am->timeout_ms > 0 ? am->timeout_ms : 120000) + 60000,
+                                             &ok);
+        if (rc) {
+            queue_ok(c, rc);
+            ok = running_of_model(c, am->id) < (size_t)am->concurrency;
+        } else if (ok && !t->slot_model) {
+            t->slot_model = easel_strdup(am->id);
+        }
+        if (!ok)
+            return false;
+    }
+    if (am->rate_requests > 0) {
+        bool ok = true;
+        int64_t wait = 0;
+        if (easel_queue_rate_take(c->q, am->id, am->rate_requests, am->rate_per_ms, t->id, &ok,
+                                  &wait) == EASEL_OK &&
+            !ok) {
+            release_slot(c, t);
+            t->gate_until = easel_now_ms() + wait;
+            easel_debug(t->id, "model %s is at its rate limit; dispatch in %lld ms", am->id,
+                        (long long)wait);
+            return false;
+        }
+    }
+    return true;
+}
+
 static void dispatch(struct ctl *c, struct tracked *t, struct easel_job *j)
 {
     struct easel_registry *reg = ctl_registry(c);
     int64_t timeout_ms;
     const struct easel_model *m = model_of(reg, j->model, NULL, &timeout_ms);
-    if (m && m->concurrency > 0 &&
-        running_of_model(c, j->model) >= (size_t)m->concurrency) {
+    /* the model this attempt runs: the job's, or a fallback's (failover) */
+    const struct easel_model *am =
+        easel_registry_chain_model(reg, j->model, j->attempts + 1, NULL, NULL);
+    if (!am)
+        am = m;
+    if (t->gate_until && easel_now_ms() < t->gate_until) {
+        easel_registry_unref(reg);
+        t->state = T_WAIT_SLOT;
+        return;
+    }
+    t->gate_until = 0;
+    if (am && !gate_open(c, t, am)) {
         easel_registry_unref(reg);
         if (!t->model)
             t->model = easel_strdup(j->model);
@@ -253,10 +312,10 @@ static void dispatch(struct ctl *c, struct tracked *t, struct easel_job *j)
     }
     reg = ctl_registry(c);
     /* a failed-over attempt runs another model, with that model's timeout */
-    const struct easel_model *am =
+    const struct easel_model *run =
         easel_registry_chain_model(reg, after->model, after->attempts, NULL, NULL);
-    if (am && am->timeout_ms > 0)
-        timeout_ms = am->timeout_ms;
+    if (run && run->timeout_ms > 0)
+        timeout_ms = run->timeout_ms;
     struct easel_exec_spec spec = {.job_id = t->id, .attempt = after->attempts,
                                    .model = after->model,
                                    .timeout_ms = timeout_ms, .registry = reg};

@@ -93,3 +93,97 @@ easel_err easel_queue_breaker_record(struct easel_queue *q, const char *endpoint
     free(k);
     return rc;
 }
+
+/* ------------------------------------------- per-model limits, all replicas */
+
+static easel_err model_key(struct easel_queue *q, int prefix, const char *model, char **key)
+{
+    if (!model || !*model || strlen(model) > 512)
+        return queue_invalid(q, "model limits: a model id of 1 to 512 characters");
+    *key = easel_asprintf("%s%s", q->key[prefix], model);
+    return *key ? EASEL_OK : EASEL_ENOMEM;
+}
+
+easel_err easel_queue_rate_take(struct easel_queue *q, const char *model, int requests,
+                                int64_t per_ms, const char *who, bool *ok, int64_t *wait_ms)
+{
+    char *k = NULL;
+    redisReply *r = NULL;
+    *ok = true;
+    *wait_ms = 0;
+    if (!q || requests < 1 || per_ms < 1)
+        return EASEL_EINVAL;
+    easel_err rc = model_key(q, QK_RATE_PREFIX, model, &k);
+    if (rc)
+        return rc;
+    struct queue_argv a;
+    queue_argv_init(&a);
+    queue_argv_script(&a, q, QUEUE_SCRIPT_RATE_TAKE, 1);
+    queue_argv_str(&a, k);
+    queue_argv_i64(&a, requests);
+    queue_argv_i64(&a, per_ms);
+    queue_argv_str(&a, who ? who : "-");
+    rc = queue_exec(q, &a, "rate take", &r);
+    long long got = 1, w = 0;
+    if (!rc && !(int_at(r, 0, &got) && int_at(r, 1, &w)))
+        rc = queue_bad_reply(q, "rate take", r);
+    if (!rc) {
+        *ok = got != 0;
+        *wait_ms = w;
+    }
+    freeReplyObject(r);
+    free(k);
+    return rc;
+}
+
+easel_err easel_queue_slot_take(struct easel_queue *q, const char *model, int limit,
+                                const char *job_id, int64_t hold_ms, bool *ok)
+{
+    char *k = NULL;
+    redisReply *r = NULL;
+    *ok = true;
+    if (!q || limit < 1 || hold_ms < 1)
+        return EASEL_EINVAL;
+    easel_err rc = queue_check_id(q, job_id);
+    if (!rc)
+        rc = model_key(q, QK_RUNNING_PREFIX, model, &k);
+    if (rc)
+        return rc;
+    struct queue_argv a;
+    queue_argv_init(&a);
+    queue_argv_script(&a, q, QUEUE_SCRIPT_SLOT_TAKE, 1);
+    queue_argv_str(&a, k);
+    queue_argv_i64(&a, limit);
+    queue_argv_str(&a, job_id);
+    queue_argv_i64(&a, hold_ms);
+    rc = queue_exec(q, &a, "slot take", &r);
+    if (!rc && r->type != REDIS_REPLY_INTEGER)
+        rc = queue_bad_reply(q, "slot take", r);
+    if (!rc)
+        *ok = r->integer != 0;
+    freeReplyObject(r);
+    free(k);
+    return rc;
+}
+
+easel_err easel_queue_slot_release(struct easel_queue *q, const char *model, const char *job_id)
+{
+    char *k = NULL;
+    redisReply *r = NULL;
+    if (!q)
+        return EASEL_EINVAL;
+    easel_err rc = queue_check_id(q, job_id);
+    if (!rc)
+        rc = model_key(q, QK_RUNNING_PREFIX, model, &k);
+    if (rc)
+        return rc;
+    struct queue_argv a;
+    queue_argv_init(&a);
+    queue_argv_str(&a, "ZREM");
+    queue_argv_str(&a, k);
+    queue_argv_str(&a, job_id);
+    rc = queue_exec(q, &a, "slot release", &r);
+    freeReplyObject(r);
+    free(k);
+    return rc;
+}

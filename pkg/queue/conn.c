@@ -444,6 +444,8 @@ easel_err easel_queue_open(const struct easel_queue_opts *o,
         [QK_DEAD] = ":dead",
         [QK_IDEM_PREFIX] = ":idem:",
         [QK_BREAKER_PREFIX] = ":breaker:",
+        [QK_RATE_PREFIX] = ":rate:",
+        [QK_RUNNING_PREFIX] = ":running:",
     };
     struct easel_queue *q = NULL;
     char why[200];

@@ -66,6 +66,8 @@ enum queue_script_id {
     QUEUE_SCRIPT_STATS,
     QUEUE_SCRIPT_BREAKER_ALLOW,
     QUEUE_SCRIPT_BREAKER_RECORD,
+    QUEUE_SCRIPT_RATE_TAKE,
+    QUEUE_SCRIPT_SLOT_TAKE,
     QUEUE_SCRIPT_COUNT
 };
 
@@ -92,6 +94,8 @@ enum queue_key {
     QK_DEAD,            /* Q:dead */
     QK_IDEM_PREFIX,     /* Q:idem: */
     QK_BREAKER_PREFIX,  /* Q:breaker: */
+    QK_RATE_PREFIX,     /* Q:rate: */
+    QK_RUNNING_PREFIX,  /* Q:running: */
     QK_COUNT
 };
 

@@ -323,6 +323,38 @@ static const char breaker_record_lua[] =
     "redis.call('PEXPIRE', KEYS[1], 86400000)\n"
     "return out\n";
 
+/* rate_take: KEYS rate log; ARGV requests, per_ms, member. A sliding
+ * window: the log holds the times of the calls of the last per_ms. Returns
+ * {1, 0} and logs this call when fewer than `requests` are in it, else
+ * {0, ms until the oldest leaves the window}. */
+static const char rate_take_lua[] =
+    LUA_NOW
+    "local per = tonumber(ARGV[2])\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - per)\n"
+    "if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then\n"
+    "  redis.call('ZADD', KEYS[1], now, now .. ':' .. ARGV[3])\n"
+    "  redis.call('PEXPIRE', KEYS[1], per)\n"
+    "  return {1, 0}\n"
+    "end\n"
+    "local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
+    "return {0, math.max(1, tonumber(oldest[2]) + per - now)}\n";
+
+/* slot_take: KEYS running set; ARGV limit, job id, hold_ms. The set holds
+ * the jobs running a model, each until its hold runs out (a controller
+ * that dies cannot leak a slot for longer). A job already in it keeps its
+ * slot. Returns 1 when the job has a slot, 0 when the model is full. */
+static const char slot_take_lua[] =
+    LUA_NOW
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)\n"
+    "local hold = now + tonumber(ARGV[3])\n"
+    "if redis.call('ZSCORE', KEYS[1], ARGV[2]) or\n"
+    "   redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then\n"
+    "  redis.call('ZADD', KEYS[1], hold, ARGV[2])\n"
+    "  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))\n"
+    "  return 1\n"
+    "end\n"
+    "return 0\n";
+
 const struct queue_script queue_scripts[QUEUE_SCRIPT_COUNT] = {
     [QUEUE_SCRIPT_CLAIM] = {"claim", claim_lua},
     [QUEUE_SCRIPT_RELEASE] = {"release", release_lua},
@@ -339,4 +371,6 @@ const struct queue_script queue_scripts[QUEUE_SCRIPT_COUNT] = {
     [QUEUE_SCRIPT_STATS] = {"stats", stats_lua},
     [QUEUE_SCRIPT_BREAKER_ALLOW] = {"breaker_allow", breaker_allow_lua},
     [QUEUE_SCRIPT_BREAKER_RECORD] = {"breaker_record", breaker_record_lua},
+    [QUEUE_SCRIPT_RATE_TAKE] = {"rate_take", rate_take_lua},
+    [QUEUE_SCRIPT_SLOT_TAKE] = {"slot_take", slot_take_lua},
 };

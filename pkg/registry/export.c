@@ -44,6 +44,11 @@ static cJSON *model_json(const struct easel_model *m)
     }
     if (m->concurrency)
         cJSON_AddNumberToObject(o, "concurrency", m->concurrency);
+    if (m->rate_requests) {
+        cJSON *rl = cJSON_AddObjectToObject(o, "rate_limit");
+        cJSON_AddNumberToObject(rl, "requests", m->rate_requests);
+        cJSON_AddItemToObject(rl, "per", duration(m->rate_per_ms));
+    }
     cJSON_AddStringToObject(o, "preset", m->preset ? m->preset : "default");
     if (m->nfallback) {
         cJSON *f = cJSON_AddArrayToObject(o, "fallback");

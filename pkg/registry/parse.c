@@ -389,7 +389,7 @@ static void parse_payload(struct pctx *c, const yaml_node_t *n,
 
 static const char *const model_keys[] = {
     "id", "provider", "endpoint", "version", "credential_env", "input",
-    "timeout", "retry", "concurrency", "preset", "fallback", "description",
+    "timeout", "retry", "concurrency", "rate_limit", "preset", "fallback", "description",
     "kubernetes", NULL};
 static const char *const kube_keys[] = {"image", "resources", "nodeSelector",
                                         "tolerations", "priorityClassName",
@@ -466,6 +466,28 @@ static cJSON *parse_kube(struct pctx *c, const yaml_node_t *n)
 }
 static const char *const retry_keys[] = {"max_attempts", "initial", "factor",
                                          "max", NULL};
+
+static const char *const rate_keys[] = {"requests", "per", NULL};
+
+/* rate_limit: {requests: N, per: DURATION} */
+static void parse_rate(struct pctx *c, const yaml_node_t *n, struct easel_model *m)
+{
+    if (!want(c, n, YAML_MAPPING_NODE, "rate_limit"))
+        return;
+    m->rate_per_ms = 1000;
+    FOR_PAIRS(n, p) {
+        yaml_node_t *k = node_at(c, p->key), *v = node_at(c, p->value);
+        const char *key = scalar(k) ? scalar(k) : "";
+        if (!strcmp(key, "requests"))
+            get_int(c, v, "rate_limit.requests", 1, 1000000, &m->rate_requests);
+        else if (!strcmp(key, "per"))
+            get_duration(c, v, "rate_limit.per", 1, 86400000, &m->rate_per_ms);
+        else
+            unknown_key(c, k, "rate_limit", rate_keys);
+    }
+    if (!m->rate_requests)
+        problem(c, n, "rate_limit needs requests (calls allowed per interval)");
+}
 
 static void parse_retry(struct pctx *c, const yaml_node_t *n,
                         struct easel_retry_policy *rp)
@@ -556,6 +578,8 @@ static void parse_model(struct pctx *c, const yaml_node_t *n,
             }
         } else if (!strcmp(key, "timeout")) {
             get_duration(c, v, "timeout", 1, 86400000, &m->timeout_ms);
+        } else if (!strcmp(key, "rate_limit")) {
+            parse_rate(c, v, m);
         } else if (!strcmp(key, "retry")) {
             parse_retry(c, v, &m->retry);
         } else if (!strcmp(key, "concurrency")) {

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# A model's concurrency and rate limit hold across controller replicas:
+# two controllers share one Redis, and neither the number of attempts of a
+# model running at once nor the dispatches per interval ever exceed what
+# the registry allows, while every job still succeeds.
+. "$(dirname "$0")/lib.sh"
+setup_services
+samples
+sed '/^models:/,$d' "$ROOT/tests/e2e/registry.yaml" >"$WORK/models.yaml"
+cat >>"$WORK/models.yaml" <<'YAML'
+models:
+  - id: local/vips-stage
+    provider: local
+  - id: local/limited
+    provider: local
+    concurrency: 2
+    input: {style: "{{style}}", latency_ms: "{{latency_ms}}"}
+  - id: local/rated
+    provider: local
+    rate_limit: {requests: 3, per: 2s}
+    input: {style: "{{style}}"}
+YAML
+export EASEL_REGISTRY=$WORK/models.yaml
+FLAGS=(--concurrency 8 --lease 3s --heartbeat 500ms)
+start_controller c1 "${FLAGS[@]}" --controller-id c1 || { fail "start c1"; exit 1; }
+start_controller c2 "${FLAGS[@]}" --controller-id c2 || { fail "start c2"; exit 1; }
+push_model() { # MODEL N [LATENCY_MS]
+  local i
+  for i in $(seq 1 "$2"); do
+    push "{\"model\":\"$1\",\"payload\":{\"images\":[\"file://$SAMPLES/room-1.jpg\"],\"style\":\"modern\",\"latency_ms\":${3:-0}}}"
+  done
+}
+push_model local/limited 8 1200
+push_model local/rated 9
+wait_for 90 'all_terminal 17'
+check "every job succeeded" eq "$(count_jobs "'succeeded'")" 17
+check "both controllers dispatched" eq "$(sql "select count(distinct split_part(message, ' by ', 2)) from job_events where to_status='dispatched'")" 2
+# the most attempts of local/limited ever running at once, from the record
+peak=$(sql "with iv as (
+  select e.job_id, min(e.at) filter (where e.to_status = 'dispatched') s,
+         max(e.at) filter (where e.to_status in ('succeeded','failed','dead','canceled','retrying')) t
+  from job_events e join jobs j on j.id = e.job_id where j.model = 'local/limited' group by e.job_id),
+  pts as (select s at, 1 d from iv union all select t, -1 from iv)
+  select max(c) from (select sum(d) over (order by at, d) c from pts) x")
+echo "local/limited peak concurrency: $peak" >&2
+check "local/limited never ran more than 2 at once across both controllers" test "$peak" -le 2
+check "and did run 2 at once" test "$peak" -eq 2
+most=$(sql "with d as (select e.at from job_events e join jobs j on j.id = e.job_id
+  where j.model = 'local/rated' and e.to_status = 'dispatched')
+  select max(n) from (select (select count(*) from d d2 where d2.at >= d1.at
+    and d2.at < d1.at + interval '2 seconds') n from d d1) x")
+span=$(sql "select extract(epoch from max(e.at) - min(e.at)) from job_events e join jobs j on j.id = e.job_id
+  where j.model = 'local/rated' and e.to_status = 'dispatched'")
+echo "local/rated: at most $most dispatches in any 2 s; 9 dispatches over ${span}s" >&2
+check "local/rated never had more than 3 dispatches in 2 s across both controllers" test "$most" -le 3
+check "its 9 dispatches were spread over at least 4 s" python3 -c "import sys; sys.exit(0 if float('$span') >= 4.0 else 1)"
+check "no concurrency slot is left behind" eq "$(rcli ZCARD easel:jobs:running:local/limited)" 0
+finish
