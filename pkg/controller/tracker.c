@@ -99,6 +99,25 @@ static void release_slot(struct ctl *c, struct tracked *t)
     t->slot_model = NULL;
 }
 
+/* A job that settles gives back any concurrency place held in its name,
+ * whoever took it: a job taken over from a dead controller holds a place
+ * that controller took. Every model its chain may run is checked. */
+static void release_chain_slots(struct ctl *c, struct tracked *t, const struct easel_job *j)
+{
+    struct easel_registry *reg = ctl_registry(c);
+    const struct easel_model *m = easel_registry_model(reg, j->model);
+    for (size_t i = 0; m && i <= m->nfallback; i++) {
+        const struct easel_model *x =
+            i == 0 ? m : easel_registry_model(reg, m->fallback[i - 1]);
+        if (x && x->concurrency > 0 &&
+            (!t->slot_model || strcmp(t->slot_model, x->id) != 0) &&
+            easel_queue_slot_release(c->q, x->id, t->id) != EASEL_OK)
+            easel_warn(t->id, "could not give back its %s place: %s (it lapses on its own)",
+                       x->id, easel_queue_errstr(c->q));
+    }
+    easel_registry_unref(reg);
+}
+
 static void untrack(struct ctl *c, struct tracked *t)
 {
     release_slot(c, t);
@@ -174,6 +193,7 @@ static bool settle(struct ctl *c, struct tracked *t, const struct easel_job *j)
                  (const char *const[]){"status", easel_status_name(j->status),
                                        "model", j->model, NULL},
                  "job %s", easel_status_name(j->status));
+    release_chain_slots(c, t, j);
     untrack(c, t);
     return true;
 }

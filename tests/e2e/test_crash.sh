@@ -36,5 +36,7 @@ check "no leases left" eq "$(rcli ZCARD easel:jobs:leases)" 0
 check "no claims left" eq "$(rcli HLEN easel:jobs:claims)" 0
 check "nothing pending" eq "$(rcli LLEN easel:jobs)" 0
 check "no in-flight lists left" eq "$(rcli --scan --pattern 'easel:jobs:inflight:*' | wc -l)" 0
+check "no concurrency place is left behind (taken-over jobs give back the dead controllers' places)" \
+  eq "$(rcli ZCARD easel:jobs:running:local/vips-stage)" 0
 check "nothing dead-lettered" eq "$(rcli LLEN easel:jobs:dead)" 0
 finish
