@@ -102,7 +102,8 @@ rto=$(submit qwen/qwen-image-edit '{"room_type":"den","style":"boho","seed":3,"m
 bad=$(submit broken/qwen-template '{}')
 nsfw=$(submit qwen/qwen-image-edit '{"room_type":"den","style":"boho","seed":4,"marker":"[[emu:nsfw]]"}')
 nokey=$(submit nokey/qwen '{}')
-wait_for 60 "finished $r500 $r429 $rto $bad $nsfw $nokey"
+trunc=$(submit qwen/qwen-image-edit '{"room_type":"den","style":"boho","seed":6,"marker":"[[emu:truncateonce]]"}')
+wait_for 60 "finished $r500 $r429 $rto $bad $nsfw $nokey $trunc"
 check "a 500 on create is retried and the job succeeds" eq "$(field "$r500" "status||'/'||attempts")" succeeded/2
 check "a 429 is retried and the job succeeds" eq "$(field "$r429" "status||'/'||attempts")" succeeded/2
 check "the retry after a 429 waited as Retry-After asked" grep -q 'as the server asked' \
@@ -113,6 +114,9 @@ check "invalid input (422) fails at once with Replicate's message" eq \
 check "the 422 message is Replicate's" grep -q 'Input validation failed.*output_format' <<<"$(field "$bad" error_message)"
 check "an NSFW refusal is a permanent content-policy failure" eq \
   "$(field "$nsfw" "status||'/'||error_reason")" failed/content_policy
+check "a truncated output download is retried and the job succeeds" eq "$(field "$trunc" "status||'/'||attempts")" succeeded/2
+check "the first attempt says the output download failed" grep -q 'downloading the replicate output' \
+  <<<"$(sql "select message from job_events where job_id='$trunc'")"
 check "a missing API key fails clearly" grep -q 'EASEL_TEST_UNSET_KEY' <<<"$(field "$nokey" error_message)"
 
 # --- cancel and timeout reach Replicate
