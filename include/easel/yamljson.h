@@ -27,4 +27,8 @@ struct easel_yaml_problem {
 cJSON *easel_yaml_to_json(yaml_document_t *doc, const yaml_node_t *n, size_t *budget,
                           struct easel_yaml_problem *p);
 
+/* The string at a dotted path of object members ("error.message"), or
+ * NULL when a member is missing or the value is not a string. */
+const char *easel_json_str(const cJSON *obj, const char *path);
+
 #endif

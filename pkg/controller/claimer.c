@@ -51,11 +51,6 @@ static char *json_text(const cJSON *v)
 
 /* Inserts the job described by an intake (QUEUED, or DEAD for an unknown
  * model). *created is false when the row already existed. */
-/* Every attempt the job may get: its model's and its fallbacks'. */
-static int max_attempts_of(const struct easel_registry *reg, const char *model)
-{
-    return easel_registry_chain_attempts(reg, model);
-}
 
 static easel_err insert_job(struct easel_store *s,
                             const struct easel_registry *reg, const char *id,
@@ -76,7 +71,7 @@ static easel_err insert_job(struct easel_store *s,
         .webhook = in->webhook,
         .channel = in->channel,
         .owner = in->owner,
-        .max_attempts = max_attempts_of(reg, in->model),
+        .max_attempts = easel_registry_chain_attempts(reg, in->model),
         .status = EASEL_STATUS_QUEUED,
     };
     if (reject) {
@@ -244,7 +239,7 @@ static void process_batch(struct ctl *c, struct easel_queue *q,
             easel_debug(k->id, "queued (model %s, rule %s)", k->in.model,
                         k->in.rule ? k->in.rule : "-");
         handoff(c, k->id, k->canonical, created ? k->in.model : NULL,
-                max_attempts_of(reg, k->in.model));
+                easel_registry_chain_attempts(reg, k->in.model));
         k->canonical = NULL;
     }
 out:

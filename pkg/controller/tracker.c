@@ -198,18 +198,12 @@ static bool settle(struct ctl *c, struct tracked *t, const struct easel_job *j)
     return true;
 }
 
+/* The model and its attempt timeout (120 s for a model the registry no
+ * longer has). Retry policies come from easel_failure_plan. */
 static const struct easel_model *model_of(const struct easel_registry *r,
-                                          const char *id,
-                                          struct easel_retry_policy *policy,
-                                          int64_t *timeout_ms)
+                                          const char *id, int64_t *timeout_ms)
 {
     const struct easel_model *m = id ? easel_registry_model(r, id) : NULL;
-    if (policy) {
-        if (m)
-            *policy = m->retry;
-        else
-            easel_retry_policy_default(policy);
-    }
     if (timeout_ms)
         *timeout_ms = m ? m->timeout_ms : 120000;
     return m;
@@ -288,7 +282,7 @@ static void dispatch(struct ctl *c, struct tracked *t, struct easel_job *j)
 {
     struct easel_registry *reg = ctl_registry(c);
     int64_t timeout_ms;
-    const struct easel_model *m = model_of(reg, j->model, NULL, &timeout_ms);
+    const struct easel_model *m = model_of(reg, j->model, &timeout_ms);
     /* the model this attempt runs: the job's, or a fallback's (failover) */
     const struct easel_model *am =
         easel_registry_chain_model(reg, j->model, j->attempts + 1, NULL, NULL);
@@ -453,7 +447,7 @@ static void decide(struct ctl *c, struct tracked *t)
         if (t->state != T_ATTACHED) {
             struct easel_registry *reg = ctl_registry(c);
             int64_t timeout_ms;
-            model_of(reg, j->model, NULL, &timeout_ms);
+            model_of(reg, j->model, &timeout_ms);
             easel_registry_unref(reg);
             int64_t base = j->started_ms ? j->started_ms : j->dispatched_ms;
             t->deadline_wall_ms = (base ? base : easel_wall_ms()) + timeout_ms;

@@ -109,3 +109,20 @@ cJSON *easel_yaml_to_json(yaml_document_t *doc, const yaml_node_t *n, size_t *bu
     p->what = NULL;
     return convert(doc, n, 0, budget, p);
 }
+
+const char *easel_json_str(const cJSON *obj, const char *path)
+{
+    char key[128];
+    const cJSON *cur = obj;
+    while (cur && *path) {
+        const char *dot = strchr(path, '.');
+        size_t n = dot ? (size_t)(dot - path) : strlen(path);
+        if (n >= sizeof(key))
+            return NULL;
+        memcpy(key, path, n);
+        key[n] = '\0';
+        cur = cJSON_GetObjectItemCaseSensitive(cur, key);
+        path += n + (dot ? 1 : 0);
+    }
+    return cJSON_IsString(cur) ? cur->valuestring : NULL;
+}

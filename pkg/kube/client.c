@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "easel/yamljson.h"
 #include "kube_int.h"
 
 #define MAX_RESPONSE (256u * 1024 * 1024)
@@ -492,19 +493,7 @@ easel_err easel_kube_delete(struct easel_kube *k, const struct easel_kube_res *r
 
 const char *easel_kube_str(const cJSON *obj, const char *path)
 {
-    char key[128];
-    const cJSON *cur = obj;
-    while (cur && *path) {
-        const char *dot = strchr(path, '.');
-        size_t n = dot ? (size_t)(dot - path) : strlen(path);
-        if (n >= sizeof(key))
-            return NULL;
-        memcpy(key, path, n);
-        key[n] = '\0';
-        cur = cJSON_GetObjectItemCaseSensitive(cur, key);
-        path += n + (dot ? 1 : 0);
-    }
-    return cJSON_IsString(cur) ? cur->valuestring : NULL;
+    return easel_json_str(obj, path);
 }
 
 static const char *meta_map(const cJSON *obj, const char *map, const char *key)

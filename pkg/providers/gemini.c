@@ -41,14 +41,14 @@ static easel_err google_failure(const struct easel_call *c, const char *who,
                                 const struct easel_http_resp *r, struct easel_error *err)
 {
     cJSON *j = cJSON_Parse(r->body);
-    const char *msg = prov_str(j, "error.message"), *status = prov_str(j, "error.status");
+    const char *msg = easel_json_str(j, "error.message"), *status = easel_json_str(j, "error.status");
     int64_t retry = r->retry_after_ms;
     const cJSON *d;
     cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "error"), "details"))
     {
-        const char *t = prov_str(d, "@type");
+        const char *t = easel_json_str(d, "@type");
         if (t && strstr(t, "google.rpc.RetryInfo")) {
-            int64_t ms = duration_ms(prov_str(d, "retryDelay"));
+            int64_t ms = duration_ms(easel_json_str(d, "retryDelay"));
             if (ms > retry)
                 retry = ms;
         }
@@ -94,7 +94,7 @@ static cJSON *gemini_body(const struct easel_call *c, struct easel_error *err)
         cJSON *content = cJSON_CreateObject();
         cJSON_AddItemToArray(cJSON_AddArrayToObject(body, "contents"), content);
         cJSON *parts = cJSON_AddArrayToObject(content, "parts");
-        const char *prompt = prov_str(c->input, "prompt");
+        const char *prompt = easel_json_str(c->input, "prompt");
         if (prompt) {
             cJSON *t = cJSON_CreateObject();
             cJSON_AddStringToObject(t, "text", prompt);
@@ -154,12 +154,12 @@ static bool safety_finish(const char *r)
 static easel_err gemini_answer(const cJSON *j, struct easel_call_result *out,
                                struct easel_error *err)
 {
-    const char *block = prov_str(j, "promptFeedback.blockReason");
+    const char *block = easel_json_str(j, "promptFeedback.blockReason");
     if (block)
         return easel_error_set(err, EASEL_EPROVIDER, EASEL_CLASS_PERMANENT, "content_policy",
                                "gemini blocked the prompt: %s", block);
     const cJSON *cand = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "candidates"), 0);
-    const char *finish = prov_str(cand, "finishReason");
+    const char *finish = easel_json_str(cand, "finishReason");
     char said[200] = "";
     const cJSON *part;
     cJSON_ArrayForEach(part, cJSON_GetObjectItemCaseSensitive(
@@ -168,7 +168,7 @@ static easel_err gemini_answer(const cJSON *j, struct easel_call_result *out,
         const cJSON *in = cJSON_GetObjectItemCaseSensitive(part, "inlineData");
         if (!in)
             in = cJSON_GetObjectItemCaseSensitive(part, "inline_data");
-        const char *data = prov_str(in, "data");
+        const char *data = easel_json_str(in, "data");
         if (data) {
             easel_err rc = prov_b64_decode(data, out);
             if (rc == EASEL_EPARSE)
@@ -181,7 +181,7 @@ static easel_err gemini_answer(const cJSON *j, struct easel_call_result *out,
             }
             return rc;
         }
-        const char *text = prov_str(part, "text");
+        const char *text = easel_json_str(part, "text");
         if (text && !said[0])
             snprintf(said, sizeof(said), "%s", text);
     }
@@ -261,7 +261,7 @@ easel_err prov_imagen(const struct easel_call *c, struct easel_call_result *out,
     cJSON *body = cJSON_CreateObject();
     cJSON *inst = cJSON_CreateObject();
     cJSON_AddItemToArray(cJSON_AddArrayToObject(body, "instances"), inst);
-    const char *prompt = prov_str(c->input, "prompt");
+    const char *prompt = easel_json_str(c->input, "prompt");
     cJSON_AddStringToObject(inst, "prompt", prompt ? prompt : "");
     cJSON *params = cJSON_AddObjectToObject(body, "parameters");
     cJSON_AddNumberToObject(params, "sampleCount", 1);
@@ -279,8 +279,8 @@ easel_err prov_imagen(const struct easel_call *c, struct easel_call_result *out,
     cJSON_Delete(body);
     if (rc == EASEL_OK) {
         const cJSON *p0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "predictions"), 0);
-        const char *b64 = prov_str(p0, "bytesBase64Encoded");
-        const char *filtered = prov_str(p0, "raiFilteredReason");
+        const char *b64 = easel_json_str(p0, "bytesBase64Encoded");
+        const char *filtered = easel_json_str(p0, "raiFilteredReason");
         if (b64)
             rc = prov_b64_decode(b64, out) == EASEL_OK
                      ? EASEL_OK

@@ -124,8 +124,8 @@ static easel_err http_failure(const struct easel_call *c, const struct easel_htt
                               struct easel_error *err)
 {
     cJSON *j = cJSON_Parse(r->body);
-    const char *msg = prov_str(j, "error.message"), *code = prov_str(j, "error.code");
-    const char *type = prov_str(j, "error.type");
+    const char *msg = easel_json_str(j, "error.message"), *code = easel_json_str(j, "error.code");
+    const char *type = easel_json_str(j, "error.type");
     const char *reason = NULL;
     bool permanent = false;
     if ((code && !strcmp(code, "moderation_blocked")) ||
@@ -189,7 +189,7 @@ easel_err prov_openai(const struct easel_call *c, struct easel_call_result *out,
     cJSON *j = cJSON_Parse(r.body);
     easel_http_resp_cleanup(&r);
     const cJSON *d0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "data"), 0);
-    const char *b64 = prov_str(d0, "b64_json");
+    const char *b64 = easel_json_str(d0, "b64_json");
     if (!b64) {
         rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, "provider_bad_response",
                              "openai answered 200 without data[0].b64_json");

@@ -51,22 +51,6 @@ easel_err easel_provider_call(const struct easel_call *c, struct easel_call_resu
     return rc;
 }
 
-const char *prov_str(const cJSON *o, const char *path)
-{
-    char part[64];
-    while (o && *path) {
-        const char *dot = strchr(path, '.');
-        size_t n = dot ? (size_t)(dot - path) : strlen(path);
-        if (n >= sizeof(part))
-            return NULL;
-        memcpy(part, path, n);
-        part[n] = '\0';
-        o = cJSON_GetObjectItemCaseSensitive(o, part);
-        path = dot ? dot + 1 : path + n;
-    }
-    return cJSON_IsString(o) ? o->valuestring : NULL;
-}
-
 const char *prov_snippet(const char *body)
 {
     static __thread char buf[161];

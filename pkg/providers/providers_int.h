@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "easel/providers.h"
+#include "easel/yamljson.h"
 
 easel_err prov_replicate(const struct easel_call *c, struct easel_call_result *out,
                          struct easel_error *err);
@@ -18,8 +19,6 @@ easel_err prov_imagen(const struct easel_call *c, struct easel_call_result *out,
 
 /* Decodes standard base64 into out->data (EASEL_EPARSE when it is not). */
 easel_err prov_b64_decode(const char *b64, struct easel_call_result *out);
-/* A string member of a JSON object (dotted path), or NULL. */
-const char *prov_str(const cJSON *o, const char *path);
 /* The start of a response body, printable, for error messages. */
 const char *prov_snippet(const char *body);
 /* s is exactly n hex digits. */

@@ -30,7 +30,7 @@
 static void error_text(const char *body, char *dst, size_t len)
 {
     cJSON *j = cJSON_Parse(body);
-    const char *d = prov_str(j, "detail"), *t = prov_str(j, "title");
+    const char *d = easel_json_str(j, "detail"), *t = easel_json_str(j, "title");
     if (d && t)
         snprintf(dst, len, "%s: %s", t, d);
     else
@@ -102,7 +102,7 @@ static easel_err create(const struct easel_call *c, const char *base, cJSON **pr
         return rc;
     if (r.status != 200 && r.status != 201 && r.status != 202) {
         rc = http_failure(c, &r, err);
-    } else if (!(*pred = cJSON_Parse(r.body)) || !prov_str(*pred, "id")) {
+    } else if (!(*pred = cJSON_Parse(r.body)) || !easel_json_str(*pred, "id")) {
         cJSON_Delete(*pred);
         *pred = NULL;
         rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, "provider_bad_response",
@@ -195,14 +195,14 @@ easel_err prov_replicate(const struct easel_call *c, struct easel_call_result *o
     if (rc)
         return rc;
     char id[128];
-    easel_strlcpy(id, prov_str(pred, "id"), sizeof(id));
+    easel_strlcpy(id, easel_json_str(pred, "id"), sizeof(id));
     out->provider_ref = strdup(id);
     easel_info(c->job_id, "replicate prediction %s created (%s)", id,
-               prov_str(pred, "status") ? prov_str(pred, "status") : "?");
+               easel_json_str(pred, "status") ? easel_json_str(pred, "status") : "?");
 
     int64_t wait = 500;
     for (;;) {
-        const char *st = prov_str(pred, "status");
+        const char *st = easel_json_str(pred, "status");
         if (!st || (strcmp(st, "starting") && strcmp(st, "processing")))
             break;
         if (prov_stopping(c) || easel_now_ms() + wait >= c->deadline_ms) {
@@ -230,9 +230,9 @@ easel_err prov_replicate(const struct easel_call *c, struct easel_call_result *o
         pred = next;
     }
 
-    const char *st = prov_str(pred, "status");
+    const char *st = easel_json_str(pred, "status");
     st = st ? st : "(none)";
-    const char *perr = prov_str(pred, "error");
+    const char *perr = easel_json_str(pred, "error");
     if (!strcmp(st, "succeeded")) {
         const char *url = first_output(pred);
         if (!url) {

@@ -7,11 +7,12 @@
 
 #include "queue_int.h"
 
-static easel_err breaker_key(struct easel_queue *q, const char *endpoint, char **key)
+/* "<Q>:<kind>:<name>" for an endpoint's breaker or a model's limits. */
+static easel_err named_key(struct easel_queue *q, int prefix, const char *name, char **key)
 {
-    if (!endpoint || !*endpoint || strlen(endpoint) > 512)
-        return queue_invalid(q, "breaker: an endpoint name of 1 to 512 characters");
-    *key = easel_asprintf("%s%s", q->key[QK_BREAKER_PREFIX], endpoint);
+    if (!name || !*name || strlen(name) > 512)
+        return queue_invalid(q, "breakers and model limits: a name of 1 to 512 characters");
+    *key = easel_asprintf("%s%s", q->key[prefix], name);
     return *key ? EASEL_OK : EASEL_ENOMEM;
 }
 
@@ -35,7 +36,7 @@ easel_err easel_queue_breaker_allow(struct easel_queue *q, const char *endpoint,
     *retry_in_ms = 0;
     if (!q)
         return EASEL_EINVAL;
-    easel_err rc = breaker_key(q, endpoint, &k);
+    easel_err rc = named_key(q, QK_BREAKER_PREFIX, endpoint, &k);
     if (rc)
         return rc;
     struct queue_argv a;
@@ -67,7 +68,7 @@ easel_err easel_queue_breaker_record(struct easel_queue *q, const char *endpoint
     *changed = false;
     if (!q)
         return EASEL_EINVAL;
-    easel_err rc = breaker_key(q, endpoint, &k);
+    easel_err rc = named_key(q, QK_BREAKER_PREFIX, endpoint, &k);
     if (rc)
         return rc;
     struct queue_argv a;
@@ -96,14 +97,6 @@ easel_err easel_queue_breaker_record(struct easel_queue *q, const char *endpoint
 
 /* ------------------------------------------- per-model limits, all replicas */
 
-static easel_err model_key(struct easel_queue *q, int prefix, const char *model, char **key)
-{
-    if (!model || !*model || strlen(model) > 512)
-        return queue_invalid(q, "model limits: a model id of 1 to 512 characters");
-    *key = easel_asprintf("%s%s", q->key[prefix], model);
-    return *key ? EASEL_OK : EASEL_ENOMEM;
-}
-
 easel_err easel_queue_rate_take(struct easel_queue *q, const char *model, int requests,
                                 int64_t per_ms, const char *who, bool *ok, int64_t *wait_ms)
 {
@@ -113,7 +106,7 @@ easel_err easel_queue_rate_take(struct easel_queue *q, const char *model, int re
     *wait_ms = 0;
     if (!q || requests < 1 || per_ms < 1)
         return EASEL_EINVAL;
-    easel_err rc = model_key(q, QK_RATE_PREFIX, model, &k);
+    easel_err rc = named_key(q, QK_RATE_PREFIX, model, &k);
     if (rc)
         return rc;
     struct queue_argv a;
@@ -146,7 +139,7 @@ easel_err easel_queue_slot_take(struct easel_queue *q, const char *model, int li
         return EASEL_EINVAL;
     easel_err rc = queue_check_id(q, job_id);
     if (!rc)
-        rc = model_key(q, QK_RUNNING_PREFIX, model, &k);
+        rc = named_key(q, QK_RUNNING_PREFIX, model, &k);
     if (rc)
         return rc;
     struct queue_argv a;
@@ -174,7 +167,7 @@ easel_err easel_queue_slot_release(struct easel_queue *q, const char *model, con
         return EASEL_EINVAL;
     easel_err rc = queue_check_id(q, job_id);
     if (!rc)
-        rc = model_key(q, QK_RUNNING_PREFIX, model, &k);
+        rc = named_key(q, QK_RUNNING_PREFIX, model, &k);
     if (rc)
         return rc;
     struct queue_argv a;
