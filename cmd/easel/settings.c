@@ -95,8 +95,9 @@ static const struct easel_opt controller_opts[] = {
     OPT("shutdown-grace", "EASEL_SHUTDOWN_GRACE", DURATION, "30s",
         shutdown_grace_ms, 0, 86400000,
         "On SIGTERM, wait this long for running attempts before leaving them to a successor"),
-    OPT("kill-grace", "EASEL_KILL_GRACE", DURATION, "5s", kill_grace_ms, 0,
-        600000, "Between SIGTERM and SIGKILL when an attempt times out or is canceled"),
+    OPT("kill-grace", "EASEL_KILL_GRACE", DURATION, "10s", kill_grace_ms, 0,
+        600000, "Between SIGTERM and SIGKILL when an attempt times out or is canceled "
+        "(time for a provider call in flight to be canceled at the provider)"),
     OPT("controller-id", "EASEL_CONTROLLER_ID", STRING, NULL, controller_id, 0,
         0, "Name of this controller in Redis (default: host-pid-random)"),
     OPT("migrate", "EASEL_MIGRATE", BOOL, "true", migrate, 0, 0,

@@ -10,6 +10,7 @@
 #ifndef EASEL_STORAGE_H
 #define EASEL_STORAGE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,6 +24,7 @@ struct easel_fetch_opts {
     int max_redirects;
     const char *const *file_roots; /* NULL-terminated; NULL = any path */
     const char *user_agent;
+    const volatile sig_atomic_t *stop; /* non-zero: abandon the transfer (EASEL_ECANCELED) */
 };
 void easel_fetch_opts_default(struct easel_fetch_opts *o);
 

@@ -322,7 +322,7 @@ easel_err easel_executor_local_new(const struct easel_local_opts *o,
     if (!l)
         return EASEL_ENOMEM;
     l->base.ops = &local_ops;
-    l->kill_grace_ms = o->kill_grace_ms > 0 ? o->kill_grace_ms : 5000;
+    l->kill_grace_ms = o->kill_grace_ms > 0 ? o->kill_grace_ms : 10000;
     if (o->binary) {
         l->binary = strdup(o->binary);
     } else {

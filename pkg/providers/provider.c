@@ -102,10 +102,18 @@ void prov_sleep(const struct easel_call *c, int64_t ms)
 easel_err prov_download(const struct easel_call *c, const char *url,
                         struct easel_call_result *out, struct easel_error *err)
 {
-    struct easel_fetch_opts def;
-    easel_fetch_opts_default(&def);
-    const struct easel_fetch_opts *fo = c->fetch ? c->fetch : &def;
-    easel_err rc = easel_fetch(url, fo, &out->data, &out->len, err);
+    struct easel_fetch_opts fo;
+    if (c->fetch)
+        fo = *c->fetch;
+    else
+        easel_fetch_opts_default(&fo);
+    /* the output download is part of the call: it ends with the call's
+     * deadline and with the job's stop */
+    int64_t left = c->deadline_ms - easel_now_ms();
+    if (c->deadline_ms > 0 && (fo.timeout_ms <= 0 || left < fo.timeout_ms))
+        fo.timeout_ms = left > 1 ? left : 1;
+    fo.stop = c->stop;
+    easel_err rc = easel_fetch(url, &fo, &out->data, &out->len, err);
     if (rc)
         easel_error_prefix(err, "downloading the %s output: ", c->model->provider);
     return rc;

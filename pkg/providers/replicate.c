@@ -57,6 +57,11 @@ static easel_err http_failure(const struct easel_call *c, const struct easel_htt
 static easel_err create(const struct easel_call *c, const char *base, cJSON **pred,
                         struct easel_error *err)
 {
+    /* a prediction created now could be canceled only after the sync
+     * wait below: one not created costs nothing */
+    if (prov_stopping(c))
+        return easel_error_set(err, EASEL_ECANCELED, EASEL_CLASS_RETRYABLE, "canceled",
+                               "no replicate prediction created: the job was stopped");
     const char *ref = c->model->version ? c->model->version : c->model->id;
     char url[1024];
     cJSON *body = cJSON_CreateObject();
@@ -78,7 +83,8 @@ static easel_err create(const struct easel_call *c, const char *base, cJSON **pr
     /* Sync mode answers quick models in one round trip. The wait is kept
      * short: until the answer comes we do not know the prediction's id,
      * so a stop that arrives meanwhile can cancel it only after the
-     * answer, and the worker's grace before SIGKILL is a few seconds. */
+     * answer: within the worker's grace before SIGKILL (--kill-grace,
+     * 10 s by default; 30 s in a pod). */
     int64_t left = c->deadline_ms - easel_now_ms();
     int64_t wait_s = left / 1000 - 5; /* leave time to download the output */
     wait_s = wait_s > SYNC_WAIT_S ? SYNC_WAIT_S : wait_s < 1 ? 1 : wait_s;

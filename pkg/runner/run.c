@@ -431,6 +431,45 @@ static bool model_unavailable(const struct easel_error *e)
     return false;
 }
 
+/* A model reached by failover inside an attempt was not gated by the
+ * controller at dispatch: it takes its concurrency place and its rate
+ * limit here, from the same Redis counters, waiting for them up to the
+ * call's deadline. The place is given back when the job settles (the
+ * controller releases every place held in the job's name). Without Redis
+ * the limits cannot be shared, and the call goes ahead. */
+static easel_err take_gates(const struct easel_runner_opts *o, const struct easel_model *m,
+                            const struct easel_job *job, struct easel_error *err)
+{
+    struct easel_queue *q = m->concurrency > 0 || m->rate_requests > 0 ? breakers(o) : NULL;
+    if (!q)
+        return EASEL_OK;
+    int64_t end = call_deadline(m);
+    bool slot = m->concurrency <= 0, rate = m->rate_requests <= 0;
+    while (!stop_requested) {
+        int64_t wait = 250;
+        if (!slot &&
+            easel_queue_slot_take(q, m->id, m->concurrency, job->id,
+                                  (m->timeout_ms > 0 ? m->timeout_ms : 120000) + 60000,
+                                  &slot) != EASEL_OK)
+            return EASEL_OK; /* Redis trouble: as at dispatch, fail open */
+        if (slot && !rate &&
+            easel_queue_rate_take(q, m->id, m->rate_requests, m->rate_per_ms, job->id, &rate,
+                                  &wait) != EASEL_OK)
+            return EASEL_OK;
+        if (slot && rate)
+            return EASEL_OK;
+        int64_t left = end - easel_now_ms();
+        if (left <= 0)
+            break;
+        easel_sleep_ms(wait < 50 ? 50 : wait > left ? left : wait > 1000 ? 1000 : wait);
+    }
+    if (slot && m->concurrency > 0)
+        easel_queue_slot_release(q, m->id, job->id);
+    return easel_error_set(err, EASEL_EAGAIN, EASEL_CLASS_RETRYABLE, "model_busy",
+                           "failover model %s stayed at its %s limit until the attempt's "
+                           "deadline", m->id, slot ? "rate" : "concurrency");
+}
+
 static easel_err do_work(const struct easel_runner_opts *o,
                          const struct easel_registry *reg,
                          const struct easel_job *job, char **result,
@@ -492,6 +531,8 @@ static easel_err do_work(const struct easel_runner_opts *o,
                          err->msg, next->id);
             easel_error_clear(err);
             m = next;
+            if ((rc = take_gates(o, m, job, err)))
+                goto out;
             continue;
         }
         if (rc)

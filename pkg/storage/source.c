@@ -324,6 +324,13 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt, (void)dn, (void)ut, (void)un;
+    const volatile sig_atomic_t *stop = ud;
+    return *stop ? 1 : 0;
+}
+
 static easel_err classify_status(long code, const char *where,
                                  struct easel_error *err)
 {
@@ -375,6 +382,11 @@ static easel_err fetch_http(const char *url, const struct easel_fetch_opts *o,
     curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
     if (o->max_bytes > 0)
         curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_bytes);
+    if (o->stop) {
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)o->stop);
+    }
     CURLcode cc = curl_easy_perform(h);
     long code = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
@@ -387,6 +399,9 @@ static easel_err fetch_http(const char *url, const struct easel_fetch_opts *o,
                              "source_too_large",
                              "%s sent more than the limit of %lld bytes", where,
                              (long long)o->max_bytes);
+    } else if (cc == CURLE_ABORTED_BY_CALLBACK) {
+        rc = easel_error_set(err, EASEL_ECANCELED, EASEL_CLASS_RETRYABLE, "canceled",
+                             "fetching %s abandoned: the job was stopped", where);
     } else if (cc == CURLE_OPERATION_TIMEDOUT) {
         rc = easel_error_set(err, EASEL_ETIMEOUT, EASEL_CLASS_RETRYABLE,
                              "source_timeout", "fetching %s timed out: %s", where, why);

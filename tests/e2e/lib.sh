@@ -74,6 +74,7 @@ sql() { psql "$EASEL_DATABASE_URL" -At -v ON_ERROR_STOP=1 -c "$1"; }
 rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
 push() { rcli LPUSH "$EASEL_QUEUE" "$1" >/dev/null; }
 status_of() { sql "select status from jobs where id='$1'"; }
+field() { sql "select $2 from jobs where id='$1'"; } # ID SQL-EXPRESSION
 
 # wait_until TIMEOUT_S command...  (polls every 0.2 s)
 wait_until() {

@@ -34,7 +34,6 @@ run() { # SEED -> job id, once the job has ended
   wait_for 60 "finished $id" >/dev/null
   echo "$id"
 }
-field() { sql "select $2 from jobs where id='$1'"; }
 KEY="easel:jobs:breaker:replicate $BASE"
 
 faults '{"rate": 1.0, "kinds": ["500"]}'

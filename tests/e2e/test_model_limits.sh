@@ -15,6 +15,15 @@ models:
     provider: local
     concurrency: 2
     input: {style: "{{style}}", latency_ms: "{{latency_ms}}"}
+  - id: local/solo
+    provider: local
+    concurrency: 1
+    input: {style: "{{style}}", latency_ms: "{{latency_ms}}"}
+  - id: chain/nokey-to-solo
+    provider: openai
+    credential_env: EASEL_TEST_UNSET_KEY
+    input: {prompt: "x"}
+    fallback: [local/solo]
   - id: local/rated
     provider: local
     rate_limit: {requests: 3, per: 2s}
@@ -32,8 +41,9 @@ push_model() { # MODEL N [LATENCY_MS]
 }
 push_model local/limited 8 1200
 push_model local/rated 9
-wait_for 90 'all_terminal 17'
-check "every job succeeded" eq "$(count_jobs "'succeeded'")" 17
+push_model chain/nokey-to-solo 3 1200
+wait_for 90 'all_terminal 20'
+check "every job succeeded" eq "$(count_jobs "'succeeded'")" 20
 check "both controllers dispatched" eq "$(sql "select count(distinct split_part(message, ' by ', 2)) from job_events where to_status='dispatched'")" 2
 # the most attempts of local/limited ever running at once, from the record
 peak=$(sql "with iv as (
@@ -54,5 +64,16 @@ span=$(sql "select extract(epoch from max(e.at) - min(e.at)) from job_events e j
 echo "local/rated: at most $most dispatches in any 2 s; 9 dispatches over ${span}s" >&2
 check "local/rated never had more than 3 dispatches in 2 s across both controllers" test "$most" -le 3
 check "its 9 dispatches were spread over at least 4 s" python3 -c "import sys; sys.exit(0 if float('$span') >= 4.0 else 1)"
+# local/solo is reached only by failover inside an attempt (the first
+# model has no key), so no dispatch gated it: the worker takes its place
+gaps=$(sql "select string_agg(round(extract(epoch from g)::numeric, 2)::text, ' ') from (
+  select e.at - lag(e.at) over (order by e.at) g from job_events e join jobs j on j.id = e.job_id
+  where j.model = 'chain/nokey-to-solo' and e.to_status = 'succeeded') x where g is not null")
+echo "chain/nokey-to-solo: seconds between successes: $gaps" >&2
+check "the failover model's concurrency of 1 holds: its 1.2 s runs never overlapped" python3 -c "
+import sys; g = [float(x) for x in '$gaps'.split()]; sys.exit(0 if len(g) == 2 and min(g) >= 1.1 else 1)"
+check "the result says local/solo produced them" eq \
+  "$(sql "select count(*) from jobs where model = 'chain/nokey-to-solo' and result_model = 'local/solo'")" 3
 check "no concurrency slot is left behind" eq "$(rcli ZCARD easel:jobs:running:local/limited)" 0
+check "nor one taken by a worker for a failover model" eq "$(rcli ZCARD easel:jobs:running:local/solo)" 0
 finish

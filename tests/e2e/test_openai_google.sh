@@ -47,6 +47,14 @@ cat >>"$WORK/models.yaml" <<YAML
     input:
       prompt: "Restyle this {{room_type}} as {{style}} {{marker}}"
       generationConfig: {imageConfig: {aspectRatio: "4:3"}}
+  - id: google/gemini-short
+    provider: gemini
+    endpoint: $GOO
+    version: gemini-2.5-flash-image
+    credential_env: GEMINI_API_KEY
+    timeout: 5s
+    retry: {max_attempts: 2, initial: 100ms, factor: 2, max: 200ms}
+    input: {prompt: "Restyle this {{room_type}} as {{style}} {{marker}}"}
   - id: google/imagen-3
     provider: imagen
     endpoint: $GOO
@@ -84,7 +92,6 @@ export EASEL_REGISTRY=$WORK/models.yaml OPENAI_API_KEY=$OKEY GEMINI_API_KEY=$GKE
 export OPENAI_WRONG_KEY=sk-wrongKey-99887766
 start_controller ctl --concurrency 4 --lease 3s --heartbeat 500ms || { fail "controller start"; exit 1; }
 submit() { "$EASEL" submit --model "$1" --input "$2" --image "file://$SAMPLES/room-2.jpg"; }
-field() { sql "select $2 from jobs where id='$1'"; }
 fields() { echo "{\"room_type\":\"loft\",\"style\":\"modern\",\"marker\":\"$1\"}"; }
 
 o=$(submit openai/gpt-image-1 "$(fields '')")
@@ -115,7 +122,15 @@ gblock=$(submit google/gemini-2.5-flash-image "$(fields '[[emu:blocked]]')")
 gsafe=$(submit google/gemini-2.5-flash-image "$(fields '[[emu:safety]]')")
 gnone=$(submit google/gemini-2.5-flash-image "$(fields '[[emu:noimage]]')")
 ifilt=$(submit google/imagen-3 "$(fields '[[emu:filtered]]')")
-wait_for 90 "finished $o500 $o429 $omod $oquota $owrong $g429 $g503 $gblock $gsafe $gnone $ifilt"
+oslow=$(submit openai/gpt-image-1 "$(fields '[[emu:slowbody]]')")
+gstall=$(submit google/gemini-short "$(fields '[[emu:stallbodyonce]]')")
+wait_for 90 "finished $o500 $o429 $omod $oquota $owrong $g429 $g503 $gblock $gsafe $gnone $ifilt $oslow $gstall"
+check "an openai answer that trickles in slowly is waited for" eq "$(field "$oslow" "status||'/'||attempts")" succeeded/1
+check "the openai emulator did trickle it" test "$(emu_stat "$OAI" "body slowbody")" -ge 1
+check "a gemini answer that stalls half way ends at the call's deadline and is retried" eq \
+  "$(field "$gstall" "status||'/'||attempts")" succeeded/2
+check "the stalled attempt says it timed out" grep -q 'timed out' \
+  <<<"$(sql "select message from job_events where job_id='$gstall'")"
 check "openai 500 is retried and succeeds" eq "$(field "$o500" "status||'/'||attempts")" succeeded/2
 check "openai 429 is retried and succeeds" eq "$(field "$o429" "status||'/'||attempts")" succeeded/2
 check "the openai retry waited as retry-after-ms asked" grep -q 'as the server asked' \

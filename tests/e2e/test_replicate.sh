@@ -57,6 +57,14 @@ cat >>"$WORK/models.yaml" <<YAML
     timeout: 3s
     retry: {max_attempts: 1}
     input: {image: "{{image|data_uri}}", prompt: "slow {{marker}}"}
+  - id: stall/qwen
+    provider: replicate
+    endpoint: $BASE
+    version: qwen/qwen-image-edit
+    credential_env: REPLICATE_API_TOKEN
+    timeout: 5s
+    retry: {max_attempts: 2, initial: 100ms, factor: 2, max: 200ms}
+    input: {image: "{{image|data_uri}}", prompt: "x {{marker}}"}
   - id: nokey/qwen
     provider: replicate
     endpoint: $BASE
@@ -69,7 +77,6 @@ start_controller ctl --concurrency 4 --lease 3s --heartbeat 500ms || { fail "con
 submit() { # MODEL FIELDS_JSON -> job id
   "$EASEL" submit --model "$1" --input "$2" --image "file://$SAMPLES/room-1.jpg"
 }
-field() { sql "select $2 from jobs where id='$1'"; }
 
 q=$(submit qwen/qwen-image-edit '{"room_type":"loft","style":"modern","seed":7}')
 f=$(submit black-forest-labs/flux-kontext-max '{"style":"coastal"}')
@@ -103,7 +110,9 @@ bad=$(submit broken/qwen-template '{}')
 nsfw=$(submit qwen/qwen-image-edit '{"room_type":"den","style":"boho","seed":4,"marker":"[[emu:nsfw]]"}')
 nokey=$(submit nokey/qwen '{}')
 trunc=$(submit qwen/qwen-image-edit '{"room_type":"den","style":"boho","seed":6,"marker":"[[emu:truncateonce]]"}')
-wait_for 60 "finished $r500 $r429 $rto $bad $nsfw $nokey $trunc"
+slowb=$(submit qwen/qwen-image-edit '{"room_type":"den","style":"boho","seed":7,"marker":"[[emu:slowbody]]"}')
+stall=$(submit stall/qwen '{"marker":"[[emu:stallbodyonce]]"}')
+wait_for 60 "finished $r500 $r429 $rto $bad $nsfw $nokey $trunc $slowb $stall"
 check "a 500 on create is retried and the job succeeds" eq "$(field "$r500" "status||'/'||attempts")" succeeded/2
 check "a 429 is retried and the job succeeds" eq "$(field "$r429" "status||'/'||attempts")" succeeded/2
 check "the retry after a 429 waited as Retry-After asked" grep -q 'as the server asked' \
@@ -117,13 +126,21 @@ check "an NSFW refusal is a permanent content-policy failure" eq \
 check "a truncated output download is retried and the job succeeds" eq "$(field "$trunc" "status||'/'||attempts")" succeeded/2
 check "the first attempt says the output download failed" grep -q 'downloading the replicate output' \
   <<<"$(sql "select message from job_events where job_id='$trunc'")"
+check "an output download that trickles in slowly is waited for" eq "$(field "$slowb" "status||'/'||attempts")" succeeded/1
+check "the emulator did trickle it" test "$(emu_stat "$BASE" "body slowbody")" -ge 1
+check "an output download that stalls half way ends at the call's deadline and is retried" eq \
+  "$(field "$stall" "status||'/'||attempts")" succeeded/2
+check "the stalled attempt says it timed out" grep -q 'timed out' \
+  <<<"$(sql "select message from job_events where job_id='$stall'")"
 check "a missing API key fails clearly" grep -q 'EASEL_TEST_UNSET_KEY' <<<"$(field "$nokey" error_message)"
 
 # --- cancel and timeout reach Replicate
 before=$(emu_stat "$BASE" cancel)
+creates=$(emu_stat "$BASE" create)
 c=$(submit qwen/qwen-image-edit '{"room_type":"den","style":"boho","seed":5,"marker":"[[emu:slow]]"}')
-wait_for 30 'test "$(status_of "$c")" = running'
-sleep 1
+# cancel while the create is held by Prefer: wait, the hardest moment:
+# the worker learns the prediction's id only when the wait ends
+wait_for 30 'test "$(emu_stat "$BASE" create)" -gt "$creates"'
 check "cancel of a running Replicate job" "$EASEL" cancel "$c"
 wait_for 15 'test "$(emu_stat "$BASE" cancel)" -gt "$before"'
 check "the prediction was canceled at Replicate" test "$(emu_stat "$BASE" cancel)" -gt "$before"

@@ -1540,7 +1540,9 @@ class Node:
             return
         if grace is None:
             grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
-        grace = min(max(float(grace), 0.0), 5.0)
+        # a real kubelet waits the whole grace period; this one waits at
+        # most 15 s, enough for a worker to cancel its provider call
+        grace = min(max(float(grace), 0.0), 15.0)
 
         def stop():
             killpg(rt.pid, signal.SIGTERM)

@@ -6,8 +6,9 @@ every emulator returns a real image derived from its input.
 Faults come two ways:
   - per request, from a marker in the prompt: [[emu:500]], [[emu:429]],
     [[emu:timeout]], [[emu:malformed]], [[emu:fail]], [[emu:nsfw]],
-    [[emu:slow]], [[emu:truncate]], [[emu:noimage]]
-    (each emulator documents which it understands);
+    [[emu:slow]], [[emu:truncate]], [[emu:noimage]], and for every
+    emulator [[emu:slowbody]] (the answer's body trickles out over about
+    two seconds) and [[emu:stallbody]] (half the body, then nothing);
   - at random, at a rate set through POST /_emu/faults
     {"rate": 0.3, "kinds": ["500", "429", "timeout"], "seed": 7}.
 GET /_emu/stats returns the counters; POST /_emu/reset clears them.
@@ -132,7 +133,29 @@ class Handler(BaseHTTPRequestHandler):
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
+        fault, self.body_fault = getattr(self, "body_fault", None), None
+        if fault:
+            self.emu.count("body " + fault)
+        if fault == "slowbody":
+            # sixteen pieces an eighth of a second apart: slow, never stopped
+            step = max(1, (len(data) + 15) // 16)
+            for i in range(0, len(data), step):
+                self.wfile.write(data[i:i + step])
+                self.wfile.flush()
+                time.sleep(0.125)
+            return
+        if fault == "stallbody":
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.stall()
+            return
         self.wfile.write(data)
+
+    def body_faults(self, marks):
+        """Arms a body fault for this request's answer, if marked."""
+        for f in ("slowbody", "stallbody"):
+            if f in marks:
+                self.body_fault = f
 
     def stall(self, seconds=120):
         """Answers nothing: the client's timeout has to fire."""
@@ -154,6 +177,9 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(data[: len(data) // 2])
             self.close_connection = True
             return
+        for f in ("slowbody", "stallbody"):
+            if name.startswith(f + "-"):
+                self.body_fault = f
         self.send(200, data, mime)
 
     def control(self, path):

@@ -126,6 +126,7 @@ class Handler(emu.Handler):
                                       "google/guide/troubleshooting")
                     images.append(data)
         marks = emu.markers(" ".join(texts))
+        self.body_faults(marks)
         f = self.faults(marks)
         if f == "stalled":
             return None
@@ -173,6 +174,7 @@ class Handler(emu.Handler):
         if aspect not in sizes:
             return gerror(400, "INVALID_ARGUMENT", "Unsupported aspect ratio: %s" % aspect)
         marks = emu.markers(inst[0]["prompt"])
+        self.body_faults(marks)
         f = self.faults(marks)
         if f == "stalled":
             return None

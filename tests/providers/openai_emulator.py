@@ -84,6 +84,7 @@ class Handler(emu.Handler):
             else:
                 fields[name] = data.decode("utf-8", "replace")
         marks = emu.markers(fields.get("prompt", ""))
+        self.body_faults(marks)
         fault = self.emu.random_fault()
         if fault:
             marks.add(fault)

@@ -19,7 +19,8 @@ inverted by libvips, in the requested output_format.
 Prompt markers (see emu.py): [[emu:500]] [[emu:429]] [[emu:timeout]]
 [[emu:malformed]] on the create; [[emu:fail]] and [[emu:nsfw]] end the
 prediction failed; [[emu:slow]] makes it run for a minute; [[emu:truncate]]
-truncates the output download.
+truncates the output download, [[emu:slowbody]] trickles it and
+[[emu:stallbody]] stops it half way.
 
 Usage: replicate_emulator.py --state-dir DIR --token T [--port N]
        [--start-ms 100] [--run-ms 300] [--rate-per-s 0]
@@ -182,7 +183,10 @@ class Prediction:
         except Exception as e:  # noqa: BLE001 - the prediction fails with the reason
             self.status, self.error = "failed", "could not process the input image: %s" % e
             return
-        name = ("truncated-" if "truncate" in self.marks else "") + "%s.%s" % (self.id, fmt)
+        prefix = "".join(m + "-" for m in ("slowbody", "stallbody") if m in self.marks)
+        if "truncate" in self.marks:
+            prefix = "truncated-"
+        name = prefix + "%s.%s" % (self.id, fmt)
         url = r.put_file(name, data, {"jpg": "image/jpeg", "png": "image/png",
                                       "webp": "image/webp"}[fmt])
         # qwen-image-edit answers with a list of files, flux-kontext-max with one
