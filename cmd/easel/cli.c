@@ -1,6 +1,7 @@
 /*
- * cli.c - the modes a person types: submit, get, list, cancel, retry. They
- * parse, call pkg/client, and print a table or JSON.
+ * cli.c - the modes a person types: submit, get, list, cancel, retry,
+ * breakers. They parse, call pkg/client (or read Redis), and print a table
+ * or JSON.
  */
 #include <poll.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "easel/client.h"
+#include "easel/telemetry.h"
 #include "settings.h"
 
 static int open_store(const struct settings *s, struct easel_store **st)
@@ -303,4 +305,59 @@ int mode_retry(struct settings *s, char **args, int nargs)
 {
     (void)nargs;
     return change(s, args[0], false);
+}
+
+int mode_breakers(struct settings *s, char **args, int nargs)
+{
+    (void)args, (void)nargs;
+    struct easel_queue *q = NULL;
+    if (open_queue(s, &q))
+        return 1;
+    int rc = 1;
+    struct easel_buf b;
+    easel_buf_init(&b, 0);
+    struct easel_breaker_info *bs = NULL;
+    size_t n = 0;
+    if (!strcmp(s->output, "prometheus")) {
+        if (easel_prom_breakers(q, &b) == EASEL_OK) {
+            fwrite(b.data, 1, b.len, stdout);
+            rc = 0;
+        }
+    } else if (easel_queue_breakers(q, &bs, &n) == EASEL_OK) {
+        rc = 0;
+        if (want_json(s, "breakers")) {
+            cJSON *arr = cJSON_CreateArray();
+            for (size_t i = 0; i < n; i++) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddStringToObject(o, "endpoint", bs[i].endpoint);
+                cJSON_AddStringToObject(o, "state", easel_breaker_state_name(bs[i].state));
+                cJSON_AddNumberToObject(o, "consecutive_failures", (double)bs[i].failures);
+                cJSON_AddNumberToObject(o, "retry_in_ms", (double)bs[i].retry_in_ms);
+                cJSON_AddNumberToObject(o, "opens", (double)bs[i].opens);
+                cJSON_AddItemToArray(arr, o);
+            }
+            print_json(arr);
+            cJSON_Delete(arr);
+        } else {
+            printf("%-10s %-9s %8s %10s %6s\n", "PROVIDER", "STATE", "FAILURES", "PROBE IN",
+                   "OPENS");
+            for (size_t i = 0; i < n; i++) {
+                char probe[32];
+                const char *sp = strchr(bs[i].endpoint, ' ');
+                fmt_duration(bs[i].state == EASEL_BREAKER_OPEN ? bs[i].retry_in_ms : -1, probe,
+                             sizeof(probe));
+                printf("%-10.*s %-9s %8lld %10s %6lld  %s\n",
+                       (int)(sp ? (size_t)(sp - bs[i].endpoint) : strlen(bs[i].endpoint)),
+                       bs[i].endpoint, easel_breaker_state_name(bs[i].state),
+                       (long long)bs[i].failures, probe, (long long)bs[i].opens,
+                       sp ? sp + 1 : "");
+            }
+        }
+    }
+    if (rc)
+        fprintf(stderr, "easel breakers: cannot read the breakers from redis\n");
+    easel_breaker_list_free(bs, n);
+    easel_buf_cleanup(&b);
+    easel_queue_free(q);
+    return rc;
 }

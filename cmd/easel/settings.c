@@ -172,6 +172,11 @@ static const struct easel_opt list_opts[] = {
 };
 static const struct easel_opt cancel_opts[] = {O_REDIS, O_DB, O_QUEUE, O_LOG};
 static const struct easel_opt migrate_opts[] = {O_DB, O_LOG};
+static const struct easel_opt breakers_opts[] = {
+    OPT("output", NULL, STRING, "table", output, 0, 0,
+        "Output format: table, json or prometheus (-o prometheus: the metric families)"),
+    O_REDIS, O_QUEUE, O_LOG,
+};
 static const struct easel_opt registry_opts[] = {O_LOG};
 static const struct easel_opt render_opts[] = {
     OPT("id", NULL, STRING, NULL, id, 0, 0,
@@ -209,6 +214,9 @@ MODE("cancel", "easel cancel ID",
 MODE("retry", "easel retry ID",
      "Run a failed or dead-lettered job again with a fresh attempt budget.",
      cancel_opts, 1, 1, retry);
+MODE("breakers", "easel breakers [-o table|json|prometheus]",
+     "Show the circuit breaker of every provider endpoint, shared by all workers through Redis.",
+     breakers_opts, 0, 0, breakers);
 MODE("migrate", "easel migrate",
      "Apply the PostgreSQL schema (idempotent, versioned).", migrate_opts, 0, 0,
      migrate);
@@ -227,5 +235,5 @@ MODE("config-doc", "easel config-doc",
 
 const struct mode *const easel_modes[] = {
     &m_controller, &m_job,     &m_submit,  &m_get,     &m_list,       &m_cancel,
-    &m_retry,      &m_migrate, &m_registry, &m_render, &m_version, &m_config_doc, NULL,
+    &m_retry,      &m_breakers, &m_migrate, &m_registry, &m_render, &m_version, &m_config_doc, NULL,
 };

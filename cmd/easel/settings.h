@@ -64,6 +64,7 @@ int mode_list(struct settings *s, char **args, int nargs);
 int mode_cancel(struct settings *s, char **args, int nargs);
 int mode_retry(struct settings *s, char **args, int nargs);
 int mode_migrate(struct settings *s, char **args, int nargs);
+int mode_breakers(struct settings *s, char **args, int nargs);
 int mode_registry(struct settings *s, char **args, int nargs);
 int mode_version(struct settings *s, char **args, int nargs);
 int mode_render(struct settings *s, char **args, int nargs);

@@ -259,6 +259,21 @@ easel_err easel_queue_breaker_record(struct easel_queue *q, const char *endpoint
                                      int threshold, int64_t cooldown_ms,
                                      enum easel_breaker_state *state, bool *changed);
 
+/* Every breaker this Redis holds for the queue, for `easel breakers` and
+ * metrics. An open breaker whose cooldown is over reads as half-open: the
+ * next call is its probe. Free with easel_breaker_list_free. */
+struct easel_breaker_info {
+    char *endpoint;              /* "<provider> <base URL>" */
+    enum easel_breaker_state state;
+    int64_t failures;            /* consecutive, while closed */
+    int64_t retry_in_ms;         /* open: until a probe may go */
+    int64_t opens;               /* times opened (the hash lives a day past its last change) */
+};
+easel_err easel_queue_breakers(struct easel_queue *q, struct easel_breaker_info **out,
+                               size_t *n);
+void easel_breaker_list_free(struct easel_breaker_info *b, size_t n);
+const char *easel_breaker_state_name(enum easel_breaker_state s);
+
 /* ------------------------------------------ per-model limits, all replicas */
 
 /* A rate limit shared by every controller: at most `requests` takes per

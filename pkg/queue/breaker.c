@@ -180,3 +180,100 @@ easel_err easel_queue_slot_release(struct easel_queue *q, const char *model, con
     free(k);
     return rc;
 }
+
+const char *easel_breaker_state_name(enum easel_breaker_state s)
+{
+    switch (s) {
+    case EASEL_BREAKER_OPEN: return "open";
+    case EASEL_BREAKER_HALF_OPEN: return "half_open";
+    case EASEL_BREAKER_CLOSED: break;
+    }
+    return "closed";
+}
+
+void easel_breaker_list_free(struct easel_breaker_info *b, size_t n)
+{
+    for (size_t i = 0; b && i < n; i++)
+        free(b[i].endpoint);
+    free(b);
+}
+
+/* The SCAN pattern matching exactly the keys that start with prefix. */
+static char *glob_prefix(const char *prefix)
+{
+    char *g = malloc(2 * strlen(prefix) + 2), *p = g;
+    if (!g)
+        return NULL;
+    for (const char *s = prefix; *s; s++) {
+        if (strchr("*?[]\\", *s))
+            *p++ = '\\';
+        *p++ = *s;
+    }
+    *p++ = '*';
+    *p = '\0';
+    return g;
+}
+
+easel_err easel_queue_breakers(struct easel_queue *q, struct easel_breaker_info **out,
+                               size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!q)
+        return EASEL_EINVAL;
+    char *pat = glob_prefix(q->key[QK_BREAKER_PREFIX]);
+    if (!pat)
+        return EASEL_ENOMEM;
+    struct queue_argv a;
+    redisReply *r = NULL;
+    queue_argv_init(&a);
+    queue_argv_script(&a, q, QUEUE_SCRIPT_BREAKERS, 0);
+    queue_argv_str(&a, pat); /* borrowed until the call is made */
+    easel_err rc = queue_exec(q, &a, "breakers", &r);
+    free(pat);
+    if (rc)
+        return rc;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        rc = queue_bad_reply(q, "breakers", r);
+        freeReplyObject(r);
+        return rc;
+    }
+    struct easel_breaker_info *b = calloc(r->elements ? r->elements : 1, sizeof(*b));
+    if (!b) {
+        freeReplyObject(r);
+        return EASEL_ENOMEM;
+    }
+    size_t plen = strlen(q->key[QK_BREAKER_PREFIX]), k = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        long long fails = 0, left = 0, opens = 0;
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 5 ||
+            e->element[0]->type != REDIS_REPLY_STRING ||
+            e->element[1]->type != REDIS_REPLY_STRING || !int_at(e, 2, &fails) ||
+            !int_at(e, 3, &left) || !int_at(e, 4, &opens) || e->element[0]->len < plen) {
+            rc = queue_bad_reply(q, "breakers", e);
+            break;
+        }
+        const char *st = e->element[1]->str;
+        b[k].state = !strcmp(st, "half_open") ? EASEL_BREAKER_HALF_OPEN
+                   : !strcmp(st, "open")      ? (left > 0 ? EASEL_BREAKER_OPEN
+                                                          : EASEL_BREAKER_HALF_OPEN)
+                                              : EASEL_BREAKER_CLOSED;
+        b[k].failures = fails;
+        b[k].retry_in_ms = b[k].state == EASEL_BREAKER_OPEN ? left : 0;
+        b[k].opens = opens;
+        if (!(b[k].endpoint = easel_strdup(e->element[0]->str + plen))) {
+            rc = EASEL_ENOMEM;
+            break;
+        }
+        k++;
+    }
+    freeReplyObject(r);
+    if (rc) {
+        easel_breaker_list_free(b, k);
+        return rc;
+    }
+    *out = b;
+    *n = k;
+    return EASEL_OK;
+}

@@ -320,7 +320,26 @@ static const char breaker_record_lua[] =
     "    out = {'open', 1}\n"
     "  end\n"
     "end\n"
+    "if out[1] == 'open' and out[2] == 1 then redis.call('HINCRBY', KEYS[1], 'opens', 1) end\n"
     "redis.call('PEXPIRE', KEYS[1], 86400000)\n"
+    "return out\n";
+
+/* breakers: ARGV the SCAN pattern of the breaker hashes. Every breaker
+ * as {key, state, consecutive failures, ms until a probe may go (open
+ * only), times opened}. Read-only: for `easel breakers` and metrics. */
+static const char breakers_lua[] =
+    LUA_NOW
+    "local out, cur = {}, '0'\n"
+    "repeat\n"
+    "  local r = redis.call('SCAN', cur, 'MATCH', ARGV[1], 'COUNT', 500)\n"
+    "  cur = r[1]\n"
+    "  for _, k in ipairs(r[2]) do\n"
+    "    local h = redis.call('HMGET', k, 'state', 'fails', 'until', 'opens')\n"
+    "    local left = math.max(0, tonumber(h[3] or '0') - now)\n"
+    "    table.insert(out, {k, h[1] or 'closed', tonumber(h[2] or '0'), left,\n"
+    "                       tonumber(h[4] or '0')})\n"
+    "  end\n"
+    "until cur == '0'\n"
     "return out\n";
 
 /* rate_take: KEYS rate log; ARGV requests, per_ms, member. A sliding
@@ -373,4 +392,5 @@ const struct queue_script queue_scripts[QUEUE_SCRIPT_COUNT] = {
     [QUEUE_SCRIPT_BREAKER_RECORD] = {"breaker_record", breaker_record_lua},
     [QUEUE_SCRIPT_RATE_TAKE] = {"rate_take", rate_take_lua},
     [QUEUE_SCRIPT_SLOT_TAKE] = {"slot_take", slot_take_lua},
+    [QUEUE_SCRIPT_BREAKERS] = {"breakers", breakers_lua},
 };

@@ -41,6 +41,14 @@ for s in 1 2 3; do j=$(run "$s"); last=$(field "$j" "status||'/'||attempts||'/'|
 check "a failing provider's jobs fail over to the next model" eq "$last" succeeded/2/local/vips-stage
 check "three consecutive failures opened the breaker" eq "$(rcli HGET "$KEY" state)" open
 check "the opening is logged" grep -q 'circuit breaker for replicate .* opened' "$WORK/ctl.log"
+"$EASEL" breakers >"$WORK/breakers-open.txt"
+check "easel breakers shows it open, with the time until a probe" \
+  grep -Eq "^replicate +open +0 +[0-9.]+s +1  $BASE\$" "$WORK/breakers-open.txt"
+"$EASEL" breakers -o prometheus >"$WORK/breakers-open.prom"
+check "the metrics say open for this endpoint, and only open" eq "$(grep '^easel_circuit_breaker_state{' "$WORK/breakers-open.prom" | sort)" \
+  "$(printf 'easel_circuit_breaker_state{provider="replicate",endpoint="%s",state="%s"} %s\n' "$BASE" closed 0 "$BASE" half_open 0 "$BASE" open 1 | sort)"
+check "and count one opening" grep -qx "easel_circuit_breaker_opens_total{provider=\"replicate\",endpoint=\"$BASE\"} 1" "$WORK/breakers-open.prom"
+check "the exposition is well-formed Prometheus text" python3 "$ROOT/tests/e2e/promcheck.py" "$WORK/breakers-open.prom"
 before=$(emu_stat "$BASE" create)
 j=$(run 4)
 check "while open, a job fails over at once, in its first attempt" eq \
@@ -54,6 +62,11 @@ check "after the cooldown a probe goes through and succeeds" eq \
   "$(field "$j" "status||'/'||attempts||'/'||result_model")" succeeded/1/flaky/qwen
 check "the successful probe closed the breaker" eq "$(rcli HGET "$KEY" state)" closed
 check "the closing is logged" grep -q 'circuit breaker for replicate .* closed' "$WORK/ctl.log"
+check "the metrics say closed again" grep -qx \
+  "easel_circuit_breaker_state{provider=\"replicate\",endpoint=\"$BASE\",state=\"closed\"} 1" \
+  <("$EASEL" breakers -o prometheus)
+check "easel breakers -o json agrees" eq "$("$EASEL" breakers -o json | python3 -c '
+import json, sys; b = json.load(sys.stdin); print(len(b), b[0]["state"], b[0]["opens"])')" "1 closed 1"
 j=$(run 6)
 check "closed again, jobs use the provider" eq "$(field "$j" "status||'/'||result_model")" succeeded/flaky/qwen
 finish

@@ -2,6 +2,7 @@
  * test_core.c - core helpers: buffers, parsing, config precedence, backoff,
  * redaction and the lifecycle table.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include "easel/config.h"
 #include "easel/core.h"
 #include "easel/job.h"
+#include "easel/telemetry.h"
 #include "easel/yamljson.h"
 
 static void test_buf_cap(void **state)
@@ -232,6 +234,27 @@ static void test_yaml_to_json(void **state)
     assert_string_equal(what, "nested too deeply");
 }
 
+/* The Prometheus text format's escaping and value spelling. */
+static void test_prom_text(void **state)
+{
+    (void)state;
+    struct easel_buf b;
+    easel_buf_init(&b, 0);
+    assert_int_equal(easel_prom_family(&b, "x_total", "counter", "a \\ b\nc \"q\""), EASEL_OK);
+    const char *l[] = {"path", "C:\\dir \"x\"\nnext", "k", "", NULL};
+    assert_int_equal(easel_prom_sample(&b, "x_total", l, 3), EASEL_OK);
+    assert_int_equal(easel_prom_sample(&b, "y", NULL, 0.25), EASEL_OK);
+    assert_int_equal(easel_prom_sample(&b, "z", (const char *[]){NULL}, HUGE_VAL), EASEL_OK);
+    assert_int_equal(easel_buf_append(&b, "", 1), EASEL_OK);
+    assert_string_equal(b.data,
+                        "# HELP x_total a \\\\ b\\nc \"q\"\n"
+                        "# TYPE x_total counter\n"
+                        "x_total{path=\"C:\\\\dir \\\"x\\\"\\nnext\",k=\"\"} 3\n"
+                        "y 0.25\n"
+                        "z +Inf\n");
+    easel_buf_cleanup(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -242,6 +265,7 @@ int main(void)
         cmocka_unit_test(test_redaction),
         cmocka_unit_test(test_lifecycle),
         cmocka_unit_test(test_yaml_to_json),
+        cmocka_unit_test(test_prom_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
