@@ -29,6 +29,14 @@ void kube_job_params_from(const struct settings *s, const char *ns,
     p->redis_secret = s->redis_secret && *s->redis_secret ? s->redis_secret : NULL;
     p->queue = s->queue;
     p->storage = s->storage;
+    /* one joined copy for the process: read once, at start-up */
+    static char allow[4096];
+    allow[0] = '\0';
+    for (size_t i = 0; s->source_allow && s->source_allow[i]; i++) {
+        size_t used = strlen(allow);
+        snprintf(allow + used, sizeof(allow) - used, "%s%s", i ? "," : "", s->source_allow[i]);
+    }
+    p->source_allow = allow[0] ? allow : NULL;
     p->log_level = s->log_level;
     p->heartbeat_ms = s->heartbeat_ms;
     p->ttl_seconds = (int)(s->job_ttl_ms / 1000);

@@ -47,7 +47,7 @@ int mode_controller(struct settings *s, char **args, int nargs)
                 s->storage);
         return 2;
     }
-    char hb[32], bytes[32], ftimeout[32], pixels[32], roots[4096] = "";
+    char hb[32], bytes[32], ftimeout[32], pixels[32], roots[4096] = "", allow[4096] = "";
     snprintf(hb, sizeof(hb), "%lldms", (long long)s->heartbeat_ms);
     snprintf(bytes, sizeof(bytes), "%lld", (long long)s->max_source_bytes);
     snprintf(ftimeout, sizeof(ftimeout), "%lldms", (long long)s->fetch_timeout_ms);
@@ -83,6 +83,17 @@ int mode_controller(struct settings *s, char **args, int nargs)
                                      i ? "," : "", s->file_roots[i]);
         env[n++] = env_pair("EASEL_FILE_ROOTS", roots);
     }
+    for (size_t i = 0; s->source_allow && s->source_allow[i]; i++) {
+        if (!easel_allow_entry_valid(s->source_allow[i])) {
+            fprintf(stderr, "easel controller: --source-allow \"%s\" is not a CIDR, an address, "
+                    "a host name or *.domain\n", s->source_allow[i]);
+            return 2;
+        }
+        size_t used = strlen(allow);
+        snprintf(allow + used, sizeof(allow) - used, "%s%s", i ? "," : "", s->source_allow[i]);
+    }
+    if (allow[0])
+        env[n++] = env_pair("EASEL_SOURCE_ALLOW", allow);
     int status = 1;
     struct easel_executor *ex = NULL;
     struct easel_kube_config *kc = NULL;
@@ -230,6 +241,7 @@ int mode_job(struct settings *s, char **args, int nargs)
     o.fetch.timeout_ms = s->fetch_timeout_ms;
     o.fetch.connect_timeout_ms = s->connect_timeout_ms;
     o.fetch.file_roots = (const char *const *)s->file_roots;
+    o.fetch.allow = (const char *const *)s->source_allow;
     easel_image_limits_default(&o.limits);
     o.limits.max_pixels = s->max_pixels;
     o.limits.max_bytes = s->max_source_bytes;

@@ -111,6 +111,9 @@ static const struct easel_opt controller_opts[] = {
         0x7fffffffffffLL, "Largest source image in pixels (width x height), checked before decoding"),
     OPT("file-root", "EASEL_FILE_ROOTS", LIST, NULL, file_roots, 0, 0,
         "Directory file:// sources must be inside (repeatable; comma-separated in the environment; none = any)"),
+    OPT("source-allow", "EASEL_SOURCE_ALLOW", LIST, NULL, source_allow, 0, 0,
+        "Let the SSRF guard through to these http(s) sources: CIDRs, addresses, host names or *.domain "
+        "(repeatable; comma-separated in the environment; none = public internet addresses only)"),
     O_LOG,
 };
 
@@ -140,6 +143,9 @@ static const struct easel_opt job_opts[] = {
         "Largest source image width or height in pixels"),
     OPT("file-root", "EASEL_FILE_ROOTS", LIST, NULL, file_roots, 0, 0,
         "Directory file:// sources must be inside (repeatable; comma-separated in the environment; none = any)"),
+    OPT("source-allow", "EASEL_SOURCE_ALLOW", LIST, NULL, source_allow, 0, 0,
+        "Let the SSRF guard through to these http(s) sources: CIDRs, addresses, host names or *.domain "
+        "(repeatable; comma-separated in the environment; none = public internet addresses only)"),
     O_LOG,
 };
 
@@ -186,6 +192,8 @@ static const struct easel_opt render_opts[] = {
     OPT("attempt", NULL, INT, "0", attempt, 0, 1000000,
         "Attempt number (default: the job's next, or 1)"),
     OPT("output", NULL, STRING, "yaml", output, 0, 0, "Output format: yaml or json (-o json)"),
+    OPT("source-allow", "EASEL_SOURCE_ALLOW", LIST, NULL, source_allow, 0, 0,
+        "As the controller's: hosts the worker's SSRF guard lets through"),
     O_DB, O_REGISTRY, O_STORAGE, O_KUBE, O_LOG,
 };
 static const struct easel_opt doc_opts[] = {

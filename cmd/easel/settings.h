@@ -31,7 +31,7 @@ struct settings {
     bool migrate;
     /* job */
     char *id, *termination_log, *worker_name;
-    char **file_roots;
+    char **file_roots, **source_allow;
     int attempt;
     int64_t max_source_bytes, fetch_timeout_ms, connect_timeout_ms,
         max_pixels;

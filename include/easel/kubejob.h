@@ -46,6 +46,7 @@ struct easel_kube_job_params {
     const char *redis_secret;     /* Secret whose redis-url the worker's breakers use, or NULL */
     const char *queue;            /* EASEL_QUEUE for the worker (the breakers' key prefix) */
     const char *storage;          /* EASEL_STORAGE for the worker */
+    const char *source_allow;     /* EASEL_SOURCE_ALLOW (comma-separated), NULL = none */
     const char *log_level;        /* NULL = info */
     int64_t heartbeat_ms;         /* 0 = worker default */
     int64_t timeout_ms;           /* activeDeadlineSeconds; 0 = model's */

@@ -1,8 +1,9 @@
 /*
  * storage.h - where source images come from and where results go.
  *
- * Sources: file:// (confined to configured roots when roots are set) and
- * http(s):// via libcurl with a size cap and connect/total timeouts.
+ * Sources: file:// (confined to configured roots when roots are set),
+ * data: URIs and http(s):// via libcurl with a size cap, connect/total
+ * timeouts and the SSRF guard (guard.c).
  * Sinks: file:///dir for now (S3 comes later). Results are written
  * atomically (temp file + rename) under a per-job, per-attempt-stable name,
  * so a retried job overwrites rather than duplicates.
@@ -25,6 +26,13 @@ struct easel_fetch_opts {
     const char *const *file_roots; /* NULL-terminated; NULL = any path */
     const char *user_agent;
     const volatile sig_atomic_t *stop; /* non-zero: abandon the transfer (EASEL_ECANCELED) */
+    /* The SSRF guard (on unless open_network): http(s) may only connect
+     * to public internet addresses, checked on the address actually
+     * connected to, on every redirect. `allow` lets chosen hosts through:
+     * CIDRs or addresses ("10.1.0.0/16", "fd00::/8", "127.0.0.1") and
+     * host names ("minio.internal", "*.corp.example"). NULL-terminated. */
+    bool open_network;
+    const char *const *allow;
 };
 void easel_fetch_opts_default(struct easel_fetch_opts *o);
 
@@ -36,6 +44,20 @@ void easel_fetch_opts_default(struct easel_fetch_opts *o);
  * "unsupported_scheme". Thread-safe (curl_global_init is done once). */
 easel_err easel_fetch(const char *url, const struct easel_fetch_opts *o,
                       void **out, size_t *len, struct easel_error *err);
+
+struct sockaddr;
+/* Why the SSRF guard refuses an address ("loopback (127.0.0.0/8)", ...),
+ * or NULL for a public internet address. IPv4-mapped, NAT64 and 6to4
+ * IPv6 addresses are judged by the IPv4 address they carry. */
+const char *easel_addr_blocked(const struct sockaddr *sa);
+/* Whether an allow-list entry lets this address or host name through. */
+bool easel_allow_addr(const char *const *allow, const struct sockaddr *sa);
+bool easel_allow_host(const char *const *allow, const char *host);
+/* Whether s is a usable allow-list entry (CIDR, address, name or *.name). */
+bool easel_allow_entry_valid(const char *s);
+void easel_addr_string(const struct sockaddr *sa, char *buf, size_t n);
+/* The host of an absolute URL, without IPv6 brackets (malloc'd), or NULL. */
+char *easel_url_host(const char *url);
 
 struct easel_sink;
 /* Opens a sink from a URL: "file:///abs/dir". */

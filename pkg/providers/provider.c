@@ -113,7 +113,17 @@ easel_err prov_download(const struct easel_call *c, const char *url,
     if (c->deadline_ms > 0 && (fo.timeout_ms <= 0 || left < fo.timeout_ms))
         fo.timeout_ms = left > 1 ? left : 1;
     fo.stop = c->stop;
+    /* Output URLs come from the provider's authenticated answer, not from
+     * users; the SSRF guard still applies, with the model's own endpoint
+     * let through (a proxy or a self-hosted model on a private network). */
+    char *host = easel_url_host(easel_provider_base(c->model));
+    const char *allow[17] = {host};
+    size_t k = host ? 1 : 0;
+    for (size_t i = 0; fo.allow && fo.allow[i] && k < 16; i++)
+        allow[k++] = fo.allow[i];
+    fo.allow = allow;
     easel_err rc = easel_fetch(url, &fo, &out->data, &out->len, err);
+    free(host);
     if (rc)
         easel_error_prefix(err, "downloading the %s output: ", c->model->provider);
     return rc;

@@ -351,35 +351,52 @@ static easel_err classify_status(long code, const char *where,
     return rc;
 }
 
-static easel_err fetch_http(const char *url, const struct easel_fetch_opts *o,
-                            void **out, size_t *len, struct easel_error *err)
+/* The open-socket hook: every address curl is about to connect to passes
+ * the SSRF guard here, so what is checked is what is connected to. */
+struct guard_ctx {
+    const struct easel_fetch_opts *o;
+    bool host_allowed;  /* the hop's host name is on the allow list */
+    char refused[200];  /* why the last address was refused */
+};
+
+static curl_socket_t open_checked(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
 {
-    pthread_once(&curl_once, init_curl);
-    if (curl_init_rc != CURLE_OK)
-        return easel_error_set(err, EASEL_EINTERNAL, EASEL_CLASS_RETRYABLE,
-                               "internal", "libcurl failed to initialise");
-    char where[200];
-    short_url(url, where, sizeof(where));
+    struct guard_ctx *g = ud;
+    (void)purpose;
+    const struct sockaddr *sa = &a->addr;
+    const char *why = g->o->open_network || g->host_allowed ? NULL : easel_addr_blocked(sa);
+    if (why && !easel_allow_addr(g->o->allow, sa)) {
+        char ip[64];
+        easel_addr_string(sa, ip, sizeof(ip));
+        snprintf(g->refused, sizeof(g->refused), "%s is %s", ip, why);
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype, a->protocol);
+}
+
+/* One request, no redirects followed: fills *code, *location (malloc'd,
+ * when a 3xx names one) and the body. */
+static CURLcode one_hop(const char *url, const struct easel_fetch_opts *o, int64_t left_ms,
+                        struct guard_ctx *g, struct sink_ctx *s, long *code, char **location,
+                        char *ebuf)
+{
     CURL *h = curl_easy_init();
     if (!h)
-        return easel_error_set(err, EASEL_ENOMEM, EASEL_CLASS_RETRYABLE,
-                               "internal", "libcurl handle: out of memory");
-    struct sink_ctx s = {0};
-    easel_buf_init(&s.buf, o->max_bytes > 0 ? (size_t)o->max_bytes : 0);
-    char ebuf[CURL_ERROR_SIZE] = "";
+        return CURLE_OUT_OF_MEMORY;
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, o->max_redirects > 0 ? 1L : 0L);
-    curl_easy_setopt(h, CURLOPT_MAXREDIRS, (long)o->max_redirects);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_PROXY, ""); /* a proxy would connect for us, unchecked */
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(left_ms > 1 ? left_ms : 1));
     curl_easy_setopt(h, CURLOPT_USERAGENT, o->user_agent ? o->user_agent : "easel");
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
     curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_checked);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, g);
     if (o->max_bytes > 0)
         curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_bytes);
     if (o->stop) {
@@ -388,13 +405,96 @@ static easel_err fetch_http(const char *url, const struct easel_fetch_opts *o,
         curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)o->stop);
     }
     CURLcode cc = curl_easy_perform(h);
-    long code = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, code);
+    char *loc = NULL;
+    if (cc == CURLE_OK && *code >= 300 && *code < 400 &&
+        curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc)
+        *location = strdup(loc);
     curl_easy_cleanup(h);
+    return cc;
+}
 
+char *easel_url_host(const char *url)
+{
+    CURLU *u = curl_url();
+    char *host = NULL, *out = NULL;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        /* [::1] -> ::1, as allow lists write it */
+        size_t n = strlen(host);
+        out = host[0] == '[' && n > 2 ? strndup(host + 1, n - 2) : strdup(host);
+    }
+    curl_free(host);
+    curl_url_cleanup(u);
+    return out;
+}
+
+static easel_err fetch_http(const char *url, const struct easel_fetch_opts *o,
+                            void **out, size_t *len, struct easel_error *err)
+{
+    pthread_once(&curl_once, init_curl);
+    if (curl_init_rc != CURLE_OK)
+        return easel_error_set(err, EASEL_EINTERNAL, EASEL_CLASS_RETRYABLE,
+                               "internal", "libcurl failed to initialise");
+    char where[200], first[200];
+    short_url(url, first, sizeof(first));
+    memcpy(where, first, sizeof(where));
+    struct sink_ctx s = {0};
+    easel_buf_init(&s.buf, o->max_bytes > 0 ? (size_t)o->max_bytes : 0);
+    char ebuf[CURL_ERROR_SIZE] = "";
+    char *cur = strdup(url);
+    int64_t end = easel_now_ms() + o->timeout_ms;
     easel_err rc = EASEL_OK;
+    CURLcode cc = CURLE_OK;
+    long code = 0;
+    struct guard_ctx g = {.o = o};
+    for (int hop = 0; cur; hop++) {
+        char *host = easel_url_host(cur), *next = NULL;
+        g.host_allowed = host && easel_allow_host(o->allow, host);
+        g.refused[0] = '\0';
+        free(host);
+        s.buf.len = 0;
+        ebuf[0] = '\0';
+        cc = one_hop(cur, o, end - easel_now_ms(), &g, &s, &code, &next, ebuf);
+        if (cc != CURLE_OK || !next || o->max_redirects <= 0) {
+            free(next);
+            break;
+        }
+        /* a redirect: followed by hand, so each hop is checked anew */
+        if (hop >= o->max_redirects) {
+            free(next);
+            rc = easel_error_set(err, EASEL_EHTTP, EASEL_CLASS_PERMANENT,
+                                 "source_too_many_redirects",
+                                 "%s redirected more than %d times", first, o->max_redirects);
+            break;
+        }
+        if (strncasecmp(next, "http://", 7) != 0 && strncasecmp(next, "https://", 8) != 0) {
+            char to[200];
+            short_url(next, to, sizeof(to));
+            free(next);
+            rc = easel_error_set(err, EASEL_EUNSUPPORTED, EASEL_CLASS_PERMANENT,
+                                 "unsupported_scheme",
+                                 "%s redirected to %s: only http(s) is followed", where, to);
+            break;
+        }
+        free(cur);
+        cur = next;
+        short_url(cur, where, sizeof(where));
+    }
+    free(cur);
+
     const char *why = ebuf[0] ? ebuf : curl_easy_strerror(cc);
-    if (s.too_large || cc == CURLE_FILESIZE_EXCEEDED) {
+    if (rc) {
+        /* set above */
+    } else if (cc != CURLE_OK && g.refused[0]) {
+        char via[240] = "";
+        if (strcmp(where, first) != 0)
+            snprintf(via, sizeof(via), " (redirected from %s)", first);
+        rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "source_blocked",
+                             "%s%s refused by the SSRF guard: %s; list the host in "
+                             "--source-allow if it is meant to be reached",
+                             where, via, g.refused);
+    } else if (s.too_large || cc == CURLE_FILESIZE_EXCEEDED) {
         rc = easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT,
                              "source_too_large",
                              "%s sent more than the limit of %lld bytes", where,
@@ -405,14 +505,9 @@ static easel_err fetch_http(const char *url, const struct easel_fetch_opts *o,
     } else if (cc == CURLE_OPERATION_TIMEDOUT) {
         rc = easel_error_set(err, EASEL_ETIMEOUT, EASEL_CLASS_RETRYABLE,
                              "source_timeout", "fetching %s timed out: %s", where, why);
-    } else if (cc == CURLE_TOO_MANY_REDIRECTS) {
-        rc = easel_error_set(err, EASEL_EHTTP, EASEL_CLASS_PERMANENT,
-                             "source_too_many_redirects",
-                             "%s redirected more than %d times", where, o->max_redirects);
     } else if (cc == CURLE_UNSUPPORTED_PROTOCOL) {
         rc = easel_error_set(err, EASEL_EUNSUPPORTED, EASEL_CLASS_PERMANENT,
-                             "unsupported_scheme",
-                             "%s redirected to a scheme other than http(s): %s", where, why);
+                             "unsupported_scheme", "%s: %s", where, why);
     } else if (cc == CURLE_URL_MALFORMAT) {
         rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
                              "bad_url", "%s is not a valid URL: %s", where, why);

@@ -7,7 +7,10 @@ setup_services
 samples
 python3 "$ROOT/tests/e2e/hostile.py" "$SAMPLES/room-1.jpg" "$SAMPLES"
 export EASEL_REGISTRY=$ROOT/tests/e2e/registry.yaml
-start_controller ctl --concurrency 4 --lease 3s --heartbeat 500ms || { fail "controller start"; exit 1; }
+# 127.0.0.2 stands for an internal host the operator lets through the SSRF
+# guard; 127.0.0.1 stays refused like any other loopback address
+start_controller ctl --concurrency 4 --lease 3s --heartbeat 500ms --source-allow 127.0.0.2 \
+  || { fail "controller start"; exit 1; }
 
 # --- happy path: a virtual-staging app's stage:run payloads
 for i in 1 2 3; do
@@ -69,13 +72,18 @@ bomb=$("$EASEL" submit --input '{"style":"modern"}' --image "file://$SAMPLES/bom
 trunc=$("$EASEL" submit --input '{"style":"modern"}' --image "file://$SAMPLES/truncated.jpg")
 text=$("$EASEL" submit --input '{"style":"modern"}' --image "file://$SAMPLES/notanimage.jpg")
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-unreach=$("$EASEL" submit --input '{"style":"modern"}' --image "http://127.0.0.1:$port/room.jpg")
+unreach=$("$EASEL" submit --input '{"style":"modern"}' --image "http://127.0.0.2:$port/room.jpg")
+ssrf=$("$EASEL" submit --input '{"style":"modern"}' --image "http://localhost:$port/room.jpg")
 slow=$("$EASEL" submit --model local/short-timeout --input '{"latency_ms":5000}' --image "file://$SAMPLES/room-1.jpg")
-wait_until 60 all_terminal 13
+wait_until 60 all_terminal 14
 check "decompression bomb fails permanently at once" eq "$(sql "select status||'/'||error_class||'/'||attempts||'/'||error_reason from jobs where id='$bomb'")" "failed/permanent/1/image_too_large"
 check "truncated JPEG fails permanently" eq "$(sql "select status||'/'||error_class||'/'||error_reason from jobs where id='$trunc'")" "failed/permanent/corrupt_image"
 check "a text file named .jpg is refused" eq "$(sql "select status||'/'||error_reason from jobs where id='$text'")" "failed/unsupported_format"
 check "unreachable URL is retried, then dead-lettered" eq "$(sql "select status||'/'||error_class||'/'||attempts||'/'||error_reason from jobs where id='$unreach'")" "dead/retryable/3/source_unreachable"
+check "a source on loopback is refused by the SSRF guard, at once" eq \
+  "$(sql "select status||'/'||attempts||'/'||error_reason from jobs where id='$ssrf'")" failed/1/source_blocked
+check "the refusal names the address and why" grep -q 'refused by the SSRF guard: .* is loopback' \
+  <<<"$(sql "select error_message from jobs where id='$ssrf'")"
 check "a job over its timeout is stopped and retried, then dead" eq "$(sql "select status||'/'||attempts||'/'||error_reason from jobs where id='$slow'")" "dead/2/timeout"
 check "retry history shows backoff waits" eq "$(sql "select count(*) from job_events where job_id='$unreach' and to_status='retrying'")" 2
 check "failed jobs are in the dead-letter list" grep -q "$bomb" <<<"$(rcli LRANGE easel:jobs:dead 0 -1)"
@@ -84,7 +92,7 @@ check "get shows the error" grep -q "image_too_large" <<<"$("$EASEL" get "$bomb"
 # --- idempotency: the same try-on task twice makes one job
 push "{\"task_id\":\"t-dup\",\"channel\":\"b2c\",\"user_id\":\"u1\",\"person_image_url\":\"file://$SAMPLES/person.jpg\",\"garment_image_url\":\"file://$SAMPLES/garment.png\"}"
 push "{\"task_id\":\"t-dup\",\"channel\":\"b2c\",\"user_id\":\"u1\",\"person_image_url\":\"file://$SAMPLES/person.jpg\",\"garment_image_url\":\"file://$SAMPLES/garment.png\"}"
-wait_until 30 all_terminal 14
+wait_until 30 all_terminal 15
 sleep 0.5
 check "idempotency key: one job for two pushes" eq "$(sql "select count(*) from jobs where idempotency_key='t-dup'")" 1
 

@@ -78,6 +78,14 @@ static void serve(int fd)
     } else if (!strcmp(path, "/redirect")) {
         snprintf(loc, sizeof(loc), "Location: http://127.0.0.1:%d/ok\r\n", srv_port);
         reply(fd, 302, loc, NULL, 0);
+    } else if (!strcmp(path, "/to-internal")) {
+        snprintf(loc, sizeof(loc), "Location: http://127.0.0.2:%d/ok\r\n", srv_port);
+        reply(fd, 302, loc, NULL, 0);
+    } else if (!strcmp(path, "/to-metadata")) {
+        reply(fd, 301, "Location: http://169.254.169.254/latest/meta-data/\r\n", NULL, 0);
+    } else if (!strcmp(path, "/to-localhost")) {
+        snprintf(loc, sizeof(loc), "Location: http://localhost:%d/ok\r\n", srv_port);
+        reply(fd, 307, loc, NULL, 0);
     } else if (!strcmp(path, "/loop")) {
         reply(fd, 302, "Location: /loop\r\n", NULL, 0);
     } else if (!strcmp(path, "/to-file")) {
@@ -186,7 +194,151 @@ static struct easel_fetch_opts opts(void)
     easel_fetch_opts_default(&o);
     o.timeout_ms = 600;
     o.connect_timeout_ms = 500;
+    static const char *const allow[] = {"127.0.0.1", NULL}; /* the test server */
+    o.allow = allow;
     return o;
+}
+
+/* ------------------------------------------------------------ SSRF guard */
+
+static const char *blocked_why(const char *ip)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, ip, &s4->sin_addr) == 1)
+        s4->sin_family = AF_INET;
+    else if (inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1)
+        s6->sin6_family = AF_INET6;
+    else
+        fail_msg("bad test address %s", ip);
+    return easel_addr_blocked((struct sockaddr *)&ss);
+}
+
+static void test_guard_ranges(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *ip, *why; /* why: a word the refusal must contain; NULL = public */
+    } cases[] = {
+        {"127.0.0.1", "loopback"},        {"127.255.0.9", "loopback"},
+        {"10.1.2.3", "private"},          {"172.16.0.1", "private"},
+        {"172.31.255.255", "private"},    {"172.32.0.1", NULL},
+        {"192.168.1.1", "private"},       {"169.254.169.254", "metadata"},
+        {"100.64.0.1", "carrier-grade"},  {"100.127.255.254", "carrier-grade"},
+        {"100.128.0.1", NULL},            {"0.0.0.0", "unspecified"},
+        {"224.0.0.1", "multicast"},       {"239.255.255.250", "multicast"},
+        {"255.255.255.255", "broadcast"}, {"198.18.0.1", "benchmarking"},
+        {"192.0.2.10", "documentation"},  {"8.8.8.8", NULL},
+        {"1.1.1.1", NULL},                {"93.184.216.34", NULL},
+        {"::1", "loopback"},              {"::", "unspecified"},
+        {"fc00::1", "unique-local"},      {"fd12:3456::1", "unique-local"},
+        {"fe80::1", "link-local"},        {"febf::1", "link-local"},
+        {"fec0::1", "site-local"},        {"ff02::1", "multicast"},
+        {"2001:db8::1", "documentation"}, {"2001:0:4136:e378::1", "Teredo"},
+        {"::ffff:127.0.0.1", "loopback"}, {"::ffff:169.254.169.254", "metadata"},
+        {"::ffff:10.0.0.1", "private"},   {"::ffff:8.8.8.8", NULL},
+        {"::127.0.0.1", "IPv4-compatible"},
+        {"64:ff9b::a9fe:a9fe", "metadata"}, /* NAT64 of 169.254.169.254 */
+        {"64:ff9b::808:808", NULL},       {"64:ff9b:1::1", "NAT64"},
+        {"2002:7f00:1::1", "loopback"},   /* 6to4 of 127.0.0.1 */
+        {"2002:0808:0808::1", NULL},      {"2606:4700:4700::1111", NULL},
+        {"2a00:1450:4001:81b::200e", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *why = blocked_why(cases[i].ip);
+        if (!cases[i].why) {
+            if (why)
+                fail_msg("%s is public, but refused as %s", cases[i].ip, why);
+        } else if (!why || !strstr(why, cases[i].why)) {
+            fail_msg("%s: expected a refusal naming \"%s\", got %s", cases[i].ip,
+                     cases[i].why, why ? why : "(allowed)");
+        }
+    }
+}
+
+static void test_guard_allow_list(void **state)
+{
+    (void)state;
+    const char *const allow[] = {"10.20.0.0/16", "fd00::/8", "127.0.0.2", "minio.internal",
+                                 "*.corp.example", NULL};
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "10.20.5.6", &a.sin_addr);
+    assert_true(easel_allow_addr(allow, (struct sockaddr *)&a));
+    inet_pton(AF_INET, "10.21.0.1", &a.sin_addr);
+    assert_false(easel_allow_addr(allow, (struct sockaddr *)&a));
+    inet_pton(AF_INET, "127.0.0.2", &a.sin_addr);
+    assert_true(easel_allow_addr(allow, (struct sockaddr *)&a));
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    assert_false(easel_allow_addr(allow, (struct sockaddr *)&a));
+    struct sockaddr_in6 b = {.sin6_family = AF_INET6};
+    inet_pton(AF_INET6, "fd00:1::5", &b.sin6_addr);
+    assert_true(easel_allow_addr(allow, (struct sockaddr *)&b));
+    inet_pton(AF_INET6, "fe80::5", &b.sin6_addr);
+    assert_false(easel_allow_addr(allow, (struct sockaddr *)&b));
+    assert_true(easel_allow_host(allow, "minio.internal"));
+    assert_true(easel_allow_host(allow, "MinIO.Internal"));
+    assert_false(easel_allow_host(allow, "minio.internal.evil.example"));
+    assert_true(easel_allow_host(allow, "s3.corp.example"));
+    assert_true(easel_allow_host(allow, "a.b.corp.example"));
+    assert_false(easel_allow_host(allow, "corp.example"));
+    assert_false(easel_allow_host(allow, "evilcorp.example"));
+    assert_true(easel_allow_entry_valid("10.0.0.0/8"));
+    assert_true(easel_allow_entry_valid("*.corp.example"));
+    assert_false(easel_allow_entry_valid("10.0.0.0/33"));
+    assert_false(easel_allow_entry_valid("http://x"));
+    assert_false(easel_allow_entry_valid(""));
+}
+
+/* Over real sockets: loopback refused unless allowed, by address or by
+ * name; a redirect from an allowed host into a refused one; the refusal
+ * is permanent and says what was refused and why. */
+static void test_guard_fetch(void **state)
+{
+    (void)state;
+    struct easel_fetch_opts o = opts();
+    o.allow = NULL;
+    struct got g = fetch("http://127.0.0.1:%d/ok", &o, srv_port);
+    assert_int_equal(g.rc, EASEL_EINVAL);
+    assert_string_equal(g.err.reason, "source_blocked");
+    assert_int_equal(g.err.cls, EASEL_CLASS_PERMANENT);
+    assert_non_null(strstr(g.err.msg, "127.0.0.1 is loopback"));
+    g = fetch("http://localhost:%d/ok", &o, srv_port); /* a name that resolves to loopback */
+    assert_string_equal(g.err.reason, "source_blocked");
+    g = fetch("http://[::1]:%d/ok", &o, srv_port);
+    assert_string_equal(g.err.reason, "source_blocked");
+    g = fetch("http://169.254.169.254/latest/meta-data/", &o);
+    assert_string_equal(g.err.reason, "source_blocked");
+    assert_non_null(strstr(g.err.msg, "metadata"));
+
+    static const char *const by_addr[] = {"127.0.0.1", NULL};
+    o.allow = by_addr;
+    g = fetch("http://127.0.0.1:%d/to-internal", &o, srv_port);
+    assert_string_equal(g.err.reason, "source_blocked");
+    assert_non_null(strstr(g.err.msg, "redirected from"));
+    assert_non_null(strstr(g.err.msg, "127.0.0.2 is loopback"));
+    g = fetch("http://127.0.0.1:%d/to-metadata", &o, srv_port);
+    assert_string_equal(g.err.reason, "source_blocked");
+    assert_non_null(strstr(g.err.msg, "169.254.169.254"));
+    g = fetch("http://127.0.0.1:%d/to-localhost", &o, srv_port);
+    /* localhost resolves to 127.0.0.1, which is allowed by address */
+    assert_int_equal(g.rc, EASEL_OK);
+    free(g.data);
+
+    static const char *const by_name[] = {"localhost", NULL};
+    o.allow = by_name;
+    g = fetch("http://localhost:%d/ok", &o, srv_port);
+    assert_int_equal(g.rc, EASEL_OK);
+    free(g.data);
+    g = fetch("http://127.0.0.1:%d/ok", &o, srv_port); /* the name, not the address, is allowed */
+    assert_string_equal(g.err.reason, "source_blocked");
+
+    o.allow = NULL;
+    o.open_network = true;
+    g = fetch("http://127.0.0.1:%d/ok", &o, srv_port);
+    assert_int_equal(g.rc, EASEL_OK);
+    free(g.data);
 }
 
 /* ---------------------------------------------------------------- http */
@@ -441,6 +593,9 @@ static void test_sink(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_guard_ranges),
+        cmocka_unit_test(test_guard_allow_list),
+        cmocka_unit_test(test_guard_fetch),
         cmocka_unit_test(test_http_ok_and_redirect),
         cmocka_unit_test(test_http_status_classes),
         cmocka_unit_test(test_http_limits),
