@@ -77,7 +77,8 @@ deps: $(DEPS_STAMP) ## Install missing Debian packages (hack/install-deps.sh)
 $(DEPS_STAMP): hack/install-deps.sh
 	$(Q)mkdir -p $(@D)
 	$(Q)if ! pkg-config --exists $(PKGS) $(TESTPKGS) || ! command -v redis-server >/dev/null \
-	     || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	     || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+	     || ! /usr/bin/python3 -c 'import PIL, scipy.fftpack' 2>/dev/null; then \
 	       echo "  DEPS   installing missing packages"; ./hack/install-deps.sh; fi
 	$(Q)touch $@
 

@@ -11,6 +11,7 @@ PKGS=(
   libcmocka-dev
   redis-server postgresql postgresql-client
   curl ca-certificates procps python3
+  python3-pil python3-scipy python3-numpy
 )
 
 missing=()

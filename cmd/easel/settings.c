@@ -184,6 +184,17 @@ static const struct easel_opt breakers_opts[] = {
     O_REDIS, O_QUEUE, O_LOG,
 };
 static const struct easel_opt registry_opts[] = {O_LOG};
+static const struct easel_opt image_opts[] = {
+    OPT("preset", NULL, STRING, "default", preset, 0, 0,
+        "variants: the preset to make (the registry's, or a built-in one)"),
+    OPT("max-source-bytes", "EASEL_MAX_SOURCE_BYTES", SIZE, "50MB", max_source_bytes, 1,
+        0x7fffffffffffLL, "Largest input file"),
+    OPT("max-pixels", "EASEL_MAX_PIXELS", I64, "50000000", max_pixels, 1, 0x7fffffffffffLL,
+        "Largest image in pixels (width x height), checked before decoding"),
+    OPT("max-side", "EASEL_MAX_SIDE", INT, "16384", max_side, 1, 1000000,
+        "Largest image width or height in pixels"),
+    O_REGISTRY, O_LOG,
+};
 static const struct easel_opt render_opts[] = {
     OPT("id", NULL, STRING, NULL, id, 0, 0,
         "Render the Job for this job's next attempt (reads it from PostgreSQL)"),
@@ -231,6 +242,10 @@ MODE("migrate", "easel migrate",
 MODE("registry", "easel registry validate FILE",
      "Check a model registry file exactly as the controller loads it.",
      registry_opts, 2, 2, registry);
+MODE("image", "easel image (check FILE | phash FILE | variants [--preset P] IN OUTDIR)",
+     "What the image loader accepts or refuses and why, the perceptual hash, or a preset's "
+     "variants, through job mode's code.",
+     image_opts, 2, 3, image);
 MODE("render", "easel render job (--id ID | --model M)",
      "Print, as YAML, the exact batch/v1 Job the kubernetes executor would create.",
      render_opts, 1, 1, render);
@@ -243,5 +258,5 @@ MODE("config-doc", "easel config-doc",
 
 const struct mode *const easel_modes[] = {
     &m_controller, &m_job,     &m_submit,  &m_get,     &m_list,       &m_cancel,
-    &m_retry,      &m_breakers, &m_migrate, &m_registry, &m_render, &m_version, &m_config_doc, NULL,
+    &m_retry,      &m_breakers, &m_migrate, &m_registry, &m_image, &m_render, &m_version, &m_config_doc, NULL,
 };

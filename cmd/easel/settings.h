@@ -37,7 +37,7 @@ struct settings {
         max_pixels;
     int max_side;
     /* submit */
-    char *model, *input, *type, *idempotency_key;
+    char *model, *input, *type, *idempotency_key, *preset;
     char **images;
     int priority;
     bool wait;
@@ -65,6 +65,7 @@ int mode_cancel(struct settings *s, char **args, int nargs);
 int mode_retry(struct settings *s, char **args, int nargs);
 int mode_migrate(struct settings *s, char **args, int nargs);
 int mode_breakers(struct settings *s, char **args, int nargs);
+int mode_image(struct settings *s, char **args, int nargs);
 int mode_registry(struct settings *s, char **args, int nargs);
 int mode_version(struct settings *s, char **args, int nargs);
 int mode_render(struct settings *s, char **args, int nargs);

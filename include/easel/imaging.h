@@ -117,4 +117,23 @@ easel_err easel_image_encode(const struct easel_image *img,
                              enum easel_format f, int quality, void **out,
                              size_t *len, struct easel_error *err);
 
+/* ------------------------------------------------- perceptual hashes */
+
+/* The 64-bit DCT perceptual hash as the imagehash library's phash()
+ * computes it (phash.c says how), of a w x h grey image. 0 on success. */
+int easel_phash_gray(const uint8_t *px, int w, int h, size_t stride, uint64_t *hash);
+/* Of a decoded image (its sRGB pixels, as loaded: oriented, flattened). */
+easel_err easel_image_phash(const struct easel_image *img, uint64_t *out,
+                            struct easel_error *err);
+/* Of an encoded file exactly as imagehash would see it through Pillow:
+ * stored orientation, alpha ignored. Same limits and refusals as
+ * easel_image_load. */
+easel_err easel_phash_buffer(const void *buf, size_t len, const struct easel_image_limits *l,
+                             uint64_t *out, struct easel_error *err);
+/* Bits that differ: 0 = same picture, ~32 = unrelated. */
+int easel_phash_distance(uint64_t a, uint64_t b);
+/* 16 lower-case hex digits, as imagehash prints a hash, and back. */
+void easel_phash_hex(uint64_t h, char out[17]);
+bool easel_phash_parse(const char *s, uint64_t *out);
+
 #endif

@@ -506,9 +506,34 @@ static void encode_round_trips(void **state)
     g_free(p);
 }
 
+/* The hash's fixed points and its text form. */
+static void test_phash_basics(void **state)
+{
+    (void)state;
+    static uint8_t flat[40 * 30], black[40 * 30];
+    memset(flat, 200, sizeof(flat));
+    uint64_t h = 1;
+    assert_int_equal(easel_phash_gray(flat, 40, 30, 40, &h), 0);
+    assert_true(h == 0x8000000000000000ULL); /* only the mean is above the median */
+    assert_int_equal(easel_phash_gray(black, 40, 30, 40, &h), 0);
+    assert_true(h == 0);
+    assert_int_equal(easel_phash_gray(black, 0, 30, 40, &h), -1);
+    char hex[17];
+    easel_phash_hex(0xd79168d700d79393ULL, hex);
+    assert_string_equal(hex, "d79168d700d79393");
+    uint64_t back = 0;
+    assert_true(easel_phash_parse("D79168D700D79393", &back));
+    assert_true(back == 0xd79168d700d79393ULL);
+    assert_false(easel_phash_parse("d79168d700d7939", &back));
+    assert_false(easel_phash_parse("d79168d700d7939g", &back));
+    assert_int_equal(easel_phash_distance(0, ~0ULL), 64);
+    assert_int_equal(easel_phash_distance(0xf0, 0x0f), 8);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_phash_basics),
         cmocka_unit_test(probe_reads_format_and_size_from_the_header),
         cmocka_unit_test(probe_refuses_what_it_does_not_support),
         cmocka_unit_test(a_bomb_header_is_refused_before_decoding),

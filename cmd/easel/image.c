@@ -1,0 +1,177 @@
+/*
+ * image.c - `easel image`: the operator's view of the image path, through
+ * the same code job mode runs.
+ *
+ *   easel image check FILE           what the loader accepts or refuses, and why
+ *   easel image phash FILE           the 16-hex-digit perceptual hash
+ *   easel image variants --preset P IN OUTDIR   the preset's variants, as files
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "easel/imaging.h"
+#include "easel/registry.h"
+#include "settings.h"
+
+static void limits_from(const struct settings *s, struct easel_image_limits *l)
+{
+    easel_image_limits_default(l);
+    l->max_pixels = s->max_pixels;
+    l->max_bytes = s->max_source_bytes;
+    l->max_width = l->max_height = s->max_side;
+}
+
+static int read_input(const struct settings *s, const char *path, char **buf, size_t *len)
+{
+    easel_err rc = easel_read_file(path, (size_t)s->max_source_bytes, buf, len);
+    if (rc == EASEL_ELIMIT) {
+        fprintf(stderr, "%s: refused: larger than --max-source-bytes (%lld bytes)\n", path,
+                (long long)s->max_source_bytes);
+        return 1;
+    }
+    if (rc) {
+        fprintf(stderr, "%s: cannot read: %s\n", path, easel_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
+static int refused(const char *path, const struct easel_error *e)
+{
+    printf("%s: refused (%s): %s\n", path, e->reason, e->msg);
+    return 1;
+}
+
+static int cmd_check(const struct settings *s, const char *path)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    if (read_input(s, path, &buf, &len))
+        return 1;
+    struct easel_image_limits l;
+    limits_from(s, &l);
+    struct easel_error e;
+    easel_error_clear(&e);
+    struct easel_image_info info;
+    struct easel_image *img = NULL;
+    int rc = 0;
+    if (easel_image_probe(buf, len, &l, &info, &e) || easel_image_load(buf, len, &l, &img, &e)) {
+        rc = refused(path, &e);
+    } else {
+        printf("%s: ok: %s, %dx%d stored, orientation %d, %dx%d as loaded (sRGB, 8-bit), "
+               "%zu bytes\n",
+               path, easel_format_name(info.format), info.width, info.height,
+               info.orientation, easel_image_width(img), easel_image_height(img), len);
+    }
+    easel_image_free(img);
+    free(buf);
+    return rc;
+}
+
+static int cmd_phash(const struct settings *s, const char *path)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    if (read_input(s, path, &buf, &len))
+        return 1;
+    struct easel_image_limits l;
+    limits_from(s, &l);
+    struct easel_error e;
+    easel_error_clear(&e);
+    uint64_t h = 0;
+    int rc = 0;
+    if (easel_phash_buffer(buf, len, &l, &h, &e)) {
+        rc = refused(path, &e);
+    } else {
+        char hex[17];
+        easel_phash_hex(h, hex);
+        printf("%s\n", hex);
+    }
+    free(buf);
+    return rc;
+}
+
+struct outdir {
+    const char *dir;
+    int written;
+};
+
+static easel_err write_variant(void *ctx, const struct easel_variant_out *v)
+{
+    struct outdir *o = ctx;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s.%s", o->dir, v->spec->name,
+             easel_format_ext(v->spec->format));
+    easel_err rc = easel_write_file_atomic(path, v->data, v->len);
+    if (rc) {
+        fprintf(stderr, "%s: cannot write: %s\n", path, easel_strerror(rc));
+        return rc;
+    }
+    printf("%s\t%s\t%dx%d\tq%d\t%zu bytes\n", path, easel_format_name(v->spec->format),
+           v->width, v->height, v->spec->quality, v->len);
+    o->written++;
+    return EASEL_OK;
+}
+
+static int cmd_variants(const struct settings *s, const char *in, const char *dir)
+{
+    struct easel_registry *r = NULL;
+    struct easel_diags d = {0};
+    easel_err rc = s->registry && *s->registry ? easel_registry_load_file(s->registry, &r, &d)
+                                                : easel_registry_builtin(&r);
+    if (rc) {
+        easel_diags_print(&d, s->registry, stderr);
+        easel_diags_cleanup(&d);
+        return 1;
+    }
+    easel_diags_cleanup(&d);
+    const struct easel_preset *p = easel_registry_preset(r, s->preset);
+    if (!p) {
+        fprintf(stderr, "easel image variants: no preset \"%s\" in the %s registry\n", s->preset,
+                s->registry && *s->registry ? s->registry : "built-in");
+        easel_registry_unref(r);
+        return 2;
+    }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "easel image variants: cannot create %s: %s\n", dir, strerror(errno));
+        easel_registry_unref(r);
+        return 1;
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    int status = 1;
+    if (!read_input(s, in, &buf, &len)) {
+        struct easel_image_limits l;
+        limits_from(s, &l);
+        struct easel_error e;
+        easel_error_clear(&e);
+        struct outdir o = {.dir = dir};
+        if (easel_image_variants_buffer(buf, len, &l, p, write_variant, &o, &e))
+            status = refused(in, &e);
+        else
+            status = 0;
+    }
+    free(buf);
+    easel_registry_unref(r);
+    return status;
+}
+
+int mode_image(struct settings *s, char **args, int nargs)
+{
+    if (easel_imaging_init("easel", 0)) {
+        fprintf(stderr, "easel image: libvips failed to start\n");
+        return 1;
+    }
+    const char *cmd = args[0];
+    if (!strcmp(cmd, "check") && nargs == 2)
+        return cmd_check(s, args[1]);
+    if (!strcmp(cmd, "phash") && nargs == 2)
+        return cmd_phash(s, args[1]);
+    if (!strcmp(cmd, "variants") && nargs == 3)
+        return cmd_variants(s, args[1], args[2]);
+    fprintf(stderr, "usage: easel image check FILE | phash FILE | variants --preset P IN OUTDIR\n");
+    return 2;
+}

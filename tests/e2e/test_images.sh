@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The image path as operators see it through `easel image`, which runs job
+# mode's own code: a generated corpus of hostile and awkward files, each
+# accepted or refused as docs/images.md says (never a crash or a hang);
+# perceptual hashes equal, bit for bit, to an independent implementation
+# of imagehash's phash (Pillow and scipy: tests/imaging/phash_ref.py);
+# and a preset's variants at the documented sizes, formats and quality.
+. "$(dirname "$0")/lib.sh"
+samples
+PY=/usr/bin/python3 # Debian's, with Pillow and scipy (hack/install-deps.sh)
+C=$WORK/corpus
+"$PY" "$ROOT/tests/imaging/corpus.py" "$C" >"$WORK/expect.txt" || { fail "corpus"; exit 1; }
+
+# --- every corpus file ends as documented, in bounded time, without a crash
+wrong=""; crashed=""
+while read -r name expected size; do
+  out=$(timeout 30 "$EASEL" image check "$C/$name" 2>/dev/null); rc=$?
+  [ "$rc" -gt 1 ] && crashed+=" $name(rc=$rc)"
+  if [ "$expected" = ok ]; then
+    grep -q "ok: .* $size as loaded" <<<"$out" && [ "$rc" = 0 ] || wrong+=" $name[$out]"
+  else
+    grep -q "refused ($expected)" <<<"$out" && [ "$rc" = 1 ] || wrong+=" $name[$out]"
+  fi
+done <"$WORK/expect.txt"
+n=$(wc -l <"$WORK/expect.txt")
+echo "corpus: $n files" >&2
+check "no corpus file crashed or hung easel image check" eq "$crashed" ""
+check "every corpus file ($n) was accepted or refused as documented" eq "$wrong" ""
+check "the corpus covers bombs of every enabled format" eq \
+  "$(grep -c '^bomb\.' "$WORK/expect.txt")" 3
+
+# --- perceptual hashes: the same bits as imagehash's phash
+H=$WORK/hashes; mkdir -p "$H"
+cp "$SAMPLES"/*.jpg "$SAMPLES"/*.png "$H"/
+cp "$C"/plain.* "$C"/progressive.jpg "$C"/grey.png "$C"/rgba.png "$C"/palette.png "$C"/orientation-6.jpg "$H"/
+"$PY" - "$H" <<'PYEOF'
+import sys
+import numpy as np
+from PIL import Image
+d = sys.argv[1]
+rng = np.random.default_rng(11)
+Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)).save(d + "/noise.png")
+Image.fromarray(rng.integers(0, 256, (15, 20, 3), dtype=np.uint8)).save(d + "/tiny.png")
+Image.fromarray(rng.integers(0, 256, (1000, 200, 3), dtype=np.uint8)).save(d + "/tall.jpg", quality=85)
+x = np.tile(np.linspace(0, 255, 700), (300, 1)).astype(np.uint8)
+Image.fromarray(x).save(d + "/hgrad.png")
+Image.fromarray(x.T.copy()).save(d + "/vgrad.png")
+h = np.tile(np.linspace(0, 255, 300), (200, 1))
+Image.fromarray(np.dstack([h, h[:, ::-1], np.full_like(h, 128)]).astype(np.uint8)).save(d + "/rgb-grad.webp", quality=90)
+Image.new("RGB", (100, 150), (200, 30, 90)).save(d + "/solid.png")
+PYEOF
+for f in "$H"/*; do echo "$("$EASEL" image phash "$f") $f"; done >"$WORK/easel-hashes.txt"
+"$PY" "$ROOT/tests/imaging/phash_ref.py" "$H"/* >"$WORK/ref-hashes.txt"
+nh=$(wc -l <"$WORK/ref-hashes.txt")
+echo "phash: $nh files compared" >&2
+check "easel image phash equals the reference on all $nh files (JPEG, progressive, PNG grey/RGBA/palette, WebP, tiny, tall, flat)" \
+  diff "$WORK/easel-hashes.txt" "$WORK/ref-hashes.txt"
+check "a hash is 16 lower-case hex digits" bash -c "! grep -qvE '^[0-9a-f]{16} ' '$WORK/easel-hashes.txt'"
+hash_of() { "$EASEL" image phash "$1"; }
+dist() { python3 -c "print(bin(int('$1', 16) ^ int('$2', 16)).count('1'))"; }
+vips thumbnail "$SAMPLES/room-1.jpg" "$WORK/room-1-small.jpg[Q=60]" 400
+d_near=$(dist "$(hash_of "$SAMPLES/room-1.jpg")" "$(hash_of "$WORK/room-1-small.jpg")")
+d_far=$(dist "$(hash_of "$SAMPLES/room-1.jpg")" "$(hash_of "$H/noise.png")")
+echo "phash distance: resized and re-encoded copy $d_near, unrelated image $d_far" >&2
+check "a resized, re-encoded copy is within 6 bits" test "$d_near" -le 6
+check "an unrelated image is at least 20 bits away" test "$d_far" -ge 20
+check "phash refuses what the loader refuses, with the reason" grep -q 'refused (image_too_large)' \
+  <<<"$("$EASEL" image phash "$C/bomb.png")"
+
+# --- variants: sizes, formats, quality; fit inside, never enlarged
+V=$WORK/variants
+"$EASEL" image variants --preset dall-e "$SAMPLES/room-1.jpg" "$V" >"$WORK/variants.txt"
+dims() { vipsheader -f width "$1" | tr -d '\n'; printf x; vipsheader -f height "$1"; }
+check "dall-e normal is a 1024x768 JPEG (1600x1200 fitted inside 1024x1024)" eq "$(dims "$V/normal.jpg")" 1024x768
+check "dall-e hq is the 1600x1200 WebP, not enlarged to 2048" eq "$(dims "$V/hq.webp")" 1600x1200
+check "dall-e thumb is 256x192" eq "$(dims "$V/thumb.jpg")" 256x192
+check "the formats are what the names say" eq "$(file -b --mime-type "$V/normal.jpg" "$V/hq.webp" | tr '\n' ' ')" "image/jpeg image/webp "
+check "the listing gives each variant's quality" grep -q "normal.jpg	jpeg	1024x768	q80" "$WORK/variants.txt"
+q=$(python3 -c "
+import sys
+d = open('$V/normal.jpg', 'rb').read()
+i = d.find(b'\xff\xdb')            # the first quantisation table
+print(d[i + 5 + 0])                # its DC quantiser")
+check "the normal JPEG was encoded at quality 80 (libjpeg's DC quantiser for q80 is 6)" eq "$q" 6
+"$EASEL" image variants --preset sora "$C/orientation-6.jpg" "$WORK/sora" >/dev/null
+check "an EXIF-rotated source comes out upright (200x300 stays portrait)" eq "$(dims "$WORK/sora/normal.jpg")" 200x300
+check "metadata is stripped: no EXIF left" bash -c "vipsheader -a '$WORK/sora/normal.jpg' >'$WORK/meta.txt' && ! grep -q exif-data '$WORK/meta.txt'"
+check "an unknown preset is refused" bash -c "! '$EASEL' image variants --preset nope '$SAMPLES/room-1.jpg' '$WORK/x' 2>/dev/null"
+finish
