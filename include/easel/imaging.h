@@ -130,6 +130,10 @@ easel_err easel_image_phash(const struct easel_image *img, uint64_t *out,
  * easel_image_load. */
 easel_err easel_phash_buffer(const void *buf, size_t len, const struct easel_image_limits *l,
                              uint64_t *out, struct easel_error *err);
+/* The largest per-band standard deviation of the pixel values: near 0
+ * for a blank or uniform image. */
+easel_err easel_image_spread(const struct easel_image *img, double *max_sd,
+                             struct easel_error *err);
 /* Bits that differ: 0 = same picture, ~32 = unrelated. */
 int easel_phash_distance(uint64_t a, uint64_t b);
 /* 16 lower-case hex digits, as imagehash prints a hash, and back. */

@@ -40,6 +40,18 @@ struct easel_preset {
     size_t nvariants;
 };
 
+/* What a model's output must pass before it is stored (registry `checks`).
+ * A failed check is retryable, with a new seed, then falls back like a
+ * provider failure. */
+struct easel_quality {
+    double blank;          /* fail when every band's std deviation <= this; < 0 = off */
+    int unchanged;         /* fail when the phash is within this many bits of the input's; < 0 = off */
+    int min_side;          /* fail when width or height is smaller */
+    int aspect_w, aspect_h;/* expected aspect W:H; 0:0 = any, -1:-1 = the input's */
+    double aspect_tolerance; /* relative, e.g. 0.05 */
+    bool repeat;           /* fail when identical to the previous attempt's failed output */
+};
+
 struct easel_model {
     char *id;              /* "local/vips-stage", "qwen/qwen-image-edit" */
     char *provider;        /* replicate, openai, gemini, imagen, local */
@@ -58,6 +70,7 @@ struct easel_model {
     /* kubernetes executor: {image, resources, nodeSelector, tolerations,
      * priorityClassName} for this model's worker pods (owned), or NULL */
     cJSON *kube;
+    struct easel_quality quality;
 };
 
 /* How a plain object that producers LPUSH becomes a job. */

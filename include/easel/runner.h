@@ -71,4 +71,17 @@ easel_err easel_record_failure(struct easel_store *s, const char *id, unsigned f
 /* The retry policy used when a job's model is not in the registry. */
 void easel_retry_policy_default(struct easel_retry_policy *p);
 
+/* The model's output checks (registry `checks`, quality.c): size, aspect
+ * (against `in`, the first source, when asked), blank, unchanged from the
+ * input, the same image a failed attempt returned (its hash is read from
+ * prev_error, the job's last error message). *out_hash gets the output's
+ * perceptual hash. A failure is retryable, reason "quality_<check>", and
+ * its message names the hash. */
+easel_err easel_quality_check(const struct easel_model *m, const struct easel_image *in,
+                              const struct easel_image *out, const char *prev_error,
+                              uint64_t *out_hash, struct easel_error *err);
+/* Gives a retry a new seed: fields.seed becomes a stable function of the
+ * old seed (or the job id) and the attempt. False when nothing changed. */
+bool easel_quality_reseed(cJSON *fields, const char *job_id, int attempt);
+
 #endif

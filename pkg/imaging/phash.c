@@ -297,3 +297,25 @@ bool easel_phash_parse(const char *s, uint64_t *out)
     *out = v;
     return true;
 }
+
+easel_err easel_image_spread(const struct easel_image *img, double *max_sd,
+                             struct easel_error *err)
+{
+    VipsImage *st = NULL;
+    *max_sd = 0;
+    if (vips_stats(img->im, &st, NULL)) {
+        char why[200] = "";
+        img_vips_error(why, sizeof(why));
+        return easel_error_set(err, EASEL_EIMAGE, EASEL_CLASS_RETRYABLE, "internal",
+                               "image statistics failed: %s", why);
+    }
+    /* row 0 is all bands together; rows 1.. are the bands; column 5 is the
+     * standard deviation */
+    for (int b = 1; b < vips_image_get_height(st); b++) {
+        double sd = *VIPS_MATRIX(st, 5, b);
+        if (sd > *max_sd)
+            *max_sd = sd;
+    }
+    g_object_unref(st);
+    return EASEL_OK;
+}

@@ -390,7 +390,9 @@ static void parse_payload(struct pctx *c, const yaml_node_t *n,
 static const char *const model_keys[] = {
     "id", "provider", "endpoint", "version", "credential_env", "input",
     "timeout", "retry", "concurrency", "rate_limit", "preset", "fallback", "description",
-    "kubernetes", NULL};
+    "kubernetes", "checks", NULL};
+static const char *const check_keys[] = {"blank", "unchanged", "min_side", "aspect",
+                                         "aspect_tolerance", "repeat", NULL};
 static const char *const kube_keys[] = {"image", "resources", "nodeSelector",
                                         "tolerations", "priorityClassName",
                                         NULL};
@@ -489,6 +491,62 @@ static void parse_rate(struct pctx *c, const yaml_node_t *n, struct easel_model 
         problem(c, n, "rate_limit needs requests (calls allowed per interval)");
 }
 
+/* checks: {blank, unchanged, min_side, aspect, aspect_tolerance, repeat} */
+static void parse_checks(struct pctx *c, const yaml_node_t *n, struct easel_quality *q,
+                         bool *unchanged_set)
+{
+    if (!want(c, n, YAML_MAPPING_NODE, "checks"))
+        return;
+    FOR_PAIRS(n, p) {
+        yaml_node_t *k = node_at(c, p->key), *v = node_at(c, p->value);
+        const char *key = scalar(k) ? scalar(k) : "", *val = scalar(v);
+        bool off = val && !strcmp(val, "off");
+        if (!strcmp(key, "blank")) {
+            double d;
+            if (off)
+                q->blank = -1;
+            else if (!val || easel_parse_double(val, &d) || d < 0 || d > 128)
+                problem(c, v, "checks.blank must be a standard deviation from 0 to 128, or off");
+            else
+                q->blank = d;
+        } else if (!strcmp(key, "unchanged")) {
+            *unchanged_set = true;
+            if (off)
+                q->unchanged = -1;
+            else
+                get_int(c, v, "checks.unchanged (bits of perceptual-hash distance, or off)", 0,
+                        64, &q->unchanged);
+        } else if (!strcmp(key, "min_side")) {
+            get_int(c, v, "checks.min_side", 1, 16384, &q->min_side);
+        } else if (!strcmp(key, "aspect")) {
+            int w = 0, h = 0;
+            char tail;
+            if (val && !strcmp(val, "any"))
+                q->aspect_w = q->aspect_h = 0;
+            else if (val && !strcmp(val, "match_input"))
+                q->aspect_w = q->aspect_h = -1;
+            else if (val && sscanf(val, "%d:%d%c", &w, &h, &tail) == 2 && w > 0 && h > 0 &&
+                     w <= 10000 && h <= 10000)
+                q->aspect_w = w, q->aspect_h = h;
+            else
+                problem(c, v, "checks.aspect must be any, match_input or W:H such as 16:9");
+        } else if (!strcmp(key, "aspect_tolerance")) {
+            double d;
+            if (!val || easel_parse_double(val, &d) || d < 0 || d > 1)
+                problem(c, v, "checks.aspect_tolerance must be a fraction from 0 to 1");
+            else
+                q->aspect_tolerance = d;
+        } else if (!strcmp(key, "repeat")) {
+            if (val && (!strcmp(val, "true") || !strcmp(val, "false")))
+                q->repeat = !strcmp(val, "true");
+            else
+                problem(c, v, "checks.repeat must be true or false");
+        } else {
+            unknown_key(c, k, "checks", check_keys);
+        }
+    }
+}
+
 static void parse_retry(struct pctx *c, const yaml_node_t *n,
                         struct easel_retry_policy *rp)
 {
@@ -544,6 +602,9 @@ static void parse_model(struct pctx *c, const yaml_node_t *n,
 {
     m->timeout_ms = 120000;
     easel_retry_policy_default(&m->retry);
+    m->quality = (struct easel_quality){.blank = 2.0, .unchanged = 0, .min_side = 16,
+                                        .aspect_tolerance = 0.05, .repeat = true};
+    bool unchanged_set = false;
     if (!want(c, n, YAML_MAPPING_NODE, "a model"))
         return;
     FOR_PAIRS(n, p) {
@@ -593,6 +654,8 @@ static void parse_model(struct pctx *c, const yaml_node_t *n,
         } else if (!strcmp(key, "kubernetes")) {
             cJSON_Delete(m->kube);
             m->kube = parse_kube(c, v);
+        } else if (!strcmp(key, "checks")) {
+            parse_checks(c, v, &m->quality, &unchanged_set);
         } else {
             unknown_key(c, k, "a model", model_keys);
         }
@@ -603,6 +666,10 @@ static void parse_model(struct pctx *c, const yaml_node_t *n,
         problem(c, n, "model \"%s\" needs a provider", m->id ? m->id : "?");
     if (!m->preset)
         m->preset = easel_strdup("default");
+    /* the local stand-in grades colours, which a perceptual hash does not
+     * see: "unchanged" would always fire */
+    if (!unchanged_set && m->provider && !strcmp(m->provider, "local"))
+        m->quality.unchanged = -1;
 }
 
 /* ------------------------------------------------------------- document */

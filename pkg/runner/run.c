@@ -498,7 +498,21 @@ static easel_err do_work(const struct easel_runner_opts *o,
         m = cm;
     input = job->input ? cJSON_Parse(job->input) : NULL;
     const cJSON *images = cJSON_GetObjectItemCaseSensitive(input, "images");
-    const cJSON *fields = cJSON_GetObjectItemCaseSensitive(input, "fields");
+    cJSON *fields = cJSON_GetObjectItemCaseSensitive(input, "fields");
+    /* the last attempt's output failed a check: this one asks for another
+     * image, not the same one again */
+    if (job->attempts > 1 && job->error_reason && !strncmp(job->error_reason, "quality_", 8)) {
+        if (!fields && input)
+            fields = cJSON_AddObjectToObject(input, "fields");
+        const cJSON *old = cJSON_GetObjectItemCaseSensitive(fields, "seed");
+        char was[32] = "none";
+        if (cJSON_IsNumber(old))
+            snprintf(was, sizeof(was), "%.0f", old->valuedouble);
+        if (easel_quality_reseed(fields, job->id, job->attempts))
+            easel_info(job->id, "the last output failed its %s check: seed %s -> %.0f",
+                       job->error_reason + 8, was,
+                       cJSON_GetObjectItemCaseSensitive(fields, "seed")->valuedouble);
+    }
     const cJSON *first = cJSON_GetArrayItem(images, 0);
     if (!cJSON_IsString(first)) {
         rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
@@ -566,7 +580,14 @@ static easel_err do_work(const struct easel_runner_opts *o,
     if (rc)
         goto out;
 
-variants:
+variants:;
+    uint64_t phash = 0;
+    rc = easel_quality_check(m, src, out, job->error_message, &phash, err);
+    if (rc) {
+        easel_log_kv(EASEL_LOG_WARN, job->id, (const char *const[]){"reason", err->reason, NULL},
+                     "%s's output failed a check: %s", m->id, err->msg);
+        goto out;
+    }
     preset = easel_registry_preset(reg, m->preset ? m->preset : "default");
     if (!preset) {
         rc = easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
@@ -596,6 +617,9 @@ variants:
         goto out;
     cJSON_AddStringToObject(res, "model", m->id);
     cJSON_AddStringToObject(res, "preset", preset->name);
+    char hex[17];
+    easel_phash_hex(phash, hex);
+    cJSON_AddStringToObject(res, "phash", hex);
     cJSON *source = cJSON_AddObjectToObject(res, "source");
     cJSON_AddStringToObject(source, "url", first->valuestring);
     cJSON_AddNumberToObject(source, "width", easel_image_width(src));

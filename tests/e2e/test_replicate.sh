@@ -57,6 +57,16 @@ cat >>"$WORK/models.yaml" <<YAML
     timeout: 3s
     retry: {max_attempts: 1}
     input: {image: "{{image|data_uri}}", prompt: "slow {{marker}}"}
+  - id: checked/qwen
+    provider: replicate
+    endpoint: $BASE
+    version: qwen/qwen-image-edit
+    credential_env: REPLICATE_API_TOKEN
+    timeout: 30s
+    retry: {max_attempts: 2, initial: 100ms, factor: 2, max: 200ms}
+    checks: {aspect: match_input, blank: 3}
+    input: {image: "{{image|data_uri}}", prompt: "x {{marker}}", seed: "{{seed}}"}
+    fallback: [local/vips-stage]
   - id: stall/qwen
     provider: replicate
     endpoint: $BASE
@@ -133,6 +143,27 @@ check "an output download that stalls half way ends at the call's deadline and i
 check "the stalled attempt says it timed out" grep -q 'timed out' \
   <<<"$(sql "select message from job_events where job_id='$stall'")"
 check "a missing API key fails clearly" grep -q 'EASEL_TEST_UNSET_KEY' <<<"$(field "$nokey" error_message)"
+
+# --- output checks: a bad image is retried with a new seed, then falls back
+same=$(submit qwen/qwen-image-edit '{"room_type":"den","style":"boho","seed":5,"marker":"[[emu:sameonce]]"}')
+blank=$(submit checked/qwen '{"seed":9,"marker":"[[emu:blank]]"}')
+square=$(submit checked/qwen '{"seed":11,"marker":"[[emu:squareonce]]"}')
+wait_for 60 "finished $same $blank $square"
+check "the input handed back unchanged is caught and retried, and the retry succeeds" eq \
+  "$(field "$same" "status||'/'||attempts")" succeeded/2
+check "the first attempt failed the unchanged check" grep -q '(quality_unchanged)' \
+  <<<"$(sql "select message from job_events where job_id='$same'")"
+check "the retry asked Replicate with a new seed" grep -q 'failed its unchanged check: seed 5 -> ' "$WORK/ctl.log"
+check "Replicate saw both seeds" test "$(curl -s "$BASE/_emu/stats" | python3 -c '
+import json, sys; print(sum(1 for k in json.load(sys.stdin) if k.startswith("seed ")))')" -ge 2
+check "a blank output, then the same blank again, falls back to the next model" eq \
+  "$(field "$blank" "status||'/'||attempts||'/'||result_model")" succeeded/3/local/vips-stage
+check "the history says blank, then repeated" eq \
+  "$(sql "select string_agg(substring(message from '\\((quality_[a-z]+)\\)'), ' ' order by seq) from job_events where job_id='$blank' and to_status='retrying'")" \
+  "quality_blank quality_repeat"
+check "a square output for a 4:3 input fails checks.aspect, and the retry passes" eq \
+  "$(field "$square" "status||'/'||attempts")" succeeded/2
+check "the result records the output's perceptual hash" grep -qE '^[0-9a-f]{16}$' <<<"$(field "$square" "result->>'phash'")"
 
 # --- cancel and timeout reach Replicate
 before=$(emu_stat "$BASE" cancel)

@@ -55,9 +55,11 @@ def decode_data_uri(uri):
         return None
 
 
-def transform(data, out_fmt, quality=None):
+def transform(data, out_fmt, quality=None, marks=()):
     """A real, deterministic edit of a real image: libvips inverts it.
-    Returns the encoded bytes in out_fmt (jpg, png, webp)."""
+    Returns the encoded bytes in out_fmt (jpg, png, webp). Markers make a
+    bad edit instead: [[emu:blank]] a uniform grey image, [[emu:same]] the
+    input unchanged (re-encoded), [[emu:square]] a square crop."""
     src_fmt = sniff(data)
     if not src_fmt:
         raise ValueError("not a JPEG, PNG or WebP image")
@@ -67,8 +69,16 @@ def transform(data, out_fmt, quality=None):
             f.write(data)
         opts = "[Q=%d]" % quality if quality and out_fmt in ("jpg", "webp") else ""
         dst = os.path.join(d, "out." + out_fmt)
-        subprocess.run(["vips", "invert", src, dst + opts], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+        if "blank" in marks:
+            cmd = ["vips", "linear", src, dst + opts, "0", "128"]
+        elif "same" in marks:
+            cmd = ["vips", "copy", src, dst + opts]
+        elif "square" in marks:
+            cmd = ["vips", "smartcrop", src, dst + opts, "512", "512"]
+        else:
+            cmd = ["vips", "invert", src, dst + opts]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                       timeout=60)
         with open(dst, "rb") as f:
             return f.read()
 

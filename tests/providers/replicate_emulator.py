@@ -20,7 +20,8 @@ Prompt markers (see emu.py): [[emu:500]] [[emu:429]] [[emu:timeout]]
 [[emu:malformed]] on the create; [[emu:fail]] and [[emu:nsfw]] end the
 prediction failed; [[emu:slow]] makes it run for a minute; [[emu:truncate]]
 truncates the output download, [[emu:slowbody]] trickles it and
-[[emu:stallbody]] stops it half way.
+[[emu:stallbody]] stops it half way; [[emu:blank]], [[emu:same]] and
+[[emu:square]] return a bad image (see emu.transform).
 
 Usage: replicate_emulator.py --state-dir DIR --token T [--port N]
        [--start-ms 100] [--run-ms 300] [--rate-per-s 0]
@@ -179,7 +180,8 @@ class Prediction:
         try:
             if not ref:
                 raise ValueError("this emulator edits an input image; none was given")
-            data = emu.transform(emu.fetch_image(ref), fmt, self.input.get("output_quality"))
+            data = emu.transform(emu.fetch_image(ref), fmt, self.input.get("output_quality"),
+                                 self.marks)
         except Exception as e:  # noqa: BLE001 - the prediction fails with the reason
             self.status, self.error = "failed", "could not process the input image: %s" % e
             return
@@ -280,7 +282,12 @@ class Handler(emu.Handler):
             return self.send(404, problem(404, "Not found", "The requested resource could not be found."))
         self.emu.count("create")
         inp = body.get("input")
-        marks = emu.markers(json.dumps(inp))
+        # the seed is left out of what makes a request "the same" for the
+        # once-markers: a retry with a new seed is still the same job
+        marks = emu.markers(json.dumps({k: v for k, v in (inp or {}).items() if k != "seed"}
+                                       if isinstance(inp, dict) else inp))
+        if isinstance(inp, dict) and "seed" in inp:
+            self.emu.count("seed %s" % inp["seed"])
         fault = self.emu.random_fault()
         if fault:
             marks.add(fault)

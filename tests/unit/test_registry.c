@@ -190,6 +190,55 @@ static void test_every_problem_reported(void **state)
     assert_int_equal(d.n, 0);
 }
 
+/* checks: defaults, every key, and the problems it reports. */
+static void test_checks(void **state)
+{
+    (void)state;
+    const char *doc =
+        "models:\n"
+        "  - id: r/one\n"
+        "    provider: replicate\n"
+        "    checks: {blank: 4.5, unchanged: 3, min_side: 128, aspect: \"16:9\",\n"
+        "             aspect_tolerance: 0.1, repeat: false}\n"
+        "  - id: r/two\n"
+        "    provider: openai\n"
+        "    checks: {blank: off, unchanged: off, aspect: match_input}\n"
+        "  - id: r/defaults\n"
+        "    provider: gemini\n"
+        "  - id: l/local\n"
+        "    provider: local\n";
+    struct easel_diags d = {0};
+    struct easel_registry *r = load(doc, &d);
+    assert_non_null(r);
+    const struct easel_quality *q = &easel_registry_model(r, "r/one")->quality;
+    assert_true(q->blank == 4.5 && q->unchanged == 3 && q->min_side == 128);
+    assert_true(q->aspect_w == 16 && q->aspect_h == 9 && q->aspect_tolerance == 0.1);
+    assert_false(q->repeat);
+    q = &easel_registry_model(r, "r/two")->quality;
+    assert_true(q->blank < 0 && q->unchanged < 0 && q->aspect_w == -1 && q->aspect_h == -1);
+    q = &easel_registry_model(r, "r/defaults")->quality;
+    assert_true(q->blank == 2.0 && q->unchanged == 0 && q->min_side == 16 && q->aspect_w == 0);
+    assert_true(q->repeat);
+    assert_true(easel_registry_model(r, "l/local")->quality.unchanged < 0);
+    easel_registry_unref(r);
+    easel_diags_cleanup(&d);
+
+    const char *bad =
+        "models:\n"
+        "  - id: x\n"
+        "    provider: replicate\n"
+        "    checks: {blank: -1, unchanged: 65, aspect: wide, aspect_tolerance: 2,\n"
+        "             repeat: maybe, blnak: 3}\n";
+    assert_null(load(bad, &d));
+    assert_true(has_diag(&d, "checks.blank", 4));
+    assert_true(has_diag(&d, "checks.unchanged", 4));
+    assert_true(has_diag(&d, "checks.aspect must be", 4));
+    assert_true(has_diag(&d, "checks.aspect_tolerance", 4));
+    assert_true(has_diag(&d, "checks.repeat", 5));
+    assert_true(has_diag(&d, "did you mean \"blank\"", 5));
+    easel_diags_cleanup(&d);
+}
+
 static void test_syntax_error_position(void **state)
 {
     (void)state;
@@ -408,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_good_document),
         cmocka_unit_test(test_overriding_builtin_preset),
         cmocka_unit_test(test_every_problem_reported),
+        cmocka_unit_test(test_checks),
         cmocka_unit_test(test_syntax_error_position),
         cmocka_unit_test(test_alias_bomb),
         cmocka_unit_test(test_builtin_and_example),
