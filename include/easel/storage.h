@@ -59,6 +59,46 @@ void easel_addr_string(const struct sockaddr *sa, char *buf, size_t n);
 /* The host of an absolute URL, without IPv6 brackets (malloc'd), or NULL. */
 char *easel_url_host(const char *url);
 
+/* ------------------------------------------------ AWS Signature V4 */
+
+struct easel_sigv4 {
+    const char *access_key, *secret_key;
+    const char *session_token;  /* NULL unless temporary credentials */
+    const char *region;         /* "us-east-1", "auto" (R2), ... */
+    const char *service;        /* "s3" */
+};
+struct easel_sigv4_req {
+    const char *method;
+    const char *host;           /* as sent in Host, with a port when not the default */
+    const char *path;           /* as sent; "" = "/" */
+    const char *query;          /* as sent, without '?'; NULL = none */
+    const char *const *headers; /* more headers to sign, "Name: value"; NULL-terminated */
+    const char *payload_hash;   /* hex SHA-256 of the body, or "UNSIGNED-PAYLOAD" */
+    const char *amz_date;       /* YYYYMMDDTHHMMSSZ */
+    bool sign_payload_header;   /* send and sign x-amz-content-sha256 (S3 always) */
+    bool in_query;              /* presigned: the date and credential are in the query */
+};
+struct easel_sigv4_out {
+    char *canonical_request, *string_to_sign, *signed_headers;
+    char *authorization;        /* the Authorization header's value */
+    char signature[65];
+};
+/* Signs a request; every string in *out is malloc'd (easel_sigv4_out_cleanup). */
+easel_err easel_sigv4_sign(const struct easel_sigv4 *k, const struct easel_sigv4_req *r,
+                           struct easel_sigv4_out *out);
+void easel_sigv4_out_cleanup(struct easel_sigv4_out *o);
+/* The query string of a presigned URL (X-Amz-Algorithm ... X-Amz-Signature),
+ * after extra_query when given; expires_s in 1..604800. malloc'd, or NULL. */
+char *easel_sigv4_presign(const struct easel_sigv4 *k, const char *method, const char *host,
+                          const char *path, const char *extra_query, int64_t expires_s,
+                          const char *amz_date);
+/* "20130524T000000Z" for a wall-clock time in ms. */
+void easel_amz_date(int64_t wall_ms, char out[17]);
+void easel_sha256_hex(const void *data, size_t len, char out[65]);
+/* Percent-encodes s (every byte but A-Z a-z 0-9 - . _ ~, and '/' when
+ * keep_slash) onto b, as S3 keys and query values need. */
+easel_err easel_uri_encode(struct easel_buf *b, const char *s, bool keep_slash);
+
 struct easel_sink;
 /* Opens a sink from a URL: "file:///abs/dir". */
 easel_err easel_sink_open(const char *url, struct easel_sink **out,
