@@ -42,9 +42,10 @@ int mode_controller(struct settings *s, char **args, int nargs)
                 s->executor);
         return 2;
     }
-    if (!easel_str_has_prefix(s->storage, "file:///")) {
-        fprintf(stderr, "easel controller: --storage must be file:///absolute/dir, got \"%s\"\n",
-                s->storage);
+    if (!easel_str_has_prefix(s->storage, "file:///") &&
+        !easel_str_has_prefix(s->storage, "s3://")) {
+        fprintf(stderr, "easel controller: --storage must be file:///absolute/dir or "
+                "s3://bucket[/prefix], got \"%s\"\n", s->storage);
         return 2;
     }
     char hb[32], bytes[32], ftimeout[32], pixels[32], roots[4096] = "", allow[4096] = "";
@@ -207,9 +208,10 @@ int mode_job(struct settings *s, char **args, int nargs)
         fprintf(stderr, "easel job: --id is required (see easel job --help)\n");
         return EASEL_EXIT_USAGE;
     }
-    if (!easel_str_has_prefix(s->storage, "file:///")) {
-        fprintf(stderr, "easel job: --storage must be file:///absolute/dir, got \"%s\"\n",
-                s->storage);
+    if (!easel_str_has_prefix(s->storage, "file:///") &&
+        !easel_str_has_prefix(s->storage, "s3://")) {
+        fprintf(stderr, "easel job: --storage must be file:///absolute/dir or "
+                "s3://bucket[/prefix], got \"%s\"\n", s->storage);
         return EASEL_EXIT_USAGE;
     }
     if (easel_imaging_init("easel", 0) != EASEL_OK) {

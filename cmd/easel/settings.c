@@ -184,6 +184,23 @@ static const struct easel_opt breakers_opts[] = {
     O_REDIS, O_QUEUE, O_LOG,
 };
 static const struct easel_opt registry_opts[] = {O_LOG};
+#define O_S3                                                                  \
+    OPT("s3-endpoint", "EASEL_S3_ENDPOINT", STRING, NULL, s3_endpoint, 0, 0,  \
+        "S3-compatible endpoint URL (default: AWS S3 in the region)"),        \
+    OPT("s3-region", "EASEL_S3_REGION", STRING, NULL, s3_region, 0, 0,        \
+        "Signing region (default: AWS_REGION, else us-east-1; R2 uses auto)"), \
+    OPT("s3-path-style", "EASEL_S3_PATH_STYLE", BOOL, "false", s3_path_style, \
+        0, 0, "Address objects as endpoint/bucket/key (MinIO and most self-hosted stores)")
+static const struct easel_opt storage_opts[] = {
+    OPT("expires", NULL, INT, "3600", expires_s, 1, 604800,
+        "presign: seconds the URL stays valid (at most 7 days)"),
+    OPT("date", NULL, STRING, NULL, amz_date, 0, 0,
+        "presign: sign as of this time, YYYYMMDDTHHMMSSZ (default: now)"),
+    OPT("method", NULL, STRING, "GET", method, 0, 0, "presign: GET or PUT"),
+    OPT("content-type", NULL, STRING, "application/octet-stream", content_type, 0, 0,
+        "put: the object's Content-Type"),
+    O_S3, O_LOG,
+};
 static const struct easel_opt image_opts[] = {
     OPT("preset", NULL, STRING, "default", preset, 0, 0,
         "variants: the preset to make (the registry's, or a built-in one)"),
@@ -246,6 +263,10 @@ MODE("image", "easel image (check FILE | phash FILE | variants [--preset P] IN O
      "What the image loader accepts or refuses and why, the perceptual hash, or a preset's "
      "variants, through job mode's code.",
      image_opts, 2, 3, image);
+MODE("storage", "easel storage (presign s3://BUCKET/KEY [--expires S] [--date D] | put FILE s3://BUCKET/KEY | get s3://BUCKET/KEY FILE)",
+     "Presigned URLs and object copies for S3-compatible storage (credentials from "
+     "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN).",
+     storage_opts, 2, 3, storage);
 MODE("render", "easel render job (--id ID | --model M)",
      "Print, as YAML, the exact batch/v1 Job the kubernetes executor would create.",
      render_opts, 1, 1, render);
@@ -258,5 +279,5 @@ MODE("config-doc", "easel config-doc",
 
 const struct mode *const easel_modes[] = {
     &m_controller, &m_job,     &m_submit,  &m_get,     &m_list,       &m_cancel,
-    &m_retry,      &m_breakers, &m_migrate, &m_registry, &m_image, &m_render, &m_version, &m_config_doc, NULL,
+    &m_retry,      &m_breakers, &m_migrate, &m_registry, &m_image, &m_storage, &m_render, &m_version, &m_config_doc, NULL,
 };

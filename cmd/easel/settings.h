@@ -41,6 +41,10 @@ struct settings {
     char **images;
     int priority;
     bool wait;
+    /* storage */
+    char *s3_endpoint, *s3_region, *amz_date, *method, *content_type;
+    bool s3_path_style;
+    int expires_s;
     int64_t wait_timeout_ms;
     /* get / list */
     char *output, *status;
@@ -66,6 +70,10 @@ int mode_retry(struct settings *s, char **args, int nargs);
 int mode_migrate(struct settings *s, char **args, int nargs);
 int mode_breakers(struct settings *s, char **args, int nargs);
 int mode_image(struct settings *s, char **args, int nargs);
+int mode_storage(struct settings *s, char **args, int nargs);
+struct easel_s3_opts;
+/* S3 options: the environment's (easel_s3_opts_from_env), then the flags. */
+void s3_opts_from(const struct settings *s, struct easel_s3_opts *o);
 int mode_registry(struct settings *s, char **args, int nargs);
 int mode_version(struct settings *s, char **args, int nargs);
 int mode_render(struct settings *s, char **args, int nargs);

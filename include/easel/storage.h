@@ -99,8 +99,45 @@ void easel_sha256_hex(const void *data, size_t len, char out[65]);
  * keep_slash) onto b, as S3 keys and query values need. */
 easel_err easel_uri_encode(struct easel_buf *b, const char *s, bool keep_slash);
 
+/* ------------------------------------------------ S3-compatible storage */
+
+struct easel_s3;
+struct easel_s3_opts {
+    const char *endpoint;      /* "https://s3.amazonaws.com", "http://127.0.0.1:9000"; NULL = AWS in region */
+    const char *region;        /* NULL = us-east-1 ("auto" for R2) */
+    bool path_style;           /* endpoint/bucket/key instead of bucket.endpoint/key */
+    const char *access_key, *secret_key, *session_token;
+    int64_t part_size;         /* multipart above this (>= 5 MiB); 0 = 8 MiB */
+    int64_t timeout_ms;        /* per request; 0 = 120 s */
+};
+/* From the usual settings: EASEL_S3_ENDPOINT, EASEL_S3_REGION (else
+ * AWS_REGION, AWS_DEFAULT_REGION), EASEL_S3_PATH_STYLE, AWS_ACCESS_KEY_ID,
+ * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, EASEL_S3_PART_SIZE. The
+ * strings are the environment's. */
+void easel_s3_opts_from_env(struct easel_s3_opts *o);
+easel_err easel_s3_open(const struct easel_s3_opts *o, struct easel_s3 **out,
+                        struct easel_error *err);
+void easel_s3_free(struct easel_s3 *s);
+/* Stores an object (one PUT, or a multipart upload above the part size,
+ * aborted on failure). */
+easel_err easel_s3_put(const struct easel_s3 *s, const char *bucket, const char *key,
+                       const void *data, size_t len, const char *content_type,
+                       const char *cache_control, struct easel_error *err);
+/* Reads an object, failing past max_bytes (0 = no cap). */
+easel_err easel_s3_get(const struct easel_s3 *s, const char *bucket, const char *key,
+                       int64_t max_bytes, void **out, size_t *len, struct easel_error *err);
+/* A presigned URL (malloc'd) for method on the object, valid expires_s
+ * seconds from amz_date (NULL = now). NULL on a bad bucket or expiry. */
+char *easel_s3_presign(const struct easel_s3 *s, const char *method, const char *bucket,
+                       const char *key, int64_t expires_s, const char *amz_date);
+/* "s3://bucket/key/with/slashes" -> bucket, key (points into url). */
+easel_err easel_s3_parse_url(const char *url, char *bucket, size_t bn, const char **key);
+
 struct easel_sink;
-/* Opens a sink from a URL: "file:///abs/dir". */
+/* Opens a sink from a URL: "file:///abs/dir" or "s3://bucket[/prefix]"
+ * (S3 settings from the environment, easel_s3_opts_from_env; uploads carry
+ * Cache-Control from EASEL_S3_CACHE_CONTROL, by default
+ * "public, max-age=31536000, immutable"). */
 easel_err easel_sink_open(const char *url, struct easel_sink **out,
                           struct easel_error *err);
 void easel_sink_free(struct easel_sink *s);
@@ -110,5 +147,8 @@ void easel_sink_free(struct easel_sink *s);
 easel_err easel_sink_put(struct easel_sink *s, const char *key,
                          const void *data, size_t len, const char *mime,
                          char **url, struct easel_error *err);
+/* A presigned GET URL (malloc'd) for an s3:// URL easel_sink_put returned,
+ * valid expires_s seconds; NULL for other sinks. */
+char *easel_sink_presign(const struct easel_sink *s, const char *url, int64_t expires_s);
 
 #endif

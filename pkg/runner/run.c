@@ -141,6 +141,20 @@ static easel_err put_variant(void *ctx, const struct easel_variant_out *v)
     }
     cJSON_AddStringToObject(item, "variant", v->spec->name);
     cJSON_AddStringToObject(item, "url", url);
+    /* results in a bucket get a link people can open, for a while */
+    const char *pe = getenv("EASEL_S3_PRESIGN_EXPIRES");
+    int64_t expires = 604800;
+    if (pe && *pe && easel_parse_duration_ms(pe, &expires) == EASEL_OK)
+        expires /= 1000;
+    if (expires < 1 || expires > 604800) /* SigV4 allows at most 7 days */
+        expires = 604800;
+    char *signed_url = easel_sink_presign(o->sink, url, expires);
+    if (signed_url) {
+        cJSON_AddStringToObject(item, "presigned_url", signed_url);
+        cJSON_AddNumberToObject(item, "presigned_expires_at",
+                                (double)(easel_wall_ms() / 1000 + expires));
+        free(signed_url);
+    }
     cJSON_AddStringToObject(item, "format", easel_format_name(v->spec->format));
     cJSON_AddNumberToObject(item, "width", v->width);
     cJSON_AddNumberToObject(item, "height", v->height);

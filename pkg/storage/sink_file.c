@@ -1,9 +1,12 @@
 /*
- * sink_file.c - results on the local filesystem: file:///dir/<key>, written
- * atomically (temp file, fsync, rename) so a reader never sees half an
- * image and a retried job overwrites rather than duplicates.
+ * sink_file.c - where results go: the local filesystem (file:///dir/<key>,
+ * written atomically: temp file, fsync, rename) or an S3-compatible bucket
+ * (s3://bucket/prefix/<key>, one PUT or a multipart upload, see s3.c).
+ * Either way a reader never sees half an image, and a retried job
+ * overwrites its own keys rather than adding new ones.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,7 +15,11 @@
 void easel_sink_free(struct easel_sink *s);
 
 struct easel_sink {
-    char *dir; /* absolute, no trailing slash */
+    char *dir;           /* file: absolute, no trailing slash */
+    struct easel_s3 *s3; /* s3: the client, bucket and key prefix */
+    char bucket[64];
+    char *prefix;        /* "" or "results/" */
+    char *cache_control;
 };
 
 /* Relative, '/'-separated, no empty, "." or ".." segments, printable. */
@@ -38,14 +45,51 @@ static bool key_ok(const char *key)
     return true;
 }
 
+/* s3://bucket[/prefix], with the S3 settings from the environment. */
+static easel_err open_s3(const char *url, struct easel_sink **out, struct easel_error *err)
+{
+    struct easel_sink *s = calloc(1, sizeof(*s));
+    if (!s)
+        return EASEL_ENOMEM;
+    const char *key = NULL;
+    char with_slash[1100];
+    snprintf(with_slash, sizeof(with_slash), "%s%s", url, strchr(url + 5, '/') ? "" : "/");
+    char trimmed[1024] = "";
+    if (!easel_s3_parse_url(with_slash, s->bucket, sizeof(s->bucket), &key)) {
+        size_t kl = strlen(key);
+        snprintf(trimmed, sizeof(trimmed), "%.*s",
+                 (int)(kl && key[kl - 1] == '/' ? kl - 1 : kl), key);
+    }
+    if (!key || (trimmed[0] && !key_ok(trimmed))) {
+        easel_sink_free(s);
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "unsupported_sink",
+                               "storage %.200s must be s3://bucket or s3://bucket/prefix", url);
+    }
+    s->prefix = easel_asprintf("%s%s", trimmed, trimmed[0] ? "/" : "");
+    const char *cc = getenv("EASEL_S3_CACHE_CONTROL");
+    s->cache_control = easel_strdup(cc ? cc : "public, max-age=31536000, immutable");
+    struct easel_s3_opts o;
+    easel_s3_opts_from_env(&o);
+    easel_err rc = !s->prefix || !s->cache_control ? EASEL_ENOMEM : easel_s3_open(&o, &s->s3, err);
+    if (rc) {
+        easel_sink_free(s);
+        return rc;
+    }
+    *out = s;
+    return EASEL_OK;
+}
+
 easel_err easel_sink_open(const char *url, struct easel_sink **out,
                           struct easel_error *err)
 {
     *out = NULL;
+    if (url && !strncmp(url, "s3://", 5))
+        return open_s3(url, out, err);
     if (!url || strncmp(url, "file://", 7) != 0)
         return easel_error_set(err, EASEL_EUNSUPPORTED, EASEL_CLASS_PERMANENT,
                                "unsupported_sink",
-                               "storage %.200s is not supported (use file:///absolute/dir)",
+                               "storage %.200s is not supported (use file:///absolute/dir "
+                               "or s3://bucket/prefix)",
                                url ? url : "(none)");
     const char *p = url + 7;
     if (easel_str_has_prefix(p, "localhost/"))
@@ -81,6 +125,9 @@ void easel_sink_free(struct easel_sink *s)
     if (!s)
         return;
     free(s->dir);
+    easel_s3_free(s->s3);
+    free(s->prefix);
+    free(s->cache_control);
     free(s);
 }
 
@@ -88,12 +135,23 @@ easel_err easel_sink_put(struct easel_sink *s, const char *key,
                          const void *data, size_t len, const char *mime,
                          char **url, struct easel_error *err)
 {
-    (void)mime; /* the file name's extension carries the type */
     *url = NULL;
     if (!key || !key_ok(key))
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
                                "bad_key", "object key \"%.200s\" is not a safe relative path",
                                key ? key : "");
+    if (s->s3) {
+        char *full = easel_asprintf("%s%s", s->prefix, key);
+        if (!full)
+            return EASEL_ENOMEM;
+        easel_err rc = easel_s3_put(s->s3, s->bucket, full, data, len, mime, s->cache_control,
+                                    err);
+        if (!rc && !(*url = easel_asprintf("s3://%s/%s", s->bucket, full)))
+            rc = EASEL_ENOMEM;
+        free(full);
+        return rc;
+    }
+    /* a file's extension carries its type */
     char *path = easel_asprintf("%s/%s", s->dir, key);
     if (!path)
         return EASEL_ENOMEM;
@@ -114,4 +172,13 @@ easel_err easel_sink_put(struct easel_sink *s, const char *key,
     *url = easel_asprintf("file://%s", path);
     free(path);
     return *url ? EASEL_OK : EASEL_ENOMEM;
+}
+
+char *easel_sink_presign(const struct easel_sink *s, const char *url, int64_t expires_s)
+{
+    char bucket[64];
+    const char *key = NULL;
+    if (!s || !s->s3 || easel_s3_parse_url(url, bucket, sizeof(bucket), &key))
+        return NULL;
+    return easel_s3_presign(s->s3, "GET", bucket, key, expires_s, NULL);
 }

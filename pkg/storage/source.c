@@ -528,6 +528,35 @@ static easel_err fetch_http(const char *url, const struct easel_fetch_opts *o,
     return EASEL_OK;
 }
 
+/* s3://bucket/key from the configured S3-compatible endpoint (the same
+ * settings as the s3:// sink); the endpoint is the operator's, so the
+ * SSRF guard does not apply. */
+static easel_err fetch_s3(const char *url, const struct easel_fetch_opts *o, void **out,
+                          size_t *len, struct easel_error *err)
+{
+    char bucket[64], where[200];
+    const char *key = NULL;
+    short_url(url, where, sizeof(where));
+    if (easel_s3_parse_url(url, bucket, sizeof(bucket), &key) || !*key)
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "bad_url",
+                               "%s is not s3://bucket/key", where);
+    struct easel_s3_opts so;
+    easel_s3_opts_from_env(&so);
+    so.timeout_ms = o->timeout_ms;
+    struct easel_s3 *s3 = NULL;
+    easel_err rc = easel_s3_open(&so, &s3, err);
+    if (!rc)
+        rc = easel_s3_get(s3, bucket, key, o->max_bytes, out, len, err);
+    easel_s3_free(s3);
+    if (!rc && *len == 0) {
+        free(*out);
+        *out = NULL;
+        rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "source_empty",
+                             "%s is empty", where);
+    }
+    return rc;
+}
+
 easel_err easel_fetch(const char *url, const struct easel_fetch_opts *o,
                       void **out, size_t *len, struct easel_error *err)
 {
@@ -548,10 +577,13 @@ easel_err easel_fetch(const char *url, const struct easel_fetch_opts *o,
         return fetch_data(url, o, out, len, err);
     if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0)
         return fetch_http(url, o, out, len, err);
+    if (strncmp(url, "s3://", 5) == 0)
+        return fetch_s3(url, o, out, len, err);
     char where[200];
     short_url(url, where, sizeof(where));
     return easel_error_set(err, EASEL_EUNSUPPORTED, EASEL_CLASS_PERMANENT,
                            "unsupported_scheme",
-                           "source %s: only file://, http(s):// and data: URLs are supported",
+                           "source %s: only file://, http(s)://, s3:// and data: URLs are "
+                           "supported",
                            where);
 }
