@@ -27,6 +27,7 @@ void kube_job_params_from(const struct settings *s, const char *ns,
                                                                    : NULL;
     p->provider_secret = s->provider_secret;
     p->redis_secret = s->redis_secret && *s->redis_secret ? s->redis_secret : NULL;
+    p->storage_secret = s->storage_secret && *s->storage_secret ? s->storage_secret : NULL;
     p->queue = s->queue;
     p->storage = s->storage;
     /* one joined copy for the process: read once, at start-up */

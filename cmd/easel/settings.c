@@ -57,6 +57,9 @@
     OPT("provider-secret", "EASEL_PROVIDER_SECRET", STRING, "easel-providers",\
         provider_secret, 0, 0,                                                \
         "Secret holding provider keys under their credential_env names (optional keys)"), \
+    OPT("storage-secret", "EASEL_STORAGE_SECRET", STRING, "easel-storage",    \
+        storage_secret, 0, 0,                                                 \
+        "Secret whose keys become worker pods' environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, EASEL_S3_ENDPOINT, ... (optional)"), \
     OPT("job-ttl", "EASEL_JOB_TTL", DURATION, "1h", job_ttl_ms, 0,            \
         31536000000LL, "ttlSecondsAfterFinished of worker Jobs"),             \
     OPT("kueue-queue", "EASEL_KUEUE_QUEUE", STRING, NULL, kueue_queue, 0, 0,  \

@@ -14,7 +14,7 @@
 struct settings {
     /* shared */
     char *redis_url, *database_url, *queue, *registry, *storage, *log_level;
-    char *redis_secret;
+    char *redis_secret, *storage_secret;
     char *registry_inline; /* job: the registry document itself */
     /* controller */
     char *executor, *controller_id;

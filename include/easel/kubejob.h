@@ -44,6 +44,7 @@ struct easel_kube_job_params {
     const char *database_secret_key;      /* NULL = "database-url" */
     const char *provider_secret;  /* Secret with provider keys by env name, or NULL */
     const char *redis_secret;     /* Secret whose redis-url the worker's breakers use, or NULL */
+    const char *storage_secret;   /* Secret loaded whole as the worker's env (S3 settings), or NULL */
     const char *queue;            /* EASEL_QUEUE for the worker (the breakers' key prefix) */
     const char *storage;          /* EASEL_STORAGE for the worker */
     const char *source_allow;     /* EASEL_SOURCE_ALLOW (comma-separated), NULL = none */

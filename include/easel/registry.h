@@ -106,6 +106,7 @@ struct easel_registry {
     int64_t idempotency_window_ms;
     int breaker_failures;          /* consecutive failures that open a breaker */
     int64_t breaker_cooldown_ms;   /* how long it stays open before a probe */
+    char *paths[3];                /* storage.paths: b2b, b2c, default key templates; NULL = built-in */
 };
 
 /* One problem found while loading: file:line:column and a sentence. */

@@ -133,6 +133,26 @@ char *easel_s3_presign(const struct easel_s3 *s, const char *method, const char 
 /* "s3://bucket/key/with/slashes" -> bucket, key (points into url). */
 easel_err easel_s3_parse_url(const char *url, char *bucket, size_t bn, const char **key);
 
+/* ------------------------------------------------ object keys */
+
+struct easel_key_vars {
+    const char *job_id, *variant, *ext, *owner, *channel, *model, *date;
+};
+/* {job_id} {variant} {ext} {owner} {channel} {model} {date}, NULL-terminated. */
+extern const char *const easel_key_placeholders[];
+/* Fills a key template; each value becomes one safe path segment (letters,
+ * digits, . - _ @; anything else '_'; "", "." and ".." become "_"). On an
+ * unknown placeholder or a key longer than n-1, an error and a reason. */
+easel_err easel_object_key(const char *tmpl, const struct easel_key_vars *v, char *out,
+                           size_t n, char *why, size_t whyn);
+/* Whether a template is usable: relative, with {job_id} and {variant}. */
+easel_err easel_key_template_check(const char *tmpl, char *why, size_t whyn);
+/* The template for a channel: paths[0] for "b2b", [1] for "b2c", [2] for
+ * the rest, each NULL meaning the built-in one:
+ * stores/{owner}/generated/{job_id}/{variant}.{ext},
+ * generated/{owner}/{job_id}/{variant}.{ext}, jobs/{job_id}/{variant}.{ext}. */
+const char *easel_key_template_for(const char *const paths[3], const char *channel);
+
 struct easel_sink;
 /* Opens a sink from a URL: "file:///abs/dir" or "s3://bucket[/prefix]"
  * (S3 settings from the environment, easel_s3_opts_from_env; uploads carry

@@ -106,14 +106,14 @@ static char *dup_or_null(const char *s)
 
 /* The template's strings this executor owns (namespace and controller id
  * live in ns and cid). */
-enum { TMPL_STRINGS = 12 };
+enum { TMPL_STRINGS = 13 };
 static void tmpl_strings(struct easel_kube_job_params *t, const char **out[TMPL_STRINGS])
 {
     const char **f[TMPL_STRINGS] = {&t->image, &t->image_pull_policy, &t->database_secret,
                                     &t->database_secret_key, &t->provider_secret,
                                     &t->storage, &t->log_level, &t->kueue_queue,
                                     &t->service_account, &t->redis_secret, &t->queue,
-                                    &t->source_allow};
+                                    &t->source_allow, &t->storage_secret};
     memcpy(out, f, sizeof(f));
 }
 

@@ -174,6 +174,13 @@ easel_err easel_kube_job_build(const struct easel_kube_job_params *p, cJSON **ou
     const char *argv[] = {"job", "--id", p->job_id, "--attempt", attempt};
     for (size_t i = 0; i < sizeof(argv) / sizeof(argv[0]); i++)
         cJSON_AddItemToArray(args, cJSON_CreateString(argv[i]));
+    if (p->storage_secret) { /* optional: S3 credentials and settings, when results go there */
+        cJSON *from = cJSON_CreateObject();
+        cJSON *ref = cJSON_AddObjectToObject(from, "secretRef");
+        cJSON_AddStringToObject(ref, "name", p->storage_secret);
+        cJSON_AddTrueToObject(ref, "optional");
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(c, "envFrom"), from);
+    }
     cJSON *env = cJSON_AddArrayToObject(c, "env");
     if (p->database_secret)
         add_secret_env(env, "EASEL_DATABASE_URL", p->database_secret,

@@ -676,8 +676,40 @@ static void parse_model(struct pctx *c, const yaml_node_t *n,
 
 static const char *const top_keys[] = {"version", "default_model",
                                        "idempotency_window", "presets",
-                                       "payloads", "models", "breaker", NULL};
+                                       "payloads", "models", "breaker", "storage", NULL};
 static const char *const breaker_keys[] = {"failures", "cooldown", NULL};
+static const char *const storage_keys[] = {"paths", NULL};
+static const char *const path_keys[] = {"b2b", "b2c", "default", NULL};
+
+/* storage: {paths: {b2b: TEMPLATE, b2c: TEMPLATE, default: TEMPLATE}} */
+static void parse_storage(struct pctx *c, const yaml_node_t *n, struct easel_registry *r)
+{
+    if (!want(c, n, YAML_MAPPING_NODE, "storage"))
+        return;
+    FOR_PAIRS(n, p) {
+        yaml_node_t *k = node_at(c, p->key), *v = node_at(c, p->value);
+        const char *key = scalar(k) ? scalar(k) : "";
+        if (strcmp(key, "paths") != 0) {
+            unknown_key(c, k, "storage", storage_keys);
+            continue;
+        }
+        if (!want(c, v, YAML_MAPPING_NODE, "storage.paths"))
+            continue;
+        FOR_PAIRS(v, pp) {
+            yaml_node_t *pk = node_at(c, pp->key), *pv = node_at(c, pp->value);
+            const char *ch = scalar(pk) ? scalar(pk) : "";
+            int i = !strcmp(ch, "b2b") ? 0 : !strcmp(ch, "b2c") ? 1 : !strcmp(ch, "default") ? 2 : -1;
+            if (i < 0) {
+                unknown_key(c, pk, "storage.paths", path_keys);
+                continue;
+            }
+            char why[300];
+            if (get_str(c, pv, "storage.paths", &r->paths[i]) &&
+                easel_key_template_check(r->paths[i], why, sizeof(why)))
+                problem(c, pv, "storage.paths.%s: %s", ch, why);
+        }
+    }
+}
 
 static const yaml_node_t *find_model_node(struct pctx *c, const yaml_node_t *models,
                                           size_t i)
@@ -771,6 +803,8 @@ static void parse_root(struct pctx *c, const yaml_node_t *root,
                         unknown_key(c, bk, "breaker", breaker_keys);
                 }
             }
+        } else if (!strcmp(key, "storage")) {
+            parse_storage(c, v, r);
         } else if (!strcmp(key, "presets")) {
             parse_presets(c, v, r);
         } else if (!strcmp(key, "payloads")) {

@@ -67,6 +67,8 @@ void reg_free(struct easel_registry *r)
         rule_cleanup(&r->payloads[i]);
     free(r->payloads);
     free(r->default_model);
+    for (int i = 0; i < 3; i++)
+        free(r->paths[i]);
     free(r->source);
     free(r);
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -116,6 +117,9 @@ static void on_term(int sig)
 struct outputs {
     struct easel_sink *sink;
     const char *job_id;
+    const struct easel_job *job;
+    const char *tmpl;     /* the object key template for the job's channel */
+    const char *model;    /* the model that produced the output */
     cJSON *list;
     struct easel_error *err;
 };
@@ -123,11 +127,16 @@ struct outputs {
 static easel_err put_variant(void *ctx, const struct easel_variant_out *v)
 {
     struct outputs *o = ctx;
-    char key[256];
-    if (easel_snprintf(key, sizeof(key), "jobs/%s/%s.%s", o->job_id,
-                       v->spec->name, easel_format_ext(v->spec->format)))
-        return easel_error_set(o->err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT,
-                               "bad_variant_name", "variant name too long");
+    char key[1024], why[300], date[16] = "";
+    time_t created = (time_t)(o->job->created_ms / 1000);
+    struct tm tm;
+    if (gmtime_r(&created, &tm))
+        strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+    struct easel_key_vars kv = {o->job_id, v->spec->name, easel_format_ext(v->spec->format),
+                                o->job->owner, o->job->channel, o->model, date};
+    if (easel_object_key(o->tmpl, &kv, key, sizeof(key), why, sizeof(why)))
+        return easel_error_set(o->err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "bad_key",
+                               "cannot name the %s output: %s", v->spec->name, why);
     char *url = NULL;
     easel_err rc = easel_sink_put(o->sink, key, v->data, v->len,
                                   easel_format_mime(v->spec->format), &url,
@@ -624,8 +633,10 @@ variants:;
         rc = EASEL_ENOMEM;
         goto out;
     }
-    struct outputs ctx = {.sink = sink, .job_id = job->id, .list = list,
-                          .err = err};
+    struct outputs ctx = {.sink = sink, .job_id = job->id, .job = job,
+                          .tmpl = easel_key_template_for((const char *const *)reg->paths,
+                                                         job->channel),
+                          .model = m->id, .list = list, .err = err};
     rc = easel_image_variants(out, preset, put_variant, &ctx, err);
     if (rc)
         goto out;

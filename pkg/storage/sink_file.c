@@ -55,12 +55,13 @@ static easel_err open_s3(const char *url, struct easel_sink **out, struct easel_
     char with_slash[1100];
     snprintf(with_slash, sizeof(with_slash), "%s%s", url, strchr(url + 5, '/') ? "" : "/");
     char trimmed[1024] = "";
-    if (!easel_s3_parse_url(with_slash, s->bucket, sizeof(s->bucket), &key)) {
+    bool parsed = !easel_s3_parse_url(with_slash, s->bucket, sizeof(s->bucket), &key);
+    if (parsed) {
         size_t kl = strlen(key);
         snprintf(trimmed, sizeof(trimmed), "%.*s",
                  (int)(kl && key[kl - 1] == '/' ? kl - 1 : kl), key);
     }
-    if (!key || (trimmed[0] && !key_ok(trimmed))) {
+    if (!parsed || (trimmed[0] && !key_ok(trimmed))) {
         easel_sink_free(s);
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "unsupported_sink",
                                "storage %.200s must be s3://bucket or s3://bucket/prefix", url);

@@ -31,6 +31,13 @@ check "all six good jobs succeeded" eq "$(count_jobs "'succeeded'")" 6
 check "stage:run jobs got type stage" eq "$(sql "select count(*) from jobs where type='stage' and status='succeeded'")" 3
 check "b2b owner is the store" eq "$(sql "select owner from jobs where channel='b2b'")" store-9
 check "b2c owner is the user" eq "$(sql "select owner from jobs where channel='b2c'")" user-7
+b2b=$(sql "select id from jobs where channel='b2b'"); b2c=$(sql "select id from jobs where channel='b2c'")
+check "a b2b job's results go under the store: stores/{owner}/generated/" \
+  test -s "$WORK/results/stores/store-9/generated/$b2b/normal.jpg"
+check "a b2c job's results go under the user: generated/{owner}/" \
+  test -s "$WORK/results/generated/user-7/$b2c/hq.webp"
+check "and the record points at them" eq "$(sql "select result->'outputs'->0->>'url' from jobs where id='$b2b'")" \
+  "file://$WORK/results/stores/store-9/generated/$b2b/normal.jpg"
 
 json=$("$EASEL" get "$sid" -o json)
 check "get -o json has the contract fields" python3 - "$json" <<'PY'

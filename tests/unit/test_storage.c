@@ -581,7 +581,12 @@ static void test_sink(void **state)
         assert_null(u);
     }
     easel_sink_free(s);
-    assert_int_equal(easel_sink_open("s3://bucket/x", &s, &err), EASEL_EUNSUPPORTED);
+    assert_int_equal(easel_sink_open("gs://bucket/x", &s, &err), EASEL_EUNSUPPORTED);
+    assert_string_equal(err.reason, "unsupported_sink");
+    unsetenv("AWS_ACCESS_KEY_ID"); /* an S3 sink without credentials says so */
+    assert_int_equal(easel_sink_open("s3://bucket/x", &s, &err), EASEL_EINVAL);
+    assert_string_equal(err.reason, "no_credential");
+    assert_int_equal(easel_sink_open("s3://Bad_Bucket!/x", &s, &err), EASEL_EINVAL);
     assert_string_equal(err.reason, "unsupported_sink");
     assert_int_equal(easel_sink_open("file://relative", &s, &err), EASEL_EINVAL);
     assert_int_equal(easel_sink_open("file:///tmp/../etc", &s, &err), EASEL_EINVAL);
@@ -590,9 +595,52 @@ static void test_sink(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Object keys from templates: routing by channel, hostile owners. */
+static void test_object_keys(void **state)
+{
+    (void)state;
+    char key[256], why[300];
+    struct easel_key_vars v = {"11111111-2222-3333-4444-555555555555", "normal", "jpg",
+                               "store-9", "b2b", "qwen/qwen-image-edit", "2026-11-23"};
+    const char *t = easel_key_template_for(NULL, "b2b");
+    assert_int_equal(easel_object_key(t, &v, key, sizeof(key), why, sizeof(why)), EASEL_OK);
+    assert_string_equal(key, "stores/store-9/generated/11111111-2222-3333-4444-555555555555/normal.jpg");
+    v.channel = "b2c";
+    v.owner = "user-7";
+    assert_int_equal(easel_object_key(easel_key_template_for(NULL, "b2c"), &v, key, sizeof(key),
+                                      why, sizeof(why)), EASEL_OK);
+    assert_string_equal(key, "generated/user-7/11111111-2222-3333-4444-555555555555/normal.jpg");
+    assert_string_equal(easel_key_template_for(NULL, NULL), "jobs/{job_id}/{variant}.{ext}");
+    /* an owner cannot climb out of its place */
+    v.owner = "../../etc/passwd";
+    assert_int_equal(easel_object_key("u/{owner}/{job_id}/{variant}", &v, key, sizeof(key), why,
+                                      sizeof(why)), EASEL_OK);
+    assert_string_equal(key, "u/.._.._etc_passwd/11111111-2222-3333-4444-555555555555/normal");
+    v.owner = "..";
+    easel_object_key("u/{owner}/{variant}", &v, key, sizeof(key), why, sizeof(why));
+    assert_string_equal(key, "u/_/normal");
+    v.owner = NULL; /* no owner: still one segment */
+    easel_object_key("u/{owner}/{model}/{date}/{variant}", &v, key, sizeof(key), why, sizeof(why));
+    assert_string_equal(key, "u/_/qwen_qwen-image-edit/2026-11-23/normal");
+    const char *const custom[3] = {NULL, "c/{owner}/{job_id}-{variant}.{ext}", NULL};
+    assert_string_equal(easel_key_template_for(custom, "b2c"), custom[1]);
+    assert_int_equal(easel_object_key("x/{nope}/{job_id}", &v, key, sizeof(key), why, sizeof(why)),
+                     EASEL_EINVAL);
+    assert_non_null(strstr(why, "{nope}"));
+    assert_int_equal(easel_key_template_check("a/{variant}.{ext}", why, sizeof(why)), EASEL_EINVAL);
+    assert_non_null(strstr(why, "{job_id}"));
+    assert_int_equal(easel_key_template_check("/abs/{job_id}/{variant}", why, sizeof(why)),
+                     EASEL_EINVAL);
+    assert_int_equal(easel_key_template_check("a/../{job_id}/{variant}", why, sizeof(why)),
+                     EASEL_EINVAL);
+    assert_int_equal(easel_key_template_check("a/{job_id}/{variant}.{ext}", why, sizeof(why)),
+                     EASEL_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_object_keys),
         cmocka_unit_test(test_guard_ranges),
         cmocka_unit_test(test_guard_allow_list),
         cmocka_unit_test(test_guard_fetch),
