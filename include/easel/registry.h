@@ -71,6 +71,7 @@ struct easel_model {
      * priorityClassName} for this model's worker pods (owned), or NULL */
     cJSON *kube;
     struct easel_quality quality;
+    int input_edge;        /* sources are fitted inside input_edge x input_edge before the call; 0 = 1024 */
 };
 
 /* How a plain object that producers LPUSH becomes a job. */

@@ -390,7 +390,7 @@ static void parse_payload(struct pctx *c, const yaml_node_t *n,
 static const char *const model_keys[] = {
     "id", "provider", "endpoint", "version", "credential_env", "input",
     "timeout", "retry", "concurrency", "rate_limit", "preset", "fallback", "description",
-    "kubernetes", "checks", NULL};
+    "kubernetes", "checks", "input_size", NULL};
 static const char *const check_keys[] = {"blank", "unchanged", "min_side", "aspect",
                                          "aspect_tolerance", "repeat", NULL};
 static const char *const kube_keys[] = {"image", "resources", "nodeSelector",
@@ -654,6 +654,8 @@ static void parse_model(struct pctx *c, const yaml_node_t *n,
         } else if (!strcmp(key, "kubernetes")) {
             cJSON_Delete(m->kube);
             m->kube = parse_kube(c, v);
+        } else if (!strcmp(key, "input_size")) {
+            get_int(c, v, "input_size", 64, 8192, &m->input_edge);
         } else if (!strcmp(key, "checks")) {
             parse_checks(c, v, &m->quality, &unchanged_set);
         } else {

@@ -121,6 +121,8 @@ struct outputs {
     const char *tmpl;     /* the object key template for the job's channel */
     const char *model;    /* the model that produced the output */
     cJSON *list;
+    cJSON *sizes;         /* variant -> encoded bytes, for the image metrics */
+    int64_t store_ms;     /* time spent storing, not processing */
     struct easel_error *err;
 };
 
@@ -138,9 +140,12 @@ static easel_err put_variant(void *ctx, const struct easel_variant_out *v)
         return easel_error_set(o->err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "bad_key",
                                "cannot name the %s output: %s", v->spec->name, why);
     char *url = NULL;
+    int64_t t0 = easel_now_ms();
+    cJSON_AddNumberToObject(o->sizes, v->spec->name, (double)v->len);
     easel_err rc = easel_sink_put(o->sink, key, v->data, v->len,
                                   easel_format_mime(v->spec->format), &url,
                                   o->err);
+    o->store_ms += easel_now_ms() - t0;
     if (rc)
         return rc;
     cJSON *item = cJSON_CreateObject();
@@ -284,7 +289,8 @@ static easel_err call_provider(const struct easel_runner_opts *o, const struct e
     struct easel_call_result res = {0};
     easel_err rc = EASEL_OK;
     for (size_t i = 0; i < n && !rc; i++) {
-        rc = easel_image_fit(srcs[i], PROVIDER_INPUT_EDGE, &fit[i], err);
+        rc = easel_image_fit(srcs[i], m->input_edge > 0 ? m->input_edge : PROVIDER_INPUT_EDGE,
+                             &fit[i], err);
         if (!rc)
             rc = easel_image_encode(fit[i], EASEL_FMT_JPEG, 90, &enc[i], &im[i].len, err);
         if (!rc) {
@@ -636,10 +642,28 @@ variants:;
     struct outputs ctx = {.sink = sink, .job_id = job->id, .job = job,
                           .tmpl = easel_key_template_for((const char *const *)reg->paths,
                                                          job->channel),
-                          .model = m->id, .list = list, .err = err};
+                          .model = m->id, .list = list, .err = err,
+                          .sizes = cJSON_CreateObject()};
+    int64_t tv = easel_now_ms();
     rc = easel_image_variants(out, preset, put_variant, &ctx, err);
-    if (rc)
+    if (rc) {
+        cJSON_Delete(ctx.sizes);
         goto out;
+    }
+    /* recorded with the result, for the metrics endpoint to serve:
+     * image_processing_duration_seconds, image_compression_ratio,
+     * image_original_size_bytes, image_compressed_size_bytes{variant} */
+    cJSON *im = cJSON_AddObjectToObject(res, "image_metrics");
+    double total = 0;
+    const cJSON *sz;
+    cJSON_ArrayForEach(sz, ctx.sizes)
+        total += sz->valuedouble;
+    cJSON_AddStringToObject(im, "tool", "libvips");
+    cJSON_AddNumberToObject(im, "processing_seconds",
+                            (double)(easel_now_ms() - tv - ctx.store_ms) / 1000.0);
+    cJSON_AddNumberToObject(im, "original_size_bytes", (double)src_bytes);
+    cJSON_AddItemToObject(im, "compressed_size_bytes", ctx.sizes);
+    cJSON_AddNumberToObject(im, "compression_ratio", total > 0 ? (double)src_bytes / total : 0);
     cJSON_AddStringToObject(res, "model", m->id);
     cJSON_AddStringToObject(res, "preset", preset->name);
     char hex[17];

@@ -36,6 +36,16 @@ check "a b2b job's results go under the store: stores/{owner}/generated/" \
   test -s "$WORK/results/stores/store-9/generated/$b2b/normal.jpg"
 check "a b2c job's results go under the user: generated/{owner}/" \
   test -s "$WORK/results/generated/user-7/$b2c/hq.webp"
+check "the image metrics are recorded with the result" python3 - "$(sql "select result from jobs where id='$b2b'")" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1]); m = r["image_metrics"]
+assert m["tool"] == "libvips" and 0 < m["processing_seconds"] < 60, m
+assert m["original_size_bytes"] == r["source"]["bytes"] > 0, m
+for o in r["outputs"]:
+    assert m["compressed_size_bytes"][o["variant"]] == o["bytes"], (m, o)
+total = sum(o["bytes"] for o in r["outputs"])
+assert abs(m["compression_ratio"] - r["source"]["bytes"] / total) < 1e-6, m
+PY
 check "and the record points at them" eq "$(sql "select result->'outputs'->0->>'url' from jobs where id='$b2b'")" \
   "file://$WORK/results/stores/store-9/generated/$b2b/normal.jpg"
 

@@ -67,6 +67,13 @@ cat >>"$WORK/models.yaml" <<YAML
     checks: {aspect: match_input, blank: 3}
     input: {image: "{{image|data_uri}}", prompt: "x {{marker}}", seed: "{{seed}}"}
     fallback: [local/vips-stage]
+  - id: small/qwen
+    provider: replicate
+    endpoint: $BASE
+    version: qwen/qwen-image-edit
+    credential_env: REPLICATE_API_TOKEN
+    input_size: 512
+    input: {image: "{{image|data_uri}}", prompt: "x"}
   - id: stall/qwen
     provider: replicate
     endpoint: $BASE
@@ -148,7 +155,10 @@ check "a missing API key fails clearly" grep -q 'EASEL_TEST_UNSET_KEY' <<<"$(fie
 same=$(submit qwen/qwen-image-edit '{"room_type":"den","style":"boho","seed":5,"marker":"[[emu:sameonce]]"}')
 blank=$(submit checked/qwen '{"seed":9,"marker":"[[emu:blank]]"}')
 square=$(submit checked/qwen '{"seed":11,"marker":"[[emu:squareonce]]"}')
-wait_for 60 "finished $same $blank $square"
+small=$(submit small/qwen '{}')
+wait_for 60 "finished $same $blank $square $small"
+check "input_size: 512 sends the 1600x1200 source as 512x384 (the output, the edit of it, is that size)" eq \
+  "$(field "$small" "status||'/'||(result->'outputs'->0->>'width')||'x'||(result->'outputs'->0->>'height')")" succeeded/512x384
 check "the input handed back unchanged is caught and retried, and the retry succeeds" eq \
   "$(field "$same" "status||'/'||attempts")" succeeded/2
 check "the first attempt failed the unchanged check" grep -q '(quality_unchanged)' \
