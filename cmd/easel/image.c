@@ -45,16 +45,32 @@ static int refused(const char *path, const struct easel_error *e)
     return 1;
 }
 
+/* What every image command starts with: the file's bytes, the limits
+ * from the flags, a clear error. */
+struct input {
+    char *buf;
+    size_t len;
+    struct easel_image_limits l;
+    struct easel_error e;
+};
+
+static int open_input(const struct settings *s, const char *path, struct input *in)
+{
+    memset(in, 0, sizeof(*in));
+    limits_from(s, &in->l);
+    easel_error_clear(&in->e);
+    return read_input(s, path, &in->buf, &in->len);
+}
+
 static int cmd_check(const struct settings *s, const char *path)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    if (read_input(s, path, &buf, &len))
+    struct input in;
+    if (open_input(s, path, &in))
         return 1;
-    struct easel_image_limits l;
-    limits_from(s, &l);
-    struct easel_error e;
-    easel_error_clear(&e);
+    char *buf = in.buf;
+    size_t len = in.len;
+    struct easel_image_limits l = in.l;
+    struct easel_error e = in.e;
     struct easel_image_info info;
     struct easel_image *img = NULL;
     int rc = 0;
@@ -73,14 +89,13 @@ static int cmd_check(const struct settings *s, const char *path)
 
 static int cmd_phash(const struct settings *s, const char *path)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    if (read_input(s, path, &buf, &len))
+    struct input in;
+    if (open_input(s, path, &in))
         return 1;
-    struct easel_image_limits l;
-    limits_from(s, &l);
-    struct easel_error e;
-    easel_error_clear(&e);
+    char *buf = in.buf;
+    size_t len = in.len;
+    struct easel_image_limits l = in.l;
+    struct easel_error e = in.e;
     uint64_t h = 0;
     int rc = 0;
     if (easel_phash_buffer(buf, len, &l, &h, &e)) {
