@@ -242,7 +242,10 @@ VipsImage *img_to_srgb8(VipsImage *in)
     }
     if (vips_image_hasalpha(cur)) {
         double white[] = {255, 255, 255};
-        if (vips_flatten(cur, &t, "background", vips_array_double_new(white, 3), NULL))
+        VipsArrayDouble *bg = vips_array_double_new(white, 3);
+        int bad = vips_flatten(cur, &t, "background", bg, NULL);
+        vips_area_unref(VIPS_AREA(bg)); /* the operation holds its own reference */
+        if (bad)
             goto fail;
         g_object_unref(cur);
         cur = t;
