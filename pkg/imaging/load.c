@@ -233,6 +233,20 @@ VipsImage *img_to_srgb8(VipsImage *in)
 {
     VipsImage *cur = in, *t = NULL;
     g_object_ref(cur);
+    /* An embedded colour profile (Display P3 from phones, Adobe RGB from
+     * cameras) says what the numbers mean: convert through it to sRGB, so
+     * colours survive. A profile littlecms cannot use is ignored, as
+     * browsers ignore it, rather than failing the image. */
+    if (vips_image_get_typeof(cur, VIPS_META_ICC_NAME) &&
+        vips_image_get_interpretation(cur) != VIPS_INTERPRETATION_B_W) {
+        if (!vips_icc_transform(cur, &t, "srgb", "embedded", TRUE, "intent",
+                                VIPS_INTENT_RELATIVE, NULL)) {
+            g_object_unref(cur);
+            cur = t;
+        } else {
+            vips_error_clear();
+        }
+    }
     if (vips_image_get_interpretation(cur) != VIPS_INTERPRETATION_sRGB ||
         vips_image_get_format(cur) != VIPS_FORMAT_UCHAR) {
         if (vips_colourspace(cur, &t, VIPS_INTERPRETATION_sRGB, NULL))

@@ -85,5 +85,23 @@ check "the normal JPEG was encoded at quality 80 (libjpeg's DC quantiser for q80
 "$EASEL" image variants --preset sora "$C/orientation-6.jpg" "$WORK/sora" >/dev/null
 check "an EXIF-rotated source comes out upright (200x300 stays portrait)" eq "$(dims "$WORK/sora/normal.jpg")" 200x300
 check "metadata is stripped: no EXIF left" bash -c "vipsheader -a '$WORK/sora/normal.jpg' >'$WORK/meta.txt' && ! grep -q exif-data '$WORK/meta.txt'"
+# --- an embedded colour profile is honoured: Display P3 numbers become sRGB
+"$PY" -c '
+from PIL import Image
+im = Image.new("RGB", (300, 100))
+for i, c in enumerate([(255, 0, 0), (0, 200, 0), (30, 60, 240)]):
+    im.paste(c, (i * 100, 0, i * 100 + 100, 100))
+im.save("'"$WORK"'/sat.png")'
+vips icc_transform "$WORK/sat.png" "$WORK/sat-p3.png" p3 --input-profile srgb --intent relative
+printf 'presets:\n  exact:\n    - {name: full, format: png, width: 4096, height: 4096, quality: 100}\nmodels:\n  - {id: local/vips-stage, provider: local}\n' >"$WORK/png.yaml"
+"$EASEL" image variants --registry "$WORK/png.yaml" --preset exact "$WORK/sat-p3.png" "$WORK/p3out" >/dev/null
+colours=$(for x in 50 150 250; do vips getpoint "$WORK/p3out/full.png" $x 50; done | tr '\n' ' ')
+raw=$(vips getpoint "$WORK/sat-p3.png" 50 50)
+echo "P3 red stored as [$raw]; easel's sRGB output: [$colours]" >&2
+check "a Display P3 image comes out in sRGB with its colours (red, green, blue patches within 3)" python3 -c "
+got = [int(v) for v in '$colours'.split()]
+want = [255, 0, 0, 0, 200, 0, 30, 60, 240]
+assert max(abs(a - b) for a, b in zip(got, want)) <= 3, got"
+check "and the P3 numbers were really different" python3 -c "assert abs(int('$raw'.split()[0]) - 255) > 10"
 check "an unknown preset is refused" bash -c "! '$EASEL' image variants --preset nope '$SAMPLES/room-1.jpg' '$WORK/x' 2>/dev/null"
 finish
