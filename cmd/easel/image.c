@@ -22,6 +22,15 @@ static void limits_from(const struct settings *s, struct easel_image_limits *l)
     l->max_pixels = s->max_pixels;
     l->max_bytes = s->max_source_bytes;
     l->max_width = l->max_height = s->max_side;
+    /* the input formats a registry enables, as job mode would load them */
+    if (s->registry && *s->registry) {
+        struct easel_registry *r = NULL;
+        struct easel_diags d = {0};
+        if (easel_registry_load_file(s->registry, &r, &d) == EASEL_OK)
+            l->extra_formats = r->input_formats;
+        easel_diags_cleanup(&d);
+        easel_registry_unref(r);
+    }
 }
 
 static int read_input(const struct settings *s, const char *path, char **buf, size_t *len)

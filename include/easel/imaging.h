@@ -23,6 +23,10 @@ struct easel_image;
  * thread count (0 = libvips default). Idempotent. */
 easel_err easel_imaging_init(const char *argv0, int threads);
 void easel_imaging_shutdown(void);
+/* Lets libvips' GIF or TIFF loader run (they are blocked at start); the
+ * loader is still used only for bytes sniffed as that format with the
+ * format in the limits' extra_formats. */
+void easel_imaging_enable_format(enum easel_format f);
 /* libvips version string, e.g. "8.14.1". */
 const char *easel_imaging_version(void);
 
@@ -31,6 +35,7 @@ struct easel_image_limits {
     int64_t max_pixels;    /* width * height, checked from the header */
     int max_width, max_height;
     int64_t timeout_ms;    /* decode/processing time, 0 = none */
+    unsigned extra_formats;/* EASEL_FMT_BIT(GIF) | EASEL_FMT_BIT(TIFF) to accept those too */
 };
 /* Defaults: 50 MB, 50 MP (e.g. 8660x5773), 16384 px a side, 60 s. */
 void easel_image_limits_default(struct easel_image_limits *l);

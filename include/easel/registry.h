@@ -21,7 +21,13 @@
 #include "easel/core.h"
 #include "easel/job.h"
 
-enum easel_format { EASEL_FMT_JPEG = 0, EASEL_FMT_WEBP, EASEL_FMT_PNG };
+/* JPEG, WebP and PNG are read and written; GIF and TIFF are only read, and
+ * only when the registry's `formats` enables them. */
+enum easel_format { EASEL_FMT_JPEG = 0, EASEL_FMT_WEBP, EASEL_FMT_PNG, EASEL_FMT_GIF,
+                    EASEL_FMT_TIFF };
+#define EASEL_FMT_BIT(f) (1u << (f))
+/* The input formats a registry can enable: "gif", "tiff". */
+easel_err easel_input_format_parse(const char *s, enum easel_format *out);
 const char *easel_format_name(enum easel_format f);      /* "jpeg" */
 const char *easel_format_mime(enum easel_format f);      /* "image/jpeg" */
 const char *easel_format_ext(enum easel_format f);       /* "jpg" */
@@ -108,6 +114,7 @@ struct easel_registry {
     int breaker_failures;          /* consecutive failures that open a breaker */
     int64_t breaker_cooldown_ms;   /* how long it stays open before a probe */
     char *paths[3];                /* storage.paths: b2b, b2c, default key templates; NULL = built-in */
+    unsigned input_formats;        /* formats: extra input formats, EASEL_FMT_BIT(GIF)|... */
 };
 
 /* One problem found while loading: file:line:column and a sentence. */

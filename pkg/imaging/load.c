@@ -52,6 +52,15 @@ static void do_init(void)
         vips_concurrency_set(init_threads);
 }
 
+void easel_imaging_enable_format(enum easel_format f)
+{
+    /* process-wide and idempotent: a loader once allowed stays allowed */
+    if (f == EASEL_FMT_GIF)
+        vips_operation_block_set("VipsForeignLoadNsgif", FALSE); /* libnsgif, first frame */
+    else if (f == EASEL_FMT_TIFF)
+        vips_operation_block_set("VipsForeignLoadTiff", FALSE);
+}
+
 easel_err easel_imaging_init(const char *argv0, int threads)
 {
     if (argv0)
@@ -104,8 +113,18 @@ void img_vips_error(char *dst, size_t len)
 
 /* ---------------------------------------------------------------- probe */
 
-static bool sniff(const unsigned char *b, size_t n, enum easel_format *f)
+static bool sniff(const unsigned char *b, size_t n, unsigned extra, enum easel_format *f)
 {
+    if ((extra & EASEL_FMT_BIT(EASEL_FMT_GIF)) && n >= 6 &&
+        (!memcmp(b, "GIF87a", 6) || !memcmp(b, "GIF89a", 6))) {
+        *f = EASEL_FMT_GIF;
+        return true;
+    }
+    if ((extra & EASEL_FMT_BIT(EASEL_FMT_TIFF)) && n >= 4 &&
+        (!memcmp(b, "II*", 4) || !memcmp(b, "MM\0*", 4))) {
+        *f = EASEL_FMT_TIFF;
+        return true;
+    }
     if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) {
         *f = EASEL_FMT_JPEG;
         return true;
@@ -161,11 +180,17 @@ easel_err easel_image_probe(const void *buf, size_t len,
                                "image_too_large",
                                "the image is %zu bytes; the limit is %lld", len,
                                (long long)l->max_bytes);
-    if (!sniff(buf, len, &info->format))
+    if (!sniff(buf, len, l->extra_formats, &info->format))
         return easel_error_set(err, EASEL_EUNSUPPORTED, EASEL_CLASS_PERMANENT,
                                "unsupported_format",
-                               "not a JPEG, PNG or WebP image (the bytes look like %s)",
-                               looks_like(buf, len));
+                               "not a JPEG, PNG or WebP image (the bytes look like %s)%s",
+                               looks_like(buf, len),
+                               !strncmp(looks_like(buf, len), "a GIF", 5) ||
+                                       !strncmp(looks_like(buf, len), "a TIFF", 6)
+                                   ? "; the registry's formats can enable it"
+                                   : "");
+    if (info->format == EASEL_FMT_GIF || info->format == EASEL_FMT_TIFF)
+        easel_imaging_enable_format(info->format);
     /* Header only: nothing is decoded until pixels are asked for. */
     VipsImage *im = vips_image_new_from_buffer(buf, len, "", "access",
                                                VIPS_ACCESS_SEQUENTIAL, NULL);

@@ -1,5 +1,6 @@
 /*
- * format.c - the output image formats a preset can name.
+ * format.c - the output image formats a preset can name, and the extra
+ * input formats a registry can enable.
  */
 #include <string.h>
 
@@ -12,6 +13,8 @@ static const struct {
     {EASEL_FMT_JPEG, "jpeg", "image/jpeg", "jpg"},
     {EASEL_FMT_WEBP, "webp", "image/webp", "webp"},
     {EASEL_FMT_PNG, "png", "image/png", "png"},
+    {EASEL_FMT_GIF, "gif", "image/gif", "gif"},
+    {EASEL_FMT_TIFF, "tiff", "image/tiff", "tif"},
 };
 
 #define NFORMATS (sizeof(formats) / sizeof(formats[0]))
@@ -49,9 +52,18 @@ easel_err easel_format_parse(const char *s, enum easel_format *out)
         return EASEL_OK;
     }
     for (size_t i = 0; i < NFORMATS; i++)
-        if (strcmp(s, formats[i].name) == 0) {
+        if (strcmp(s, formats[i].name) == 0 && formats[i].f <= EASEL_FMT_PNG) {
             *out = formats[i].f;
             return EASEL_OK;
         }
+    return EASEL_EINVAL;
+}
+
+easel_err easel_input_format_parse(const char *s, enum easel_format *out)
+{
+    if (s && (!strcmp(s, "gif") || !strcmp(s, "tiff") || !strcmp(s, "tif"))) {
+        *out = s[0] == 'g' ? EASEL_FMT_GIF : EASEL_FMT_TIFF;
+        return EASEL_OK;
+    }
     return EASEL_EINVAL;
 }

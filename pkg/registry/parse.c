@@ -678,7 +678,7 @@ static void parse_model(struct pctx *c, const yaml_node_t *n,
 
 static const char *const top_keys[] = {"version", "default_model",
                                        "idempotency_window", "presets",
-                                       "payloads", "models", "breaker", "storage", NULL};
+                                       "payloads", "models", "breaker", "storage", "formats", NULL};
 static const char *const breaker_keys[] = {"failures", "cooldown", NULL};
 static const char *const storage_keys[] = {"paths", NULL};
 static const char *const path_keys[] = {"b2b", "b2c", "default", NULL};
@@ -807,6 +807,19 @@ static void parse_root(struct pctx *c, const yaml_node_t *root,
             }
         } else if (!strcmp(key, "storage")) {
             parse_storage(c, v, r);
+        } else if (!strcmp(key, "formats")) {
+            if (want(c, v, YAML_SEQUENCE_NODE, "formats")) {
+                FOR_ITEMS(v, it) {
+                    yaml_node_t *e = node_at(c, *it);
+                    enum easel_format f;
+                    if (scalar(e) && !easel_input_format_parse(scalar(e), &f))
+                        r->input_formats |= EASEL_FMT_BIT(f);
+                    else
+                        problem(c, e, "formats: \"%s\" cannot be enabled (gif and tiff can; JPEG, "
+                                "PNG and WebP always are; HEIF, AVIF, SVG and PDF loaders are not "
+                                "loaded at all)", scalar(e) ? scalar(e) : "?");
+                }
+            }
         } else if (!strcmp(key, "presets")) {
             parse_presets(c, v, r);
         } else if (!strcmp(key, "payloads")) {

@@ -203,7 +203,9 @@ static const char *str_or(const cJSON *o, const char *key, const char *dflt)
                : dflt;
 }
 
-static easel_err fetch_image(const struct easel_runner_opts *o,
+/* A job's source: fetched, then loaded under the limits, with the input
+ * formats the registry enables on top of JPEG, PNG and WebP. */
+static easel_err fetch_image(const struct easel_runner_opts *o, const struct easel_registry *reg,
                              const char *url, struct easel_image **img,
                              int64_t *bytes, struct easel_error *err)
 {
@@ -213,7 +215,9 @@ static easel_err fetch_image(const struct easel_runner_opts *o,
     if (rc)
         return rc;
     *bytes = (int64_t)len;
-    rc = easel_image_load(data, len, &o->limits, img, err);
+    struct easel_image_limits lim = o->limits;
+    lim.extra_formats |= reg->input_formats;
+    rc = easel_image_load(data, len, &lim, img, err);
     free(data);
     return rc;
 }
@@ -550,12 +554,12 @@ static easel_err do_work(const struct easel_runner_opts *o,
         goto out;
     }
     int64_t src_bytes = 0, inset_bytes = 0;
-    rc = fetch_image(o, first->valuestring, &src, &src_bytes, err);
+    rc = fetch_image(o, reg, first->valuestring, &src, &src_bytes, err);
     if (rc)
         goto out;
     const cJSON *second = cJSON_GetArrayItem(images, 1);
     if (cJSON_IsString(second)) {
-        rc = fetch_image(o, second->valuestring, &inset, &inset_bytes, err);
+        rc = fetch_image(o, reg, second->valuestring, &inset, &inset_bytes, err);
         if (rc)
             goto out;
     }

@@ -29,6 +29,29 @@ check "every corpus file ($n) was accepted or refused as documented" eq "$wrong"
 check "the corpus covers bombs of every enabled format" eq \
   "$(grep -c '^bomb\.' "$WORK/expect.txt")" 3
 
+# --- formats the registry enables: GIF and TIFF, still under every limit
+printf 'formats: [gif, tiff]\nmodels:\n  - {id: local/vips-stage, provider: local}\n' >"$WORK/formats.yaml"
+"$PY" - "$C" <<'PYEOF'
+import struct, sys
+d = sys.argv[1]
+gif = open(d + "/image.gif", "rb").read()
+open(d + "/truncated.gif", "wb").write(gif[: len(gif) // 3])
+# a GIF whose logical screen and only frame declare 65535x65535
+hdr = b"GIF89a" + struct.pack("<HHBBB", 65535, 65535, 0, 0, 0)
+img = b"," + struct.pack("<HHHHB", 0, 0, 65535, 65535, 0) + b"\x02\x02\x4c\x01\x00;"
+open(d + "/bomb.gif", "wb").write(hdr + img)
+PYEOF
+fcheck() { timeout 30 "$EASEL" image check --registry "$WORK/formats.yaml" "$C/$1" 2>/dev/null; }
+check "with formats: [gif, tiff], a GIF is accepted" grep -q 'ok: gif, 300x200' <<<"$(fcheck image.gif)"
+check "and a TIFF, even named .jpg" grep -q 'ok: tiff, 300x200' <<<"$(fcheck tiff-named.jpg)"
+check "a truncated GIF is still refused as corrupt" grep -q 'refused (corrupt_image)' <<<"$(fcheck truncated.gif)"
+check "a GIF declaring 65535x65535 is refused before decoding" grep -q 'refused (image_too_large)' <<<"$(fcheck bomb.gif)"
+check "BMP stays refused: it cannot be enabled" grep -q 'refused (unsupported_format)' <<<"$(fcheck image.bmp)"
+check "without the registry, a GIF is refused and the message says how to enable it" grep -q \
+  "the registry's formats can enable it" <<<"$("$EASEL" image check "$C/image.gif")"
+check "a registry enabling HEIF is refused" bash -c \
+  "printf 'formats: [heif]\nmodels:\n  - {id: m, provider: local}\n' >'$WORK/heif.yaml'; ! '$EASEL' registry validate '$WORK/heif.yaml' 2>/dev/null"
+
 # --- perceptual hashes: the same bits as imagehash's phash
 H=$WORK/hashes; mkdir -p "$H"
 cp "$SAMPLES"/*.jpg "$SAMPLES"/*.png "$H"/

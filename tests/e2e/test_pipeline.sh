@@ -106,10 +106,16 @@ check "retry history shows backoff waits" eq "$(sql "select count(*) from job_ev
 check "failed jobs are in the dead-letter list" grep -q "$bomb" <<<"$(rcli LRANGE easel:jobs:dead 0 -1)"
 check "get shows the error" grep -q "image_too_large" <<<"$("$EASEL" get "$bomb")"
 
+# --- a format the registry enables (tests/e2e/registry.yaml: formats: [gif])
+vips copy "$SAMPLES/room-1.jpg" "$SAMPLES/room-1.gif"
+gif=$("$EASEL" submit --input '{"style":"modern"}' --image "file://$SAMPLES/room-1.gif")
+wait_for 30 "finished $gif"
+check "a GIF source runs when the registry's formats enable it" eq "$(status_of "$gif")" succeeded
+
 # --- idempotency: the same try-on task twice makes one job
 push "{\"task_id\":\"t-dup\",\"channel\":\"b2c\",\"user_id\":\"u1\",\"person_image_url\":\"file://$SAMPLES/person.jpg\",\"garment_image_url\":\"file://$SAMPLES/garment.png\"}"
 push "{\"task_id\":\"t-dup\",\"channel\":\"b2c\",\"user_id\":\"u1\",\"person_image_url\":\"file://$SAMPLES/person.jpg\",\"garment_image_url\":\"file://$SAMPLES/garment.png\"}"
-wait_until 30 all_terminal 15
+wait_until 30 all_terminal 16
 sleep 0.5
 check "idempotency key: one job for two pushes" eq "$(sql "select count(*) from jobs where idempotency_key='t-dup'")" 1
 
