@@ -18,6 +18,7 @@
  *                       them); default: a temporary directory, removed
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,62 @@ static int cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Peak RSS (MB) of a fresh process that turns one file into the preset's
+ * variants, the way a worker would; with progressive, it first re-encodes
+ * the file as a progressive JPEG in another process. -1 on failure. */
+static double one_image_rss(const char *dir, bool progressive)
+{
+    char src[4200], path[4200];
+    snprintf(src, sizeof(src), "%s/src-00.jpg", dir);
+    snprintf(path, sizeof(path), "%s/progressive.jpg", dir);
+    if (progressive) {
+        pid_t p = fork();
+        if (p == 0) {
+            if (VIPS_INIT("bench_variants"))
+                _exit(1);
+            VipsImage *im = vips_image_new_from_file(src, NULL);
+            _exit(!im || vips_jpegsave(im, path, "Q", 88, "interlace", TRUE, NULL));
+        }
+        int st;
+        if (p < 0 || waitpid(p, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
+            return -1;
+    }
+    int fd[2];
+    if (pipe(fd))
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        struct easel_registry *reg = NULL;
+        char *buf = NULL;
+        size_t len = 0;
+        struct easel_image_limits lim;
+        struct easel_error err;
+        struct totals tot = {0};
+        easel_image_limits_default(&lim);
+        if (easel_imaging_init("bench_variants", 0) || easel_registry_builtin(&reg) ||
+            easel_read_file(progressive ? path : src, 0, &buf, &len) ||
+            easel_image_variants_buffer(buf, len, &lim, easel_registry_preset(reg, "dall-e"),
+                                        count, &tot, &err))
+            _exit(1);
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        double mb = (double)ru.ru_maxrss / 1024.0;
+        _exit(write(fd[1], &mb, sizeof(mb)) == (ssize_t)sizeof(mb) ? 0 : 1);
+    }
+    close(fd[1]);
+    double mb = -1;
+    if (pid < 0 || read(fd[0], &mb, sizeof(mb)) != (ssize_t)sizeof(mb))
+        mb = -1;
+    close(fd[0]);
+    int st;
+    if (pid > 0)
+        waitpid(pid, &st, 0);
+    if (progressive)
+        unlink(path);
+    return mb;
+}
+
 static void rm_dir(const char *dir, int n)
 {
     for (int i = 0; i < n; i++) {
@@ -174,6 +231,10 @@ int main(void)
     }
     printf("sources: %d x %dx%d JPEG q88 in %s (made in %.1f s)\n", n, SRC_W,
            SRC_H, dir, (double)(now_us() - t0) / 1e6);
+
+    /* one image at a time in a fresh process, baseline and progressive
+     * (before this process starts libvips' threads, since it forks) */
+    double rss_base = one_image_rss(dir, false), rss_prog = one_image_rss(dir, true);
 
     if (easel_imaging_init("bench_variants", 0) != EASEL_OK) {
         fprintf(stderr, "bench_variants: libvips does not start\n");
@@ -242,6 +303,10 @@ int main(void)
     for (size_t v = 0; v < preset->nvariants; v++)
         printf("%s%zu", v ? "," : "", tot.out_bytes[v]);
     printf("\n");
+    printf("one 12 MP image in a fresh worker: peak RSS %.1f MB baseline, %.1f MB as a "
+           "progressive JPEG\n", rss_base, rss_prog);
+    printf("BENCH variants_one_image_rss_mb=%.1f\n", rss_base);
+    printf("BENCH variants_progressive_rss_mb=%.1f\n", rss_prog);
     printf("%s throughput target >= %.2f images/s\n",
            ips >= TARGET_IMAGES_PER_S ? "PASS" : "MISS", TARGET_IMAGES_PER_S);
     printf("%s peak RSS target < %.0f MB\n",
