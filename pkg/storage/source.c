@@ -579,6 +579,18 @@ easel_err easel_fetch(const char *url, const struct easel_fetch_opts *o,
         return fetch_http(url, o, out, len, err);
     if (strncmp(url, "s3://", 5) == 0)
         return fetch_s3(url, o, out, len, err);
+    /* bare base64 (a payload field holding the image itself): only the
+     * base64 alphabet, so no path or URL can be mistaken for it */
+    size_t ul = strlen(url);
+    if (ul >= 16 && strspn(url, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                               "0123456789+/=\r\n") == ul) {
+        char *as_uri = easel_asprintf("data:;base64,%s", url);
+        if (!as_uri)
+            return EASEL_ENOMEM;
+        easel_err rc = fetch_data(as_uri, o, out, len, err);
+        free(as_uri);
+        return rc;
+    }
     char where[200];
     short_url(url, where, sizeof(where));
     return easel_error_set(err, EASEL_EUNSUPPORTED, EASEL_CLASS_PERMANENT,

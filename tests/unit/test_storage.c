@@ -529,6 +529,14 @@ static void test_data_and_schemes(void **state)
     assert_int_equal(g.rc, EASEL_OK);
     assert_memory_equal(g.data, "a b", 3);
     free(g.data);
+    /* bare base64, as a payload field may carry the image itself */
+    g = fetch("%s", &o, "aGVsbG8tYmFzZTY0LXdvcmxk");
+    assert_int_equal(g.rc, EASEL_OK);
+    assert_int_equal(g.len, 18);
+    assert_memory_equal(g.data, "hello-base64-world", 18);
+    free(g.data);
+    g = fetch("%s", &o, "aGVsbG8tYmFzZTY0LXdvcmxk!!"); /* not only the alphabet: not base64 */
+    assert_string_equal(g.err.reason, "unsupported_scheme");
     g = fetch("data:image/png;base64,@@@", &o);
     assert_string_equal(g.err.reason, "bad_data_uri");
     g = fetch("data:image/png;base64", &o);
