@@ -443,7 +443,8 @@ static easel_err fetch_http(const char *url, const struct easel_fetch_opts *o,
     easel_buf_init(&s.buf, o->max_bytes > 0 ? (size_t)o->max_bytes : 0);
     char ebuf[CURL_ERROR_SIZE] = "";
     char *cur = strdup(url);
-    int64_t end = easel_now_ms() + o->timeout_ms;
+    /* the whole transfer, redirects included; 0 = no limit, as for curl */
+    int64_t end = easel_now_ms() + (o->timeout_ms > 0 ? o->timeout_ms : 365LL * 86400000);
     easel_err rc = EASEL_OK;
     CURLcode cc = CURLE_OK;
     long code = 0;
