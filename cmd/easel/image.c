@@ -76,23 +76,20 @@ static int cmd_check(const struct settings *s, const char *path)
     struct input in;
     if (open_input(s, path, &in))
         return 1;
-    char *buf = in.buf;
-    size_t len = in.len;
-    struct easel_image_limits l = in.l;
-    struct easel_error e = in.e;
     struct easel_image_info info;
     struct easel_image *img = NULL;
     int rc = 0;
-    if (easel_image_probe(buf, len, &l, &info, &e) || easel_image_load(buf, len, &l, &img, &e)) {
-        rc = refused(path, &e);
+    if (easel_image_probe(in.buf, in.len, &in.l, &info, &in.e) ||
+        easel_image_load(in.buf, in.len, &in.l, &img, &in.e)) {
+        rc = refused(path, &in.e);
     } else {
         printf("%s: ok: %s, %dx%d stored, orientation %d, %dx%d as loaded (sRGB, 8-bit), "
                "%zu bytes\n",
                path, easel_format_name(info.format), info.width, info.height,
-               info.orientation, easel_image_width(img), easel_image_height(img), len);
+               info.orientation, easel_image_width(img), easel_image_height(img), in.len);
     }
     easel_image_free(img);
-    free(buf);
+    free(in.buf);
     return rc;
 }
 
@@ -101,20 +98,16 @@ static int cmd_phash(const struct settings *s, const char *path)
     struct input in;
     if (open_input(s, path, &in))
         return 1;
-    char *buf = in.buf;
-    size_t len = in.len;
-    struct easel_image_limits l = in.l;
-    struct easel_error e = in.e;
     uint64_t h = 0;
     int rc = 0;
-    if (easel_phash_buffer(buf, len, &l, &h, &e)) {
-        rc = refused(path, &e);
+    if (easel_phash_buffer(in.buf, in.len, &in.l, &h, &in.e)) {
+        rc = refused(path, &in.e);
     } else {
         char hex[17];
         easel_phash_hex(h, hex);
         printf("%s\n", hex);
     }
-    free(buf);
+    free(in.buf);
     return rc;
 }
 
