@@ -165,6 +165,10 @@ char *easel_strndup(const char *s, size_t n);
 /* Allocating printf; NULL on failure. */
 char *easel_asprintf(const char *fmt, ...) EASEL_PRINTF(1, 2);
 bool easel_str_has_prefix(const char *s, const char *prefix);
+/* The value of one hex digit (either case), or -1. */
+int easel_hex_digit(int c);
+/* Lower-case hex of n bytes into out, which takes 2n+1 chars (NUL-terminated). */
+void easel_hex_encode(const void *data, size_t n, char *out);
 bool easel_str_eq(const char *a, const char *b); /* NULL-safe */
 
 /* Whole-string numeric parsing: no trailing junk, range checked. */

@@ -172,3 +172,22 @@ easel_err easel_parse_size(const char *s, int64_t *out)
                                    1e9,    1073741824.0};
     return parse_scaled(s, units, scale, 10, 1, out);
 }
+
+int easel_hex_digit(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                : -1;
+}
+
+void easel_hex_encode(const void *data, size_t n, char *out)
+{
+    static const char h[] = "0123456789abcdef";
+    const unsigned char *d = data;
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = h[d[i] >> 4];
+        out[2 * i + 1] = h[d[i] & 15];
+    }
+    out[2 * n] = '\0';
+}

@@ -275,10 +275,10 @@ int easel_phash_distance(uint64_t a, uint64_t b)
 
 void easel_phash_hex(uint64_t h, char out[17])
 {
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 15; i >= 0; i--, h >>= 4)
-        out[i] = hex[h & 15];
-    out[16] = '\0';
+    unsigned char be[8]; /* most significant byte first, as imagehash prints it */
+    for (int i = 7; i >= 0; i--, h >>= 8)
+        be[i] = (unsigned char)h;
+    easel_hex_encode(be, 8, out);
 }
 
 bool easel_phash_parse(const char *s, uint64_t *out)
@@ -287,9 +287,7 @@ bool easel_phash_parse(const char *s, uint64_t *out)
     if (!s || strlen(s) != 16)
         return false;
     for (int i = 0; i < 16; i++) {
-        char c = s[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        int d = easel_hex_digit((unsigned char)s[i]);
         if (d < 0)
             return false;
         v = (v << 4) | (uint64_t)d;

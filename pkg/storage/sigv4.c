@@ -27,36 +27,18 @@
 
 #include "easel/storage.h"
 
-static void hex(const unsigned char *d, size_t n, char *out)
-{
-    static const char h[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = h[d[i] >> 4];
-        out[2 * i + 1] = h[d[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 void easel_sha256_hex(const void *data, size_t len, char out[65])
 {
     unsigned char md[32];
     unsigned int n = 0;
     EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-    hex(md, 32, out);
+    easel_hex_encode(md, 32, out);
 }
 
 static void hmac(const void *key, size_t klen, const char *msg, unsigned char out[32])
 {
     unsigned int n = 32;
     HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, strlen(msg), out, &n);
-}
-
-static int unhex(int c)
-{
-    return c >= '0' && c <= '9' ? c - '0'
-         : c >= 'a' && c <= 'f' ? c - 'a' + 10
-         : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                : -1;
 }
 
 /* Appends s[0..n) to b, first decoding %XX escapes (as sent), then
@@ -68,8 +50,8 @@ static easel_err uri_encode(struct easel_buf *b, const char *s, size_t n, bool k
     for (size_t i = 0; i < n && !rc; i++) {
         unsigned char c = (unsigned char)s[i];
         int h, l;
-        if (c == '%' && i + 2 < n && (h = unhex(s[i + 1])) >= 0 &&
-            (l = unhex(s[i + 2])) >= 0) {
+        if (c == '%' && i + 2 < n && (h = easel_hex_digit(s[i + 1])) >= 0 &&
+            (l = easel_hex_digit(s[i + 2])) >= 0) {
             c = (unsigned char)(h << 4 | l);
             i += 2;
         }
@@ -304,7 +286,7 @@ easel_err easel_sigv4_sign(const struct easel_sigv4 *k, const struct easel_sigv4
     if (sts) {
         signing_key(k, day, key);
         hmac(key, 32, sts, mac);
-        hex(mac, 32, sig);
+        easel_hex_encode(mac, 32, sig);
     }
     size_t len;
     out->canonical_request = easel_buf_steal(&creq, &len);

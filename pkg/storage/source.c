@@ -34,17 +34,6 @@ void easel_fetch_opts_default(struct easel_fetch_opts *o)
 
 /* ---------------------------------------------------------------- helpers */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes [s, s+n) into a new string; NULL on a bad escape or an
  * embedded NUL. */
 static char *pct_decode(const char *s, size_t n, size_t *outlen)
@@ -56,8 +45,8 @@ static char *pct_decode(const char *s, size_t n, size_t *outlen)
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '%') {
             int h, l;
-            if (i + 2 >= n || (h = hexval(s[i + 1])) < 0 ||
-                (l = hexval(s[i + 2])) < 0) {
+            if (i + 2 >= n || (h = easel_hex_digit(s[i + 1])) < 0 ||
+                (l = easel_hex_digit(s[i + 2])) < 0) {
                 free(out);
                 return NULL;
             }
