@@ -41,16 +41,18 @@ static void hmac(const void *key, size_t klen, const char *msg, unsigned char ou
     HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, strlen(msg), out, &n);
 }
 
-/* Appends s[0..n) to b, first decoding %XX escapes (as sent), then
- * encoding every byte outside the unreserved set; '/' is kept when
- * keep_slash. */
-static easel_err uri_encode(struct easel_buf *b, const char *s, size_t n, bool keep_slash)
+/* Appends s[0..n) to b, every byte outside the unreserved set (A-Z a-z
+ * 0-9 - . _ ~, and '/' when keep_slash) percent-encoded with upper-case
+ * hex. With decode, %XX escapes in s are decoded first, so text as sent
+ * is encoded exactly once. */
+static easel_err encode(struct easel_buf *b, const char *s, size_t n, bool keep_slash,
+                        bool decode)
 {
     easel_err rc = EASEL_OK;
     for (size_t i = 0; i < n && !rc; i++) {
         unsigned char c = (unsigned char)s[i];
         int h, l;
-        if (c == '%' && i + 2 < n && (h = easel_hex_digit(s[i + 1])) >= 0 &&
+        if (decode && c == '%' && i + 2 < n && (h = easel_hex_digit(s[i + 1])) >= 0 &&
             (l = easel_hex_digit(s[i + 2])) >= 0) {
             c = (unsigned char)(h << 4 | l);
             i += 2;
@@ -67,15 +69,7 @@ static easel_err uri_encode(struct easel_buf *b, const char *s, size_t n, bool k
 easel_err easel_uri_encode(struct easel_buf *b, const char *s, bool keep_slash)
 {
     /* no decoding: the caller's text is data (an object key) */
-    easel_err rc = EASEL_OK;
-    for (const unsigned char *p = (const unsigned char *)s; *p && !rc; p++) {
-        if (isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~' ||
-            (*p == '/' && keep_slash))
-            rc = easel_buf_append(b, (const char *)p, 1);
-        else
-            rc = easel_buf_printf(b, "%%%02X", *p);
-    }
-    return rc;
+    return encode(b, s, strlen(s), keep_slash, false);
 }
 
 struct pair {
@@ -102,9 +96,9 @@ static easel_err canonical_query(struct easel_buf *out, const char *q)
             struct easel_buf kb, vb;
             easel_buf_init(&kb, 0);
             easel_buf_init(&vb, 0);
-            rc = uri_encode(&kb, p, (size_t)((eq ? eq : end) - p), false);
+            rc = encode(&kb, p, (size_t)((eq ? eq : end) - p), false, true);
             if (!rc && eq)
-                rc = uri_encode(&vb, eq + 1, (size_t)(end - eq - 1), false);
+                rc = encode(&vb, eq + 1, (size_t)(end - eq - 1), false, true);
             if (!rc && n == cap) {
                 struct pair *g = realloc(ps, 2 * cap * sizeof(*ps));
                 if (!g)
@@ -250,7 +244,7 @@ easel_err easel_sigv4_sign(const struct easel_sigv4 *k, const struct easel_sigv4
         const char *path = r->path && *r->path ? r->path : "/";
         rc = easel_buf_printf(&creq, "%s\n", r->method);
         if (!rc)
-            rc = uri_encode(&creq, path, strlen(path), true);
+            rc = encode(&creq, path, strlen(path), true, true);
         if (!rc)
             rc = easel_buf_append(&creq, "\n", 1);
         if (!rc)
