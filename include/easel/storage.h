@@ -168,7 +168,9 @@ easel_err easel_sink_put(struct easel_sink *s, const char *key,
                          const void *data, size_t len, const char *mime,
                          char **url, struct easel_error *err);
 /* A presigned GET URL (malloc'd) for an s3:// URL easel_sink_put returned,
- * valid expires_s seconds; NULL for other sinks. */
-char *easel_sink_presign(const struct easel_sink *s, const char *url, int64_t expires_s);
+ * valid for EASEL_S3_PRESIGN_EXPIRES (read when the sink opened; 7 days
+ * at most and by default) until *expires_at (Unix seconds); NULL for other
+ * sinks. */
+char *easel_sink_presign(const struct easel_sink *s, const char *url, int64_t *expires_at);
 
 #endif

@@ -116,8 +116,8 @@ static void on_term(int sig)
 
 struct outputs {
     struct easel_sink *sink;
-    const char *job_id;
     const struct easel_job *job;
+    char date[16];        /* the job's creation day, UTC, for {date} in keys */
     const char *tmpl;     /* the object key template for the job's channel */
     const char *model;    /* the model that produced the output */
     cJSON *list;
@@ -129,13 +129,9 @@ struct outputs {
 static easel_err put_variant(void *ctx, const struct easel_variant_out *v)
 {
     struct outputs *o = ctx;
-    char key[1024], why[300], date[16] = "";
-    time_t created = (time_t)(o->job->created_ms / 1000);
-    struct tm tm;
-    if (gmtime_r(&created, &tm))
-        strftime(date, sizeof(date), "%Y-%m-%d", &tm);
-    struct easel_key_vars kv = {o->job_id, v->spec->name, easel_format_ext(v->spec->format),
-                                o->job->owner, o->job->channel, o->model, date};
+    char key[1024], why[300];
+    struct easel_key_vars kv = {o->job->id, v->spec->name, easel_format_ext(v->spec->format),
+                                o->job->owner, o->job->channel, o->model, o->date};
     if (easel_object_key(o->tmpl, &kv, key, sizeof(key), why, sizeof(why)))
         return easel_error_set(o->err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "bad_key",
                                "cannot name the %s output: %s", v->spec->name, why);
@@ -156,17 +152,11 @@ static easel_err put_variant(void *ctx, const struct easel_variant_out *v)
     cJSON_AddStringToObject(item, "variant", v->spec->name);
     cJSON_AddStringToObject(item, "url", url);
     /* results in a bucket get a link people can open, for a while */
-    const char *pe = getenv("EASEL_S3_PRESIGN_EXPIRES");
-    int64_t expires = 604800;
-    if (pe && *pe && easel_parse_duration_ms(pe, &expires) == EASEL_OK)
-        expires /= 1000;
-    if (expires < 1 || expires > 604800) /* SigV4 allows at most 7 days */
-        expires = 604800;
-    char *signed_url = easel_sink_presign(o->sink, url, expires);
+    int64_t expires_at = 0;
+    char *signed_url = easel_sink_presign(o->sink, url, &expires_at);
     if (signed_url) {
         cJSON_AddStringToObject(item, "presigned_url", signed_url);
-        cJSON_AddNumberToObject(item, "presigned_expires_at",
-                                (double)(easel_wall_ms() / 1000 + expires));
+        cJSON_AddNumberToObject(item, "presigned_expires_at", (double)expires_at);
         free(signed_url);
     }
     cJSON_AddStringToObject(item, "format", easel_format_name(v->spec->format));
@@ -643,11 +633,15 @@ variants:;
         rc = EASEL_ENOMEM;
         goto out;
     }
-    struct outputs ctx = {.sink = sink, .job_id = job->id, .job = job,
+    struct outputs ctx = {.sink = sink, .job = job,
                           .tmpl = easel_key_template_for((const char *const *)reg->paths,
                                                          job->channel),
                           .model = m->id, .list = list, .err = err,
                           .sizes = cJSON_CreateObject()};
+    time_t created = (time_t)(job->created_ms / 1000);
+    struct tm tm;
+    if (gmtime_r(&created, &tm))
+        strftime(ctx.date, sizeof(ctx.date), "%Y-%m-%d", &tm);
     int64_t tv = easel_now_ms();
     rc = easel_image_variants(out, preset, put_variant, &ctx, err);
     if (rc) {

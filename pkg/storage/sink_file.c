@@ -20,6 +20,7 @@ struct easel_sink {
     char bucket[64];
     char *prefix;        /* "" or "results/" */
     char *cache_control;
+    int64_t presign_s;   /* life of presigned result URLs */
 };
 
 /* Relative, '/'-separated, no empty, "." or ".." segments, printable. */
@@ -69,6 +70,11 @@ static easel_err open_s3(const char *url, struct easel_sink **out, struct easel_
     s->prefix = easel_asprintf("%s%s", trimmed, trimmed[0] ? "/" : "");
     const char *cc = getenv("EASEL_S3_CACHE_CONTROL");
     s->cache_control = easel_strdup(cc ? cc : "public, max-age=31536000, immutable");
+    const char *pe = getenv("EASEL_S3_PRESIGN_EXPIRES");
+    int64_t ms = 0;
+    s->presign_s = pe && *pe && easel_parse_duration_ms(pe, &ms) == EASEL_OK ? ms / 1000 : 0;
+    if (s->presign_s < 1 || s->presign_s > 604800) /* SigV4 allows at most 7 days */
+        s->presign_s = 604800;
     struct easel_s3_opts o;
     easel_s3_opts_from_env(&o);
     easel_err rc = !s->prefix || !s->cache_control ? EASEL_ENOMEM : easel_s3_open(&o, &s->s3, err);
@@ -175,11 +181,12 @@ easel_err easel_sink_put(struct easel_sink *s, const char *key,
     return *url ? EASEL_OK : EASEL_ENOMEM;
 }
 
-char *easel_sink_presign(const struct easel_sink *s, const char *url, int64_t expires_s)
+char *easel_sink_presign(const struct easel_sink *s, const char *url, int64_t *expires_at)
 {
     char bucket[64];
     const char *key = NULL;
     if (!s || !s->s3 || easel_s3_parse_url(url, bucket, sizeof(bucket), &key))
         return NULL;
-    return easel_s3_presign(s->s3, "GET", bucket, key, expires_s, NULL);
+    *expires_at = easel_wall_ms() / 1000 + s->presign_s;
+    return easel_s3_presign(s->s3, "GET", bucket, key, s->presign_s, NULL);
 }
