@@ -343,14 +343,11 @@ int mode_breakers(struct settings *s, char **args, int nargs)
                    "OPENS");
             for (size_t i = 0; i < n; i++) {
                 char probe[32];
-                const char *sp = strchr(bs[i].endpoint, ' ');
                 fmt_duration(bs[i].state == EASEL_BREAKER_OPEN ? bs[i].retry_in_ms : -1, probe,
                              sizeof(probe));
-                printf("%-10.*s %-9s %8lld %10s %6lld  %s\n",
-                       (int)(sp ? (size_t)(sp - bs[i].endpoint) : strlen(bs[i].endpoint)),
-                       bs[i].endpoint, easel_breaker_state_name(bs[i].state),
-                       (long long)bs[i].failures, probe, (long long)bs[i].opens,
-                       sp ? sp + 1 : "");
+                printf("%-10s %-9s %8lld %10s %6lld  %s\n", bs[i].provider,
+                       easel_breaker_state_name(bs[i].state), (long long)bs[i].failures, probe,
+                       (long long)bs[i].opens, bs[i].base);
             }
         }
     }

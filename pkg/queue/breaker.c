@@ -3,6 +3,7 @@
  * small hash per provider endpoint ("<Q>:breaker:<endpoint>"), changed only
  * by scripts (scripts.c), on the Redis server's clock.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "queue_int.h"
@@ -23,6 +24,14 @@ static bool int_at(const redisReply *r, size_t i, long long *v)
         return false;
     *v = r->element[i]->integer;
     return true;
+}
+
+/* "open", "half_open", anything else closed: as the scripts write them. */
+static enum easel_breaker_state state_named(const char *s)
+{
+    return !strcmp(s, "open")        ? EASEL_BREAKER_OPEN
+         : !strcmp(s, "half_open") ? EASEL_BREAKER_HALF_OPEN
+                                   : EASEL_BREAKER_CLOSED;
 }
 
 easel_err easel_queue_breaker_allow(struct easel_queue *q, const char *endpoint,
@@ -84,10 +93,7 @@ easel_err easel_queue_breaker_record(struct easel_queue *q, const char *endpoint
                 r->element[0]->type != REDIS_REPLY_STRING || !int_at(r, 1, &ch)))
         rc = queue_bad_reply(q, "breaker record", r);
     if (!rc) {
-        const char *s = r->element[0]->str;
-        *state = !strcmp(s, "open")        ? EASEL_BREAKER_OPEN
-               : !strcmp(s, "half_open") ? EASEL_BREAKER_HALF_OPEN
-                                         : EASEL_BREAKER_CLOSED;
+        *state = state_named(r->element[0]->str);
         *changed = ch != 0;
     }
     freeReplyObject(r);
@@ -254,11 +260,10 @@ easel_err easel_queue_breakers(struct easel_queue *q, struct easel_breaker_info 
             rc = queue_bad_reply(q, "breakers", e);
             break;
         }
-        const char *st = e->element[1]->str;
-        b[k].state = !strcmp(st, "half_open") ? EASEL_BREAKER_HALF_OPEN
-                   : !strcmp(st, "open")      ? (left > 0 ? EASEL_BREAKER_OPEN
-                                                          : EASEL_BREAKER_HALF_OPEN)
-                                              : EASEL_BREAKER_CLOSED;
+        /* open with its cooldown over: the next call is the probe */
+        b[k].state = state_named(e->element[1]->str);
+        if (b[k].state == EASEL_BREAKER_OPEN && left <= 0)
+            b[k].state = EASEL_BREAKER_HALF_OPEN;
         b[k].failures = fails;
         b[k].retry_in_ms = b[k].state == EASEL_BREAKER_OPEN ? left : 0;
         b[k].opens = opens;
@@ -266,6 +271,10 @@ easel_err easel_queue_breakers(struct easel_queue *q, struct easel_breaker_info 
             rc = EASEL_ENOMEM;
             break;
         }
+        const char *sp = strchr(b[k].endpoint, ' ');
+        snprintf(b[k].provider, sizeof(b[k].provider), "%.*s",
+                 (int)(sp ? (size_t)(sp - b[k].endpoint) : strlen(b[k].endpoint)), b[k].endpoint);
+        b[k].base = sp ? sp + 1 : "";
         k++;
     }
     freeReplyObject(r);

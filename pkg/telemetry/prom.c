@@ -59,14 +59,6 @@ easel_err easel_prom_sample(struct easel_buf *b, const char *name,
     return easel_buf_printf(b, " %.17g\n", value);
 }
 
-/* "replicate https://api.replicate.com" -> provider "replicate", base URL */
-static const char *split_endpoint(const char *ep, char *provider, size_t n)
-{
-    const char *sp = strchr(ep, ' ');
-    snprintf(provider, n, "%.*s", (int)(sp ? (size_t)(sp - ep) : strlen(ep)), ep);
-    return sp ? sp + 1 : "";
-}
-
 easel_err easel_prom_breakers(struct easel_queue *q, struct easel_buf *b)
 {
     struct easel_breaker_info *bs = NULL;
@@ -80,10 +72,8 @@ easel_err easel_prom_breakers(struct easel_queue *q, struct easel_buf *b)
                            "Circuit breaker of a provider endpoint: 1 for its current state "
                            "(closed, open, half_open), 0 for the others");
     for (size_t i = 0; i < n && !rc; i++) {
-        char provider[64];
-        const char *base = split_endpoint(bs[i].endpoint, provider, sizeof(provider));
         for (size_t s = 0; s < 3 && !rc; s++) {
-            const char *l[] = {"provider", provider, "endpoint", base,
+            const char *l[] = {"provider", bs[i].provider, "endpoint", bs[i].base,
                                "state", easel_breaker_state_name(states[s]), NULL};
             rc = easel_prom_sample(b, "easel_circuit_breaker_state", l,
                                    bs[i].state == states[s] ? 1 : 0);
@@ -102,9 +92,7 @@ easel_err easel_prom_breakers(struct easel_queue *q, struct easel_buf *b)
     for (size_t f = 0; f < 3 && !rc; f++) {
         rc = easel_prom_family(b, fam[f].name, fam[f].type, fam[f].help);
         for (size_t i = 0; i < n && !rc; i++) {
-            char provider[64];
-            const char *base = split_endpoint(bs[i].endpoint, provider, sizeof(provider));
-            const char *l[] = {"provider", provider, "endpoint", base, NULL};
+            const char *l[] = {"provider", bs[i].provider, "endpoint", bs[i].base, NULL};
             double v = f == 0 ? (double)bs[i].failures
                      : f == 1 ? (double)bs[i].retry_in_ms / 1000.0
                               : (double)bs[i].opens;
