@@ -80,6 +80,10 @@ struct easel_model {
     int input_edge;        /* sources are fitted inside input_edge x input_edge before the call; 0 = 1024 */
 };
 
+/* How long a concurrency place of the model is held at most: its timeout
+ * plus a minute, so a holder that dies leaks no place for longer. */
+int64_t easel_model_slot_hold_ms(const struct easel_model *m);
+
 /* How a plain object that producers LPUSH becomes a job. */
 struct easel_payload_rule {
     char *name;            /* "stage-run" */

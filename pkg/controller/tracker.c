@@ -251,7 +251,7 @@ static bool gate_open(struct ctl *c, struct tracked *t, const struct easel_model
     if (am->concurrency > 0) {
         bool ok = true;
         easel_err rc = easel_queue_slot_take(c->q, am->id, am->concurrency, t->id,
-                                             (am->timeout_ms > 0 ? am->timeout_ms : 120000) + 60000,
+                                             easel_model_slot_hold_ms(am),
                                              &ok);
         if (rc) {
             queue_ok(c, rc);

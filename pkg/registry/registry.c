@@ -286,3 +286,8 @@ easel_err easel_registry_builtin(struct easel_registry **out)
     return easel_registry_parse(builtin_yaml, sizeof(builtin_yaml) - 1,
                                 "builtin", out, NULL);
 }
+
+int64_t easel_model_slot_hold_ms(const struct easel_model *m)
+{
+    return (m->timeout_ms > 0 ? m->timeout_ms : 120000) + 60000;
+}

@@ -470,10 +470,8 @@ static easel_err take_gates(const struct easel_runner_opts *o, const struct ease
     bool slot = m->concurrency <= 0, rate = m->rate_requests <= 0;
     while (!stop_requested) {
         int64_t wait = 250;
-        if (!slot &&
-            easel_queue_slot_take(q, m->id, m->concurrency, job->id,
-                                  (m->timeout_ms > 0 ? m->timeout_ms : 120000) + 60000,
-                                  &slot) != EASEL_OK)
+        if (!slot && easel_queue_slot_take(q, m->id, m->concurrency, job->id,
+                                           easel_model_slot_hold_ms(m), &slot) != EASEL_OK)
             return EASEL_OK; /* Redis trouble: as at dispatch, fail open */
         if (slot && !rate &&
             easel_queue_rate_take(q, m->id, m->rate_requests, m->rate_per_ms, job->id, &rate,
