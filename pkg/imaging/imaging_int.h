@@ -19,6 +19,13 @@ void img_vips_error(char *dst, size_t len);
  * Returns NULL on failure, with *timed_out set when the clock ran out. */
 VipsImage *img_materialise(VipsImage *in, int64_t timeout_ms, bool *timed_out);
 
+/* Probes under the limits, then decodes strictly into memory (fail on
+ * truncation or damage, under the time limit): upright 3-band sRGB, or
+ * with as_stored the pixels as stored (no orientation, alpha kept, 8-bit),
+ * as Pillow opens a file. Errors as easel_image_load's. */
+easel_err img_decode(const void *buf, size_t len, const struct easel_image_limits *l,
+                     bool as_stored, VipsImage **out, struct easel_error *err);
+
 /* 3-band uchar sRGB from whatever a loader produced (grey, alpha, 16-bit,
  * CMYK). Returns a new reference or NULL. */
 VipsImage *img_to_srgb8(VipsImage *in);

@@ -307,9 +307,19 @@ fail:
     return NULL;
 }
 
-easel_err easel_image_load(const void *buf, size_t len,
-                           const struct easel_image_limits *l,
-                           struct easel_image **out, struct easel_error *err)
+/* 8-bit from a 16-bit image by its high byte, as Pillow reads one. */
+static VipsImage *high_byte(VipsImage *in)
+{
+    VipsImage *t = NULL, *u = NULL;
+    if (vips_rshift_const1(in, &t, 8, NULL))
+        return NULL;
+    int bad = vips_cast_uchar(t, &u, NULL);
+    g_object_unref(t);
+    return bad ? NULL : u;
+}
+
+easel_err img_decode(const void *buf, size_t len, const struct easel_image_limits *l,
+                     bool as_stored, VipsImage **out, struct easel_error *err)
 {
     struct easel_image_limits dl;
     if (!l) {
@@ -325,22 +335,28 @@ easel_err easel_image_load(const void *buf, size_t len,
     bool timed_out = false;
     /* Rotating by 90 degrees reads out of order, so only upright images
      * stream through sequentially. */
-    VipsAccess access = info.orientation > 1 ? VIPS_ACCESS_RANDOM
-                                             : VIPS_ACCESS_SEQUENTIAL;
+    VipsAccess access = !as_stored && info.orientation > 1 ? VIPS_ACCESS_RANDOM
+                                                           : VIPS_ACCESS_SEQUENTIAL;
     VipsImage *raw = vips_image_new_from_buffer(buf, len, "", "access",
                                                 access, "fail_on",
                                                 VIPS_FAIL_ON_ERROR, NULL);
-    VipsImage *rot = NULL, *srgb = NULL, *mem = NULL;
-    if (raw && !vips_autorot(raw, &rot, NULL) && (srgb = img_to_srgb8(rot)))
-        mem = img_materialise(srgb, l->timeout_ms, &timed_out);
+    VipsImage *rot = NULL, *ready = NULL, *mem = NULL;
+    if (raw && as_stored) {
+        ready = vips_image_get_format(raw) == VIPS_FORMAT_UCHAR ? g_object_ref(raw)
+                                                                : high_byte(raw);
+    } else if (raw && !vips_autorot(raw, &rot, NULL)) {
+        ready = img_to_srgb8(rot);
+    }
+    if (ready)
+        mem = img_materialise(ready, l->timeout_ms, &timed_out);
     if (!mem)
         img_vips_error(why, sizeof(why));
     if (raw)
         g_object_unref(raw);
     if (rot)
         g_object_unref(rot);
-    if (srgb)
-        g_object_unref(srgb);
+    if (ready)
+        g_object_unref(ready);
     if (!mem) {
         if (timed_out)
             return easel_error_set(err, EASEL_ETIMEOUT, EASEL_CLASS_PERMANENT,
@@ -354,6 +370,19 @@ easel_err easel_image_load(const void *buf, size_t len,
                                easel_format_name(info.format),
                                why[0] ? why : "decoder failed");
     }
+    *out = mem;
+    return EASEL_OK;
+}
+
+easel_err easel_image_load(const void *buf, size_t len,
+                           const struct easel_image_limits *l,
+                           struct easel_image **out, struct easel_error *err)
+{
+    *out = NULL;
+    VipsImage *mem = NULL;
+    easel_err rc = img_decode(buf, len, l, false, &mem, err);
+    if (rc)
+        return rc;
     struct easel_image *img = calloc(1, sizeof(*img));
     if (!img) {
         g_object_unref(mem);

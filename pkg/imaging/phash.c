@@ -229,40 +229,11 @@ easel_err easel_image_phash(const struct easel_image *img, uint64_t *out,
 easel_err easel_phash_buffer(const void *buf, size_t len, const struct easel_image_limits *l,
                              uint64_t *out, struct easel_error *err)
 {
-    struct easel_image_limits dl;
-    if (!l) {
-        easel_image_limits_default(&dl);
-        l = &dl;
-    }
-    struct easel_image_info info;
-    easel_err rc = easel_image_probe(buf, len, l, &info, err);
+    /* as Pillow opens it: stored orientation, alpha kept (and ignored) */
+    VipsImage *mem = NULL;
+    easel_err rc = img_decode(buf, len, l, true, &mem, err);
     if (rc)
         return rc;
-    /* as Pillow opens it: stored orientation, alpha kept (and ignored) */
-    VipsImage *raw = vips_image_new_from_buffer(buf, len, "", "access", VIPS_ACCESS_SEQUENTIAL,
-                                                "fail_on", VIPS_FAIL_ON_ERROR, NULL);
-    VipsImage *cur = raw, *t = NULL;
-    if (cur && vips_image_get_format(cur) != VIPS_FORMAT_UCHAR) {
-        /* 16-bit PNG: the high byte */
-        if (!vips_rshift_const1(cur, &t, 8, NULL)) {
-            VipsImage *u = NULL;
-            if (!vips_cast_uchar(t, &u, NULL)) {
-                g_object_unref(cur);
-                cur = u;
-            }
-            g_object_unref(t);
-        }
-    }
-    VipsImage *mem = cur ? img_materialise(cur, l->timeout_ms, NULL) : NULL;
-    if (cur)
-        g_object_unref(cur);
-    if (!mem) {
-        char why[300] = "";
-        img_vips_error(why, sizeof(why));
-        return easel_error_set(err, EASEL_EIMAGE, EASEL_CLASS_PERMANENT, "corrupt_image",
-                               "the %s is damaged or truncated: %s",
-                               easel_format_name(info.format), why[0] ? why : "decoder failed");
-    }
     rc = hash_vips(mem, out, err);
     g_object_unref(mem);
     return rc;
