@@ -16,21 +16,27 @@
 #include "easel/registry.h"
 #include "settings.h"
 
-static void limits_from(const struct settings *s, struct easel_image_limits *l)
+/* The registry the command reads, loaded once: --registry, or the
+ * built-in one. NULL (with its problems in d) when it does not load. */
+static struct easel_registry *load_registry(const struct settings *s, struct easel_diags *d)
+{
+    struct easel_registry *r = NULL;
+    if (s->registry && *s->registry ? easel_registry_load_file(s->registry, &r, d)
+                                    : easel_registry_builtin(&r))
+        return NULL;
+    return r;
+}
+
+static void limits_from(const struct settings *s, const struct easel_registry *r,
+                        struct easel_image_limits *l)
 {
     easel_image_limits_default(l);
     l->max_pixels = s->max_pixels;
     l->max_bytes = s->max_source_bytes;
     l->max_width = l->max_height = s->max_side;
     /* the input formats a registry enables, as job mode would load them */
-    if (s->registry && *s->registry) {
-        struct easel_registry *r = NULL;
-        struct easel_diags d = {0};
-        if (easel_registry_load_file(s->registry, &r, &d) == EASEL_OK)
-            l->extra_formats = r->input_formats;
-        easel_diags_cleanup(&d);
-        easel_registry_unref(r);
-    }
+    if (r)
+        l->extra_formats = r->input_formats;
 }
 
 static int read_input(const struct settings *s, const char *path, char **buf, size_t *len)
@@ -63,18 +69,19 @@ struct input {
     struct easel_error e;
 };
 
-static int open_input(const struct settings *s, const char *path, struct input *in)
+static int open_input(const struct settings *s, const struct easel_registry *r, const char *path,
+                      struct input *in)
 {
     memset(in, 0, sizeof(*in));
-    limits_from(s, &in->l);
+    limits_from(s, r, &in->l);
     easel_error_clear(&in->e);
     return read_input(s, path, &in->buf, &in->len);
 }
 
-static int cmd_check(const struct settings *s, const char *path)
+static int cmd_check(const struct settings *s, const struct easel_registry *r, const char *path)
 {
     struct input in;
-    if (open_input(s, path, &in))
+    if (open_input(s, r, path, &in))
         return 1;
     struct easel_image_info info;
     struct easel_image *img = NULL;
@@ -93,10 +100,10 @@ static int cmd_check(const struct settings *s, const char *path)
     return rc;
 }
 
-static int cmd_phash(const struct settings *s, const char *path)
+static int cmd_phash(const struct settings *s, const struct easel_registry *r, const char *path)
 {
     struct input in;
-    if (open_input(s, path, &in))
+    if (open_input(s, r, path, &in))
         return 1;
     uint64_t h = 0;
     int rc = 0;
@@ -133,28 +140,21 @@ static easel_err write_variant(void *ctx, const struct easel_variant_out *v)
     return EASEL_OK;
 }
 
-static int cmd_variants(const struct settings *s, const char *in, const char *dir)
+static int cmd_variants(const struct settings *s, const struct easel_registry *r,
+                        const struct easel_diags *d, const char *in, const char *dir)
 {
-    struct easel_registry *r = NULL;
-    struct easel_diags d = {0};
-    easel_err rc = s->registry && *s->registry ? easel_registry_load_file(s->registry, &r, &d)
-                                                : easel_registry_builtin(&r);
-    if (rc) {
-        easel_diags_print(&d, s->registry, stderr);
-        easel_diags_cleanup(&d);
+    if (!r) {
+        easel_diags_print(d, s->registry, stderr);
         return 1;
     }
-    easel_diags_cleanup(&d);
     const struct easel_preset *p = easel_registry_preset(r, s->preset);
     if (!p) {
         fprintf(stderr, "easel image variants: no preset \"%s\" in the %s registry\n", s->preset,
                 s->registry && *s->registry ? s->registry : "built-in");
-        easel_registry_unref(r);
         return 2;
     }
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "easel image variants: cannot create %s: %s\n", dir, strerror(errno));
-        easel_registry_unref(r);
         return 1;
     }
     char *buf = NULL;
@@ -162,7 +162,7 @@ static int cmd_variants(const struct settings *s, const char *in, const char *di
     int status = 1;
     if (!read_input(s, in, &buf, &len)) {
         struct easel_image_limits l;
-        limits_from(s, &l);
+        limits_from(s, r, &l);
         struct easel_error e;
         easel_error_clear(&e);
         struct outdir o = {.dir = dir};
@@ -172,7 +172,6 @@ static int cmd_variants(const struct settings *s, const char *in, const char *di
             status = 0;
     }
     free(buf);
-    easel_registry_unref(r);
     return status;
 }
 
@@ -183,12 +182,18 @@ int mode_image(struct settings *s, char **args, int nargs)
         return 1;
     }
     const char *cmd = args[0];
+    struct easel_diags d = {0};
+    struct easel_registry *r = load_registry(s, &d);
+    int rc = 2;
     if (!strcmp(cmd, "check") && nargs == 2)
-        return cmd_check(s, args[1]);
-    if (!strcmp(cmd, "phash") && nargs == 2)
-        return cmd_phash(s, args[1]);
-    if (!strcmp(cmd, "variants") && nargs == 3)
-        return cmd_variants(s, args[1], args[2]);
-    fprintf(stderr, "usage: easel image check FILE | phash FILE | variants --preset P IN OUTDIR\n");
-    return 2;
+        rc = cmd_check(s, r, args[1]);
+    else if (!strcmp(cmd, "phash") && nargs == 2)
+        rc = cmd_phash(s, r, args[1]);
+    else if (!strcmp(cmd, "variants") && nargs == 3)
+        rc = cmd_variants(s, r, &d, args[1], args[2]);
+    else
+        fprintf(stderr, "usage: easel image check FILE | phash FILE | variants --preset P IN OUTDIR\n");
+    easel_diags_cleanup(&d);
+    easel_registry_unref(r);
+    return rc;
 }
