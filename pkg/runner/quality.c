@@ -27,13 +27,14 @@ static bool previous_hash(const char *msg, uint64_t *h)
     return easel_phash_parse(hex, h);
 }
 
+/* "the output <detail> (output phash <hex>)", retryable. */
 static easel_err failed(struct easel_error *err, const char *reason, uint64_t h,
-                        const char *fmt, const char *detail)
+                        const char *detail)
 {
     char hex[17];
     easel_phash_hex(h, hex);
     return easel_error_set(err, EASEL_EIMAGE, EASEL_CLASS_RETRYABLE, reason,
-                           "%s %s (" HASH_TAG "%s)", fmt, detail, hex);
+                           "the output %s (" HASH_TAG "%s)", detail, hex);
 }
 
 easel_err easel_quality_check(const struct easel_model *m, const struct easel_image *in,
@@ -48,13 +49,13 @@ easel_err easel_quality_check(const struct easel_model *m, const struct easel_im
     *out_hash = h;
     /* first: the same image again means the new seed changed nothing */
     if (q->repeat && previous_hash(prev_error, &prev) && prev == h)
-        return failed(err, "quality_repeat", h, "the output",
+        return failed(err, "quality_repeat", h,
                       "is the very image the previous attempt's check refused");
     char d[200];
     int w = easel_image_width(out), ht = easel_image_height(out);
     if (w < q->min_side || ht < q->min_side) {
         snprintf(d, sizeof(d), "is %dx%d; checks.min_side is %d", w, ht, q->min_side);
-        return failed(err, "quality_size", h, "the output", d);
+        return failed(err, "quality_size", h, d);
     }
     if (q->aspect_w != 0 && in) {
         double want = q->aspect_w > 0 ? (double)q->aspect_w / q->aspect_h
@@ -63,7 +64,7 @@ easel_err easel_quality_check(const struct easel_model *m, const struct easel_im
         if (fabs(got - want) / want > q->aspect_tolerance) {
             snprintf(d, sizeof(d), "has the aspect %.3f (%dx%d), not %.3f within %.0f%%", got, w,
                      ht, want, q->aspect_tolerance * 100);
-            return failed(err, "quality_aspect", h, "the output", d);
+            return failed(err, "quality_aspect", h, d);
         }
     }
     if (q->blank >= 0) {
@@ -73,7 +74,7 @@ easel_err easel_quality_check(const struct easel_model *m, const struct easel_im
         if (sd <= q->blank) {
             snprintf(d, sizeof(d), "is blank or uniform: its pixel values vary by %.2f at most "
                      "(checks.blank %.2f)", sd, q->blank);
-            return failed(err, "quality_blank", h, "the output", d);
+            return failed(err, "quality_blank", h, d);
         }
     }
     if (q->unchanged >= 0 && in && !(rc = easel_image_phash(in, &hin, err))) {
@@ -81,7 +82,7 @@ easel_err easel_quality_check(const struct easel_model *m, const struct easel_im
         if (dist <= q->unchanged) {
             snprintf(d, sizeof(d), "is the input image again: %d bits of perceptual-hash "
                      "distance (checks.unchanged %d)", dist, q->unchanged);
-            return failed(err, "quality_unchanged", h, "the output", d);
+            return failed(err, "quality_unchanged", h, d);
         }
     }
     if (rc)
