@@ -85,6 +85,7 @@ const char *easel_imaging_version(void)
 
 void easel_image_limits_default(struct easel_image_limits *l)
 {
+    memset(l, 0, sizeof(*l)); /* every field a default, extra formats none */
     l->max_bytes = 50LL * 1000 * 1000;
     l->max_pixels = 50LL * 1000 * 1000;
     l->max_width = 16384;
