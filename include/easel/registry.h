@@ -38,6 +38,7 @@ struct easel_variant_spec {
     enum easel_format format;
     int width, height;     /* fit inside this box, never enlarge */
     int quality;           /* 1..100 */
+    bool srgb_profile;     /* embed the sRGB profile (`profile: srgb`); else none */
 };
 
 struct easel_preset {

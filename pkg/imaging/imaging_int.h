@@ -30,4 +30,14 @@ easel_err img_decode(const void *buf, size_t len, const struct easel_image_limit
  * CMYK). Returns a new reference or NULL. */
 VipsImage *img_to_srgb8(VipsImage *in);
 
+/* Rewrites a still WebP so it carries no metadata chunk (Exif, XMP) but,
+ * when icc is not NULL, that ICC profile: the extended layout when a profile
+ * or alpha needs it, else the simple one. 0, or -1 when the file is not a
+ * still WebP, leaving *buf alone. */
+int img_webp_set_meta(void **buf, size_t *len, const void *icc, size_t icclen);
+
+/* Inserts the ICC profile into a JPEG as APP2 ICC_PROFILE segments, after
+ * SOI and any JFIF APP0. 0, or -1 when the buffer is not a JPEG. */
+int img_jpeg_add_icc(void **buf, size_t *len, const void *icc, size_t icclen);
+
 #endif

@@ -8,6 +8,7 @@
  * callback in the preset's order, on the calling thread.
  */
 #include <malloc.h>
+#include <stdbool.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -32,10 +33,48 @@ static void fit(int w, int h, int bw, int bh, int *ow, int *oh)
         *oh = 1;
 }
 
-static easel_err encode(VipsImage *im, enum easel_format f, int q, void **buf,
-                        size_t *len)
+/* Whether a metadata field is one a saver writes (Exif, XMP, IPTC, a colour
+ * profile, PNG text): everything but the pixels' own description. */
+static bool saved_metadata(const char *name)
 {
-    int rc;
+    static const char *const prefix[] = {"exif-", "xmp-", "iptc-", "icc-",
+                                         "png-comment-", "orientation", NULL};
+    for (size_t i = 0; prefix[i]; i++)
+        if (!strncmp(name, prefix[i], strlen(prefix[i])))
+            return true;
+    return false;
+}
+
+/* A copy of `im` whose only metadata is libvips' built-in sRGB profile, for
+ * savers to write with strip off. NULL on failure. */
+static VipsImage *with_srgb_profile(VipsImage *im)
+{
+    VipsImage *c = NULL;
+    VipsBlob *icc = NULL;
+    if (vips_copy(im, &c, NULL) || vips_profile_load("srgb", &icc, NULL)) {
+        if (c)
+            g_object_unref(c);
+        return NULL;
+    }
+    gchar **fields = vips_image_get_fields(c);
+    for (size_t i = 0; fields && fields[i]; i++)
+        if (saved_metadata(fields[i]))
+            vips_image_remove(c, fields[i]);
+    g_strfreev(fields);
+    size_t n = 0;
+    const void *data = vips_blob_get(icc, &n);
+    vips_image_set_blob_copy(c, VIPS_META_ICC_NAME, data, n);
+    vips_area_unref(VIPS_AREA(icc));
+    return c;
+}
+
+/* Encodes `im` with no metadata; with `profile`, libvips' built-in sRGB
+ * profile is the one piece written (the pixels are sRGB already). */
+static easel_err encode(VipsImage *im, enum easel_format f, int q, bool profile,
+                        void **buf, size_t *len)
+{
+    int rc = -1;
+    VipsImage *tagged = NULL;
     switch (f) {
     case EASEL_FMT_JPEG:
         rc = vips_jpegsave_buffer(im, buf, len, "Q", q, "strip", TRUE,
@@ -45,11 +84,37 @@ static easel_err encode(VipsImage *im, enum easel_format f, int q, void **buf,
         rc = vips_webpsave_buffer(im, buf, len, "Q", q, "strip", TRUE, NULL);
         break;
     case EASEL_FMT_PNG:
-        rc = vips_pngsave_buffer(im, buf, len, "compression", 6, "strip", TRUE,
-                                 NULL);
+        /* pngsave honours strip, and with it off writes just the profile of
+         * an image that has no other metadata */
+        tagged = profile ? with_srgb_profile(im) : NULL;
+        if (!profile || tagged)
+            rc = vips_pngsave_buffer(tagged ? tagged : im, buf, len, "compression", 6,
+                                     "strip", !profile, NULL);
+        if (tagged)
+            g_object_unref(tagged);
         break;
     default:
         return EASEL_EINVAL;
+    }
+    /* libvips 8.14's webpsave writes an Exif chunk even with strip on */
+    VipsBlob *icc = NULL;
+    if (!rc && (f == EASEL_FMT_WEBP || (profile && f == EASEL_FMT_JPEG))) {
+        size_t n = 0;
+        const void *data = NULL;
+        if (profile && !(rc = vips_profile_load("srgb", &icc, NULL)))
+            data = vips_blob_get(icc, &n);
+        if (!rc)
+            rc = f == EASEL_FMT_WEBP ? img_webp_set_meta(buf, len, data, n)
+                                     : img_jpeg_add_icc(buf, len, data, n);
+        if (rc)
+            vips_error("easel", "the encoder wrote an unexpected %s layout",
+                       easel_format_name(f));
+    }
+    if (icc)
+        vips_area_unref(VIPS_AREA(icc));
+    if (rc && *buf) {
+        g_free(*buf);
+        *buf = NULL;
     }
     return rc ? EASEL_EIMAGE : EASEL_OK;
 }
@@ -91,7 +156,8 @@ struct job {
 static void *encode_main(void *arg)
 {
     struct job *j = arg;
-    j->rc = encode(j->im, j->spec->format, j->spec->quality, &j->buf, &j->len);
+    j->rc = encode(j->im, j->spec->format, j->spec->quality, j->spec->srgb_profile,
+                   &j->buf, &j->len);
     if (j->rc)
         img_vips_error(j->why, sizeof(j->why));
     /* libvips keeps per-thread buffers; release them before exit */
@@ -164,8 +230,8 @@ static easel_err run_variants(VipsImage *src, const struct easel_preset *preset,
             pthread_create(&jobs[i].thread, NULL, encode_main, &jobs[i]) == 0;
     for (size_t i = 0; i < n; i++) {
         if (i == 0 || !jobs[i].started) {
-            jobs[i].rc = encode(jobs[i].im, jobs[i].spec->format,
-                                jobs[i].spec->quality, &jobs[i].buf, &jobs[i].len);
+            jobs[i].rc = encode(jobs[i].im, jobs[i].spec->format, jobs[i].spec->quality,
+                                jobs[i].spec->srgb_profile, &jobs[i].buf, &jobs[i].len);
             if (jobs[i].rc)
                 img_vips_error(jobs[i].why, sizeof(jobs[i].why));
         }
@@ -282,7 +348,7 @@ easel_err easel_image_encode(const struct easel_image *img, enum easel_format f,
     if (!img || quality < 1 || quality > 100)
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
                                "bad_argument", "no image or quality outside 1..100");
-    if (encode(img->im, f, quality, &gbuf, &n)) {
+    if (encode(img->im, f, quality, false, &gbuf, &n)) {
         char why[200];
         img_vips_error(why, sizeof(why));
         return easel_error_set(err, EASEL_EIMAGE, EASEL_CLASS_RETRYABLE,

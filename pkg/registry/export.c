@@ -71,6 +71,7 @@ static cJSON *preset_json(const struct easel_preset *p)
         cJSON_AddNumberToObject(o, "width", v->width);
         cJSON_AddNumberToObject(o, "height", v->height);
         cJSON_AddNumberToObject(o, "quality", v->quality);
+        cJSON_AddStringToObject(o, "profile", v->srgb_profile ? "srgb" : "none");
         cJSON_AddItemToArray(a, o);
     }
     return a;

@@ -226,7 +226,7 @@ static cJSON *yaml_to_json(struct pctx *c, const yaml_node_t *n)
 /* ---------------------------------------------------------------- presets */
 
 static const char *const variant_keys[] = {"name", "format", "width", "height",
-                                           "quality", NULL};
+                                           "quality", "profile", NULL};
 
 static void parse_variant(struct pctx *c, const yaml_node_t *n,
                           const char *preset, struct easel_variant_spec *v)
@@ -254,6 +254,14 @@ static void parse_variant(struct pctx *c, const yaml_node_t *n,
             have_h = get_int(c, val, "height", 1, 16384, &v->height);
         } else if (!strcmp(key, "quality")) {
             get_int(c, val, "quality", 1, 100, &v->quality);
+        } else if (!strcmp(key, "profile")) {
+            if (want(c, val, YAML_SCALAR_NODE, "profile")) {
+                if (!strcmp(scalar(val), "srgb"))
+                    v->srgb_profile = true;
+                else if (strcmp(scalar(val), "none"))
+                    problem(c, val, "profile must be srgb or none, not \"%s\"",
+                            scalar(val));
+            }
         } else {
             unknown_key(c, k, "a preset variant", variant_keys);
         }

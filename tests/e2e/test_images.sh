@@ -107,7 +107,6 @@ print(d[i + 5 + 0])                # its DC quantiser")
 check "the normal JPEG was encoded at quality 80 (libjpeg's DC quantiser for q80 is 6)" eq "$q" 6
 "$EASEL" image variants --preset sora "$C/orientation-6.jpg" "$WORK/sora" >/dev/null
 check "an EXIF-rotated source comes out upright (200x300 stays portrait)" eq "$(dims "$WORK/sora/normal.jpg")" 200x300
-check "metadata is stripped: no EXIF left" bash -c "vipsheader -a '$WORK/sora/normal.jpg' >'$WORK/meta.txt' && ! grep -q exif-data '$WORK/meta.txt'"
 # --- an embedded colour profile is honoured: Display P3 numbers become sRGB
 "$PY" -c '
 from PIL import Image
@@ -126,5 +125,53 @@ got = [int(v) for v in '$colours'.split()]
 want = [255, 0, 0, 0, 200, 0, 30, 60, 240]
 assert max(abs(a - b) for a, b in zip(got, want)) <= 3, got"
 check "and the P3 numbers were really different" python3 -c "assert abs(int('$raw'.split()[0]) - 255) > 10"
+# --- metadata: none in any output, or exactly the sRGB profile when asked
+# (read from the containers by tests/imaging/meta_probe.py, not by libvips)
+"$PY" -c '
+from PIL import Image
+p3 = Image.open("'"$WORK"'/sat-p3.png").info["icc_profile"]
+im = Image.open("'"$SAMPLES"'/room-1.jpg")
+ex = Image.Exif(); ex[0x0112] = 6; ex[0x010F] = "Canon"; ex[0x0131] = "PhotoEditor 9"
+im.save("'"$WORK"'/tagged-src.jpg", quality=90, exif=ex.tobytes(), icc_profile=p3)'
+cat >"$WORK/meta.yaml" <<'YAML'
+presets:
+  tagged:
+    - {name: j, format: jpeg, width: 600, height: 600, quality: 80, profile: srgb}
+    - {name: w, format: webp, width: 500, height: 500, quality: 80, profile: srgb}
+    - {name: p, format: png, width: 300, height: 300, profile: srgb}
+  plain:
+    - {name: j, format: jpeg, width: 600, height: 600, quality: 80}
+    - {name: w, format: webp, width: 500, height: 500, quality: 80, profile: none}
+    - {name: p, format: png, width: 300, height: 300}
+models:
+  - {id: local/vips-stage, provider: local}
+YAML
+"$EASEL" image variants --preset dall-e "$WORK/tagged-src.jpg" "$WORK/m-dalle" >/dev/null
+"$EASEL" image variants --registry "$WORK/meta.yaml" --preset plain "$WORK/tagged-src.jpg" "$WORK/m-plain" >/dev/null
+"$EASEL" image variants --registry "$WORK/meta.yaml" --preset tagged "$WORK/tagged-src.jpg" "$WORK/m-tagged" >/dev/null
+"$PY" "$ROOT/tests/imaging/meta_probe.py" "$WORK/tagged-src.jpg" "$WORK"/m-*/* | sed "s|$WORK/||" >"$WORK/meta-probe.txt"
+cat "$WORK/meta-probe.txt" >&2
+probe() { grep "^$1 " "$WORK/meta-probe.txt" | cut -d' ' -f2-; }
+check "the source carries Exif and libvips' Display P3 profile (sP3C)" grep -q '^tagged-src.jpg jpeg layout=.*APP1:Exif.* icc=sP3C$' "$WORK/meta-probe.txt"
+check "dall-e outputs carry no metadata at all (the WebP is the simple format, no Exif chunk)" eq \
+  "$(probe m-dalle/normal.jpg) | $(probe m-dalle/hq.webp) | $(probe m-dalle/thumb.jpg)" \
+  "jpeg layout=- icc=none | webp layout=VP8 icc=none | jpeg layout=- icc=none"
+check "so do PNG outputs (no text or Exif chunks)" eq "$(probe m-plain/p.png)" "png layout=pHYs icc=none"
+check "with profile: srgb, a JPEG carries the sRGB profile and nothing else" eq \
+  "$(probe m-tagged/j.jpg)" "jpeg layout=APP2:ICC_PROFILE icc=sRGB"
+check "a WebP carries it in the extended layout the container spec orders (VP8X, ICCP, VP8)" eq \
+  "$(probe m-tagged/w.webp)" "webp layout=VP8X,ICCP,VP8 icc=sRGB"
+check "a PNG carries it as iCCP" eq "$(probe m-tagged/p.png)" "png layout=iCCP,pHYs icc=sRGB"
+check "the profile changes no pixel, in any format" "$PY" -c "
+import numpy as np
+from PIL import Image
+for n in ('j.jpg', 'w.webp', 'p.png'):
+    a = np.asarray(Image.open('$WORK/m-plain/' + n).convert('RGB'))
+    b = np.asarray(Image.open('$WORK/m-tagged/' + n).convert('RGB'))
+    assert a.shape == b.shape and np.array_equal(a, b), n"
+check "the tagged WebP (upright, portrait) opens in libwebp, which checks its VP8X canvas" eq \
+  "$(dims "$WORK/m-tagged/w.webp")" 375x500
+check "a profile other than srgb or none is refused by name" grep -q 'profile must be srgb or none, not "p3"' \
+  <<<"$(sed 's/profile: srgb/profile: p3/' "$WORK/meta.yaml" >"$WORK/meta-bad.yaml"; "$EASEL" registry validate "$WORK/meta-bad.yaml" 2>&1)"
 check "an unknown preset is refused" bash -c "! '$EASEL' image variants --preset nope '$SAMPLES/room-1.jpg' '$WORK/x' 2>/dev/null"
 finish
