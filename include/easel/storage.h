@@ -123,6 +123,9 @@ void easel_s3_free(struct easel_s3 *s);
 easel_err easel_s3_put(const struct easel_s3 *s, const char *bucket, const char *key,
                        const void *data, size_t len, const char *content_type,
                        const char *cache_control, struct easel_error *err);
+/* Deletes an object; one that does not exist counts as deleted. */
+easel_err easel_s3_delete(const struct easel_s3 *s, const char *bucket, const char *key,
+                          struct easel_error *err);
 /* Reads an object, failing past max_bytes (0 = no cap). */
 easel_err easel_s3_get(const struct easel_s3 *s, const char *bucket, const char *key,
                        int64_t max_bytes, void **out, size_t *len, struct easel_error *err);
@@ -167,6 +170,9 @@ void easel_sink_free(struct easel_sink *s);
 easel_err easel_sink_put(struct easel_sink *s, const char *key,
                          const void *data, size_t len, const char *mime,
                          char **url, struct easel_error *err);
+/* Removes what easel_sink_put stored at `key`; a key with nothing there
+ * counts as removed. */
+easel_err easel_sink_delete(struct easel_sink *s, const char *key, struct easel_error *err);
 /* A presigned GET URL (malloc'd) for an s3:// URL easel_sink_put returned,
  * valid for EASEL_S3_PRESIGN_EXPIRES (read when the sink opened; 7 days
  * at most and by default) until *expires_at (Unix seconds); NULL for other

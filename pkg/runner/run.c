@@ -123,8 +123,38 @@ struct outputs {
     cJSON *list;
     cJSON *sizes;         /* variant -> encoded bytes, for the image metrics */
     int64_t store_ms;     /* time spent storing, not processing */
+    char **stored;        /* keys this attempt stored, to remove if it fails */
+    size_t nstored;
     struct easel_error *err;
 };
+
+/* An attempt that fails after storing some variants removes them, so the
+ * store never holds part of a result the record does not list (a retry
+ * writes the same keys again anyway). Best effort: a key that cannot be
+ * removed is logged, and the next attempt overwrites it. */
+static void unstore(struct outputs *o)
+{
+    size_t removed = 0;
+    for (size_t i = 0; i < o->nstored; i++) {
+        struct easel_error e;
+        easel_error_clear(&e);
+        if (easel_sink_delete(o->sink, o->stored[i], &e) == EASEL_OK)
+            removed++;
+        else
+            easel_warn(o->job->id, "could not remove %s, stored before the failure: %s",
+                       o->stored[i], e.msg);
+    }
+    if (o->nstored)
+        easel_info(o->job->id, "removed %zu of the %zu outputs stored before the failure",
+                   removed, o->nstored);
+}
+
+static void outputs_cleanup(struct outputs *o)
+{
+    for (size_t i = 0; i < o->nstored; i++)
+        free(o->stored[i]);
+    free(o->stored);
+}
 
 static easel_err put_variant(void *ctx, const struct easel_variant_out *v)
 {
@@ -144,6 +174,12 @@ static easel_err put_variant(void *ctx, const struct easel_variant_out *v)
     o->store_ms += easel_now_ms() - t0;
     if (rc)
         return rc;
+    char **grown = realloc(o->stored, (o->nstored + 1) * sizeof(*grown));
+    if (grown) {
+        o->stored = grown;
+        if ((grown[o->nstored] = easel_strdup(key)))
+            o->nstored++;
+    }
     cJSON *item = cJSON_CreateObject();
     if (!item) {
         free(url);
@@ -643,9 +679,12 @@ variants:;
     int64_t tv = easel_now_ms();
     rc = easel_image_variants(out, preset, put_variant, &ctx, err);
     if (rc) {
+        unstore(&ctx);
+        outputs_cleanup(&ctx);
         cJSON_Delete(ctx.sizes);
         goto out;
     }
+    outputs_cleanup(&ctx);
     /* recorded with the result, for the metrics endpoint to serve:
      * image_processing_duration_seconds, image_compression_ratio,
      * image_original_size_bytes, image_compressed_size_bytes{variant} */

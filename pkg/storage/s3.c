@@ -481,6 +481,22 @@ easel_err easel_s3_put(const struct easel_s3 *s, const char *bucket, const char 
     return rc;
 }
 
+easel_err easel_s3_delete(const struct easel_s3 *s, const char *bucket, const char *key,
+                          struct easel_error *err)
+{
+    if (!bucket_ok(bucket) || !key || !*key)
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "bad_key",
+                               "s3://%.100s/%.200s is not a valid bucket and key",
+                               bucket ? bucket : "", key ? key : "");
+    struct resp r;
+    easel_err rc = request(s, "DELETE", bucket, key, NULL, NULL, 0, NULL, 1 << 20, &r, err);
+    if (!rc)
+        easel_buf_cleanup(&r.body);
+    else if (err && err->http_status == 404) /* gone already is what was asked */
+        rc = EASEL_OK;
+    return rc;
+}
+
 easel_err easel_s3_get(const struct easel_s3 *s, const char *bucket, const char *key,
                        int64_t max_bytes, void **out, size_t *len, struct easel_error *err)
 {

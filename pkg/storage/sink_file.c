@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "easel/storage.h"
 
@@ -179,6 +180,25 @@ easel_err easel_sink_put(struct easel_sink *s, const char *key,
     *url = easel_asprintf("file://%s", path);
     free(path);
     return *url ? EASEL_OK : EASEL_ENOMEM;
+}
+
+easel_err easel_sink_delete(struct easel_sink *s, const char *key, struct easel_error *err)
+{
+    if (!key || !key_ok(key))
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
+                               "bad_key", "object key \"%.200s\" is not a safe relative path",
+                               key ? key : "");
+    char *path = easel_asprintf("%s%s%s", s->s3 ? s->prefix : s->dir, s->s3 ? "" : "/", key);
+    if (!path)
+        return EASEL_ENOMEM;
+    easel_err rc = EASEL_OK;
+    if (s->s3)
+        rc = easel_s3_delete(s->s3, s->bucket, path, err);
+    else if (unlink(path) != 0 && errno != ENOENT)
+        rc = easel_error_set(err, EASEL_EIO, EASEL_CLASS_RETRYABLE, "sink_write_failed",
+                             "cannot remove %.200s: %s", path, strerror(errno));
+    free(path);
+    return rc;
 }
 
 char *easel_sink_presign(const struct easel_sink *s, const char *url, int64_t *expires_at)

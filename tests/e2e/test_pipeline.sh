@@ -139,6 +139,18 @@ wait_for 30 'test "$(status_of "$late")" = succeeded'
 check "retried job succeeds with a fresh budget" eq "$(sql "select status||'/'||attempts from jobs where id='$late'")" "succeeded/1"
 check "its dead letter is gone" bash -c "! redis-cli -p $REDIS_PORT LRANGE easel:jobs:dead 0 -1 | grep -q $late"
 
+# --- an attempt that cannot store its second variant removes the first
+# (a directory sits where hq.webp must go, so its rename fails)
+half=$(cat /proc/sys/kernel/random/uuid)
+mkdir -p "$WORK/results/jobs/$half/hq.webp"
+"$EASEL" submit --id "$half" --input '{"style":"modern"}' --image "file://$SAMPLES/room-1.jpg" >/dev/null
+wait_for 60 "finished $half"
+check "a job whose hq variant cannot be written is retried, then dead, as sink_write_failed" eq \
+  "$(field "$half" "status||'/'||attempts||'/'||error_reason")" dead/3/sink_write_failed
+check "its normal variant, written first each time, was removed each time" bash -c \
+  "! test -e '$WORK/results/jobs/$half/normal.jpg'"
+rmdir "$WORK/results/jobs/$half/hq.webp"
+
 # --- CLI usage errors are clear and non-zero
 "$EASEL" submit --bogus 2>"$WORK/err.txt"; rc=$?
 check "unknown flag exits 2 with a message" bash -c "[ $rc -eq 2 ] && grep -q 'unknown flag --bogus' '$WORK/err.txt'"

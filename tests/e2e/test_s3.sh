@@ -51,6 +51,19 @@ check "byte for byte" eq "$(test -s "$WORK/got.jpg" && sha256sum <"$WORK/got.jpg
 check "the URL is s3:// in the record" eq "$(field "$j" "result->'outputs'->0->>'url'")" \
   "s3://results/easel/jobs/$j/normal.jpg"
 
+# --- an attempt that fails half way through storing removes what it stored
+curl -sf -X POST -d '{"put_500_after": 1, "put_500": 20}' "$S3/_s3/faults" >/dev/null
+k=$("$EASEL" submit --input '{"style":"modern","seed":4}' --image s3://inputs/rooms/room-1.jpg)
+wait_for 60 "finished $k"
+curl -sf -X POST -d '{"put_500": 0}' "$S3/_s3/faults" >/dev/null
+check "a job whose second variant cannot be stored ends dead-lettered after 3 attempts, as storage_unavailable" eq \
+  "$(field "$k" "status||'/'||error_reason||'/'||attempts")" dead/storage_unavailable/3
+check "the variant stored before the failure was removed: nothing of the job is left" eq \
+  "$(state "[o for o in d['objects'] if '/$k/' in o]")" "[]"
+check "the double saw the DeleteObject" test "$(state "d['stats'].get('delete object', 0)")" -ge 1
+check "the worker says what it removed" grep -q "removed 1 of the 1 outputs stored before the failure" \
+  <<<"$(cat "$WORK"/ctl*.log 2>/dev/null)"
+
 # --- presigned URLs expire, and signatures are checked
 short=$("$EASEL" storage presign --expires 1 "s3://results/easel/jobs/$j/normal.jpg")
 sleep 2.2

@@ -20,7 +20,8 @@ RequestTimeTooSkewed, InvalidPart, NoSuchUpload). Every bucket exists.
 
 Test hooks, without auth: GET /_s3/state (objects with their metadata,
 uploads in progress, counters), POST /_s3/faults {"put_500": N} fails the
-next N part or object PUTs with 500 InternalError.
+next N part or object PUTs with 500 InternalError; with "put_500_after": K
+the first K PUTs succeed before those N fail.
 
 Usage: s3_double.py --state-dir DIR --access-key AK --secret-key SK [--port N]
 """
@@ -44,7 +45,7 @@ LOCK = threading.Lock()
 OBJECTS = {}   # (bucket, key) -> {"data", "type", "cache", "etag"}
 UPLOADS = {}   # upload id -> {"bucket", "key", "parts": {n: (etag, data)}, "type", "cache"}
 STATS = {}
-FAULTS = {"put_500": 0}
+FAULTS = {"put_500": 0, "put_500_after": 0}
 ARGS = None
 
 
@@ -218,9 +219,11 @@ class Handler(BaseHTTPRequestHandler):
         cmd = self.command
         if cmd == "PUT":
             with LOCK:
-                fail = FAULTS["put_500"] > 0
+                fail = FAULTS["put_500"] > 0 and FAULTS["put_500_after"] == 0
                 if fail:
                     FAULTS["put_500"] -= 1
+                elif FAULTS["put_500"] > 0:
+                    FAULTS["put_500_after"] -= 1
             if fail:
                 count("fault put_500")
                 return self.reply(*xml_error("InternalError", "We encountered an internal "
@@ -291,6 +294,7 @@ class Handler(BaseHTTPRequestHandler):
         if cmd == "DELETE":
             with LOCK:
                 OBJECTS.pop((bucket, key), None)
+            count("delete object")
             return self.reply(204)
         if cmd in ("GET", "HEAD"):
             with LOCK:
@@ -319,6 +323,7 @@ class Handler(BaseHTTPRequestHandler):
             cfg = json.loads(self.body() or b"{}")
             with LOCK:
                 FAULTS["put_500"] = int(cfg.get("put_500", 0))
+                FAULTS["put_500_after"] = int(cfg.get("put_500_after", 0))
             return self.reply(200, b"{}", "application/json")
         return self.reply(404, b"{}", "application/json")
 
