@@ -17,6 +17,28 @@ static easel_err named_key(struct easel_queue *q, int prefix, const char *name, 
     return *key ? EASEL_OK : EASEL_ENOMEM;
 }
 
+/* Starts the call of `script` on the key "<Q>:<kind>:<name>", which *key
+ * holds until named_exec makes the call. */
+static easel_err named_call(struct easel_queue *q, int prefix, const char *name, int script,
+                            struct queue_argv *a, char **key)
+{
+    easel_err rc = named_key(q, prefix, name, key);
+    if (rc)
+        return rc;
+    queue_argv_init(a);
+    queue_argv_script(a, q, script, 1);
+    queue_argv_str(a, *key);
+    return EASEL_OK;
+}
+
+static easel_err named_exec(struct easel_queue *q, struct queue_argv *a, char *key,
+                            const char *what, redisReply **r)
+{
+    easel_err rc = queue_exec(q, a, what, r);
+    free(key);
+    return rc;
+}
+
 static bool int_at(const redisReply *r, size_t i, long long *v)
 {
     if (r->type != REDIS_REPLY_ARRAY || i >= r->elements ||
@@ -40,20 +62,17 @@ easel_err easel_queue_breaker_allow(struct easel_queue *q, const char *endpoint,
 {
     char *k = NULL;
     redisReply *r = NULL;
+    struct queue_argv a;
     *allowed = true;
     *probe = false;
     *retry_in_ms = 0;
     if (!q)
         return EASEL_EINVAL;
-    easel_err rc = named_key(q, QK_BREAKER_PREFIX, endpoint, &k);
+    easel_err rc = named_call(q, QK_BREAKER_PREFIX, endpoint, QUEUE_SCRIPT_BREAKER_ALLOW, &a, &k);
     if (rc)
         return rc;
-    struct queue_argv a;
-    queue_argv_init(&a);
-    queue_argv_script(&a, q, QUEUE_SCRIPT_BREAKER_ALLOW, 1);
-    queue_argv_str(&a, k);
     queue_argv_i64(&a, cooldown_ms > 0 ? cooldown_ms : 30000);
-    rc = queue_exec(q, &a, "breaker allow", &r);
+    rc = named_exec(q, &a, k, "breaker allow", &r);
     long long ok = 1, pr = 0, wait = 0;
     if (!rc && !(int_at(r, 0, &ok) && int_at(r, 1, &pr) && int_at(r, 2, &wait)))
         rc = queue_bad_reply(q, "breaker allow", r);
@@ -63,7 +82,6 @@ easel_err easel_queue_breaker_allow(struct easel_queue *q, const char *endpoint,
         *retry_in_ms = wait;
     }
     freeReplyObject(r);
-    free(k);
     return rc;
 }
 
@@ -73,21 +91,18 @@ easel_err easel_queue_breaker_record(struct easel_queue *q, const char *endpoint
 {
     char *k = NULL;
     redisReply *r = NULL;
+    struct queue_argv a;
     *state = EASEL_BREAKER_CLOSED;
     *changed = false;
     if (!q)
         return EASEL_EINVAL;
-    easel_err rc = named_key(q, QK_BREAKER_PREFIX, endpoint, &k);
+    easel_err rc = named_call(q, QK_BREAKER_PREFIX, endpoint, QUEUE_SCRIPT_BREAKER_RECORD, &a, &k);
     if (rc)
         return rc;
-    struct queue_argv a;
-    queue_argv_init(&a);
-    queue_argv_script(&a, q, QUEUE_SCRIPT_BREAKER_RECORD, 1);
-    queue_argv_str(&a, k);
     queue_argv_str(&a, ok ? "1" : "0");
     queue_argv_i64(&a, threshold > 0 ? threshold : 5);
     queue_argv_i64(&a, cooldown_ms > 0 ? cooldown_ms : 30000);
-    rc = queue_exec(q, &a, "breaker record", &r);
+    rc = named_exec(q, &a, k, "breaker record", &r);
     long long ch = 0;
     if (!rc && (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
                 r->element[0]->type != REDIS_REPLY_STRING || !int_at(r, 1, &ch)))
@@ -97,7 +112,6 @@ easel_err easel_queue_breaker_record(struct easel_queue *q, const char *endpoint
         *changed = ch != 0;
     }
     freeReplyObject(r);
-    free(k);
     return rc;
 }
 
@@ -108,21 +122,18 @@ easel_err easel_queue_rate_take(struct easel_queue *q, const char *model, int re
 {
     char *k = NULL;
     redisReply *r = NULL;
+    struct queue_argv a;
     *ok = true;
     *wait_ms = 0;
     if (!q || requests < 1 || per_ms < 1)
         return EASEL_EINVAL;
-    easel_err rc = named_key(q, QK_RATE_PREFIX, model, &k);
+    easel_err rc = named_call(q, QK_RATE_PREFIX, model, QUEUE_SCRIPT_RATE_TAKE, &a, &k);
     if (rc)
         return rc;
-    struct queue_argv a;
-    queue_argv_init(&a);
-    queue_argv_script(&a, q, QUEUE_SCRIPT_RATE_TAKE, 1);
-    queue_argv_str(&a, k);
     queue_argv_i64(&a, requests);
     queue_argv_i64(&a, per_ms);
     queue_argv_str(&a, who ? who : "-");
-    rc = queue_exec(q, &a, "rate take", &r);
+    rc = named_exec(q, &a, k, "rate take", &r);
     long long got = 1, w = 0;
     if (!rc && !(int_at(r, 0, &got) && int_at(r, 1, &w)))
         rc = queue_bad_reply(q, "rate take", r);
@@ -131,7 +142,6 @@ easel_err easel_queue_rate_take(struct easel_queue *q, const char *model, int re
         *wait_ms = w;
     }
     freeReplyObject(r);
-    free(k);
     return rc;
 }
 
@@ -140,28 +150,24 @@ easel_err easel_queue_slot_take(struct easel_queue *q, const char *model, int li
 {
     char *k = NULL;
     redisReply *r = NULL;
+    struct queue_argv a;
     *ok = true;
     if (!q || limit < 1 || hold_ms < 1)
         return EASEL_EINVAL;
     easel_err rc = queue_check_id(q, job_id);
     if (!rc)
-        rc = named_key(q, QK_RUNNING_PREFIX, model, &k);
+        rc = named_call(q, QK_RUNNING_PREFIX, model, QUEUE_SCRIPT_SLOT_TAKE, &a, &k);
     if (rc)
         return rc;
-    struct queue_argv a;
-    queue_argv_init(&a);
-    queue_argv_script(&a, q, QUEUE_SCRIPT_SLOT_TAKE, 1);
-    queue_argv_str(&a, k);
     queue_argv_i64(&a, limit);
     queue_argv_str(&a, job_id);
     queue_argv_i64(&a, hold_ms);
-    rc = queue_exec(q, &a, "slot take", &r);
+    rc = named_exec(q, &a, k, "slot take", &r);
     if (!rc && r->type != REDIS_REPLY_INTEGER)
         rc = queue_bad_reply(q, "slot take", r);
     if (!rc)
         *ok = r->integer != 0;
     freeReplyObject(r);
-    free(k);
     return rc;
 }
 
