@@ -47,9 +47,9 @@ int img_webp_set_meta(void **buf, size_t *len, const void *icc, size_t icclen)
     const uint8_t *in = *buf;
     size_t n = *len;
     if (n < 20 || memcmp(in, "RIFF", 4) || memcmp(in + 8, "WEBP", 4) ||
-        le32(in + 4) + 8 > n || icclen > (1u << 24))
+        (size_t)le32(in + 4) + 8 > n || icclen > (1u << 24))
         return -1;
-    n = le32(in + 4) + 8;
+    n = (size_t)le32(in + 4) + 8;
     /* The chunks worth keeping for a still image. */
     const uint8_t *vp8x = NULL, *alph = NULL, *image = NULL;
     size_t alph_n = 0, image_n = 0;
@@ -70,7 +70,7 @@ int img_webp_set_meta(void **buf, size_t *len, const void *icc, size_t icclen)
             image_n = cn;
         } else if (!memcmp(c, "ANIM", 4) || !memcmp(c, "ANMF", 4)) {
             return -1; /* variants are still images */
-        } /* EXIF, XMP , ICCP and unknown chunks are dropped */
+        } /* EXIF, XMP, ICCP and unknown chunks are dropped */
         at += 8 + cn + (cn & 1);
     }
     if (!image || (alph && !vp8x))

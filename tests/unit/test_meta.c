@@ -177,6 +177,13 @@ static void other_bytes_are_refused_untouched(void **state)
     void *b2 = g_memdup2(lying, sizeof(lying) - 1);
     size_t l2 = sizeof(lying) - 1;
     assert_int_equal(img_webp_set_meta(&b2, &l2, NULL, 0), -1);
+    /* a RIFF size near 4 GiB, which must not wrap round */
+    char huge[] = "RIFF\xff\xff\xff\xffWEBPVP8 \x04\x00\x00\x00" "abcd";
+    void *b3 = g_memdup2(huge, sizeof(huge) - 1);
+    size_t l3 = sizeof(huge) - 1;
+    assert_int_equal(img_webp_set_meta(&b3, &l3, NULL, 0), -1);
+    assert_int_equal(l3, sizeof(huge) - 1);
+    g_free(b3);
     assert_int_equal(img_jpeg_add_icc(&buf, &len, "x", 1), -1);
     g_free(buf);
     g_free(b2);
