@@ -12,7 +12,9 @@
  *
  * Three passes: one image at a time (a job's latency), two images in flight
  * (a 2-core node kept busy by two jobs), and the largest variant's WebP
- * encode alone, the single call that bounds the other two.
+ * encode alone, the single call that bounds the other two. Then a fourth,
+ * closer to a job's real input: 1024 px square PNGs, as image models hand
+ * back, made from the sources, through the same preset.
  *
  * Prints human lines and "BENCH key=value" lines; hack/bench-sharp.sh holds
  * them against sharp's and prints the targets. Exits 0 whatever the
@@ -115,13 +117,25 @@ static int make_sources(const char *dir, int n)
             char path[4200];
             snprintf(path, sizeof(path), "%s/src-%02d.jpg", dir, i);
             struct stat st;
-            if (stat(path, &st) == 0 && st.st_size > 0)
-                continue; /* kept from an earlier run */
-            if (make_source(path, i)) {
+            if (!(stat(path, &st) == 0 && st.st_size > 0) && make_source(path, i)) {
                 fprintf(stderr, "bench_variants: cannot write %s: %s\n", path,
                         vips_error_buffer());
                 _exit(1);
             }
+            /* what a model hands back: a 1024 px square PNG */
+            char out[4200];
+            snprintf(out, sizeof(out), "%s/out-%02d.png", dir, i);
+            VipsImage *sq = NULL;
+            if (!(stat(out, &st) == 0 && st.st_size > 0) &&
+                (vips_thumbnail(path, &sq, 1024, "height", 1024, "crop",
+                                VIPS_INTERESTING_CENTRE, NULL) ||
+                 vips_pngsave(sq, out, "compression", 6, NULL))) {
+                fprintf(stderr, "bench_variants: cannot write %s: %s\n", out,
+                        vips_error_buffer());
+                _exit(1);
+            }
+            if (sq)
+                g_object_unref(sq);
         }
         _exit(0);
     }
@@ -276,11 +290,38 @@ static int alone(const char *dir, int k, const struct easel_image_limits *lim,
     return 0;
 }
 
+/* The provider-output pass: every out-NN.png through the preset, one at a
+ * time. Images/s and CPU ms per image; -1 on failure. */
+static int png_pass(const char *dir, int n, const struct easel_preset *preset,
+                    const struct easel_image_limits *lim, double *ips, double *cpu_ms)
+{
+    double c0 = cpu_s();
+    int64_t t0 = now_us();
+    for (int i = 0; i < n; i++) {
+        char path[4200], *buf = NULL;
+        size_t len = 0;
+        struct totals tot = {0};
+        struct easel_error err;
+        snprintf(path, sizeof(path), "%s/out-%02d.png", dir, i);
+        if (easel_read_file(path, 0, &buf, &len) ||
+            easel_image_variants_buffer(buf, len, lim, preset, count, &tot, &err)) {
+            free(buf);
+            return -1;
+        }
+        free(buf);
+    }
+    *ips = n / ((double)(now_us() - t0) / 1e6);
+    *cpu_ms = (cpu_s() - c0) * 1000.0 / n;
+    return 0;
+}
+
 static void rm_dir(const char *dir, int n)
 {
     for (int i = 0; i < n; i++) {
         char path[4200];
         snprintf(path, sizeof(path), "%s/src-%02d.jpg", dir, i);
+        unlink(path);
+        snprintf(path, sizeof(path), "%s/out-%02d.png", dir, i);
         unlink(path);
     }
     rmdir(dir);
@@ -388,6 +429,11 @@ int main(void)
         fprintf(stderr, "bench_variants: the single-step pass failed\n");
         return 1;
     }
+    double png_ips = -1, png_cpu = -1;
+    if (png_pass(dir, n, preset, &lim, &png_ips, &png_cpu)) {
+        fprintf(stderr, "bench_variants: the provider-output pass failed\n");
+        return 1;
+    }
 
     printf("preset dall-e: ");
     for (size_t v = 0; v < preset->nvariants; v++)
@@ -407,6 +453,8 @@ int main(void)
            ips2, cpu2 * 1000.0 / n, rss2_mb);
     printf("steps alone: the 12 MP JPEG decode %.0f ms (wall), the 2048 px WebP q95 "
            "encode %.0f ms CPU; each runs on one thread\n", decode_ms, webp_ms);
+    printf("provider outputs (1024 px square PNGs), one at a time: %.2f images/s, "
+           "CPU %.0f ms per image\n", png_ips, png_cpu);
     printf("bytes: in %.1f MB; out", (double)tot.in_bytes / 1e6);
     for (size_t v = 0; v < preset->nvariants; v++)
         printf(" %s %.2f MB", preset->variants[v].name, (double)tot.out_bytes[v] / 1e6);
@@ -419,6 +467,8 @@ int main(void)
     printf("BENCH variants_2inflight_peak_rss_mb=%.1f\n", rss2_mb);
     printf("BENCH variants_webp_ms=%.1f\n", webp_ms);
     printf("BENCH variants_decode_ms=%.1f\n", decode_ms);
+    printf("BENCH variants_png_images_per_s=%.3f\n", png_ips);
+    printf("BENCH variants_png_cpu_ms_per_image=%.1f\n", png_cpu);
     printf("BENCH variants_peak_rss_mb=%.1f\n", rss_mb);
     printf("BENCH variants_out_bytes=");
     for (size_t v = 0; v < preset->nvariants; v++)

@@ -6,7 +6,8 @@
 // Three passes, as bench_variants makes them: one image at a time (a job's
 // latency), two images in flight (a 2-core node kept busy), and the 2048 px
 // WebP q95 encode alone, from pixels already decoded and resized, to show
-// how much of the time that one single-threaded call takes.
+// how much of the time that one single-threaded call takes. Then the 1024 px
+// square PNGs bench_variants made, as image models hand back, one at a time.
 // Prints one human line per pass and "BENCH sharp_*" lines.
 'use strict';
 const fs = require('fs');
@@ -15,7 +16,9 @@ const sharp = require('sharp');
 
 sharp.cache(false);
 const dir = process.argv[2];
-const files = fs.readdirSync(dir).filter((f) => f.endsWith('.jpg')).sort();
+const all = fs.readdirSync(dir).sort();
+let files = all.filter((f) => /^src-.*\.jpg$/.test(f));
+const outputs = all.filter((f) => /^out-.*\.png$/.test(f));
 const fit = { fit: 'inside', withoutEnlargement: true };
 const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
 
@@ -71,6 +74,10 @@ async function pass(inflight) {
     webp += cpuMs() - c;
   }
   console.log(`sharp, the 2048 px WebP q95 encode alone: ${(webp / n).toFixed(0)} ms CPU per image`);
+  files = outputs;
+  const png = files.length ? await pass(1) : { ips: 0, cpu: 0 };
+  console.log(`sharp, provider outputs (1024 px square PNGs), one at a time: ${png.ips.toFixed(2)} ` +
+    `images/s, CPU ${png.cpu.toFixed(0)} ms per image`);
   console.log(`BENCH sharp_images_per_s=${one.ips.toFixed(3)}`);
   console.log(`BENCH sharp_p50_ms=${one.p50.toFixed(1)}`);
   console.log(`BENCH sharp_cpu_ms_per_image=${one.cpu.toFixed(1)}`);
@@ -79,4 +86,6 @@ async function pass(inflight) {
   console.log(`BENCH sharp_2inflight_images_per_s=${two.ips.toFixed(3)}`);
   console.log(`BENCH sharp_2inflight_peak_rss_mb=${two.rss.toFixed(1)}`);
   console.log(`BENCH sharp_webp_ms=${(webp / n).toFixed(1)}`);
+  console.log(`BENCH sharp_png_images_per_s=${png.ips.toFixed(3)}`);
+  console.log(`BENCH sharp_png_cpu_ms_per_image=${png.cpu.toFixed(1)}`);
 })().catch((e) => { console.error(e.message); process.exit(1); });
