@@ -157,21 +157,15 @@ static int cmd_variants(const struct settings *s, const struct easel_registry *r
         fprintf(stderr, "easel image variants: cannot create %s: %s\n", dir, strerror(errno));
         return 1;
     }
-    char *buf = NULL;
-    size_t len = 0;
-    int status = 1;
-    if (!read_input(s, in, &buf, &len)) {
-        struct easel_image_limits l;
-        limits_from(s, r, &l);
-        struct easel_error e;
-        easel_error_clear(&e);
-        struct outdir o = {.dir = dir};
-        if (easel_image_variants_buffer(buf, len, &l, p, write_variant, &o, &e))
-            status = refused(in, &e);
-        else
-            status = 0;
-    }
-    free(buf);
+    struct input src;
+    if (open_input(s, r, in, &src))
+        return 1;
+    struct outdir o = {.dir = dir};
+    int status = easel_image_variants_buffer(src.buf, src.len, &src.l, p, write_variant, &o,
+                                             &src.e)
+                     ? refused(in, &src.e)
+                     : 0;
+    free(src.buf);
     return status;
 }
 

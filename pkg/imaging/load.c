@@ -181,15 +181,15 @@ easel_err easel_image_probe(const void *buf, size_t len,
                                "image_too_large",
                                "the image is %zu bytes; the limit is %lld", len,
                                (long long)l->max_bytes);
-    if (!sniff(buf, len, l->extra_formats, &info->format))
+    if (!sniff(buf, len, l->extra_formats, &info->format)) {
+        const char *what = looks_like(buf, len);
         return easel_error_set(err, EASEL_EUNSUPPORTED, EASEL_CLASS_PERMANENT,
                                "unsupported_format",
-                               "not a JPEG, PNG or WebP image (the bytes look like %s)%s",
-                               looks_like(buf, len),
-                               !strncmp(looks_like(buf, len), "a GIF", 5) ||
-                                       !strncmp(looks_like(buf, len), "a TIFF", 6)
+                               "not a JPEG, PNG or WebP image (the bytes look like %s)%s", what,
+                               !strncmp(what, "a GIF", 5) || !strncmp(what, "a TIFF", 6)
                                    ? "; the registry's formats can enable it"
                                    : "");
+    }
     if (info->format == EASEL_FMT_GIF || info->format == EASEL_FMT_TIFF)
         easel_imaging_enable_format(info->format);
     /* Header only: nothing is decoded until pixels are asked for. */

@@ -8,7 +8,6 @@
  * callback in the preset's order, on the calling thread.
  */
 #include <malloc.h>
-#include <stdbool.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -45,26 +44,19 @@ static bool saved_metadata(const char *name)
     return false;
 }
 
-/* A copy of `im` whose only metadata is libvips' built-in sRGB profile, for
- * savers to write with strip off. NULL on failure. */
-static VipsImage *with_srgb_profile(VipsImage *im)
+/* A copy of `im` whose only metadata is the ICC profile `icc`, for savers
+ * to write with strip off. NULL on failure. */
+static VipsImage *with_profile(VipsImage *im, const void *icc, size_t n)
 {
     VipsImage *c = NULL;
-    VipsBlob *icc = NULL;
-    if (vips_copy(im, &c, NULL) || vips_profile_load("srgb", &icc, NULL)) {
-        if (c)
-            g_object_unref(c);
+    if (vips_copy(im, &c, NULL))
         return NULL;
-    }
     gchar **fields = vips_image_get_fields(c);
     for (size_t i = 0; fields && fields[i]; i++)
         if (saved_metadata(fields[i]))
             vips_image_remove(c, fields[i]);
     g_strfreev(fields);
-    size_t n = 0;
-    const void *data = vips_blob_get(icc, &n);
-    vips_image_set_blob_copy(c, VIPS_META_ICC_NAME, data, n);
-    vips_area_unref(VIPS_AREA(icc));
+    vips_image_set_blob_copy(c, VIPS_META_ICC_NAME, icc, n);
     return c;
 }
 
@@ -73,6 +65,16 @@ static VipsImage *with_srgb_profile(VipsImage *im)
 static easel_err encode(VipsImage *im, enum easel_format f, int q, bool profile,
                         void **buf, size_t *len)
 {
+    if (f != EASEL_FMT_JPEG && f != EASEL_FMT_WEBP && f != EASEL_FMT_PNG)
+        return EASEL_EINVAL; /* GIF and TIFF are read, never written */
+    VipsBlob *icc = NULL;
+    const void *data = NULL;
+    size_t n = 0;
+    if (profile) {
+        if (vips_profile_load("srgb", &icc, NULL))
+            return EASEL_EIMAGE;
+        data = vips_blob_get(icc, &n);
+    }
     int rc = -1;
     VipsImage *tagged = NULL;
     switch (f) {
@@ -86,7 +88,7 @@ static easel_err encode(VipsImage *im, enum easel_format f, int q, bool profile,
     case EASEL_FMT_PNG:
         /* pngsave honours strip, and with it off writes just the profile of
          * an image that has no other metadata */
-        tagged = profile ? with_srgb_profile(im) : NULL;
+        tagged = profile ? with_profile(im, data, n) : NULL;
         if (!profile || tagged)
             rc = vips_pngsave_buffer(tagged ? tagged : im, buf, len, "compression", 6,
                                      "strip", !profile, NULL);
@@ -94,18 +96,12 @@ static easel_err encode(VipsImage *im, enum easel_format f, int q, bool profile,
             g_object_unref(tagged);
         break;
     default:
-        return EASEL_EINVAL;
+        break; /* refused above */
     }
     /* libvips 8.14's webpsave writes an Exif chunk even with strip on */
-    VipsBlob *icc = NULL;
     if (!rc && (f == EASEL_FMT_WEBP || (profile && f == EASEL_FMT_JPEG))) {
-        size_t n = 0;
-        const void *data = NULL;
-        if (profile && !(rc = vips_profile_load("srgb", &icc, NULL)))
-            data = vips_blob_get(icc, &n);
-        if (!rc)
-            rc = f == EASEL_FMT_WEBP ? img_webp_set_meta(buf, len, data, n)
-                                     : img_jpeg_add_icc(buf, len, data, n);
+        rc = f == EASEL_FMT_WEBP ? img_webp_set_meta(buf, len, data, n)
+                                 : img_jpeg_add_icc(buf, len, data, n);
         if (rc)
             vips_error("easel", "the encoder wrote an unexpected %s layout",
                        easel_format_name(f));

@@ -61,9 +61,12 @@ easel_err easel_format_parse(const char *s, enum easel_format *out)
 
 easel_err easel_input_format_parse(const char *s, enum easel_format *out)
 {
-    if (s && (!strcmp(s, "gif") || !strcmp(s, "tiff") || !strcmp(s, "tif"))) {
-        *out = s[0] == 'g' ? EASEL_FMT_GIF : EASEL_FMT_TIFF;
-        return EASEL_OK;
-    }
+    /* the read-only formats, by name or extension ("tiff", "tif") */
+    for (size_t i = 0; s && i < NFORMATS; i++)
+        if (formats[i].f > EASEL_FMT_PNG &&
+            (!strcmp(s, formats[i].name) || !strcmp(s, formats[i].ext))) {
+            *out = formats[i].f;
+            return EASEL_OK;
+        }
     return EASEL_EINVAL;
 }

@@ -139,33 +139,39 @@ void easel_sink_free(struct easel_sink *s)
     free(s);
 }
 
+/* Where `key` lives in the sink (malloc'd in *name): the object key under
+ * the bucket's prefix, or the file's path under the directory. */
+static easel_err object_name(const struct easel_sink *s, const char *key, char **name,
+                             struct easel_error *err)
+{
+    if (!key || !key_ok(key))
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
+                               "bad_key", "object key \"%.200s\" is not a safe relative path",
+                               key ? key : "");
+    *name = s->s3 ? easel_asprintf("%s%s", s->prefix, key) : easel_asprintf("%s/%s", s->dir, key);
+    return *name ? EASEL_OK : EASEL_ENOMEM;
+}
+
 easel_err easel_sink_put(struct easel_sink *s, const char *key,
                          const void *data, size_t len, const char *mime,
                          char **url, struct easel_error *err)
 {
     *url = NULL;
-    if (!key || !key_ok(key))
-        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                               "bad_key", "object key \"%.200s\" is not a safe relative path",
-                               key ? key : "");
+    char *path = NULL; /* the object key in the bucket, or the file */
+    easel_err rc = object_name(s, key, &path, err);
+    if (rc)
+        return rc;
     if (s->s3) {
-        char *full = easel_asprintf("%s%s", s->prefix, key);
-        if (!full)
-            return EASEL_ENOMEM;
-        easel_err rc = easel_s3_put(s->s3, s->bucket, full, data, len, mime, s->cache_control,
-                                    err);
-        if (!rc && !(*url = easel_asprintf("s3://%s/%s", s->bucket, full)))
+        rc = easel_s3_put(s->s3, s->bucket, path, data, len, mime, s->cache_control, err);
+        if (!rc && !(*url = easel_asprintf("s3://%s/%s", s->bucket, path)))
             rc = EASEL_ENOMEM;
-        free(full);
+        free(path);
         return rc;
     }
     /* a file's extension carries its type */
-    char *path = easel_asprintf("%s/%s", s->dir, key);
-    if (!path)
-        return EASEL_ENOMEM;
     char *slash = strrchr(path, '/');
     *slash = '\0';
-    easel_err rc = easel_mkdir_p(path);
+    rc = easel_mkdir_p(path);
     *slash = '/';
     if (rc == EASEL_OK)
         rc = easel_write_file_atomic(path, data, len);
@@ -184,14 +190,10 @@ easel_err easel_sink_put(struct easel_sink *s, const char *key,
 
 easel_err easel_sink_delete(struct easel_sink *s, const char *key, struct easel_error *err)
 {
-    if (!key || !key_ok(key))
-        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                               "bad_key", "object key \"%.200s\" is not a safe relative path",
-                               key ? key : "");
-    char *path = easel_asprintf("%s%s%s", s->s3 ? s->prefix : s->dir, s->s3 ? "" : "/", key);
-    if (!path)
-        return EASEL_ENOMEM;
-    easel_err rc = EASEL_OK;
+    char *path = NULL;
+    easel_err rc = object_name(s, key, &path, err);
+    if (rc)
+        return rc;
     if (s->s3)
         rc = easel_s3_delete(s->s3, s->bucket, path, err);
     else if (unlink(path) != 0 && errno != ENOENT)
