@@ -158,6 +158,31 @@ static easel_err count(void *ctx, const struct easel_variant_out *v)
     return EASEL_OK;
 }
 
+/* One file through the preset, as job mode does it: read, then every
+ * variant; the file's bytes are added to tot->in_bytes. -1, said on
+ * stderr, on failure. */
+static int variants_of(const char *path, const struct easel_preset *preset,
+                       const struct easel_image_limits *lim, struct totals *tot)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    struct easel_error err;
+    if (easel_read_file(path, 0, &buf, &len) != EASEL_OK) {
+        fprintf(stderr, "bench_variants: cannot read %s\n", path);
+        return -1;
+    }
+    tot->n = 0;
+    int rc = 0;
+    if (easel_image_variants_buffer(buf, len, lim, preset, count, tot, &err)) {
+        fprintf(stderr, "bench_variants: %s: %s\n", path, err.msg);
+        rc = -1;
+    } else {
+        tot->in_bytes += len;
+    }
+    free(buf);
+    return rc;
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -191,16 +216,12 @@ static double one_image_rss(const char *dir, bool progressive)
     if (pid == 0) {
         close(fd[0]);
         struct easel_registry *reg = NULL;
-        char *buf = NULL;
-        size_t len = 0;
         struct easel_image_limits lim;
-        struct easel_error err;
         struct totals tot = {0};
         easel_image_limits_default(&lim);
         if (easel_imaging_init("bench_variants", 0) || easel_registry_builtin(&reg) ||
-            easel_read_file(progressive ? path : src, 0, &buf, &len) ||
-            easel_image_variants_buffer(buf, len, &lim, easel_registry_preset(reg, "dall-e"),
-                                        count, &tot, &err))
+            variants_of(progressive ? path : src, easel_registry_preset(reg, "dall-e"), &lim,
+                        &tot))
             _exit(1);
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
@@ -234,16 +255,12 @@ struct flight {
 static void *flight_main(void *arg)
 {
     struct flight *f = arg;
+    struct totals tot = {0}; /* this thread's */
     for (int i; (i = atomic_fetch_add(&f->next, 1)) < f->n;) {
-        char path[4200], *buf = NULL;
-        size_t len = 0;
-        struct totals tot = {0};
-        struct easel_error err;
+        char path[4200];
         snprintf(path, sizeof(path), "%s/src-%02d.jpg", f->dir, i);
-        if (easel_read_file(path, 0, &buf, &len) != EASEL_OK ||
-            easel_image_variants_buffer(buf, len, f->lim, f->preset, count, &tot, &err))
+        if (variants_of(path, f->preset, f->lim, &tot))
             atomic_store(&f->failed, 1);
-        free(buf);
     }
     vips_thread_shutdown();
     return NULL;
@@ -295,20 +312,14 @@ static int alone(const char *dir, int k, const struct easel_image_limits *lim,
 static int png_pass(const char *dir, int n, const struct easel_preset *preset,
                     const struct easel_image_limits *lim, double *ips, double *cpu_ms)
 {
+    struct totals tot = {0};
     double c0 = cpu_s();
     int64_t t0 = now_us();
     for (int i = 0; i < n; i++) {
-        char path[4200], *buf = NULL;
-        size_t len = 0;
-        struct totals tot = {0};
-        struct easel_error err;
+        char path[4200];
         snprintf(path, sizeof(path), "%s/out-%02d.png", dir, i);
-        if (easel_read_file(path, 0, &buf, &len) ||
-            easel_image_variants_buffer(buf, len, lim, preset, count, &tot, &err)) {
-            free(buf);
+        if (variants_of(path, preset, lim, &tot))
             return -1;
-        }
-        free(buf);
     }
     *ips = n / ((double)(now_us() - t0) / 1e6);
     *cpu_ms = (cpu_s() - c0) * 1000.0 / n;
@@ -378,22 +389,11 @@ int main(void)
     double cpu0 = cpu_s();
     int64_t start = now_us();
     for (int i = 0; i < n; i++) {
-        char path[4200], *buf = NULL;
-        size_t len = 0;
+        char path[4200];
         snprintf(path, sizeof(path), "%s/src-%02d.jpg", dir, i);
         int64_t a = now_us();
-        if (easel_read_file(path, 0, &buf, &len) != EASEL_OK) {
-            fprintf(stderr, "bench_variants: cannot read %s\n", path);
+        if (variants_of(path, preset, &lim, &tot))
             return 1;
-        }
-        struct easel_error err;
-        tot.n = 0;
-        if (easel_image_variants_buffer(buf, len, &lim, preset, count, &tot, &err)) {
-            fprintf(stderr, "bench_variants: %s: %s\n", path, err.msg);
-            return 1;
-        }
-        tot.in_bytes += len;
-        free(buf);
         lat[i] = now_us() - a;
     }
     double secs = (double)(now_us() - start) / 1e6;

@@ -17,7 +17,7 @@ const sharp = require('sharp');
 sharp.cache(false);
 const dir = process.argv[2];
 const all = fs.readdirSync(dir).sort();
-let files = all.filter((f) => /^src-.*\.jpg$/.test(f));
+const files = all.filter((f) => /^src-.*\.jpg$/.test(f));
 const outputs = all.filter((f) => /^out-.*\.png$/.test(f));
 const fit = { fit: 'inside', withoutEnlargement: true };
 const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
@@ -31,16 +31,16 @@ async function variants(file) {
   ]);
 }
 
-// Every file through variants(), `inflight` at a time.
-async function pass(inflight) {
+// Every file of `list` through variants(), `inflight` at a time.
+async function pass(list, inflight) {
   const out = [0, 0, 0];
   const lat = [];
   let next = 0;
   const c0 = cpuMs();
   const t0 = process.hrtime.bigint();
   await Promise.all(Array.from({ length: inflight }, async () => {
-    while (next < files.length) {
-      const f = files[next++];
+    while (next < list.length) {
+      const f = list[next++];
       const a = process.hrtime.bigint();
       (await variants(f)).forEach((b, i) => { out[i] += b.length; });
       lat.push(Number(process.hrtime.bigint() - a) / 1e6);
@@ -49,18 +49,18 @@ async function pass(inflight) {
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   lat.sort((x, y) => x - y);
   return {
-    ips: files.length / secs, p50: lat[Math.floor(lat.length / 2)],
-    cpu: (cpuMs() - c0) / files.length, rss: process.resourceUsage().maxRSS / 1024, out,
+    ips: list.length / secs, p50: lat[Math.floor(lat.length / 2)],
+    cpu: (cpuMs() - c0) / list.length, rss: process.resourceUsage().maxRSS / 1024, out,
   };
 }
 
 (async () => {
-  const one = await pass(1);
+  const one = await pass(files, 1);
   console.log(`sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips}), one image at a time: ` +
     `${one.ips.toFixed(2)} images/s, p50 ${one.p50.toFixed(0)} ms, CPU ${one.cpu.toFixed(0)} ms/image, ` +
     `peak RSS ${one.rss.toFixed(1)} MB; out normal ${(one.out[0] / 1e6).toFixed(2)} MB ` +
     `hq ${(one.out[1] / 1e6).toFixed(2)} MB thumb ${(one.out[2] / 1e6).toFixed(2)} MB`);
-  const two = await pass(2);
+  const two = await pass(files, 2);
   console.log(`sharp, two images in flight: ${two.ips.toFixed(2)} images/s, p50 ${two.p50.toFixed(0)} ms, ` +
     `CPU ${two.cpu.toFixed(0)} ms/image, peak RSS ${two.rss.toFixed(1)} MB`);
   // The WebP encode alone: decode and resize first, outside the clock.
@@ -74,8 +74,7 @@ async function pass(inflight) {
     webp += cpuMs() - c;
   }
   console.log(`sharp, the 2048 px WebP q95 encode alone: ${(webp / n).toFixed(0)} ms CPU per image`);
-  files = outputs;
-  const png = files.length ? await pass(1) : { ips: 0, cpu: 0 };
+  const png = outputs.length ? await pass(outputs, 1) : { ips: 0, cpu: 0 };
   console.log(`sharp, provider outputs (1024 px square PNGs), one at a time: ${png.ips.toFixed(2)} ` +
     `images/s, CPU ${png.cpu.toFixed(0)} ms per image`);
   console.log(`BENCH sharp_images_per_s=${one.ips.toFixed(3)}`);
