@@ -66,12 +66,181 @@ enum easel_errclass {
 };
 const char *easel_errclass_name(enum easel_errclass c); /* "retryable", ... */
 
-/* Detail of a failure, filled by the function that failed. `reason` is a
- * short machine-readable word ("unknown_model", "image_too_large"), `msg` a
+/* Why something failed, as a closed set the code can branch on. The name is
+ * what records, logs, dead letters and the API show ("unknown_model");
+ * Kubernetes Status reasons keep the API's own CamelCase spelling. Adding a
+ * reason is one line here. */
+#define EASEL_REASON_MAP(X)                                                  \
+    X(NONE, "")                                                              \
+    /* the process and its arguments */                                      \
+    X(INTERNAL, "internal")                                                  \
+    X(NO_MEMORY, "no_memory")                                                \
+    X(OUT_OF_MEMORY, "out_of_memory")                                        \
+    X(NO_THREAD, "no_thread")                                                \
+    X(THREAD, "thread")                                                      \
+    X(PIPE, "pipe")                                                          \
+    X(EVENTFD, "eventfd")                                                    \
+    X(NO_EPOLL, "no_epoll")                                                  \
+    X(LISTEN_FAILED, "listen_failed")                                        \
+    X(SPAWN_FAILED, "spawn_failed")                                          \
+    X(BAD_FLAG, "bad_flag")                                                  \
+    X(BAD_ARGS, "bad_args")                                                  \
+    X(BAD_ARGUMENT, "bad_argument")                                          \
+    X(INVALID_ARGUMENT, "invalid_argument")                                  \
+    X(BAD_INPUT, "bad_input")                                                \
+    X(BAD_NAME, "bad_name")                                                  \
+    X(BAD_KEY, "bad_key")                                                    \
+    X(BAD_URL, "bad_url")                                                    \
+    X(BAD_JOB_ID, "bad_job_id")                                              \
+    X(BAD_MODEL, "bad_model")                                                \
+    X(BAD_PRESET, "bad_preset")                                              \
+    X(BAD_PATCH, "bad_patch")                                                \
+    X(NOT_FOUND, "not_found")                                                \
+    X(TIMEOUT, "timeout")                                                    \
+    X(CANCELED, "canceled")                                                  \
+    X(TERMINATED, "terminated")                                              \
+    /* queue entries, the registry, the record */                            \
+    X(MALFORMED_JSON, "malformed_json")                                      \
+    X(NO_USABLE_FIELDS, "no_usable_fields")                                  \
+    X(ENTRY_TOO_LARGE, "entry_too_large")                                    \
+    X(BAD_ID, "bad_id")                                                      \
+    X(BAD_CHANNEL, "bad_channel")                                            \
+    X(MISSING_OWNER, "missing_owner")                                        \
+    X(UNKNOWN_MODEL, "unknown_model")                                        \
+    X(UNKNOWN_PRESET, "unknown_preset")                                      \
+    X(REGISTRY_INVALID, "registry_invalid")                                  \
+    X(NO_REGISTRY, "no_registry")                                            \
+    X(REDIS_UNAVAILABLE, "redis_unavailable")                                \
+    X(BAD_REDIS_URL, "bad_redis_url")                                        \
+    X(DATABASE_UNAVAILABLE, "database_unavailable")                          \
+    X(DATABASE_ERROR, "database_error")                                      \
+    X(INVALID_DATABASE_URL, "invalid_database_url")                          \
+    X(MIGRATE_FAILED, "migrate_failed")                                      \
+    X(JOB_NOT_FOUND, "job_not_found")                                        \
+    X(ALREADY_FINISHED, "already_finished")                                  \
+    X(ALREADY_RUNNING, "already_running")                                    \
+    X(NOT_RUNNABLE, "not_runnable")                                          \
+    X(NOT_RETRYABLE, "not_retryable")                                        \
+    /* sources */                                                            \
+    X(UNSUPPORTED_SCHEME, "unsupported_scheme")                              \
+    X(BAD_DATA_URI, "bad_data_uri")                                          \
+    X(NO_SOURCE_IMAGE, "no_source_image")                                    \
+    X(SOURCE_EMPTY, "source_empty")                                          \
+    X(SOURCE_FORBIDDEN, "source_forbidden")                                  \
+    X(SOURCE_NOT_FOUND, "source_not_found")                                  \
+    X(SOURCE_TIMEOUT, "source_timeout")                                      \
+    X(SOURCE_TOO_LARGE, "source_too_large")                                  \
+    X(SOURCE_TOO_MANY_REDIRECTS, "source_too_many_redirects")                \
+    X(SOURCE_UNREACHABLE, "source_unreachable")                              \
+    X(SOURCE_BLOCKED, "source_blocked")                                      \
+    X(SOURCE_HTTP, "source_http") /* the text gets _<status> */              \
+    /* images */                                                             \
+    X(UNSUPPORTED_FORMAT, "unsupported_format")                              \
+    X(IMAGE_TOO_LARGE, "image_too_large")                                    \
+    X(CORRUPT_IMAGE, "corrupt_image")                                        \
+    X(IMAGE_TIMEOUT, "image_timeout")                                        \
+    X(RESIZE_FAILED, "resize_failed")                                        \
+    X(ENCODE_FAILED, "encode_failed")                                        \
+    X(PHASH_FAILED, "phash_failed")                                          \
+    X(STAGE_FAILED, "stage_failed")                                          \
+    X(QUALITY_REPEAT, "quality_repeat")                                      \
+    X(QUALITY_SIZE, "quality_size")                                          \
+    X(QUALITY_ASPECT, "quality_aspect")                                      \
+    X(QUALITY_BLANK, "quality_blank")                                        \
+    X(QUALITY_UNCHANGED, "quality_unchanged")                                \
+    /* storage */                                                            \
+    X(BAD_S3_ENDPOINT, "bad_s3_endpoint")                                    \
+    X(STORAGE_BAD_RESPONSE, "storage_bad_response")                          \
+    X(STORAGE_TIMEOUT, "storage_timeout")                                    \
+    X(STORAGE_UNAVAILABLE, "storage_unavailable")                            \
+    X(STORAGE_UNREACHABLE, "storage_unreachable")                            \
+    X(STORAGE_NOT_FOUND, "storage_not_found")                                \
+    X(STORAGE_DENIED, "storage_denied")                                      \
+    X(STORAGE_REJECTED, "storage_rejected")                                  \
+    X(SINK_WRITE_FAILED, "sink_write_failed")                                \
+    X(UNSUPPORTED_SINK, "unsupported_sink")                                  \
+    /* providers */                                                          \
+    X(NO_CREDENTIAL, "no_credential")                                        \
+    X(PROVIDER_AUTH, "provider_auth")                                        \
+    X(QUOTA_EXHAUSTED, "quota_exhausted")                                    \
+    X(CONTENT_POLICY, "content_policy")                                      \
+    X(PROVIDER_RATE_LIMITED, "provider_rate_limited")                        \
+    X(PROVIDER_INVALID_INPUT, "provider_invalid_input")                      \
+    X(PROVIDER_UNREACHABLE, "provider_unreachable")                          \
+    X(PROVIDER_TIMEOUT, "provider_timeout")                                  \
+    X(PROVIDER_BAD_RESPONSE, "provider_bad_response")                        \
+    X(PROVIDER_RESPONSE_TOO_LARGE, "provider_response_too_large")            \
+    X(PROVIDER_UNSUPPORTED, "provider_unsupported")                          \
+    X(PROVIDER_FAILED, "provider_failed")                                    \
+    X(PROVIDER_ABORTED, "provider_aborted")                                  \
+    X(PROVIDER_CANCELED, "provider_canceled")                                \
+    X(PROVIDER_HTTP, "provider_http") /* the text gets _<status> */          \
+    X(NO_OUTPUT, "no_output")                                                \
+    X(NO_IMAGE, "no_image")                                                  \
+    X(MODEL_BUSY, "model_busy")                                              \
+    X(BREAKER_OPEN, "breaker_open")                                          \
+    /* workers */                                                            \
+    X(WORKER_CRASHED, "worker_crashed")                                      \
+    X(WORKER_FAILED, "worker_failed")                                        \
+    X(WORKER_LOST, "worker_lost")                                            \
+    X(JOB_FAILED, "job_failed")                                              \
+    X(JOB_DELETED, "job_deleted")                                            \
+    X(OOM_KILLED, "oom_killed")                                              \
+    X(EVICTED, "evicted")                                                    \
+    X(NODE_LOST, "node_lost")                                                \
+    X(IMAGE_PULL_FAILED, "image_pull_failed")                                \
+    X(UNSCHEDULABLE, "unschedulable")                                        \
+    X(CONTAINER_CONFIG_ERROR, "container_config_error")                      \
+    /* Kubernetes: kubeconfig, the client, then the API's Status reasons:   \
+     * the K8S_ entries stay last (kube/client.c tells them by order) */    \
+    X(BAD_KUBECONFIG, "bad_kubeconfig")                                      \
+    X(NO_CLUSTER, "no_cluster")                                              \
+    X(K8S_BAD_RESPONSE, "BadResponse")                                       \
+    X(K8S_WATCH_ERROR, "WatchError")                                         \
+    X(K8S_CONNECTION_FAILED, "ConnectionFailed")                             \
+    X(K8S_UNKNOWN, "Unknown")                                                \
+    X(K8S_BAD_REQUEST, "BadRequest")                                         \
+    X(K8S_UNAUTHORIZED, "Unauthorized")                                      \
+    X(K8S_FORBIDDEN, "Forbidden")                                            \
+    X(K8S_NOT_FOUND, "NotFound")                                             \
+    X(K8S_ALREADY_EXISTS, "AlreadyExists")                                   \
+    X(K8S_CONFLICT, "Conflict")                                              \
+    X(K8S_GONE, "Gone")                                                      \
+    X(K8S_INVALID, "Invalid")                                                \
+    X(K8S_SERVER_TIMEOUT, "ServerTimeout")                                   \
+    X(K8S_TIMEOUT, "Timeout")                                                \
+    X(K8S_TOO_MANY_REQUESTS, "TooManyRequests")                              \
+    X(K8S_METHOD_NOT_ALLOWED, "MethodNotAllowed")                            \
+    X(K8S_NOT_ACCEPTABLE, "NotAcceptable")                                   \
+    X(K8S_ENTITY_TOO_LARGE, "RequestEntityTooLarge")                         \
+    X(K8S_UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType")                    \
+    X(K8S_INTERNAL_ERROR, "InternalError")                                   \
+    X(K8S_EXPIRED, "Expired")                                                \
+    X(K8S_SERVICE_UNAVAILABLE, "ServiceUnavailable")
+
+enum easel_reason {
+#define EASEL_REASON_ENUM(name, text) EASEL_R_##name,
+    EASEL_REASON_MAP(EASEL_REASON_ENUM)
+#undef EASEL_REASON_ENUM
+    EASEL_R__COUNT
+};
+/* The reason's name ("unknown_model"); "" for EASEL_R_NONE; never NULL. */
+const char *easel_reason_name(enum easel_reason r);
+/* The reason a recorded name stands for: exact names, and "provider_http_NNN"
+ * / "source_http_NNN" for their families. EASEL_R_NONE for NULL, "" or a
+ * name that is not in the table (a record written by another version). */
+enum easel_reason easel_reason_parse(const char *name);
+/* True for the output checks' reasons (quality_*). */
+bool easel_reason_is_quality(enum easel_reason r);
+
+/* Detail of a failure, filled by the function that failed. `why` is the
+ * reason the code branches on; `reason` is its name as records and logs
+ * show it (with "_<status>" after provider_http and source_http), `msg` a
  * sentence for a person. Callers may pass NULL when they do not care. */
 struct easel_error {
     easel_err code;
     enum easel_errclass cls;
+    enum easel_reason why;
     int http_status;          /* 0 when not an HTTP failure */
     int64_t retry_after_ms;   /* > 0: the server asked us to wait this long */
     char reason[48];
@@ -84,8 +253,12 @@ void easel_error_prefix(struct easel_error *e, const char *fmt, ...) EASEL_PRINT
 /* Sets all fields and returns `code`, so that "return easel_error_set(...)"
  * works. Safe with e == NULL. */
 easel_err easel_error_set(struct easel_error *e, easel_err code,
-                          enum easel_errclass cls, const char *reason,
+                          enum easel_errclass cls, enum easel_reason why,
                           const char *fmt, ...) EASEL_PRINTF(5, 6);
+/* Changes only the reason (and its name) of a filled error; with an HTTP
+ * family reason and status > 0 the name gets "_<status>" and http_status is
+ * set. Safe with e == NULL. */
+void easel_error_reason(struct easel_error *e, enum easel_reason why, long status);
 
 /* ---------------------------------------------------------------- logging */
 

@@ -44,7 +44,7 @@ struct easel_exec_done {
     int exit_code;          /* EXITED: the process's exit status */
     int signal;             /* SIGNALED/TIMEOUT: the terminating signal */
     int64_t runtime_ms;
-    char reason[48];        /* when known: "oom_killed", "evicted", "deadline_exceeded", ... */
+    enum easel_reason reason; /* when known: OOM_KILLED, EVICTED, ...; else NONE */
     char message[256];      /* for a person: "killed by SIGKILL", ... */
 };
 

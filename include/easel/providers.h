@@ -72,10 +72,11 @@ int64_t easel_retry_after_parse(const char *v, int64_t now_wall_ms);
 
 /* Classifies a provider's HTTP error. 408, 409, 425, 429 and 5xx are
  * retryable; other statuses are permanent. The message reads
- * "<provider> <status>: <provider message>"; reason is "provider_http_<status>"
- * unless the caller passes a more specific one. Returns the easel_err set. */
+ * "<provider> <status>: <provider message>"; reason is provider_http (named
+ * "provider_http_<status>") unless the caller passes a more specific one
+ * (EASEL_R_NONE for none). Returns the easel_err set. */
 easel_err easel_provider_http_error(struct easel_error *err, const char *provider,
-                                    long status, const char *reason,
+                                    long status, enum easel_reason reason,
                                     const char *provider_msg);
 
 /* Removes every occurrence of secret from s, in place ("[redacted]"). */

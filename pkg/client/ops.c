@@ -23,7 +23,7 @@ easel_err easel_client_submit(struct easel_queue *q, const struct easel_submit *
     if (s->id) {
         if (!easel_uuid_valid(s->id)) {
             rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                                 "bad_job_id", "--id must be a UUID, got \"%s\"",
+                                 EASEL_R_BAD_JOB_ID, "--id must be a UUID, got \"%s\"",
                                  s->id);
             goto out;
         }
@@ -35,7 +35,7 @@ easel_err easel_client_submit(struct easel_queue *q, const struct easel_submit *
         payload = cJSON_Parse(s->input_json);
         if (!cJSON_IsObject(payload)) {
             rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_PERMANENT,
-                                 "malformed_json",
+                                 EASEL_R_MALFORMED_JSON,
                                  "--input must be a JSON object, got: %.80s",
                                  s->input_json);
             goto out;
@@ -68,7 +68,7 @@ easel_err easel_client_submit(struct easel_queue *q, const struct easel_submit *
     }
     rc = easel_queue_push(q, text, strlen(text));
     if (rc)
-        easel_error_set(err, rc, EASEL_CLASS_RETRYABLE, "redis_unavailable",
+        easel_error_set(err, rc, EASEL_CLASS_RETRYABLE, EASEL_R_REDIS_UNAVAILABLE,
                         "could not push the job: %s", easel_queue_errstr(q));
 out:
     cJSON_Delete(payload);
@@ -81,9 +81,9 @@ static easel_err load_error(struct easel_store *s, easel_err rc, const char *id,
                             struct easel_error *err)
 {
     if (rc == EASEL_ENOTFOUND)
-        return easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "not_found",
+        return easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_NOT_FOUND,
                                "no job with id %s", id);
-    return easel_error_set(err, rc, EASEL_CLASS_RETRYABLE, "database_error",
+    return easel_error_set(err, rc, EASEL_CLASS_RETRYABLE, EASEL_R_DATABASE_ERROR,
                            "%s", easel_store_errstr(s));
 }
 
@@ -99,7 +99,7 @@ easel_err easel_client_cancel(struct easel_store *s, struct easel_queue *q,
     if (rc == EASEL_ECONFLICT) {
         struct easel_job *cur = NULL;
         if (easel_store_job_get(s, id, &cur) == EASEL_OK) {
-            easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "already_finished",
+            easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_ALREADY_FINISHED,
                             "job %s already ended as %s", id,
                             easel_status_name(cur->status));
             easel_job_free(cur);
@@ -133,7 +133,7 @@ easel_err easel_client_retry(struct easel_store *s, struct easel_queue *q,
     if (rc == EASEL_ECONFLICT) {
         struct easel_job *cur = NULL;
         if (easel_store_job_get(s, id, &cur) == EASEL_OK) {
-            easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "not_retryable",
+            easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_NOT_RETRYABLE,
                             "job %s is %s; only failed or dead jobs can be retried",
                             id, easel_status_name(cur->status));
             easel_job_free(cur);
@@ -156,7 +156,7 @@ easel_err easel_client_retry(struct easel_store *s, struct easel_queue *q,
     text = cJSON_PrintUnformatted(env);
     rc = text ? easel_queue_push(q, text, strlen(text)) : EASEL_ENOMEM;
     if (rc) {
-        easel_error_set(err, rc, EASEL_CLASS_RETRYABLE, "redis_unavailable",
+        easel_error_set(err, rc, EASEL_CLASS_RETRYABLE, EASEL_R_REDIS_UNAVAILABLE,
                         "could not push the job again: %s; it stays dead",
                         easel_queue_errstr(q));
         /* Nothing was queued: put the record back so it is not left QUEUED

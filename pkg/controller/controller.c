@@ -78,7 +78,7 @@ static easel_err apply_registry(struct ctl *c, const char *text, size_t len,
             snprintf(first, sizeof(first), "%s:%d:%d: %s", source, d.items[0].line,
                      d.items[0].col, d.items[0].msg);
         if (initial)
-            easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "registry_invalid",
+            easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_REGISTRY_INVALID,
                             "model registry %s is invalid (%zu problems; first: %s)",
                             source, d.n, first);
         easel_log_kv(EASEL_LOG_ERROR, NULL,
@@ -142,7 +142,7 @@ static easel_err load_registry(struct ctl *c, bool initial,
                      "registry rejected: cannot read it (%s); %s", easel_strerror(rc),
                      initial ? "cannot start" : "keeping the last good registry");
         if (initial)
-            easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "registry_invalid",
+            easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_REGISTRY_INVALID,
                             "cannot read the model registry %s: %s", path,
                             easel_strerror(rc));
         return rc;
@@ -175,7 +175,7 @@ static easel_err start_configmap(struct ctl *c, struct easel_error *err)
     cJSON *cm = NULL;
     rc = easel_kube_get(c->api, &easel_kube_configmaps, c->cm_ns, c->cm_name, &cm, err);
     if (rc) {
-        easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "registry_invalid",
+        easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_REGISTRY_INVALID,
                         "cannot read the registry ConfigMap %s/%s: %s", c->cm_ns,
                         c->cm_name, err->msg);
         return rc;
@@ -188,7 +188,7 @@ static easel_err start_configmap(struct ctl *c, struct easel_error *err)
     if (!text) {
         cJSON_Delete(cm);
         return easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
-                               "registry_invalid",
+                               EASEL_R_REGISTRY_INVALID,
                                "the ConfigMap %s/%s has no key models.yaml", c->cm_ns,
                                c->cm_name);
     }
@@ -506,7 +506,7 @@ easel_err easel_controller_run(const struct easel_controller_opts *o,
     make_id(&c);
 
     if (stop_pipe[0] < 0 && pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
-        rc = easel_error_set(err, EASEL_EIO, EASEL_CLASS_PERMANENT, "pipe",
+        rc = easel_error_set(err, EASEL_EIO, EASEL_CLASS_PERMANENT, EASEL_R_PIPE,
                              "cannot create the stop pipe");
         goto out;
     }
@@ -522,7 +522,7 @@ easel_err easel_controller_run(const struct easel_controller_opts *o,
         int applied = 0, version = 0;
         rc = easel_store_migrate(c.s, &applied, &version);
         if (rc) {
-            easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "migrate_failed",
+            easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_MIGRATE_FAILED,
                             "database migration failed: %s",
                             easel_store_errstr(c.s));
             goto out;
@@ -532,7 +532,7 @@ easel_err easel_controller_run(const struct easel_controller_opts *o,
     }
     rc = easel_store_listen(c.s);
     if (rc) {
-        easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "listen_failed",
+        easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_LISTEN_FAILED,
                         "LISTEN failed: %s", easel_store_errstr(c.s));
         goto out;
     }
@@ -545,7 +545,7 @@ easel_err easel_controller_run(const struct easel_controller_opts *o,
         goto out;
     c.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (c.wake_fd < 0) {
-        rc = easel_error_set(err, EASEL_EIO, EASEL_CLASS_PERMANENT, "eventfd",
+        rc = easel_error_set(err, EASEL_EIO, EASEL_CLASS_PERMANENT, EASEL_R_EVENTFD,
                              "eventfd failed: %s", strerror(errno));
         goto out;
     }
@@ -559,7 +559,7 @@ easel_err easel_controller_run(const struct easel_controller_opts *o,
     /* Recover first: a restarted controller picks up its predecessor's work. */
     c.next_recover_ms = 0;
     if (pthread_create(&claimer, NULL, ctl_claimer_main, &c) != 0) {
-        rc = easel_error_set(err, EASEL_EIO, EASEL_CLASS_PERMANENT, "thread",
+        rc = easel_error_set(err, EASEL_EIO, EASEL_CLASS_PERMANENT, EASEL_R_THREAD,
                              "cannot start the claim thread");
         goto out;
     }

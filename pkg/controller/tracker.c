@@ -436,7 +436,7 @@ static void decide(struct ctl *c, struct tracked *t)
             struct easel_error e;
             easel_error_clear(&e);
             easel_error_set(&e, EASEL_EAGAIN, EASEL_CLASS_RETRYABLE,
-                            "worker_failed",
+                            EASEL_R_WORKER_FAILED,
                             "the worker of attempt %d exited before recording a result",
                             j->attempts);
             fail_attempt(c, t, j, &e);
@@ -476,14 +476,14 @@ static void decide(struct ctl *c, struct tracked *t)
             if (now > t->deadline_wall_ms) {
                 kill_local_worker(c, j);
                 easel_error_set(&e, EASEL_ETIMEOUT, EASEL_CLASS_RETRYABLE,
-                                "timeout",
+                                EASEL_R_TIMEOUT,
                                 "attempt %d exceeded its timeout and was stopped",
                                 j->attempts);
                 fail_attempt(c, t, j, &e);
             } else if (local_worker_gone(c, j) ||
                        (seen && now - seen > c->o->worker_stale_ms)) {
                 easel_error_set(&e, EASEL_EAGAIN, EASEL_CLASS_RETRYABLE,
-                                "worker_lost",
+                                EASEL_R_WORKER_LOST,
                                 "the worker of attempt %d (%s) stopped without recording a result",
                                 j->attempts, j->worker ? j->worker : "unknown");
                 fail_attempt(c, t, j, &e);
@@ -568,7 +568,7 @@ void ctl_on_done(struct ctl *c, const struct easel_exec_done *d)
         /* The worker ended without recording an outcome. */
         struct easel_error e;
         easel_error_clear(&e);
-        switch (d->reason[0] ? EASEL_EXEC_LOST + 1 : (int)d->outcome) {
+        switch (d->reason != EASEL_R_NONE ? EASEL_EXEC_LOST + 1 : (int)d->outcome) {
         case EASEL_EXEC_LOST + 1:
             /* the executor knows what happened (OOMKilled, evicted, ...) */
             easel_error_set(&e, d->outcome == EASEL_EXEC_TIMEOUT ? EASEL_ETIMEOUT
@@ -576,16 +576,16 @@ void ctl_on_done(struct ctl *c, const struct easel_exec_done *d)
                             EASEL_CLASS_RETRYABLE, d->reason, "%s", d->message);
             break;
         case EASEL_EXEC_TIMEOUT:
-            easel_error_set(&e, EASEL_ETIMEOUT, EASEL_CLASS_RETRYABLE, "timeout",
+            easel_error_set(&e, EASEL_ETIMEOUT, EASEL_CLASS_RETRYABLE, EASEL_R_TIMEOUT,
                             "%s", d->message);
             break;
         case EASEL_EXEC_SIGNALED:
             easel_error_set(&e, EASEL_EAGAIN, EASEL_CLASS_RETRYABLE,
-                            "worker_crashed", "%s (out of memory?)", d->message);
+                            EASEL_R_WORKER_CRASHED, "%s (out of memory?)", d->message);
             break;
         default:
             easel_error_set(&e, EASEL_EAGAIN, EASEL_CLASS_RETRYABLE,
-                            "worker_failed",
+                            EASEL_R_WORKER_FAILED,
                             "%s before recording a result", d->message);
             break;
         }

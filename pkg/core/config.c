@@ -46,7 +46,7 @@ static easel_err set_value(void *cfg, const struct easel_opt *o,
         rc = easel_parse_bool(val, (bool *)f);
         if (rc)
             return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                                   "bad_flag",
+                                   EASEL_R_BAD_FLAG,
                                    "%s: --%s expects true or false, got \"%s\"",
                                    origin, o->flag, val);
         return EASEL_OK;
@@ -55,7 +55,7 @@ static easel_err set_value(void *cfg, const struct easel_opt *o,
         rc = easel_parse_i64(val, INT64_MIN, INT64_MAX, &v);
         if (rc)
             return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                                   "bad_flag",
+                                   EASEL_R_BAD_FLAG,
                                    "%s: --%s expects a whole number, got \"%s\"",
                                    origin, o->flag, val);
         break;
@@ -63,7 +63,7 @@ static easel_err set_value(void *cfg, const struct easel_opt *o,
         rc = easel_parse_duration_ms(val, &v);
         if (rc)
             return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                                   "bad_flag",
+                                   EASEL_R_BAD_FLAG,
                                    "%s: --%s expects a duration such as 250ms, 30s or 5m, got \"%s\"",
                                    origin, o->flag, val);
         break;
@@ -71,21 +71,21 @@ static easel_err set_value(void *cfg, const struct easel_opt *o,
         rc = easel_parse_size(val, &v);
         if (rc)
             return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                                   "bad_flag",
+                                   EASEL_R_BAD_FLAG,
                                    "%s: --%s expects a size such as 512KiB or 20MB, got \"%s\"",
                                    origin, o->flag, val);
         break;
     }
     if (o->min < o->max && (v < o->min || v > o->max))
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                               "bad_flag",
+                               EASEL_R_BAD_FLAG,
                                "%s: --%s must be between %lld and %lld, got \"%s\"",
                                origin, o->flag, (long long)o->min,
                                (long long)o->max, val);
     if (o->type == EASEL_OPT_INT) {
         if (v < INT32_MIN || v > INT32_MAX)
             return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                                   "bad_flag", "%s: --%s is out of range",
+                                   EASEL_R_BAD_FLAG, "%s: --%s is out of range",
                                    origin, o->flag);
         *(int *)f = (int)v;
     } else {
@@ -175,7 +175,7 @@ easel_err easel_config_parse(const struct easel_cmd_spec *spec, void *cfg,
             o = find_opt(spec, "output", 6);
         if (!o) {
             rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                                 "bad_flag",
+                                 EASEL_R_BAD_FLAG,
                                  "unknown flag %.*s for \"easel %s\" (see easel %s --help)",
                                  (int)(nlen + (size_t)(name - a)), a,
                                  spec->name, spec->name);
@@ -187,7 +187,7 @@ easel_err easel_config_parse(const struct easel_cmd_spec *spec, void *cfg,
         } else if (!val) {
             if (i + 1 >= argc) {
                 rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                                     "bad_flag", "flag --%s needs a value",
+                                     EASEL_R_BAD_FLAG, "flag --%s needs a value",
                                      o->flag);
                 goto out;
             }
@@ -211,14 +211,14 @@ easel_err easel_config_parse(const struct easel_cmd_spec *spec, void *cfg,
     if (npos < spec->min_args || npos > spec->max_args) {
         if (spec->min_args == spec->max_args)
             rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                                 "bad_args",
+                                 EASEL_R_BAD_ARGS,
                                  "\"easel %s\" takes %d argument%s, got %d (usage: %s)",
                                  spec->name, spec->min_args,
                                  spec->min_args == 1 ? "" : "s", npos,
                                  spec->usage);
         else
             rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                                 "bad_args",
+                                 EASEL_R_BAD_ARGS,
                                  "\"easel %s\" takes %d to %d arguments, got %d (usage: %s)",
                                  spec->name, spec->min_args, spec->max_args,
                                  npos, spec->usage);

@@ -54,7 +54,7 @@ struct att {
     char term_msg[256];
     char mem_limit[32];
     int64_t pending_since;    /* mono ms; 0 = not stuck */
-    char pending_reason[48];
+    enum easel_reason pending_why;  /* why its pod cannot start, or NONE */
     char pending_msg[200];
     /* from the Job */
     int64_t job_failed_at;    /* mono ms the Job reported Failed, waiting for pod details */
@@ -263,10 +263,10 @@ static void forget(struct kex *k, struct att *a)
 
 /* Records how an attempt ended; the controller hears it through reap(). */
 static void finish(struct kex *k, struct att *a, enum easel_exec_outcome o,
-                   int exit_code, int sig, const char *reason, const char *fmt, ...)
+                   int exit_code, int sig, enum easel_reason reason, const char *fmt, ...)
     EASEL_PRINTF(7, 8);
 static void finish(struct kex *k, struct att *a, enum easel_exec_outcome o,
-                   int exit_code, int sig, const char *reason, const char *fmt, ...)
+                   int exit_code, int sig, enum easel_reason reason, const char *fmt, ...)
 {
     if (a->finished)
         return;
@@ -289,8 +289,7 @@ static void finish(struct kex *k, struct att *a, enum easel_exec_outcome o,
     d->exit_code = exit_code;
     d->signal = sig;
     d->runtime_ms = a->created_mono ? easel_now_ms() - a->created_mono : 0;
-    if (reason)
-        easel_strlcpy(d->reason, reason, sizeof(d->reason));
+    d->reason = reason;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(d->message, sizeof(d->message), fmt, ap);
@@ -330,15 +329,15 @@ static bool condition(const cJSON *obj, const char *type, const char **reason,
 static void settle_failed(struct kex *k, struct att *a)
 {
     if (a->pod_terminated && !strcmp(a->term_reason, "OOMKilled")) {
-        finish(k, a, EASEL_EXEC_SIGNALED, 137, 9, "oom_killed",
+        finish(k, a, EASEL_EXEC_SIGNALED, 137, 9, EASEL_R_OOM_KILLED,
                "OOMKilled: the worker pod exceeded its memory limit%s%s",
                a->mem_limit[0] ? " of " : "", a->mem_limit);
     } else if (a->pod_terminated) {
-        finish(k, a, EASEL_EXEC_EXITED, a->exit_code, 0, NULL,
+        finish(k, a, EASEL_EXEC_EXITED, a->exit_code, 0, EASEL_R_NONE,
                "the worker pod exited with code %d%s%s", a->exit_code,
                a->term_msg[0] ? ": " : "", a->term_msg);
     } else {
-        finish(k, a, EASEL_EXEC_LOST, 0, 0, "job_failed", "the Job failed (%s): %s",
+        finish(k, a, EASEL_EXEC_LOST, 0, 0, EASEL_R_JOB_FAILED, "the Job failed (%s): %s",
                a->job_fail_reason[0] ? a->job_fail_reason : "no reason given",
                a->job_fail_msg[0] ? a->job_fail_msg : "no message");
     }
@@ -357,7 +356,7 @@ static void on_job(struct kex *k, enum easel_kube_ev type, const cJSON *obj)
         if (a && a->attempt == attempt) {
             a->gone = true;
             if (!a->finished && !a->canceled)
-                finish(k, a, EASEL_EXEC_LOST, 0, 0, "job_deleted",
+                finish(k, a, EASEL_EXEC_LOST, 0, 0, EASEL_R_JOB_DELETED,
                        "the Job %s was deleted before the attempt ended", a->name);
             if (!a->tracked || a->finished)
                 forget(k, a);
@@ -378,10 +377,10 @@ static void on_job(struct kex *k, enum easel_kube_ev type, const cJSON *obj)
         easel_strlcpy(a->status_ann, st, sizeof(a->status_ann));
     const char *reason = NULL, *msg = NULL;
     if (condition(obj, "Complete", NULL, NULL)) {
-        finish(k, a, EASEL_EXEC_EXITED, 0, 0, NULL, "the worker pod completed");
+        finish(k, a, EASEL_EXEC_EXITED, 0, 0, EASEL_R_NONE, "the worker pod completed");
     } else if (condition(obj, "Failed", &reason, &msg)) {
         if (reason && !strcmp(reason, "DeadlineExceeded")) {
-            finish(k, a, EASEL_EXEC_TIMEOUT, 0, 9, "timeout",
+            finish(k, a, EASEL_EXEC_TIMEOUT, 0, 9, EASEL_R_TIMEOUT,
                    "the Job ran past its activeDeadlineSeconds and was stopped: %s",
                    msg ? msg : "DeadlineExceeded");
         } else if (!a->job_failed_at) {
@@ -419,7 +418,7 @@ static void on_pod(struct kex *k, enum easel_kube_ev type, const cJSON *obj)
 
     if (type == EASEL_KUBE_DELETED) {
         if (!a->canceled && !term)
-            finish(k, a, EASEL_EXEC_LOST, 0, 0, "node_lost",
+            finish(k, a, EASEL_EXEC_LOST, 0, 0, EASEL_R_NODE_LOST,
                    "the worker pod %s was deleted before it finished (node lost?)",
                    easel_kube_str(obj, "metadata.name") ? easel_kube_str(obj, "metadata.name") : "?");
         return;
@@ -429,7 +428,7 @@ static void on_pod(struct kex *k, enum easel_kube_ev type, const cJSON *obj)
                     !strcmp(sreason, "Preempting") || !strcmp(sreason, "Terminated"))) {
         const char *m = easel_kube_str(status, "message");
         bool evicted = !strcmp(sreason, "Evicted") || !strcmp(sreason, "Preempting");
-        finish(k, a, EASEL_EXEC_LOST, 0, 0, evicted ? "evicted" : "node_lost",
+        finish(k, a, EASEL_EXEC_LOST, 0, 0, evicted ? EASEL_R_EVICTED : EASEL_R_NODE_LOST,
                "the worker pod was %s: %s", evicted ? "evicted" : "lost with its node",
                m ? m : sreason);
         return;
@@ -473,27 +472,29 @@ static void on_pod(struct kex *k, enum easel_kube_ev type, const cJSON *obj)
             cmsg = easel_kube_str(c, "message");
         }
     }
-    const char *why = NULL, *msg = NULL;
+    enum easel_reason why = EASEL_R_NONE;
+    const char *msg = NULL;
     if (wr && (!strcmp(wr, "ErrImagePull") || !strcmp(wr, "ImagePullBackOff") ||
                !strcmp(wr, "InvalidImageName") || !strcmp(wr, "ErrImageNeverPull"))) {
-        why = "image_pull_failed";
+        why = EASEL_R_IMAGE_PULL_FAILED;
         msg = wm ? wm : wr;
     } else if (wr && (!strcmp(wr, "CreateContainerConfigError") ||
                       !strcmp(wr, "CreateContainerError"))) {
-        why = "container_config_error";
+        why = EASEL_R_CONTAINER_CONFIG_ERROR;
         msg = wm ? wm : wr;
     } else if (creason && !strcmp(creason, "Unschedulable")) {
-        why = "unschedulable";
+        why = EASEL_R_UNSCHEDULABLE;
         msg = cmsg ? cmsg : creason;
     }
-    if (why) {
-        if (!a->pending_since || strcmp(a->pending_reason, why) != 0) {
+    if (why != EASEL_R_NONE) {
+        if (!a->pending_since || a->pending_why != why) {
             a->pending_since = easel_now_ms();
             easel_warn(a->job_id, "worker pod of attempt %d is stuck: %s: %s", a->attempt,
-                       why, msg);
-            event(k, a, "Warning", "Pending", "the worker pod cannot start (%s): %s", why, msg);
+                       easel_reason_name(why), msg);
+            event(k, a, "Warning", "Pending", "the worker pod cannot start (%s): %s",
+                  easel_reason_name(why), msg);
         }
-        easel_strlcpy(a->pending_reason, why, sizeof(a->pending_reason));
+        a->pending_why = why;
         snprintf(a->pending_msg, sizeof(a->pending_msg), "%s", msg);
     } else {
         a->pending_since = 0;
@@ -531,9 +532,10 @@ static void check_deadlines(struct kex *k)
                                   &err) &&
                 err.http_status != 404)
                 easel_warn(a->job_id, "could not delete stuck Job %s: %s", a->name, err.msg);
-            finish(k, a, EASEL_EXEC_LOST, 0, 0, a->pending_reason,
+            finish(k, a, EASEL_EXEC_LOST, 0, 0, a->pending_why,
                    "the worker pod could not start for %llds (%s): %s; the Job was deleted",
-                   (long long)(k->grace_ms / 1000), a->pending_reason, a->pending_msg);
+                   (long long)(k->grace_ms / 1000), easel_reason_name(a->pending_why),
+                   a->pending_msg);
         } else if (a->job_failed_at && now - a->job_failed_at >= FAILED_POD_WAIT_MS) {
             settle_failed(k, a);
         }
@@ -553,7 +555,7 @@ static easel_err kube_start(struct easel_executor *ex, const struct easel_exec_s
     p.model_id = spec->model;
     p.timeout_ms = spec->timeout_ms;
     if (!spec->registry)
-        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_RETRYABLE, "no_registry",
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_RETRYABLE, EASEL_R_NO_REGISTRY,
                                "no registry given to the kubernetes executor");
     cJSON *job = NULL;
     easel_err rc = easel_kube_job_build(&p, &job, err);
@@ -575,7 +577,7 @@ static easel_err kube_start(struct easel_executor *ex, const struct easel_exec_s
     struct att *a = get_or_add(k, spec->job_id, spec->attempt);
     if (!a) {
         cJSON_Delete(created);
-        return easel_error_set(err, EASEL_ENOMEM, EASEL_CLASS_RETRYABLE, "no_memory",
+        return easel_error_set(err, EASEL_ENOMEM, EASEL_CLASS_RETRYABLE, EASEL_R_NO_MEMORY,
                                "out of memory tracking the Job");
     }
     a->tracked = true;
@@ -607,7 +609,7 @@ static easel_err kube_cancel(struct easel_executor *ex, const char *job_id)
         easel_warn(job_id, "could not delete Job %s to cancel it: %s", a->name, err.msg);
         return rc;
     }
-    finish(k, a, EASEL_EXEC_CANCELED, 0, 15, NULL, "the Job and its pod were deleted");
+    finish(k, a, EASEL_EXEC_CANCELED, 0, 15, EASEL_R_NONE, "the Job and its pod were deleted");
     return EASEL_OK;
 }
 
@@ -711,7 +713,7 @@ static int kube_adopt(struct easel_executor *ex, const char *job_id, int attempt
             if (a->job_failed_at || a->pod_terminated)
                 settle_failed(k, a);
             else
-                finish(k, a, EASEL_EXEC_EXITED, 0, 0, NULL, "the worker pod completed");
+                finish(k, a, EASEL_EXEC_EXITED, 0, 0, EASEL_R_NONE, "the worker pod completed");
         }
         return 1;
     }
@@ -921,12 +923,12 @@ easel_err easel_executor_kube_new(const struct easel_kube_exec_opts *o,
     if (k->epfd < 0 ||
         epoll_ctl(k->epfd, EPOLL_CTL_ADD, easel_kube_watch_fd(k->wjobs), &e1) ||
         epoll_ctl(k->epfd, EPOLL_CTL_ADD, easel_kube_watch_fd(k->wpods), &e2)) {
-        rc = easel_error_set(err, EASEL_EIO, EASEL_CLASS_RETRYABLE, "no_epoll",
+        rc = easel_error_set(err, EASEL_EIO, EASEL_CLASS_RETRYABLE, EASEL_R_NO_EPOLL,
                              "epoll: %s", strerror(errno));
         goto fail;
     }
     if (pthread_create(&k->writer, NULL, writer_main, k) != 0) {
-        rc = easel_error_set(err, EASEL_EIO, EASEL_CLASS_RETRYABLE, "no_thread",
+        rc = easel_error_set(err, EASEL_EIO, EASEL_CLASS_RETRYABLE, EASEL_R_NO_THREAD,
                              "cannot start the Event writer thread");
         goto fail;
     }

@@ -98,7 +98,7 @@ easel_err easel_kube_job_build(const struct easel_kube_job_params *p, cJSON **ou
     const struct easel_model *m = easel_registry_model(p->registry, p->model_id);
     if (!m)
         return easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
-                               "unknown_model", "model \"%s\" is not in the registry",
+                               EASEL_R_UNKNOWN_MODEL, "model \"%s\" is not in the registry",
                                p->model_id);
     char *registry = easel_registry_export(p->registry, p->model_id);
     if (!registry)

@@ -90,7 +90,7 @@ static easel_err local_start(struct easel_executor *ex,
     struct local *l = (struct local *)ex;
     if (find(l, spec->job_id))
         return easel_error_set(err, EASEL_EEXISTS, EASEL_CLASS_RETRYABLE,
-                               "already_running",
+                               EASEL_R_ALREADY_RUNNING,
                                "job %s already has a running attempt",
                                spec->job_id);
     if (l->nkids == l->cap) {
@@ -109,7 +109,7 @@ static easel_err local_start(struct easel_executor *ex,
     pid_t pid = fork();
     if (pid < 0)
         return easel_error_set(err, EASEL_EIO, EASEL_CLASS_RETRYABLE,
-                               "spawn_failed", "fork failed: %s",
+                               EASEL_R_SPAWN_FAILED, "fork failed: %s",
                                strerror(errno));
     if (pid == 0) {
         /* Own process group, default signal handling, then the same binary. */

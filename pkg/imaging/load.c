@@ -178,13 +178,13 @@ easel_err easel_image_probe(const void *buf, size_t len,
     memset(info, 0, sizeof(*info));
     if (l->max_bytes > 0 && (int64_t)len > l->max_bytes)
         return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT,
-                               "image_too_large",
+                               EASEL_R_IMAGE_TOO_LARGE,
                                "the image is %zu bytes; the limit is %lld", len,
                                (long long)l->max_bytes);
     if (!sniff(buf, len, l->extra_formats, &info->format)) {
         const char *what = looks_like(buf, len);
         return easel_error_set(err, EASEL_EUNSUPPORTED, EASEL_CLASS_PERMANENT,
-                               "unsupported_format",
+                               EASEL_R_UNSUPPORTED_FORMAT,
                                "not a JPEG, PNG or WebP image (the bytes look like %s)%s", what,
                                !strncmp(what, "a GIF", 5) || !strncmp(what, "a TIFF", 6)
                                    ? "; the registry's formats can enable it"
@@ -199,7 +199,7 @@ easel_err easel_image_probe(const void *buf, size_t len,
         char why[300];
         img_vips_error(why, sizeof(why));
         return easel_error_set(err, EASEL_EIMAGE, EASEL_CLASS_PERMANENT,
-                               "corrupt_image", "unreadable %s header: %s",
+                               EASEL_R_CORRUPT_IMAGE, "unreadable %s header: %s",
                                easel_format_name(info->format), why);
     }
     info->width = vips_image_get_width(im);
@@ -214,7 +214,7 @@ easel_err easel_image_probe(const void *buf, size_t len,
     if (info->width > l->max_width || info->height > l->max_height ||
         (l->max_pixels > 0 && px > l->max_pixels))
         return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT,
-                               "image_too_large",
+                               EASEL_R_IMAGE_TOO_LARGE,
                                "the %s declares %dx%d (%.1f MP); the limits are %dx%d and %.1f MP",
                                easel_format_name(info->format), info->width,
                                info->height, (double)px / 1e6, l->max_width,
@@ -361,13 +361,13 @@ easel_err img_decode(const void *buf, size_t len, const struct easel_image_limit
     if (!mem) {
         if (timed_out)
             return easel_error_set(err, EASEL_ETIMEOUT, EASEL_CLASS_PERMANENT,
-                                   "image_timeout",
+                                   EASEL_R_IMAGE_TIMEOUT,
                                    "decoding the %dx%d %s took longer than %lld ms",
                                    info.width, info.height,
                                    easel_format_name(info.format),
                                    (long long)l->timeout_ms);
         return easel_error_set(err, EASEL_EIMAGE, EASEL_CLASS_PERMANENT,
-                               "corrupt_image", "the %s is damaged or truncated: %s",
+                               EASEL_R_CORRUPT_IMAGE, "the %s is damaged or truncated: %s",
                                easel_format_name(info.format),
                                why[0] ? why : "decoder failed");
     }

@@ -214,7 +214,7 @@ static easel_err hash_vips(VipsImage *im, uint64_t *out, struct easel_error *err
     if (rc) {
         char why[200] = "";
         img_vips_error(why, sizeof(why));
-        return easel_error_set(err, EASEL_EIMAGE, EASEL_CLASS_PERMANENT, "phash_failed",
+        return easel_error_set(err, EASEL_EIMAGE, EASEL_CLASS_PERMANENT, EASEL_R_PHASH_FAILED,
                                "cannot hash the image%s%s", why[0] ? ": " : "", why);
     }
     return EASEL_OK;
@@ -275,7 +275,7 @@ easel_err easel_image_spread(const struct easel_image *img, double *max_sd,
     if (vips_stats(img->im, &st, NULL)) {
         char why[200] = "";
         img_vips_error(why, sizeof(why));
-        return easel_error_set(err, EASEL_EIMAGE, EASEL_CLASS_RETRYABLE, "internal",
+        return easel_error_set(err, EASEL_EIMAGE, EASEL_CLASS_RETRYABLE, EASEL_R_INTERNAL,
                                "image statistics failed: %s", why);
     }
     /* row 0 is all bands together; rows 1.. are the bands; column 5 is the

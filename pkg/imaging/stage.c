@@ -196,5 +196,5 @@ fail:;
     img_vips_error(why, sizeof(why));
     drop_all(&r);
     return easel_error_set(err, EASEL_EIMAGE, EASEL_CLASS_RETRYABLE,
-                           "stage_failed", "local/vips-stage failed: %s", why);
+                           EASEL_R_STAGE_FAILED, "local/vips-stage failed: %s", why);
 }

@@ -209,7 +209,7 @@ static easel_err run_variants(VipsImage *src, const struct easel_preset *preset,
             img_vips_error(why, sizeof(why));
             g_object_unref(prev);
             rc = easel_error_set(err, EASEL_EIMAGE, EASEL_CLASS_RETRYABLE,
-                                 "resize_failed", "resizing to %dx%d for %s: %s",
+                                 EASEL_R_RESIZE_FAILED, "resizing to %dx%d for %s: %s",
                                  w, h, j->spec->name, why);
             goto out;
         }
@@ -239,7 +239,7 @@ static easel_err run_variants(VipsImage *src, const struct easel_preset *preset,
         struct job *j = &jobs[i];
         if (j->rc) {
             rc = easel_error_set(err, EASEL_EIMAGE, EASEL_CLASS_RETRYABLE,
-                                 "encode_failed", "encoding %s as %s: %s",
+                                 EASEL_R_ENCODE_FAILED, "encoding %s as %s: %s",
                                  j->spec->name, easel_format_name(j->spec->format),
                                  j->why[0] ? j->why : "encoder failed");
             break;
@@ -268,7 +268,7 @@ easel_err easel_image_variants(const struct easel_image *img,
 {
     if (!img || !preset || !preset->nvariants)
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                               "bad_preset", "no image or an empty preset");
+                               EASEL_R_BAD_PRESET, "no image or an empty preset");
     return run_variants(img->im, preset, cb, ctx, err);
 }
 
@@ -285,7 +285,7 @@ easel_err easel_image_variants_buffer(const void *buf, size_t len,
     }
     if (!preset || !preset->nvariants)
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                               "bad_preset", "empty preset");
+                               EASEL_R_BAD_PRESET, "empty preset");
     struct easel_image_info info;
     easel_err rc = easel_image_probe(buf, len, l, &info, err);
     if (rc)
@@ -324,7 +324,7 @@ easel_err easel_image_variants_buffer(const void *buf, size_t len,
     if (!mem)
         return easel_error_set(err, timed_out ? EASEL_ETIMEOUT : EASEL_EIMAGE,
                                EASEL_CLASS_PERMANENT,
-                               timed_out ? "image_timeout" : "corrupt_image",
+                               timed_out ? EASEL_R_IMAGE_TIMEOUT : EASEL_R_CORRUPT_IMAGE,
                                "the %s could not be decoded: %s",
                                easel_format_name(info.format),
                                timed_out ? "time limit reached" : why);
@@ -343,12 +343,12 @@ easel_err easel_image_encode(const struct easel_image *img, enum easel_format f,
     size_t n = 0;
     if (!img || quality < 1 || quality > 100)
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                               "bad_argument", "no image or quality outside 1..100");
+                               EASEL_R_BAD_ARGUMENT, "no image or quality outside 1..100");
     if (encode(img->im, f, quality, false, &gbuf, &n)) {
         char why[200];
         img_vips_error(why, sizeof(why));
         return easel_error_set(err, EASEL_EIMAGE, EASEL_CLASS_RETRYABLE,
-                               "encode_failed", "encoding as %s: %s",
+                               EASEL_R_ENCODE_FAILED, "encoding as %s: %s",
                                easel_format_name(f), why);
     }
     /* Callers free() what easel returns; copy out of GLib's allocator. */
@@ -368,14 +368,14 @@ easel_err easel_image_fit(const struct easel_image *img, int max_edge,
 {
     *out = NULL;
     if (!img || max_edge < 1)
-        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "bad_argument",
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_BAD_ARGUMENT,
                                "no image or a long edge below 1");
     VipsImage *t = NULL;
     if (vips_thumbnail_image(img->im, &t, max_edge, "height", max_edge, "size",
                              VIPS_SIZE_DOWN, NULL)) {
         char why[200];
         img_vips_error(why, sizeof(why));
-        return easel_error_set(err, EASEL_EIMAGE, EASEL_CLASS_RETRYABLE, "resize_failed",
+        return easel_error_set(err, EASEL_EIMAGE, EASEL_CLASS_RETRYABLE, EASEL_R_RESIZE_FAILED,
                                "resizing to %d px: %s", max_edge, why);
     }
     bool timed_out = false;
@@ -385,7 +385,7 @@ easel_err easel_image_fit(const struct easel_image *img, int max_edge,
     if (!o) {
         if (m)
             g_object_unref(m);
-        return easel_error_set(err, EASEL_EIMAGE, EASEL_CLASS_RETRYABLE, "resize_failed",
+        return easel_error_set(err, EASEL_EIMAGE, EASEL_CLASS_RETRYABLE, EASEL_R_RESIZE_FAILED,
                                "resizing to %d px failed", max_edge);
     }
     o->im = m;

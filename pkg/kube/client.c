@@ -105,13 +105,12 @@ void kube_tls_setup(CURL *h, const struct easel_kube_config *c)
 
 /* ----------------------------------------------------------------- errors */
 
-static easel_err code_for(long status, const char *reason)
+static easel_err code_for(long status, enum easel_reason reason)
 {
     if (status == 404)
         return EASEL_ENOTFOUND;
     if (status == 409)
-        return reason && !strcmp(reason, "AlreadyExists") ? EASEL_EEXISTS
-                                                         : EASEL_ECONFLICT;
+        return reason == EASEL_R_K8S_ALREADY_EXISTS ? EASEL_EEXISTS : EASEL_ECONFLICT;
     if (status == 400 || status == 422)
         return EASEL_EINVAL;
     if (status == 408 || status == 504)
@@ -119,44 +118,54 @@ static easel_err code_for(long status, const char *reason)
     return EASEL_EHTTP;
 }
 
+/* The Status reason the API gave, or the one its HTTP status implies. */
+static enum easel_reason status_reason(long status, const char *given)
+{
+    enum easel_reason r = easel_reason_parse(given);
+    if (r >= EASEL_R_K8S_BAD_RESPONSE)
+        return r; /* one of the API's own words */
+    if (given && *given)
+        return EASEL_R_K8S_UNKNOWN; /* a word this version does not know */
+    switch (status) {
+    case 400: return EASEL_R_K8S_BAD_REQUEST;
+    case 401: return EASEL_R_K8S_UNAUTHORIZED;
+    case 403: return EASEL_R_K8S_FORBIDDEN;
+    case 404: return EASEL_R_K8S_NOT_FOUND;
+    case 405: return EASEL_R_K8S_METHOD_NOT_ALLOWED;
+    case 409: return EASEL_R_K8S_CONFLICT;
+    case 410: return EASEL_R_K8S_EXPIRED;
+    case 415: return EASEL_R_K8S_UNSUPPORTED_MEDIA_TYPE;
+    case 422: return EASEL_R_K8S_INVALID;
+    case 429: return EASEL_R_K8S_TOO_MANY_REQUESTS;
+    case 500: return EASEL_R_K8S_INTERNAL_ERROR;
+    case 503: return EASEL_R_K8S_SERVICE_UNAVAILABLE;
+    case 504: return EASEL_R_K8S_TIMEOUT;
+    default: return EASEL_R_K8S_UNKNOWN;
+    }
+}
+
 easel_err kube_status_error(long status, const char *body, size_t len,
                             const char *what, struct easel_error *err)
 {
     cJSON *st = body && len ? cJSON_ParseWithLength(body, len) : NULL;
-    const char *reason = NULL, *msg = NULL;
+    const char *given = NULL, *msg = NULL;
     if (st && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(st, "kind")) &&
         !strcmp(cJSON_GetObjectItemCaseSensitive(st, "kind")->valuestring, "Status")) {
         const cJSON *r = cJSON_GetObjectItemCaseSensitive(st, "reason");
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(st, "message");
-        reason = cJSON_IsString(r) ? r->valuestring : NULL;
+        given = cJSON_IsString(r) ? r->valuestring : NULL;
         msg = cJSON_IsString(m) ? m->valuestring : NULL;
     }
-    if (!reason) {
-        switch (status) {
-        case 400: reason = "BadRequest"; break;
-        case 401: reason = "Unauthorized"; break;
-        case 403: reason = "Forbidden"; break;
-        case 404: reason = "NotFound"; break;
-        case 405: reason = "MethodNotAllowed"; break;
-        case 409: reason = "Conflict"; break;
-        case 410: reason = "Expired"; break;
-        case 415: reason = "UnsupportedMediaType"; break;
-        case 422: reason = "Invalid"; break;
-        case 429: reason = "TooManyRequests"; break;
-        case 500: reason = "InternalError"; break;
-        case 503: reason = "ServiceUnavailable"; break;
-        case 504: reason = "Timeout"; break;
-        default: reason = "Unknown"; break;
-        }
-    }
+    enum easel_reason reason = status_reason(status, given);
     bool retryable = status == 429 || status >= 500 ||
-                     (status == 409 && strcmp(reason, "AlreadyExists") != 0);
+                     (status == 409 && reason != EASEL_R_K8S_ALREADY_EXISTS);
     easel_err code = code_for(status, reason);
     char snippet[160] = "";
     if (!msg && body && len)
         snprintf(snippet, sizeof(snippet), "%.*s", (int)(len < 150 ? len : 150), body);
     easel_error_set(err, code, retryable ? EASEL_CLASS_RETRYABLE : EASEL_CLASS_PERMANENT,
-                    reason, "%s: %ld %s: %s", what, status, reason,
+                    reason, "%s: %ld %.60s: %s", what, status,
+                    given && *given ? given : easel_reason_name(reason),
                     msg ? msg : snippet[0] ? snippet : "no message");
     if (err)
         err->http_status = (int)status;
@@ -170,7 +179,7 @@ easel_err kube_transport_error(CURLcode rc, const char *errbuf,
     bool timeout = rc == CURLE_OPERATION_TIMEDOUT;
     return easel_error_set(err, timeout ? EASEL_ETIMEOUT : EASEL_ECONN,
                            EASEL_CLASS_RETRYABLE,
-                           timeout ? "Timeout" : "ConnectionFailed", "%s: %s", what,
+                           timeout ? EASEL_R_K8S_TIMEOUT : EASEL_R_K8S_CONNECTION_FAILED, "%s: %s", what,
                            errbuf && *errbuf ? errbuf : curl_easy_strerror(rc));
 }
 
@@ -248,7 +257,7 @@ easel_err easel_kube_new(const struct easel_kube_config *c,
         free(k->user_agent);
         free(k);
         return easel_error_set(err, EASEL_ENOMEM, EASEL_CLASS_RETRYABLE,
-                               "no_memory", "out of memory creating the API client");
+                               EASEL_R_NO_MEMORY, "out of memory creating the API client");
     }
     kube_auth_init(&k->auth, k->cfg);
     pthread_mutex_init(&k->mu, NULL);
@@ -310,7 +319,7 @@ static easel_err request(struct easel_kube *k, enum verb v, const char *path,
     char *url = NULL;
     easel_err rc = kube_url(k->cfg, path, query, &url);
     if (rc)
-        return easel_error_set(err, rc, EASEL_CLASS_RETRYABLE, "no_memory",
+        return easel_error_set(err, rc, EASEL_CLASS_RETRYABLE, EASEL_R_NO_MEMORY,
                                "out of memory building %s", path);
     char what[400];
     snprintf(what, sizeof(what), "%s %s", method_of(v), path);
@@ -372,7 +381,7 @@ static easel_err request(struct easel_kube *k, enum verb v, const char *path,
         *out = resp.len ? cJSON_ParseWithLength(resp.data, resp.len) : NULL;
         if (!*out)
             rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE,
-                                 "BadResponse", "%s: the response is not JSON", what);
+                                 EASEL_R_K8S_BAD_RESPONSE, "%s: the response is not JSON", what);
     }
     easel_buf_cleanup(&resp);
     curl_slist_free_all(hdrs);
@@ -396,7 +405,7 @@ easel_err easel_kube_get(struct easel_kube *k, const struct easel_kube_res *r,
     char path[512];
     if (easel_kube_path(r, ns_of(k, r, ns), name, NULL, path, sizeof(path)))
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                               "bad_name", "object name too long");
+                               EASEL_R_BAD_NAME, "object name too long");
     return request(k, V_GET, path, NULL, NULL, NULL, out, err);
 }
 
@@ -408,7 +417,7 @@ easel_err easel_kube_list(struct easel_kube *k, const struct easel_kube_res *r,
     char path[512];
     if (easel_kube_path(r, ns_of(k, r, ns), NULL, NULL, path, sizeof(path)))
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                               "bad_name", "namespace too long");
+                               EASEL_R_BAD_NAME, "namespace too long");
     const char *q[] = {"labelSelector", label_selector, "fieldSelector",
                        field_selector, NULL, NULL};
     return request(k, V_LIST, path, q, NULL, NULL, out, err);
@@ -421,7 +430,7 @@ easel_err easel_kube_create(struct easel_kube *k, const struct easel_kube_res *r
     char path[512];
     if (easel_kube_path(r, ns_of(k, r, ns), NULL, NULL, path, sizeof(path)))
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                               "bad_name", "namespace too long");
+                               EASEL_R_BAD_NAME, "namespace too long");
     char *body = cJSON_PrintUnformatted(obj);
     if (!body)
         return EASEL_ENOMEM;
@@ -437,7 +446,7 @@ easel_err easel_kube_update(struct easel_kube *k, const struct easel_kube_res *r
     char path[512];
     if (easel_kube_path(r, ns_of(k, r, ns), name, NULL, path, sizeof(path)))
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                               "bad_name", "object name too long");
+                               EASEL_R_BAD_NAME, "object name too long");
     char *body = cJSON_PrintUnformatted(obj);
     if (!body)
         return EASEL_ENOMEM;
@@ -458,10 +467,10 @@ easel_err easel_kube_patch(struct easel_kube *k, const struct easel_kube_res *r,
     char path[512];
     if (easel_kube_path(r, ns_of(k, r, ns), name, subresource, path, sizeof(path)))
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                               "bad_name", "object name too long");
+                               EASEL_R_BAD_NAME, "object name too long");
     if (type == EASEL_PATCH_APPLY && !field_manager)
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                               "bad_patch", "server-side apply needs a field manager");
+                               EASEL_R_BAD_PATCH, "server-side apply needs a field manager");
     /* JSON is YAML, so an apply body can be sent as JSON */
     char *body = cJSON_PrintUnformatted(patch);
     if (!body)
@@ -480,7 +489,7 @@ easel_err easel_kube_delete(struct easel_kube *k, const struct easel_kube_res *r
     char path[512];
     if (easel_kube_path(r, ns_of(k, r, ns), name, NULL, path, sizeof(path)))
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                               "bad_name", "object name too long");
+                               EASEL_R_BAD_NAME, "object name too long");
     char body[160];
     snprintf(body, sizeof(body),
              "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\"%s%s%s}",

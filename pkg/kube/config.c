@@ -216,7 +216,7 @@ static easel_err load_pem(const cJSON *o, const char *key, const char *source,
     if (data) {
         if (easel_kube_b64decode(data, pem, len) != EASEL_OK)
             return easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_PERMANENT,
-                                   "bad_kubeconfig", "%s: %s is not valid base64",
+                                   EASEL_R_BAD_KUBECONFIG, "%s: %s is not valid base64",
                                    source, dkey);
         return EASEL_OK;
     }
@@ -226,7 +226,7 @@ static easel_err load_pem(const cJSON *o, const char *key, const char *source,
             return EASEL_ENOMEM;
         easel_err rc = easel_read_file(path, 1 << 20, pem, len);
         if (rc)
-            easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "bad_kubeconfig",
+            easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_BAD_KUBECONFIG,
                             "%s: cannot read %s %s: %s", source, key, path,
                             easel_strerror(rc));
         free(path);
@@ -245,7 +245,7 @@ easel_err easel_kube_config_parse(const char *text, size_t len,
     char why[200];
     easel_err rc = kube_yaml_to_json(text, len, &root, why, sizeof(why));
     if (rc)
-        return easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "bad_kubeconfig",
+        return easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_BAD_KUBECONFIG,
                                "%s: %s", source, why[0] ? why : "unreadable");
     struct easel_kube_config *c = calloc(1, sizeof(*c));
     if (!c) {
@@ -256,7 +256,7 @@ easel_err easel_kube_config_parse(const char *text, size_t len,
     const cJSON *ctx = ctx_name ? named(root, "contexts", "context", ctx_name) : NULL;
     if (!ctx) {
         rc = easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
-                             "bad_kubeconfig",
+                             EASEL_R_BAD_KUBECONFIG,
                              ctx_name ? "%s: context \"%s\" is not defined"
                                       : "%s: no current-context and no --context%s",
                              source, ctx_name ? ctx_name : "");
@@ -267,7 +267,7 @@ easel_err easel_kube_config_parse(const char *text, size_t len,
     const cJSON *cluster = cluster_name ? named(root, "clusters", "cluster", cluster_name) : NULL;
     if (!cluster || !str_at(cluster, "server")) {
         rc = easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
-                             "bad_kubeconfig",
+                             EASEL_R_BAD_KUBECONFIG,
                              "%s: context \"%s\" names cluster \"%s\", which is not defined or has no server",
                              source, ctx_name, cluster_name ? cluster_name : "");
         goto fail;
@@ -275,7 +275,7 @@ easel_err easel_kube_config_parse(const char *text, size_t len,
     const cJSON *user = user_name ? named(root, "users", "user", user_name) : NULL;
     if (user_name && !user) {
         rc = easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
-                             "bad_kubeconfig",
+                             EASEL_R_BAD_KUBECONFIG,
                              "%s: context \"%s\" names user \"%s\", which is not defined",
                              source, ctx_name, user_name);
         goto fail;
@@ -315,7 +315,7 @@ easel_err easel_kube_config_parse(const char *text, size_t len,
             cJSON_GetObjectItemCaseSensitive(user, "auth-provider")) {
             if (!c->token && !c->token_file && !c->cert_pem) {
                 rc = easel_error_set(err, EASEL_EUNSUPPORTED, EASEL_CLASS_PERMANENT,
-                                     "bad_kubeconfig",
+                                     EASEL_R_BAD_KUBECONFIG,
                                      "%s: user \"%s\" authenticates with an exec or auth-provider plugin, which easel does not run; use a token, a token file or a client certificate",
                                      source, user_name);
                 goto fail;
@@ -323,7 +323,7 @@ easel_err easel_kube_config_parse(const char *text, size_t len,
         }
         if (!!c->cert_pem != !!c->key_pem) {
             rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                                 "bad_kubeconfig",
+                                 EASEL_R_BAD_KUBECONFIG,
                                  "%s: user \"%s\" has a client certificate without a key, or a key without a certificate",
                                  source, user_name);
             goto fail;
@@ -347,7 +347,7 @@ easel_err easel_kube_config_in_cluster(const char *dir,
     const char *port = getenv("KUBERNETES_SERVICE_PORT");
     if (!host || !*host)
         return easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
-                               "no_cluster",
+                               EASEL_R_NO_CLUSTER,
                                "not in a cluster: KUBERNETES_SERVICE_HOST is not set");
     if (!dir)
         dir = SA_DIR;
@@ -368,14 +368,14 @@ easel_err easel_kube_config_in_cluster(const char *dir,
     }
     if (access(c->token_file, R_OK) != 0) {
         rc = easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
-                             "no_cluster",
+                             EASEL_R_NO_CLUSTER,
                              "in-cluster: cannot read the service-account token %s: %s",
                              c->token_file, strerror(errno));
         goto out;
     }
     rc = easel_read_file(path, 1 << 20, &c->ca_pem, &c->ca_len);
     if (rc) {
-        easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "no_cluster",
+        easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_NO_CLUSTER,
                         "in-cluster: cannot read the cluster CA %s: %s", path,
                         easel_strerror(rc));
         goto out;
@@ -431,13 +431,13 @@ easel_err easel_kube_config_load(const char *path, const char *context,
     }
     if (!chosen)
         return easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
-                               "no_cluster",
+                               EASEL_R_NO_CLUSTER,
                                "no kubeconfig: none of the files in KUBECONFIG is readable");
     char *text = NULL;
     size_t len = 0;
     easel_err rc = easel_read_file(chosen, KUBECONFIG_MAX, &text, &len);
     if (rc) {
-        easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "no_cluster",
+        easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_NO_CLUSTER,
                         "cannot read the kubeconfig %s: %s", chosen,
                         easel_strerror(rc));
         free(chosen);

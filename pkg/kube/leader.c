@@ -213,7 +213,7 @@ easel_err easel_leader_start(const struct easel_kube_config *c,
     if ((rc = easel_kube_new(c, NULL, &l->api, err)))
         goto fail;
     if (pthread_create(&l->thread, NULL, leader_main, l) != 0) {
-        rc = easel_error_set(err, EASEL_EIO, EASEL_CLASS_RETRYABLE, "no_thread",
+        rc = easel_error_set(err, EASEL_EIO, EASEL_CLASS_RETRYABLE, EASEL_R_NO_THREAD,
                              "cannot start the leader-election thread");
         goto fail;
     }

@@ -428,7 +428,7 @@ static easel_err do_list(struct easel_kube_watch *w, struct easel_error *err)
     else if (status != 200)
         rc = kube_status_error(status, body.data, body.len, what, err);
     else if (!(list = cJSON_ParseWithLength(body.data, body.len)))
-        rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, "BadResponse",
+        rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, EASEL_R_K8S_BAD_RESPONSE,
                              "%s: the response is not JSON", what);
     easel_buf_cleanup(&body);
     free(url);
@@ -507,12 +507,12 @@ static easel_err do_watch(struct easel_kube_watch *w, struct easel_error *err)
         pthread_mutex_lock(&w->mu);
         w->stats.expired++;
         pthread_mutex_unlock(&w->mu);
-        rc = easel_error_set(err, EASEL_ECONFLICT, EASEL_CLASS_RETRYABLE, "Expired",
+        rc = easel_error_set(err, EASEL_ECONFLICT, EASEL_CLASS_RETRYABLE, EASEL_R_K8S_EXPIRED,
                              "%s: 410 Gone: %s", what,
                              st.errmsg[0] ? st.errmsg : "resource version too old");
         w->need_list = true;
     } else if (st.failed) {
-        rc = easel_error_set(err, EASEL_EHTTP, EASEL_CLASS_RETRYABLE, "WatchError",
+        rc = easel_error_set(err, EASEL_EHTTP, EASEL_CLASS_RETRYABLE, EASEL_R_K8S_WATCH_ERROR,
                              "%s: %s", what, st.errmsg);
     } else if (status >= 400) {
         rc = kube_status_error(status, st.line.data, st.line.len, what, err);
@@ -549,7 +549,7 @@ static void *watch_main(void *arg)
                 backoff = w->backoff_initial;
                 continue;
             }
-            if (err.reason[0] && !strcmp(err.reason, "Expired")) {
+            if (err.why == EASEL_R_K8S_EXPIRED) {
                 easel_info(NULL, "watch %s: %s; listing again", w->res->resource,
                            err.msg);
                 continue; /* relist at once */
@@ -598,13 +598,13 @@ easel_err easel_kube_watch_start(const struct easel_kube_config *c,
     if (!w->cfg || !w->ns || (o->label_selector && !w->labels) ||
         (o->field_selector && !w->fields) || w->efd < 0 || !w->h) {
         easel_kube_watch_stop(w);
-        return easel_error_set(err, EASEL_ENOMEM, EASEL_CLASS_RETRYABLE, "no_memory",
+        return easel_error_set(err, EASEL_ENOMEM, EASEL_CLASS_RETRYABLE, EASEL_R_NO_MEMORY,
                                "cannot set up a watch on %s", o->res->resource);
     }
     kube_auth_init(&w->auth, w->cfg);
     if (pthread_create(&w->thread, NULL, watch_main, w) != 0) {
         easel_kube_watch_stop(w);
-        return easel_error_set(err, EASEL_EIO, EASEL_CLASS_RETRYABLE, "no_thread",
+        return easel_error_set(err, EASEL_EIO, EASEL_CLASS_RETRYABLE, EASEL_R_NO_THREAD,
                                "cannot start the watch thread for %s", o->res->resource);
     }
     w->started = true;

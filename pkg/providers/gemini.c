@@ -53,9 +53,9 @@ static easel_err google_failure(const struct easel_call *c, const char *who,
                 retry = ms;
         }
     }
-    const char *reason = r->status == 401 || r->status == 403 ? "provider_auth"
-                       : r->status == 429                    ? "provider_rate_limited"
-                                                             : NULL;
+    enum easel_reason reason = r->status == 401 || r->status == 403 ? EASEL_R_PROVIDER_AUTH
+                       : r->status == 429                    ? EASEL_R_PROVIDER_RATE_LIMITED
+                                                             : EASEL_R_NONE;
     char text[320];
     snprintf(text, sizeof(text), "%s%s%s%s", msg ? msg : prov_snippet(r->body),
              status ? " (" : "", status ? status : "", status ? ")" : "");
@@ -108,7 +108,7 @@ static cJSON *gemini_body(const struct easel_call *c, struct easel_error *err)
                 const cJSON *f = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(imgs, (int)i), "$file");
                 if (!cJSON_IsNumber(f) || f->valueint < 0 || (size_t)f->valueint >= c->nimages) {
                     cJSON_Delete(body);
-                    easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "bad_input",
+                    easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_BAD_INPUT,
                                     "images in the %s template must be source images "
                                     "(\"{{images|file}}\")", c->model->id);
                     return NULL;
@@ -156,7 +156,7 @@ static easel_err gemini_answer(const cJSON *j, struct easel_call_result *out,
 {
     const char *block = easel_json_str(j, "promptFeedback.blockReason");
     if (block)
-        return easel_error_set(err, EASEL_EPROVIDER, EASEL_CLASS_PERMANENT, "content_policy",
+        return easel_error_set(err, EASEL_EPROVIDER, EASEL_CLASS_PERMANENT, EASEL_R_CONTENT_POLICY,
                                "gemini blocked the prompt: %s", block);
     const cJSON *cand = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "candidates"), 0);
     const char *finish = easel_json_str(cand, "finishReason");
@@ -172,7 +172,7 @@ static easel_err gemini_answer(const cJSON *j, struct easel_call_result *out,
         if (data) {
             easel_err rc = prov_b64_decode(data, out);
             if (rc == EASEL_EPARSE)
-                return easel_error_set(err, rc, EASEL_CLASS_RETRYABLE, "provider_bad_response",
+                return easel_error_set(err, rc, EASEL_CLASS_RETRYABLE, EASEL_R_PROVIDER_BAD_RESPONSE,
                                        "gemini's inline image data is not base64");
             if (rc == EASEL_OK) {
                 const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "usageMetadata");
@@ -186,9 +186,9 @@ static easel_err gemini_answer(const cJSON *j, struct easel_call_result *out,
             snprintf(said, sizeof(said), "%s", text);
     }
     if (safety_finish(finish))
-        return easel_error_set(err, EASEL_EPROVIDER, EASEL_CLASS_PERMANENT, "content_policy",
+        return easel_error_set(err, EASEL_EPROVIDER, EASEL_CLASS_PERMANENT, EASEL_R_CONTENT_POLICY,
                                "gemini stopped for %s and returned no image", finish);
-    return easel_error_set(err, EASEL_EPROVIDER, EASEL_CLASS_PERMANENT, "no_image",
+    return easel_error_set(err, EASEL_EPROVIDER, EASEL_CLASS_PERMANENT, EASEL_R_NO_IMAGE,
                            "gemini returned no image (finishReason %s)%s%s",
                            finish ? finish : "none", said[0] ? "; it said: " : "", said);
 }
@@ -224,7 +224,7 @@ static easel_err google_post(const struct easel_call *c, const char *who, const 
     if (r.status != 200)
         rc = google_failure(c, who, &r, err);
     else if (!(*answer = cJSON_Parse(r.body)))
-        rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, "provider_bad_response",
+        rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, EASEL_R_PROVIDER_BAD_RESPONSE,
                              "%s answered 200 with no JSON: %s", who, prov_snippet(r.body));
     easel_http_resp_cleanup(&r);
     return rc;
@@ -255,7 +255,7 @@ easel_err prov_imagen(const struct easel_call *c, struct easel_call_result *out,
 {
     const char *path = c->model->version;
     if (!path || strncmp(path, "projects/", 9) != 0)
-        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "bad_model",
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_BAD_MODEL,
                                "imagen model %s needs version: projects/P/locations/L/"
                                "publishers/google/models/M", c->model->id);
     cJSON *body = cJSON_CreateObject();
@@ -285,14 +285,14 @@ easel_err prov_imagen(const struct easel_call *c, struct easel_call_result *out,
             rc = prov_b64_decode(b64, out) == EASEL_OK
                      ? EASEL_OK
                      : easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE,
-                                       "provider_bad_response", "imagen's image is not base64");
+                                       EASEL_R_PROVIDER_BAD_RESPONSE, "imagen's image is not base64");
         else if (filtered || (j && !p0))
-            rc = easel_error_set(err, EASEL_EPROVIDER, EASEL_CLASS_PERMANENT, "content_policy",
+            rc = easel_error_set(err, EASEL_EPROVIDER, EASEL_CLASS_PERMANENT, EASEL_R_CONTENT_POLICY,
                                  "imagen returned no image: %s",
                                  filtered ? filtered : "every sample was filtered");
         else
             rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE,
-                                 "provider_bad_response", "imagen answered 200 without an image");
+                                 EASEL_R_PROVIDER_BAD_RESPONSE, "imagen answered 200 without an image");
     }
     cJSON_Delete(j);
     return rc;

@@ -238,21 +238,21 @@ easel_err easel_http_do(struct easel_http *h, const struct easel_http_req *r,
         easel_redact_url(r->url, host, sizeof(host));
         const char *why = errbuf[0] ? errbuf : curl_easy_strerror(cr);
         if (cr == CURLE_ABORTED_BY_CALLBACK)
-            rc = easel_error_set(err, EASEL_ECANCELED, EASEL_CLASS_RETRYABLE, "canceled",
+            rc = easel_error_set(err, EASEL_ECANCELED, EASEL_CLASS_RETRYABLE, EASEL_R_CANCELED,
                                  "%s %s abandoned: the job was stopped",
                                  r->method ? r->method : "GET", host);
         else if (sk.too_big)
             rc = easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT,
-                                 "provider_response_too_large",
+                                 EASEL_R_PROVIDER_RESPONSE_TOO_LARGE,
                                  "%s answered with more than %zu bytes", host, sk.max);
         else if (cr == CURLE_OPERATION_TIMEDOUT)
-            rc = easel_error_set(err, EASEL_ETIMEOUT, EASEL_CLASS_RETRYABLE, "provider_timeout",
+            rc = easel_error_set(err, EASEL_ETIMEOUT, EASEL_CLASS_RETRYABLE, EASEL_R_PROVIDER_TIMEOUT,
                                  "%s %s timed out: %s", r->method ? r->method : "GET", host, why);
         else if (cr == CURLE_OUT_OF_MEMORY)
-            rc = easel_error_set(err, EASEL_ENOMEM, EASEL_CLASS_RETRYABLE, "no_memory",
+            rc = easel_error_set(err, EASEL_ENOMEM, EASEL_CLASS_RETRYABLE, EASEL_R_NO_MEMORY,
                                  "out of memory talking to %s", host);
         else
-            rc = easel_error_set(err, EASEL_ECONN, EASEL_CLASS_RETRYABLE, "provider_unreachable",
+            rc = easel_error_set(err, EASEL_ECONN, EASEL_CLASS_RETRYABLE, EASEL_R_PROVIDER_UNREACHABLE,
                                  "%s %s failed: %s", r->method ? r->method : "GET", host, why);
         if (err)
             easel_redact_secret(err->msg, sizeof(err->msg), r->secret);
@@ -266,20 +266,19 @@ easel_err easel_http_do(struct easel_http *h, const struct easel_http_req *r,
 }
 
 easel_err easel_provider_http_error(struct easel_error *err, const char *provider,
-                                    long status, const char *reason,
+                                    long status, enum easel_reason reason,
                                     const char *provider_msg)
 {
     bool retry = status == 408 || status == 409 || status == 425 || status == 429 ||
                  status >= 500 || status < 100;
-    char r[48];
-    if (!reason) {
-        snprintf(r, sizeof(r), "provider_http_%ld", status);
-        reason = r;
-    }
-    return easel_error_set(err, retry ? EASEL_EAGAIN : EASEL_EPROVIDER,
-                           retry ? EASEL_CLASS_RETRYABLE : EASEL_CLASS_PERMANENT, reason,
-                           "%s %ld: %s", provider, status,
-                           provider_msg && *provider_msg ? provider_msg : "(no message)");
+    easel_err rc = easel_error_set(err, retry ? EASEL_EAGAIN : EASEL_EPROVIDER,
+                                   retry ? EASEL_CLASS_RETRYABLE : EASEL_CLASS_PERMANENT,
+                                   reason, "%s %ld: %s", provider, status,
+                                   provider_msg && *provider_msg ? provider_msg
+                                                                 : "(no message)");
+    if (reason == EASEL_R_NONE)
+        easel_error_reason(err, EASEL_R_PROVIDER_HTTP, status);
+    return rc;
 }
 
 void easel_call_result_cleanup(struct easel_call_result *r)

@@ -43,14 +43,14 @@ static easel_err add_value(const struct easel_call *c, struct form *f, const cha
                            const cJSON *v, struct easel_error *err)
 {
     if (f->n == MAX_PARTS)
-        return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, "bad_input",
+        return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, EASEL_R_BAD_INPUT,
                                "the %s request has more than %d form fields", c->model->id,
                                MAX_PARTS);
     struct easel_http_part *p = &f->parts[f->n];
     int idx = file_index(v);
     if (idx >= 0) {
         if ((size_t)idx >= c->nimages)
-            return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "bad_input",
+            return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_BAD_INPUT,
                                    "the template asks for source image %d; the job has %zu",
                                    idx, c->nimages);
         const struct easel_src_image *im = &c->images[idx];
@@ -126,21 +126,21 @@ static easel_err http_failure(const struct easel_call *c, const struct easel_htt
     cJSON *j = cJSON_Parse(r->body);
     const char *msg = easel_json_str(j, "error.message"), *code = easel_json_str(j, "error.code");
     const char *type = easel_json_str(j, "error.type");
-    const char *reason = NULL;
+    enum easel_reason reason = EASEL_R_NONE;
     bool permanent = false;
     if ((code && !strcmp(code, "moderation_blocked")) ||
         (code && !strcmp(code, "content_policy_violation"))) {
-        reason = "content_policy";
+        reason = EASEL_R_CONTENT_POLICY;
         permanent = true;
     } else if ((code && !strcmp(code, "insufficient_quota")) ||
                (type && !strcmp(type, "insufficient_quota")) ||
                (code && !strcmp(code, "billing_hard_limit_reached"))) {
-        reason = "quota_exhausted";
+        reason = EASEL_R_QUOTA_EXHAUSTED;
         permanent = true;
     } else if (r->status == 401 || r->status == 403) {
-        reason = "provider_auth";
+        reason = EASEL_R_PROVIDER_AUTH;
     } else if (r->status == 429) {
-        reason = "provider_rate_limited";
+        reason = EASEL_R_PROVIDER_RATE_LIMITED;
     }
     char text[320];
     snprintf(text, sizeof(text), "%s%s%s", msg ? msg : prov_snippet(r->body),
@@ -191,10 +191,10 @@ easel_err prov_openai(const struct easel_call *c, struct easel_call_result *out,
     const cJSON *d0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "data"), 0);
     const char *b64 = easel_json_str(d0, "b64_json");
     if (!b64) {
-        rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, "provider_bad_response",
+        rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, EASEL_R_PROVIDER_BAD_RESPONSE,
                              "openai answered 200 without data[0].b64_json");
     } else if ((rc = prov_b64_decode(b64, out)) == EASEL_EPARSE) {
-        rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, "provider_bad_response",
+        rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, EASEL_R_PROVIDER_BAD_RESPONSE,
                              "openai's b64_json is not base64");
     }
     const cJSON *usage = cJSON_GetObjectItemCaseSensitive(j, "usage");

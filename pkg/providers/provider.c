@@ -43,7 +43,7 @@ easel_err easel_provider_call(const struct easel_call *c, struct easel_call_resu
         rc = prov_imagen(c, out, err);
     else
         rc = easel_error_set(err, EASEL_EUNSUPPORTED, EASEL_CLASS_PERMANENT,
-                             "provider_unsupported",
+                             EASEL_R_PROVIDER_UNSUPPORTED,
                              "provider \"%s\" of model %s is not available in this build", p,
                              c->model->id);
     if (rc)

@@ -43,11 +43,11 @@ static easel_err http_failure(const struct easel_call *c, const struct easel_htt
 {
     char msg[300];
     error_text(r->body, msg, sizeof(msg));
-    const char *reason = r->status == 401 || r->status == 403 ? "provider_auth"
-                       : r->status == 402                    ? "quota_exhausted"
-                       : r->status == 422                    ? "provider_invalid_input"
-                       : r->status == 429                    ? "provider_rate_limited"
-                                                             : NULL;
+    enum easel_reason reason = r->status == 401 || r->status == 403 ? EASEL_R_PROVIDER_AUTH
+                       : r->status == 402                    ? EASEL_R_QUOTA_EXHAUSTED
+                       : r->status == 422                    ? EASEL_R_PROVIDER_INVALID_INPUT
+                       : r->status == 429                    ? EASEL_R_PROVIDER_RATE_LIMITED
+                                                             : EASEL_R_NONE;
     easel_err rc = easel_provider_http_error(err, PROVIDER, r->status, reason, msg);
     prov_finish_error(c, err, r->status, r->retry_after_ms);
     return rc;
@@ -60,7 +60,7 @@ static easel_err create(const struct easel_call *c, const char *base, cJSON **pr
     /* a prediction created now could be canceled only after the sync
      * wait below: one not created costs nothing */
     if (prov_stopping(c))
-        return easel_error_set(err, EASEL_ECANCELED, EASEL_CLASS_RETRYABLE, "canceled",
+        return easel_error_set(err, EASEL_ECANCELED, EASEL_CLASS_RETRYABLE, EASEL_R_CANCELED,
                                "no replicate prediction created: the job was stopped");
     const char *ref = c->model->version ? c->model->version : c->model->id;
     char url[1024];
@@ -111,7 +111,7 @@ static easel_err create(const struct easel_call *c, const char *base, cJSON **pr
     } else if (!(*pred = cJSON_Parse(r.body)) || !easel_json_str(*pred, "id")) {
         cJSON_Delete(*pred);
         *pred = NULL;
-        rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, "provider_bad_response",
+        rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, EASEL_R_PROVIDER_BAD_RESPONSE,
                              "replicate answered %ld with no prediction: %s", r.status,
                              prov_snippet(r.body));
     }
@@ -140,7 +140,7 @@ static easel_err poll(const struct easel_call *c, const char *base, const char *
             if (*pred)
                 return EASEL_OK;
             rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE,
-                                 "provider_bad_response", "replicate poll: not JSON");
+                                 EASEL_R_PROVIDER_BAD_RESPONSE, "replicate poll: not JSON");
         } else if (rc == EASEL_OK) {
             rc = http_failure(c, &r, err);
             easel_http_resp_cleanup(&r);
@@ -215,10 +215,10 @@ easel_err prov_replicate(const struct easel_call *c, struct easel_call_result *o
             cancel(c, base, id);
             cJSON_Delete(pred);
             return prov_stopping(c)
-                       ? easel_error_set(err, EASEL_ECANCELED, EASEL_CLASS_RETRYABLE, "canceled",
+                       ? easel_error_set(err, EASEL_ECANCELED, EASEL_CLASS_RETRYABLE, EASEL_R_CANCELED,
                                          "replicate prediction %s canceled: the job was stopped", id)
                        : easel_error_set(err, EASEL_ETIMEOUT, EASEL_CLASS_RETRYABLE,
-                                         "provider_timeout",
+                                         EASEL_R_PROVIDER_TIMEOUT,
                                          "replicate prediction %s did not finish before the "
                                          "attempt's deadline; it was canceled", id);
         }
@@ -242,7 +242,7 @@ easel_err prov_replicate(const struct easel_call *c, struct easel_call_result *o
     if (!strcmp(st, "succeeded")) {
         const char *url = first_output(pred);
         if (!url) {
-            rc = easel_error_set(err, EASEL_EPROVIDER, EASEL_CLASS_RETRYABLE, "no_output",
+            rc = easel_error_set(err, EASEL_EPROVIDER, EASEL_CLASS_RETRYABLE, EASEL_R_NO_OUTPUT,
                                  "replicate prediction %s succeeded with no output", id);
         } else {
             rc = prov_download(c, url, out, err);
@@ -254,22 +254,22 @@ easel_err prov_replicate(const struct easel_call *c, struct easel_call_result *o
         bool policy = perr && prov_mentions_policy(perr);
         rc = easel_error_set(err, EASEL_EPROVIDER,
                              policy ? EASEL_CLASS_PERMANENT : EASEL_CLASS_RETRYABLE,
-                             policy ? "content_policy" : "provider_failed",
+                             policy ? EASEL_R_CONTENT_POLICY : EASEL_R_PROVIDER_FAILED,
                              "replicate prediction %s failed: %s", id,
                              perr ? perr : "(no error given)");
     } else if ((!strcmp(st, "canceled") || !strcmp(st, "aborted")) &&
                easel_now_ms() >= c->deadline_ms - CANCEL_AFTER_SLACK_MS) {
         /* Replicate applied the Cancel-After we sent: the model's timeout */
-        rc = easel_error_set(err, EASEL_ETIMEOUT, EASEL_CLASS_RETRYABLE, "provider_timeout",
+        rc = easel_error_set(err, EASEL_ETIMEOUT, EASEL_CLASS_RETRYABLE, EASEL_R_PROVIDER_TIMEOUT,
                              "replicate prediction %s was %s at the attempt's deadline "
                              "(Cancel-After)", id, st);
     } else if (!strcmp(st, "canceled") || !strcmp(st, "aborted")) {
         rc = easel_error_set(err, EASEL_EPROVIDER, EASEL_CLASS_RETRYABLE,
-                             !strcmp(st, "aborted") ? "provider_aborted" : "provider_canceled",
+                             !strcmp(st, "aborted") ? EASEL_R_PROVIDER_ABORTED : EASEL_R_PROVIDER_CANCELED,
                              "replicate prediction %s was %s by Replicate%s%s", id, st,
                              perr ? ": " : "", perr ? perr : "");
     } else {
-        rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, "provider_bad_response",
+        rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, EASEL_R_PROVIDER_BAD_RESPONSE,
                              "replicate prediction %s has an unknown status \"%s\"", id, st);
     }
     if (err)

@@ -416,7 +416,7 @@ out:
 }
 
 static easel_err open_fail(struct easel_error *err, easel_err code,
-                           const char *reason, const char *msg)
+                           enum easel_reason reason, const char *msg)
 {
     return easel_error_set(err, code,
                            code == EASEL_ECONN ? EASEL_CLASS_RETRYABLE
@@ -454,25 +454,25 @@ easel_err easel_queue_open(const struct easel_queue_opts *o,
     if (out)
         *out = NULL;
     if (!o || !out)
-        return open_fail(err, EASEL_EINVAL, "invalid_argument",
+        return open_fail(err, EASEL_EINVAL, EASEL_R_INVALID_ARGUMENT,
                          "easel_queue_open needs options and an out pointer");
     if (!name_ok(o->name))
-        return open_fail(err, EASEL_EINVAL, "invalid_argument",
+        return open_fail(err, EASEL_EINVAL, EASEL_R_INVALID_ARGUMENT,
                          "queue name must be 1 to 200 characters");
     if (o->controller_id && !name_ok(o->controller_id))
-        return open_fail(err, EASEL_EINVAL, "invalid_argument",
+        return open_fail(err, EASEL_EINVAL, EASEL_R_INVALID_ARGUMENT,
                          "controller id must be 1 to 200 characters");
     if (o->lease_ms < 0 || o->connect_timeout_ms < 0)
-        return open_fail(err, EASEL_EINVAL, "invalid_argument",
+        return open_fail(err, EASEL_EINVAL, EASEL_R_INVALID_ARGUMENT,
                          "lease and connect timeout must not be negative");
 
     q = calloc(1, sizeof(*q));
     if (!q)
-        return open_fail(err, EASEL_ENOMEM, "out_of_memory",
+        return open_fail(err, EASEL_ENOMEM, EASEL_R_OUT_OF_MEMORY,
                          "out of memory allocating the queue");
     rc = queue_url_parse(o->url, &q->url, why, sizeof(why));
     if (rc) {
-        open_fail(err, rc, "bad_redis_url", why);
+        open_fail(err, rc, EASEL_R_BAD_REDIS_URL, why);
         goto out;
     }
     q->lease_ms = o->lease_ms ? o->lease_ms : QUEUE_LEASE_MS;
@@ -496,15 +496,15 @@ easel_err easel_queue_open(const struct easel_queue_opts *o,
     }
     rc = dial(q);
     if (rc) {
-        open_fail(err, rc, rc == EASEL_ECONN ? "redis_unavailable"
-                                             : "out_of_memory", q->errstr);
+        open_fail(err, rc, rc == EASEL_ECONN ? EASEL_R_REDIS_UNAVAILABLE
+                                             : EASEL_R_OUT_OF_MEMORY, q->errstr);
         goto out;
     }
     *out = q;
     q = NULL;
     goto out;
 nomem:
-    open_fail(err, rc, "out_of_memory", "out of memory building key names");
+    open_fail(err, rc, EASEL_R_OUT_OF_MEMORY, "out of memory building key names");
 out:
     easel_queue_free(q);
     return rc;

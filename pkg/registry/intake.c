@@ -71,7 +71,7 @@ void easel_intake_cleanup(struct easel_intake *in)
 }
 
 static easel_err reject(struct easel_intake *in, struct easel_error *err,
-                        easel_err code, const char *reason, const char *fmt,
+                        easel_err code, enum easel_reason reason, const char *fmt,
                         const char *a, const char *b)
 {
     char msg[sizeof(err->msg)];
@@ -142,7 +142,7 @@ static easel_err apply_rule(const struct easel_payload_rule *p,
 {
     for (size_t i = 0; i < p->nimages; i++) {
         if (!add_images(images, reg_lookup(payload, p->images[i])))
-            return reject(in, err, EASEL_EPARSE, "no_usable_fields",
+            return reject(in, err, EASEL_EPARSE, EASEL_R_NO_USABLE_FIELDS,
                           "field \"%s\" must hold an image URL or a list of them (rule %s)",
                           p->images[i], p->name);
     }
@@ -170,7 +170,7 @@ static easel_err apply_rule(const struct easel_payload_rule *p,
         const cJSON *ch = reg_lookup(payload, p->channel_field);
         in->channel = scalar_text(ch);
         if (!in->channel && p->nowners)
-            return reject(in, err, EASEL_EPARSE, "bad_channel",
+            return reject(in, err, EASEL_EPARSE, EASEL_R_BAD_CHANNEL,
                           "field \"%s\" must name the channel (rule %s)",
                           p->channel_field, p->name);
     }
@@ -187,7 +187,7 @@ static easel_err apply_rule(const struct easel_payload_rule *p,
             }
             char ch[64];
             easel_strlcpy(ch, in->channel, sizeof(ch));
-            return reject(in, err, EASEL_EPARSE, "bad_channel",
+            return reject(in, err, EASEL_EPARSE, EASEL_R_BAD_CHANNEL,
                           "unknown channel \"%s\" (expected one of %s)", ch, known);
         }
         in->owner = scalar_text(reg_lookup(payload, p->owner_fields[i]));
@@ -195,7 +195,7 @@ static easel_err apply_rule(const struct easel_payload_rule *p,
             char msg[200];
             snprintf(msg, sizeof(msg), "a %s entry needs its owner in \"%s\"",
                      p->owner_channels[i], p->owner_fields[i]);
-            return reject(in, err, EASEL_EPARSE, "missing_owner", "%s%s", msg, "");
+            return reject(in, err, EASEL_EPARSE, EASEL_R_MISSING_OWNER, "%s%s", msg, "");
         }
     }
     return EASEL_OK;
@@ -208,7 +208,7 @@ static easel_err read_envelope(const cJSON *o, struct easel_intake *in,
     const cJSON *v;
     if ((v = cJSON_GetObjectItemCaseSensitive(o, "id")) && !cJSON_IsNull(v)) {
         if (!cJSON_IsString(v) || !easel_uuid_valid(v->valuestring))
-            return reject(in, err, EASEL_EPARSE, "bad_id",
+            return reject(in, err, EASEL_EPARSE, EASEL_R_BAD_ID,
                           "envelope id must be a UUID such as 5f0c1e2a-8d4b-4c1e-9a57-2f1d3c4b5a69%s%s",
                           NULL, NULL);
         in->id = easel_strdup(v->valuestring);
@@ -223,26 +223,26 @@ static easel_err read_envelope(const cJSON *o, struct easel_intake *in,
             continue;
         if (!cJSON_IsString(v) || !v->valuestring || !*v->valuestring ||
             strlen(v->valuestring) > 512)
-            return reject(in, err, EASEL_EPARSE, "no_usable_fields",
+            return reject(in, err, EASEL_EPARSE, EASEL_R_NO_USABLE_FIELDS,
                           "envelope field \"%s\" must be a non-empty string of at most 512 bytes%s",
                           strs[i], NULL);
         *dst[i] = easel_strdup(v->valuestring);
     }
     if (in->webhook && !easel_str_has_prefix(in->webhook, "http://") &&
         !easel_str_has_prefix(in->webhook, "https://"))
-        return reject(in, err, EASEL_EPARSE, "no_usable_fields",
+        return reject(in, err, EASEL_EPARSE, EASEL_R_NO_USABLE_FIELDS,
                       "envelope webhook must be an http(s) URL%s%s", NULL, NULL);
     if ((v = cJSON_GetObjectItemCaseSensitive(o, "priority")) && !cJSON_IsNull(v)) {
         if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
             v->valuedouble < -1000 || v->valuedouble > 1000)
-            return reject(in, err, EASEL_EPARSE, "no_usable_fields",
+            return reject(in, err, EASEL_EPARSE, EASEL_R_NO_USABLE_FIELDS,
                           "envelope priority must be a whole number from -1000 to 1000%s%s",
                           NULL, NULL);
         in->priority = (int)v->valuedouble;
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(o, "metadata")) && !cJSON_IsNull(v)) {
         if (!cJSON_IsObject(v))
-            return reject(in, err, EASEL_EPARSE, "no_usable_fields",
+            return reject(in, err, EASEL_EPARSE, EASEL_R_NO_USABLE_FIELDS,
                           "envelope metadata must be an object%s%s", NULL, NULL);
         in->metadata = cJSON_Duplicate(v, 1);
     }
@@ -259,16 +259,16 @@ easel_err easel_registry_intake(const struct easel_registry *r,
     if (len > REG_MAX_ENTRY) {
         char n[32];
         snprintf(n, sizeof(n), "%zu", len);
-        return reject(in, err, EASEL_EPARSE, "entry_too_large",
+        return reject(in, err, EASEL_EPARSE, EASEL_R_ENTRY_TOO_LARGE,
                       "queue entry is %s bytes; the limit is 1 MiB%s", n, NULL);
     }
     cJSON *root = cJSON_ParseWithLength(entry, len);
     if (!root)
-        return reject(in, err, EASEL_EPARSE, "malformed_json",
+        return reject(in, err, EASEL_EPARSE, EASEL_R_MALFORMED_JSON,
                       "queue entry is not valid JSON%s%s", NULL, NULL);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
-        return reject(in, err, EASEL_EPARSE, "malformed_json",
+        return reject(in, err, EASEL_EPARSE, EASEL_R_MALFORMED_JSON,
                       "queue entry is JSON but not an object%s%s", NULL, NULL);
     }
     easel_err rc = EASEL_OK;
@@ -276,12 +276,12 @@ easel_err easel_registry_intake(const struct easel_registry *r,
     const cJSON *inner = cJSON_GetObjectItemCaseSensitive(root, "payload");
     bool envelope = inner != NULL;
     if (!images || !fields) {
-        rc = reject(in, err, EASEL_ENOMEM, "internal", "out of memory%s%s", NULL, NULL);
+        rc = reject(in, err, EASEL_ENOMEM, EASEL_R_INTERNAL, "out of memory%s%s", NULL, NULL);
         goto out;
     }
     if (envelope) {
         if (!cJSON_IsObject(inner)) {
-            rc = reject(in, err, EASEL_EPARSE, "no_usable_fields",
+            rc = reject(in, err, EASEL_EPARSE, EASEL_R_NO_USABLE_FIELDS,
                         "envelope payload must be an object%s%s", NULL, NULL);
             goto out;
         }
@@ -309,7 +309,7 @@ easel_err easel_registry_intake(const struct easel_registry *r,
             if (!is_img) {
                 cJSON_AddItemToObject(fields, c->string, cJSON_Duplicate(c, 1));
             } else if (!add_images(images, c)) {
-                rc = reject(in, err, EASEL_EPARSE, "no_usable_fields",
+                rc = reject(in, err, EASEL_EPARSE, EASEL_R_NO_USABLE_FIELDS,
                             "payload field \"%s\" must hold an image URL or a list of them%s",
                             c->string, NULL);
                 goto out;
@@ -318,20 +318,20 @@ easel_err easel_registry_intake(const struct easel_registry *r,
     } else {
         char msg[sizeof(err->msg)];
         describe_mismatch(r, inner, msg, sizeof(msg));
-        rc = reject(in, err, EASEL_EPARSE, "no_usable_fields", "%s%s", msg, NULL);
+        rc = reject(in, err, EASEL_EPARSE, EASEL_R_NO_USABLE_FIELDS, "%s%s", msg, NULL);
         goto out;
     }
     if (!in->model && r->default_model)
         in->model = easel_strdup(r->default_model);
     if (!in->model) {
-        rc = reject(in, err, EASEL_EPARSE, "no_usable_fields",
+        rc = reject(in, err, EASEL_EPARSE, EASEL_R_NO_USABLE_FIELDS,
                     "the entry names no model and the registry has no default%s%s",
                     NULL, NULL);
         goto out;
     }
     in->input = cJSON_CreateObject();
     if (!in->input || !in->payload || !in->rule) {
-        rc = reject(in, err, EASEL_ENOMEM, "internal", "out of memory%s%s", NULL, NULL);
+        rc = reject(in, err, EASEL_ENOMEM, EASEL_R_INTERNAL, "out of memory%s%s", NULL, NULL);
         goto out;
     }
     cJSON_AddItemToObject(in->input, "images", images);
@@ -339,7 +339,7 @@ easel_err easel_registry_intake(const struct easel_registry *r,
     images = fields = NULL;
     if (!easel_registry_model(r, in->model)) {
         rc = easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
-                             "unknown_model",
+                             EASEL_R_UNKNOWN_MODEL,
                              "model \"%.200s\" is not in the registry (%.120s)",
                              in->model, r->source);
     }

@@ -28,7 +28,7 @@ static bool previous_hash(const char *msg, uint64_t *h)
 }
 
 /* "the output <detail> (output phash <hex>)", retryable. */
-static easel_err failed(struct easel_error *err, const char *reason, uint64_t h,
+static easel_err failed(struct easel_error *err, enum easel_reason reason, uint64_t h,
                         const char *detail)
 {
     char hex[17];
@@ -49,13 +49,13 @@ easel_err easel_quality_check(const struct easel_model *m, const struct easel_im
     *out_hash = h;
     /* first: the same image again means the new seed changed nothing */
     if (q->repeat && previous_hash(prev_error, &prev) && prev == h)
-        return failed(err, "quality_repeat", h,
+        return failed(err, EASEL_R_QUALITY_REPEAT, h,
                       "is the very image the previous attempt's check refused");
     char d[200];
     int w = easel_image_width(out), ht = easel_image_height(out);
     if (w < q->min_side || ht < q->min_side) {
         snprintf(d, sizeof(d), "is %dx%d; checks.min_side is %d", w, ht, q->min_side);
-        return failed(err, "quality_size", h, d);
+        return failed(err, EASEL_R_QUALITY_SIZE, h, d);
     }
     if (q->aspect_w != 0 && in) {
         double want = q->aspect_w > 0 ? (double)q->aspect_w / q->aspect_h
@@ -64,7 +64,7 @@ easel_err easel_quality_check(const struct easel_model *m, const struct easel_im
         if (fabs(got - want) / want > q->aspect_tolerance) {
             snprintf(d, sizeof(d), "has the aspect %.3f (%dx%d), not %.3f within %.0f%%", got, w,
                      ht, want, q->aspect_tolerance * 100);
-            return failed(err, "quality_aspect", h, d);
+            return failed(err, EASEL_R_QUALITY_ASPECT, h, d);
         }
     }
     if (q->blank >= 0) {
@@ -74,7 +74,7 @@ easel_err easel_quality_check(const struct easel_model *m, const struct easel_im
         if (sd <= q->blank) {
             snprintf(d, sizeof(d), "is blank or uniform: its pixel values vary by %.2f at most "
                      "(checks.blank %.2f)", sd, q->blank);
-            return failed(err, "quality_blank", h, d);
+            return failed(err, EASEL_R_QUALITY_BLANK, h, d);
         }
     }
     if (q->unchanged >= 0 && in && !(rc = easel_image_phash(in, &hin, err))) {
@@ -82,7 +82,7 @@ easel_err easel_quality_check(const struct easel_model *m, const struct easel_im
         if (dist <= q->unchanged) {
             snprintf(d, sizeof(d), "is the input image again: %d bits of perceptual-hash "
                      "distance (checks.unchanged %d)", dist, q->unchanged);
-            return failed(err, "quality_unchanged", h, d);
+            return failed(err, EASEL_R_QUALITY_UNCHANGED, h, d);
         }
     }
     if (rc)

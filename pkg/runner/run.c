@@ -163,7 +163,7 @@ static easel_err put_variant(void *ctx, const struct easel_variant_out *v)
     struct easel_key_vars kv = {o->job->id, v->spec->name, easel_format_ext(v->spec->format),
                                 o->job->owner, o->job->channel, o->model, o->date};
     if (easel_object_key(o->tmpl, &kv, key, sizeof(key), why, sizeof(why)))
-        return easel_error_set(o->err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "bad_key",
+        return easel_error_set(o->err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_BAD_KEY,
                                "cannot name the %s output: %s", v->spec->name, why);
     char *url = NULL;
     int64_t t0 = easel_now_ms();
@@ -308,7 +308,7 @@ static easel_err call_provider(const struct easel_runner_opts *o, const struct e
 {
     const char *key = m->credential_env ? getenv(m->credential_env) : NULL;
     if (!key || !*key)
-        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "no_credential",
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_NO_CREDENTIAL,
                                "model %s needs its API key in the environment variable %s",
                                m->id, m->credential_env ? m->credential_env : "(none named)");
     struct easel_src_image im[2];
@@ -339,7 +339,7 @@ static easel_err call_provider(const struct easel_runner_opts *o, const struct e
     }
     rc = easel_registry_render_input(m, ctx, &rendered);
     if (rc) {
-        easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "bad_input",
+        easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_BAD_INPUT,
                         "could not build the %s request from the job fields", m->id);
         goto out;
     }
@@ -416,14 +416,17 @@ static struct easel_queue *breakers(const struct easel_runner_opts *o)
  * its breaker): not rate limits, refusals, bad input or our own stop. */
 static bool breaker_counts(const struct easel_error *e)
 {
-    static const char *const reasons[] = {"provider_unreachable", "provider_timeout",
-                                          "provider_bad_response", "provider_failed", NULL};
     if (e->http_status >= 500)
         return true;
-    for (const char *const *r = reasons; *r; r++)
-        if (!strcmp(e->reason, *r))
-            return true;
-    return false;
+    switch (e->why) {
+    case EASEL_R_PROVIDER_UNREACHABLE:
+    case EASEL_R_PROVIDER_TIMEOUT:
+    case EASEL_R_PROVIDER_BAD_RESPONSE:
+    case EASEL_R_PROVIDER_FAILED:
+        return true;
+    default:
+        return false;
+    }
 }
 
 /* Calls the model unless its endpoint's breaker is open, and tells the
@@ -443,7 +446,7 @@ static easel_err guarded_call(const struct easel_runner_opts *o, const struct ea
                                         &wait) != EASEL_OK)
         allowed = true; /* Redis trouble: fail open */
     if (!allowed) {
-        easel_error_set(err, EASEL_EAGAIN, EASEL_CLASS_RETRYABLE, "breaker_open",
+        easel_error_set(err, EASEL_EAGAIN, EASEL_CLASS_RETRYABLE, EASEL_R_BREAKER_OPEN,
                         "the circuit breaker for %s is open after repeated failures; a probe "
                         "may go in %lld ms", endpoint, (long long)wait);
         err->retry_after_ms = wait > 0 ? wait : 1;
@@ -482,12 +485,16 @@ static easel_err guarded_call(const struct easel_runner_opts *o, const struct ea
  * tried at once, in the same attempt. */
 static bool model_unavailable(const struct easel_error *e)
 {
-    static const char *const reasons[] = {"no_credential", "provider_auth", "quota_exhausted",
-                                          "provider_unsupported", "breaker_open", NULL};
-    for (const char *const *r = reasons; *r; r++)
-        if (!strcmp(e->reason, *r))
-            return true;
-    return false;
+    switch (e->why) {
+    case EASEL_R_NO_CREDENTIAL:
+    case EASEL_R_PROVIDER_AUTH:
+    case EASEL_R_QUOTA_EXHAUSTED:
+    case EASEL_R_PROVIDER_UNSUPPORTED:
+    case EASEL_R_BREAKER_OPEN:
+        return true;
+    default:
+        return false;
+    }
 }
 
 /* A model reached by failover inside an attempt was not gated by the
@@ -522,7 +529,7 @@ static easel_err take_gates(const struct easel_runner_opts *o, const struct ease
     }
     if (slot && m->concurrency > 0)
         easel_queue_slot_release(q, m->id, job->id);
-    return easel_error_set(err, EASEL_EAGAIN, EASEL_CLASS_RETRYABLE, "model_busy",
+    return easel_error_set(err, EASEL_EAGAIN, EASEL_CLASS_RETRYABLE, EASEL_R_MODEL_BUSY,
                            "failover model %s stayed at its %s limit until the attempt's "
                            "deadline", m->id, slot ? "rate" : "concurrency");
 }
@@ -542,7 +549,7 @@ static easel_err do_work(const struct easel_runner_opts *o,
     const struct easel_model *m = easel_registry_model(reg, job->model);
     if (!m) {
         rc = easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
-                             "unknown_model",
+                             EASEL_R_UNKNOWN_MODEL,
                              "model \"%s\" is not in the registry (%s)",
                              job->model, reg->source);
         goto out;
@@ -558,7 +565,7 @@ static easel_err do_work(const struct easel_runner_opts *o,
     cJSON *fields = cJSON_GetObjectItemCaseSensitive(input, "fields");
     /* the last attempt's output failed a check: this one asks for another
      * image, not the same one again */
-    if (job->attempts > 1 && job->error_reason && !strncmp(job->error_reason, "quality_", 8)) {
+    if (job->attempts > 1 && easel_reason_is_quality(easel_reason_parse(job->error_reason))) {
         if (!fields && input)
             fields = cJSON_AddObjectToObject(input, "fields");
         const cJSON *old = cJSON_GetObjectItemCaseSensitive(fields, "seed");
@@ -573,7 +580,7 @@ static easel_err do_work(const struct easel_runner_opts *o,
     const cJSON *first = cJSON_GetArrayItem(images, 0);
     if (!cJSON_IsString(first)) {
         rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                             "no_source_image",
+                             EASEL_R_NO_SOURCE_IMAGE,
                              "the job has no source image URL");
         goto out;
     }
@@ -612,7 +619,7 @@ static easel_err do_work(const struct easel_runner_opts *o,
     }
     rc = easel_registry_render_input(m, fields, &rendered);
     if (rc) {
-        easel_error_set(err, rc, EASEL_CLASS_PERMANENT, "bad_input",
+        easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_BAD_INPUT,
                         "could not build the model input from the job fields");
         goto out;
     }
@@ -629,7 +636,7 @@ static easel_err do_work(const struct easel_runner_opts *o,
          latency > 0 && !stop_requested && easel_now_ms() < end;)
         easel_sleep_ms(20);
     if (stop_requested) {
-        rc = easel_error_set(err, EASEL_ECANCELED, EASEL_CLASS_RETRYABLE, "terminated",
+        rc = easel_error_set(err, EASEL_ECANCELED, EASEL_CLASS_RETRYABLE, EASEL_R_TERMINATED,
                              "stopped while the stand-in model ran");
         goto out;
     }
@@ -648,13 +655,13 @@ variants:;
     preset = easel_registry_preset(reg, m->preset ? m->preset : "default");
     if (!preset) {
         rc = easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
-                             "unknown_preset", "output preset \"%s\" is not defined",
+                             EASEL_R_UNKNOWN_PRESET, "output preset \"%s\" is not defined",
                              m->preset ? m->preset : "default");
         goto out;
     }
     *used = m->id;
     if (stop_requested) {
-        rc = easel_error_set(err, EASEL_ECANCELED, EASEL_CLASS_RETRYABLE, "terminated",
+        rc = easel_error_set(err, EASEL_ECANCELED, EASEL_CLASS_RETRYABLE, EASEL_R_TERMINATED,
                              "the worker was asked to stop before storing the outputs");
         goto out;
     }
@@ -781,7 +788,7 @@ int easel_runner_run(const struct easel_runner_opts *o, const char *job_id)
     sigaction(SIGTERM, &sa, NULL);
 
     if (!easel_uuid_valid(job_id)) {
-        easel_error_set(&err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "bad_job_id",
+        easel_error_set(&err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_BAD_JOB_ID,
                         "\"%s\" is not a job id (a UUID)", job_id);
         easel_error_log(NULL, "%s", err.msg);
         return EASEL_EXIT_USAGE;
@@ -795,14 +802,14 @@ int easel_runner_run(const struct easel_runner_opts *o, const char *job_id)
     }
     rc = easel_store_job_get(s, job_id, &job);
     if (rc == EASEL_ENOTFOUND) {
-        easel_error_set(&err, rc, EASEL_CLASS_PERMANENT, "job_not_found",
+        easel_error_set(&err, rc, EASEL_CLASS_PERMANENT, EASEL_R_JOB_NOT_FOUND,
                         "no job with id %s", job_id);
         easel_error_log(job_id, "%s", err.msg);
         code = EASEL_EXIT_NOT_RUNNABLE;
         final = "not_found";
         goto out;
     } else if (rc) {
-        easel_error_set(&err, rc, EASEL_CLASS_RETRYABLE, "database_unavailable",
+        easel_error_set(&err, rc, EASEL_CLASS_RETRYABLE, EASEL_R_DATABASE_UNAVAILABLE,
                         "cannot load the job: %s", easel_store_errstr(s));
         easel_error_log(job_id, "%s", err.msg);
         code = EASEL_EXIT_UNAVAILABLE;
@@ -812,7 +819,7 @@ int easel_runner_run(const struct easel_runner_opts *o, const char *job_id)
     if (job->status != EASEL_STATUS_DISPATCHED ||
         (o->attempt > 0 && job->attempts != o->attempt)) {
         easel_error_set(&err, EASEL_ECONFLICT, EASEL_CLASS_PERMANENT,
-                        "not_runnable",
+                        EASEL_R_NOT_RUNNABLE,
                         "job is %s at attempt %d; this worker was started for attempt %d",
                         easel_status_name(job->status), job->attempts,
                         o->attempt);
@@ -847,7 +854,7 @@ int easel_runner_run(const struct easel_runner_opts *o, const char *job_id)
         rc = easel_registry_parse(o->registry_text, strlen(o->registry_text),
                                   "inline registry", &reg, &d);
         if (rc)
-            easel_error_set(&err, rc, EASEL_CLASS_PERMANENT, "registry_invalid",
+            easel_error_set(&err, rc, EASEL_CLASS_PERMANENT, EASEL_R_REGISTRY_INVALID,
                             "the inline model registry is invalid (%zu problems; first: %s)",
                             d.n, d.n ? d.items[0].msg : "?");
         easel_diags_cleanup(&d);
@@ -855,7 +862,7 @@ int easel_runner_run(const struct easel_runner_opts *o, const char *job_id)
         struct easel_diags d = {0};
         rc = easel_registry_load_file(o->registry_path, &reg, &d);
         if (rc) {
-            easel_error_set(&err, rc, EASEL_CLASS_RETRYABLE, "registry_invalid",
+            easel_error_set(&err, rc, EASEL_CLASS_RETRYABLE, EASEL_R_REGISTRY_INVALID,
                             "the model registry %s cannot be loaded (%zu problems)",
                             o->registry_path, d.n);
         }
@@ -909,8 +916,8 @@ int easel_runner_run(const struct easel_runner_opts *o, const char *job_id)
         goto out;
     }
     if (err.code == EASEL_OK)
-        easel_error_set(&err, rc, EASEL_CLASS_RETRYABLE, easel_err_name(rc),
-                        "%s", easel_strerror(rc));
+        easel_error_set(&err, rc, EASEL_CLASS_RETRYABLE, EASEL_R_INTERNAL,
+                        "%s (%s)", easel_strerror(rc), easel_err_name(rc));
     if (err.cls == EASEL_CLASS_NONE)
         err.cls = EASEL_CLASS_RETRYABLE;
     easel_log_kv(EASEL_LOG_WARN, job_id,

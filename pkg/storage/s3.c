@@ -58,7 +58,7 @@ easel_err easel_s3_open(const struct easel_s3_opts *o, struct easel_s3 **out,
 {
     *out = NULL;
     if (!o->access_key || !*o->access_key || !o->secret_key || !*o->secret_key)
-        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "no_credential",
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_NO_CREDENTIAL,
                                "S3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the "
                                "environment");
     const char *region = o->region && *o->region ? o->region : "us-east-1";
@@ -75,7 +75,7 @@ easel_err easel_s3_open(const struct easel_s3_opts *o, struct easel_s3 **out,
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
         (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
-        rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "bad_s3_endpoint",
+        rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_BAD_S3_ENDPOINT,
                              "the S3 endpoint %.200s is not an http(s) URL", ep);
     if (!rc) {
         curl_url_get(u, CURLUPART_PORT, &port, 0);
@@ -338,14 +338,14 @@ static easel_err request(const struct easel_s3 *s, const char *method, const cha
     char where[300];
     snprintf(where, sizeof(where), "s3://%s/%s", bucket, key ? key : "");
     if (cc == CURLE_WRITE_ERROR && max_body > 0)
-        rc = easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, "source_too_large",
+        rc = easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, EASEL_R_SOURCE_TOO_LARGE,
                              "%s is larger than the limit of %lld bytes", where,
                              (long long)max_body);
     else if (cc == CURLE_OPERATION_TIMEDOUT)
-        rc = easel_error_set(err, EASEL_ETIMEOUT, EASEL_CLASS_RETRYABLE, "storage_timeout",
+        rc = easel_error_set(err, EASEL_ETIMEOUT, EASEL_CLASS_RETRYABLE, EASEL_R_STORAGE_TIMEOUT,
                              "%s %s timed out: %s", method, where, ebuf);
     else if (cc != CURLE_OK)
-        rc = easel_error_set(err, EASEL_ECONN, EASEL_CLASS_RETRYABLE, "storage_unreachable",
+        rc = easel_error_set(err, EASEL_ECONN, EASEL_CLASS_RETRYABLE, EASEL_R_STORAGE_UNREACHABLE,
                              "%s %s: %s", method, where,
                              ebuf[0] ? ebuf : curl_easy_strerror(cc));
     else if (r->status < 200 || r->status > 299) {
@@ -355,10 +355,10 @@ static easel_err request(const struct easel_s3 *s, const char *method, const cha
         xml_value(r->body.data, "Message", msg, sizeof(msg));
         bool retry = r->status == 429 || r->status >= 500 || !strcmp(code, "SlowDown") ||
                      !strcmp(code, "RequestTimeout");
-        const char *reason = r->status == 404 ? "storage_not_found"
-                           : r->status == 403 ? "storage_denied"
-                           : retry             ? "storage_unavailable"
-                                               : "storage_rejected";
+        enum easel_reason reason = r->status == 404 ? EASEL_R_STORAGE_NOT_FOUND
+                                 : r->status == 403 ? EASEL_R_STORAGE_DENIED
+                                 : retry             ? EASEL_R_STORAGE_UNAVAILABLE
+                                                     : EASEL_R_STORAGE_REJECTED;
         rc = easel_error_set(err, EASEL_EHTTP,
                              retry ? EASEL_CLASS_RETRYABLE : EASEL_CLASS_PERMANENT, reason,
                              "%s %s: HTTP %ld%s%s%s%s", method, where, r->status,
@@ -403,7 +403,7 @@ static easel_err put_multipart(const struct easel_s3 *s, const char *bucket, con
     xml_value(r.body.data, "UploadId", upload, sizeof(upload));
     easel_buf_cleanup(&r.body);
     if (!upload[0])
-        return easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, "storage_bad_response",
+        return easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, EASEL_R_STORAGE_BAD_RESPONSE,
                                "s3://%s/%s: no UploadId in the answer to CreateMultipartUpload",
                                bucket, key);
     struct easel_buf id, done;
@@ -440,7 +440,7 @@ static easel_err put_multipart(const struct easel_s3 *s, const char *bucket, con
                 char code[64];
                 xml_value(r.body.data, "Code", code, sizeof(code));
                 rc = easel_error_set(err, EASEL_EHTTP, EASEL_CLASS_RETRYABLE,
-                                     "storage_unavailable",
+                                     EASEL_R_STORAGE_UNAVAILABLE,
                                      "s3://%s/%s: completing the upload failed: %s", bucket, key,
                                      code);
             }
@@ -466,7 +466,7 @@ easel_err easel_s3_put(const struct easel_s3 *s, const char *bucket, const char 
                        const char *cache_control, struct easel_error *err)
 {
     if (!bucket_ok(bucket) || !key || !*key)
-        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "bad_key",
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_BAD_KEY,
                                "s3://%.100s/%.200s is not a valid bucket and key",
                                bucket ? bucket : "", key ? key : "");
     char ct[300], cc[300];
@@ -485,7 +485,7 @@ easel_err easel_s3_delete(const struct easel_s3 *s, const char *bucket, const ch
                           struct easel_error *err)
 {
     if (!bucket_ok(bucket) || !key || !*key)
-        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "bad_key",
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_BAD_KEY,
                                "s3://%.100s/%.200s is not a valid bucket and key",
                                bucket ? bucket : "", key ? key : "");
     struct resp r;
@@ -503,14 +503,14 @@ easel_err easel_s3_get(const struct easel_s3 *s, const char *bucket, const char 
     *out = NULL;
     *len = 0;
     if (!bucket_ok(bucket) || !key || !*key)
-        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "bad_url",
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_BAD_URL,
                                "s3://%.100s/%.200s is not a valid bucket and key",
                                bucket ? bucket : "", key ? key : "");
     struct resp r;
     easel_err rc = request(s, "GET", bucket, key, NULL, NULL, 0, NULL, max_bytes, &r, err);
     if (rc) {
-        if (err && !strcmp(err->reason, "storage_not_found"))
-            easel_strlcpy(err->reason, "source_not_found", sizeof(err->reason));
+        if (err && err->why == EASEL_R_STORAGE_NOT_FOUND)
+            easel_error_reason(err, EASEL_R_SOURCE_NOT_FOUND, 0);
         return rc;
     }
     *out = easel_buf_steal(&r.body, len);

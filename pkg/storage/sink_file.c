@@ -65,7 +65,7 @@ static easel_err open_s3(const char *url, struct easel_sink **out, struct easel_
     }
     if (!parsed || (trimmed[0] && !key_ok(trimmed))) {
         easel_sink_free(s);
-        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "unsupported_sink",
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_UNSUPPORTED_SINK,
                                "storage %.200s must be s3://bucket or s3://bucket/prefix", url);
     }
     s->prefix = easel_asprintf("%s%s", trimmed, trimmed[0] ? "/" : "");
@@ -95,7 +95,7 @@ easel_err easel_sink_open(const char *url, struct easel_sink **out,
         return open_s3(url, out, err);
     if (!url || strncmp(url, "file://", 7) != 0)
         return easel_error_set(err, EASEL_EUNSUPPORTED, EASEL_CLASS_PERMANENT,
-                               "unsupported_sink",
+                               EASEL_R_UNSUPPORTED_SINK,
                                "storage %.200s is not supported (use file:///absolute/dir "
                                "or s3://bucket/prefix)",
                                url ? url : "(none)");
@@ -113,7 +113,7 @@ easel_err easel_sink_open(const char *url, struct easel_sink **out,
     if (s->dir[0] != '/' || (s->dir[1] && !key_ok(s->dir + 1))) {
         easel_sink_free(s);
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                               "unsupported_sink",
+                               EASEL_R_UNSUPPORTED_SINK,
                                "storage %.200s must be file:///absolute/dir", url);
     }
     easel_err rc = easel_mkdir_p(s->dir);
@@ -121,7 +121,7 @@ easel_err easel_sink_open(const char *url, struct easel_sink **out,
         int e = errno;
         easel_sink_free(s);
         return easel_error_set(err, EASEL_EIO, EASEL_CLASS_RETRYABLE,
-                               "sink_write_failed", "cannot create %.200s: %s",
+                               EASEL_R_SINK_WRITE_FAILED, "cannot create %.200s: %s",
                                p, strerror(e));
     }
     *out = s;
@@ -146,7 +146,7 @@ static easel_err object_name(const struct easel_sink *s, const char *key, char *
 {
     if (!key || !key_ok(key))
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                               "bad_key", "object key \"%.200s\" is not a safe relative path",
+                               EASEL_R_BAD_KEY, "object key \"%.200s\" is not a safe relative path",
                                key ? key : "");
     *name = s->s3 ? easel_asprintf("%s%s", s->prefix, key) : easel_asprintf("%s/%s", s->dir, key);
     return *name ? EASEL_OK : EASEL_ENOMEM;
@@ -178,7 +178,7 @@ easel_err easel_sink_put(struct easel_sink *s, const char *key,
     if (rc) {
         int e = errno;
         rc = easel_error_set(err, EASEL_EIO, EASEL_CLASS_RETRYABLE,
-                             "sink_write_failed", "cannot write %.200s: %s", path,
+                             EASEL_R_SINK_WRITE_FAILED, "cannot write %.200s: %s", path,
                              strerror(e));
         free(path);
         return rc;
@@ -197,7 +197,7 @@ easel_err easel_sink_delete(struct easel_sink *s, const char *key, struct easel_
     if (s->s3)
         rc = easel_s3_delete(s->s3, s->bucket, path, err);
     else if (unlink(path) != 0 && errno != ENOENT)
-        rc = easel_error_set(err, EASEL_EIO, EASEL_CLASS_RETRYABLE, "sink_write_failed",
+        rc = easel_error_set(err, EASEL_EIO, EASEL_CLASS_RETRYABLE, EASEL_R_SINK_WRITE_FAILED,
                              "cannot remove %.200s: %s", path, strerror(errno));
     free(path);
     return rc;

@@ -98,13 +98,13 @@ static easel_err fetch_file(const char *url, const struct easel_fetch_opts *o,
         p += strlen("localhost");
     if (*p != '/')
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                               "source_forbidden",
+                               EASEL_R_SOURCE_FORBIDDEN,
                                "file URL %.200s must be file:///absolute/path on this host",
                                url);
     char *path = pct_decode(p, strlen(p), NULL);
     if (!path)
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                               "source_forbidden",
+                               EASEL_R_SOURCE_FORBIDDEN,
                                "file URL %.200s has a bad percent-escape", url);
     char real[PATH_MAX];
     if (!realpath(path, real)) {
@@ -112,7 +112,7 @@ static easel_err fetch_file(const char *url, const struct easel_fetch_opts *o,
         easel_err rc = easel_error_set(
             err, e == ENOENT || e == ENOTDIR ? EASEL_ENOTFOUND : EASEL_EIO,
             EASEL_CLASS_PERMANENT,
-            e == ENOENT || e == ENOTDIR ? "source_not_found" : "source_forbidden",
+            e == ENOENT || e == ENOTDIR ? EASEL_R_SOURCE_NOT_FOUND : EASEL_R_SOURCE_FORBIDDEN,
             "source file %.200s: %s", path, strerror(e));
         free(path);
         return rc;
@@ -126,7 +126,7 @@ static easel_err fetch_file(const char *url, const struct easel_fetch_opts *o,
         }
         if (!ok) {
             easel_err rc = easel_error_set(
-                err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "source_forbidden",
+                err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_SOURCE_FORBIDDEN,
                 "source file %.160s resolves to %.160s, outside the allowed roots (first: %.60s)",
                 path, real, o->file_roots[0]);
             free(path);
@@ -137,19 +137,19 @@ static easel_err fetch_file(const char *url, const struct easel_fetch_opts *o,
     int fd = open(real, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return easel_error_set(err, EASEL_EIO, EASEL_CLASS_PERMANENT,
-                               errno == ENOENT ? "source_not_found" : "source_forbidden",
+                               errno == ENOENT ? EASEL_R_SOURCE_NOT_FOUND : EASEL_R_SOURCE_FORBIDDEN,
                                "cannot open %.200s: %s", real, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
         close(fd);
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                               "source_forbidden", "%.200s is not a regular file",
+                               EASEL_R_SOURCE_FORBIDDEN, "%.200s is not a regular file",
                                real);
     }
     if (o->max_bytes > 0 && st.st_size > o->max_bytes) {
         close(fd);
         return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT,
-                               "source_too_large",
+                               EASEL_R_SOURCE_TOO_LARGE,
                                "source file %.200s is %lld bytes; the limit is %lld",
                                real, (long long)st.st_size, (long long)o->max_bytes);
     }
@@ -163,7 +163,7 @@ static easel_err fetch_file(const char *url, const struct easel_fetch_opts *o,
             continue;
         if (n < 0) {
             rc = easel_error_set(err, EASEL_EIO, EASEL_CLASS_RETRYABLE,
-                                 "source_unreachable", "reading %.200s: %s", real,
+                                 EASEL_R_SOURCE_UNREACHABLE, "reading %.200s: %s", real,
                                  strerror(errno));
             break;
         }
@@ -171,7 +171,7 @@ static easel_err fetch_file(const char *url, const struct easel_fetch_opts *o,
             break;
         if (easel_buf_append(&b, chunk, (size_t)n)) {
             rc = easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT,
-                                 "source_too_large",
+                                 EASEL_R_SOURCE_TOO_LARGE,
                                  "source file %.200s grew past the limit of %lld bytes",
                                  real, (long long)o->max_bytes);
             break;
@@ -185,7 +185,7 @@ static easel_err fetch_file(const char *url, const struct easel_fetch_opts *o,
     if (b.len == 0) {
         easel_buf_cleanup(&b);
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                               "source_empty", "source file %.200s is empty", real);
+                               EASEL_R_SOURCE_EMPTY, "source file %.200s is empty", real);
     }
     *out = easel_buf_steal(&b, len);
     return EASEL_OK;
@@ -248,7 +248,7 @@ static easel_err fetch_data(const char *url, const struct easel_fetch_opts *o,
     const char *comma = strchr(p, ',');
     if (!comma)
         return easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_PERMANENT,
-                               "bad_data_uri", "data: URI has no ',' before its data");
+                               EASEL_R_BAD_DATA_URI, "data: URI has no ',' before its data");
     size_t mlen = (size_t)(comma - p);
     bool base64 = mlen >= 7 && strncmp(comma - 7, ";base64", 7) == 0;
     const char *d = comma + 1;
@@ -262,25 +262,25 @@ static easel_err fetch_data(const char *url, const struct easel_fetch_opts *o,
         if (!b64_decode(d, dlen, buf, &n)) {
             free(buf);
             return easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_PERMANENT,
-                                   "bad_data_uri", "data: URI has invalid base64");
+                                   EASEL_R_BAD_DATA_URI, "data: URI has invalid base64");
         }
     } else {
         buf = (unsigned char *)pct_decode(d, dlen, &n);
         if (!buf)
             return easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_PERMANENT,
-                                   "bad_data_uri", "data: URI has a bad percent-escape");
+                                   EASEL_R_BAD_DATA_URI, "data: URI has a bad percent-escape");
     }
     if (o->max_bytes > 0 && (int64_t)n > o->max_bytes) {
         free(buf);
         return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT,
-                               "source_too_large",
+                               EASEL_R_SOURCE_TOO_LARGE,
                                "data: URI holds %zu bytes; the limit is %lld", n,
                                (long long)o->max_bytes);
     }
     if (n == 0) {
         free(buf);
         return easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_PERMANENT,
-                               "bad_data_uri", "data: URI is empty");
+                               EASEL_R_BAD_DATA_URI, "data: URI is empty");
     }
     *out = buf;
     *len = n;
@@ -326,14 +326,13 @@ static easel_err classify_status(long code, const char *where,
     easel_err rc;
     if (code == 404 || code == 410) {
         rc = easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
-                             "source_not_found", "%s answered HTTP %ld", where, code);
+                             EASEL_R_SOURCE_NOT_FOUND, "%s answered HTTP %ld", where, code);
     } else {
         bool retry = code == 408 || code == 425 || code == 429 || code >= 500;
-        char reason[48];
-        snprintf(reason, sizeof(reason), "source_http_%ld", code);
         rc = easel_error_set(err, EASEL_EHTTP,
                              retry ? EASEL_CLASS_RETRYABLE : EASEL_CLASS_PERMANENT,
-                             reason, "%s answered HTTP %ld", where, code);
+                             EASEL_R_SOURCE_HTTP, "%s answered HTTP %ld", where, code);
+        easel_error_reason(err, EASEL_R_SOURCE_HTTP, code);
     }
     if (err)
         err->http_status = (int)code;
@@ -424,7 +423,7 @@ static easel_err fetch_http(const char *url, const struct easel_fetch_opts *o,
     pthread_once(&curl_once, init_curl);
     if (curl_init_rc != CURLE_OK)
         return easel_error_set(err, EASEL_EINTERNAL, EASEL_CLASS_RETRYABLE,
-                               "internal", "libcurl failed to initialise");
+                               EASEL_R_INTERNAL, "libcurl failed to initialise");
     char where[200], first[200];
     short_url(url, first, sizeof(first));
     memcpy(where, first, sizeof(where));
@@ -454,7 +453,7 @@ static easel_err fetch_http(const char *url, const struct easel_fetch_opts *o,
         if (hop >= o->max_redirects) {
             free(next);
             rc = easel_error_set(err, EASEL_EHTTP, EASEL_CLASS_PERMANENT,
-                                 "source_too_many_redirects",
+                                 EASEL_R_SOURCE_TOO_MANY_REDIRECTS,
                                  "%s redirected more than %d times", first, o->max_redirects);
             break;
         }
@@ -463,7 +462,7 @@ static easel_err fetch_http(const char *url, const struct easel_fetch_opts *o,
             short_url(next, to, sizeof(to));
             free(next);
             rc = easel_error_set(err, EASEL_EUNSUPPORTED, EASEL_CLASS_PERMANENT,
-                                 "unsupported_scheme",
+                                 EASEL_R_UNSUPPORTED_SCHEME,
                                  "%s redirected to %s: only http(s) is followed", where, to);
             break;
         }
@@ -480,35 +479,35 @@ static easel_err fetch_http(const char *url, const struct easel_fetch_opts *o,
         char via[240] = "";
         if (strcmp(where, first) != 0)
             snprintf(via, sizeof(via), " (redirected from %s)", first);
-        rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "source_blocked",
+        rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_SOURCE_BLOCKED,
                              "%s%s refused by the SSRF guard: %s; list the host in "
                              "--source-allow if it is meant to be reached",
                              where, via, g.refused);
     } else if (s.too_large || cc == CURLE_FILESIZE_EXCEEDED) {
         rc = easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT,
-                             "source_too_large",
+                             EASEL_R_SOURCE_TOO_LARGE,
                              "%s sent more than the limit of %lld bytes", where,
                              (long long)o->max_bytes);
     } else if (cc == CURLE_ABORTED_BY_CALLBACK) {
-        rc = easel_error_set(err, EASEL_ECANCELED, EASEL_CLASS_RETRYABLE, "canceled",
+        rc = easel_error_set(err, EASEL_ECANCELED, EASEL_CLASS_RETRYABLE, EASEL_R_CANCELED,
                              "fetching %s abandoned: the job was stopped", where);
     } else if (cc == CURLE_OPERATION_TIMEDOUT) {
         rc = easel_error_set(err, EASEL_ETIMEOUT, EASEL_CLASS_RETRYABLE,
-                             "source_timeout", "fetching %s timed out: %s", where, why);
+                             EASEL_R_SOURCE_TIMEOUT, "fetching %s timed out: %s", where, why);
     } else if (cc == CURLE_UNSUPPORTED_PROTOCOL) {
         rc = easel_error_set(err, EASEL_EUNSUPPORTED, EASEL_CLASS_PERMANENT,
-                             "unsupported_scheme", "%s: %s", where, why);
+                             EASEL_R_UNSUPPORTED_SCHEME, "%s: %s", where, why);
     } else if (cc == CURLE_URL_MALFORMAT) {
         rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                             "bad_url", "%s is not a valid URL: %s", where, why);
+                             EASEL_R_BAD_URL, "%s is not a valid URL: %s", where, why);
     } else if (cc != CURLE_OK) {
         rc = easel_error_set(err, EASEL_ECONN, EASEL_CLASS_RETRYABLE,
-                             "source_unreachable", "cannot fetch %s: %s", where, why);
+                             EASEL_R_SOURCE_UNREACHABLE, "cannot fetch %s: %s", where, why);
     } else if (code < 200 || code > 299) {
         rc = classify_status(code, where, err);
     } else if (s.buf.len == 0) {
         rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                             "source_empty", "%s answered with an empty body", where);
+                             EASEL_R_SOURCE_EMPTY, "%s answered with an empty body", where);
     }
     if (rc) {
         easel_buf_cleanup(&s.buf);
@@ -528,7 +527,7 @@ static easel_err fetch_s3(const char *url, const struct easel_fetch_opts *o, voi
     const char *key = NULL;
     short_url(url, where, sizeof(where));
     if (easel_s3_parse_url(url, bucket, sizeof(bucket), &key) || !*key)
-        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "bad_url",
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_BAD_URL,
                                "%s is not s3://bucket/key", where);
     struct easel_s3_opts so;
     easel_s3_opts_from_env(&so);
@@ -541,7 +540,7 @@ static easel_err fetch_s3(const char *url, const struct easel_fetch_opts *o, voi
     if (!rc && *len == 0) {
         free(*out);
         *out = NULL;
-        rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "source_empty",
+        rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_SOURCE_EMPTY,
                              "%s is empty", where);
     }
     return rc;
@@ -560,7 +559,7 @@ easel_err easel_fetch(const char *url, const struct easel_fetch_opts *o,
     easel_error_clear(err);
     if (!url || !*url)
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                               "unsupported_scheme", "empty source URL");
+                               EASEL_R_UNSUPPORTED_SCHEME, "empty source URL");
     if (strncasecmp(url, "file://", 7) == 0)
         return fetch_file(url, o, out, len, err);
     if (strncasecmp(url, "data:", 5) == 0)
@@ -584,7 +583,7 @@ easel_err easel_fetch(const char *url, const struct easel_fetch_opts *o,
     char where[200];
     short_url(url, where, sizeof(where));
     return easel_error_set(err, EASEL_EUNSUPPORTED, EASEL_CLASS_PERMANENT,
-                           "unsupported_scheme",
+                           EASEL_R_UNSUPPORTED_SCHEME,
                            "source %s: only file://, http(s)://, s3:// and data: URLs are "
                            "supported",
                            where);

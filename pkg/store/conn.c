@@ -134,7 +134,7 @@ easel_err easel_store_open(const char *url, struct easel_store **out,
     easel_error_clear(err);
     if (!url || !out)
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
-                               "invalid_argument",
+                               EASEL_R_INVALID_ARGUMENT,
                                "store open: url and out are required");
     easel_redact_url(url, safe, sizeof(safe));
 
@@ -146,7 +146,7 @@ easel_err easel_store_open(const char *url, struct easel_store **out,
             store_flatten(msg, sizeof(msg), perr ? perr : "out of memory");
             scrub(msg, sizeof(msg), url);
             rc = easel_error_set(err, EASEL_ECONN, EASEL_CLASS_PERMANENT,
-                                 "invalid_database_url",
+                                 EASEL_R_INVALID_DATABASE_URL,
                                  "invalid database URL %s: %s", safe, msg);
             goto out;
         }
@@ -170,21 +170,21 @@ easel_err easel_store_open(const char *url, struct easel_store **out,
     conn = PQconnectdbParams(keys, vals, 1);
     if (!conn) {
         rc = easel_error_set(err, EASEL_ENOMEM, EASEL_CLASS_RETRYABLE,
-                             "out_of_memory", "store open: out of memory");
+                             EASEL_R_OUT_OF_MEMORY, "store open: out of memory");
         goto out;
     }
     if (PQstatus(conn) != CONNECTION_OK) {
         store_flatten(msg, sizeof(msg), PQerrorMessage(conn));
         scrub(msg, sizeof(msg), url);
         rc = easel_error_set(err, EASEL_ECONN, EASEL_CLASS_RETRYABLE,
-                             "database_unavailable",
+                             EASEL_R_DATABASE_UNAVAILABLE,
                              "cannot connect to %s: %s", safe, msg);
         goto out;
     }
     s = calloc(1, sizeof(*s));
     if (!s) {
         rc = easel_error_set(err, EASEL_ENOMEM, EASEL_CLASS_RETRYABLE,
-                             "out_of_memory", "store open: out of memory");
+                             EASEL_R_OUT_OF_MEMORY, "store open: out of memory");
         goto out;
     }
     PQsetNoticeProcessor(conn, notice_to_log, NULL);

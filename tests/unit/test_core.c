@@ -255,6 +255,46 @@ static void test_prom_text(void **state)
     easel_buf_cleanup(&b);
 }
 
+/* Every reason's name parses back to it, the HTTP families keep their
+ * status in the name, and a word from elsewhere is no reason of ours. */
+static void test_reasons(void **state)
+{
+    (void)state;
+    assert_string_equal(easel_reason_name(EASEL_R_NONE), "");
+    for (int r = 1; r < EASEL_R__COUNT; r++) {
+        const char *name = easel_reason_name((enum easel_reason)r);
+        assert_true(name[0] != '\0');
+        assert_int_equal(easel_reason_parse(name), r);
+        for (int q = 1; q < r; q++) /* names are unique */
+            assert_string_not_equal(easel_reason_name((enum easel_reason)q), name);
+    }
+    assert_int_equal(easel_reason_parse("provider_http_503"), EASEL_R_PROVIDER_HTTP);
+    assert_int_equal(easel_reason_parse("source_http_418"), EASEL_R_SOURCE_HTTP);
+    assert_int_equal(easel_reason_parse("provider_http_"), EASEL_R_NONE);
+    assert_int_equal(easel_reason_parse("provider_http_5x3"), EASEL_R_NONE);
+    assert_int_equal(easel_reason_parse("quality_"), EASEL_R_NONE);
+    assert_int_equal(easel_reason_parse(NULL), EASEL_R_NONE);
+    assert_int_equal(easel_reason_parse("UNKNOWN_MODEL"), EASEL_R_NONE);
+    assert_true(easel_reason_is_quality(easel_reason_parse("quality_blank")));
+    assert_false(easel_reason_is_quality(EASEL_R_PROVIDER_AUTH));
+    assert_string_equal(easel_reason_name((enum easel_reason)EASEL_R__COUNT), "");
+
+    struct easel_error e;
+    easel_error_clear(&e);
+    assert_int_equal(easel_error_set(&e, EASEL_EHTTP, EASEL_CLASS_RETRYABLE,
+                                     EASEL_R_SOURCE_HTTP, "x answered %d", 503),
+                     EASEL_EHTTP);
+    assert_int_equal(e.why, EASEL_R_SOURCE_HTTP);
+    assert_string_equal(e.reason, "source_http");
+    easel_error_reason(&e, EASEL_R_SOURCE_HTTP, 503);
+    assert_string_equal(e.reason, "source_http_503");
+    assert_int_equal(e.http_status, 503);
+    easel_error_reason(&e, EASEL_R_SOURCE_NOT_FOUND, 404); /* no family: no suffix */
+    assert_string_equal(e.reason, "source_not_found");
+    assert_string_equal(e.msg, "x answered 503");
+    easel_error_reason(NULL, EASEL_R_INTERNAL, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +306,7 @@ int main(void)
         cmocka_unit_test(test_lifecycle),
         cmocka_unit_test(test_yaml_to_json),
         cmocka_unit_test(test_prom_text),
+        cmocka_unit_test(test_reasons),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

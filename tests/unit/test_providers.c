@@ -58,7 +58,7 @@ static void test_classification(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct easel_error e;
         easel_error_clear(&e);
-        easel_provider_http_error(&e, "replicate", cases[i].status, NULL, "the message");
+        easel_provider_http_error(&e, "replicate", cases[i].status, EASEL_R_NONE, "the message");
         assert_int_equal(e.cls, cases[i].cls);
         assert_non_null(strstr(e.msg, "the message"));
     }
