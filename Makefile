@@ -139,7 +139,7 @@ bench: $(BIN) $(BENCH_BIN) ## Print queue and image-variant figures (make bench)
 docs-check: $(BIN) ## Check docs/configuration.md against the flag tables
 	$(Q)EASEL_BIN=$(BIN) ./hack/gen-config-doc.sh --check
 
-checksrc: ## Look for banned calls (sprintf, strcpy, strcat, atoi, ...)
+checksrc: ## Check C sources: banned calls, unchecked snprintf, exit() in pkg/, whitespace
 	$(Q)./hack/checksrc.sh
 
 clean: ## Remove build outputs
