@@ -33,7 +33,7 @@ if [ ! -f "$dir/.installed" ]; then
     tmp=$(mktemp -d "$tools/kube-validate/.new.XXXXXX")
     cp "$src/package.json" "$src/package-lock.json" "$tmp/"
     echo "kube-validate: installing its npm packages into $dir" >&2
-    if ! (cd "$tmp" && npm ci --no-audit --no-fund --loglevel=error) >"$tmp.log" 2>&1; then
+    if ! (cd "$tmp" && npm ci --no-audit --no-fund --engine-strict=false --loglevel=error) >"$tmp.log" 2>&1; then
       cat "$tmp.log" >&2
       rm -rf "$tmp" "$tmp.log"
       die "npm ci failed"

@@ -107,6 +107,9 @@ const LEAF_TYPES = new Set(["string", "number", "boolean", "any", "object", "Dat
 const isPlainObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
 const fieldPath = (path, key) => (/^[A-Za-z_$][\w$-]*$/.test(key) ? (path ? `${path}.${key}` : key) : `${path}[${JSON.stringify(key)}]`);
 
+// "V1SecurityContext", "CoreV1Event", "RbacV1Subject" as the API names them.
+const shortType = (type) => type.replace(/^([A-Z][a-z]+)?V\d+((alpha|beta)\d+)?(?=[A-Z])/, "");
+
 // Walks value along client-node type `type`, pushing "path: unknown field"
 // for each key the type does not define. Types and required fields are the
 // schema check's job; a value of the wrong shape is left to it.
@@ -136,7 +139,7 @@ async function unknownFields(value, type, path, out) {
   for (const [k, v] of Object.entries(value)) {
     const p = fieldPath(path, k);
     if (!fields.has(k)) {
-      out.push(`${p}: unknown field "${k}" in ${type.replace(/^(Core|Events)?V\d+((alpha|beta)\d+)?/, "")}`);
+      out.push(`${p}: unknown field "${k}" in ${shortType(type)}`);
       continue;
     }
     await unknownFields(v, fields.get(k), p, out);
@@ -220,7 +223,9 @@ async function checkObject(obj, opts) {
   const fields = await topFieldModel(apiVersion, kind);
   if (!cls || !fields) {
     if (opts.skipUnknownKinds) return { skipped: true, problems: [] };
-    return { problems: [`(object): no official schema for apiVersion ${apiVersion} kind ${kind}`] };
+    // a schema without a field list: an API that current Kubernetes removed
+    const why = cls ? "no field list (an API removed from current Kubernetes?)" : "no official schema";
+    return { problems: [`(object): ${why} for apiVersion ${apiVersion} kind ${kind}`] };
   }
   const problems = [];
   try {
