@@ -212,6 +212,13 @@ function schemaProblems(obj, errors) {
   return out;
 }
 
+// YAML as kubectl reads it (sigs.k8s.io/yaml over go-yaml v2): YAML 1.1, so
+// yes/no/on/off are booleans, but a timestamp-like scalar stays a string.
+const YAML_OPTIONS = {
+  version: "1.1",
+  customTags: (tags) => tags.filter((t) => t.tag !== "tag:yaml.org,2002:timestamp"),
+};
+
 // ----------------------------------------------------------------- checks
 async function checkObject(obj, opts) {
   if (!isPlainObject(obj)) return { problems: ["(document): not an object"] };
@@ -271,8 +278,7 @@ async function main(argv) {
       console.error(`kube-validate: ${input}: ${e.message}`);
       return 2;
     }
-    // YAML 1.1, as kubectl reads it (sigs.k8s.io/yaml): yes/no/on/off are booleans
-    const docs = YAML.parseAllDocuments(text, { version: "1.1" });
+    const docs = YAML.parseAllDocuments(text, YAML_OPTIONS);
     let n = 0;
     for (const doc of Array.isArray(docs) ? docs : [docs]) {
       n++;
