@@ -62,13 +62,14 @@ DEPS_STAMP := $(BUILD)/.deps-ok
 # object files of tests are intermediates of a chain; keep them between runs
 .SECONDARY:
 
-.PHONY: all help deps test test-unit test-integration test-e2e test-asan \
-        demo bench clean checksrc docs-check fmt
+.PHONY: all help deps test test-build test-unit test-integration test-e2e test-asan \
+        demo bench clean checksrc docs-check
 
 all: $(BIN) ## Build build/easel (the default)
 
+# every target meant to be typed has a "## what it does" on its rule line
 help: ## List the targets with a line each
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 deps: $(DEPS_STAMP) ## Install missing Debian packages (hack/install-deps.sh)
 
@@ -111,7 +112,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(TLIB_OBJ) $(LIB)
 	@if [ "$(V)" = 0 ]; then echo "  LINK   $@"; fi
 	$(Q)$(CC) $(LDSAN) $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(LIB) $(LDLIBS)
 
-test-build: $(BIN) $(UNIT_BIN) $(INT_BIN)
+test-build: $(BIN) $(UNIT_BIN) $(INT_BIN) ## Build easel and the unit and integration test programs, run nothing
 
 test: test-build ## Run every test (unit, integration, e2e) against real Redis and PostgreSQL
 	$(Q)EASEL_BIN=$(BUILD)/easel ./hack/gen-config-doc.sh --check
@@ -138,7 +139,7 @@ bench: $(BIN) $(BENCH_BIN) ## Print queue and image-variant figures (make bench)
 docs-check: $(BIN) ## Check docs/configuration.md against the flag tables
 	$(Q)EASEL_BIN=$(BIN) ./hack/gen-config-doc.sh --check
 
-checksrc: ## Look for banned calls (sprintf, strcpy, strcat, atoi, ...)
+checksrc: ## Check C sources: banned calls, unchecked snprintf, exit() in pkg/, whitespace
 	$(Q)./hack/checksrc.sh
 
 clean: ## Remove build outputs

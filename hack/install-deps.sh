@@ -2,6 +2,9 @@
 # Installs every Debian package that building, testing and the demo need.
 # Idempotent: packages already present are left alone, so the Makefile can run
 # it whenever pkg-config cannot find a dependency. Needs root (or sudo).
+#   hack/install-deps.sh              everything below
+#   hack/install-deps.sh PKG...       just these (the test tools' installers
+#                                     use it for Go and Node.js)
 set -euo pipefail
 
 PKGS=(
@@ -13,6 +16,7 @@ PKGS=(
   curl ca-certificates procps python3
   python3-pil python3-scipy python3-numpy
 )
+if [ $# -gt 0 ]; then PKGS=("$@"); fi
 
 missing=()
 for p in "${PKGS[@]}"; do

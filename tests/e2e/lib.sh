@@ -151,7 +151,7 @@ for o in json.load(sys.stdin)["items"]:
     o.pop("status", None) if o.get("kind") in ("Pod",) else None
     print("---"); print(json.dumps(o))' >>"$f"
   done
-  "${EASEL_KUBE_VALIDATE:-$ROOT/../shared/tools/kube-validate/kube-validate}" "$f" 2>&1 | tail -3
+  "${EASEL_KUBE_VALIDATE:-$ROOT/hack/kube-validate.sh}" "$f" 2>&1 | tail -3
 }
 # kube_setup: servers, samples, the fake cluster with the database Secret,
 # and $WORK/models.yaml holding the e2e registry's payload rules and the

@@ -3,7 +3,7 @@
 # (hack/chart-render.sh): strictly valid objects for the default values and
 # for the variants people use, wired to settings easel really has.
 . "$(dirname "$0")/lib.sh"
-VALIDATE=${EASEL_KUBE_VALIDATE:-$ROOT/../shared/tools/kube-validate/kube-validate}
+VALIDATE=${EASEL_KUBE_VALIDATE:-$ROOT/hack/kube-validate.sh}
 render() { "$ROOT/hack/chart-render.sh" --name easel --namespace imaging "$@" "$ROOT/charts/easel"; }
 valid() { "$VALIDATE" - <"$1" | grep -q "^kube-validate: $2 objects, 0 invalid"; }
 render >"$WORK/default.yaml" 2>"$WORK/err.txt"

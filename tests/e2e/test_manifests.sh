@@ -2,7 +2,7 @@
 # The shipped manifests: strictly valid against the official schemas,
 # generated from the example registry, and least-privilege RBAC.
 . "$(dirname "$0")/lib.sh"
-VALIDATE=${EASEL_KUBE_VALIDATE:-$ROOT/../shared/tools/kube-validate/kube-validate}
+VALIDATE=${EASEL_KUBE_VALIDATE:-$ROOT/hack/kube-validate.sh}
 out=$("$VALIDATE" "$ROOT"/manifests/*.yaml 2>&1)
 check "every manifest passes strict schema validation" grep -q '^kube-validate: [1-9][0-9]* objects, 0 invalid' <<<"$out"
 check "manifests/registry.yaml is generated from docs/examples/models.yaml" "$ROOT/hack/gen-manifests.sh" --check

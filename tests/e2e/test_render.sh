@@ -4,7 +4,7 @@
 # fail), with the spec the kubernetes issue asks for, for --model without
 # any cluster or database and for --id from a real job record.
 . "$(dirname "$0")/lib.sh"
-VALIDATE=${EASEL_KUBE_VALIDATE:-$ROOT/../shared/tools/kube-validate/kube-validate}
+VALIDATE=${EASEL_KUBE_VALIDATE:-$ROOT/hack/kube-validate.sh}
 cat >"$WORK/models.yaml" <<'YAML'
 models:
   - id: acme/gpu-model
