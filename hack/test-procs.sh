@@ -15,8 +15,8 @@
 # for their process titles, so hack/services.sh records the servers' pids
 # (with start times, so a reused pid is never mistaken for them) in files.
 #
-# Everything here runs in the calling shell with builtins only: a helper
-# process would carry the tag itself and find itself.
+# Everything here runs in the calling shell (a helper process would carry
+# the tag and find itself), but for one grep that runs without the tags.
 
 # tp_new_tag: prints a tag unique to this machine and moment
 tp_new_tag() {
@@ -64,7 +64,7 @@ tp_has() {
 # VAR=VALUE, leaving out the calling shell and its ancestors (which carry
 # the tag because they started the rest).
 tp_tagged() {
-  local kv=$1 p key val skip=" " f pid
+  local kv=$1 p key val skip=" " f pid found
   p=$BASHPID
   while [ -n "$p" ] && [ "$p" != 0 ]; do
     skip+="$p "
@@ -72,11 +72,18 @@ tp_tagged() {
     while read -r key val; do [ "$key" = PPid: ] && break; val=; done 2>/dev/null </proc/"$p"/status
     p=$val
   done
-  for f in /proc/[0-9]*; do
-    pid=${f#/proc/}
+  # One grep reads every environment (a read builtin per process is too
+  # slow on a loaded machine); env removes the tags from grep's own, so it
+  # cannot list itself, and the subshell around it has exited, so is not
+  # alive, by the time the list is read.
+  found=$(env -u EASEL_TEST_RUN -u EASEL_TEST_SCENARIO \
+            grep -lzxF -e "$kv" /proc/[0-9]*/environ 2>/dev/null)
+  for f in $found; do
+    pid=${f#/proc/}; pid=${pid%/environ}
     [[ "$skip" == *" $pid "* ]] && continue
-    tp_has "$kv" "$pid" && tp_alive "$pid" && printf '%s\n' "$pid"
+    tp_alive "$pid" && printf '%s\n' "$pid"
   done
+  return 0
 }
 
 # tp_stop PID...: SIGTERM, up to 1.5 s to exit, then SIGKILL and up to 3 s

@@ -27,12 +27,13 @@ cleanup() {
   # while it still carries this scenario's tag, so a reused pid is safe.
   for p in "${PIDS[@]}"; do tp_has "EASEL_TEST_SCENARIO=$EASEL_TEST_SCENARIO" "$p" && mine+=("$p"); done
   [ ${#mine[@]} -eq 0 ] || tp_stop "${mine[@]}"
+  # The servers, by their own pid files (PostgreSQL would carry the tag too).
+  "$ROOT/hack/services.sh" stop "$WORK/svc" >/dev/null 2>&1
   # Then whatever else carries the tag: workers of controllers killed with
   # -9 (they run in process groups of their own), the fake cluster's pods,
   # anything started through chroot, setsid or a double fork.
   tp_sweep "EASEL_TEST_SCENARIO=$EASEL_TEST_SCENARIO" "$WORK/cleanup.log" ||
     { echo "cleanup stopped what the scenario had left:"; cat "$WORK/cleanup.log"; }
-  "$ROOT/hack/services.sh" stop "$WORK/svc" >/dev/null 2>&1
   if { [ "$FAILS" -gt 0 ] && [ -z "${CI:-}" ]; } || [ -n "${EASEL_KEEP_WORK:-}" ]; then
     echo "(logs kept in $WORK)"
   else
