@@ -114,9 +114,14 @@ all_terminal() { # N
   [ "$(count_jobs "'succeeded','failed','dead','canceled'")" -ge "$1" ] &&
   [ "$(count_jobs "'queued','dispatched','running','retrying'")" -eq 0 ]
 }
-# worker_gone ID: no `easel job --id ID` process is left. The bracket keeps
-# pgrep from matching a shell whose own command line holds the pattern.
-worker_gone() { ! pgrep -f "job --id [${1:0:1}]${1:1}" >/dev/null; }
+# worker_gone ID: no `easel job --id ID` process of this scenario is left
+worker_gone() {
+  local p
+  for p in $(tp_tagged "EASEL_TEST_SCENARIO=$EASEL_TEST_SCENARIO"); do
+    [[ "$(tp_cmdline "$p") " == *" job --id $1 "* ]] && return 1
+  done
+  return 0
+}
 # gone PID: the process has exited (a zombie not yet reaped counts as gone)
 gone() { ! tp_alive "$1"; }
 finish() {
