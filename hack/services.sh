@@ -44,7 +44,7 @@ record() {
   local line
   line="$1 $(tp_starttime "$1") $2"
   echo "$line" >>"$dir/service-pids"
-  if [ -n "${EASEL_TEST_RUN_DIR:-}" ]; then echo "$line" >>"$EASEL_TEST_RUN_DIR/services"; fi
+  if [ -d "${EASEL_TEST_RUN_DIR:-/nonexistent}" ]; then echo "$line" >>"$EASEL_TEST_RUN_DIR/services"; fi
 }
 
 # kill_recorded PATTERN: SIGKILL the recorded servers whose WHAT matches and
