@@ -52,7 +52,7 @@ record() {
 kill_recorded() {
   local pid start what
   while read -r pid start what; do
-    [[ "$what" == $1 ]] && kill -9 "$pid" 2>/dev/null || true
+    case $what in $1) kill -9 "$pid" 2>/dev/null || true ;; esac
   done < <(tp_services_alive "$dir/service-pids")
 }
 

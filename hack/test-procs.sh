@@ -1,4 +1,5 @@
 # test-procs.sh - how the tests find, and stop, the processes they started.
+# shellcheck shell=bash
 # Source it; do not run it.
 #
 # The machine is shared: another test run, a demo or another person's easel
@@ -109,9 +110,9 @@ tp_signal_wait() {
 # what they start while being stopped), naming each in LOG (default
 # stderr). Returns 0 when there was nothing to stop, 1 when there was.
 tp_sweep() {
-  local kv=$1 log=${2:-} round p rc=0
+  local kv=$1 log=${2:-} p rc=0
   local -a pids
-  for round in 1 2 3 4 5; do
+  for _ in 1 2 3 4 5; do
     mapfile -t pids < <(tp_tagged "$kv")
     [ ${#pids[@]} -eq 0 ] && break
     rc=1
