@@ -47,12 +47,12 @@ record() {
   if [ -d "${EASEL_TEST_RUN_DIR:-/nonexistent}" ]; then echo "$line" >>"$EASEL_TEST_RUN_DIR/services"; fi
 }
 
-# kill_recorded PATTERN: SIGKILL the recorded servers whose WHAT matches and
-# that still run (the same process: its start time matches)
+# kill_recorded NAME: SIGKILL the recorded servers of that name (redis-server,
+# postgres) that still run (the same process: its start time matches)
 kill_recorded() {
   local pid start what
   while read -r pid start what; do
-    case $what in $1) kill -9 "$pid" 2>/dev/null || true ;; esac
+    if [ "${what%% *}" = "$1" ]; then kill -9 "$pid" 2>/dev/null || true; fi
   done < <(tp_services_alive "$dir/service-pids")
 }
 
@@ -80,13 +80,15 @@ start_redis() {
 stop_redis() {
   local port
   port=$(sed -n 's/^REDIS_PORT=//p' "$dir/env" 2>/dev/null || true)
-  [ -n "$port" ] || return 0
-  redis-cli -p "$port" shutdown >/dev/null 2>&1 || true
-  for _ in $(seq 1 100); do
-    [ -f "$dir/redis/redis.pid" ] && kill -0 "$(cat "$dir/redis/redis.pid")" 2>/dev/null || return 0
-    sleep 0.05
-  done
-  kill_recorded 'redis-server *'
+  if [ -n "$port" ]; then
+    redis-cli -p "$port" shutdown >/dev/null 2>&1 || true
+    for _ in $(seq 1 100); do
+      [ -n "$(tp_services_alive "$dir/service-pids" | grep ' redis-server ')" ] || break
+      sleep 0.05
+    done
+  fi
+  # one that would not shut down, or whose env file is gone
+  kill_recorded redis-server
 }
 
 case "$cmd" in
@@ -118,7 +120,7 @@ stop)
   if [ -f "$dir/pg/data/postmaster.pid" ]; then
     as_pg "$(pgbin)/pg_ctl" -D "$dir/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
   fi
-  kill_recorded 'postgres *'
+  kill_recorded postgres
   ;;
 stop-redis) stop_redis ;;
 start-redis) start_redis "$(sed -n 's/^REDIS_PORT=//p' "$dir/env")" ;;
