@@ -11,11 +11,29 @@ chmod 755 "$WORK"
 FAILS=0
 PIDS=()
 
+# Every process the scenario starts inherits these tags (hack/test-procs.sh),
+# which is how cleanup finds them all, and only them, on a shared machine.
+# hack/run-tests.sh sets both; a scenario run by hand makes its own.
+# shellcheck source=hack/test-procs.sh
+. "$ROOT/hack/test-procs.sh"
+if [ -z "${EASEL_TEST_RUN:-}" ]; then EASEL_TEST_RUN=$(tp_new_tag); fi
+if [ -z "${EASEL_TEST_SCENARIO:-}" ]; then EASEL_TEST_SCENARIO=$EASEL_TEST_RUN/$(basename "$0" .sh); fi
+export EASEL_TEST_RUN EASEL_TEST_SCENARIO
+
 cleanup() {
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-  # workers started by killed controllers live in their own process groups
-  pkill -9 -f "$EASEL job" 2>/dev/null || true
+  local p mine=()
+  # First what the scenario recorded (controllers, doubles, the fake API
+  # server), with SIGTERM and a short grace; a recorded pid is only signalled
+  # while it still carries this scenario's tag, so a reused pid is safe.
+  for p in "${PIDS[@]}"; do tp_has "EASEL_TEST_SCENARIO=$EASEL_TEST_SCENARIO" "$p" && mine+=("$p"); done
+  [ ${#mine[@]} -eq 0 ] || tp_stop "${mine[@]}"
+  # The servers, by their own pid files (PostgreSQL would carry the tag too).
   "$ROOT/hack/services.sh" stop "$WORK/svc" >/dev/null 2>&1
+  # Then whatever else carries the tag: workers of controllers killed with
+  # -9 (they run in process groups of their own), the fake cluster's pods,
+  # anything started through chroot, setsid or a double fork.
+  tp_sweep "EASEL_TEST_SCENARIO=$EASEL_TEST_SCENARIO" "$WORK/cleanup.log" ||
+    { echo "cleanup stopped what the scenario had left:"; cat "$WORK/cleanup.log"; }
   if { [ "$FAILS" -gt 0 ] && [ -z "${CI:-}" ]; } || [ -n "${EASEL_KEEP_WORK:-}" ]; then
     echo "(logs kept in $WORK)"
   else
@@ -96,9 +114,16 @@ all_terminal() { # N
   [ "$(count_jobs "'succeeded','failed','dead','canceled'")" -ge "$1" ] &&
   [ "$(count_jobs "'queued','dispatched','running','retrying'")" -eq 0 ]
 }
-# worker_gone ID: no `easel job --id ID` process is left. The bracket keeps
-# pgrep from matching a shell whose own command line holds the pattern.
-worker_gone() { ! pgrep -f "job --id [${1:0:1}]${1:1}" >/dev/null; }
+# worker_gone ID: no `easel job --id ID` process of this scenario is left
+worker_gone() {
+  local p
+  for p in $(tp_tagged "EASEL_TEST_SCENARIO=$EASEL_TEST_SCENARIO"); do
+    [[ "$(tp_cmdline "$p") " == *" job --id $1 "* ]] && return 1
+  done
+  return 0
+}
+# gone PID: the process has exited (a zombie not yet reaped counts as gone)
+gone() { ! tp_alive "$1"; }
 finish() {
   echo "---"
   [ "$FAILS" -eq 0 ]

@@ -22,9 +22,21 @@ chown -R 65532:65532 "$rootfs/data"
 in_image() { chroot --userspec=65532:65532 "$rootfs" /usr/local/bin/easel "$@"; }
 id=$(in_image submit --input '{"style":"industrial","seed":3,"room_type":"loft"}' --image file:///data/samples/room-1.jpg)
 check "submit from inside the image" test -n "$id"
-EASEL_STORAGE=file:///data/results in_image controller --concurrency 1 >"$WORK/ctl.log" 2>&1 &
-PIDS+=($!)
+# chroot itself, not the in_image function: a function in the background
+# runs in a subshell, whose pid is not the controller's (killing it left the
+# controller running), while chroot execs easel in place, so $! is easel.
+EASEL_STORAGE=file:///data/results chroot --userspec=65532:65532 "$rootfs" /usr/local/bin/easel \
+  controller --concurrency 1 >"$WORK/ctl.log" 2>&1 &
+CTL_PID=$!
+PIDS+=("$CTL_PID")
 wait_for 60 'test "$(status_of "$id")" = succeeded'
 check "a whole job succeeds inside the image" eq "$(status_of "$id")" succeeded
 check "its outputs were written inside the image" test -s "$rootfs/data/results/jobs/$id/normal.jpg"
+check "the pid the test holds is the controller inside the image" eq "$(tp_cmdline "$CTL_PID")" \
+  "/usr/local/bin/easel controller --concurrency 1"
+kill -TERM "$CTL_PID"
+wait_for 20 'gone "$CTL_PID"'
+check "the controller inside the image stops on SIGTERM" gone "$CTL_PID"
+check "and leaves no process of the image running" eq "$(tp_tagged "EASEL_TEST_SCENARIO=$EASEL_TEST_SCENARIO" |
+  while read -r p; do [ "$(readlink "/proc/$p/root")" = "$rootfs" ] && echo "$p"; done)" ""
 finish

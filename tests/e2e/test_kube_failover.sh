@@ -12,6 +12,7 @@ FLAGS=(--executor kubernetes --registry-configmap default/easel-models --concurr
 holder() { kubectl get lease easel-controller -o jsonpath='{.spec.holderIdentity}' 2>/dev/null; }
 
 start_controller c1 "${FLAGS[@]}" --controller-id c1 || { fail "start c1"; exit 1; }
+C1=$CTL_PID
 start_controller c2 "${FLAGS[@]}" --controller-id c2 || { fail "start c2"; exit 1; }
 C2=$CTL_PID
 wait_for 15 'test -n "$(holder)"'
@@ -26,7 +27,7 @@ done
 wait_for 30 'test "$(count_jobs "'\''running'\''")" -ge 3'
 running_before=$(count_jobs "'running'")
 if [ "$first" = c1 ]; then victim=c1; survivor=c2; else victim=c2; survivor=c1; fi
-vpid=$(pgrep -f -- "--controller-id $victim\$" | head -1)
+if [ "$victim" = c1 ]; then vpid=$C1; else vpid=$C2; fi
 kill -9 "$vpid"
 pass "leader $victim killed with $running_before attempts running"
 wait_for 20 'test "$(holder)" = "$survivor"'

@@ -12,7 +12,8 @@ samples
 AK=AKIAEASELTEST0000001; SK=easel/test/SecretKey+0123456789abcdefghij
 python3 "$ROOT/tests/s3/s3_double.py" --state-dir "$WORK/s3" --access-key "$AK" --secret-key "$SK" \
   >>"$WORK/s3.log" 2>&1 &
-echo $! >>"$WORK/pids"
+S3_PID=$!
+PIDS+=("$S3_PID")
 wait_for 10 "test -s '$WORK/s3/port'" || { fail "s3 double start"; exit 1; }
 PORT=$(cat "$WORK/s3/port"); S3=http://127.0.0.1:$PORT
 export AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK EASEL_S3_REGION=eu-west-3
@@ -92,4 +93,9 @@ check "virtual-hosted PUT and GET work" bash -c \
    EASEL_S3_PATH_STYLE=false EASEL_S3_ENDPOINT=http://localhost:$PORT '$EASEL' storage get s3://vhosted/room-2.jpg '$WORK/vh.jpg' && cmp -s '$SAMPLES/room-2.jpg' '$WORK/vh.jpg'"
 check "the double saw virtual-hosted requests" test "$(state "d['stats'].get('virtual-hosted', 0)")" -ge 2
 check "no request failed its signature check, but the two meant to" eq "$(state "d['stats'].get('signature mismatch', 0)")" 2
+
+# --- the double stops with the test: it was left running before
+kill -TERM "$S3_PID"
+wait_for 10 'gone "$S3_PID"'
+check "the S3 double stops on SIGTERM" gone "$S3_PID"
 finish

@@ -1363,6 +1363,9 @@ class Node:
         md = pod["metadata"]
         env = {"PATH": os.environ.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
                "HOME": "/", "HOSTNAME": md["name"]}
+        # the test run's process tags (hack/test-procs.sh), so that what runs
+        # on this node is stopped with the test that started the server
+        env.update({k: v for k, v in os.environ.items() if k in ("EASEL_TEST_RUN", "EASEL_TEST_SCENARIO")})
         for src in c.get("envFrom") or []:
             for kind, res in (("configMapRef", CONFIGMAPS), ("secretRef", SECRETS)):
                 ref = src.get(kind)

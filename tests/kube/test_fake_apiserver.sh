@@ -22,8 +22,17 @@ check() { # check DESCRIPTION COMMAND... : passes when the command succeeds
     sed 's/^/    | /' "$TMP/last-output" | head -5
   fi
 }
+# Processes this test starts (the servers, their pods) carry a tag of its
+# own in their environment; cleanup stops whatever still carries it
+# (hack/test-procs.sh), and nothing else.
+# shellcheck source=hack/test-procs.sh
+. "$HERE/../../hack/test-procs.sh"
+if [ -z "${EASEL_TEST_SCENARIO:-}" ]; then EASEL_TEST_SCENARIO=$(tp_new_tag)/test_fake_apiserver; fi
+export EASEL_TEST_SCENARIO
 cleanup() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+  tp_sweep "EASEL_TEST_SCENARIO=$EASEL_TEST_SCENARIO" "$TMP/cleanup.log" ||
+    { echo "cleanup stopped what the test had left:"; cat "$TMP/cleanup.log"; }
   rm -rf "$TMP"
 }
 trap cleanup EXIT
