@@ -858,11 +858,14 @@ def generation_config_rules(res, body):
     gc = body.get("generationConfig", body.get("generation_config")) if isinstance(body, dict) else None
     if not isinstance(gc, dict):
         return
-    has = {camel(k) if "_" in k else k for k in gc}
-    if "responseSchema" in has and "responseMimeType" not in has:
+    names = {}
+    for pname, f in GENERATION_CONFIG["fields"].items():
+        names[pname] = names[f["json"] or camel(pname)] = pname
+    has = {names.get(k) for k, v in gc.items() if v is not None}
+    if "response_schema" in has and "response_mime_type" not in has:
         res.bad("body", "required", "generationConfig.responseSchema needs responseMimeType")
-    if ("responseJsonSchema" in has or "_responseJsonSchema" in has) and \
-            ("responseSchema" in has or "responseMimeType" not in has):
+    if has & {"response_json_schema", "response_json_schema_ordered"} and \
+            ("response_schema" in has or "response_mime_type" not in has):
         res.bad("body", "required", "generationConfig.responseJsonSchema needs responseMimeType "
                 "and no responseSchema")
 
