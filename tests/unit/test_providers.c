@@ -164,6 +164,29 @@ static void test_replicate_timing(void **state)
     assert_int_equal(cancel, 7);
 }
 
+/* An Imagen template that renders no prompt is refused before any request
+ * (no connection is given: a request would crash the test): Vertex AI's
+ * reference makes the instance's prompt required. */
+static void test_imagen_needs_prompt(void **state)
+{
+    (void)state;
+    struct easel_model m = {.id = (char *)"google/imagen-3", .provider = (char *)"imagen",
+                            .version = (char *)"projects/p/locations/l/publishers/google/models/m"};
+    static const char *const inputs[] = {"{}", "{\"prompt\": \"\"}", "{\"prompt\": 7}"};
+    for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+        cJSON *in = cJSON_Parse(inputs[i]);
+        struct easel_call c = {.model = &m, .api_key = "tok", .input = in};
+        struct easel_call_result out = {0};
+        struct easel_error e;
+        easel_error_clear(&e);
+        assert_int_equal(prov_imagen(&c, &out, &e), EASEL_EINVAL);
+        assert_int_equal(e.cls, EASEL_CLASS_PERMANENT);
+        assert_string_equal(e.reason, "bad_input");
+        assert_non_null(strstr(e.msg, "no prompt"));
+        cJSON_Delete(in);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -173,6 +196,7 @@ int main(void)
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_failover_chain),
         cmocka_unit_test(test_replicate_timing),
+        cmocka_unit_test(test_imagen_needs_prompt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
