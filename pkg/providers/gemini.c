@@ -258,11 +258,17 @@ easel_err prov_imagen(const struct easel_call *c, struct easel_call_result *out,
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_BAD_MODEL,
                                "imagen model %s needs version: projects/P/locations/L/"
                                "publishers/google/models/M", c->model->id);
+    /* Vertex AI's reference makes the instance's prompt required, and an
+     * empty one is refused: say so here, without a paid round trip */
+    const char *prompt = easel_json_str(c->input, "prompt");
+    if (!prompt || !prompt[0])
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "bad_input",
+                               "the %s template renders no prompt; Imagen needs one",
+                               c->model->id);
     cJSON *body = cJSON_CreateObject();
     cJSON *inst = cJSON_CreateObject();
     cJSON_AddItemToArray(cJSON_AddArrayToObject(body, "instances"), inst);
-    const char *prompt = easel_json_str(c->input, "prompt");
-    cJSON_AddStringToObject(inst, "prompt", prompt ? prompt : "");
+    cJSON_AddStringToObject(inst, "prompt", prompt);
     cJSON *params = cJSON_AddObjectToObject(body, "parameters");
     cJSON_AddNumberToObject(params, "sampleCount", 1);
     const cJSON *it;

@@ -3,12 +3,19 @@
 #define EASEL_PROVIDERS_INT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "easel/providers.h"
 #include "easel/yamljson.h"
 
 easel_err prov_replicate(const struct easel_call *c, struct easel_call_result *out,
                          struct easel_error *err);
+
+/* The create's Prefer: wait=*wait_s and Cancel-After: *cancel_after_s for
+ * an attempt with left_ms to go: the wait within 1..5 s (Replicate allows
+ * 1..60), Cancel-After what is left in whole seconds but at least 5, the
+ * minimum Replicate's API reference sets. */
+void prov_replicate_timing(int64_t left_ms, int64_t *wait_s, int64_t *cancel_after_s);
 
 easel_err prov_openai(const struct easel_call *c, struct easel_call_result *out,
                       struct easel_error *err);

@@ -8,10 +8,11 @@
  *
  * The create asks to wait (Prefer: wait=N, N in 1..60) so quick models
  * answer in one round trip, and sets Cancel-After to what is left of the
- * attempt, so Replicate stops (and stops billing) a prediction we would no
- * longer wait for. Otherwise the prediction is polled with backoff while it
- * is starting or processing. Outputs (one URL or an array) are downloaded
- * at once: Replicate's delivery URLs expire.
+ * attempt, but never below Replicate's documented minimum of 5 s, so
+ * Replicate stops (and stops billing) a prediction we would no longer wait
+ * for. Otherwise the prediction is polled with backoff while it is starting
+ * or processing. Outputs (one URL or an array) are downloaded at once:
+ * Replicate's delivery URLs expire.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,9 @@
 #define SYNC_WAIT_S 5
 /* Cancel-After is sent in whole seconds, rounded down */
 #define CANCEL_AFTER_SLACK_MS 1500
+/* Replicate's API reference (the Cancel-After header parameter): "The
+ * minimum allowed duration is 5 seconds". */
+#define CANCEL_AFTER_MIN_S 5
 
 /* A Replicate error body: {"title","detail","status"} (problem+json), or
  * {"detail": "..."}. */
@@ -51,6 +55,21 @@ static easel_err http_failure(const struct easel_call *c, const struct easel_htt
     easel_err rc = easel_provider_http_error(err, PROVIDER, r->status, reason, msg);
     prov_finish_error(c, err, r->status, r->retry_after_ms);
     return rc;
+}
+
+void prov_replicate_timing(int64_t left_ms, int64_t *wait_s, int64_t *cancel_after_s)
+{
+    int64_t w = left_ms / 1000 - 5; /* leave time to download the output */
+    *wait_s = w > SYNC_WAIT_S ? SYNC_WAIT_S : w < 1 ? 1 : w;
+    /* Below the minimum the header is raised to it rather than left out.
+     * The job's deadline stays the one that counts: the worker cancels
+     * the prediction itself when the deadline comes (see the poll loop),
+     * so a later Cancel-After never lets a prediction outlive the job.
+     * What the header adds is a backstop for a worker that dies before it
+     * can cancel (SIGKILL, a lost node): 5 s of a prediction is a bounded
+     * cost, a prediction without the header runs to Replicate's own limit. */
+    int64_t c = left_ms / 1000;
+    *cancel_after_s = c < CANCEL_AFTER_MIN_S ? CANCEL_AFTER_MIN_S : c;
 }
 
 /* Creates the prediction; *pred gets the parsed answer. */
@@ -86,9 +105,8 @@ static easel_err create(const struct easel_call *c, const char *base, cJSON **pr
      * answer: within the worker's grace before SIGKILL (--kill-grace,
      * 10 s by default; 30 s in a pod). */
     int64_t left = c->deadline_ms - easel_now_ms();
-    int64_t wait_s = left / 1000 - 5; /* leave time to download the output */
-    wait_s = wait_s > SYNC_WAIT_S ? SYNC_WAIT_S : wait_s < 1 ? 1 : wait_s;
-    int64_t cancel_after = left / 1000 > 1 ? left / 1000 : 1;
+    int64_t wait_s, cancel_after;
+    prov_replicate_timing(left, &wait_s, &cancel_after);
     char auth[1200], prefer[32], cancel[48];
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->api_key ? c->api_key : "");
     snprintf(prefer, sizeof(prefer), "Prefer: wait=%lld", (long long)wait_s);

@@ -212,6 +212,20 @@ start_emulator() {
 }
 # emu_stat BASE KEY: one of an emulator's counters (0 when unset)
 emu_stat() { curl -s "$1/_emu/stats" | python3 -c "import json,sys; print(json.load(sys.stdin).get('$2', 0))"; }
+# emu_conformant BASE: the emulator checked at least one request against its
+# provider's published API definition (tests/providers/conformance.py) and
+# found none that breaks it; the violations are printed when there are.
+emu_conformant() {
+  curl -sf "$1/_emu/violations" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+for v in r["violations"]:
+    print("   violation: %(method)s %(path)s (%(endpoint)s) %(rule)s: %(detail)s" % v, file=sys.stderr)
+for n in r["notes"]:
+    print("   note: %(note)s (x%(times)d)" % n, file=sys.stderr)
+print("   %d requests checked, %d violations" % (r["checked"], len(r["violations"])), file=sys.stderr)
+sys.exit(0 if r["checked"] > 0 and not r["violations"] else 1)'
+}
 # provider_registry FILE: the e2e payload rules and local/vips-stage; the
 # caller appends its provider models
 provider_registry() {

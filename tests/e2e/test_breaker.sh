@@ -69,4 +69,5 @@ check "easel breakers -o json agrees" eq "$("$EASEL" breakers -o json | python3 
 import json, sys; b = json.load(sys.stdin); print(len(b), b[0]["state"], b[0]["opens"])')" "1 closed 1"
 j=$(run 6)
 check "closed again, jobs use the provider" eq "$(field "$j" "status||'/'||result_model")" succeeded/flaky/qwen
+check "the emulator saw only requests Replicate's API definition allows" emu_conformant "$BASE"
 finish

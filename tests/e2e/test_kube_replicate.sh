@@ -55,4 +55,5 @@ leaks+=$(k get jobs,pods,events -o json | grep -c -- "$TOKEN" | grep -v '^0$')
 leaks+=$(sql "select count(*) from jobs where result::text like '%$TOKEN%' or coalesce(error_message,'') like '%$TOKEN%'" | grep -v '^0$')
 leaks+=$(sql "select count(*) from job_events where coalesce(message,'') like '%$TOKEN%'" | grep -v '^0$')
 check "the token appears in no log, Job, pod, Event or record" eq "$leaks" ""
+check "the emulator saw only requests Replicate's API definition allows" emu_conformant "$BASE"
 finish

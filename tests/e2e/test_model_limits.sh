@@ -6,8 +6,12 @@
 . "$(dirname "$0")/lib.sh"
 setup_services
 samples
+# the keyless first model of chain/nokey-to-solo points at an OpenAI
+# emulator, so the scenario can show it never sends it anything
+start_emulator openai sk-limitsTest-1a2b3c || { fail "emulator start"; exit 1; }
+OAI=$EMU_URL
 sed '/^models:/,$d' "$ROOT/tests/e2e/registry.yaml" >"$WORK/models.yaml"
-cat >>"$WORK/models.yaml" <<'YAML'
+cat >>"$WORK/models.yaml" <<YAML
 models:
   - id: local/vips-stage
     provider: local
@@ -21,6 +25,7 @@ models:
     input: {style: "{{style}}", latency_ms: "{{latency_ms}}"}
   - id: chain/nokey-to-solo
     provider: openai
+    endpoint: $OAI
     credential_env: EASEL_TEST_UNSET_KEY
     input: {prompt: "x"}
     fallback: [local/solo]
@@ -76,4 +81,6 @@ check "the result says local/solo produced them" eq \
   "$(sql "select count(*) from jobs where model = 'chain/nokey-to-solo' and result_model = 'local/solo'")" 3
 check "no concurrency slot is left behind" eq "$(rcli ZCARD easel:jobs:running:local/limited)" 0
 check "nor one taken by a worker for a failover model" eq "$(rcli ZCARD easel:jobs:running:local/solo)" 0
+check "a model without its key sends the provider nothing (and nothing non-conformant)" eq \
+  "$(emu_stat "$OAI" checked)/$(emu_stat "$OAI" violations)" 0/0
 finish

@@ -180,4 +180,10 @@ for key in "$OKEY" "$GKEY" "$OPENAI_WRONG_KEY"; do
   leaks+=$(sql "select count(*) from job_events where coalesce(message,'') like '%$key%'" | grep -v '^0$')
 done
 check "no key appears in any log, job record or event" eq "$leaks" ""
+
+# --- every request easel sent is one the providers' API definitions allow
+check "OpenAI's emulator saw only requests createImageEdit allows (multipart fields, enums, files)" \
+  emu_conformant "$OAI"
+check "Google's emulator saw only requests the generateContent and Predict definitions allow" \
+  emu_conformant "$GOO"
 finish

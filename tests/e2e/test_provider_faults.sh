@@ -49,4 +49,6 @@ echo "attempts: $(sql "select attempts||' x'||count(*) from jobs group by attemp
 check "no job ended twice" eq "$(sql "select count(*) from (select job_id from job_events where to_status in ('succeeded','failed','dead','canceled') group by job_id having count(*) > 1) x")" 0
 check "every retry waited its backoff (no retry scheduled in the past)" eq \
   "$(sql "select count(*) from job_events where to_status='retrying' and message not like '%next attempt in%' and message not like '%failing over%'")" 0
+check "the emulator saw only requests Replicate's API definition allows (4 s timeout: Cancel-After at its 5 s minimum)" \
+  emu_conformant "$BASE"
 finish

@@ -195,4 +195,8 @@ leaks=$(grep -l "$TOKEN" "$WORK"/*.log 2>/dev/null | grep -v emu.log; \
         sql "select count(*) from jobs where result::text like '%$TOKEN%' or coalesce(error_message,'') like '%$TOKEN%' or payload::text like '%$TOKEN%'" | grep -v '^0$'; \
         sql "select count(*) from job_events where coalesce(message,'') like '%$TOKEN%'" | grep -v '^0$')
 check "the API token appears in no log, job record or event" eq "$leaks" ""
+
+# --- every request easel sent is one Replicate's API definition allows
+check "Replicate's emulator saw only requests its OpenAPI document allows (Prefer, Cancel-After, body, auth)" \
+  emu_conformant "$BASE"
 finish

@@ -12,6 +12,13 @@ Faults come two ways:
   - at random, at a rate set through POST /_emu/faults
     {"rate": 0.3, "kinds": ["500", "429", "timeout"], "seed": 7}.
 GET /_emu/stats returns the counters; POST /_emu/reset clears them.
+
+Every request to the provider's API (not /_emu/*, not /files/*) is first
+checked against the provider's own published API definition
+(conformance.py). A request that breaks it is recorded and answered with
+the error the service would give (400, 401, 404 or 422), before anything
+else. GET /_emu/violations returns {"checked": N, "violations": [...],
+"notes": [...]}; the stats count "checked" and "violations" too.
 Python 3.11 standard library and the vips command only.
 """
 
@@ -29,6 +36,8 @@ import time
 import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import conformance
 
 MARKER = re.compile(r"\[\[emu:([a-z0-9_]+)\]\]")
 
@@ -96,6 +105,22 @@ class Emulator:
         self.rng = random.Random(1)
         self.files = {}  # name -> (bytes, mime)
         self.base = ""   # http://127.0.0.1:PORT, set when listening
+        self.checked = 0
+        self.violations = []  # what conformance.check found, with the request
+        self.notes = {}       # note -> times seen
+
+    def record(self, res, method, path):
+        """Keeps a conformance.Result for /_emu/violations."""
+        with self.lock:
+            self.checked += 1
+            self.stats["checked"] = self.stats.get("checked", 0) + 1
+            for v in res.violations:
+                self.stats["violations"] = self.stats.get("violations", 0) + 1
+                if len(self.violations) < 1000:
+                    self.violations.append(dict(v, endpoint=res.endpoint, method=method,
+                                                path=path))
+            for n in res.notes:
+                self.notes[n] = self.notes.get(n, 0) + 1
 
     def count(self, what, n=1):
         with self.lock:
@@ -126,6 +151,25 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         if os.environ.get("EMU_VERBOSE"):
             sys.stderr.write("%s: %s\n" % (self.emu.name, fmt % args))
+
+    # ---- conformance
+    def conform(self, raw):
+        """Checks this request against the provider's API definition and
+        records the result. True when it conforms; otherwise the request
+        is answered (reject()) and False returned."""
+        res = conformance.check(self.emu.name, self.command, self.path, self.headers, raw)
+        self.emu.record(res, self.command, emu_path(self.path))
+        if not res.violations:
+            return True
+        kinds = {v["kind"] for v in res.violations}
+        status = 404 if "path" in kinds else 401 if "auth" in kinds else 400
+        self.reject(status, res)
+        return False
+
+    def reject(self, status, res):
+        """The provider's error body for a non-conformant request; each
+        emulator overrides it with its service's own shape."""
+        self.send(status, {"error": "; ".join(v["detail"] for v in res.violations)})
 
     # ---- plumbing
     def body(self):
@@ -197,10 +241,19 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_emu/stats":
             with self.emu.lock:
                 return self.send(200, dict(self.emu.stats))
+        if path == "/_emu/violations":
+            with self.emu.lock:
+                return self.send(200, {"checked": self.emu.checked,
+                                       "violations": list(self.emu.violations),
+                                       "notes": [{"note": k, "times": n}
+                                                 for k, n in self.emu.notes.items()]})
         if path == "/_emu/reset" and self.command == "POST":
             with self.emu.lock:
                 self.emu.stats.clear()
                 self.emu.fault_rate = 0.0
+                self.emu.checked = 0
+                self.emu.violations.clear()
+                self.emu.notes.clear()
             return self.send(200, {"ok": True})
         if path == "/_emu/faults" and self.command == "POST":
             cfg = json.loads(self.body() or b"{}")
@@ -210,6 +263,11 @@ class Handler(BaseHTTPRequestHandler):
                 self.emu.rng = random.Random(cfg.get("seed", 1))
             return self.send(200, {"ok": True})
         return self.send(404, {"detail": "unknown control endpoint"})
+
+
+def emu_path(target):
+    """The path of a request target, without its query (a key may be there)."""
+    return urllib.parse.urlsplit(target).path
 
 
 def fetch_image(ref):

@@ -37,10 +37,21 @@ def gerror(code, status, message, details=None):
 
 
 class Handler(emu.Handler):
+    def reject(self, status, res):
+        """Google's error body: INVALID_ARGUMENT with a BadRequest detail
+        listing each field violation."""
+        st = {401: "UNAUTHENTICATED", 404: "NOT_FOUND"}.get(status, "INVALID_ARGUMENT")
+        self.send(*gerror(status, st, "; ".join(v["detail"] for v in res.violations),
+                          [{"@type": "type.googleapis.com/google.rpc.BadRequest",
+                            "fieldViolations": [{"field": v["rule"], "description": v["detail"]}
+                                                for v in res.violations]}]))
+
     def do_GET(self):
         path, _ = emu.query(self.path)
         if path.startswith("/_emu/"):
             return self.control(path)
+        if not self.conform(self.body()):
+            return
         self.send(*gerror(404, "NOT_FOUND", "Requested entity was not found."))
 
     def do_POST(self):
@@ -48,6 +59,8 @@ class Handler(emu.Handler):
         if path.startswith("/_emu/"):
             return self.control(path)
         raw = self.body()
+        if not self.conform(raw):
+            return
         m = re.fullmatch(r"/v1beta/models/([\w.-]+):generateContent", path)
         if m:
             if self.headers.get("x-goog-api-key") != self.emu.token:

@@ -18,6 +18,7 @@ Usage: openai_emulator.py --state-dir DIR --token T [--port N]
 
 import base64
 import json
+import re
 import time
 
 import emu
@@ -37,10 +38,20 @@ def error(status, message, type_="invalid_request_error", param=None, code=None)
 
 
 class Handler(emu.Handler):
+    def reject(self, status, res):
+        """OpenAI's error body, naming the first offending parameter."""
+        v = res.violations[0]
+        m = re.match(r"[\w\[\]]+", v["detail"])
+        code = {401: "invalid_api_key", 404: None}.get(status, "invalid_value")
+        self.send(*error(status, "; ".join(x["detail"] for x in res.violations),
+                         param=m.group(0) if m and v["kind"] == "body" else None, code=code))
+
     def do_GET(self):
         path, _ = emu.query(self.path)
         if path.startswith("/_emu/"):
             return self.control(path)
+        if not self.conform(self.body()):
+            return
         self.send(404, {"error": {"message": "Invalid URL (GET %s)" % path,
                                   "type": "invalid_request_error", "param": None, "code": None}})
 
@@ -49,6 +60,8 @@ class Handler(emu.Handler):
         if path.startswith("/_emu/"):
             return self.control(path)
         raw = self.body()
+        if not self.conform(raw):
+            return
         auth = self.headers.get("Authorization", "")
         if auth != "Bearer " + self.emu.token:
             given = auth[len("Bearer "):] if auth.startswith("Bearer ") else auth

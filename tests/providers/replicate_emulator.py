@@ -215,6 +215,15 @@ class Prediction:
 
 
 class Handler(emu.Handler):
+    def reject(self, status, res):
+        """Replicate's problem+json; a body that breaks the request schema
+        is a 422, as Replicate answers invalid requests."""
+        if status == 400 and any(v["kind"] == "body" for v in res.violations):
+            status = 422
+        title = {401: "Unauthenticated", 404: "Not found", 422: "Invalid request"}.get(status, "Bad request")
+        detail = "".join("- %s\n" % v["detail"] for v in res.violations)
+        self.send(status, problem(status, title, detail), "application/problem+json")
+
     def authorized(self):
         if self.headers.get("Authorization") == "Bearer " + self.emu.token:
             return True
@@ -229,7 +238,7 @@ class Handler(emu.Handler):
             return self.control(path)
         if path.startswith("/files/"):
             return self.serve_file(path[len("/files/"):])
-        if not self.authorized():
+        if not self.conform(self.body()) or not self.authorized():
             return
         m = re.fullmatch(r"/v1/predictions/([\w-]+)", path)
         if not m:
@@ -246,7 +255,7 @@ class Handler(emu.Handler):
         if path.startswith("/_emu/"):
             return self.control(path)
         raw = self.body()
-        if not self.authorized():
+        if not self.conform(raw) or not self.authorized():
             return
         m = re.fullmatch(r"/v1/predictions/([\w-]+)/cancel", path)
         if m:

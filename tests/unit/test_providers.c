@@ -1,5 +1,7 @@
 /* Unit tests for the provider layer's pure parts: Retry-After parsing,
- * key redaction, failure classification, base64, and the failover chain. */
+ * key redaction, failure classification, base64, the failover chain, and
+ * the Replicate create's Prefer / Cancel-After values against the bounds
+ * Replicate's API reference sets. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +14,7 @@
 #include "easel/providers.h"
 #include "easel/registry.h"
 #include "easel/runner.h"
+#include "../../pkg/providers/providers_int.h"
 
 static void test_retry_after(void **state)
 {
@@ -133,6 +136,57 @@ static void test_failover_chain(void **state)
     easel_registry_unref(r);
 }
 
+/* Replicate's API reference: Prefer is wait=N with N in 1..60;
+ * Cancel-After is at least 5 seconds. Every time left an attempt can have,
+ * from already past its deadline to four hours, stays inside both. */
+static void test_replicate_timing(void **state)
+{
+    (void)state;
+    for (int64_t left = -2000; left <= 4 * 3600 * 1000; left += left < 20000 ? 250 : 60000) {
+        int64_t wait = 0, cancel = 0;
+        prov_replicate_timing(left, &wait, &cancel);
+        assert_in_range(wait, 1, 60);
+        assert_true(cancel >= 5);
+        /* never shorter than the attempt: the job's deadline decides */
+        assert_true(cancel * 1000 + 999 >= left);
+    }
+    int64_t wait = 0, cancel = 0;
+    prov_replicate_timing(3000, &wait, &cancel); /* the e2e short model */
+    assert_int_equal(wait, 1);
+    assert_int_equal(cancel, 5);
+    prov_replicate_timing(180000, &wait, &cancel);
+    assert_int_equal(wait, 5);
+    assert_int_equal(cancel, 180);
+    prov_replicate_timing(5999, &wait, &cancel); /* whole seconds, rounded down */
+    assert_int_equal(cancel, 5);
+    prov_replicate_timing(7500, &wait, &cancel);
+    assert_int_equal(wait, 2);
+    assert_int_equal(cancel, 7);
+}
+
+/* An Imagen template that renders no prompt is refused before any request
+ * (no connection is given: a request would crash the test): Vertex AI's
+ * reference makes the instance's prompt required. */
+static void test_imagen_needs_prompt(void **state)
+{
+    (void)state;
+    struct easel_model m = {.id = (char *)"google/imagen-3", .provider = (char *)"imagen",
+                            .version = (char *)"projects/p/locations/l/publishers/google/models/m"};
+    static const char *const inputs[] = {"{}", "{\"prompt\": \"\"}", "{\"prompt\": 7}"};
+    for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+        cJSON *in = cJSON_Parse(inputs[i]);
+        struct easel_call c = {.model = &m, .api_key = "tok", .input = in};
+        struct easel_call_result out = {0};
+        struct easel_error e;
+        easel_error_clear(&e);
+        assert_int_equal(prov_imagen(&c, &out, &e), EASEL_EINVAL);
+        assert_int_equal(e.cls, EASEL_CLASS_PERMANENT);
+        assert_string_equal(e.reason, "bad_input");
+        assert_non_null(strstr(e.msg, "no prompt"));
+        cJSON_Delete(in);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -141,6 +195,8 @@ int main(void)
         cmocka_unit_test(test_classification),
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_failover_chain),
+        cmocka_unit_test(test_replicate_timing),
+        cmocka_unit_test(test_imagen_needs_prompt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
