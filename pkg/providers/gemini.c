@@ -262,7 +262,7 @@ easel_err prov_imagen(const struct easel_call *c, struct easel_call_result *out,
      * empty one is refused: say so here, without a paid round trip */
     const char *prompt = easel_json_str(c->input, "prompt");
     if (!prompt || !prompt[0])
-        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, "bad_input",
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_BAD_INPUT,
                                "the %s template renders no prompt; Imagen needs one",
                                c->model->id);
     cJSON *body = cJSON_CreateObject();
