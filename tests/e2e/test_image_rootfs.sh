@@ -22,7 +22,7 @@ chown -R 65532:65532 "$rootfs/data"
 in_image() { chroot --userspec=65532:65532 "$rootfs" /usr/local/bin/easel "$@"; }
 id=$(in_image submit --input '{"style":"industrial","seed":3,"room_type":"loft"}' --image file:///data/samples/room-1.jpg)
 check "submit from inside the image" test -n "$id"
-EASEL_STORAGE=file:///data/results in_image controller --concurrency 1 >"$WORK/ctl.log" 2>&1 &
+EASEL_STORAGE=file:///data/results EASEL_FILE_ROOTS=/data/samples in_image controller --concurrency 1 >"$WORK/ctl.log" 2>&1 &
 PIDS+=($!)
 wait_for 60 'test "$(status_of "$id")" = succeeded'
 check "a whole job succeeds inside the image" eq "$(status_of "$id")" succeeded

@@ -12,6 +12,9 @@ Faults come two ways:
   - at random, at a rate set through POST /_emu/faults
     {"rate": 0.3, "kinds": ["500", "429", "timeout"], "seed": 7}.
 GET /_emu/stats returns the counters; POST /_emu/reset clears them.
+POST /_emu/output {"url": "http://169.254.169.254/..."} makes an emulator
+that delivers outputs by URL (Replicate) answer with that URL instead, as a
+hostile or compromised provider would ({"url": null} undoes it).
 Python 3.11 standard library and the vips command only.
 """
 
@@ -96,6 +99,7 @@ class Emulator:
         self.rng = random.Random(1)
         self.files = {}  # name -> (bytes, mime)
         self.base = ""   # http://127.0.0.1:PORT, set when listening
+        self.output_url = None  # POST /_emu/output: answer with this URL
 
     def count(self, what, n=1):
         with self.lock:
@@ -201,6 +205,11 @@ class Handler(BaseHTTPRequestHandler):
             with self.emu.lock:
                 self.emu.stats.clear()
                 self.emu.fault_rate = 0.0
+            return self.send(200, {"ok": True})
+        if path == "/_emu/output" and self.command == "POST":
+            cfg = json.loads(self.body() or b"{}")
+            with self.emu.lock:
+                self.emu.output_url = cfg.get("url")
             return self.send(200, {"ok": True})
         if path == "/_emu/faults" and self.command == "POST":
             cfg = json.loads(self.body() or b"{}")
