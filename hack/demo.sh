@@ -35,7 +35,8 @@ say "easel migrate"
 "$EASEL" migrate || exit 1
 
 say "easel controller (local executor, built-in registry: local/vips-stage)"
-"$EASEL" controller --concurrency 3 >"$DEMO/controller.log" 2>&1 &
+# file:// sources are refused unless --file-root names where they may be read
+"$EASEL" controller --concurrency 3 --file-root "$DEMO/samples" >"$DEMO/controller.log" 2>&1 &
 ctl=$!
 for _ in $(seq 1 50); do grep -q 'controller started' "$DEMO/controller.log" && break; sleep 0.1; done
 grep -q 'controller started' "$DEMO/controller.log" || { cat "$DEMO/controller.log"; exit 1; }

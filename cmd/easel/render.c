@@ -38,6 +38,13 @@ void kube_job_params_from(const struct settings *s, const char *ns,
         snprintf(allow + used, sizeof(allow) - used, "%s%s", i ? "," : "", s->source_allow[i]);
     }
     p->source_allow = allow[0] ? allow : NULL;
+    static char roots[4096];
+    roots[0] = '\0';
+    for (size_t i = 0; s->file_roots && s->file_roots[i]; i++) {
+        size_t used = strlen(roots);
+        snprintf(roots + used, sizeof(roots) - used, "%s%s", i ? "," : "", s->file_roots[i]);
+    }
+    p->file_roots = roots[0] ? roots : NULL;
     p->log_level = s->log_level;
     p->heartbeat_ms = s->heartbeat_ms;
     p->ttl_seconds = (int)(s->job_ttl_ms / 1000);

@@ -48,6 +48,12 @@ int mode_controller(struct settings *s, char **args, int nargs)
                 "s3://bucket[/prefix], got \"%s\"\n", s->storage);
         return 2;
     }
+    for (size_t i = 0; s->file_roots && s->file_roots[i]; i++)
+        if (!easel_file_root_valid(s->file_roots[i])) {
+            fprintf(stderr, "easel controller: --file-root must be an absolute directory, "
+                    "got \"%s\"\n", s->file_roots[i]);
+            return 2;
+        }
     char hb[32], bytes[32], ftimeout[32], pixels[32], roots[4096] = "", allow[4096] = "";
     snprintf(hb, sizeof(hb), "%lldms", (long long)s->heartbeat_ms);
     snprintf(bytes, sizeof(bytes), "%lld", (long long)s->max_source_bytes);

@@ -113,10 +113,11 @@ static const struct easel_opt controller_opts[] = {
     OPT("max-pixels", "EASEL_MAX_PIXELS", I64, "50000000", max_pixels, 1,
         0x7fffffffffffLL, "Largest source image in pixels (width x height), checked before decoding"),
     OPT("file-root", "EASEL_FILE_ROOTS", LIST, NULL, file_roots, 0, 0,
-        "Directory file:// sources must be inside (repeatable; comma-separated in the environment; none = any)"),
+        "Directory file:// sources must be inside, symlinks resolved (repeatable; comma-separated in the environment; none = file:// refused)"),
     OPT("source-allow", "EASEL_SOURCE_ALLOW", LIST, NULL, source_allow, 0, 0,
-        "Let the SSRF guard through to these http(s) sources: CIDRs, addresses, host names or *.domain "
-        "(repeatable; comma-separated in the environment; none = public internet addresses only)"),
+        "Let the SSRF guard through to these hosts, for http(s) sources and provider output URLs: CIDRs, "
+        "addresses, host names or *.domain (repeatable; comma-separated in the environment; none = public "
+        "internet addresses only)"),
     O_LOG,
 };
 
@@ -145,10 +146,11 @@ static const struct easel_opt job_opts[] = {
     OPT("max-side", "EASEL_MAX_SIDE", INT, "16384", max_side, 1, 1000000,
         "Largest source image width or height in pixels"),
     OPT("file-root", "EASEL_FILE_ROOTS", LIST, NULL, file_roots, 0, 0,
-        "Directory file:// sources must be inside (repeatable; comma-separated in the environment; none = any)"),
+        "Directory file:// sources must be inside, symlinks resolved (repeatable; comma-separated in the environment; none = file:// refused)"),
     OPT("source-allow", "EASEL_SOURCE_ALLOW", LIST, NULL, source_allow, 0, 0,
-        "Let the SSRF guard through to these http(s) sources: CIDRs, addresses, host names or *.domain "
-        "(repeatable; comma-separated in the environment; none = public internet addresses only)"),
+        "Let the SSRF guard through to these hosts, for http(s) sources and provider output URLs: CIDRs, "
+        "addresses, host names or *.domain (repeatable; comma-separated in the environment; none = public "
+        "internet addresses only)"),
     O_LOG,
 };
 
@@ -225,6 +227,8 @@ static const struct easel_opt render_opts[] = {
     OPT("output", NULL, STRING, "yaml", output, 0, 0, "Output format: yaml or json (-o json)"),
     OPT("source-allow", "EASEL_SOURCE_ALLOW", LIST, NULL, source_allow, 0, 0,
         "As the controller's: hosts the worker's SSRF guard lets through"),
+    OPT("file-root", "EASEL_FILE_ROOTS", LIST, NULL, file_roots, 0, 0,
+        "As the controller's: directories the worker's file:// sources must be inside"),
     O_DB, O_REGISTRY, O_STORAGE, O_KUBE, O_LOG,
 };
 static const struct easel_opt doc_opts[] = {

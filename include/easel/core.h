@@ -133,6 +133,7 @@ const char *easel_errclass_name(enum easel_errclass c); /* "retryable", ... */
     X(SOURCE_TOO_MANY_REDIRECTS, "source_too_many_redirects")                \
     X(SOURCE_UNREACHABLE, "source_unreachable")                              \
     X(SOURCE_BLOCKED, "source_blocked")                                      \
+    X(FILE_ROOT_UNSET, "file_root_unset")                                    \
     X(SOURCE_HTTP, "source_http") /* the text gets _<status> */              \
     /* images */                                                             \
     X(UNSUPPORTED_FORMAT, "unsupported_format")                              \

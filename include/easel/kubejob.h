@@ -48,6 +48,7 @@ struct easel_kube_job_params {
     const char *queue;            /* EASEL_QUEUE for the worker (the breakers' key prefix) */
     const char *storage;          /* EASEL_STORAGE for the worker */
     const char *source_allow;     /* EASEL_SOURCE_ALLOW (comma-separated), NULL = none */
+    const char *file_roots;       /* EASEL_FILE_ROOTS (comma-separated), NULL = none (no file://) */
     const char *log_level;        /* NULL = info */
     int64_t heartbeat_ms;         /* 0 = worker default */
     int64_t timeout_ms;           /* activeDeadlineSeconds; 0 = model's */

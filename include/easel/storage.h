@@ -1,9 +1,10 @@
 /*
  * storage.h - where source images come from and where results go.
  *
- * Sources: file:// (confined to configured roots when roots are set),
- * data: URIs and http(s):// via libcurl with a size cap, connect/total
- * timeouts and the SSRF guard (guard.c).
+ * Sources: file:// (refused unless roots are configured, then confined to
+ * them), data: URIs, s3:// from the operator's endpoint, and http(s):// via
+ * libcurl with a size cap, connect/total timeouts and the SSRF guard
+ * (guard.c), which every URL outside input chose passes through.
  * Sinks: file:///dir for now (S3 comes later). Results are written
  * atomically (temp file + rename) under a per-job, per-attempt-stable name,
  * so a retried job overwrites rather than duplicates.
@@ -18,12 +19,23 @@
 
 #include "easel/core.h"
 
+/* The schemes a fetch may follow (easel_fetch_opts.schemes). */
+#define EASEL_SCHEME_FILE 0x1u
+#define EASEL_SCHEME_DATA 0x2u /* data: URIs and bare base64 */
+#define EASEL_SCHEME_HTTP 0x4u /* http:// and https://, through the SSRF guard */
+#define EASEL_SCHEME_S3 0x8u
+#define EASEL_SCHEMES_ALL 0xfu
+
 struct easel_fetch_opts {
     int64_t max_bytes;         /* refuse larger bodies (EASEL_ELIMIT, permanent) */
     int64_t connect_timeout_ms;
     int64_t timeout_ms;        /* whole transfer */
     int max_redirects;
-    const char *const *file_roots; /* NULL-terminated; NULL = any path */
+    /* Directories file:// URLs may be read from, NULL-terminated. The
+     * real path (symlinks resolved, in the path and in the roots) must be
+     * inside one; without any root every file:// URL is refused
+     * ("file_root_unset"), so a queue entry cannot read the node's files. */
+    const char *const *file_roots;
     const char *user_agent;
     const volatile sig_atomic_t *stop; /* non-zero: abandon the transfer (EASEL_ECANCELED) */
     /* The SSRF guard (on unless open_network): http(s) may only connect
@@ -33,17 +45,56 @@ struct easel_fetch_opts {
      * host names ("minio.internal", "*.corp.example"). NULL-terminated. */
     bool open_network;
     const char *const *allow;
+    /* An origin the operator configured ("https://api.example.com",
+     * "http://10.0.0.5:8080"), reached without the guard's address check
+     * when a URL or a redirect names exactly that scheme, host and port:
+     * a provider's own endpoint serving its outputs. NULL = none. */
+    const char *trusted_origin;
+    unsigned schemes;          /* EASEL_SCHEME_* bits allowed; 0 = all */
 };
+/* Sources' defaults: 50 MB, 10 s connect, 60 s total, 5 redirects, every
+ * scheme, no file roots (so no file://), the guard on with nothing allowed. */
 void easel_fetch_opts_default(struct easel_fetch_opts *o);
 
-/* Fetches a source into *out (malloc'd, caller frees). Classifies failures:
- * unreachable host, timeouts, 429 and 5xx are retryable; 4xx, bad scheme,
- * path outside the roots, too large are permanent. err->reason is one of
+/* Fetches a URL that a job (or a provider's answer) chose into *out
+ * (malloc'd, caller frees): the one entry point for such reads. Classifies
+ * failures: unreachable host, timeouts, 429 and 5xx are retryable; 4xx, a
+ * scheme not allowed, a path outside the roots, an address the SSRF guard
+ * refuses, too large are permanent. err->reason is one of
  * "source_unreachable", "source_timeout", "source_http_<code>",
  * "source_too_large", "source_forbidden", "source_not_found",
- * "unsupported_scheme". Thread-safe (curl_global_init is done once). */
+ * "source_blocked", "file_root_unset", "unsupported_scheme". Thread-safe
+ * (curl_global_init is done once). */
 easel_err easel_fetch(const char *url, const struct easel_fetch_opts *o,
                       void **out, size_t *len, struct easel_error *err);
+
+/* A --file-root value is usable: an absolute path (it need not exist on
+ * this host: a controller names the roots of its workers). */
+bool easel_file_root_valid(const char *root);
+
+/* ------------------------------------------------ the SSRF guard */
+
+/* Every outgoing request to a URL that outside input chose (a source, a
+ * provider's output URL, a redirect, a webhook) is made on a libcurl
+ * handle armed by easel_guard_arm. The guard judges each address when the
+ * socket is opened, after name resolution, so a name that resolves to a
+ * private address, or to a different one the second time (DNS rebinding),
+ * gains nothing. */
+struct easel_guard {
+    const char *const *allow;   /* as easel_fetch_opts.allow */
+    bool open_network;          /* no check at all */
+    const char *trusted_origin; /* as easel_fetch_opts.trusted_origin */
+    /* set by easel_guard_arm and the open-socket hook */
+    bool host_allowed;          /* this URL's host or origin is let through */
+    char refused[200];          /* why the last address was refused, or "" */
+};
+/* Arms `curl` (a CURL * easy handle) for one request to url: http and
+ * https only, no proxy (a proxy would connect for us, unchecked), no
+ * redirect followed (a caller that follows one arms the handle again for
+ * the new URL), and every address checked when its socket opens. g must
+ * outlive the transfer. After a failed transfer, g->refused[0] != '\0'
+ * means the guard refused the connection. */
+void easel_guard_arm(struct easel_guard *g, void *curl, const char *url);
 
 struct sockaddr;
 /* Why the SSRF guard refuses an address ("loopback (127.0.0.0/8)", ...),
@@ -58,6 +109,9 @@ bool easel_allow_entry_valid(const char *s);
 void easel_addr_string(const struct sockaddr *sa, char *buf, size_t n);
 /* The host of an absolute URL, without IPv6 brackets (malloc'd), or NULL. */
 char *easel_url_host(const char *url);
+/* Whether two absolute URLs have the same scheme, host and port (default
+ * ports filled in). */
+bool easel_same_origin(const char *a, const char *b);
 
 /* ------------------------------------------------ AWS Signature V4 */
 

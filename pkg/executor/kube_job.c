@@ -193,6 +193,8 @@ easel_err easel_kube_job_build(const struct easel_kube_job_params *p, cJSON **ou
     add_env(env, "EASEL_STORAGE", p->storage ? p->storage : "file:///tmp/easel-results");
     if (p->source_allow && *p->source_allow)
         add_env(env, "EASEL_SOURCE_ALLOW", p->source_allow);
+    if (p->file_roots && *p->file_roots)
+        add_env(env, "EASEL_FILE_ROOTS", p->file_roots);
     add_env(env, "EASEL_REGISTRY_INLINE", registry);
     add_env(env, "EASEL_LOG_LEVEL", p->log_level ? p->log_level : "info");
     add_env(env, "EASEL_TERMINATION_LOG", "/dev/termination-log");

@@ -113,17 +113,21 @@ easel_err prov_download(const struct easel_call *c, const char *url,
     if (c->deadline_ms > 0 && (fo.timeout_ms <= 0 || left < fo.timeout_ms))
         fo.timeout_ms = left > 1 ? left : 1;
     fo.stop = c->stop;
-    /* Output URLs come from the provider's authenticated answer, not from
-     * users; the SSRF guard still applies, with the model's own endpoint
-     * let through (a proxy or a self-hosted model on a private network). */
-    char *host = easel_url_host(easel_provider_base(c->model));
-    const char *allow[17] = {host};
-    size_t k = host ? 1 : 0;
-    for (size_t i = 0; fo.allow && fo.allow[i] && k < 16; i++)
-        allow[k++] = fo.allow[i];
-    fo.allow = allow;
+    /* An output URL is outside input (the provider's answer, which a
+     * compromised or spoofed provider controls): it is fetched like a job's
+     * source, through the SSRF guard and the same --source-allow list, but
+     * only over http(s) or as data: (never file:// or s3://, which would
+     * read the node's files or the operator's bucket into the result). The
+     * model's own endpoint, scheme, host and port exactly, is the
+     * operator's and is reached as the calls to it are. */
+    fo.schemes = EASEL_SCHEME_HTTP | EASEL_SCHEME_DATA;
+    fo.trusted_origin = easel_provider_base(c->model);
     easel_err rc = easel_fetch(url, &fo, &out->data, &out->len, err);
-    free(host);
+    if (rc && err && (!strcmp(err->reason, "source_blocked") ||
+                      !strcmp(err->reason, "unsupported_scheme"))) {
+        easel_strlcpy(err->reason, "output_url_blocked", sizeof(err->reason));
+        err->cls = EASEL_CLASS_PERMANENT;
+    }
     if (rc)
         easel_error_prefix(err, "downloading the %s output: ", c->model->provider);
     return rc;

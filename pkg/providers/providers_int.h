@@ -37,7 +37,9 @@ void prov_finish_error(const struct easel_call *c, struct easel_error *err, long
 bool prov_stopping(const struct easel_call *c);
 /* Sleeps up to ms, waking early when the job stops; never past the deadline. */
 void prov_sleep(const struct easel_call *c, int64_t ms);
-/* Downloads an output URL (http(s) or data:) into out->data. */
+/* Downloads an output URL into out->data through easel_fetch: http(s)
+ * (SSRF guard, --source-allow, the model's own endpoint origin trusted) or
+ * data: only. A refused URL fails permanently as "output_url_blocked". */
 easel_err prov_download(const struct easel_call *c, const char *url,
                         struct easel_call_result *out, struct easel_error *err);
 /* A provider's message says the content was refused (safety, NSFW...). */

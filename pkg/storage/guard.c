@@ -1,6 +1,8 @@
 /*
- * guard.c - the SSRF guard for http(s) sources: which network addresses a
- * job may make easel connect to.
+ * guard.c - the SSRF guard: which network addresses a job may make easel
+ * connect to, for every URL that outside input chose (sources, redirects,
+ * provider output URLs, webhooks later), through one entry point,
+ * easel_guard_arm.
  *
  * A job names a URL; somebody else chose it. Without a guard, a URL such
  * as http://169.254.169.254/latest/meta-data/ would have the worker read
@@ -8,7 +10,10 @@
  * actually connected to (curl hands each address to the open-socket hook
  * in source.c before connecting), so a name that resolves to loopback, or
  * that resolves differently the second time (DNS rebinding), gains
- * nothing: there is no second lookup.
+ * nothing: there is no second lookup. Proxies are switched off (a proxy
+ * would connect on our behalf, unchecked) and redirects are never
+ * followed by curl: whoever follows one arms a handle again for the new
+ * URL, so every hop is judged.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -16,6 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+
+#include <curl/curl.h>
 
 #include "easel/storage.h"
 
@@ -206,4 +214,85 @@ void easel_addr_string(const struct sockaddr *sa, char *buf, size_t n)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, (socklen_t)n);
     else
         snprintf(buf, n, "(address family %d)", sa ? sa->sa_family : -1);
+}
+
+/* ------------------------------------------------------ a request, armed */
+
+char *easel_url_host(const char *url)
+{
+    CURLU *u = curl_url();
+    char *host = NULL, *out = NULL;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        /* [::1] -> ::1, as allow lists write it */
+        size_t n = strlen(host);
+        out = host[0] == '[' && n > 2 ? strndup(host + 1, n - 2) : strdup(host);
+    }
+    curl_free(host);
+    curl_url_cleanup(u);
+    return out;
+}
+
+/* "scheme://host:port" of an absolute URL, lower-cased, the default port
+ * filled in; false when it is not one. */
+static bool origin_of(const char *url, char *dst, size_t n)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    bool ok = u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK;
+    if (ok) {
+        int w = snprintf(dst, n, "%s://%s:%s", scheme, host, port);
+        ok = w > 0 && (size_t)w < n;
+        for (char *p = dst; ok && *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a');
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return ok;
+}
+
+bool easel_same_origin(const char *a, const char *b)
+{
+    char oa[512], ob[512];
+    return a && b && origin_of(a, oa, sizeof(oa)) && origin_of(b, ob, sizeof(ob)) &&
+           strcmp(oa, ob) == 0;
+}
+
+/* The open-socket hook: every address curl is about to connect to passes
+ * here, so what is checked is what is connected to. */
+static curl_socket_t open_checked(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct easel_guard *g = ud;
+    (void)purpose;
+    const struct sockaddr *sa = &a->addr;
+    const char *why = g->open_network || g->host_allowed ? NULL : easel_addr_blocked(sa);
+    if (why && !easel_allow_addr(g->allow, sa)) {
+        char ip[64];
+        easel_addr_string(sa, ip, sizeof(ip));
+        snprintf(g->refused, sizeof(g->refused), "%s is %s", ip, why);
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype, a->protocol);
+}
+
+void easel_guard_arm(struct easel_guard *g, void *curl, const char *url)
+{
+    CURL *h = curl;
+    char *host = easel_url_host(url);
+    g->host_allowed = (host && easel_allow_host(g->allow, host)) ||
+                      (g->trusted_origin && easel_same_origin(url, g->trusted_origin));
+    g->refused[0] = '\0';
+    free(host);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_PROXY, "");
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_checked);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, g);
 }

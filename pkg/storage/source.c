@@ -1,7 +1,9 @@
 /*
- * source.c - fetching source images: file:// (confined to configured roots),
- * data: URIs and http(s):// through libcurl, each under a size cap, with
- * every failure classified as retryable or permanent and explained.
+ * source.c - fetching what a job names: file:// (refused unless roots are
+ * configured, then confined to them), data: URIs, s3:// and http(s)://
+ * through libcurl and the SSRF guard, each under a size cap, with every
+ * failure classified as retryable or permanent and explained. easel_fetch
+ * is the one entry point for every URL outside input chose.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +32,7 @@ void easel_fetch_opts_default(struct easel_fetch_opts *o)
     o->max_redirects = 5;
     o->file_roots = NULL;
     o->user_agent = "easel/" EASEL_VERSION;
+    o->schemes = EASEL_SCHEMES_ALL;
 }
 
 /* ---------------------------------------------------------------- helpers */
@@ -90,9 +93,52 @@ static bool under_root(const char *path, const char *root)
     return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
+bool easel_file_root_valid(const char *root)
+{
+    return root && root[0] == '/';
+}
+
+/* Whether a canonical path is inside one of the roots, each canonicalised
+ * here (a root that is a symlink counts as where it points; a root that
+ * does not exist on this host holds nothing). *any_root says whether at
+ * least one root exists. */
+static bool inside_roots(const char *real, const char *const *roots, bool *any_root)
+{
+    *any_root = false;
+    for (size_t i = 0; roots[i]; i++) {
+        char rroot[PATH_MAX];
+        if (!easel_file_root_valid(roots[i]) || !realpath(roots[i], rroot))
+            continue;
+        *any_root = true;
+        if (under_root(real, rroot))
+            return true;
+    }
+    return false;
+}
+
+static easel_err outside_roots(struct easel_error *err, const char *path, const char *real,
+                               const char *const *roots, bool any_root)
+{
+    if (!any_root)
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_SOURCE_FORBIDDEN,
+                               "file:// source %.160s refused: none of the --file-root "
+                               "directories exists on this host (first: %.60s)",
+                               path, roots[0]);
+    return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_SOURCE_FORBIDDEN,
+                           "file:// source %.160s%s%.160s is outside the --file-root "
+                           "directories (first: %.60s)",
+                           path, real ? " resolves to " : "", real ? real : "", roots[0]);
+}
+
 static easel_err fetch_file(const char *url, const struct easel_fetch_opts *o,
                             void **out, size_t *len, struct easel_error *err)
 {
+    /* Secure by default: a queue entry must not be able to read whatever
+     * the worker can (service account files, other jobs' results, keys). */
+    if (!o->file_roots || !o->file_roots[0])
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_FILE_ROOT_UNSET,
+                               "file:// sources are refused: no --file-root is set "
+                               "(EASEL_FILE_ROOTS names the directories they may be read from)");
     const char *p = url + strlen("file://");
     if (easel_str_has_prefix(p, "localhost/"))
         p += strlen("localhost");
@@ -106,39 +152,54 @@ static easel_err fetch_file(const char *url, const struct easel_fetch_opts *o,
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
                                EASEL_R_SOURCE_FORBIDDEN,
                                "file URL %.200s has a bad percent-escape", url);
+    easel_err rc = EASEL_OK;
+    bool any_root = false;
     char real[PATH_MAX];
     if (!realpath(path, real)) {
         int e = errno;
-        easel_err rc = easel_error_set(
-            err, e == ENOENT || e == ENOTDIR ? EASEL_ENOTFOUND : EASEL_EIO,
-            EASEL_CLASS_PERMANENT,
-            e == ENOENT || e == ENOTDIR ? EASEL_R_SOURCE_NOT_FOUND : EASEL_R_SOURCE_FORBIDDEN,
-            "source file %.200s: %s", path, strerror(e));
+        /* Only a path whose directory is inside a root may be reported
+         * missing: elsewhere the answer would tell a job which files exist. */
+        char dir[PATH_MAX];
+        easel_strlcpy(dir, path, sizeof(dir));
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            slash[slash == dir ? 1 : 0] = '\0';
+        char rdir[PATH_MAX];
+        if (!realpath(dir, rdir) || !inside_roots(rdir, o->file_roots, &any_root))
+            rc = outside_roots(err, path, NULL, o->file_roots, any_root);
+        else
+            rc = easel_error_set(
+                err, e == ENOENT || e == ENOTDIR ? EASEL_ENOTFOUND : EASEL_EIO,
+                EASEL_CLASS_PERMANENT,
+                e == ENOENT || e == ENOTDIR ? EASEL_R_SOURCE_NOT_FOUND : EASEL_R_SOURCE_FORBIDDEN,
+                "source file %.200s: %s", path, strerror(e));
         free(path);
         return rc;
     }
-    if (o->file_roots && o->file_roots[0]) {
-        bool ok = false;
-        for (size_t i = 0; o->file_roots[i] && !ok; i++) {
-            char rroot[PATH_MAX];
-            if (realpath(o->file_roots[i], rroot))
-                ok = under_root(real, rroot);
-        }
-        if (!ok) {
-            easel_err rc = easel_error_set(
-                err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_SOURCE_FORBIDDEN,
-                "source file %.160s resolves to %.160s, outside the allowed roots (first: %.60s)",
-                path, real, o->file_roots[0]);
-            free(path);
-            return rc;
-        }
+    if (!inside_roots(real, o->file_roots, &any_root)) {
+        rc = outside_roots(err, path, real, o->file_roots, any_root);
+        free(path);
+        return rc;
     }
     free(path);
-    int fd = open(real, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    int fd = open(real, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
     if (fd < 0)
         return easel_error_set(err, EASEL_EIO, EASEL_CLASS_PERMANENT,
                                errno == ENOENT ? EASEL_R_SOURCE_NOT_FOUND : EASEL_R_SOURCE_FORBIDDEN,
                                "cannot open %.200s: %s", real, strerror(errno));
+    /* What was opened is what was checked: a directory swapped for a
+     * symlink between realpath() and open() shows here. Without /proc
+     * (not Linux) the check above stands alone. */
+    char link[64], opened[PATH_MAX];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t ol = readlink(link, opened, sizeof(opened) - 1);
+    if (ol > 0) {
+        opened[ol] = '\0';
+        if (!inside_roots(opened, o->file_roots, &any_root)) {
+            close(fd);
+            return outside_roots(err, real, opened, o->file_roots, any_root);
+        }
+    }
     struct stat st;
     if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
         close(fd);
@@ -156,7 +217,6 @@ static easel_err fetch_file(const char *url, const struct easel_fetch_opts *o,
     struct easel_buf b;
     easel_buf_init(&b, o->max_bytes > 0 ? (size_t)o->max_bytes : 0);
     char chunk[65536];
-    easel_err rc = EASEL_OK;
     for (;;) {
         ssize_t n = read(fd, chunk, sizeof(chunk));
         if (n < 0 && errno == EINTR)
@@ -339,42 +399,17 @@ static easel_err classify_status(long code, const char *where,
     return rc;
 }
 
-/* The open-socket hook: every address curl is about to connect to passes
- * the SSRF guard here, so what is checked is what is connected to. */
-struct guard_ctx {
-    const struct easel_fetch_opts *o;
-    bool host_allowed;  /* the hop's host name is on the allow list */
-    char refused[200];  /* why the last address was refused */
-};
-
-static curl_socket_t open_checked(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
-{
-    struct guard_ctx *g = ud;
-    (void)purpose;
-    const struct sockaddr *sa = &a->addr;
-    const char *why = g->o->open_network || g->host_allowed ? NULL : easel_addr_blocked(sa);
-    if (why && !easel_allow_addr(g->o->allow, sa)) {
-        char ip[64];
-        easel_addr_string(sa, ip, sizeof(ip));
-        snprintf(g->refused, sizeof(g->refused), "%s is %s", ip, why);
-        return CURL_SOCKET_BAD;
-    }
-    return socket(a->family, a->socktype, a->protocol);
-}
-
 /* One request, no redirects followed: fills *code, *location (malloc'd,
  * when a 3xx names one) and the body. */
 static CURLcode one_hop(const char *url, const struct easel_fetch_opts *o, int64_t left_ms,
-                        struct guard_ctx *g, struct sink_ctx *s, long *code, char **location,
+                        struct easel_guard *g, struct sink_ctx *s, long *code, char **location,
                         char *ebuf)
 {
     CURL *h = curl_easy_init();
     if (!h)
         return CURLE_OUT_OF_MEMORY;
     curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_PROXY, ""); /* a proxy would connect for us, unchecked */
+    easel_guard_arm(g, h, url); /* http(s) only, no proxy, no redirect, addresses checked */
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(left_ms > 1 ? left_ms : 1));
@@ -383,8 +418,6 @@ static CURLcode one_hop(const char *url, const struct easel_fetch_opts *o, int64
     curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
     curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_checked);
-    curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, g);
     if (o->max_bytes > 0)
         curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_bytes);
     if (o->stop) {
@@ -400,21 +433,6 @@ static CURLcode one_hop(const char *url, const struct easel_fetch_opts *o, int64
         *location = strdup(loc);
     curl_easy_cleanup(h);
     return cc;
-}
-
-char *easel_url_host(const char *url)
-{
-    CURLU *u = curl_url();
-    char *host = NULL, *out = NULL;
-    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
-        /* [::1] -> ::1, as allow lists write it */
-        size_t n = strlen(host);
-        out = host[0] == '[' && n > 2 ? strndup(host + 1, n - 2) : strdup(host);
-    }
-    curl_free(host);
-    curl_url_cleanup(u);
-    return out;
 }
 
 static easel_err fetch_http(const char *url, const struct easel_fetch_opts *o,
@@ -436,12 +454,10 @@ static easel_err fetch_http(const char *url, const struct easel_fetch_opts *o,
     easel_err rc = EASEL_OK;
     CURLcode cc = CURLE_OK;
     long code = 0;
-    struct guard_ctx g = {.o = o};
+    struct easel_guard g = {.allow = o->allow, .open_network = o->open_network,
+                            .trusted_origin = o->trusted_origin};
     for (int hop = 0; cur; hop++) {
-        char *host = easel_url_host(cur), *next = NULL;
-        g.host_allowed = host && easel_allow_host(o->allow, host);
-        g.refused[0] = '\0';
-        free(host);
+        char *next = NULL;
         s.buf.len = 0;
         ebuf[0] = '\0';
         cc = one_hop(cur, o, end - easel_now_ms(), &g, &s, &code, &next, ebuf);
@@ -560,28 +576,62 @@ easel_err easel_fetch(const char *url, const struct easel_fetch_opts *o,
     if (!url || !*url)
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
                                EASEL_R_UNSUPPORTED_SCHEME, "empty source URL");
+    unsigned scheme = 0;
+    size_t ul = strlen(url);
     if (strncasecmp(url, "file://", 7) == 0)
-        return fetch_file(url, o, out, len, err);
-    if (strncasecmp(url, "data:", 5) == 0)
-        return fetch_data(url, o, out, len, err);
-    if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0)
-        return fetch_http(url, o, out, len, err);
-    if (strncmp(url, "s3://", 5) == 0)
-        return fetch_s3(url, o, out, len, err);
+        scheme = EASEL_SCHEME_FILE;
+    else if (strncasecmp(url, "data:", 5) == 0)
+        scheme = EASEL_SCHEME_DATA;
+    else if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0)
+        scheme = EASEL_SCHEME_HTTP;
+    else if (strncmp(url, "s3://", 5) == 0)
+        scheme = EASEL_SCHEME_S3;
     /* bare base64 (a payload field holding the image itself): only the
      * base64 alphabet, so no path or URL can be mistaken for it */
-    size_t ul = strlen(url);
-    if (ul >= 16 && strspn(url, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                               "0123456789+/=\r\n") == ul) {
-        char *as_uri = easel_asprintf("data:;base64,%s", url);
-        if (!as_uri)
+    else if (ul >= 16 && strspn(url, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                     "0123456789+/=\r\n") == ul)
+        scheme = EASEL_SCHEME_DATA;
+    char where[200];
+    short_url(scheme == EASEL_SCHEME_DATA ? "data:..." : url, where, sizeof(where));
+    unsigned allowed = o->schemes ? o->schemes : EASEL_SCHEMES_ALL;
+    if (scheme && !(scheme & allowed)) {
+        char list[64] = "";
+        static const struct { unsigned bit; const char *name; } names[] = {
+            {EASEL_SCHEME_FILE, "file://"}, {EASEL_SCHEME_DATA, "data:"},
+            {EASEL_SCHEME_HTTP, "http(s)://"}, {EASEL_SCHEME_S3, "s3://"}};
+        size_t used = 0;
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+            if (!(allowed & names[i].bit))
+                continue;
+            int w = snprintf(list + used, sizeof(list) - used, "%s%s", used ? ", " : "",
+                             names[i].name);
+            if (w > 0 && (size_t)w < sizeof(list) - used) /* 4 names fit: never cut */
+                used += (size_t)w;
+        }
+        return easel_error_set(err, EASEL_EUNSUPPORTED, EASEL_CLASS_PERMANENT,
+                               EASEL_R_UNSUPPORTED_SCHEME, "%s refused: only %s URLs are accepted here",
+                               where, list);
+    }
+    easel_err rc;
+    char *as_uri;
+    switch (scheme) {
+    case EASEL_SCHEME_FILE:
+        return fetch_file(url, o, out, len, err);
+    case EASEL_SCHEME_HTTP:
+        return fetch_http(url, o, out, len, err);
+    case EASEL_SCHEME_S3:
+        return fetch_s3(url, o, out, len, err);
+    case EASEL_SCHEME_DATA:
+        if (strncasecmp(url, "data:", 5) == 0)
+            return fetch_data(url, o, out, len, err);
+        if (!(as_uri = easel_asprintf("data:;base64,%s", url)))
             return EASEL_ENOMEM;
-        easel_err rc = fetch_data(as_uri, o, out, len, err);
+        rc = fetch_data(as_uri, o, out, len, err);
         free(as_uri);
         return rc;
+    default:
+        break;
     }
-    char where[200];
-    short_url(url, where, sizeof(where));
     return easel_error_set(err, EASEL_EUNSUPPORTED, EASEL_CLASS_PERMANENT,
                            EASEL_R_UNSUPPORTED_SCHEME,
                            "source %s: only file://, http(s)://, s3:// and data: URLs are "

@@ -59,6 +59,7 @@ setup_services() {
   export EASEL_STORAGE=file://$WORK/results
   export EASEL_QUEUE=easel:jobs
   export EASEL_LOG_LEVEL=${EASEL_LOG_LEVEL:-info}
+  export EASEL_FILE_ROOTS=$WORK # file:// sources are refused outside it (no root: refused)
   mkdir -p "$WORK/results"
   "$EASEL" migrate >/dev/null || { fail "migrate"; exit 1; }
 }

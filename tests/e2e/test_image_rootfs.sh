@@ -25,7 +25,7 @@ check "submit from inside the image" test -n "$id"
 # chroot itself, not the in_image function: a function in the background
 # runs in a subshell, whose pid is not the controller's (killing it left the
 # controller running), while chroot execs easel in place, so $! is easel.
-EASEL_STORAGE=file:///data/results chroot --userspec=65532:65532 "$rootfs" /usr/local/bin/easel \
+EASEL_STORAGE=file:///data/results EASEL_FILE_ROOTS=/data/samples chroot --userspec=65532:65532 "$rootfs" /usr/local/bin/easel \
   controller --concurrency 1 >"$WORK/ctl.log" 2>&1 &
 CTL_PID=$!
 PIDS+=("$CTL_PID")

@@ -161,6 +161,27 @@ check "malformed --input is refused" bash -c "[ $rc -ne 0 ] && grep -qi 'json' '
 "$EASEL" job --id "$(cat /proc/sys/kernel/random/uuid)"; rc=$?
 check "job mode on an unknown id exits 13" eq "$rc" 13
 check "controller is still alive" kill -0 "$CTL_PID"
+"$EASEL" controller --file-root relative/dir 2>"$WORK/err.txt"; rc=$?
+check "a relative --file-root exits 2 naming the flag" bash -c "[ $rc -eq 2 ] && grep -q -- '--file-root must be an absolute' '$WORK/err.txt'"
+
+# --- secure by default: with no --file-root, no file:// source is read
+# (a controller of its own, on its own queue, without EASEL_FILE_ROOTS)
+main_ctl=$CTL_PID
+EASEL_FILE_ROOTS='' EASEL_QUEUE=easel:noroot start_controller noroot --concurrency 1 ||
+  fail "controller without file roots start"
+noroot=$(EASEL_QUEUE=easel:noroot "$EASEL" submit --input '{"style":"modern"}' --image "file://$SAMPLES/room-1.jpg")
+outside=$("$EASEL" submit --input '{"style":"modern"}' --image "file:///etc/hostname")
+wait_for 30 "finished $noroot $outside"
+check "a file:// source with no --file-root fails at once, permanently" eq \
+  "$(field "$noroot" "status||'/'||attempts||'/'||error_class||'/'||error_reason")" failed/1/permanent/file_root_unset
+check "the message names the rule" grep -q 'file:// sources are refused: no --file-root is set' \
+  <<<"$(field "$noroot" error_message)"
+check "a file:// source outside the roots fails permanently" eq \
+  "$(field "$outside" "status||'/'||error_class||'/'||error_reason")" failed/permanent/source_forbidden
+check "... saying it is outside the --file-root directories" grep -q 'outside the --file-root directories' \
+  <<<"$(field "$outside" error_message)"
+kill "$CTL_PID" 2>/dev/null; wait "$CTL_PID" 2>/dev/null
+CTL_PID=$main_ctl
 
 # every job has exactly one terminal event per run (a manual retry starts a new run)
 check "exactly one terminal event per job and run" eq "$(sql "select count(*) from (select job_id from job_events group by job_id having sum(case when to_status in ('succeeded','failed','dead','canceled') then 1 else 0 end) <> 1 + sum(case when reason='Requeued' then 1 else 0 end)) x")" 0

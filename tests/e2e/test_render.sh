@@ -46,6 +46,13 @@ inline=$(env EASEL_REGISTRY_INLINE "['value']")
 printf '%s' "$inline" >"$WORK/inline.json"
 check "the inline registry is a valid registry for that model" "$EASEL" registry validate "$WORK/inline.json"
 
+"$EASEL" render job --model acme/gpu-model --registry "$WORK/models.yaml" --source-allow 10.0.0.0/8 \
+  --file-root /srv/images --file-root /mnt/in -o json >"$WORK/roots.json"
+check "the worker gets the controller's file roots and allow-list" eq "$(python3 -c '
+import json, sys
+env = {e["name"]: e.get("value") for e in json.load(open(sys.argv[1]))["spec"]["template"]["spec"]["containers"][0]["env"]}
+print(env.get("EASEL_FILE_ROOTS"), env.get("EASEL_SOURCE_ALLOW"))' "$WORK/roots.json")" "/srv/images,/mnt/in 10.0.0.0/8"
+
 "$EASEL" render job --model nope/missing --registry "$WORK/models.yaml" >/dev/null 2>"$WORK/err.txt"; rc=$?
 check "an unknown model is refused" bash -c "[ $rc -ne 0 ] && grep -q 'not in the registry' '$WORK/err.txt'"
 "$EASEL" render job >/dev/null 2>&1; rc=$?

@@ -190,6 +190,31 @@ wait_for 30 "finished $t"
 check "a prediction past the model's timeout is canceled and the job says so" eq \
   "$(field "$t" "status||'/'||error_reason")" dead/provider_timeout
 
+# --- a provider's output URL is outside input: the SSRF guard judges it
+# (the model's own endpoint origin is trusted; nothing else is)
+hostile() { # URL -> the id of a job whose prediction answers with it
+  curl -sf -X POST "$BASE/_emu/output" -d "{\"url\": \"$1\"}" >/dev/null
+  local id; id=$(submit pinned/qwen '{}')
+  wait_for 30 "finished $id"
+  echo "$id"
+}
+meta=$(hostile "http://169.254.169.254/latest/meta-data/iam/security-credentials/")
+check "an output URL at the cloud metadata address fails at once, permanently" eq \
+  "$(field "$meta" "status||'/'||attempts||'/'||error_class||'/'||error_reason")" failed/1/permanent/output_url_blocked
+check "the refusal names the address and the rule" grep -q \
+  'downloading the replicate output: .* refused by the SSRF guard: 169.254.169.254 is link-local' \
+  <<<"$(field "$meta" error_message)"
+lo=$(hostile "${BASE/127.0.0.1/localhost}/files/x.png")
+check "an output URL at another origin on loopback (localhost, not the endpoint) is refused" eq \
+  "$(field "$lo" "status||'/'||error_reason")" failed/output_url_blocked
+check "... because it is loopback" grep -q 'is loopback' <<<"$(field "$lo" error_message)"
+fileout=$(hostile "file://$SAMPLES/room-1.jpg")
+check "an output URL naming a file on the node is refused" eq \
+  "$(field "$fileout" "status||'/'||error_reason")" failed/output_url_blocked
+check "... with the schemes an output may use" grep -q 'only data:, http(s):// URLs are accepted' \
+  <<<"$(field "$fileout" error_message)"
+curl -sf -X POST "$BASE/_emu/output" -d '{"url": null}' >/dev/null
+
 # --- the token is never written down
 leaks=$(grep -l "$TOKEN" "$WORK"/*.log 2>/dev/null | grep -v emu.log; \
         sql "select count(*) from jobs where result::text like '%$TOKEN%' or coalesce(error_message,'') like '%$TOKEN%' or payload::text like '%$TOKEN%'" | grep -v '^0$'; \

@@ -19,6 +19,9 @@ checked against the provider's own published API definition
 the error the service would give (400, 401, 404 or 422), before anything
 else. GET /_emu/violations returns {"checked": N, "violations": [...],
 "notes": [...]}; the stats count "checked" and "violations" too.
+POST /_emu/output {"url": "http://169.254.169.254/..."} makes an emulator
+that delivers outputs by URL (Replicate) answer with that URL instead, as a
+hostile or compromised provider would ({"url": null} undoes it).
 Python 3.11 standard library and the vips command only.
 """
 
@@ -121,6 +124,7 @@ class Emulator:
                                                 path=path))
             for n in res.notes:
                 self.notes[n] = self.notes.get(n, 0) + 1
+        self.output_url = None  # POST /_emu/output: answer with this URL
 
     def count(self, what, n=1):
         with self.lock:
@@ -254,6 +258,11 @@ class Handler(BaseHTTPRequestHandler):
                 self.emu.checked = 0
                 self.emu.violations.clear()
                 self.emu.notes.clear()
+            return self.send(200, {"ok": True})
+        if path == "/_emu/output" and self.command == "POST":
+            cfg = json.loads(self.body() or b"{}")
+            with self.emu.lock:
+                self.emu.output_url = cfg.get("url")
             return self.send(200, {"ok": True})
         if path == "/_emu/faults" and self.command == "POST":
             cfg = json.loads(self.body() or b"{}")

@@ -191,6 +191,7 @@ class Prediction:
         name = prefix + "%s.%s" % (self.id, fmt)
         url = r.put_file(name, data, {"jpg": "image/jpeg", "png": "image/png",
                                       "webp": "image/webp"}[fmt])
+        url = r.output_url or url  # POST /_emu/output: a URL the test chose
         # qwen-image-edit answers with a list of files, flux-kontext-max with one
         self.output = [url] if self.model.startswith("qwen") else url
         self.status = "succeeded"

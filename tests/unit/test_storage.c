@@ -341,6 +341,53 @@ static void test_guard_fetch(void **state)
     free(g.data);
 }
 
+/* A provider's output URL: the model's own endpoint origin (scheme, host
+ * and port exactly) is trusted, nothing else on that host is, a redirect
+ * out of it is judged anew, and only http(s) and data: are followed. */
+static void test_guard_trusted_origin(void **state)
+{
+    (void)state;
+    char origin[64], other[64];
+    snprintf(origin, sizeof(origin), "http://127.0.0.1:%d", srv_port);
+    snprintf(other, sizeof(other), "http://127.0.0.1:%d", srv_port == 1 ? 2 : srv_port - 1);
+    char u[96];
+    snprintf(u, sizeof(u), "HTTP://127.0.0.1:%d/files/a.png?x=1", srv_port);
+    assert_true(easel_same_origin(origin, u));
+    assert_false(easel_same_origin(origin, other));
+    assert_false(easel_same_origin("https://api.example.com", "http://api.example.com"));
+    assert_true(easel_same_origin("https://api.example.com", "https://API.example.com:443/v1"));
+    assert_false(easel_same_origin("https://api.example.com", "not a url"));
+
+    struct easel_fetch_opts o = opts();
+    o.allow = NULL;
+    o.trusted_origin = origin;
+    o.schemes = EASEL_SCHEME_HTTP | EASEL_SCHEME_DATA;
+    struct got g = fetch("http://127.0.0.1:%d/ok", &o, srv_port);
+    assert_int_equal(g.rc, EASEL_OK);
+    free(g.data);
+    g = fetch("http://localhost:%d/ok", &o, srv_port); /* another origin on the same host */
+    assert_string_equal(g.err.reason, "source_blocked");
+    g = fetch("http://127.0.0.1:%d/to-metadata", &o, srv_port);
+    assert_string_equal(g.err.reason, "source_blocked");
+    assert_non_null(strstr(g.err.msg, "169.254.169.254 is link-local"));
+    g = fetch("http://169.254.169.254/latest/meta-data/", &o);
+    assert_string_equal(g.err.reason, "source_blocked");
+    assert_int_equal(g.err.cls, EASEL_CLASS_PERMANENT);
+    g = fetch("data:,abc", &o);
+    assert_int_equal(g.rc, EASEL_OK);
+    free(g.data);
+    const char *refused[] = {"file:///etc/passwd", "s3://bucket/key.png"};
+    for (size_t i = 0; i < 2; i++) {
+        g = fetch("%s", &o, refused[i]);
+        assert_int_equal(g.rc, EASEL_EUNSUPPORTED);
+        assert_string_equal(g.err.reason, "unsupported_scheme");
+        assert_int_equal(g.err.cls, EASEL_CLASS_PERMANENT);
+        assert_non_null(strstr(g.err.msg, "only data:, http(s):// URLs are accepted"));
+    }
+    g = fetch("http://127.0.0.1:%d/to-file", &o, srv_port);
+    assert_string_equal(g.err.reason, "unsupported_scheme");
+}
+
 /* ---------------------------------------------------------------- http */
 
 static void test_http_ok_and_redirect(void **state)
@@ -478,9 +525,30 @@ static void test_file_roots(void **state)
     assert_int_equal(symlink(target, p), 0);
     snprintf(p, sizeof(p), "%s/empty.jpg", root);
     write_file(p, "");
+    snprintf(p, sizeof(p), "%s/dirlink", root);
+    assert_int_equal(symlink(other, p), 0);
+    snprintf(p, sizeof(p), "%s/inlink.jpg", root);
+    assert_int_equal(symlink("in.jpg", p), 0);
+
+    /* secure by default: no root, no file:// at all, whatever the path */
+    struct easel_fetch_opts o = opts();
+    const char *none[] = {NULL};
+    const char *const *unset[] = {NULL, none};
+    for (size_t i = 0; i < 2; i++) {
+        o.file_roots = unset[i];
+        struct got g = fetch("file://%s/in.jpg", &o, root);
+        assert_int_equal(g.rc, EASEL_EINVAL);
+        assert_null(g.data);
+        assert_string_equal(g.err.reason, "file_root_unset");
+        assert_int_equal(g.err.cls, EASEL_CLASS_PERMANENT);
+        assert_non_null(strstr(g.err.msg, "file:// sources are refused: no --file-root is set"));
+        g = fetch("file:///etc/passwd", &o);
+        assert_string_equal(g.err.reason, "file_root_unset");
+        g = fetch("file://%s/nope.jpg", &o, root); /* not even whether it exists */
+        assert_string_equal(g.err.reason, "file_root_unset");
+    }
 
     const char *roots[] = {root, NULL};
-    struct easel_fetch_opts o = opts();
     o.file_roots = roots;
     struct got g = fetch("file://%s/in.jpg", &o, root);
     assert_int_equal(g.rc, EASEL_OK);
@@ -492,26 +560,74 @@ static void test_file_roots(void **state)
     g = fetch("file://%s/out.jpg", &o, other); /* /root2 is not under /root */
     assert_string_equal(g.err.reason, "source_forbidden");
     assert_int_equal(g.err.cls, EASEL_CLASS_PERMANENT);
+    assert_non_null(strstr(g.err.msg, "outside the --file-root directories"));
     g = fetch("file://%s/../root2/out.jpg", &o, root);
+    assert_string_equal(g.err.reason, "source_forbidden");
+    g = fetch("file://%s/..%%2Froot2/out.jpg", &o, root); /* an escaped slash */
     assert_string_equal(g.err.reason, "source_forbidden");
     g = fetch("file://%s/link.jpg", &o, root); /* symlink escaping the root */
     assert_string_equal(g.err.reason, "source_forbidden");
+    assert_non_null(strstr(g.err.msg, "resolves to"));
+    g = fetch("file://%s/dirlink/out.jpg", &o, root); /* a directory symlink escaping it */
+    assert_string_equal(g.err.reason, "source_forbidden");
+    g = fetch("file://%s/inlink.jpg", &o, root); /* a symlink that stays inside is fine */
+    assert_int_equal(g.rc, EASEL_OK);
+    free(g.data);
     g = fetch("file://%s/nope.jpg", &o, root);
     assert_int_equal(g.rc, EASEL_ENOTFOUND);
     assert_string_equal(g.err.reason, "source_not_found");
+    /* a missing file outside the roots is refused, not reported missing:
+     * a job must not learn which files exist elsewhere */
+    g = fetch("file://%s/nope.jpg", &o, other);
+    assert_string_equal(g.err.reason, "source_forbidden");
+    g = fetch("file:///etc/no-such-file-%d", &o, 7);
+    assert_string_equal(g.err.reason, "source_forbidden");
     g = fetch("file://%s", &o, root); /* a directory */
     assert_string_equal(g.err.reason, "source_forbidden");
     g = fetch("file://%s/empty.jpg", &o, root);
     assert_string_equal(g.err.reason, "source_empty");
     g = fetch("file://relative/x.jpg", &o);
     assert_string_equal(g.err.reason, "source_forbidden");
-    /* no roots configured: any path */
-    o.file_roots = NULL;
+
+    /* roots are canonicalised: a root named through a symlink (or with a
+     * trailing slash) holds what its target holds */
+    char viaroot[320], slashed[320];
+    snprintf(viaroot, sizeof(viaroot), "%s/rootlink", tmpdir);
+    snprintf(slashed, sizeof(slashed), "%s/", root);
+    assert_int_equal(symlink(root, viaroot), 0);
+    const char *linked[] = {viaroot, NULL}, *trailing[] = {slashed, NULL};
+    o.file_roots = linked;
+    g = fetch("file://%s/in.jpg", &o, root);
+    assert_int_equal(g.rc, EASEL_OK);
+    free(g.data);
+    g = fetch("file://%s/in.jpg", &o, viaroot);
+    assert_int_equal(g.rc, EASEL_OK);
+    free(g.data);
+    g = fetch("file://%s/out.jpg", &o, other);
+    assert_string_equal(g.err.reason, "source_forbidden");
+    o.file_roots = trailing;
+    g = fetch("file://%s/in.jpg", &o, root);
+    assert_int_equal(g.rc, EASEL_OK);
+    free(g.data);
+    /* roots that do not exist here, or are not absolute, hold nothing */
+    const char *missing[] = {"/nonexistent/easel-root", "relative/root", NULL};
+    o.file_roots = missing;
+    g = fetch("file://%s/in.jpg", &o, root);
+    assert_string_equal(g.err.reason, "source_forbidden");
+    assert_non_null(strstr(g.err.msg, "none of the --file-root directories exists"));
+    assert_true(easel_file_root_valid("/srv/images"));
+    assert_false(easel_file_root_valid("srv/images"));
+    assert_false(easel_file_root_valid(""));
+    assert_false(easel_file_root_valid(NULL));
+    /* the root "/" is an explicit choice of every file */
+    const char *slash[] = {"/", NULL};
+    o.file_roots = slash;
     g = fetch("file://%s/out.jpg", &o, other);
     assert_int_equal(g.rc, EASEL_OK);
     free(g.data);
+    o.file_roots = roots;
     o.max_bytes = 3;
-    g = fetch("file://%s/out.jpg", &o, other);
+    g = fetch("file://%s/in.jpg", &o, root);
     assert_int_equal(g.rc, EASEL_ELIMIT);
     assert_string_equal(g.err.reason, "source_too_large");
 }
@@ -652,6 +768,7 @@ int main(void)
         cmocka_unit_test(test_guard_ranges),
         cmocka_unit_test(test_guard_allow_list),
         cmocka_unit_test(test_guard_fetch),
+        cmocka_unit_test(test_guard_trusted_origin),
         cmocka_unit_test(test_http_ok_and_redirect),
         cmocka_unit_test(test_http_status_classes),
         cmocka_unit_test(test_http_limits),
