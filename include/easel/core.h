@@ -330,9 +330,18 @@ char *easel_buf_steal(struct easel_buf *b, size_t *len);
 /* Copies at most dstlen-1 bytes and NUL-terminates. Returns strlen(src) so
  * truncation is detectable (>= dstlen). */
 size_t easel_strlcpy(char *dst, const char *src, size_t dstlen);
-/* snprintf that reports truncation: EASEL_ELIMIT when it did not fit. */
+/* snprintf that reports truncation: EASEL_ELIMIT when it did not fit (dst
+ * then holds the head, terminated), EASEL_EINVAL on an encoding error. For
+ * anything a program reads back: keys, names, URLs, paths, SQL, JSON. */
 easel_err easel_snprintf(char *dst, size_t dstlen, const char *fmt, ...)
     EASEL_PRINTF(3, 4);
+/* Formats text meant for a person (a log line, an error message, an Event)
+ * where cutting what does not fit is the intended behaviour: dst (dstlen >
+ * 0) always ends up terminated, and a cut ends in "..." so a reader sees it.
+ * Returns the length written. Never use it for text a program parses. */
+size_t easel_fmt_cut(char *dst, size_t dstlen, const char *fmt, ...) EASEL_PRINTF(3, 4);
+size_t easel_vfmt_cut(char *dst, size_t dstlen, const char *fmt, va_list ap)
+    EASEL_PRINTF(3, 0);
 /* strdup that returns NULL for NULL. */
 char *easel_strdup(const char *s);
 char *easel_strndup(const char *s, size_t n);

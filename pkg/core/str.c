@@ -35,6 +35,33 @@ easel_err easel_snprintf(char *dst, size_t dstlen, const char *fmt, ...)
     return (size_t)n >= dstlen ? EASEL_ELIMIT : EASEL_OK;
 }
 
+size_t easel_vfmt_cut(char *dst, size_t dstlen, const char *fmt, va_list ap)
+{
+    if (!dstlen)
+        return 0;
+    int n = vsnprintf(dst, dstlen, fmt, ap);
+    if (n < 0) {
+        dst[0] = '\0';
+        return 0;
+    }
+    if ((size_t)n < dstlen)
+        return (size_t)n;
+    /* cut: say so where there is room for it */
+    size_t len = dstlen - 1;
+    if (len >= 8)
+        memcpy(dst + len - 3, "...", 3);
+    return len;
+}
+
+size_t easel_fmt_cut(char *dst, size_t dstlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t n = easel_vfmt_cut(dst, dstlen, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
 char *easel_strdup(const char *s)
 {
     return s ? strdup(s) : NULL;

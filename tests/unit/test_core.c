@@ -295,6 +295,24 @@ static void test_reasons(void **state)
     easel_error_reason(NULL, EASEL_R_INTERNAL, 0);
 }
 
+static void test_fmt(void **state)
+{
+    (void)state;
+    char b[12];
+    assert_int_equal(easel_snprintf(b, sizeof(b), "%s-%d", "key", 7), EASEL_OK);
+    assert_string_equal(b, "key-7");
+    assert_int_equal(easel_snprintf(b, sizeof(b), "%s", "a longer key than fits"), EASEL_ELIMIT);
+    assert_int_equal(strlen(b), sizeof(b) - 1);
+    assert_int_equal(easel_fmt_cut(b, sizeof(b), "%s", "short"), 5);
+    assert_string_equal(b, "short");
+    assert_int_equal(easel_fmt_cut(b, sizeof(b), "%s", "a sentence that goes on"), 11);
+    assert_string_equal(b, "a senten..."); /* the cut shows */
+    char tiny[4];
+    assert_int_equal(easel_fmt_cut(tiny, sizeof(tiny), "%s", "abcdef"), 3);
+    assert_string_equal(tiny, "abc"); /* too small to say so */
+    assert_int_equal(easel_fmt_cut(b, 0, "%s", "x"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_yaml_to_json),
         cmocka_unit_test(test_prom_text),
         cmocka_unit_test(test_reasons),
+        cmocka_unit_test(test_fmt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
