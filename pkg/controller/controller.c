@@ -316,6 +316,17 @@ out:
     free(lost);
 }
 
+/* Expired leases taken over per sweep; more wait for the next sweep. */
+#define RECOVER_BATCH 256
+
+/* Takes over every expired lease, whatever the load. Taking the bookkeeping
+ * (the lease, the record) needs no free slot: a taken-over job counts in
+ * slots_used at once, which may pass the concurrency, and the claimer waits
+ * until it is below again. What each job then needs is decided from its
+ * record (tracker.c): an attempt still running elsewhere is watched where
+ * it runs, a finished one is settled, and one that needs a new attempt runs
+ * here if it fits, else goes to the head of the queue, so the next free
+ * slot of any controller runs it before new work. */
 static void recover(struct ctl *c)
 {
     size_t moved = 0;
@@ -326,27 +337,27 @@ static void recover(struct ctl *c)
     if (moved)
         easel_warn(NULL, "recovered %zu unadopted entries of a dead controller",
                    moved);
-    pthread_mutex_lock(&c->mu);
-    int room = c->o->concurrency - c->slots_used;
-    if (room > 0)
-        c->slots_used += room; /* reserve before taking */
-    pthread_mutex_unlock(&c->mu);
-    if (room <= 0)
-        return;
-    char(*ids)[EASEL_UUID_LEN + 1] = calloc((size_t)room, sizeof(*ids));
-    struct easel_queue_entry *e = calloc((size_t)room, sizeof(*e));
+    char(*ids)[EASEL_UUID_LEN + 1] = calloc(RECOVER_BATCH, sizeof(*ids));
+    struct easel_queue_entry *e = calloc(RECOVER_BATCH, sizeof(*e));
     size_t n = 0;
-    if (ids && e) {
-        easel_err rc = easel_queue_take_expired(c->q, (size_t)room, ids, e, &n);
-        if (rc == EASEL_ECONN)
-            c->queue_down = true;
+    if (!ids || !e)
+        goto out;
+    easel_err rc = easel_queue_take_expired(c->q, RECOVER_BATCH, ids, e, &n);
+    if (rc == EASEL_ECONN)
+        c->queue_down = true;
+    if (n) {
+        pthread_mutex_lock(&c->mu);
+        c->slots_used += (int)n;
+        pthread_mutex_unlock(&c->mu);
     }
     for (size_t i = 0; i < n; i++) {
         easel_warn(ids[i], "took over an expired lease");
-        if (ctl_track(c, ids[i], e[i].raw) != EASEL_OK)
-            ctl_slots_release(c, 1);
+        if (ctl_track_recovered(c, ids[i], e[i].raw) != EASEL_OK)
+            ctl_slots_release(c, 1); /* the lease lapses again; next sweep */
     }
-    ctl_slots_release(c, room - (int)n);
+    if (n == RECOVER_BATCH)
+        c->next_recover_ms = 0; /* more are waiting: sweep again at once */
+out:
     easel_queue_entries_free(e, n);
     free(e);
     free(ids);
@@ -438,8 +449,10 @@ static void timers(struct ctl *c, bool stopping)
             c->next_promote_ms = now + 1000;
     }
     if (!stopping && leader && now >= c->next_recover_ms) {
+        /* A quarter of the lease: a dead controller's jobs are taken over
+         * at most a lease and a quarter after its last renewal. */
+        c->next_recover_ms = now + c->o->lease_ms / 4;
         recover(c);
-        c->next_recover_ms = now + c->o->lease_ms / 2;
     }
     if (!stopping && leader && now >= c->next_promote_ms) {
         size_t moved = 0;
