@@ -304,9 +304,11 @@ static void renew_leases(struct ctl *c)
                 free(t->canonical);
                 free(t->model);
                 free(t->slot_model); /* the slot is the new owner's now */
+                bool held = !t->no_slot;
                 size_t idx = (size_t)(t - c->jobs);
                 c->jobs[idx] = c->jobs[--c->njobs];
-                ctl_slots_release(c, 1);
+                if (held)
+                    ctl_slots_release(c, 1);
             }
         }
         free(gone);

@@ -43,6 +43,9 @@ struct tracked {
     char *slot_model;          /* holds a concurrency slot of this model in Redis */
     int64_t gate_until;        /* WAIT_SLOT: the model's rate limit opens again (mono ms) */
     bool recovered;            /* taken over from an expired lease, not yet decided */
+    /* Holds no slot in slots_used: an attempt of a dead controller that
+     * was re-attached runs on that controller's capacity, not ours. */
+    bool no_slot;
 };
 
 struct ctl {

@@ -132,9 +132,11 @@ static void untrack(struct ctl *c, struct tracked *t)
     release_slot(c, t);
     free(t->canonical);
     free(t->model);
+    bool held = !t->no_slot;
     size_t i = (size_t)(t - c->jobs);
     c->jobs[i] = c->jobs[--c->njobs];
-    ctl_slots_release(c, 1);
+    if (held)
+        ctl_slots_release(c, 1);
 }
 
 static bool store_ok(struct ctl *c, easel_err rc)
@@ -403,17 +405,25 @@ static void kill_local_worker(struct ctl *c, const struct easel_job *j)
 /* A job taken over from an expired lease that needs a new attempt runs
  * here only if it fits in this controller's concurrency; otherwise it goes
  * to the head of the queue, where the next free slot of any controller
- * claims it before new work. Returns true when the job left the table (t
- * is then gone) or must wait for Redis. */
+ * claims it before new work. The same holds for a re-attached attempt
+ * (which holds no slot) that turns out to need a new one. Returns true when
+ * the job left the table (t is then gone) or must wait for Redis. */
 static bool requeue_unfitting(struct ctl *c, struct tracked *t)
 {
-    if (!t->recovered)
+    if (!t->recovered && !t->no_slot)
         return false;
     pthread_mutex_lock(&c->mu);
-    bool over = c->slots_used > c->o->concurrency;
+    bool over;
+    if (t->no_slot) {
+        over = c->slots_used >= c->o->concurrency;
+        if (!over)
+            c->slots_used++; /* it takes a slot to run here */
+    } else {
+        over = c->slots_used > c->o->concurrency;
+    }
     pthread_mutex_unlock(&c->mu);
     if (!over) {
-        t->recovered = false;
+        t->recovered = t->no_slot = false;
         return false;
     }
     easel_err rc = easel_queue_requeue(c->q, t->id, t->canonical);
@@ -469,7 +479,14 @@ static void decide(struct ctl *c, struct tracked *t)
         break;
     case EASEL_STATUS_DISPATCHED:
     case EASEL_STATUS_RUNNING:
-        t->recovered = false; /* watched here: it needs no slot of ours */
+        if (t->recovered) {
+            /* An attempt of a dead controller, re-attached: it runs on that
+             * controller's capacity, so watching it takes no slot of ours
+             * and new work is not held back by it. */
+            t->recovered = false;
+            t->no_slot = true;
+            ctl_slots_release(c, 1);
+        }
         if (t->state == T_RUNNING)
             break; /* ours: the executor tells us when it ends */
         if (t->state == T_FINALIZE) {
