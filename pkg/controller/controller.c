@@ -47,19 +47,16 @@ const char *ctl_registry_path(const struct ctl *c)
                                                        : NULL;
 }
 
-/* A ConfigMap Event (leader only): what people see in kubectl describe. */
+/* A ConfigMap Event (leader only): what people see in kubectl describe.
+ * Queued to the writer thread: an API server that hangs on it does not
+ * hold up the loop. */
 static void configmap_event(struct ctl *c, const char *type, const char *reason,
                             const char *msg)
 {
-    if (!c->api || !easel_leader_is(c->o->leader))
+    if (!c->rec || !easel_leader_is(c->o->leader))
         return;
     struct easel_kube_ref io = {"v1", "ConfigMap", c->cm_name, c->cm_ns, c->cm_uid};
-    cJSON *ev = easel_kube_event_new(&io, type, reason, msg, c->host, c->cid);
-    struct easel_error err;
-    easel_error_clear(&err);
-    if (easel_kube_create(c->api, &easel_kube_events, c->cm_ns, ev, NULL, &err))
-        easel_warn(NULL, "registry event %s not recorded: %s", reason, err.msg);
-    cJSON_Delete(ev);
+    easel_kube_record(c->rec, &io, type, reason, "%s", msg);
 }
 
 /* Validates a registry text and, when valid, puts it in force. An invalid
@@ -172,6 +169,14 @@ static easel_err start_configmap(struct ctl *c, struct easel_error *err)
     easel_err rc = easel_kube_new(c->o->kube, NULL, &c->api, err);
     if (rc)
         return rc;
+    c->rec = c->o->recorder;
+    if (!c->rec) {
+        struct easel_kube_recorder_opts ro = {.host = c->host, .reporter = c->cid};
+        rc = easel_kube_recorder_new(c->o->kube, &ro, &c->rec, err);
+        if (rc)
+            return rc;
+        c->own_rec = true;
+    }
     cJSON *cm = NULL;
     rc = easel_kube_get(c->api, &easel_kube_configmaps, c->cm_ns, c->cm_name, &cm, err);
     if (rc) {
@@ -673,6 +678,8 @@ out:
     easel_store_free(c.s);
     easel_registry_unref(c.reg);
     easel_kube_watch_stop(c.cmw);
+    if (c.own_rec)
+        easel_kube_recorder_free(c.rec, 3000);
     easel_kube_free(c.api);
     free(c.cm_ns);
     free(c.cm_name);

@@ -75,6 +75,8 @@ struct ctl {
 
     /* registry from a ConfigMap */
     struct easel_kube *api;
+    struct easel_kube_recorder *rec; /* registry Events; never waited on */
+    bool own_rec;                    /* made here (none was given) */
     struct easel_kube_watch *cmw;
     char *cm_ns, *cm_name;
     char cm_uid[64];                 /* for Events kubectl describe finds */
