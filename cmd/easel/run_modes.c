@@ -105,6 +105,7 @@ int mode_controller(struct settings *s, char **args, int nargs)
     struct easel_executor *ex = NULL;
     struct easel_kube_config *kc = NULL;
     struct easel_leader *leader = NULL;
+    struct easel_kube_recorder *rec = NULL; /* the one Event writer */
     for (size_t i = 0; i < n; i++)
         if (!env[i]) {
             fprintf(stderr, "easel controller: out of memory\n");
@@ -117,6 +118,14 @@ int mode_controller(struct settings *s, char **args, int nargs)
         struct easel_error kerr;
         easel_error_clear(&kerr);
         if (easel_kube_config_load(s->kubeconfig, NULL, &kc, &kerr) != EASEL_OK) {
+            fprintf(stderr, "easel controller: %s\n", kerr.msg);
+            goto out;
+        }
+        char host[128] = "easel";
+        gethostname(host, sizeof(host) - 1);
+        struct easel_kube_recorder_opts ro = {
+            .reporter = s->controller_id && *s->controller_id ? s->controller_id : host};
+        if (easel_kube_recorder_new(kc, &ro, &rec, &kerr) != EASEL_OK) {
             fprintf(stderr, "easel controller: %s\n", kerr.msg);
             goto out;
         }
@@ -144,7 +153,8 @@ int mode_controller(struct settings *s, char **args, int nargs)
         struct easel_kube_job_params jp;
         kube_job_params_from(s, ns, &jp);
         struct easel_kube_exec_opts ko = {.cfg = kc, .job = &jp,
-                                          .pending_grace_ms = s->pending_grace_ms};
+                                          .pending_grace_ms = s->pending_grace_ms,
+                                          .recorder = rec};
         easel_err krc = easel_executor_kube_new(&ko, &ex, &kerr);
         if (krc != EASEL_OK) {
             fprintf(stderr, "easel controller: cannot set up the kubernetes executor: %s\n",
@@ -176,6 +186,7 @@ int mode_controller(struct settings *s, char **args, int nargs)
         .registry_snapshot = snapshot[0] ? snapshot : NULL,
         .registry_configmap = s->registry_configmap,
         .kube = kc,
+        .recorder = rec,
         .leader = leader,
         .controller_id = s->controller_id,
         .concurrency = s->concurrency,
@@ -195,6 +206,7 @@ int mode_controller(struct settings *s, char **args, int nargs)
     status = rc ? 1 : 0;
 out:
     easel_executor_free(ex);
+    easel_kube_recorder_free(rec, 3000); /* what is queued, if it can */
     easel_leader_stop(leader); /* releases the Lease: a successor leads at once */
     easel_kube_config_free(kc);
     for (size_t i = 0; i < n; i++)

@@ -33,6 +33,10 @@ struct easel_controller_opts {
      * (RegistryApplied / RegistryRejected) from the leader. Needs kube. */
     const char *registry_configmap;
     const struct easel_kube_config *kube;
+    /* Writes the registry Events without ever making the loop wait (the
+     * kubernetes executor's writer, shared). Borrowed; NULL with
+     * registry_configmap set: the controller makes its own. */
+    struct easel_kube_recorder *recorder;
     /* Leader election: only the leader recovers orphaned leases, promotes
      * delayed retries and writes registry Events. NULL = this replica does
      * all of it (a single controller). Borrowed. */

@@ -178,6 +178,7 @@ const char *easel_errclass_name(enum easel_errclass c); /* "retryable", ... */
     X(PROVIDER_HTTP, "provider_http") /* the text gets _<status> */          \
     X(NO_OUTPUT, "no_output")                                                \
     X(NO_IMAGE, "no_image")                                                  \
+    X(OUTPUT_URL_BLOCKED, "output_url_blocked")                              \
     X(MODEL_BUSY, "model_busy")                                              \
     X(BREAKER_OPEN, "breaker_open")                                          \
     /* workers */                                                            \

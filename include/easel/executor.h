@@ -100,12 +100,16 @@ easel_err easel_executor_local_new(const struct easel_local_opts *o,
  * watches on Jobs and pods; see docs/kubernetes.md. */
 struct easel_kube_config;
 struct easel_kube_job_params;
+struct easel_kube_recorder;
 struct easel_kube_exec_opts {
     const struct easel_kube_config *cfg;
     /* namespace, image, secrets, storage, ttl, kueue... (copied; registry,
      * model, job id and attempt are filled per attempt) */
     const struct easel_kube_job_params *job;
     int64_t pending_grace_ms;   /* unschedulable / image pull, 0 = 5 min */
+    /* writes Events and status annotations (borrowed; NULL: the executor
+     * makes its own) */
+    struct easel_kube_recorder *recorder;
 };
 easel_err easel_executor_kube_new(const struct easel_kube_exec_opts *o,
                                   struct easel_executor **out,

@@ -225,6 +225,53 @@ cJSON *easel_kube_event_new(const struct easel_kube_ref *involved, const char *t
                             const char *reason, const char *message,
                             const char *host, const char *reporter);
 
+/* ----------------------------------------------------------------- events */
+
+/*
+ * The controller's one writer of Events and status annotations
+ * (pkg/kube/events.c): a bounded queue and one thread with its own API
+ * connection. Callers never wait on the API server; when the queue is full
+ * a write is dropped, counted and logged. Repeats of an Event (same object,
+ * type, reason and message) are folded into one with a count, and one
+ * written in the last ten minutes is updated (count, lastTimestamp) instead
+ * of written again. All calls are thread-safe.
+ */
+struct easel_kube_recorder;
+struct easel_kube_recorder_opts {
+    size_t capacity;       /* queued writes; 0 = 512 */
+    int64_t timeout_ms;    /* per request; 0 = 10 s */
+    const char *host;      /* Event source.host; NULL = this host's name */
+    const char *reporter;  /* reportingInstance; NULL = host */
+};
+struct easel_kube_recorder_stats {
+    uint64_t queued;   /* accepted into the queue */
+    uint64_t folded;   /* repeats folded into a queued Event */
+    uint64_t written;  /* written (or updated) */
+    uint64_t failed;   /* the API refused or did not answer */
+    uint64_t dropped;  /* queue full, stopping, or out of memory */
+    size_t pending;    /* in the queue now */
+};
+/* Connects (its own client, cfg copied) and starts the thread. */
+easel_err easel_kube_recorder_new(const struct easel_kube_config *cfg,
+                                  const struct easel_kube_recorder_opts *o,
+                                  struct easel_kube_recorder **out,
+                                  struct easel_error *err);
+/* Writes what is queued for up to drain_ms more (plus one request's
+ * timeout), drops the rest, stops the thread and frees. NULL is fine. */
+void easel_kube_recorder_free(struct easel_kube_recorder *r, int64_t drain_ms);
+/* Queues an Event about io; never blocks on the API. false: dropped (or r
+ * NULL). */
+bool easel_kube_record(struct easel_kube_recorder *r, const struct easel_kube_ref *io,
+                       const char *type, const char *reason, const char *fmt, ...)
+    EASEL_PRINTF(5, 6);
+/* Queues a merge patch of an object (a Job's status annotations). Takes
+ * patch, also on failure. A 404 when written is not an error. */
+bool easel_kube_recorder_patch(struct easel_kube_recorder *r,
+                               const struct easel_kube_res *res, const char *ns,
+                               const char *name, cJSON *patch);
+void easel_kube_recorder_stats(struct easel_kube_recorder *r,
+                               struct easel_kube_recorder_stats *s);
+
 /* RFC 3339 time in UTC with seconds ("2026-11-23T07:31:19Z"), as the API
  * writes Time fields. */
 void easel_kube_time(int64_t wall_ms, char *dst, size_t len);

@@ -167,6 +167,17 @@ easel_err easel_queue_ack(struct easel_queue *q, const char *const *ids,
 easel_err easel_queue_retry(struct easel_queue *q, const char *job_id,
                             const char *entry, int64_t due_ms);
 
+/* Gives a held job back to the head of the queue: its canonical entry (or
+ * `entry` when not NULL, canonical, with the "id") goes to the end of the
+ * pending list that is claimed next, ahead of every entry already waiting,
+ * and the lease, owner, claim and any delayed member are dropped, in one
+ * step. A controller that took over a job needing a new attempt but has no
+ * free slot uses it, so that the next free slot anywhere runs the job before
+ * new work. EASEL_ENOTFOUND when entry is NULL and the job is neither
+ * claimed nor waiting. */
+easel_err easel_queue_requeue(struct easel_queue *q, const char *job_id,
+                              const char *entry);
+
 /* Dead letter: pushes {"id","reason","error","entry","at"} on the dead list
  * (replacing an earlier dead letter of the same id) and drops the lease.
  * "entry" is `entry` when not NULL, else the job's canonical entry (from its

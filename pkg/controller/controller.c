@@ -47,19 +47,16 @@ const char *ctl_registry_path(const struct ctl *c)
                                                        : NULL;
 }
 
-/* A ConfigMap Event (leader only): what people see in kubectl describe. */
+/* A ConfigMap Event (leader only): what people see in kubectl describe.
+ * Queued to the writer thread: an API server that hangs on it does not
+ * hold up the loop. */
 static void configmap_event(struct ctl *c, const char *type, const char *reason,
                             const char *msg)
 {
-    if (!c->api || !easel_leader_is(c->o->leader))
+    if (!c->rec || !easel_leader_is(c->o->leader))
         return;
     struct easel_kube_ref io = {"v1", "ConfigMap", c->cm_name, c->cm_ns, c->cm_uid};
-    cJSON *ev = easel_kube_event_new(&io, type, reason, msg, c->host, c->cid);
-    struct easel_error err;
-    easel_error_clear(&err);
-    if (easel_kube_create(c->api, &easel_kube_events, c->cm_ns, ev, NULL, &err))
-        easel_warn(NULL, "registry event %s not recorded: %s", reason, err.msg);
-    cJSON_Delete(ev);
+    easel_kube_record(c->rec, &io, type, reason, "%s", msg);
 }
 
 /* Validates a registry text and, when valid, puts it in force. An invalid
@@ -172,6 +169,14 @@ static easel_err start_configmap(struct ctl *c, struct easel_error *err)
     easel_err rc = easel_kube_new(c->o->kube, NULL, &c->api, err);
     if (rc)
         return rc;
+    c->rec = c->o->recorder;
+    if (!c->rec) {
+        struct easel_kube_recorder_opts ro = {.host = c->host, .reporter = c->cid};
+        rc = easel_kube_recorder_new(c->o->kube, &ro, &c->rec, err);
+        if (rc)
+            return rc;
+        c->own_rec = true;
+    }
     cJSON *cm = NULL;
     rc = easel_kube_get(c->api, &easel_kube_configmaps, c->cm_ns, c->cm_name, &cm, err);
     if (rc) {
@@ -304,9 +309,11 @@ static void renew_leases(struct ctl *c)
                 free(t->canonical);
                 free(t->model);
                 free(t->slot_model); /* the slot is the new owner's now */
+                bool held = !t->no_slot;
                 size_t idx = (size_t)(t - c->jobs);
                 c->jobs[idx] = c->jobs[--c->njobs];
-                ctl_slots_release(c, 1);
+                if (held)
+                    ctl_slots_release(c, 1);
             }
         }
         free(gone);
@@ -316,6 +323,17 @@ out:
     free(lost);
 }
 
+/* Expired leases taken over per sweep; more wait for the next sweep. */
+#define RECOVER_BATCH 256
+
+/* Takes over every expired lease, whatever the load. Taking the bookkeeping
+ * (the lease, the record) needs no free slot: a taken-over job counts in
+ * slots_used at once, which may pass the concurrency, and the claimer waits
+ * until it is below again. What each job then needs is decided from its
+ * record (tracker.c): an attempt still running elsewhere is watched where
+ * it runs, a finished one is settled, and one that needs a new attempt runs
+ * here if it fits, else goes to the head of the queue, so the next free
+ * slot of any controller runs it before new work. */
 static void recover(struct ctl *c)
 {
     size_t moved = 0;
@@ -326,27 +344,27 @@ static void recover(struct ctl *c)
     if (moved)
         easel_warn(NULL, "recovered %zu unadopted entries of a dead controller",
                    moved);
-    pthread_mutex_lock(&c->mu);
-    int room = c->o->concurrency - c->slots_used;
-    if (room > 0)
-        c->slots_used += room; /* reserve before taking */
-    pthread_mutex_unlock(&c->mu);
-    if (room <= 0)
-        return;
-    char(*ids)[EASEL_UUID_LEN + 1] = calloc((size_t)room, sizeof(*ids));
-    struct easel_queue_entry *e = calloc((size_t)room, sizeof(*e));
+    char(*ids)[EASEL_UUID_LEN + 1] = calloc(RECOVER_BATCH, sizeof(*ids));
+    struct easel_queue_entry *e = calloc(RECOVER_BATCH, sizeof(*e));
     size_t n = 0;
-    if (ids && e) {
-        easel_err rc = easel_queue_take_expired(c->q, (size_t)room, ids, e, &n);
-        if (rc == EASEL_ECONN)
-            c->queue_down = true;
+    if (!ids || !e)
+        goto out;
+    easel_err rc = easel_queue_take_expired(c->q, RECOVER_BATCH, ids, e, &n);
+    if (rc == EASEL_ECONN)
+        c->queue_down = true;
+    if (n) {
+        pthread_mutex_lock(&c->mu);
+        c->slots_used += (int)n;
+        pthread_mutex_unlock(&c->mu);
     }
     for (size_t i = 0; i < n; i++) {
         easel_warn(ids[i], "took over an expired lease");
-        if (ctl_track(c, ids[i], e[i].raw) != EASEL_OK)
-            ctl_slots_release(c, 1);
+        if (ctl_track_recovered(c, ids[i], e[i].raw) != EASEL_OK)
+            ctl_slots_release(c, 1); /* the lease lapses again; next sweep */
     }
-    ctl_slots_release(c, room - (int)n);
+    if (n == RECOVER_BATCH)
+        c->next_recover_ms = 0; /* more are waiting: sweep again at once */
+out:
     easel_queue_entries_free(e, n);
     free(e);
     free(ids);
@@ -438,8 +456,10 @@ static void timers(struct ctl *c, bool stopping)
             c->next_promote_ms = now + 1000;
     }
     if (!stopping && leader && now >= c->next_recover_ms) {
+        /* A quarter of the lease: a dead controller's jobs are taken over
+         * at most a lease and a quarter after its last renewal. */
+        c->next_recover_ms = now + c->o->lease_ms / 4;
         recover(c);
-        c->next_recover_ms = now + c->o->lease_ms / 2;
     }
     if (!stopping && leader && now >= c->next_promote_ms) {
         size_t moved = 0;
@@ -658,6 +678,8 @@ out:
     easel_store_free(c.s);
     easel_registry_unref(c.reg);
     easel_kube_watch_stop(c.cmw);
+    if (c.own_rec)
+        easel_kube_recorder_free(c.rec, 3000);
     easel_kube_free(c.api);
     free(c.cm_ns);
     free(c.cm_name);

@@ -42,6 +42,10 @@ struct tracked {
     int fresh_max_attempts;    /* > 0: inserted as queued just now (model set) */
     char *slot_model;          /* holds a concurrency slot of this model in Redis */
     int64_t gate_until;        /* WAIT_SLOT: the model's rate limit opens again (mono ms) */
+    bool recovered;            /* taken over from an expired lease, not yet decided */
+    /* Holds no slot in slots_used: an attempt of a dead controller that
+     * was re-attached runs on that controller's capacity, not ours. */
+    bool no_slot;
 };
 
 struct ctl {
@@ -54,7 +58,10 @@ struct ctl {
     struct easel_registry *reg;      /* current registry, one ref held */
     struct handoff *ready;
     size_t nready, capready;
-    int slots_used;                  /* tracked + ready */
+    /* tracked + ready. Taking over expired leases adds to it without
+     * waiting for room, so it may pass the concurrency for a while: the
+     * claimer then waits until it is below again. */
+    int slots_used;
     bool stopping;
     int wake_fd;                     /* eventfd: claimer -> main */
 
@@ -68,6 +75,8 @@ struct ctl {
 
     /* registry from a ConfigMap */
     struct easel_kube *api;
+    struct easel_kube_recorder *rec; /* registry Events; never waited on */
+    bool own_rec;                    /* made here (none was given) */
     struct easel_kube_watch *cmw;
     char *cm_ns, *cm_name;
     char cm_uid[64];                 /* for Events kubectl describe finds */
@@ -91,6 +100,8 @@ char *ctl_canonical(const char *id, const struct easel_intake *in);
 /* tracker.c */
 void ctl_slots_release(struct ctl *c, int n);
 easel_err ctl_track(struct ctl *c, const char *id, const char *canonical);
+/* Tracks a job taken over from an expired lease (its slot already counted). */
+easel_err ctl_track_recovered(struct ctl *c, const char *id, const char *canonical);
 /* Tracks a job the claimer has just inserted as queued, with its model. */
 easel_err ctl_track_fresh(struct ctl *c, const char *id, const char *canonical,
                           const char *model, int max_attempts);

@@ -86,6 +86,15 @@ easel_err ctl_track_fresh(struct ctl *c, const char *id, const char *canonical,
     return EASEL_OK;
 }
 
+easel_err ctl_track_recovered(struct ctl *c, const char *id, const char *canonical)
+{
+    size_t before = c->njobs;
+    easel_err rc = ctl_track(c, id, canonical);
+    if (rc == EASEL_OK && c->njobs > before)
+        c->jobs[c->njobs - 1].recovered = true;
+    return rc;
+}
+
 /* Gives back the job's concurrency slot, if it holds one. A failure only
  * delays the slot's return until its hold runs out. */
 static void release_slot(struct ctl *c, struct tracked *t)
@@ -123,9 +132,11 @@ static void untrack(struct ctl *c, struct tracked *t)
     release_slot(c, t);
     free(t->canonical);
     free(t->model);
+    bool held = !t->no_slot;
     size_t i = (size_t)(t - c->jobs);
     c->jobs[i] = c->jobs[--c->njobs];
-    ctl_slots_release(c, 1);
+    if (held)
+        ctl_slots_release(c, 1);
 }
 
 static bool store_ok(struct ctl *c, easel_err rc)
@@ -391,6 +402,46 @@ static void kill_local_worker(struct ctl *c, const struct easel_job *j)
         kill(-(pid_t)pid, SIGKILL);
 }
 
+/* A job taken over from an expired lease that needs a new attempt runs
+ * here only if it fits in this controller's concurrency; otherwise it goes
+ * to the head of the queue, where the next free slot of any controller
+ * claims it before new work. The same holds for a re-attached attempt
+ * (which holds no slot) that turns out to need a new one. Returns true when
+ * the job left the table (t is then gone) or must wait for Redis. */
+static bool requeue_unfitting(struct ctl *c, struct tracked *t)
+{
+    if (!t->recovered && !t->no_slot)
+        return false;
+    pthread_mutex_lock(&c->mu);
+    bool over;
+    if (t->no_slot) {
+        over = c->slots_used >= c->o->concurrency;
+        if (!over)
+            c->slots_used++; /* it takes a slot to run here */
+    } else {
+        over = c->slots_used > c->o->concurrency;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (!over) {
+        t->recovered = t->no_slot = false;
+        return false;
+    }
+    easel_err rc = easel_queue_requeue(c->q, t->id, t->canonical);
+    if (rc == EASEL_ECONN) {
+        queue_ok(c, rc);
+        return true; /* decided again once Redis is back */
+    }
+    t->recovered = false;
+    if (rc) {
+        easel_warn(t->id, "could not put the taken-over job back at the head of the queue (%s); running it here",
+                   easel_queue_errstr(c->q));
+        return false;
+    }
+    easel_info(t->id, "no free slot for the taken-over job: back at the head of the queue, ahead of new work");
+    untrack(c, t);
+    return true;
+}
+
 /* Looks at one job's row and moves it on. */
 static void decide(struct ctl *c, struct tracked *t)
 {
@@ -415,7 +466,7 @@ static void decide(struct ctl *c, struct tracked *t)
 
     switch (j->status) {
     case EASEL_STATUS_QUEUED:
-        if (t->state != T_RUNNING)
+        if (t->state != T_RUNNING && !requeue_unfitting(c, t))
             dispatch(c, t, j);
         break;
     case EASEL_STATUS_RETRYING:
@@ -423,11 +474,19 @@ static void decide(struct ctl *c, struct tracked *t)
             break; /* our worker recorded it; settle when it exits */
         if (j->run_after_ms > easel_wall_ms() + 20)
             settle(c, t, j); /* wait in the delayed set, not here */
-        else
+        else if (!requeue_unfitting(c, t))
             dispatch(c, t, j);
         break;
     case EASEL_STATUS_DISPATCHED:
     case EASEL_STATUS_RUNNING:
+        if (t->recovered) {
+            /* An attempt of a dead controller, re-attached: it runs on that
+             * controller's capacity, so watching it takes no slot of ours
+             * and new work is not held back by it. */
+            t->recovered = false;
+            t->no_slot = true;
+            ctl_slots_release(c, 1);
+        }
         if (t->state == T_RUNNING)
             break; /* ours: the executor tells us when it ends */
         if (t->state == T_FINALIZE) {

@@ -11,15 +11,14 @@
  *
  * The controller is the only writer to the API. Per attempt it creates the
  * Job and, once the attempt is settled, patches the Job's status
- * annotations once; Events (Dispatched, Started, Retrying, Succeeded,
- * Failed, DeadLettered, Canceled) are written by a background thread so
- * that the controller's loop never waits on them.
+ * annotations once; those and the Events (Dispatched, Started, Retrying,
+ * Succeeded, Failed, DeadLettered, Canceled) go through the controller's
+ * one writer (pkg/kube/events.c), so that its loop never waits on them.
  *
  * Jobs outlive the controller: on shutdown nothing is deleted, and a new
  * controller adopts running Jobs it finds through the watch.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,21 +61,12 @@ struct att {
     char job_fail_msg[200];
 };
 
-enum wkind { W_EVENT, W_ANNOTATE };
-struct wtask {
-    enum wkind kind;
-    char name[96], uid[64];
-    char reason[32], type[16];
-    char *message;
-    cJSON *annotations;
-    struct wtask *next;
-};
-
 struct kex {
     struct easel_executor base;
     struct easel_kube_config *cfg;
     struct easel_kube *api;          /* the loop's requests */
-    struct easel_kube *wapi;         /* the writer thread's */
+    struct easel_kube_recorder *rec; /* Events and annotations, never waited on */
+    bool own_rec;                    /* made here (none was given) */
     struct easel_kube_watch *wjobs, *wpods;
     int epfd;
     char *ns, *cid;
@@ -89,12 +79,6 @@ struct kex {
     size_t natts, capatts;
     struct easel_exec_done *done;
     size_t ndone, capdone;
-
-    pthread_t writer;
-    bool writer_started, writer_stop;
-    pthread_mutex_t wmu;
-    pthread_cond_t wcv;
-    struct wtask *whead, *wtail;
 };
 
 static struct kex *K(struct easel_executor *ex) { return (struct kex *)ex; }
@@ -117,101 +101,23 @@ static void tmpl_strings(struct easel_kube_job_params *t, const char **out[TMPL_
     memcpy(out, f, sizeof(f));
 }
 
-/* ---------------------------------------------------------------- writer */
-
-static void task_free(struct wtask *t)
-{
-    free(t->message);
-    cJSON_Delete(t->annotations);
-    free(t);
-}
-
-static void write_event(struct kex *k, const struct wtask *t)
-{
-    struct easel_kube_ref io = {"batch/v1", "Job", t->name, k->ns, t->uid};
-    cJSON *ev = easel_kube_event_new(&io, t->type, t->reason, t->message, k->host,
-                                     k->cid ? k->cid : k->host);
-    struct easel_error err;
-    easel_error_clear(&err);
-    if (easel_kube_create(k->wapi, &easel_kube_events, k->ns, ev, NULL, &err))
-        easel_warn(NULL, "event %s on Job %s not recorded: %s", t->reason, t->name,
-                   err.msg);
-    cJSON_Delete(ev);
-}
-
-static void write_annotations(struct kex *k, const struct wtask *t)
-{
-    cJSON *patch = cJSON_CreateObject();
-    cJSON_AddItemToObject(cJSON_AddObjectToObject(patch, "metadata"), "annotations",
-                          cJSON_Duplicate(t->annotations, true));
-    struct easel_error err;
-    easel_error_clear(&err);
-    easel_err rc = easel_kube_patch(k->wapi, &easel_kube_jobs, k->ns, t->name, NULL,
-                                    EASEL_PATCH_MERGE, patch, NULL, false, NULL, &err);
-    if (rc && rc != EASEL_ENOTFOUND)
-        easel_warn(NULL, "status annotations on Job %s not written: %s", t->name,
-                   err.msg);
-    cJSON_Delete(patch);
-}
-
-static void *writer_main(void *arg)
-{
-    struct kex *k = arg;
-    pthread_mutex_lock(&k->wmu);
-    for (;;) {
-        while (!k->whead && !k->writer_stop)
-            pthread_cond_wait(&k->wcv, &k->wmu);
-        if (!k->whead)
-            break; /* stopping, and everything queued is written */
-        struct wtask *t = k->whead;
-        k->whead = t->next;
-        if (!k->whead)
-            k->wtail = NULL;
-        pthread_mutex_unlock(&k->wmu);
-        if (t->kind == W_EVENT)
-            write_event(k, t);
-        else
-            write_annotations(k, t);
-        task_free(t);
-        pthread_mutex_lock(&k->wmu);
-    }
-    pthread_mutex_unlock(&k->wmu);
-    return NULL;
-}
-
-static void enqueue(struct kex *k, struct wtask *t)
-{
-    pthread_mutex_lock(&k->wmu);
-    if (k->wtail)
-        k->wtail->next = t;
-    else
-        k->whead = t;
-    k->wtail = t;
-    pthread_cond_signal(&k->wcv);
-    pthread_mutex_unlock(&k->wmu);
-}
+/* ---------------------------------------------------------------- events */
 
 static void event(struct kex *k, const struct att *a, const char *type,
                   const char *reason, const char *fmt, ...) EASEL_PRINTF(5, 6);
 static void event(struct kex *k, const struct att *a, const char *type,
                   const char *reason, const char *fmt, ...)
 {
-    struct wtask *t = calloc(1, sizeof(*t));
-    if (!t)
-        return;
-    t->kind = W_EVENT;
-    easel_strlcpy(t->name, a->name, sizeof(t->name));
-    easel_strlcpy(t->uid, a->uid, sizeof(t->uid));
-    easel_strlcpy(t->reason, reason, sizeof(t->reason));
-    easel_strlcpy(t->type, type, sizeof(t->type));
     va_list ap;
     va_start(ap, fmt);
     struct easel_buf b;
     easel_buf_init(&b, 1024); /* the API caps Event messages; keep them short */
     easel_buf_vprintf(&b, fmt, ap);
     va_end(ap);
-    t->message = easel_buf_steal(&b, NULL);
-    enqueue(k, t);
+    struct easel_kube_ref io = {"batch/v1", "Job", a->name, k->ns, a->uid};
+    if (b.data)
+        easel_kube_record(k->rec, &io, type, reason, "%s", b.data);
+    easel_buf_cleanup(&b);
 }
 
 /* ------------------------------------------------------------- attempts */
@@ -802,50 +708,36 @@ static void kube_report(struct easel_executor *ex, const struct easel_job *j)
         event(k, a, type, reason, "the job was canceled during attempt %d", j->attempts);
         break;
     }
-    /* the lasting record on the Job: one write per attempt */
-    struct wtask *t = calloc(1, sizeof(*t));
-    if (!t)
-        return;
-    t->kind = W_ANNOTATE;
-    easel_strlcpy(t->name, a->name, sizeof(t->name));
-    t->annotations = cJSON_CreateObject();
-    cJSON_AddStringToObject(t->annotations, EASEL_ANN_STATUS, sname);
+    /* the lasting record on the Job: one write per attempt, by the same
+     * writer as the Events */
+    cJSON *patch = cJSON_CreateObject();
+    cJSON *ann = cJSON_AddObjectToObject(cJSON_AddObjectToObject(patch, "metadata"),
+                                         "annotations");
+    cJSON_AddStringToObject(ann, EASEL_ANN_STATUS, sname);
     if (err[0])
-        cJSON_AddStringToObject(t->annotations, EASEL_ANN_ERROR, err);
+        cJSON_AddStringToObject(ann, EASEL_ANN_ERROR, err);
     if (res[0])
-        cJSON_AddStringToObject(t->annotations, EASEL_ANN_RESULT, res);
+        cJSON_AddStringToObject(ann, EASEL_ANN_RESULT, res);
     if (j->started_ms) {
         easel_kube_time(j->started_ms, ts, sizeof(ts));
-        cJSON_AddStringToObject(t->annotations, EASEL_ANN_STARTED, ts);
+        cJSON_AddStringToObject(ann, EASEL_ANN_STARTED, ts);
     }
     easel_kube_time(j->finished_ms ? j->finished_ms : easel_wall_ms(), ts, sizeof(ts));
-    cJSON_AddStringToObject(t->annotations, EASEL_ANN_FINISHED, ts);
-    enqueue(k, t);
+    cJSON_AddStringToObject(ann, EASEL_ANN_FINISHED, ts);
+    easel_kube_recorder_patch(k->rec, &easel_kube_jobs, k->ns, a->name, patch);
 }
 
 static void kube_free(struct easel_executor *ex)
 {
     struct kex *k = K(ex);
-    if (k->writer_started) {
-        pthread_mutex_lock(&k->wmu);
-        k->writer_stop = true;
-        pthread_cond_signal(&k->wcv);
-        pthread_mutex_unlock(&k->wmu);
-        pthread_join(k->writer, NULL); /* writes what is queued first */
-    }
-    for (struct wtask *t = k->whead, *n; t; t = n) {
-        n = t->next;
-        task_free(t);
-    }
+    if (k->own_rec)
+        easel_kube_recorder_free(k->rec, 3000); /* writes what is queued first */
     easel_kube_watch_stop(k->wjobs);
     easel_kube_watch_stop(k->wpods);
     if (k->epfd >= 0)
         close(k->epfd);
     easel_kube_free(k->api);
-    easel_kube_free(k->wapi);
     easel_kube_config_free(k->cfg);
-    pthread_mutex_destroy(&k->wmu);
-    pthread_cond_destroy(&k->wcv);
     free(k->ns);
     free(k->cid);
     const char **own[TMPL_STRINGS];
@@ -882,8 +774,6 @@ easel_err easel_executor_kube_new(const struct easel_kube_exec_opts *o,
         return EASEL_ENOMEM;
     k->base.ops = &kube_ops;
     k->epfd = -1;
-    pthread_mutex_init(&k->wmu, NULL);
-    pthread_cond_init(&k->wcv, NULL);
     const struct easel_kube_job_params *p = o->job;
     k->ns = strdup(p->namespace && *p->namespace ? p->namespace : o->cfg->namespace);
     k->cid = dup_or_null(p->controller_id);
@@ -908,9 +798,16 @@ easel_err easel_executor_kube_new(const struct easel_kube_exec_opts *o,
         rc = EASEL_ENOMEM;
         goto fail;
     }
-    if ((rc = easel_kube_new(o->cfg, NULL, &k->api, err)) ||
-        (rc = easel_kube_new(o->cfg, NULL, &k->wapi, err)))
+    if ((rc = easel_kube_new(o->cfg, NULL, &k->api, err)))
         goto fail;
+    k->rec = o->recorder;
+    if (!k->rec) {
+        struct easel_kube_recorder_opts ro = {.host = k->host,
+                                              .reporter = k->cid ? k->cid : k->host};
+        if ((rc = easel_kube_recorder_new(o->cfg, &ro, &k->rec, err)))
+            goto fail;
+        k->own_rec = true;
+    }
     struct easel_kube_watch_opts wj = {.res = &easel_kube_jobs, .ns = k->ns,
                                        .label_selector = EASEL_WORKER_SELECTOR};
     struct easel_kube_watch_opts wp = {.res = &easel_kube_pods, .ns = k->ns,
@@ -927,12 +824,6 @@ easel_err easel_executor_kube_new(const struct easel_kube_exec_opts *o,
                              "epoll: %s", strerror(errno));
         goto fail;
     }
-    if (pthread_create(&k->writer, NULL, writer_main, k) != 0) {
-        rc = easel_error_set(err, EASEL_EIO, EASEL_CLASS_RETRYABLE, EASEL_R_NO_THREAD,
-                             "cannot start the Event writer thread");
-        goto fail;
-    }
-    k->writer_started = true;
     *out = &k->base;
     return EASEL_OK;
 fail:

@@ -123,9 +123,9 @@ easel_err prov_download(const struct easel_call *c, const char *url,
     fo.schemes = EASEL_SCHEME_HTTP | EASEL_SCHEME_DATA;
     fo.trusted_origin = easel_provider_base(c->model);
     easel_err rc = easel_fetch(url, &fo, &out->data, &out->len, err);
-    if (rc && err && (!strcmp(err->reason, "source_blocked") ||
-                      !strcmp(err->reason, "unsupported_scheme"))) {
-        easel_strlcpy(err->reason, "output_url_blocked", sizeof(err->reason));
+    if (rc && err && (err->why == EASEL_R_SOURCE_BLOCKED ||
+                      err->why == EASEL_R_UNSUPPORTED_SCHEME)) {
+        easel_error_reason(err, EASEL_R_OUTPUT_URL_BLOCKED, 0);
         err->cls = EASEL_CLASS_PERMANENT;
     }
     if (rc)

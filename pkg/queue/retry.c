@@ -1,7 +1,9 @@
 /*
  * retry.c - where jobs go when they did not succeed: the delayed set for
  * retries (with promotion back to the pending list when due, and cancel of a
- * waiting retry) and the dead-letter list (dead, reject, undead).
+ * waiting retry), the head of the queue for a taken-over job its new holder
+ * has no slot for (requeue), and the dead-letter list (dead, reject,
+ * undead).
  *
  * Each of these moves a job from one place to another, so each is one
  * script (see scripts.c): a job is never in two places, nor in none.
@@ -58,6 +60,42 @@ easel_err easel_queue_retry(struct easel_queue *q, const char *job_id,
     if (!rc && !done) {
         easel_snprintf(q->errstr, sizeof(q->errstr),
                        "queue retry: job %s is neither claimed nor waiting "
+                       "and no entry was given", job_id);
+        rc = EASEL_ENOTFOUND;
+    }
+    queue_argv_cleanup(&a);
+    return rc;
+}
+
+easel_err easel_queue_requeue(struct easel_queue *q, const char *job_id,
+                              const char *entry)
+{
+    struct queue_argv a;
+    long long done = 0;
+    easel_err rc;
+
+    if (!q)
+        return EASEL_EINVAL;
+    rc = queue_check_id(q, job_id);
+    if (rc)
+        return rc;
+    if (entry && !*entry)
+        return queue_invalid(q, "queue requeue: empty entry");
+    queue_argv_init(&a);
+    queue_argv_script(&a, q, QUEUE_SCRIPT_REQUEUE, 6);
+    queue_argv_key(&a, q, QK_CLAIMS);
+    queue_argv_key(&a, q, QK_LEASES);
+    queue_argv_key(&a, q, QK_OWNERS);
+    queue_argv_key(&a, q, QK_PENDING);
+    queue_argv_key(&a, q, QK_DELAYED);
+    queue_argv_key(&a, q, QK_DELAYED_IDS);
+    queue_argv_str(&a, job_id);
+    if (entry)
+        queue_argv_str(&a, entry);
+    rc = run_int(q, &a, "requeue", &done);
+    if (!rc && !done) {
+        easel_snprintf(q->errstr, sizeof(q->errstr),
+                       "queue requeue: job %s is neither claimed nor waiting "
                        "and no entry was given", job_id);
         rc = EASEL_ENOTFOUND;
     }

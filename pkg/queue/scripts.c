@@ -198,6 +198,27 @@ static const char retry_lua[] =
     "redis.call('HDEL', KEYS[1], id)\n"
     "return 1\n";
 
+/* requeue: KEYS claims, leases, owners, pending, delayed, delayed:ids;
+ * ARGV job id, [entry]. Puts the job's entry (the one given, else its claim,
+ * else the one waiting in the delayed set) at the right end of pending, so
+ * it is claimed before everything already waiting, and drops lease, owner,
+ * claim and any delayed member: the job is in exactly one place. Returns 0
+ * when nothing is known of the job. */
+static const char requeue_lua[] =
+    "local id = ARGV[1]\n"
+    "local old = redis.call('HGET', KEYS[6], id)\n"
+    "local member = ARGV[2] or redis.call('HGET', KEYS[1], id) or old\n"
+    "if not member then return 0 end\n"
+    "if old then\n"
+    "  redis.call('ZREM', KEYS[5], old)\n"
+    "  redis.call('HDEL', KEYS[6], id)\n"
+    "end\n"
+    "redis.call('RPUSH', KEYS[4], member)\n"
+    "redis.call('ZREM', KEYS[2], id)\n"
+    "redis.call('HDEL', KEYS[3], id)\n"
+    "redis.call('HDEL', KEYS[1], id)\n"
+    "return 1\n";
+
 /* promote: KEYS delayed, delayed:ids, pending; ARGV max. Moves up to max
  * delayed entries that are due (score <= now) to the left end of pending
  * (behind everything already waiting), earliest due first, and drops their
@@ -382,6 +403,7 @@ const struct queue_script queue_scripts[QUEUE_SCRIPT_COUNT] = {
     [QUEUE_SCRIPT_RENEW] = {"renew", renew_lua},
     [QUEUE_SCRIPT_TAKE_EXPIRED] = {"take_expired", take_expired_lua},
     [QUEUE_SCRIPT_RETRY] = {"retry", retry_lua},
+    [QUEUE_SCRIPT_REQUEUE] = {"requeue", requeue_lua},
     [QUEUE_SCRIPT_PROMOTE] = {"promote", promote_lua},
     [QUEUE_SCRIPT_CANCEL_DELAYED] = {"cancel_delayed", cancel_delayed_lua},
     [QUEUE_SCRIPT_DEAD] = {"dead", dead_lua},

@@ -662,6 +662,43 @@ static void test_release_inflight(void **state)
     easel_queue_entries_free(e, 3);
 }
 
+/* A taken-over job the holder has no slot for goes to the head of the
+ * queue, ahead of everything waiting, and leaves nothing of its lease. */
+static void test_requeue_goes_first(void **state)
+{
+    struct t *t = *state;
+    char j1[EASEL_UUID_LEN + 1], c1[128];
+    struct easel_queue_entry e[4];
+
+    easel_uuid_v4(j1);
+    push(t->q, "{\"r\":1}");
+    claim_adopt(t->q, j1, c1, sizeof(c1));
+    push(t->q, "{\"r\":2}");
+    push(t->q, "{\"r\":3}");
+    assert_int_equal(easel_queue_requeue(t->q, j1, NULL), EASEL_OK);
+    assert_int_equal(raw_int(t, "ZCARD %s:leases", t->name), 0);
+    assert_int_equal(raw_int(t, "HLEN %s:owners", t->name), 0);
+    assert_int_equal(raw_int(t, "HLEN %s:claims", t->name), 0);
+    assert_int_equal(claim(t->q, 4, 0, e), 3);
+    assert_string_equal(e[0].raw, c1);
+    assert_string_equal(e[1].raw, "{\"r\":2}");
+    assert_string_equal(e[2].raw, "{\"r\":3}");
+    easel_queue_entries_free(e, 3);
+
+    /* a job waiting in the delayed set moves from there, not copied */
+    assert_int_equal(easel_queue_retry(t->q, j1, c1, easel_wall_ms() + 60000),
+                     EASEL_OK);
+    assert_int_equal(easel_queue_requeue(t->q, j1, NULL), EASEL_OK);
+    assert_int_equal(raw_int(t, "ZCARD %s:delayed", t->name), 0);
+    assert_int_equal(raw_int(t, "HLEN %s:delayed:ids", t->name), 0);
+    assert_int_equal(raw_int(t, "LLEN %s", t->name), 1);
+    /* unknown job, no entry given */
+    char j2[EASEL_UUID_LEN + 1];
+    easel_uuid_v4(j2);
+    assert_int_equal(easel_queue_requeue(t->q, j2, NULL), EASEL_ENOTFOUND);
+    assert_int_equal(easel_queue_requeue(t->q, "", NULL), EASEL_EINVAL);
+}
+
 static void test_take_expired_and_renew(void **state)
 {
     struct t *t = *state;
@@ -1019,6 +1056,7 @@ int main(void)
         T(test_recover_inflight),
         T(test_release_inflight),
         T(test_take_expired_and_renew),
+        T(test_requeue_goes_first),
         T(test_idempotency),
         T(test_cancel_delayed),
         T(test_stats),

@@ -15,7 +15,7 @@ exit code to a file, and the server re-adopts them from its saved state
 (state.json and the journal.jsonl of writes since).
 
 Test-only endpoints live under /_fake/ (no auth): evict, node-lost, oom,
-compact, close-watches, stats. Usage: --help; a worked example is
+compact, close-watches, stall (writes to one resource hang), stats. Usage: --help; a worked example is
 tests/kube/test_fake_apiserver.sh. Debugging: `kill -USR1 PID` dumps every
 thread's stack to stderr.
 
@@ -1910,6 +1910,7 @@ class Server(ThreadingHTTPServer):
         self.cluster, self.node, self.args = cluster, node, args
         self.stats = collections.Counter()
         self.log_lock = threading.Lock()
+        self.stalls = {}  # resource plural -> seconds every write to it waits (/_fake/stall)
         self.reqlog = open(os.path.join(args.state_dir, "requests.log"), "a", buffering=1)
 
     def token(self):
@@ -2104,6 +2105,12 @@ class Handler(BaseHTTPRequestHandler):
         if name is None and not ns and res.namespaced and method not in ("GET",):
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the "
                            "requested resource")
+        stall = self.server.stalls.get(res.plural) if method != "GET" else None
+        if stall:
+            # an API server that accepts a write and then hangs on it (etcd
+            # trouble, a slow admission webhook): the client waits
+            self.count("stalled")
+            time.sleep(stall)
         self.resource(method, res, ns, name, sub, q, body)
 
     def selectors(self, q):
@@ -2348,6 +2355,15 @@ class Handler(BaseHTTPRequestHandler):
         if what == "close-watches":
             cl.close_watches()
             return self.send_json(200, {"ok": True})
+        if what == "stall":
+            # stall?resource=events&seconds=30: every write to that resource
+            # waits that long before it is handled; seconds=0 ends it
+            plural, secs = q.get("resource", ""), float(q.get("seconds", "0") or 0)
+            if secs > 0:
+                self.server.stalls[plural] = secs
+            else:
+                self.server.stalls.pop(plural, None)
+            return self.send_json(200, {"ok": True, "stalls": self.server.stalls})
         if what == "stats":
             with self.server.log_lock:
                 stats = dict(self.server.stats)
