@@ -67,9 +67,13 @@ setup_services() {
 samples() {
   local cache=/tmp/easel-samples-v1
   if [ ! -f "$cache/garment.png" ]; then
-    "$ROOT/hack/sample-images.sh" "$cache.tmp.$$" 1600 1200 >/dev/null && mv "$cache.tmp.$$" "$cache" 2>/dev/null || rm -rf "$cache.tmp.$$"
+    # -T: when a concurrent run made the cache first, the rename fails and
+    # our copy is dropped, instead of landing inside theirs
+    "$ROOT/hack/sample-images.sh" "$cache.tmp.$$" 1600 1200 >/dev/null &&
+      mv -T "$cache.tmp.$$" "$cache" 2>/dev/null
+    rm -rf "$cache.tmp.$$"
   fi
-  mkdir -p "$WORK/samples" && cp "$cache"/* "$WORK/samples/"
+  mkdir -p "$WORK/samples" && cp "$cache"/*.* "$WORK/samples/"
   SAMPLES=$WORK/samples
 }
 
