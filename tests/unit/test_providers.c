@@ -11,7 +11,7 @@
 
 #include "easel/providers.h"
 #include "easel/registry.h"
-#include "easel/runner.h"
+#include "easel/worker.h"
 
 static void test_retry_after(void **state)
 {
