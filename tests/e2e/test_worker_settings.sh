@@ -95,7 +95,9 @@ check "its results are in the controller's storage" test -s "$WORK/out/jobs/$id/
 stop_ctl "$CTL_PID"
 
 # --- a value the environment cannot carry is refused before anything runs
-"${NOENV[@]}" "$EASEL" controller "${FLAGS[@]}" --file-root "/a,b" >"$WORK/bad.log" 2>&1; rc=$?
+# (bounded: a controller that accepts it would run until stopped)
+timeout -s KILL 20 "${NOENV[@]}" "$EASEL" controller "${FLAGS[@]}" --file-root "/a,b" \
+  >"$WORK/bad.log" 2>&1; rc=$?
 check "a list entry with a comma is refused (exit 2), naming the flag" \
   bash -c "[ $rc -eq 2 ] && grep -q -- '--file-root \"/a,b\"' '$WORK/bad.log'"
 
