@@ -12,14 +12,17 @@
 #include "easel/kube.h"
 #include "easel/kubejob.h"
 #include "easel/store.h"
+#include "easel/worker.h"
 #include "settings.h"
 
 /* The settings -> builder parameters mapping, shared with the controller. */
 void kube_job_params_from(const struct settings *s, const char *ns,
+                          const struct easel_worker_settings *w,
                           struct easel_kube_job_params *p)
 {
     memset(p, 0, sizeof(*p));
     p->namespace = ns;
+    p->worker = w;
     p->image = s->worker_image && *s->worker_image ? s->worker_image
                                                    : "easel:" EASEL_VERSION;
     p->image_pull_policy = s->image_pull_policy;
@@ -28,25 +31,6 @@ void kube_job_params_from(const struct settings *s, const char *ns,
     p->provider_secret = s->provider_secret;
     p->redis_secret = s->redis_secret && *s->redis_secret ? s->redis_secret : NULL;
     p->storage_secret = s->storage_secret && *s->storage_secret ? s->storage_secret : NULL;
-    p->queue = s->queue;
-    p->storage = s->storage;
-    /* one joined copy for the process: read once, at start-up */
-    static char allow[4096];
-    allow[0] = '\0';
-    for (size_t i = 0; s->source_allow && s->source_allow[i]; i++) {
-        size_t used = strlen(allow);
-        snprintf(allow + used, sizeof(allow) - used, "%s%s", i ? "," : "", s->source_allow[i]);
-    }
-    p->source_allow = allow[0] ? allow : NULL;
-    static char roots[4096];
-    roots[0] = '\0';
-    for (size_t i = 0; s->file_roots && s->file_roots[i]; i++) {
-        size_t used = strlen(roots);
-        snprintf(roots + used, sizeof(roots) - used, "%s%s", i ? "," : "", s->file_roots[i]);
-    }
-    p->file_roots = roots[0] ? roots : NULL;
-    p->log_level = s->log_level;
-    p->heartbeat_ms = s->heartbeat_ms;
     p->ttl_seconds = (int)(s->job_ttl_ms / 1000);
     p->kueue_queue = s->kueue_queue;
     p->controller_id = s->controller_id;
@@ -132,9 +116,21 @@ int mode_render(struct settings *s, char **args, int nargs)
     } else {
         model = strdup(s->model);
     }
+    /* what the worker inherits, exactly as a controller with these
+     * settings would pass it on */
+    struct easel_worker_settings ws;
+    struct easel_error werr;
+    easel_error_clear(&werr);
+    rc = easel_worker_settings_build(render_spec, worker_spec, s, &ws, &werr);
+    if (rc) {
+        fprintf(stderr, "easel render job: %s\n", werr.msg[0] ? werr.msg : easel_strerror(rc));
+        free(model);
+        easel_registry_unref(reg);
+        return rc == EASEL_EINVAL ? 2 : 1;
+    }
     char *ns = namespace_of(s);
     struct easel_kube_job_params p;
-    kube_job_params_from(s, ns, &p);
+    kube_job_params_from(s, ns, &ws, &p);
     p.registry = reg;
     p.model_id = model;
     p.job_id = job_id;
@@ -157,6 +153,7 @@ int mode_render(struct settings *s, char **args, int nargs)
         free(yaml);
     }
     cJSON_Delete(job);
+    easel_worker_settings_cleanup(&ws);
     free(ns);
     free(model);
     easel_registry_unref(reg);

@@ -17,19 +17,13 @@
 #include "easel/kubejob.h"
 #include "easel/leader.h"
 #include "easel/runner.h"
+#include "easel/worker.h"
 #include "settings.h"
 
 static void on_stop(int sig)
 {
     (void)sig;
     easel_controller_request_stop();
-}
-
-/* Settings a child `easel job` must share with its controller, passed
- * through the environment so the child's argv stays `job --id ID`. */
-static char *env_pair(const char *name, const char *value)
-{
-    return value ? easel_asprintf("%s=%s", name, value) : NULL;
 }
 
 int mode_controller(struct settings *s, char **args, int nargs)
@@ -54,11 +48,23 @@ int mode_controller(struct settings *s, char **args, int nargs)
                     "got \"%s\"\n", s->file_roots[i]);
             return 2;
         }
-    char hb[32], bytes[32], ftimeout[32], pixels[32], roots[4096] = "", allow[4096] = "";
-    snprintf(hb, sizeof(hb), "%lldms", (long long)s->heartbeat_ms);
-    snprintf(bytes, sizeof(bytes), "%lld", (long long)s->max_source_bytes);
-    snprintf(ftimeout, sizeof(ftimeout), "%lldms", (long long)s->fetch_timeout_ms);
-    snprintf(pixels, sizeof(pixels), "%lld", (long long)s->max_pixels);
+    for (size_t i = 0; s->source_allow && s->source_allow[i]; i++) {
+        if (!easel_allow_entry_valid(s->source_allow[i])) {
+            fprintf(stderr, "easel controller: --source-allow \"%s\" is not a CIDR, an address, "
+                    "a host name or *.domain\n", s->source_allow[i]);
+            return 2;
+        }
+    }
+    /* What every worker inherits, from the option table: the same for both
+     * executors, whether a value came from a flag or the environment. */
+    struct easel_worker_settings ws;
+    struct easel_error werr;
+    easel_error_clear(&werr);
+    easel_err wrc = easel_worker_settings_build(controller_spec, worker_spec, s, &ws, &werr);
+    if (wrc) {
+        fprintf(stderr, "easel controller: %s\n", werr.msg[0] ? werr.msg : easel_strerror(wrc));
+        return wrc == EASEL_EINVAL ? 2 : 1;
+    }
     /* With a registry file, workers read the controller's snapshot of the
      * last registry it accepted, never the file an operator is editing. */
     char snapdir[256] = "", snapshot[300] = "";
@@ -69,48 +75,23 @@ int mode_controller(struct settings *s, char **args, int nargs)
         if (!mkdtemp(snapdir)) {
             fprintf(stderr, "easel controller: cannot create %s for the registry snapshot: %s\n",
                     snapdir, strerror(errno));
+            easel_worker_settings_cleanup(&ws);
             return 1;
         }
         snprintf(snapshot, sizeof(snapshot), "%s/models.yaml", snapdir);
     }
-    char *env[16] = {0};
-    size_t n = 0;
-    env[n++] = env_pair("EASEL_DATABASE_URL", s->database_url);
-    env[n++] = env_pair("EASEL_STORAGE", s->storage);
-    env[n++] = env_pair("EASEL_REGISTRY", snapshot);
-    env[n++] = env_pair("EASEL_HEARTBEAT", hb);
-    env[n++] = env_pair("EASEL_LOG_LEVEL", s->log_level);
-    env[n++] = env_pair("EASEL_MAX_SOURCE_BYTES", bytes);
-    env[n++] = env_pair("EASEL_FETCH_TIMEOUT", ftimeout);
-    env[n++] = env_pair("EASEL_MAX_PIXELS", pixels);
-    if (s->file_roots && s->file_roots[0]) {
-        size_t used = 0;
-        for (size_t i = 0; s->file_roots[i] && used < sizeof(roots); i++)
-            used += (size_t)snprintf(roots + used, sizeof(roots) - used, "%s%s",
-                                     i ? "," : "", s->file_roots[i]);
-        env[n++] = env_pair("EASEL_FILE_ROOTS", roots);
-    }
-    for (size_t i = 0; s->source_allow && s->source_allow[i]; i++) {
-        if (!easel_allow_entry_valid(s->source_allow[i])) {
-            fprintf(stderr, "easel controller: --source-allow \"%s\" is not a CIDR, an address, "
-                    "a host name or *.domain\n", s->source_allow[i]);
-            return 2;
-        }
-        size_t used = strlen(allow);
-        snprintf(allow + used, sizeof(allow) - used, "%s%s", i ? "," : "", s->source_allow[i]);
-    }
-    if (allow[0])
-        env[n++] = env_pair("EASEL_SOURCE_ALLOW", allow);
+    /* the registry is the executor's to give: a local worker reads the
+     * snapshot (or the built-in one), a pod gets it inline */
+    char *env[2] = {easel_asprintf("EASEL_REGISTRY=%s", snapshot), NULL};
     int status = 1;
     struct easel_executor *ex = NULL;
     struct easel_kube_config *kc = NULL;
     struct easel_leader *leader = NULL;
     struct easel_kube_recorder *rec = NULL; /* the one Event writer */
-    for (size_t i = 0; i < n; i++)
-        if (!env[i]) {
-            fprintf(stderr, "easel controller: out of memory\n");
-            goto out;
-        }
+    if (!env[0]) {
+        fprintf(stderr, "easel controller: out of memory\n");
+        goto out;
+    }
 
     bool need_kube = kube || (s->registry_configmap && *s->registry_configmap) ||
                      s->leader_elect;
@@ -151,7 +132,7 @@ int mode_controller(struct settings *s, char **args, int nargs)
         const char *ns = s->kube_namespace && *s->kube_namespace ? s->kube_namespace
                                                                  : kc->namespace;
         struct easel_kube_job_params jp;
-        kube_job_params_from(s, ns, &jp);
+        kube_job_params_from(s, ns, &ws, &jp);
         struct easel_kube_exec_opts ko = {.cfg = kc, .job = &jp,
                                           .pending_grace_ms = s->pending_grace_ms,
                                           .recorder = rec};
@@ -162,7 +143,7 @@ int mode_controller(struct settings *s, char **args, int nargs)
             goto out;
         }
     } else {
-        struct easel_local_opts lo = {.env = (const char *const *)env,
+        struct easel_local_opts lo = {.worker = &ws, .env = (const char *const *)env,
                                       .kill_grace_ms = s->kill_grace_ms};
         if (easel_executor_local_new(&lo, &ex) != EASEL_OK) {
             fprintf(stderr, "easel controller: cannot set up the local executor "
@@ -209,8 +190,8 @@ out:
     easel_kube_recorder_free(rec, 3000); /* what is queued, if it can */
     easel_leader_stop(leader); /* releases the Lease: a successor leads at once */
     easel_kube_config_free(kc);
-    for (size_t i = 0; i < n; i++)
-        free(env[i]);
+    free(env[0]);
+    easel_worker_settings_cleanup(&ws);
     if (snapshot[0]) {
         unlink(snapshot);
         rmdir(snapdir);
@@ -236,13 +217,11 @@ int mode_job(struct settings *s, char **args, int nargs)
         fprintf(stderr, "easel job: cannot start libvips\n");
         return EASEL_EXIT_INTERNAL;
     }
-    char worker[160], host[64] = "localhost";
-    gethostname(host, sizeof(host));
-    host[sizeof(host) - 1] = '\0';
+    char worker[EASEL_WORKER_ID_MAX];
     if (s->worker_name && *s->worker_name)
         easel_strlcpy(worker, s->worker_name, sizeof(worker));
-    else
-        snprintf(worker, sizeof(worker), "local:%d@%s", (int)getpid(), host);
+    else if (easel_worker_local_id(worker, sizeof(worker)) != EASEL_OK)
+        easel_strlcpy(worker, "local", sizeof(worker)); /* a host name too long to name */
 
     struct easel_runner_opts o = {
         .database_url = s->database_url,

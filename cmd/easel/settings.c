@@ -7,32 +7,75 @@
 
 #include "settings.h"
 
-#define OPT(flag, env, type, def, field, min, max, help)                      \
+#define OPTF(fl, flag, env, type, def, field, min, max, help)                \
     {flag, env, EASEL_OPT_##type, def, offsetof(struct settings, field), min, \
-     max, help}
+     max, help, fl}
+#define OPT(...) OPTF(0, __VA_ARGS__)
+/* a controller passes the setting on to its workers; W|S: a credential */
+#define W EASEL_OPT_WORKER
+#define S EASEL_OPT_SECRET
 
-#define O_REDIS                                                               \
-    OPT("redis-url", "EASEL_REDIS_URL", STRING, "redis://127.0.0.1:6379/0",   \
-        redis_url, 0, 0, "Redis URL: redis://[:password@]host:port[/db]")
-#define O_DB                                                                  \
-    OPT("database-url", "EASEL_DATABASE_URL", STRING,                         \
-        "postgresql://127.0.0.1:5432/easel", database_url, 0, 0,              \
-        "PostgreSQL connection URL (libpq syntax)")
-#define O_QUEUE                                                               \
-    OPT("queue", "EASEL_QUEUE", STRING, "easel:jobs", queue, 0, 0,            \
-        "Redis list that producers LPUSH jobs on; other keys share its prefix")
+#define O_REDIS_F(fl)                                                         \
+    OPTF(fl, "redis-url", "EASEL_REDIS_URL", STRING, "redis://127.0.0.1:6379/0", \
+         redis_url, 0, 0, "Redis URL: redis://[:password@]host:port[/db]")
+#define O_REDIS O_REDIS_F(0)
+#define O_DB_F(fl)                                                            \
+    OPTF(fl, "database-url", "EASEL_DATABASE_URL", STRING,                    \
+         "postgresql://127.0.0.1:5432/easel", database_url, 0, 0,             \
+         "PostgreSQL connection URL (libpq syntax)")
+#define O_DB O_DB_F(0)
+#define O_QUEUE_F(fl)                                                         \
+    OPTF(fl, "queue", "EASEL_QUEUE", STRING, "easel:jobs", queue, 0, 0,       \
+         "Redis list that producers LPUSH jobs on; other keys share its prefix")
+#define O_QUEUE O_QUEUE_F(0)
 #define O_REGISTRY                                                            \
     OPT("registry", "EASEL_REGISTRY", STRING, NULL, registry, 0, 0,           \
         "Model registry YAML file (watched and reloaded); empty = built-in")
-#define O_STORAGE                                                             \
-    OPT("storage", "EASEL_STORAGE", STRING, "file:///tmp/easel-results",      \
-        storage, 0, 0, "Where results are written: file:///absolute/dir")
-#define O_LOG                                                                 \
-    OPT("log-level", "EASEL_LOG_LEVEL", STRING, "info", log_level, 0, 0,      \
-        "debug, info, warn or error (JSON lines on stderr)")
-#define O_HEARTBEAT                                                           \
-    OPT("heartbeat", "EASEL_HEARTBEAT", DURATION, "5s", heartbeat_ms, 100,    \
-        3600000, "How often a running job records that it is alive")
+#define O_STORAGE_F(fl)                                                       \
+    OPTF(fl, "storage", "EASEL_STORAGE", STRING, "file:///tmp/easel-results", \
+         storage, 0, 0, "Where results are written: file:///absolute/dir or s3://bucket[/prefix]")
+#define O_STORAGE O_STORAGE_F(0)
+#define O_LOG_F(fl)                                                           \
+    OPTF(fl, "log-level", "EASEL_LOG_LEVEL", STRING, "info", log_level, 0, 0, \
+         "debug, info, warn or error (JSON lines on stderr)")
+#define O_LOG O_LOG_F(0)
+#define O_HEARTBEAT_F(fl)                                                     \
+    OPTF(fl, "heartbeat", "EASEL_HEARTBEAT", DURATION, "5s", heartbeat_ms,    \
+         100, 3600000, "How often a running job records that it is alive")
+#define O_HEARTBEAT O_HEARTBEAT_F(0)
+/* What job mode may fetch and decode. */
+#define O_LIMITS(fl)                                                          \
+    OPTF(fl, "max-source-bytes", "EASEL_MAX_SOURCE_BYTES", SIZE, "50MB",      \
+         max_source_bytes, 1, 0x7fffffffffffLL,                               \
+         "Largest source image a job may download"),                          \
+    OPTF(fl, "fetch-timeout", "EASEL_FETCH_TIMEOUT", DURATION, "30s",         \
+         fetch_timeout_ms, 100, 3600000, "Whole-transfer timeout for a source image"), \
+    OPTF(fl, "connect-timeout", "EASEL_CONNECT_TIMEOUT", DURATION, "5s",      \
+         connect_timeout_ms, 100, 600000, "Connect timeout for a source image"), \
+    OPTF(fl, "max-pixels", "EASEL_MAX_PIXELS", I64, "50000000", max_pixels, 1, \
+         0x7fffffffffffLL,                                                    \
+         "Largest source image in pixels (width x height), checked before decoding"), \
+    OPTF(fl, "max-side", "EASEL_MAX_SIDE", INT, "16384", max_side, 1, 1000000, \
+         "Largest source image width or height in pixels"),                   \
+    OPTF(fl, "file-root", "EASEL_FILE_ROOTS", LIST, NULL, file_roots, 0, 0,   \
+         "Directory file:// sources must be inside, symlinks resolved (repeatable; comma-separated " \
+         "in the environment; none = file:// refused)"),                      \
+    OPTF(fl, "source-allow", "EASEL_SOURCE_ALLOW", LIST, NULL, source_allow, 0, 0, \
+         "Let the SSRF guard through to these hosts, for http(s) sources and provider output URLs: " \
+         "CIDRs, addresses, host names or *.domain (repeatable; comma-separated in the environment; " \
+         "none = public internet addresses only)")
+
+/* The contract between a controller and its workers (pkg/worker): every
+ * setting a worker inherits. The local executor puts the controller's
+ * values in the child's environment; the kubernetes executor puts them in
+ * the Job's env, credentials (S) as Secret references. `easel render job`
+ * takes the same list, so it prints what the controller would create, and
+ * job mode reads each under the same variable (checked at start-up). The
+ * registry is not in it: each executor hands its worker the registry in
+ * force at dispatch. */
+#define O_WORKER                                                              \
+    O_REDIS_F(W | S), O_DB_F(W | S), O_QUEUE_F(W), O_STORAGE_F(W),            \
+        O_HEARTBEAT_F(W), O_LIMITS(W), O_LOG_F(W)
 #define O_OUTPUT                                                              \
     OPT("output", "EASEL_OUTPUT", STRING, "table", output, 0, 0,              \
         "Output format: table or json (-o json)")
@@ -69,7 +112,7 @@
         "How long a worker pod may stay unschedulable or unable to pull its image before the attempt fails")
 
 static const struct easel_opt controller_opts[] = {
-    O_REDIS, O_DB, O_QUEUE, O_REGISTRY, O_STORAGE, O_KUBE,
+    O_WORKER, O_REGISTRY, O_KUBE,
     OPT("registry-configmap", "EASEL_REGISTRY_CONFIGMAP", STRING, NULL,
         registry_configmap, 0, 0,
         "Model registry from a ConfigMap, NAMESPACE/NAME (key models.yaml), watched; wins over --registry"),
@@ -94,7 +137,6 @@ static const struct easel_opt controller_opts[] = {
     OPT("worker-stale", "EASEL_WORKER_STALE", DURATION, "30s", worker_stale_ms,
         100, 86400000,
         "A recovered running job whose worker has not beaten its heartbeat for this long is declared lost"),
-    O_HEARTBEAT,
     OPT("shutdown-grace", "EASEL_SHUTDOWN_GRACE", DURATION, "30s",
         shutdown_grace_ms, 0, 86400000,
         "On SIGTERM, wait this long for running attempts before leaving them to a successor"),
@@ -105,20 +147,6 @@ static const struct easel_opt controller_opts[] = {
         0, "Name of this controller in Redis (default: host-pid-random)"),
     OPT("migrate", "EASEL_MIGRATE", BOOL, "true", migrate, 0, 0,
         "Apply database migrations at start (under an advisory lock)"),
-    OPT("max-source-bytes", "EASEL_MAX_SOURCE_BYTES", SIZE, "50MB",
-        max_source_bytes, 1, 0x7fffffffffffLL,
-        "Largest source image a job may download"),
-    OPT("fetch-timeout", "EASEL_FETCH_TIMEOUT", DURATION, "30s",
-        fetch_timeout_ms, 100, 3600000, "Whole-transfer timeout for a source image"),
-    OPT("max-pixels", "EASEL_MAX_PIXELS", I64, "50000000", max_pixels, 1,
-        0x7fffffffffffLL, "Largest source image in pixels (width x height), checked before decoding"),
-    OPT("file-root", "EASEL_FILE_ROOTS", LIST, NULL, file_roots, 0, 0,
-        "Directory file:// sources must be inside, symlinks resolved (repeatable; comma-separated in the environment; none = file:// refused)"),
-    OPT("source-allow", "EASEL_SOURCE_ALLOW", LIST, NULL, source_allow, 0, 0,
-        "Let the SSRF guard through to these hosts, for http(s) sources and provider output URLs: CIDRs, "
-        "addresses, host names or *.domain (repeatable; comma-separated in the environment; none = public "
-        "internet addresses only)"),
-    O_LOG,
 };
 
 static const struct easel_opt job_opts[] = {
@@ -134,23 +162,7 @@ static const struct easel_opt job_opts[] = {
         "File that receives a one-line JSON summary at exit (Kubernetes: /dev/termination-log)"),
     OPT("worker-name", "EASEL_WORKER_NAME", STRING, NULL, worker_name, 0, 0,
         "How this worker names itself in the job record (default local:<pid>@<host>)"),
-    OPT("max-source-bytes", "EASEL_MAX_SOURCE_BYTES", SIZE, "50MB",
-        max_source_bytes, 1, 0x7fffffffffffLL,
-        "Largest source image a job may download"),
-    OPT("fetch-timeout", "EASEL_FETCH_TIMEOUT", DURATION, "30s",
-        fetch_timeout_ms, 100, 3600000, "Whole-transfer timeout for a source image"),
-    OPT("connect-timeout", "EASEL_CONNECT_TIMEOUT", DURATION, "5s",
-        connect_timeout_ms, 100, 600000, "Connect timeout for a source image"),
-    OPT("max-pixels", "EASEL_MAX_PIXELS", I64, "50000000", max_pixels, 1,
-        0x7fffffffffffLL, "Largest source image in pixels (width x height), checked before decoding"),
-    OPT("max-side", "EASEL_MAX_SIDE", INT, "16384", max_side, 1, 1000000,
-        "Largest source image width or height in pixels"),
-    OPT("file-root", "EASEL_FILE_ROOTS", LIST, NULL, file_roots, 0, 0,
-        "Directory file:// sources must be inside, symlinks resolved (repeatable; comma-separated in the environment; none = file:// refused)"),
-    OPT("source-allow", "EASEL_SOURCE_ALLOW", LIST, NULL, source_allow, 0, 0,
-        "Let the SSRF guard through to these hosts, for http(s) sources and provider output URLs: CIDRs, "
-        "addresses, host names or *.domain (repeatable; comma-separated in the environment; none = public "
-        "internet addresses only)"),
+    O_LIMITS(0),
     O_LOG,
 };
 
@@ -225,11 +237,7 @@ static const struct easel_opt render_opts[] = {
     OPT("attempt", NULL, INT, "0", attempt, 0, 1000000,
         "Attempt number (default: the job's next, or 1)"),
     OPT("output", NULL, STRING, "yaml", output, 0, 0, "Output format: yaml or json (-o json)"),
-    OPT("source-allow", "EASEL_SOURCE_ALLOW", LIST, NULL, source_allow, 0, 0,
-        "As the controller's: hosts the worker's SSRF guard lets through"),
-    OPT("file-root", "EASEL_FILE_ROOTS", LIST, NULL, file_roots, 0, 0,
-        "As the controller's: directories the worker's file:// sources must be inside"),
-    O_DB, O_REGISTRY, O_STORAGE, O_KUBE, O_LOG,
+    O_WORKER, O_REGISTRY, O_KUBE,
 };
 static const struct easel_opt doc_opts[] = {
     OPT("markdown", NULL, BOOL, "true", markdown, 0, 0, "Markdown output"),
@@ -283,6 +291,10 @@ MODE("version", "easel version",
 MODE("config-doc", "easel config-doc",
      "Print every mode's settings as Markdown (docs/configuration.md).",
      doc_opts, 0, 0, config_doc);
+
+const struct easel_cmd_spec *const worker_spec = &m_job.spec;
+const struct easel_cmd_spec *const controller_spec = &m_controller.spec;
+const struct easel_cmd_spec *const render_spec = &m_render.spec;
 
 const struct mode *const easel_modes[] = {
     &m_controller, &m_job,     &m_submit,  &m_get,     &m_list,       &m_cancel,

@@ -59,6 +59,12 @@ struct mode {
 
 /* The modes, in the order `easel --help` lists them; NULL-terminated. */
 extern const struct mode *const easel_modes[];
+/* Job mode's table: what a worker reads (easel_worker_settings_build). */
+extern const struct easel_cmd_spec *const worker_spec;
+/* The tables whose EASEL_OPT_WORKER rows a worker inherits: the
+ * controller's, and render's, which prints the Job the controller makes. */
+extern const struct easel_cmd_spec *const controller_spec;
+extern const struct easel_cmd_spec *const render_spec;
 
 int mode_controller(struct settings *s, char **args, int nargs);
 int mode_job(struct settings *s, char **args, int nargs);
@@ -79,8 +85,11 @@ int mode_version(struct settings *s, char **args, int nargs);
 int mode_render(struct settings *s, char **args, int nargs);
 
 struct easel_kube_job_params;
-/* The kubernetes settings as Job-builder parameters (render and controller). */
+struct easel_worker_settings;
+/* The kubernetes settings as Job-builder parameters (render and controller);
+ * p->worker is w (borrowed). */
 void kube_job_params_from(const struct settings *s, const char *ns,
+                          const struct easel_worker_settings *w,
                           struct easel_kube_job_params *p);
 int mode_config_doc(struct settings *s, char **args, int nargs);
 

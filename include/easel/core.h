@@ -95,6 +95,7 @@ const char *easel_errclass_name(enum easel_errclass c); /* "retryable", ... */
     X(BAD_MODEL, "bad_model")                                                \
     X(BAD_PRESET, "bad_preset")                                              \
     X(BAD_PATCH, "bad_patch")                                                \
+    X(BAD_CONTRACT, "bad_contract")                                          \
     X(NOT_FOUND, "not_found")                                                \
     X(TIMEOUT, "timeout")                                                    \
     X(CANCELED, "canceled")                                                  \
@@ -197,6 +198,7 @@ const char *easel_errclass_name(enum easel_errclass c); /* "retryable", ... */
      * the K8S_ entries stay last (kube/client.c tells them by order) */    \
     X(BAD_KUBECONFIG, "bad_kubeconfig")                                      \
     X(NO_CLUSTER, "no_cluster")                                              \
+    X(BAD_NAMESPACE, "bad_namespace")                                        \
     X(K8S_BAD_RESPONSE, "BadResponse")                                       \
     X(K8S_WATCH_ERROR, "WatchError")                                         \
     X(K8S_CONNECTION_FAILED, "ConnectionFailed")                             \

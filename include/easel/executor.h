@@ -1,8 +1,10 @@
 /*
  * executor.h - how the controller runs one attempt of a job somewhere else
  * and learns how it ended. Executors: "local" (child processes of the
- * controller running the same binary as `easel job`), later "kubernetes"
- * (a batch/v1 Job per attempt) and "pool".
+ * controller running the same binary as `easel job`), "kubernetes" (a
+ * batch/v1 Job per attempt), later "pool". What every worker is given and
+ * how it names itself is the worker contract (worker.h); an executor
+ * carries it out and is the one that reads a worker's name.
  *
  * An executor is driven from one thread (the controller's main loop): it is
  * not thread-safe. It never touches Redis or Postgres; it only starts, stops
@@ -36,6 +38,14 @@ enum easel_exec_outcome {
     EASEL_EXEC_LOST,        /* could not be started or vanished */
 };
 const char *easel_exec_outcome_name(enum easel_exec_outcome o);
+
+/* Is a worker provably gone? */
+enum easel_gone {
+    EASEL_GONE_UNKNOWN = 0, /* cannot tell (not this executor's, another host,
+                             * still syncing): the heartbeat decides */
+    EASEL_GONE_NO,          /* it is running */
+    EASEL_GONE_YES,         /* it no longer runs */
+};
 
 struct easel_exec_done {
     char job_id[EASEL_UUID_LEN + 1];
@@ -78,6 +88,14 @@ struct easel_executor_ops {
      * end through reap(). Returns 1 when adopted, 0 when it cannot tell yet
      * (still syncing), -1 when no such attempt exists. */
     int (*adopt)(struct easel_executor *ex, const char *job_id, int attempt);
+    /* Optional (NULL = always UNKNOWN). Is the worker a job record names
+     * (its `worker` field, an identity of worker.h) gone? For attempts
+     * this executor does not track: recovered after a restart. */
+    enum easel_gone (*gone)(struct easel_executor *ex, const char *worker);
+    /* Optional. Stops at once the worker a job record names, when this
+     * executor can reach it (its deadline passed, or the job was canceled,
+     * while nobody tracked it). No-op otherwise. */
+    void (*kill)(struct easel_executor *ex, const char *worker);
     /* Optional. The job's record after each change the controller makes
      * (dispatched, retrying, terminal), for executors that mirror status
      * elsewhere (annotations and Events on the Job). */
@@ -88,8 +106,12 @@ struct easel_executor {
     const struct easel_executor_ops *ops;
 };
 
+struct easel_worker_settings;
 struct easel_local_opts {
     const char *binary;        /* path of the easel binary; NULL = /proc/self/exe */
+    /* what every child inherits (copied into its environment, which is
+     * ours without any variable job mode reads), or NULL */
+    const struct easel_worker_settings *worker;
     const char *const *env;    /* extra NAME=VALUE for children, NULL-terminated */
     int64_t kill_grace_ms;     /* between TERM and KILL */
 };

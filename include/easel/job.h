@@ -70,6 +70,10 @@ struct easel_retry_policy {
     int64_t max_ms;       /* cap on the ceiling */
 };
 
+/* The policy of a model whose registry entry sets none, or that is not in
+ * the registry: 3 attempts, 1 s doubling up to 60 s. */
+void easel_retry_policy_default(struct easel_retry_policy *p);
+
 /* Full-jitter backoff before attempt `attempt`+1, given that `attempt`
  * attempts (>= 1) have failed: uniform in [0, min(max, initial*factor^(a-1))]. */
 int64_t easel_backoff_ms(const struct easel_retry_policy *p, int attempt);

@@ -12,6 +12,7 @@
 
 #include "easel/core.h"
 #include "easel/registry.h"
+#include "easel/worker.h"
 
 /* Labels and annotations easel puts on its Jobs and pods. */
 #define EASEL_LBL_NAME "app.kubernetes.io/name"
@@ -40,17 +41,15 @@ struct easel_kube_job_params {
     const char *model_id;
     const char *image;            /* default worker image (the controller's) */
     const char *image_pull_policy;        /* NULL = IfNotPresent */
+    /* what the worker inherits from its controller (worker.h): each in the
+     * container's env, a credential (EASEL_OPT_SECRET) only as a reference
+     * to the Secret below that holds it, never inline (borrowed) */
+    const struct easel_worker_settings *worker;
     const char *database_secret;  /* Secret holding the database URL */
     const char *database_secret_key;      /* NULL = "database-url" */
     const char *provider_secret;  /* Secret with provider keys by env name, or NULL */
     const char *redis_secret;     /* Secret whose redis-url the worker's breakers use, or NULL */
     const char *storage_secret;   /* Secret loaded whole as the worker's env (S3 settings), or NULL */
-    const char *queue;            /* EASEL_QUEUE for the worker (the breakers' key prefix) */
-    const char *storage;          /* EASEL_STORAGE for the worker */
-    const char *source_allow;     /* EASEL_SOURCE_ALLOW (comma-separated), NULL = none */
-    const char *file_roots;       /* EASEL_FILE_ROOTS (comma-separated), NULL = none (no file://) */
-    const char *log_level;        /* NULL = info */
-    int64_t heartbeat_ms;         /* 0 = worker default */
     int64_t timeout_ms;           /* activeDeadlineSeconds; 0 = model's */
     int ttl_seconds;              /* ttlSecondsAfterFinished; < 0 = none */
     const char *kueue_queue;      /* create suspended with the queue label */

@@ -1,7 +1,7 @@
 /*
  * runner.h - job mode: run exactly one attempt of one job, as `easel job
- * --id ID` does in a child process or a worker pod, and the failure policy
- * it shares with the controller.
+ * --id ID` does in a child process or a worker pod. What a failure does to
+ * the job, which job mode shares with the controller, is in worker.h.
  *
  * An attempt loads the job from Postgres, marks it running (checking it was
  * dispatched, so a stale or duplicate worker does nothing), fetches its
@@ -21,6 +21,7 @@
 #include "easel/registry.h"
 #include "easel/storage.h"
 #include "easel/store.h"
+#include "easel/worker.h" /* the failure plan job mode shares with the controller */
 
 struct easel_runner_opts {
     const char *database_url;
@@ -40,36 +41,6 @@ struct easel_runner_opts {
 /* Runs one attempt of job_id. Returns an enum easel_exit value. Never
  * exits the process. */
 int easel_runner_run(const struct easel_runner_opts *o, const char *job_id);
-
-/* What a failed attempt leads to, from the registry's failover chain:
- * policy.max_attempts is the whole chain's, the backoff is that of the
- * model that ran (nth counts its attempts), and next_model is the model of
- * the next attempt (NULL when the chain is spent). */
-struct easel_failure_plan {
-    struct easel_retry_policy policy;
-    int nth;
-    const char *model;       /* the model that ran */
-    const char *next_model;
-};
-/* The plan after `attempts` attempts of a job for model_id. An unknown
- * model (or no registry) gets the default policy. */
-void easel_failure_plan(const struct easel_registry *r, const char *model_id, int attempts,
-                        struct easel_failure_plan *p);
-
-/* Records that an attempt of job `id` failed with `e`: a permanent error
- * moves the job to FAILED; a retryable one to RETRYING, at once when the
- * next attempt fails over to another model, else after the backoff (or
- * the server's Retry-After when longer); or to DEAD when `attempts` reached
- * the chain's total. `from_mask` is the set of states the job may be in.
- * On success *out (may be NULL) is the job after the change.
- * EASEL_ECONFLICT when the job was no longer in from_mask (e.g. canceled
- * meanwhile). */
-easel_err easel_record_failure(struct easel_store *s, const char *id, unsigned from_mask,
-                               const struct easel_failure_plan *plan, int attempts,
-                               const struct easel_error *e, struct easel_job **out);
-
-/* The retry policy used when a job's model is not in the registry. */
-void easel_retry_policy_default(struct easel_retry_policy *p);
 
 /* The model's output checks (registry `checks`, quality.c): size, aspect
  * (against `in`, the first source, when asked), blank, unchanged from the

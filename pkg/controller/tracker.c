@@ -8,14 +8,12 @@
  * Redis step that follows is idempotent, so a step interrupted by a crash or
  * a dead connection is simply done again.
  */
-#include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "controller_int.h"
-#include "easel/runner.h"
+#include "easel/worker.h"
 
 #define B(s) EASEL_STATUS_BIT(EASEL_STATUS_##s)
 
@@ -315,8 +313,7 @@ static void dispatch(struct ctl *c, struct tracked *t, struct easel_job *j)
     easel_registry_unref(reg);
 
     char msg[200], worker[128];
-    snprintf(worker, sizeof(worker), "%s@%s", c->o->executor->ops->name,
-             c->host);
+    easel_worker_dispatch_mark(c->o->executor->ops->name, c->host, worker, sizeof(worker));
     snprintf(msg, sizeof(msg), "attempt %d of %d dispatched to the %s executor by %s",
              j->attempts + 1, j->max_attempts, c->o->executor->ops->name, c->cid);
     struct easel_transition tr = {.reason = "Dispatched", .message = msg,
@@ -362,44 +359,20 @@ static void dispatch(struct ctl *c, struct tracked *t, struct easel_job *j)
     easel_job_free(after);
 }
 
-/* A process exists and is not a zombie: an orphaned worker that exited
- * may wait a long time for a reaper that never comes. */
-static bool process_alive(pid_t pid)
+/* Is the worker named in the record provably gone? Only the executor that
+ * started it can tell (a local process on this host); otherwise the
+ * heartbeat decides. */
+static bool worker_gone(struct ctl *c, const struct easel_job *j)
 {
-    char path[64], buf[256];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return kill(pid, 0) == 0 || errno != ESRCH;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
+    struct easel_executor *ex = c->o->executor;
+    return j->worker && ex->ops->gone && ex->ops->gone(ex, j->worker) == EASEL_GONE_YES;
 }
 
-/* Is the worker named in the record alive? Only provable for local workers
- * on this host; otherwise the heartbeat decides. */
-static bool local_worker_gone(struct ctl *c, const struct easel_job *j)
+static void kill_worker(struct ctl *c, const struct easel_job *j)
 {
-    /* worker is "local:<pid>@<host>" once running */
-    if (!j->worker || strncmp(j->worker, "local:", 6) != 0)
-        return false;
-    char *end = NULL;
-    long pid = strtol(j->worker + 6, &end, 10);
-    if (!end || *end != '@' || strcmp(end + 1, c->host) != 0 || pid <= 1)
-        return false;
-    return !process_alive((pid_t)pid);
-}
-
-static void kill_local_worker(struct ctl *c, const struct easel_job *j)
-{
-    if (!j->worker || strncmp(j->worker, "local:", 6) != 0)
-        return;
-    char *end = NULL;
-    long pid = strtol(j->worker + 6, &end, 10);
-    if (end && *end == '@' && strcmp(end + 1, c->host) == 0 && pid > 1)
-        kill(-(pid_t)pid, SIGKILL);
+    struct easel_executor *ex = c->o->executor;
+    if (j->worker && ex->ops->kill)
+        ex->ops->kill(ex, j->worker);
 }
 
 /* A job taken over from an expired lease that needs a new attempt runs
@@ -533,13 +506,13 @@ static void decide(struct ctl *c, struct tracked *t)
             struct easel_error e;
             easel_error_clear(&e);
             if (now > t->deadline_wall_ms) {
-                kill_local_worker(c, j);
+                kill_worker(c, j);
                 easel_error_set(&e, EASEL_ETIMEOUT, EASEL_CLASS_RETRYABLE,
                                 EASEL_R_TIMEOUT,
                                 "attempt %d exceeded its timeout and was stopped",
                                 j->attempts);
                 fail_attempt(c, t, j, &e);
-            } else if (local_worker_gone(c, j) ||
+            } else if (worker_gone(c, j) ||
                        (seen && now - seen > c->o->worker_stale_ms)) {
                 easel_error_set(&e, EASEL_EAGAIN, EASEL_CLASS_RETRYABLE,
                                 EASEL_R_WORKER_LOST,
@@ -557,7 +530,7 @@ static void decide(struct ctl *c, struct tracked *t)
             break;
         }
         if (t->state == T_ATTACHED && j->status == EASEL_STATUS_CANCELED)
-            kill_local_worker(c, j);
+            kill_worker(c, j);
         settle(c, t, j);
         break;
     }

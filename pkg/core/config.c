@@ -270,6 +270,15 @@ static const char *type_hint(enum easel_opt_type t)
     return "";
 }
 
+/* Said of the settings a controller passes on to its workers. */
+static const char *inherited(const struct easel_opt *o)
+{
+    if (!(o->flags & EASEL_OPT_WORKER))
+        return "";
+    return o->flags & EASEL_OPT_SECRET ? " (passed on to workers; to pods from a Secret)"
+                                       : " (passed on to workers)";
+}
+
 void easel_config_help(const struct easel_cmd_spec *spec, FILE *out)
 {
     fprintf(out, "%s\n\nUsage: %s\n", spec->summary, spec->usage);
@@ -277,8 +286,8 @@ void easel_config_help(const struct easel_cmd_spec *spec, FILE *out)
         fprintf(out, "\nFlags (flag > environment > default):\n");
     for (size_t i = 0; i < spec->nopts; i++) {
         const struct easel_opt *o = &spec->opts[i];
-        fprintf(out, "  --%s <%s>\n      %s\n", o->flag, type_hint(o->type),
-                o->help);
+        fprintf(out, "  --%s <%s>\n      %s%s\n", o->flag, type_hint(o->type),
+                o->help, inherited(o));
         if (o->env || o->def)
             fprintf(out, "      %s%s%s%s%s\n", o->env ? "env " : "",
                     o->env ? o->env : "", o->env && o->def ? ", " : "",
@@ -299,10 +308,146 @@ void easel_config_markdown(const struct easel_cmd_spec *spec, FILE *out)
     fprintf(out, "| --- | --- | --- | --- | --- |\n");
     for (size_t i = 0; i < spec->nopts; i++) {
         const struct easel_opt *o = &spec->opts[i];
-        fprintf(out, "| `--%s` | %s%s%s | %s%s%s | %s | %s |\n", o->flag,
+        fprintf(out, "| `--%s` | %s%s%s | %s%s%s | %s | %s%s |\n", o->flag,
                 o->env ? "`" : "", o->env ? o->env : "-", o->env ? "`" : "",
                 o->def ? "`" : "", o->def ? o->def : "-", o->def ? "`" : "",
-                type_hint(o->type), o->help);
+                type_hint(o->type), o->help, inherited(o));
     }
     fprintf(out, "\n");
+}
+
+/* ------------------------------------------------------------------ export */
+
+/* A list as one variable: the reader splits on commas and drops empty
+ * pieces, so an entry must be non-empty and hold no comma. */
+static char *export_list(const struct easel_opt *o, char *const *list, easel_err *rc,
+                         struct easel_error *err)
+{
+    if (!list || !list[0])
+        return NULL;
+    struct easel_buf b;
+    easel_buf_init(&b, 0);
+    for (size_t i = 0; list[i]; i++) {
+        if (!*list[i] || strchr(list[i], ',')) {
+            *rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_BAD_FLAG,
+                                  "--%s \"%s\" cannot be passed on in %s: an entry must be "
+                                  "non-empty and hold no comma",
+                                  o->flag, list[i], o->env);
+            easel_buf_cleanup(&b);
+            return NULL;
+        }
+        if ((i && easel_buf_puts(&b, ",")) || easel_buf_puts(&b, list[i])) {
+            easel_buf_cleanup(&b);
+            *rc = EASEL_ENOMEM;
+            return NULL;
+        }
+    }
+    return easel_buf_steal(&b, NULL);
+}
+
+/* One value as the text set_value reads back to the same value. NULL with
+ * *rc == EASEL_OK when it is unset. */
+static char *export_value(const struct easel_opt *o, const void *cfg, easel_err *rc,
+                          struct easel_error *err)
+{
+    const void *f = (const char *)cfg + o->offset;
+    char *v = NULL;
+    *rc = EASEL_OK;
+    switch (o->type) {
+    case EASEL_OPT_STRING: {
+        const char *s = *(char *const *)f;
+        if (!s || !*s)
+            return NULL;
+        v = strdup(s);
+        break;
+    }
+    case EASEL_OPT_INT:
+        v = easel_asprintf("%d", *(const int *)f);
+        break;
+    case EASEL_OPT_I64:
+    case EASEL_OPT_SIZE:
+        v = easel_asprintf("%lld", (long long)*(const int64_t *)f);
+        break;
+    case EASEL_OPT_DURATION:
+        v = easel_asprintf("%lldms", (long long)*(const int64_t *)f);
+        break;
+    case EASEL_OPT_BOOL:
+        v = strdup(*(const bool *)f ? "true" : "false");
+        break;
+    case EASEL_OPT_LIST:
+        return export_list(o, *(char **const *)f, rc, err);
+    }
+    if (!v)
+        *rc = EASEL_ENOMEM;
+    return v;
+}
+
+easel_err easel_config_export(const struct easel_cmd_spec *spec, const void *cfg,
+                              unsigned mask, struct easel_settings *out,
+                              struct easel_error *err)
+{
+    easel_err rc = EASEL_OK;
+    out->v = NULL;
+    out->n = 0;
+    struct easel_settings s = {calloc(spec->nopts + 1, sizeof(*s.v)), 0};
+    if (!s.v)
+        return EASEL_ENOMEM;
+    for (size_t i = 0; i < spec->nopts; i++) {
+        const struct easel_opt *o = &spec->opts[i];
+        if (!o->env || (o->flags & mask) != mask)
+            continue;
+        char *v = export_value(o, cfg, &rc, err);
+        if (rc)
+            goto out;
+        if (!v)
+            continue; /* unset: the reader applies its default */
+        s.v[s.n].opt = o;
+        s.v[s.n++].value = v;
+    }
+    *out = s;
+    s.v = NULL;
+    s.n = 0;
+out:
+    easel_settings_cleanup(&s);
+    return rc;
+}
+
+const struct easel_setting *easel_settings_find(const struct easel_settings *s,
+                                                const char *env)
+{
+    for (size_t i = 0; s && i < s->n; i++)
+        if (!strcmp(s->v[i].opt->env, env))
+            return &s->v[i];
+    return NULL;
+}
+
+easel_err easel_settings_copy(const struct easel_settings *from, struct easel_settings *to)
+{
+    to->v = NULL;
+    to->n = 0;
+    if (!from || !from->n)
+        return EASEL_OK;
+    struct easel_settings s = {calloc(from->n, sizeof(*s.v)), 0};
+    if (!s.v)
+        return EASEL_ENOMEM;
+    for (; s.n < from->n; s.n++) {
+        s.v[s.n].opt = from->v[s.n].opt;
+        if (!(s.v[s.n].value = strdup(from->v[s.n].value))) {
+            easel_settings_cleanup(&s);
+            return EASEL_ENOMEM;
+        }
+    }
+    *to = s;
+    return EASEL_OK;
+}
+
+void easel_settings_cleanup(struct easel_settings *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i].value);
+    free(s->v);
+    s->v = NULL;
+    s->n = 0;
 }

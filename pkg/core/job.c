@@ -77,6 +77,14 @@ int64_t easel_backoff_ceiling_ms(const struct easel_retry_policy *p,
     return c < 0 ? 0 : (int64_t)c;
 }
 
+void easel_retry_policy_default(struct easel_retry_policy *p)
+{
+    p->max_attempts = 3;
+    p->initial_ms = 1000;
+    p->factor = 2.0;
+    p->max_ms = 60000;
+}
+
 int64_t easel_backoff_ms(const struct easel_retry_policy *p, int attempt)
 {
     int64_t ceil = easel_backoff_ceiling_ms(p, attempt);

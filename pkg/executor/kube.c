@@ -72,6 +72,7 @@ struct kex {
     char *ns, *cid;
     /* every Job setting but the attempt's own; its strings are ours */
     struct easel_kube_job_params tmpl;
+    struct easel_worker_settings worker; /* tmpl.worker points here */
     int64_t grace_ms;
     char host[64];
 
@@ -90,14 +91,13 @@ static char *dup_or_null(const char *s)
 
 /* The template's strings this executor owns (namespace and controller id
  * live in ns and cid). */
-enum { TMPL_STRINGS = 13 };
+enum { TMPL_STRINGS = 9 };
 static void tmpl_strings(struct easel_kube_job_params *t, const char **out[TMPL_STRINGS])
 {
     const char **f[TMPL_STRINGS] = {&t->image, &t->image_pull_policy, &t->database_secret,
                                     &t->database_secret_key, &t->provider_secret,
-                                    &t->storage, &t->log_level, &t->kueue_queue,
-                                    &t->service_account, &t->redis_secret, &t->queue,
-                                    &t->source_allow, &t->storage_secret};
+                                    &t->kueue_queue, &t->service_account, &t->redis_secret,
+                                    &t->storage_secret};
     memcpy(out, f, sizeof(f));
 }
 
@@ -628,6 +628,43 @@ static int kube_adopt(struct easel_executor *ex, const char *job_id, int attempt
     return -1;
 }
 
+/* The Job a worker identity names, when it is one of ours: a Job in our
+ * namespace. False for anything else. */
+static bool worker_job(const struct kex *k, const char *worker, struct easel_worker_id *id)
+{
+    return easel_worker_id_parse(worker, id) == EASEL_OK &&
+           !strcmp(id->executor, EASEL_WORKER_KUBERNETES) && !strcmp(id->where, k->ns);
+}
+
+static enum easel_gone kube_gone(struct easel_executor *ex, const char *worker)
+{
+    struct kex *k = K(ex);
+    struct easel_worker_id id;
+    if (!worker_job(k, worker, &id))
+        return EASEL_GONE_UNKNOWN;
+    drain_watches(k);
+    for (size_t i = 0; i < k->natts; i++)
+        if (!strcmp(k->atts[i].name, id.name))
+            return k->atts[i].gone ? EASEL_GONE_YES : EASEL_GONE_NO;
+    /* the watch has listed every worker Job: one it does not hold is gone
+     * (deleted, or finished and forgotten) */
+    return easel_kube_watch_synced(k->wjobs) ? EASEL_GONE_YES : EASEL_GONE_UNKNOWN;
+}
+
+static void kube_kill(struct easel_executor *ex, const char *worker)
+{
+    struct kex *k = K(ex);
+    struct easel_worker_id id;
+    if (!worker_job(k, worker, &id))
+        return;
+    struct easel_error err;
+    easel_error_clear(&err);
+    easel_err rc = easel_kube_delete(k->api, &easel_kube_jobs, k->ns, id.name, "Background",
+                                     &err);
+    if (rc && rc != EASEL_ENOTFOUND)
+        easel_warn(NULL, "could not delete Job %s: %s", id.name, err.msg);
+}
+
 static const char *status_event(enum easel_status s, const char **type)
 {
     *type = "Warning";
@@ -744,6 +781,7 @@ static void kube_free(struct easel_executor *ex)
     tmpl_strings(&k->tmpl, own);
     for (size_t i = 0; i < TMPL_STRINGS; i++)
         free((char *)*own[i]);
+    easel_worker_settings_cleanup(&k->worker);
     free(k->atts);
     free(k->done);
     free(k);
@@ -762,6 +800,8 @@ static const struct easel_executor_ops kube_ops = {
     .free = kube_free,
     .adopt = kube_adopt,
     .report = kube_report,
+    .gone = kube_gone,
+    .kill = kube_kill,
 };
 
 easel_err easel_executor_kube_new(const struct easel_kube_exec_opts *o,
@@ -790,6 +830,9 @@ easel_err easel_executor_kube_new(const struct easel_kube_exec_opts *o,
         *own[i] = dup_or_null(v);
         oom |= v && *v && !*own[i];
     }
+    k->tmpl.worker = &k->worker;
+    if (p->worker)
+        oom |= easel_worker_settings_copy(p->worker, &k->worker) != EASEL_OK;
     k->grace_ms = o->pending_grace_ms > 0 ? o->pending_grace_ms : 300000;
     if (gethostname(k->host, sizeof(k->host)) != 0)
         easel_strlcpy(k->host, "easel", sizeof(k->host));

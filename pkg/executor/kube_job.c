@@ -4,7 +4,8 @@
  * Retries are easel's, so the Job never retries (backoffLimit 0) and its
  * deadline is the model's timeout. The pod runs the controller's own image
  * as `easel job --id ID --attempt N`, with the model's registry inline, the
- * database URL and provider keys from Secret references, and the tightest
+ * settings of the worker contract (worker.h) in its env, the database URL,
+ * the Redis URL and provider keys from Secret references, and the tightest
  * security context a worker allows: non-root, read-only root filesystem
  * (a memory-backed /tmp for libvips), no privilege escalation, no
  * capabilities, no service-account token.
@@ -64,6 +65,27 @@ static void add_secret_env(cJSON *env, const char *name, const char *secret,
     cJSON_AddItemToArray(env, e);
 }
 
+/* A credential reaches a pod only through a Secret, under the key named
+ * like its flag: the database URL from --database-secret (required: a
+ * worker records nothing without it), the Redis URL from --redis-secret
+ * (optional: without it the shared breakers are off). A credential with no
+ * Secret configured is not passed at all. */
+static void add_credential(cJSON *env, const struct easel_kube_job_params *p,
+                           const struct easel_opt *o)
+{
+    const char *secret = NULL, *key = o->flag;
+    bool optional = true;
+    if (!strcmp(o->env, "EASEL_DATABASE_URL")) {
+        secret = p->database_secret;
+        key = p->database_secret_key ? p->database_secret_key : o->flag;
+        optional = false;
+    } else if (!strcmp(o->env, "EASEL_REDIS_URL")) {
+        secret = p->redis_secret;
+    }
+    if (secret && *secret)
+        add_secret_env(env, o->env, secret, key, optional);
+}
+
 static bool env_listed(const cJSON *env, const char *name)
 {
     const cJSON *e;
@@ -103,10 +125,16 @@ easel_err easel_kube_job_build(const struct easel_kube_job_params *p, cJSON **ou
     char *registry = easel_registry_export(p->registry, p->model_id);
     if (!registry)
         return EASEL_ENOMEM;
-    char name[96], attempt[16], worker[160];
+    char name[96], attempt[16], worker[EASEL_WORKER_ID_MAX];
     easel_kube_job_name(p->job_id, p->attempt, name, sizeof(name));
     snprintf(attempt, sizeof(attempt), "%d", p->attempt);
-    snprintf(worker, sizeof(worker), "kubernetes:%s@%s", name, p->namespace);
+    if (easel_worker_id_format(EASEL_WORKER_KUBERNETES, name, p->namespace, worker,
+                               sizeof(worker)) != EASEL_OK) {
+        free(registry);
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_BAD_NAMESPACE,
+                               "cannot name the worker of Job %s in namespace \"%s\"", name,
+                               p->namespace ? p->namespace : "");
+    }
     int64_t timeout_ms = p->timeout_ms > 0 ? p->timeout_ms : m->timeout_ms;
     const cJSON *kube = m->kube;
     const cJSON *img = cJSON_GetObjectItemCaseSensitive(kube, "image");
@@ -182,28 +210,18 @@ easel_err easel_kube_job_build(const struct easel_kube_job_params *p, cJSON **ou
         cJSON_AddItemToArray(cJSON_AddArrayToObject(c, "envFrom"), from);
     }
     cJSON *env = cJSON_AddArrayToObject(c, "env");
-    if (p->database_secret)
-        add_secret_env(env, "EASEL_DATABASE_URL", p->database_secret,
-                       p->database_secret_key ? p->database_secret_key : "database-url",
-                       false);
-    if (p->redis_secret) /* optional: without it a worker's breakers are off */
-        add_secret_env(env, "EASEL_REDIS_URL", p->redis_secret, "redis-url", true);
-    if (p->queue)
-        add_env(env, "EASEL_QUEUE", p->queue);
-    add_env(env, "EASEL_STORAGE", p->storage ? p->storage : "file:///tmp/easel-results");
-    if (p->source_allow && *p->source_allow)
-        add_env(env, "EASEL_SOURCE_ALLOW", p->source_allow);
-    if (p->file_roots && *p->file_roots)
-        add_env(env, "EASEL_FILE_ROOTS", p->file_roots);
+    /* the worker contract: what a local worker finds in its environment */
+    for (size_t i = 0; p->worker && i < p->worker->inherited.n; i++) {
+        const struct easel_setting *st = &p->worker->inherited.v[i];
+        if (st->opt->flags & EASEL_OPT_SECRET)
+            add_credential(env, p, st->opt);
+        else
+            add_env(env, st->opt->env, st->value);
+    }
+    /* and what this attempt's pod adds to it */
     add_env(env, "EASEL_REGISTRY_INLINE", registry);
-    add_env(env, "EASEL_LOG_LEVEL", p->log_level ? p->log_level : "info");
     add_env(env, "EASEL_TERMINATION_LOG", "/dev/termination-log");
     add_env(env, "EASEL_WORKER_NAME", worker);
-    if (p->heartbeat_ms > 0) {
-        char hb[32];
-        snprintf(hb, sizeof(hb), "%lldms", (long long)p->heartbeat_ms);
-        add_env(env, "EASEL_HEARTBEAT", hb);
-    }
     /* provider keys of the model and of every fallback it may run */
     if (p->provider_secret && *p->provider_secret) {
         cJSON *doc = cJSON_Parse(registry);

@@ -22,6 +22,7 @@
 
 #include "easel/executor.h"
 #include "easel/job.h"
+#include "easel/worker.h"
 
 extern char **environ;
 
@@ -40,6 +41,7 @@ struct local {
     struct easel_executor base;
     char *binary;
     char **env;               /* full child environment */
+    char host[64];            /* where our workers say they run */
     int64_t kill_grace_ms;
     struct child *kids;
     size_t nkids, cap;
@@ -255,14 +257,57 @@ static void local_detach_all(struct easel_executor *ex)
     ((struct local *)ex)->nkids = 0;
 }
 
+/* A process exists and is not a zombie: an orphaned worker that exited
+ * may wait a long time for a reaper that never comes. */
+static bool process_alive(pid_t pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return kill(pid, 0) == 0 || errno != ESRCH;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
+}
+
+/* The process a record names, when it is one of ours to judge: a local
+ * worker on this host. 0 otherwise. */
+static pid_t worker_pid(const struct local *l, const char *worker)
+{
+    struct easel_worker_id id;
+    if (easel_worker_id_parse(worker, &id) != EASEL_OK ||
+        strcmp(id.executor, EASEL_WORKER_LOCAL) != 0 || strcmp(id.where, l->host) != 0)
+        return 0;
+    int64_t pid = 0;
+    if (easel_parse_i64(id.name, 2, INT32_MAX, &pid) != EASEL_OK)
+        return 0;
+    return (pid_t)pid;
+}
+
+static enum easel_gone local_gone(struct easel_executor *ex, const char *worker)
+{
+    pid_t pid = worker_pid((struct local *)ex, worker);
+    if (!pid)
+        return EASEL_GONE_UNKNOWN;
+    return process_alive(pid) ? EASEL_GONE_NO : EASEL_GONE_YES;
+}
+
+static void local_kill(struct easel_executor *ex, const char *worker)
+{
+    pid_t pid = worker_pid((struct local *)ex, worker);
+    if (pid)
+        kill(-pid, SIGKILL); /* its group: whatever it started goes too */
+}
+
 static void local_free(struct easel_executor *ex)
 {
     struct local *l = (struct local *)ex;
     if (!l)
         return;
-    for (size_t i = 0; l->env && l->env[i]; i++)
-        free(l->env[i]);
-    free(l->env);
+    easel_worker_environ_free(l->env);
     free(l->binary);
     free(l->kids);
     free(l);
@@ -279,40 +324,9 @@ static const struct easel_executor_ops local_ops = {
     .has = local_has,
     .detach_all = local_detach_all,
     .free = local_free,
+    .gone = local_gone,
+    .kill = local_kill,
 };
-
-/* Child environment: ours, with `extra` overriding same-named entries. */
-static char **build_env(const char *const *extra)
-{
-    size_t n = 0, m = 0;
-    while (environ && environ[n])
-        n++;
-    while (extra && extra[m])
-        m++;
-    char **env = calloc(n + m + 1, sizeof(*env));
-    if (!env)
-        return NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *eq = strchr(environ[i], '=');
-        size_t nl = eq ? (size_t)(eq - environ[i]) : strlen(environ[i]);
-        bool overridden = false;
-        for (size_t j = 0; j < m && !overridden; j++)
-            overridden = strncmp(extra[j], environ[i], nl) == 0 &&
-                         extra[j][nl] == '=';
-        if (!overridden && !(env[k++] = strdup(environ[i])))
-            goto fail;
-    }
-    for (size_t j = 0; j < m; j++)
-        if (!(env[k++] = strdup(extra[j])))
-            goto fail;
-    return env;
-fail:
-    for (size_t i = 0; i < k; i++)
-        free(env[i]);
-    free(env);
-    return NULL;
-}
 
 easel_err easel_executor_local_new(const struct easel_local_opts *o,
                                    struct easel_executor **out)
@@ -339,7 +353,10 @@ easel_err easel_executor_local_new(const struct easel_local_opts *o,
                 l->binary = strdup(path);
         }
     }
-    l->env = build_env(o->env);
+    /* the contract's settings; without one (tests), our environment */
+    struct easel_worker_settings none = {0};
+    l->env = easel_worker_environ(o->worker ? o->worker : &none, environ, o->env);
+    easel_worker_host(l->host, sizeof(l->host));
     if (!l->binary || !l->env) {
         local_free(&l->base);
         return EASEL_ENOMEM;

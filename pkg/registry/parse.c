@@ -13,7 +13,8 @@
 
 #include <yaml.h>
 
-#include "easel/runner.h"
+#include "easel/job.h"
+#include "easel/storage.h"
 #include "easel/yamljson.h"
 #include "registry_int.h"
 

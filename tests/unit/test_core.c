@@ -127,6 +127,106 @@ static void test_config_precedence(void **state)
     unsetenv("EASEL_TEST_NAME");
 }
 
+/* Every type goes out through easel_config_export and back in through
+ * easel_config_parse (the environment alone) to the same value: what a
+ * worker reads is what its controller resolved. */
+struct all {
+    char *str, *unset;
+    int i;
+    int64_t big, dur, size;
+    bool on, off;
+    char **list, **none;
+};
+#define ALL(flag, env, type, def, field, fl)                                  \
+    {flag, env, EASEL_OPT_##type, def, offsetof(struct all, field), 0, 0, flag, fl}
+static const struct easel_opt all_opts[] = {
+    ALL("str", "EASEL_RT_STR", STRING, "d", str, EASEL_OPT_WORKER),
+    ALL("unset", "EASEL_RT_UNSET", STRING, NULL, unset, EASEL_OPT_WORKER),
+    ALL("i", "EASEL_RT_I", INT, "1", i, EASEL_OPT_WORKER),
+    ALL("big", "EASEL_RT_BIG", I64, "1", big, EASEL_OPT_WORKER | EASEL_OPT_SECRET),
+    ALL("dur", "EASEL_RT_DUR", DURATION, "1s", dur, EASEL_OPT_WORKER),
+    ALL("size", "EASEL_RT_SIZE", SIZE, "1KB", size, EASEL_OPT_WORKER),
+    ALL("on", "EASEL_RT_ON", BOOL, "false", on, EASEL_OPT_WORKER),
+    ALL("off", "EASEL_RT_OFF", BOOL, "true", off, EASEL_OPT_WORKER),
+    ALL("list", "EASEL_RT_LIST", LIST, NULL, list, EASEL_OPT_WORKER),
+    ALL("none", "EASEL_RT_NONE", LIST, NULL, none, EASEL_OPT_WORKER),
+    ALL("local", "EASEL_RT_LOCAL", STRING, NULL, str, 0), /* not exported with the mask */
+    ALL("noenv", NULL, INT, NULL, i, EASEL_OPT_WORKER),   /* no variable: never exported */
+};
+static const struct easel_cmd_spec all_spec = {"rt", "rt", "round trip", all_opts,
+                                               sizeof(all_opts) / sizeof(all_opts[0]), 0, 0};
+
+static void test_config_export_round_trip(void **state)
+{
+    (void)state;
+    struct all x, y;
+    char **args = NULL;
+    int nargs;
+    struct easel_error err;
+    memset(&x, 0, sizeof(x));
+    char *argv[] = {"--str", "redis://:pw@10.0.0.7:6390/2", "--i=-42", "--big",
+                    "140737488355327", "--dur", "1.5s", "--size", "20MiB", "--on",
+                    "--off=false", "--list", "/srv/a b", "--list", "10.0.0.0/8", "--list",
+                    "*.internal"};
+    int argc = (int)(sizeof(argv) / sizeof(argv[0]));
+    assert_int_equal(easel_config_parse(&all_spec, &x, argc, argv, &args, &nargs, &err),
+                     EASEL_OK);
+    free(args);
+
+    struct easel_settings out;
+    assert_int_equal(easel_config_export(&all_spec, &x, EASEL_OPT_WORKER, &out, &err), EASEL_OK);
+    assert_int_equal(out.n, 8); /* the unset string and the empty list are left out */
+    assert_null(easel_settings_find(&out, "EASEL_RT_UNSET"));
+    assert_null(easel_settings_find(&out, "EASEL_RT_NONE"));
+    assert_null(easel_settings_find(&out, "EASEL_RT_LOCAL"));
+    assert_string_equal(easel_settings_find(&out, "EASEL_RT_DUR")->value, "1500ms");
+    assert_string_equal(easel_settings_find(&out, "EASEL_RT_SIZE")->value, "20971520");
+    assert_string_equal(easel_settings_find(&out, "EASEL_RT_LIST")->value,
+                        "/srv/a b,10.0.0.0/8,*.internal");
+    assert_true(easel_settings_find(&out, "EASEL_RT_BIG")->opt->flags & EASEL_OPT_SECRET);
+
+    struct easel_settings copy;
+    assert_int_equal(easel_settings_copy(&out, &copy), EASEL_OK);
+    easel_settings_cleanup(&out);
+    for (size_t i = 0; i < copy.n; i++)
+        setenv(copy.v[i].opt->env, copy.v[i].value, 1);
+    memset(&y, 0, sizeof(y));
+    assert_int_equal(easel_config_parse(&all_spec, &y, 0, NULL, &args, &nargs, &err), EASEL_OK);
+    free(args);
+    assert_string_equal(y.str, x.str);
+    assert_null(y.unset);
+    assert_int_equal(y.i, x.i);
+    assert_int_equal(y.big, x.big);
+    assert_int_equal(y.dur, x.dur);
+    assert_int_equal(y.size, x.size);
+    assert_true(y.on == x.on && y.on);
+    assert_true(y.off == x.off && !y.off);
+    for (size_t i = 0; i < 3; i++)
+        assert_string_equal(y.list[i], x.list[i]);
+    assert_null(y.list[3]);
+    assert_null(y.none);
+    for (size_t i = 0; i < copy.n; i++)
+        unsetenv(copy.v[i].opt->env);
+    easel_settings_cleanup(&copy);
+    easel_config_cleanup(&all_spec, &y);
+
+    /* a list entry the environment cannot carry is refused, by name */
+    char *comma = strdup("a,b");
+    char *saved = x.list[1];
+    x.list[1] = comma;
+    assert_int_equal(easel_config_export(&all_spec, &x, EASEL_OPT_WORKER, &out, &err),
+                     EASEL_EINVAL);
+    assert_non_null(strstr(err.msg, "--list"));
+    assert_null(out.v);
+    x.list[1] = saved;
+    free(comma);
+    /* mask 0: every option with a variable, whatever its flags */
+    assert_int_equal(easel_config_export(&all_spec, &x, 0, &out, &err), EASEL_OK);
+    assert_non_null(easel_settings_find(&out, "EASEL_RT_LOCAL"));
+    easel_settings_cleanup(&out);
+    easel_config_cleanup(&all_spec, &x);
+}
+
 static void test_backoff_full_jitter(void **state)
 {
     (void)state;
@@ -319,6 +419,7 @@ int main(void)
         cmocka_unit_test(test_buf_cap),
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_config_precedence),
+        cmocka_unit_test(test_config_export_round_trip),
         cmocka_unit_test(test_backoff_full_jitter),
         cmocka_unit_test(test_redaction),
         cmocka_unit_test(test_lifecycle),

@@ -15,11 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "easel/executor.h"
+#include "easel/worker.h"
 
 static char dir[] = "/tmp/easel-exec-XXXXXX";
 static char script[256];
@@ -208,6 +210,51 @@ static void test_cancel_and_crash(void **state)
     easel_executor_free(ex);
 }
 
+/* A worker the executor did not start, known only by the identity in its
+ * record (a controller re-attached after a restart): the executor tells
+ * whether it is gone and kills its whole group; it does not judge other
+ * executors' workers or other hosts'. */
+static void test_worker_gone_and_kill(void **state)
+{
+    (void)state;
+    struct easel_executor *ex = new_exec(500);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setpgid(0, 0);
+        execl("/bin/sh", "sh", "-c", "sleep 30 & wait", (char *)NULL);
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    char host[64], name[24], id[EASEL_WORKER_ID_MAX], other[EASEL_WORKER_ID_MAX];
+    easel_worker_host(host, sizeof(host));
+    snprintf(name, sizeof(name), "%d", (int)pid);
+    assert_int_equal(easel_worker_id_format("local", name, host, id, sizeof(id)), EASEL_OK);
+    assert_int_equal(ex->ops->gone(ex, id), EASEL_GONE_NO);
+    assert_int_equal(easel_worker_id_format("local", name, "another-host", other,
+                                            sizeof(other)), EASEL_OK);
+    assert_int_equal(ex->ops->gone(ex, other), EASEL_GONE_UNKNOWN);
+    ex->ops->kill(ex, other); /* not ours: nothing happens */
+    assert_int_equal(easel_worker_id_format("kubernetes", name, host, other, sizeof(other)),
+                     EASEL_OK);
+    assert_int_equal(ex->ops->gone(ex, other), EASEL_GONE_UNKNOWN);
+    char mark[80];
+    easel_worker_dispatch_mark("local", host, mark, sizeof(mark));
+    assert_int_equal(ex->ops->gone(ex, mark), EASEL_GONE_UNKNOWN);
+    assert_int_equal(ex->ops->gone(ex, id), EASEL_GONE_NO);
+
+    ex->ops->kill(ex, id);
+    /* a zombie waiting for its reaper already counts as gone */
+    for (int i = 0; i < 100 && ex->ops->gone(ex, id) != EASEL_GONE_YES; i++)
+        usleep(20000);
+    assert_int_equal(ex->ops->gone(ex, id), EASEL_GONE_YES);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    assert_int_equal(ex->ops->gone(ex, id), EASEL_GONE_YES);
+    easel_executor_free(ex);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -215,6 +262,7 @@ int main(void)
         cmocka_unit_test(test_timeout_kills_group),
         cmocka_unit_test(test_term_ignored_then_kill),
         cmocka_unit_test(test_cancel_and_crash),
+        cmocka_unit_test(test_worker_gone_and_kill),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -13,8 +13,8 @@
 
 #include "easel/providers.h"
 #include "easel/registry.h"
-#include "easel/runner.h"
 #include "../../pkg/providers/providers_int.h"
+#include "easel/worker.h"
 
 static void test_retry_after(void **state)
 {

@@ -6,15 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "easel/runner.h"
-
-void easel_retry_policy_default(struct easel_retry_policy *p)
-{
-    p->max_attempts = 3;
-    p->initial_ms = 1000;
-    p->factor = 2.0;
-    p->max_ms = 60000;
-}
+#include "easel/registry.h"
+#include "easel/store.h"
+#include "easel/worker.h"
 
 void easel_failure_plan(const struct easel_registry *r, const char *model_id, int attempts,
                         struct easel_failure_plan *p)
