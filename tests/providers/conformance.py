@@ -702,6 +702,10 @@ def proto_value(e, f, w, res):
 
 
 def proto_bytes(s):
+    try:  # the common case, standard padded base64, on the fast path
+        return base64.b64decode(s, validate=True)
+    except (binascii.Error, ValueError):
+        pass
     s = re.sub(r"\s", "", s)
     if not re.fullmatch(r"[A-Za-z0-9+/_-]*={0,2}", s):
         return None
