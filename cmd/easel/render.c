@@ -14,9 +14,26 @@
 #include "easel/store.h"
 #include "settings.h"
 
+/* Joins a NULL-terminated list with commas into dst. A cut list would
+ * allow a host or a file root that was never named (or drop one), so it
+ * fails with EASEL_ELIMIT instead and dst holds "". */
+static easel_err join_list(char *const *list, char *dst, size_t dstlen)
+{
+    size_t used = 0;
+    dst[0] = '\0';
+    for (size_t i = 0; list && list[i]; i++) {
+        if (easel_snprintf(dst + used, dstlen - used, "%s%s", i ? "," : "", list[i])) {
+            dst[0] = '\0';
+            return EASEL_ELIMIT;
+        }
+        used += strlen(dst + used);
+    }
+    return EASEL_OK;
+}
+
 /* The settings -> builder parameters mapping, shared with the controller. */
-void kube_job_params_from(const struct settings *s, const char *ns,
-                          struct easel_kube_job_params *p)
+easel_err kube_job_params_from(const struct settings *s, const char *ns,
+                               struct easel_kube_job_params *p)
 {
     memset(p, 0, sizeof(*p));
     p->namespace = ns;
@@ -32,24 +49,19 @@ void kube_job_params_from(const struct settings *s, const char *ns,
     p->storage = s->storage;
     /* one joined copy for the process: read once, at start-up */
     static char allow[4096];
-    allow[0] = '\0';
-    for (size_t i = 0; s->source_allow && s->source_allow[i]; i++) {
-        size_t used = strlen(allow);
-        snprintf(allow + used, sizeof(allow) - used, "%s%s", i ? "," : "", s->source_allow[i]);
-    }
+    easel_err rc = join_list(s->source_allow, allow, sizeof(allow));
     p->source_allow = allow[0] ? allow : NULL;
     static char roots[4096];
-    roots[0] = '\0';
-    for (size_t i = 0; s->file_roots && s->file_roots[i]; i++) {
-        size_t used = strlen(roots);
-        snprintf(roots + used, sizeof(roots) - used, "%s%s", i ? "," : "", s->file_roots[i]);
-    }
+    easel_err rrc = join_list(s->file_roots, roots, sizeof(roots));
+    if (!rc)
+        rc = rrc;
     p->file_roots = roots[0] ? roots : NULL;
     p->log_level = s->log_level;
     p->heartbeat_ms = s->heartbeat_ms;
     p->ttl_seconds = (int)(s->job_ttl_ms / 1000);
     p->kueue_queue = s->kueue_queue;
     p->controller_id = s->controller_id;
+    return rc;
 }
 
 /* The namespace: the flag, else the kubeconfig's (if one can be read),
@@ -134,7 +146,14 @@ int mode_render(struct settings *s, char **args, int nargs)
     }
     char *ns = namespace_of(s);
     struct easel_kube_job_params p;
-    kube_job_params_from(s, ns, &p);
+    if (kube_job_params_from(s, ns, &p) != EASEL_OK) {
+        fprintf(stderr, "easel render job: --source-allow or --file-roots is longer than "
+                        "4095 bytes when joined\n");
+        free(ns);
+        free(model);
+        easel_registry_unref(reg);
+        return 2;
+    }
     p.registry = reg;
     p.model_id = model;
     p.job_id = job_id;

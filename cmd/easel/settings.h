@@ -79,9 +79,11 @@ int mode_version(struct settings *s, char **args, int nargs);
 int mode_render(struct settings *s, char **args, int nargs);
 
 struct easel_kube_job_params;
-/* The kubernetes settings as Job-builder parameters (render and controller). */
-void kube_job_params_from(const struct settings *s, const char *ns,
-                          struct easel_kube_job_params *p);
+/* The kubernetes settings as Job-builder parameters (render and controller).
+ * EASEL_ELIMIT when --source-allow or --file-roots joined is over 4095
+ * bytes: that list is then left NULL (none), never cut. */
+easel_err kube_job_params_from(const struct settings *s, const char *ns,
+                               struct easel_kube_job_params *p);
 int mode_config_doc(struct settings *s, char **args, int nargs);
 
 #endif
