@@ -712,6 +712,16 @@ static void test_sink(void **state)
     assert_string_equal(err.reason, "no_credential");
     assert_int_equal(easel_sink_open("s3://Bad_Bucket!/x", &s, &err), EASEL_EINVAL);
     assert_string_equal(err.reason, "unsupported_sink");
+    /* a URL or prefix too long to hold is refused, never cut to another prefix */
+    char longurl[1200];
+    memcpy(longurl, "s3://bucket/", 12);
+    memset(longurl + 12, 'p', sizeof(longurl) - 13);
+    longurl[sizeof(longurl) - 1] = '\0';
+    assert_int_equal(easel_sink_open(longurl, &s, &err), EASEL_ELIMIT);
+    assert_string_equal(err.reason, "unsupported_sink");
+    longurl[12 + 1030] = '\0'; /* the URL fits, its 1030-byte prefix does not */
+    assert_int_equal(easel_sink_open(longurl, &s, &err), EASEL_ELIMIT);
+    assert_non_null(strstr(err.msg, "prefix"));
     assert_int_equal(easel_sink_open("file://relative", &s, &err), EASEL_EINVAL);
     assert_int_equal(easel_sink_open("file:///tmp/../etc", &s, &err), EASEL_EINVAL);
     char cmd[300];
