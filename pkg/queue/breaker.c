@@ -280,7 +280,7 @@ easel_err easel_queue_breakers(struct easel_queue *q, struct easel_breaker_info 
             break;
         }
         const char *sp = strchr(b[k].endpoint, ' ');
-        /* a metrics label: copied whole, as a fixed array once cut it */
+        /* a metrics label: copied whole (the char[32] it replaces cut it) */
         b[k].provider = easel_strndup(b[k].endpoint,
                                       sp ? (size_t)(sp - b[k].endpoint) : strlen(b[k].endpoint));
         k++; /* counted now so the list free below takes the endpoint too */
