@@ -52,6 +52,14 @@ check "the worker gets the controller's file roots and allow-list" eq "$(python3
 import json, sys
 env = {e["name"]: e.get("value") for e in json.load(open(sys.argv[1]))["spec"]["template"]["spec"]["containers"][0]["env"]}
 print(env.get("EASEL_FILE_ROOTS"), env.get("EASEL_SOURCE_ALLOW"))' "$WORK/roots.json")" "/srv/images,/mnt/in 10.0.0.0/8"
+# file roots too long to join (25 x 210 bytes) are refused, not cut: a cut
+# root would name a directory nobody listed
+long=()
+for i in $(seq 1 25); do long+=(--file-root "/srv/$(printf 'r%.0s' $(seq 1 200))$i"); done
+"$EASEL" render job --model acme/gpu-model --registry "$WORK/models.yaml" "${long[@]}" \
+  >"$WORK/long.out" 2>"$WORK/long.err"; rc=$?
+check "file roots over 4095 bytes joined are refused, not cut" \
+  bash -c "[ $rc -eq 2 ] && [ ! -s '$WORK/long.out' ] && grep -q 'longer than 4095 bytes' '$WORK/long.err'"
 
 "$EASEL" render job --model nope/missing --registry "$WORK/models.yaml" >/dev/null 2>"$WORK/err.txt"; rc=$?
 check "an unknown model is refused" bash -c "[ $rc -ne 0 ] && grep -q 'not in the registry' '$WORK/err.txt'"
