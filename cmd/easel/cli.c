@@ -54,16 +54,17 @@ static void print_json(cJSON *o)
     free(t);
 }
 
+/* A column of a table for a person: a cut is shown, never fatal. */
 static void fmt_duration(int64_t ms, char *buf, size_t n)
 {
     if (ms < 0)
-        snprintf(buf, n, "-");
+        easel_fmt_cut(buf, n, "-");
     else if (ms < 10000)
-        snprintf(buf, n, "%.2fs", (double)ms / 1000.0);
+        easel_fmt_cut(buf, n, "%.2fs", (double)ms / 1000.0);
     else if (ms < 600000)
-        snprintf(buf, n, "%.0fs", (double)ms / 1000.0);
+        easel_fmt_cut(buf, n, "%.0fs", (double)ms / 1000.0);
     else
-        snprintf(buf, n, "%.0fm", (double)ms / 60000.0);
+        easel_fmt_cut(buf, n, "%.0fm", (double)ms / 60000.0);
 }
 
 static int count_outputs(const struct easel_job *j)
@@ -85,14 +86,17 @@ static void print_job_table(const struct easel_job *j)
     printf("Attempts:  %d of %d\n", j->attempts, j->max_attempts);
     if (j->channel)
         printf("Channel:   %s (owner %s)\n", j->channel, j->owner ? j->owner : "-");
-    easel_format_time(j->created_ms, ts, sizeof(ts));
+    if (easel_format_time(j->created_ms, ts, sizeof(ts)) != EASEL_OK)
+        easel_strlcpy(ts, "-", sizeof(ts));
     printf("Created:   %s\n", ts);
     if (j->started_ms) {
-        easel_format_time(j->started_ms, ts, sizeof(ts));
+        if (easel_format_time(j->started_ms, ts, sizeof(ts)) != EASEL_OK)
+            easel_strlcpy(ts, "-", sizeof(ts));
         printf("Started:   %s\n", ts);
     }
     if (j->finished_ms) {
-        easel_format_time(j->finished_ms, ts, sizeof(ts));
+        if (easel_format_time(j->finished_ms, ts, sizeof(ts)) != EASEL_OK)
+            easel_strlcpy(ts, "-", sizeof(ts));
         printf("Finished:  %s\n", ts);
     }
     if (j->error_message)
@@ -259,7 +263,7 @@ int mode_list(struct settings *s, char **args, int nargs)
             char dur[16], att[16];
             int64_t from = j->started_ms ? j->started_ms : j->created_ms;
             fmt_duration(j->finished_ms ? j->finished_ms - from : -1, dur, sizeof(dur));
-            snprintf(att, sizeof(att), "%d/%d", j->attempts, j->max_attempts);
+            easel_fmt_cut(att, sizeof(att), "%d/%d", j->attempts, j->max_attempts);
             printf("%-36s  %-10s  %-20.20s  %-8s  %-8s  %-7d  %.60s\n", j->id,
                    easel_status_name(j->status), j->model ? j->model : "-", att,
                    dur, count_outputs(j),

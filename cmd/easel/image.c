@@ -127,9 +127,15 @@ static easel_err write_variant(void *ctx, const struct easel_variant_out *v)
 {
     struct outdir *o = ctx;
     char path[4096];
-    snprintf(path, sizeof(path), "%s/%s.%s", o->dir, v->spec->name,
-             easel_format_ext(v->spec->format));
-    easel_err rc = easel_write_file_atomic(path, v->data, v->len);
+    /* a cut path would write the image somewhere else: refuse it */
+    easel_err rc = easel_snprintf(path, sizeof(path), "%s/%s.%s", o->dir, v->spec->name,
+                                  easel_format_ext(v->spec->format));
+    if (rc) {
+        fprintf(stderr, "%s/%s: the output path is longer than %zu bytes\n", o->dir,
+                v->spec->name, sizeof(path) - 1);
+        return rc;
+    }
+    rc = easel_write_file_atomic(path, v->data, v->len);
     if (rc) {
         fprintf(stderr, "%s: cannot write: %s\n", path, easel_strerror(rc));
         return rc;

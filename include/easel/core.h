@@ -373,8 +373,10 @@ easel_err easel_parse_size(const char *s, int64_t *out);
 int64_t easel_now_ms(void);      /* CLOCK_MONOTONIC, milliseconds */
 int64_t easel_now_us(void);      /* CLOCK_MONOTONIC, microseconds */
 int64_t easel_wall_ms(void);     /* CLOCK_REALTIME, ms since the epoch */
-/* RFC 3339 UTC with milliseconds: 2026-11-23T03:04:05.678Z (needs 25 bytes). */
-void easel_format_time(int64_t wall_ms, char *dst, size_t dstlen);
+/* RFC 3339 UTC with milliseconds: 2026-11-23T03:04:05.678Z (needs 25 bytes).
+ * EASEL_ELIMIT when dst is too small, EASEL_EINVAL for a time the calendar
+ * cannot express; dst (dstlen > 0) then holds "" rather than part of a time. */
+easel_err easel_format_time(int64_t wall_ms, char *dst, size_t dstlen);
 void easel_sleep_ms(int64_t ms);
 
 #define EASEL_UUID_LEN 36

@@ -275,7 +275,7 @@ easel_err easel_queue_breaker_record(struct easel_queue *q, const char *endpoint
  * next call is its probe. Free with easel_breaker_list_free. */
 struct easel_breaker_info {
     char *endpoint;              /* "<provider> <base URL>" */
-    char provider[32];           /* the endpoint's first word */
+    char *provider;              /* the endpoint's first word, whole (a label) */
     const char *base;            /* the base URL, inside endpoint ("" if none) */
     enum easel_breaker_state state;
     int64_t failures;            /* consecutive, while closed */

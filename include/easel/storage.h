@@ -106,6 +106,7 @@ bool easel_allow_addr(const char *const *allow, const struct sockaddr *sa);
 bool easel_allow_host(const char *const *allow, const char *host);
 /* Whether s is a usable allow-list entry (CIDR, address, name or *.name). */
 bool easel_allow_entry_valid(const char *s);
+/* The address as text for a message; cut visibly ("...") when n is short. */
 void easel_addr_string(const struct sockaddr *sa, char *buf, size_t n);
 /* The host of an absolute URL, without IPv6 brackets (malloc'd), or NULL. */
 char *easel_url_host(const char *url);
@@ -137,7 +138,9 @@ struct easel_sigv4_out {
     char *authorization;        /* the Authorization header's value */
     char signature[65];
 };
-/* Signs a request; every string in *out is malloc'd (easel_sigv4_out_cleanup). */
+/* Signs a request; every string in *out is malloc'd (easel_sigv4_out_cleanup).
+ * EASEL_EINVAL for a missing field, EASEL_ELIMIT for a secret key over 507
+ * bytes, EASEL_ENOMEM; *out is then empty. */
 easel_err easel_sigv4_sign(const struct easel_sigv4 *k, const struct easel_sigv4_req *r,
                            struct easel_sigv4_out *out);
 void easel_sigv4_out_cleanup(struct easel_sigv4_out *o);
@@ -199,7 +202,8 @@ struct easel_key_vars {
 extern const char *const easel_key_placeholders[];
 /* Fills a key template; each value becomes one safe path segment (letters,
  * digits, . - _ @; anything else '_'; "", "." and ".." become "_"). On an
- * unknown placeholder or a key longer than n-1, an error and a reason. */
+ * unknown placeholder (EASEL_EINVAL), a value over 255 bytes or a key longer
+ * than n-1 (EASEL_ELIMIT, never a cut key), an error and a reason. */
 easel_err easel_object_key(const char *tmpl, const struct easel_key_vars *v, char *out,
                            size_t n, char *why, size_t whyn);
 /* Whether a template is usable: relative, with {job_id} and {variant}. */

@@ -14,8 +14,11 @@ static void add_time(cJSON *o, const char *key, int64_t ms)
         return;
     }
     char ts[40];
-    easel_format_time(ms, ts, sizeof(ts));
-    cJSON_AddStringToObject(o, key, ts);
+    /* a time the calendar cannot express shows as null, never half-written */
+    if (easel_format_time(ms, ts, sizeof(ts)) != EASEL_OK)
+        cJSON_AddNullToObject(o, key);
+    else
+        cJSON_AddStringToObject(o, key, ts);
 }
 
 static void add_str(cJSON *o, const char *key, const char *v)

@@ -86,7 +86,12 @@ easel_err easel_buf_vprintf(struct easel_buf *b, const char *fmt, va_list ap)
     easel_err rc = easel_buf_reserve(b, (size_t)n);
     if (rc)
         return rc;
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    /* the room was sized by the first pass: a different length now means
+     * an argument changed under us, and the bytes are not what was asked */
+    if (vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap) != n) {
+        b->data[b->len] = '\0';
+        return EASEL_EINVAL;
+    }
     b->len += (size_t)n;
     return EASEL_OK;
 }
@@ -124,8 +129,10 @@ easel_err easel_buf_json_str(struct easel_buf *b, const char *s)
             break;
         default:
             if (*p < 0x20) {
-                snprintf(esc, sizeof(esc), "\\u%04x", *p);
-                rc = easel_buf_append(b, esc, 6);
+                /* six characters for a byte below 0x20: cannot be cut */
+                rc = easel_snprintf(esc, sizeof(esc), "\\u%04x", *p);
+                if (!rc)
+                    rc = easel_buf_append(b, esc, 6);
             } else {
                 rc = easel_buf_append(b, p, 1);
             }

@@ -128,7 +128,8 @@ easel_err easel_config_parse(const struct easel_cmd_spec *spec, void *cfg,
         const char *env = o->env ? getenv(o->env) : NULL;
         if (env && *env) {
             char origin[80];
-            snprintf(origin, sizeof(origin), "environment %s", o->env);
+            /* only ever quoted in an error message for a person */
+            easel_fmt_cut(origin, sizeof(origin), "environment %s", o->env);
             if (o->type == EASEL_OPT_LIST) {
                 /* a list in the environment is comma-separated */
                 char *copy = strdup(env), *save = NULL;

@@ -131,7 +131,7 @@ easel_err easel_error_set(struct easel_error *e, easel_err code,
     if (fmt) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+        easel_vfmt_cut(e->msg, sizeof(e->msg), fmt, ap);
         va_end(ap);
     } else {
         easel_strlcpy(e->msg, easel_strerror(code), sizeof(e->msg));
@@ -146,7 +146,7 @@ void easel_error_prefix(struct easel_error *e, const char *fmt, ...)
     char head[200], old[sizeof(e->msg)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(head, sizeof(head), fmt, ap);
+    easel_vfmt_cut(head, sizeof(head), fmt, ap);
     va_end(ap);
     easel_strlcpy(old, e->msg, sizeof(old));
     size_t n = easel_strlcpy(e->msg, head, sizeof(e->msg));

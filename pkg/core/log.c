@@ -109,7 +109,8 @@ void easel_redact_url(const char *url, char *dst, size_t dstlen)
                 end++;
             char tail[256];
             easel_strlcpy(tail, end, sizeof(tail));
-            snprintf(p, dstlen - (size_t)(p - dst), "password=***%s", tail);
+            /* a redacted URL is only ever logged */
+            easel_fmt_cut(p, dstlen - (size_t)(p - dst), "password=***%s", tail);
         }
         return;
     }
@@ -118,7 +119,7 @@ void easel_redact_url(const char *url, char *dst, size_t dstlen)
         easel_strlcpy(dst, url, dstlen);
         return;
     }
-    snprintf(dst, dstlen, "%.*s:***%s", (int)(colon - url), url, at);
+    easel_fmt_cut(dst, dstlen, "%.*s:***%s", (int)(colon - url), url, at);
 }
 
 static void json_escape(struct easel_buf *b, const char *s)
@@ -132,7 +133,7 @@ void easel_logv(enum easel_log_level lvl, const char *job_id,
     if (!easel_log_enabled(lvl))
         return;
     char msg[2048];
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    easel_vfmt_cut(msg, sizeof(msg), fmt, ap);
     char ts[32];
     easel_format_time(easel_wall_ms(), ts, sizeof(ts));
 

@@ -31,14 +31,23 @@ int64_t easel_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void easel_format_time(int64_t wall_ms, char *dst, size_t dstlen)
+easel_err easel_format_time(int64_t wall_ms, char *dst, size_t dstlen)
 {
+    if (!dst || !dstlen)
+        return EASEL_EINVAL;
     time_t t = (time_t)(wall_ms / 1000);
     struct tm tm;
-    gmtime_r(&t, &tm);
-    snprintf(dst, dstlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-             tm.tm_min, tm.tm_sec, (int)(wall_ms % 1000));
+    if (!gmtime_r(&t, &tm)) {
+        dst[0] = '\0';
+        return EASEL_EINVAL;
+    }
+    /* a time is read back by programs: half of one is worse than none */
+    easel_err rc = easel_snprintf(dst, dstlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                                  tm.tm_min, tm.tm_sec, (int)(wall_ms % 1000));
+    if (rc)
+        dst[0] = '\0';
+    return rc;
 }
 
 void easel_sleep_ms(int64_t ms)
@@ -73,11 +82,12 @@ easel_err easel_uuid_v4(char out[EASEL_UUID_LEN + 1])
         return rc;
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, EASEL_UUID_LEN + 1,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
-             b[11], b[12], b[13], b[14], b[15]);
-    return EASEL_OK;
+    /* sixteen bytes as 32 hex digits and 4 dashes fill the 37 bytes exactly:
+     * cannot be cut */
+    return easel_snprintf(out, EASEL_UUID_LEN + 1,
+                          "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                          b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
+                          b[11], b[12], b[13], b[14], b[15]);
 }
 
 bool easel_uuid_valid(const char *s)

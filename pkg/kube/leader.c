@@ -38,7 +38,7 @@ struct easel_leader {
 };
 
 /* MicroTime: RFC 3339 with microseconds, as the Lease API writes it. */
-static void micro_time(char *dst, size_t len)
+static easel_err micro_time(char *dst, size_t len)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -46,13 +46,15 @@ static void micro_time(char *dst, size_t len)
     gmtime_r(&ts.tv_sec, &tm);
     char base[32];
     strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(dst, len, "%.20s.%06dZ", base, (int)(ts.tv_nsec / 1000) % 1000000);
+    /* a Lease field the API parses: 20 + 8 characters, checked all the same */
+    return easel_snprintf(dst, len, "%.20s.%06dZ", base, (int)(ts.tv_nsec / 1000) % 1000000);
 }
 
 static cJSON *lease_body(struct easel_leader *l, const cJSON *old, bool acquire)
 {
     char now[40];
-    micro_time(now, sizeof(now));
+    if (micro_time(now, sizeof(now)) != EASEL_OK)
+        return NULL; /* sent as no body: the round fails and is retried */
     cJSON *o = old ? cJSON_Duplicate(old, true) : cJSON_CreateObject();
     if (!old) {
         cJSON_AddStringToObject(o, "apiVersion", "coordination.k8s.io/v1");

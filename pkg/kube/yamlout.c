@@ -88,10 +88,13 @@ static int emit(yaml_emitter_t *em, const cJSON *v)
     if (cJSON_IsNumber(v)) {
         char b[64];
         double d = v->valuedouble;
-        if (d == floor(d) && fabs(d) < 9e15)
-            snprintf(b, sizeof(b), "%.0f", d);
-        else
-            snprintf(b, sizeof(b), "%.17g", d);
+        /* at most 16 digits, or 17 significant digits with sign, point and
+         * exponent: neither can fill 64 bytes, but a cut number must not be
+         * emitted */
+        easel_err rc = d == floor(d) && fabs(d) < 9e15 ? easel_snprintf(b, sizeof(b), "%.0f", d)
+                                                       : easel_snprintf(b, sizeof(b), "%.17g", d);
+        if (rc)
+            return -1;
         return scalar(em, b, false);
     }
     return scalar(em, "null", false);

@@ -205,8 +205,10 @@ const char *easel_breaker_state_name(enum easel_breaker_state s)
 
 void easel_breaker_list_free(struct easel_breaker_info *b, size_t n)
 {
-    for (size_t i = 0; b && i < n; i++)
+    for (size_t i = 0; b && i < n; i++) {
         free(b[i].endpoint);
+        free(b[i].provider);
+    }
     free(b);
 }
 
@@ -278,10 +280,15 @@ easel_err easel_queue_breakers(struct easel_queue *q, struct easel_breaker_info 
             break;
         }
         const char *sp = strchr(b[k].endpoint, ' ');
-        snprintf(b[k].provider, sizeof(b[k].provider), "%.*s",
-                 (int)(sp ? (size_t)(sp - b[k].endpoint) : strlen(b[k].endpoint)), b[k].endpoint);
-        b[k].base = sp ? sp + 1 : "";
-        k++;
+        /* a metrics label: copied whole (the char[32] it replaces cut it) */
+        b[k].provider = easel_strndup(b[k].endpoint,
+                                      sp ? (size_t)(sp - b[k].endpoint) : strlen(b[k].endpoint));
+        k++; /* counted now so the list free below takes the endpoint too */
+        if (!b[k - 1].provider) {
+            rc = EASEL_ENOMEM;
+            break;
+        }
+        b[k - 1].base = sp ? sp + 1 : "";
     }
     freeReplyObject(r);
     if (rc) {

@@ -121,7 +121,7 @@ easel_err queue_invalid(struct easel_queue *q, const char *fmt, ...)
     if (q) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(q->errstr, sizeof(q->errstr), fmt, ap);
+        easel_vfmt_cut(q->errstr, sizeof(q->errstr), fmt, ap);
         va_end(ap);
     }
     return EASEL_EINVAL;

@@ -24,7 +24,7 @@ void easel_diags_add(struct easel_diags *d, int line, int col, const char *fmt, 
     g->col = col;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(g->msg, sizeof(g->msg), fmt, ap);
+    easel_vfmt_cut(g->msg, sizeof(g->msg), fmt, ap);
     va_end(ap);
 }
 

@@ -15,7 +15,10 @@
 static cJSON *duration(int64_t ms)
 {
     char b[32];
-    snprintf(b, sizeof(b), "%lldms", (long long)ms);
+    /* at most 20 characters of a long long and "ms": cannot be cut, and a
+     * NULL here reads as out of memory to the caller like any other */
+    if (easel_snprintf(b, sizeof(b), "%lldms", (long long)ms) != EASEL_OK)
+        return NULL;
     return cJSON_CreateString(b);
 }
 

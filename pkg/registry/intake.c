@@ -75,7 +75,8 @@ static easel_err reject(struct easel_intake *in, struct easel_error *err,
                         const char *a, const char *b)
 {
     char msg[sizeof(err->msg)];
-    snprintf(msg, sizeof(msg), fmt, a ? a : "", b ? b : "");
+    /* a message for a person: a long field name is cut, visibly */
+    easel_fmt_cut(msg, sizeof(msg), fmt, a ? a : "", b ? b : "");
     easel_intake_cleanup(in);
     return easel_error_set(err, code, EASEL_CLASS_PERMANENT, reason, "%s", msg);
 }
@@ -180,21 +181,28 @@ static easel_err apply_rule(const struct easel_payload_rule *p,
             if (!strcmp(p->owner_channels[i], in->channel))
                 break;
         if (i == p->nowners) {
-            char known[160] = "";
-            for (size_t j = 0; j < p->nowners; j++) {
-                strncat(known, j ? ", " : "", sizeof(known) - strlen(known) - 1);
-                strncat(known, p->owner_channels[j], sizeof(known) - strlen(known) - 1);
-            }
+            /* the list only goes into the message, which cuts it visibly */
+            struct easel_buf known;
+            easel_buf_init(&known, 0);
+            easel_err brc = EASEL_OK;
+            for (size_t j = 0; !brc && j < p->nowners; j++)
+                brc = easel_buf_printf(&known, "%s%s", j ? ", " : "", p->owner_channels[j]);
             char ch[64];
             easel_strlcpy(ch, in->channel, sizeof(ch));
-            return reject(in, err, EASEL_EPARSE, EASEL_R_BAD_CHANNEL,
-                          "unknown channel \"%s\" (expected one of %s)", ch, known);
+            /* out of memory for the list: the rejection stands without it */
+            easel_err rrc = brc ? reject(in, err, EASEL_EPARSE, EASEL_R_BAD_CHANNEL,
+                                         "unknown channel \"%s\"%s", ch, "")
+                                : reject(in, err, EASEL_EPARSE, EASEL_R_BAD_CHANNEL,
+                                         "unknown channel \"%s\" (expected one of %s)", ch,
+                                         known.data);
+            easel_buf_cleanup(&known);
+            return rrc;
         }
         in->owner = scalar_text(reg_lookup(payload, p->owner_fields[i]));
         if (!in->owner) {
             char msg[200];
-            snprintf(msg, sizeof(msg), "a %s entry needs its owner in \"%s\"",
-                     p->owner_channels[i], p->owner_fields[i]);
+            easel_fmt_cut(msg, sizeof(msg), "a %s entry needs its owner in \"%s\"",
+                          p->owner_channels[i], p->owner_fields[i]);
             return reject(in, err, EASEL_EPARSE, EASEL_R_MISSING_OWNER, "%s%s", msg, "");
         }
     }
@@ -258,7 +266,8 @@ easel_err easel_registry_intake(const struct easel_registry *r,
     easel_error_clear(err);
     if (len > REG_MAX_ENTRY) {
         char n[32];
-        snprintf(n, sizeof(n), "%zu", len);
+        /* a size_t is at most 20 digits: never cut, and only a message */
+        easel_fmt_cut(n, sizeof(n), "%zu", len);
         return reject(in, err, EASEL_EPARSE, EASEL_R_ENTRY_TOO_LARGE,
                       "queue entry is %s bytes; the limit is 1 MiB%s", n, NULL);
     }

@@ -213,7 +213,7 @@ void easel_addr_string(const struct sockaddr *sa, char *buf, size_t n)
     else if (sa && sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, (socklen_t)n);
     else
-        snprintf(buf, n, "(address family %d)", sa ? sa->sa_family : -1);
+        easel_fmt_cut(buf, n, "(address family %d)", sa ? sa->sa_family : -1);
 }
 
 /* ------------------------------------------------------ a request, armed */
@@ -275,7 +275,7 @@ static curl_socket_t open_checked(void *ud, curlsocktype purpose, struct curl_so
     if (why && !easel_allow_addr(g->allow, sa)) {
         char ip[64];
         easel_addr_string(sa, ip, sizeof(ip));
-        snprintf(g->refused, sizeof(g->refused), "%s is %s", ip, why);
+        easel_fmt_cut(g->refused, sizeof(g->refused), "%s is %s", ip, why);
         return CURL_SOCKET_BAD;
     }
     return socket(a->family, a->socktype, a->protocol);

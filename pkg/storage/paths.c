@@ -5,6 +5,7 @@
  * and the variant, so a retried job writes the same keys again instead of
  * adding new ones.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,19 +15,27 @@ const char *const easel_key_placeholders[] = {"job_id", "variant", "ext", "owner
                                               "channel", "model", "date", NULL};
 
 /* A value as one safe path segment: letters, digits, '.', '-', '_' and '@'
- * kept, anything else '_'; "", "." and ".." become "_". */
+ * kept, anything else '_'; "", "." and ".." become "_". SIZE_MAX when the
+ * value does not fit n (n >= 2): two long owners that share their first
+ * n-1 bytes must not share a prefix. */
 static size_t segment(const char *v, char *out, size_t n)
 {
     size_t k = 0;
-    for (const char *p = v ? v : ""; *p && k + 1 < n; p++) {
+    const char *p = v ? v : "";
+    for (; *p && k + 1 < n; p++) {
         unsigned char c = (unsigned char)*p;
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                   c == '.' || c == '-' || c == '_' || c == '@';
         out[k++] = ok ? (char)c : '_';
     }
     out[k] = '\0';
-    if (!strcmp(out, "") || !strcmp(out, ".") || !strcmp(out, ".."))
-        return (size_t)snprintf(out, n, "_");
+    if (*p)
+        return SIZE_MAX;
+    if (!strcmp(out, "") || !strcmp(out, ".") || !strcmp(out, "..")) {
+        out[0] = '_'; /* n >= 2 */
+        out[1] = '\0';
+        return 1;
+    }
     return k;
 }
 
@@ -52,13 +61,19 @@ easel_err easel_object_key(const char *tmpl, const struct easel_key_vars *v, cha
                 idx = i;
         if (idx < 0) {
             if (why)
-                snprintf(why, whyn, "unknown placeholder %.*s in \"%s\" (known: {job_id}, "
+                easel_fmt_cut(why, whyn, "unknown placeholder %.*s in \"%s\" (known: {job_id}, "
                          "{variant}, {ext}, {owner}, {channel}, {model}, {date})",
                          end ? (int)(len + 2) : 1, p, tmpl);
             return EASEL_EINVAL;
         }
         char seg[256];
         size_t sl = segment(vals[idx], seg, sizeof(seg));
+        if (sl == SIZE_MAX) {
+            if (why)
+                easel_fmt_cut(why, whyn, "the {%s} value is longer than %zu bytes",
+                              easel_key_placeholders[idx], sizeof(seg) - 1);
+            return EASEL_ELIMIT;
+        }
         if (k + sl + 1 >= n)
             goto too_long;
         memcpy(out + k, seg, sl);
@@ -69,20 +84,20 @@ easel_err easel_object_key(const char *tmpl, const struct easel_key_vars *v, cha
     return EASEL_OK;
 too_long:
     if (why)
-        snprintf(why, whyn, "the key made from \"%s\" is longer than %zu bytes", tmpl, n - 1);
+        easel_fmt_cut(why, whyn, "the key made from \"%s\" is longer than %zu bytes", tmpl, n - 1);
     return EASEL_ELIMIT;
 }
 
 easel_err easel_key_template_check(const char *tmpl, char *why, size_t whyn)
 {
     if (!strstr(tmpl, "{job_id}") || !strstr(tmpl, "{variant}")) {
-        snprintf(why, whyn, "\"%s\" must contain {job_id} and {variant}, or jobs and variants "
+        easel_fmt_cut(why, whyn, "\"%s\" must contain {job_id} and {variant}, or jobs and variants "
                  "would overwrite each other", tmpl);
         return EASEL_EINVAL;
     }
     if (tmpl[0] == '/' || strstr(tmpl, "//") || strstr(tmpl, "../") ||
         !strncmp(tmpl, "./", 2)) {
-        snprintf(why, whyn, "\"%s\" must be a relative path with no empty, \".\" or \"..\" "
+        easel_fmt_cut(why, whyn, "\"%s\" must be a relative path with no empty, \".\" or \"..\" "
                  "parts", tmpl);
         return EASEL_EINVAL;
     }

@@ -196,15 +196,19 @@ static easel_err add_hdr(struct hdr *hs, size_t *n, const char *name, size_t nle
     return EASEL_OK;
 }
 
-static void signing_key(const struct easel_sigv4 *k, const char *day, unsigned char out[32])
+/* EASEL_ELIMIT for a secret over 507 bytes: signing with a cut one would
+ * only earn a SignatureDoesNotMatch that points nowhere. */
+static easel_err signing_key(const struct easel_sigv4 *k, const char *day, unsigned char out[32])
 {
     char secret[512];
     unsigned char a[32], b[32], c[32];
-    snprintf(secret, sizeof(secret), "AWS4%s", k->secret_key);
+    if (easel_snprintf(secret, sizeof(secret), "AWS4%s", k->secret_key) != EASEL_OK)
+        return EASEL_ELIMIT;
     hmac(secret, strlen(secret), day, a);
     hmac(a, 32, k->region, b);
     hmac(b, 32, k->service, c);
     hmac(c, 32, "aws4_request", out);
+    return EASEL_OK;
 }
 
 easel_err easel_sigv4_sign(const struct easel_sigv4 *k, const struct easel_sigv4_req *r,
@@ -277,8 +281,8 @@ easel_err easel_sigv4_sign(const struct easel_sigv4 *k, const struct easel_sigv4
     char *sts = easel_asprintf("AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", r->amz_date,
                                day, k->region, k->service, creq_hash);
     unsigned char key[32], mac[32];
-    if (sts) {
-        signing_key(k, day, key);
+    easel_err krc = EASEL_OK;
+    if (sts && (krc = signing_key(k, day, key)) == EASEL_OK) {
         hmac(key, 32, sts, mac);
         easel_hex_encode(mac, 32, sig);
     }
@@ -286,6 +290,10 @@ easel_err easel_sigv4_sign(const struct easel_sigv4 *k, const struct easel_sigv4
     out->canonical_request = easel_buf_steal(&creq, &len);
     out->string_to_sign = sts;
     out->signed_headers = easel_buf_steal(&signed_h, &len);
+    if (krc) {
+        easel_sigv4_out_cleanup(out);
+        return krc;
+    }
     if (sts) {
         memcpy(out->signature, sig, sizeof(sig));
         out->authorization =
@@ -321,16 +329,17 @@ char *easel_sigv4_presign(const struct easel_sigv4 *k, const char *method, const
     char day[9];
     memcpy(day, amz_date, 8);
     day[8] = '\0';
-    char cred[600];
-    snprintf(cred, sizeof(cred), "%s/%s/%s/%s/aws4_request", k->access_key, day, k->region,
-             k->service);
-    easel_err rc = EASEL_OK;
-    if (extra_query && *extra_query)
+    /* allocated: a credential scope cut short would sign for someone else */
+    char *cred = easel_asprintf("%s/%s/%s/%s/aws4_request", k->access_key, day, k->region,
+                                k->service);
+    easel_err rc = cred ? EASEL_OK : EASEL_ENOMEM;
+    if (!rc && extra_query && *extra_query)
         rc = easel_buf_printf(&q, "%s&", extra_query);
     if (!rc)
         rc = easel_buf_puts(&q, "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=");
     if (!rc)
         rc = easel_uri_encode(&q, cred, false);
+    free(cred);
     if (!rc)
         rc = easel_buf_printf(&q, "&X-Amz-Date=%s&X-Amz-Expires=%lld", amz_date,
                               (long long)expires_s);

@@ -55,13 +55,26 @@ static easel_err open_s3(const char *url, struct easel_sink **out, struct easel_
         return EASEL_ENOMEM;
     const char *key = NULL;
     char with_slash[1100];
-    snprintf(with_slash, sizeof(with_slash), "%s%s", url, strchr(url + 5, '/') ? "" : "/");
     char trimmed[1024] = "";
+    /* a cut URL or prefix would put every result under another prefix */
+    if (easel_snprintf(with_slash, sizeof(with_slash), "%s%s", url,
+                       strchr(url + 5, '/') ? "" : "/") != EASEL_OK) {
+        easel_sink_free(s);
+        return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, EASEL_R_UNSUPPORTED_SINK,
+                               "storage %.200s... is longer than %zu bytes", url,
+                               sizeof(with_slash) - 2);
+    }
     bool parsed = !easel_s3_parse_url(with_slash, s->bucket, sizeof(s->bucket), &key);
     if (parsed) {
         size_t kl = strlen(key);
-        snprintf(trimmed, sizeof(trimmed), "%.*s",
-                 (int)(kl && key[kl - 1] == '/' ? kl - 1 : kl), key);
+        if (easel_snprintf(trimmed, sizeof(trimmed), "%.*s",
+                           (int)(kl && key[kl - 1] == '/' ? kl - 1 : kl), key) != EASEL_OK) {
+            easel_sink_free(s);
+            return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT,
+                                   EASEL_R_UNSUPPORTED_SINK,
+                                   "storage %.200s...: the prefix is longer than %zu bytes", url,
+                                   sizeof(trimmed) - 1);
+        }
     }
     if (!parsed || (trimmed[0] && !key_ok(trimmed))) {
         easel_sink_free(s);

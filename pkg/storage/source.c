@@ -191,8 +191,11 @@ static easel_err fetch_file(const char *url, const struct easel_fetch_opts *o,
      * symlink between realpath() and open() shows here. Without /proc
      * (not Linux) the check above stands alone. */
     char link[64], opened[PATH_MAX];
-    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-    ssize_t ol = readlink(link, opened, sizeof(opened) - 1);
+    /* "/proc/self/fd/" and an int fit 64 bytes: cannot be cut, but a cut
+     * path would read another descriptor's link, so it is checked */
+    ssize_t ol = easel_snprintf(link, sizeof(link), "/proc/self/fd/%d", fd) == EASEL_OK
+                     ? readlink(link, opened, sizeof(opened) - 1)
+                     : -1;
     if (ol > 0) {
         opened[ol] = '\0';
         if (!inside_roots(opened, o->file_roots, &any_root)) {
@@ -494,7 +497,7 @@ static easel_err fetch_http(const char *url, const struct easel_fetch_opts *o,
     } else if (cc != CURLE_OK && g.refused[0]) {
         char via[240] = "";
         if (strcmp(where, first) != 0)
-            snprintf(via, sizeof(via), " (redirected from %s)", first);
+            easel_fmt_cut(via, sizeof(via), " (redirected from %s)", first);
         rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_SOURCE_BLOCKED,
                              "%s%s refused by the SSRF guard: %s; list the host in "
                              "--source-allow if it is meant to be reached",

@@ -46,7 +46,7 @@ easel_err store_fail(struct easel_store *s, easel_err code, const char *fmt,
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(s->errstr, sizeof(s->errstr), fmt, ap);
+    easel_vfmt_cut(s->errstr, sizeof(s->errstr), fmt, ap);
     va_end(ap);
     return code;
 }

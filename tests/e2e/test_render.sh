@@ -52,6 +52,18 @@ check "the worker gets the controller's file roots and allow-list" eq "$(python3
 import json, sys
 env = {e["name"]: e.get("value") for e in json.load(open(sys.argv[1]))["spec"]["template"]["spec"]["containers"][0]["env"]}
 print(env.get("EASEL_FILE_ROOTS"), env.get("EASEL_SOURCE_ALLOW"))' "$WORK/roots.json")" "/srv/images,/mnt/in 10.0.0.0/8"
+# many long file roots (25 x 210 bytes) reach the worker whole, never cut: a
+# cut root would name a directory nobody listed
+long=(); want=""
+for i in $(seq 1 25); do
+  r="/srv/$(printf 'r%.0s' $(seq 1 200))$i"; long+=(--file-root "$r"); want="$want${want:+,}$r"
+done
+"$EASEL" render job --model acme/gpu-model --registry "$WORK/models.yaml" "${long[@]}" -o json \
+  >"$WORK/long.json" 2>"$WORK/long.err"
+check "file roots over 4 KiB joined reach the worker whole" eq "$(python3 -c '
+import json, sys
+env = {e["name"]: e.get("value") for e in json.load(open(sys.argv[1]))["spec"]["template"]["spec"]["containers"][0]["env"]}
+print(env.get("EASEL_FILE_ROOTS"))' "$WORK/long.json")" "$want"
 
 "$EASEL" render job --model nope/missing --registry "$WORK/models.yaml" >/dev/null 2>"$WORK/err.txt"; rc=$?
 check "an unknown model is refused" bash -c "[ $rc -ne 0 ] && grep -q 'not in the registry' '$WORK/err.txt'"

@@ -411,6 +411,12 @@ static void test_fmt(void **state)
     assert_int_equal(easel_fmt_cut(tiny, sizeof(tiny), "%s", "abcdef"), 3);
     assert_string_equal(tiny, "abc"); /* too small to say so */
     assert_int_equal(easel_fmt_cut(b, 0, "%s", "x"), 0);
+    /* a time is all there or not at all */
+    char ts[25];
+    assert_int_equal(easel_format_time(1369353600123LL, ts, sizeof(ts)), EASEL_OK);
+    assert_string_equal(ts, "2013-05-24T00:00:00.123Z");
+    assert_int_equal(easel_format_time(1369353600123LL, ts, 20), EASEL_ELIMIT);
+    assert_string_equal(ts, "");
 }
 
 int main(void)

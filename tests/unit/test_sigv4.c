@@ -188,6 +188,36 @@ static void test_encoding(void **state)
     easel_buf_cleanup(&b);
 }
 
+/* Nothing is signed with a cut key or credential scope. */
+static void test_long_credentials(void **state)
+{
+    (void)state;
+    char secret[600], access[700];
+    memset(secret, 's', sizeof(secret) - 1);
+    secret[sizeof(secret) - 1] = '\0';
+    memset(access, 'A', sizeof(access) - 1);
+    access[sizeof(access) - 1] = '\0';
+    struct easel_sigv4 k = {"AKIDEXAMPLE", secret, NULL, "us-east-1", "s3"};
+    struct easel_sigv4_req r = {.method = "GET", .host = "h", .path = "/",
+                                .payload_hash = EMPTY_SHA, .amz_date = "20150830T123600Z"};
+    struct easel_sigv4_out o;
+    assert_int_equal(easel_sigv4_sign(&k, &r, &o), EASEL_ELIMIT);
+    assert_null(o.authorization);
+    assert_null(o.string_to_sign);
+    secret[507] = '\0'; /* "AWS4" and 507 bytes fill the 512 exactly */
+    assert_int_equal(easel_sigv4_sign(&k, &r, &o), EASEL_OK);
+    easel_sigv4_out_cleanup(&o);
+    /* a credential scope past the old 600-byte buffer is sent whole */
+    k.access_key = access;
+    char *q = easel_sigv4_presign(&k, "GET", "h", "/k", NULL, 60, "20130524T000000Z");
+    assert_non_null(q);
+    char want[800];
+    snprintf(want, sizeof(want), "X-Amz-Credential=%s%%2F20130524%%2Fus-east-1%%2Fs3%%2Faws4_request&",
+             access);
+    assert_non_null(strstr(q, want));
+    free(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -196,6 +226,7 @@ int main(void)
         cmocka_unit_test(test_s3_documented_examples),
         cmocka_unit_test(test_presigned_url),
         cmocka_unit_test(test_encoding),
+        cmocka_unit_test(test_long_credentials),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -712,6 +712,16 @@ static void test_sink(void **state)
     assert_string_equal(err.reason, "no_credential");
     assert_int_equal(easel_sink_open("s3://Bad_Bucket!/x", &s, &err), EASEL_EINVAL);
     assert_string_equal(err.reason, "unsupported_sink");
+    /* a URL or prefix too long to hold is refused, never cut to another prefix */
+    char longurl[1200];
+    memcpy(longurl, "s3://bucket/", 12);
+    memset(longurl + 12, 'p', sizeof(longurl) - 13);
+    longurl[sizeof(longurl) - 1] = '\0';
+    assert_int_equal(easel_sink_open(longurl, &s, &err), EASEL_ELIMIT);
+    assert_string_equal(err.reason, "unsupported_sink");
+    longurl[12 + 1030] = '\0'; /* the URL fits, its 1030-byte prefix does not */
+    assert_int_equal(easel_sink_open(longurl, &s, &err), EASEL_ELIMIT);
+    assert_non_null(strstr(err.msg, "prefix"));
     assert_int_equal(easel_sink_open("file://relative", &s, &err), EASEL_EINVAL);
     assert_int_equal(easel_sink_open("file:///tmp/../etc", &s, &err), EASEL_EINVAL);
     char cmd[300];
@@ -751,6 +761,25 @@ static void test_object_keys(void **state)
     assert_int_equal(easel_object_key("x/{nope}/{job_id}", &v, key, sizeof(key), why, sizeof(why)),
                      EASEL_EINVAL);
     assert_non_null(strstr(why, "{nope}"));
+    /* an owner too long for one segment is refused, not cut: two owners
+     * sharing their first 255 bytes must not share a prefix */
+    char longown[300];
+    memset(longown, 'o', sizeof(longown) - 1);
+    longown[sizeof(longown) - 1] = '\0';
+    v.owner = longown;
+    char bigkey[1024];
+    assert_int_equal(easel_object_key("u/{owner}/{job_id}/{variant}", &v, bigkey, sizeof(bigkey),
+                                      why, sizeof(why)), EASEL_ELIMIT);
+    assert_non_null(strstr(why, "{owner}"));
+    longown[255] = '\0'; /* exactly 255 bytes still fits */
+    assert_int_equal(easel_object_key("u/{owner}/{job_id}/{variant}", &v, bigkey, sizeof(bigkey),
+                                      why, sizeof(why)), EASEL_OK);
+    assert_int_equal(strlen(bigkey), 2 + 255 + 1 + 36 + 1 + 6);
+    /* a key longer than the buffer is refused too */
+    assert_int_equal(easel_object_key("u/{owner}/{job_id}/{variant}", &v, key, sizeof(key), why,
+                                      sizeof(why)), EASEL_ELIMIT);
+    assert_non_null(strstr(why, "longer than 255 bytes"));
+    v.owner = "user-7";
     assert_int_equal(easel_key_template_check("a/{variant}.{ext}", why, sizeof(why)), EASEL_EINVAL);
     assert_non_null(strstr(why, "{job_id}"));
     assert_int_equal(easel_key_template_check("/abs/{job_id}/{variant}", why, sizeof(why)),
