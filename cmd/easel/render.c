@@ -34,7 +34,6 @@ void kube_job_params_from(const struct settings *s, const char *ns,
     p->ttl_seconds = (int)(s->job_ttl_ms / 1000);
     p->kueue_queue = s->kueue_queue;
     p->controller_id = s->controller_id;
-    return rc;
 }
 
 /* The namespace: the flag, else the kubeconfig's (if one can be read),
