@@ -128,8 +128,9 @@ easel_err kube_status_error(long status, const char *body, size_t len,
         !strcmp(cJSON_GetObjectItemCaseSensitive(st, "kind")->valuestring, "Status")) {
         const cJSON *r = cJSON_GetObjectItemCaseSensitive(st, "reason");
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(st, "message");
-        reason = cJSON_IsString(r) ? r->valuestring : NULL;
-        msg = cJSON_IsString(m) ? m->valuestring : NULL;
+        /* "" is Kubernetes' StatusReasonUnknown: name it from the status */
+        reason = cJSON_IsString(r) && r->valuestring[0] ? r->valuestring : NULL;
+        msg = cJSON_IsString(m) && m->valuestring[0] ? m->valuestring : NULL;
     }
     if (!reason) {
         switch (status) {
