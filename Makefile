@@ -159,8 +159,7 @@ fuzz: ## Build the libFuzzer targets with clang and run each FUZZ_TIME s (60); F
 	    CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" fuzz-build
 	$(Q)BUILD=$(FUZZ_BUILD) FUZZ_TIME=$(FUZZ_TIME) ./hack/fuzz.sh $(FUZZ_TARGETS)
 
-# (used by make fuzz, inside build-fuzz/ with clang)
-fuzz-build: $(FUZZ_BIN)
+fuzz-build: $(FUZZ_BIN) ## Link the libFuzzer targets in $(BUILD)/fuzz (make fuzz runs it in build-fuzz/ with clang)
 
 docs-check: $(BIN) ## Check docs/configuration.md against the flag tables
 	$(Q)EASEL_BIN=$(BIN) ./hack/gen-config-doc.sh --check
