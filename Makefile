@@ -53,6 +53,14 @@ TLIB_OBJ  := $(TLIB_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 INT_BIN   := $(INT_SRC:tests/integration/%.c=$(BUILD)/tests/integration/%)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+# Each fuzz target is linked twice: with replay_main.c by the normal
+# compiler (make test replays its corpus and regressions), and with
+# libFuzzer by clang (make fuzz, in build-fuzz/).
+FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
+FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_BUILD ?= build-fuzz
+FUZZ_TIME ?= 60
+FUZZ_CC   ?= clang
 
 LIB := $(BUILD)/libeasel.a
 BIN := $(BUILD)/easel
@@ -63,7 +71,7 @@ DEPS_STAMP := $(BUILD)/.deps-ok
 .SECONDARY:
 
 .PHONY: all help deps test test-build test-unit test-integration test-e2e test-asan \
-        demo bench clean checksrc docs-check
+        demo bench clean checksrc docs-check fuzz fuzz-build
 
 all: $(BIN) ## Build build/easel (the default)
 
@@ -112,7 +120,17 @@ $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(TLIB_OBJ) $(LIB)
 	@if [ "$(V)" = 0 ]; then echo "  LINK   $@"; fi
 	$(Q)$(CC) $(LDSAN) $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(LIB) $(LDLIBS)
 
-test-build: $(BIN) $(UNIT_BIN) $(INT_BIN) ## Build easel and the unit and integration test programs, run nothing
+$(BUILD)/tests/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/replay_main.o $(LIB)
+	$(Q)mkdir -p $(@D)
+	@if [ "$(V)" = 0 ]; then echo "  LINK   $@"; fi
+	$(Q)$(CC) $(LDSAN) $(LDFLAGS) -o $@ $< $(BUILD)/obj/tests/fuzz/replay_main.o $(LIB) $(LDLIBS)
+
+$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(LIB)
+	$(Q)mkdir -p $(@D)
+	@if [ "$(V)" = 0 ]; then echo "  LINK   $@ (libFuzzer)"; fi
+	$(Q)$(CC) -fsanitize=fuzzer,address,undefined $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+test-build: $(BIN) $(UNIT_BIN) $(INT_BIN) $(FUZZ_REPLAY) ## Build easel and every test program (unit, integration, fuzz replay), run nothing
 
 test: test-build ## Run every test (unit, integration, e2e) against real Redis and PostgreSQL
 	$(Q)EASEL_BIN=$(BUILD)/easel ./hack/gen-config-doc.sh --check
@@ -136,6 +154,14 @@ demo: $(BIN) ## Run real jobs end to end on local Redis and PostgreSQL
 bench: $(BIN) $(BENCH_BIN) ## Print queue and image-variant figures (make bench)
 	$(Q)BUILD=$(BUILD) ./hack/bench.sh
 
+fuzz: ## Build the libFuzzer targets with clang and run each FUZZ_TIME s (60); FUZZ_TARGETS=, FUZZ_RUNS=
+	$(Q)./hack/install-deps.sh fuzz
+	$(Q)$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) SANITIZE=1 \
+	    CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" fuzz-build
+	$(Q)BUILD=$(FUZZ_BUILD) FUZZ_TIME=$(FUZZ_TIME) ./hack/fuzz.sh $(FUZZ_TARGETS)
+
+fuzz-build: $(FUZZ_BIN) ## Link the libFuzzer targets in $(BUILD)/fuzz (make fuzz runs it in build-fuzz/ with clang)
+
 docs-check: $(BIN) ## Check docs/configuration.md against the flag tables
 	$(Q)EASEL_BIN=$(BIN) ./hack/gen-config-doc.sh --check
 
@@ -143,6 +169,6 @@ checksrc: ## Check C sources: banned calls, unchecked snprintf, exit() in pkg/, 
 	$(Q)./hack/checksrc.sh
 
 clean: ## Remove build outputs
-	$(Q)rm -rf build build-asan
+	$(Q)rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -2,7 +2,9 @@
 # Installs every Debian package that building, testing and the demo need.
 # Idempotent: packages already present are left alone, so the Makefile can run
 # it whenever pkg-config cannot find a dependency. Needs root (or sudo).
-#   hack/install-deps.sh              everything below
+#   hack/install-deps.sh              what make, make test and make demo need
+#   hack/install-deps.sh fuzz         clang and its libFuzzer/sanitizer runtimes,
+#                                     for make fuzz only
 #   hack/install-deps.sh PKG...       just these (the test tools' installers
 #                                     use it for Go and Node.js)
 set -euo pipefail
@@ -16,7 +18,12 @@ PKGS=(
   curl ca-certificates procps python3
   python3-pil python3-scipy python3-numpy
 )
-if [ $# -gt 0 ]; then PKGS=("$@"); fi
+if [ "${1:-}" = fuzz ]; then
+  # libclang-rt-dev carries libclang_rt.fuzzer and the ASan/UBSan runtimes
+  PKGS=(clang libclang-rt-dev)
+elif [ $# -gt 0 ]; then
+  PKGS=("$@")
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

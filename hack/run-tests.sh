@@ -3,7 +3,7 @@
 # and PostgreSQL started on loopback for the run, and the end-to-end scenario
 # scripts through the binary (each starts its own servers).
 #
-#   hack/run-tests.sh all|unit|integration|e2e [NAME-FILTER]
+#   hack/run-tests.sh all|unit|integration|e2e|fuzz [NAME-FILTER]
 #
 # Prints one line per test program or scenario and ends with the totals as
 # "N passed, N failed". Exits non-zero if anything failed or nothing ran.
@@ -134,6 +134,35 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
   echo "unit tests"
   for b in "$BUILD"/tests/unit/test_*; do [ -x "$b" ] && run_prog "$b"; done
 fi
+
+# ---- fuzz replay (tests/fuzz) -------------------------------------------
+# Every fuzz target, linked with tests/fuzz/replay_main.c by the normal
+# compiler, replays its seed corpus and every crash ever found
+# (tests/fuzz/regressions/<target>/): one test per input. Part of the unit
+# phase; `fuzz` runs it alone. Under make test-asan it runs sanitized.
+run_replay() {
+  local bin=$1 name log rc p f
+  name=$(basename "$bin")
+  [ -n "$filter" ] && [[ "$name" != *"$filter"* ]] && return 0
+  log=$logdir/$name.log
+  timeout 600 "$bin" "tests/fuzz/corpus/$name" "tests/fuzz/regressions/$name" >"$log" 2>&1; rc=$?
+  read -r p f < <(count_cmocka "$log")
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; echo "  (no input replayed by $name)" >>"$log"; fi
+  passed=$((passed + p)); failed=$((failed + f))
+  if [ "$f" -gt 0 ]; then
+    printf '  FAIL %-40s %d passed, %d failed (rc=%d)\n' "replay $name" "$p" "$f" "$rc"
+    sed 's/^/      /' "$log" | tail -40
+    failures+=("replay-$name")
+  else
+    printf '  ok   %-40s %d passed\n' "replay $name" "$p"
+  fi
+}
+if [ "$what" = all ] || [ "$what" = unit ] || [ "$what" = fuzz ]; then
+  echo "fuzz corpus and regression replay"
+  for b in "$BUILD"/tests/fuzz/fuzz_*; do [ -x "$b" ] && run_replay "$b"; done
+fi
+# ---- end of fuzz replay ---------------------------------------------------
 
 if [ "$what" = all ] || [ "$what" = integration ]; then
   echo "integration tests (real Redis and PostgreSQL on loopback)"

@@ -153,8 +153,9 @@ easel_err kube_status_error(long status, const char *body, size_t len,
         !strcmp(cJSON_GetObjectItemCaseSensitive(st, "kind")->valuestring, "Status")) {
         const cJSON *r = cJSON_GetObjectItemCaseSensitive(st, "reason");
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(st, "message");
-        given = cJSON_IsString(r) ? r->valuestring : NULL;
-        msg = cJSON_IsString(m) ? m->valuestring : NULL;
+        /* "" is Kubernetes' StatusReasonUnknown: name it from the status */
+        given = cJSON_IsString(r) && r->valuestring[0] ? r->valuestring : NULL;
+        msg = cJSON_IsString(m) && m->valuestring[0] ? m->valuestring : NULL;
     }
     enum easel_reason reason = status_reason(status, given);
     bool retryable = status == 429 || status >= 500 ||

@@ -111,10 +111,18 @@ easel_err easel_kube_b64decode(const char *in, char **out, size_t *len)
         free(buf);
         return EASEL_EPARSE;
     }
-    /* EVP_DecodeBlock counts padding as zero bytes */
+    /* EVP_DecodeBlock counts padding as zero bytes. More than two '='
+     * (a length of 4n+1, or '=' alone) is no base64: without this check
+     * the count went below zero and the NUL below was written before buf. */
+    size_t pad = 0;
     for (size_t i = m; i > 0 && clean[i - 1] == '='; i--)
-        got--;
+        pad++;
     free(clean);
+    if (pad > 2 || (size_t)got < pad) {
+        free(buf);
+        return EASEL_EPARSE;
+    }
+    got -= (int)pad;
     buf[got] = '\0';
     *out = (char *)buf;
     *len = (size_t)got;

@@ -51,4 +51,22 @@ easel_err kube_transport_error(CURLcode rc, const char *errbuf,
 easel_err kube_url(const struct easel_kube_config *c, const char *path,
                    const char *const *query, char **out);
 
+/* The readers of watch.c apart from the connection, for tests/fuzz. An
+ * offline watch has no thread, connection or event fd: what the readers
+ * queue is taken with easel_kube_watch_next, and easel_kube_watch_stop
+ * frees it. */
+struct easel_kube_watch *kube_watch_offline(const struct easel_kube_res *res);
+/* A 200 answer to the list: parses it, queues ADDED/MODIFIED/DELETED
+ * against what the watch had seen, and makes the list its view and
+ * resourceVersion. EASEL_EPARSE (retryable, in err) when it is not JSON. */
+easel_err kube_watch_list_body(struct easel_kube_watch *w, const char *body, size_t len,
+                               const char *what, struct easel_error *err);
+/* A watch answer's bytes, handed to the stream reader `chunk` bytes at a
+ * time (0 = all at once) as curl would: each complete line is one event.
+ * EASEL_OK when every byte was read; EASEL_ECONFLICT when an ERROR event
+ * said 410 Gone, EASEL_EHTTP for another ERROR event or a malformed line
+ * (the reader's message in why), EASEL_ENOMEM when a line outgrew its cap. */
+easel_err kube_watch_stream_body(struct easel_kube_watch *w, const char *body, size_t len,
+                                 size_t chunk, char *why, size_t whylen);
+
 #endif

@@ -421,19 +421,25 @@ static easel_err do_list(struct easel_kube_watch *w, struct easel_error *err)
     CURLcode cr = perform(w, url, on_body, &body, 60000L, &w->stats.lists, &status, errbuf);
     char what[600];
     snprintf(what, sizeof(what), "list %s", path);
-    easel_err rc = EASEL_OK;
-    cJSON *list = NULL;
+    easel_err rc;
     if (cr != CURLE_OK)
         rc = kube_transport_error(cr, errbuf, what, err);
     else if (status != 200)
         rc = kube_status_error(status, body.data, body.len, what, err);
-    else if (!(list = cJSON_ParseWithLength(body.data, body.len)))
-        rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, EASEL_R_K8S_BAD_RESPONSE,
-                             "%s: the response is not JSON", what);
+    else
+        rc = kube_watch_list_body(w, body.data, body.len, what, err);
     easel_buf_cleanup(&body);
     free(url);
-    if (rc)
-        return rc;
+    return rc;
+}
+
+easel_err kube_watch_list_body(struct easel_kube_watch *w, const char *body, size_t len,
+                               const char *what, struct easel_error *err)
+{
+    cJSON *list = cJSON_ParseWithLength(body, len);
+    if (!list)
+        return easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, EASEL_R_K8S_BAD_RESPONSE,
+                               "%s: the response is not JSON", what);
 
     /* The list's items carry no kind; fill it in so consumers see the same
      * objects as from the watch. */
@@ -477,6 +483,36 @@ static easel_err do_list(struct easel_kube_watch *w, struct easel_error *err)
     w->synced = true;
     pthread_mutex_unlock(&w->mu);
     return EASEL_OK;
+}
+
+easel_err kube_watch_stream_body(struct easel_kube_watch *w, const char *body, size_t len,
+                                 size_t chunk, char *why, size_t whylen)
+{
+    struct stream st = {.w = w};
+    easel_buf_init(&st.line, MAX_LINE);
+    easel_err rc = EASEL_OK;
+    for (size_t at = 0; at < len && !rc;) {
+        size_t n = chunk && len - at > chunk ? chunk : len - at;
+        if (on_stream((char *)body + at, 1, n, &st) != n)
+            rc = st.expired ? EASEL_ECONFLICT : st.failed ? EASEL_EHTTP : EASEL_ENOMEM;
+        at += n;
+    }
+    snprintf(why, whylen, "%s", st.errmsg);
+    easel_buf_cleanup(&st.line);
+    return rc;
+}
+
+struct easel_kube_watch *kube_watch_offline(const struct easel_kube_res *res)
+{
+    struct easel_kube_watch *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    w->efd = -1;
+    w->res = res;
+    w->need_list = true;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    return w;
 }
 
 /* Watches from w->rv until the stream ends. EASEL_EAGAIN: ended normally

@@ -37,8 +37,8 @@ static int64_t duration_ms(const char *s)
     return (int64_t)(v * 1000.0);
 }
 
-static easel_err google_failure(const struct easel_call *c, const char *who,
-                                const struct easel_http_resp *r, struct easel_error *err)
+easel_err prov_google_failure(const struct easel_call *c, const char *who,
+                              const struct easel_http_resp *r, struct easel_error *err)
 {
     cJSON *j = cJSON_Parse(r->body);
     const char *msg = easel_json_str(j, "error.message"), *status = easel_json_str(j, "error.status");
@@ -151,8 +151,8 @@ static bool safety_finish(const char *r)
     return false;
 }
 
-static easel_err gemini_answer(const cJSON *j, struct easel_call_result *out,
-                               struct easel_error *err)
+easel_err prov_gemini_answer(const cJSON *j, struct easel_call_result *out,
+                             struct easel_error *err)
 {
     const char *block = easel_json_str(j, "promptFeedback.blockReason");
     if (block)
@@ -222,7 +222,7 @@ static easel_err google_post(const struct easel_call *c, const char *who, const 
     if (rc)
         return rc;
     if (r.status != 200)
-        rc = google_failure(c, who, &r, err);
+        rc = prov_google_failure(c, who, &r, err);
     else if (!(*answer = cJSON_Parse(r.body)))
         rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, EASEL_R_PROVIDER_BAD_RESPONSE,
                              "%s answered 200 with no JSON: %s", who, prov_snippet(r.body));
@@ -245,9 +245,28 @@ easel_err prov_gemini(const struct easel_call *c, struct easel_call_result *out,
     easel_err rc = google_post(c, "gemini", url, auth, body, &j, err);
     cJSON_Delete(body);
     if (rc == EASEL_OK)
-        rc = gemini_answer(j, out, err);
+        rc = prov_gemini_answer(j, out, err);
     cJSON_Delete(j);
     return rc;
+}
+
+easel_err prov_imagen_answer(const cJSON *j, struct easel_call_result *out,
+                             struct easel_error *err)
+{
+    const cJSON *p0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "predictions"), 0);
+    const char *b64 = easel_json_str(p0, "bytesBase64Encoded");
+    const char *filtered = easel_json_str(p0, "raiFilteredReason");
+    if (b64)
+        return prov_b64_decode(b64, out) == EASEL_OK
+                   ? EASEL_OK
+                   : easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE,
+                                     EASEL_R_PROVIDER_BAD_RESPONSE, "imagen's image is not base64");
+    if (filtered || (j && !p0))
+        return easel_error_set(err, EASEL_EPROVIDER, EASEL_CLASS_PERMANENT, EASEL_R_CONTENT_POLICY,
+                               "imagen returned no image: %s",
+                               filtered ? filtered : "every sample was filtered");
+    return easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, EASEL_R_PROVIDER_BAD_RESPONSE,
+                           "imagen answered 200 without an image");
 }
 
 easel_err prov_imagen(const struct easel_call *c, struct easel_call_result *out,
@@ -283,23 +302,8 @@ easel_err prov_imagen(const struct easel_call *c, struct easel_call_result *out,
     cJSON *j = NULL;
     easel_err rc = google_post(c, "imagen", url, auth, body, &j, err);
     cJSON_Delete(body);
-    if (rc == EASEL_OK) {
-        const cJSON *p0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "predictions"), 0);
-        const char *b64 = easel_json_str(p0, "bytesBase64Encoded");
-        const char *filtered = easel_json_str(p0, "raiFilteredReason");
-        if (b64)
-            rc = prov_b64_decode(b64, out) == EASEL_OK
-                     ? EASEL_OK
-                     : easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE,
-                                       EASEL_R_PROVIDER_BAD_RESPONSE, "imagen's image is not base64");
-        else if (filtered || (j && !p0))
-            rc = easel_error_set(err, EASEL_EPROVIDER, EASEL_CLASS_PERMANENT, EASEL_R_CONTENT_POLICY,
-                                 "imagen returned no image: %s",
-                                 filtered ? filtered : "every sample was filtered");
-        else
-            rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE,
-                                 EASEL_R_PROVIDER_BAD_RESPONSE, "imagen answered 200 without an image");
-    }
+    if (rc == EASEL_OK)
+        rc = prov_imagen_answer(j, out, err);
     cJSON_Delete(j);
     return rc;
 }

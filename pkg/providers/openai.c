@@ -120,7 +120,7 @@ static easel_err build_form(const struct easel_call *c, struct form *f, struct e
     return EASEL_OK;
 }
 
-static easel_err http_failure(const struct easel_call *c, const struct easel_http_resp *r,
+easel_err prov_openai_failure(const struct easel_call *c, const struct easel_http_resp *r,
                               struct easel_error *err)
 {
     cJSON *j = cJSON_Parse(r->body);
@@ -157,6 +157,27 @@ static easel_err http_failure(const struct easel_call *c, const struct easel_htt
     return rc;
 }
 
+easel_err prov_openai_answer(const char *body, struct easel_call_result *out,
+                             struct easel_error *err)
+{
+    easel_err rc;
+    cJSON *j = cJSON_Parse(body);
+    const cJSON *d0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "data"), 0);
+    const char *b64 = easel_json_str(d0, "b64_json");
+    if (!b64) {
+        rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, EASEL_R_PROVIDER_BAD_RESPONSE,
+                             "openai answered 200 without data[0].b64_json");
+    } else if ((rc = prov_b64_decode(b64, out)) == EASEL_EPARSE) {
+        rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, EASEL_R_PROVIDER_BAD_RESPONSE,
+                             "openai's b64_json is not base64");
+    }
+    const cJSON *usage = cJSON_GetObjectItemCaseSensitive(j, "usage");
+    if (!rc && usage)
+        out->usage = cJSON_Duplicate(usage, 1);
+    cJSON_Delete(j);
+    return rc;
+}
+
 easel_err prov_openai(const struct easel_call *c, struct easel_call_result *out,
                       struct easel_error *err)
 {
@@ -182,24 +203,11 @@ easel_err prov_openai(const struct easel_call *c, struct easel_call_result *out,
     if (rc)
         return rc;
     if (r.status != 200) {
-        rc = http_failure(c, &r, err);
+        rc = prov_openai_failure(c, &r, err);
         easel_http_resp_cleanup(&r);
         return rc;
     }
-    cJSON *j = cJSON_Parse(r.body);
+    rc = prov_openai_answer(r.body, out, err);
     easel_http_resp_cleanup(&r);
-    const cJSON *d0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "data"), 0);
-    const char *b64 = easel_json_str(d0, "b64_json");
-    if (!b64) {
-        rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, EASEL_R_PROVIDER_BAD_RESPONSE,
-                             "openai answered 200 without data[0].b64_json");
-    } else if ((rc = prov_b64_decode(b64, out)) == EASEL_EPARSE) {
-        rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, EASEL_R_PROVIDER_BAD_RESPONSE,
-                             "openai's b64_json is not base64");
-    }
-    const cJSON *usage = cJSON_GetObjectItemCaseSensitive(j, "usage");
-    if (!rc && usage)
-        out->usage = cJSON_Duplicate(usage, 1);
-    cJSON_Delete(j);
     return rc;
 }

@@ -24,6 +24,35 @@ easel_err prov_gemini(const struct easel_call *c, struct easel_call_result *out,
 easel_err prov_imagen(const struct easel_call *c, struct easel_call_result *out,
                       struct easel_error *err);
 
+/* How each provider's answers are read, apart from the HTTP exchange (no
+ * I/O), so that the fuzz targets in tests/fuzz reach them with any bytes.
+ * A failure answer (any status but the provider's success) becomes err,
+ * with the HTTP status, Retry-After and the key redacted; returns its code.
+ * r->body is NUL-terminated. */
+easel_err prov_replicate_failure(const struct easel_call *c, const struct easel_http_resp *r,
+                                 struct easel_error *err);
+/* A prediction no longer starting or processing: EASEL_OK with *url its
+ * first output to download (pointing into pred), or its failure. A
+ * succeeded prediction's metrics go to out->usage. */
+easel_err prov_replicate_finished(const struct easel_call *c, const cJSON *pred, const char *id,
+                                  const char **url, struct easel_call_result *out,
+                                  struct easel_error *err);
+easel_err prov_openai_failure(const struct easel_call *c, const struct easel_http_resp *r,
+                              struct easel_error *err);
+/* A 200 answer of the images API (body NUL-terminated): data[0].b64_json
+ * decoded into out->data, its usage into out->usage. */
+easel_err prov_openai_answer(const char *body, struct easel_call_result *out,
+                             struct easel_error *err);
+/* who: "gemini" or "imagen". */
+easel_err prov_google_failure(const struct easel_call *c, const char *who,
+                              const struct easel_http_resp *r, struct easel_error *err);
+/* A parsed 200 answer (j may be NULL): the image into out->data, or the
+ * blocked prompt, safety stop or missing image as a permanent failure. */
+easel_err prov_gemini_answer(const cJSON *j, struct easel_call_result *out,
+                             struct easel_error *err);
+easel_err prov_imagen_answer(const cJSON *j, struct easel_call_result *out,
+                             struct easel_error *err);
+
 /* Decodes standard base64 into out->data (EASEL_EPARSE when it is not). */
 easel_err prov_b64_decode(const char *b64, struct easel_call_result *out);
 /* The start of a response body, printable, for error messages. */

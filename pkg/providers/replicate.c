@@ -42,8 +42,8 @@ static void error_text(const char *body, char *dst, size_t len)
     cJSON_Delete(j);
 }
 
-static easel_err http_failure(const struct easel_call *c, const struct easel_http_resp *r,
-                              struct easel_error *err)
+easel_err prov_replicate_failure(const struct easel_call *c, const struct easel_http_resp *r,
+                                 struct easel_error *err)
 {
     char msg[300];
     error_text(r->body, msg, sizeof(msg));
@@ -125,7 +125,7 @@ static easel_err create(const struct easel_call *c, const char *base, cJSON **pr
     if (rc)
         return rc;
     if (r.status != 200 && r.status != 201 && r.status != 202) {
-        rc = http_failure(c, &r, err);
+        rc = prov_replicate_failure(c, &r, err);
     } else if (!(*pred = cJSON_Parse(r.body)) || !easel_json_str(*pred, "id")) {
         cJSON_Delete(*pred);
         *pred = NULL;
@@ -160,7 +160,7 @@ static easel_err poll(const struct easel_call *c, const char *base, const char *
             rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE,
                                  EASEL_R_PROVIDER_BAD_RESPONSE, "replicate poll: not JSON");
         } else if (rc == EASEL_OK) {
-            rc = http_failure(c, &r, err);
+            rc = prov_replicate_failure(c, &r, err);
             easel_http_resp_cleanup(&r);
             if (err->cls == EASEL_CLASS_PERMANENT)
                 return rc;
@@ -210,6 +210,51 @@ static const char *first_output(const cJSON *pred)
     return NULL;
 }
 
+/* What a prediction that is no longer starting or processing says: EASEL_OK
+ * with *url its first output (to download), or its failure in err. The
+ * metrics of a succeeded one go to out->usage. No I/O. */
+easel_err prov_replicate_finished(const struct easel_call *c, const cJSON *pred, const char *id,
+                                  const char **url, struct easel_call_result *out,
+                                  struct easel_error *err)
+{
+    easel_err rc = EASEL_OK;
+    *url = NULL;
+    const char *st = easel_json_str(pred, "status");
+    st = st ? st : "(none)";
+    const char *perr = easel_json_str(pred, "error");
+    if (!strcmp(st, "succeeded")) {
+        *url = first_output(pred);
+        if (!*url)
+            rc = easel_error_set(err, EASEL_EPROVIDER, EASEL_CLASS_RETRYABLE, EASEL_R_NO_OUTPUT,
+                                 "replicate prediction %s succeeded with no output", id);
+        const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(pred, "metrics");
+        if (metrics)
+            out->usage = cJSON_Duplicate(metrics, 1);
+    } else if (!strcmp(st, "failed")) {
+        bool policy = perr && prov_mentions_policy(perr);
+        rc = easel_error_set(err, EASEL_EPROVIDER,
+                             policy ? EASEL_CLASS_PERMANENT : EASEL_CLASS_RETRYABLE,
+                             policy ? EASEL_R_CONTENT_POLICY : EASEL_R_PROVIDER_FAILED,
+                             "replicate prediction %s failed: %s", id,
+                             perr ? perr : "(no error given)");
+    } else if ((!strcmp(st, "canceled") || !strcmp(st, "aborted")) &&
+               easel_now_ms() >= c->deadline_ms - CANCEL_AFTER_SLACK_MS) {
+        /* Replicate applied the Cancel-After we sent: the model's timeout */
+        rc = easel_error_set(err, EASEL_ETIMEOUT, EASEL_CLASS_RETRYABLE, EASEL_R_PROVIDER_TIMEOUT,
+                             "replicate prediction %s was %s at the attempt's deadline "
+                             "(Cancel-After)", id, st);
+    } else if (!strcmp(st, "canceled") || !strcmp(st, "aborted")) {
+        rc = easel_error_set(err, EASEL_EPROVIDER, EASEL_CLASS_RETRYABLE,
+                             !strcmp(st, "aborted") ? EASEL_R_PROVIDER_ABORTED : EASEL_R_PROVIDER_CANCELED,
+                             "replicate prediction %s was %s by Replicate%s%s", id, st,
+                             perr ? ": " : "", perr ? perr : "");
+    } else {
+        rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, EASEL_R_PROVIDER_BAD_RESPONSE,
+                             "replicate prediction %s has an unknown status \"%s\"", id, st);
+    }
+    return rc;
+}
+
 easel_err prov_replicate(const struct easel_call *c, struct easel_call_result *out,
                          struct easel_error *err)
 {
@@ -254,42 +299,10 @@ easel_err prov_replicate(const struct easel_call *c, struct easel_call_result *o
         pred = next;
     }
 
-    const char *st = easel_json_str(pred, "status");
-    st = st ? st : "(none)";
-    const char *perr = easel_json_str(pred, "error");
-    if (!strcmp(st, "succeeded")) {
-        const char *url = first_output(pred);
-        if (!url) {
-            rc = easel_error_set(err, EASEL_EPROVIDER, EASEL_CLASS_RETRYABLE, EASEL_R_NO_OUTPUT,
-                                 "replicate prediction %s succeeded with no output", id);
-        } else {
-            rc = prov_download(c, url, out, err);
-        }
-        const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(pred, "metrics");
-        if (metrics)
-            out->usage = cJSON_Duplicate(metrics, 1);
-    } else if (!strcmp(st, "failed")) {
-        bool policy = perr && prov_mentions_policy(perr);
-        rc = easel_error_set(err, EASEL_EPROVIDER,
-                             policy ? EASEL_CLASS_PERMANENT : EASEL_CLASS_RETRYABLE,
-                             policy ? EASEL_R_CONTENT_POLICY : EASEL_R_PROVIDER_FAILED,
-                             "replicate prediction %s failed: %s", id,
-                             perr ? perr : "(no error given)");
-    } else if ((!strcmp(st, "canceled") || !strcmp(st, "aborted")) &&
-               easel_now_ms() >= c->deadline_ms - CANCEL_AFTER_SLACK_MS) {
-        /* Replicate applied the Cancel-After we sent: the model's timeout */
-        rc = easel_error_set(err, EASEL_ETIMEOUT, EASEL_CLASS_RETRYABLE, EASEL_R_PROVIDER_TIMEOUT,
-                             "replicate prediction %s was %s at the attempt's deadline "
-                             "(Cancel-After)", id, st);
-    } else if (!strcmp(st, "canceled") || !strcmp(st, "aborted")) {
-        rc = easel_error_set(err, EASEL_EPROVIDER, EASEL_CLASS_RETRYABLE,
-                             !strcmp(st, "aborted") ? EASEL_R_PROVIDER_ABORTED : EASEL_R_PROVIDER_CANCELED,
-                             "replicate prediction %s was %s by Replicate%s%s", id, st,
-                             perr ? ": " : "", perr ? perr : "");
-    } else {
-        rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, EASEL_R_PROVIDER_BAD_RESPONSE,
-                             "replicate prediction %s has an unknown status \"%s\"", id, st);
-    }
+    const char *url = NULL;
+    rc = prov_replicate_finished(c, pred, id, &url, out, err);
+    if (rc == EASEL_OK)
+        rc = prov_download(c, url, out, err);
     if (err)
         easel_redact_secret(err->msg, sizeof(err->msg), c->api_key);
     cJSON_Delete(pred);

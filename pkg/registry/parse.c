@@ -283,6 +283,11 @@ static void parse_presets(struct pctx *c, const yaml_node_t *n,
 {
     if (!want(c, n, YAML_MAPPING_NODE, "presets"))
         return;
+    /* a second "presets:" key: the array below is sized for one mapping */
+    if (r->presets) {
+        problem(c, n, "presets are given twice");
+        return;
+    }
     size_t cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
     r->presets = calloc(cnt ? cnt : 1, sizeof(*r->presets));
     if (!r->presets)
@@ -331,6 +336,10 @@ static bool str_pair_map(struct pctx *c, const yaml_node_t *n, const char *what,
 {
     if (!want(c, n, YAML_MAPPING_NODE, what))
         return false;
+    if (*names) {
+        problem(c, n, "%s is given twice", what);
+        return false;
+    }
     size_t cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
     *names = calloc(cnt + 1, sizeof(char *));
     *values = calloc(cnt + 1, sizeof(char *));
@@ -835,6 +844,11 @@ static void parse_root(struct pctx *c, const yaml_node_t *root,
             payloads = v;
             if (!want(c, v, YAML_SEQUENCE_NODE, "payloads"))
                 continue;
+            /* each list is counted into an array sized for it alone */
+            if (r->payloads) {
+                problem(c, k, "payloads are given twice");
+                continue;
+            }
             size_t cnt = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
             r->payloads = calloc(cnt ? cnt : 1, sizeof(*r->payloads));
             if (!r->payloads)
@@ -845,6 +859,10 @@ static void parse_root(struct pctx *c, const yaml_node_t *root,
             models = v;
             if (!want(c, v, YAML_SEQUENCE_NODE, "models"))
                 continue;
+            if (r->models) {
+                problem(c, k, "models are given twice");
+                continue;
+            }
             size_t cnt = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
             r->models = calloc(cnt ? cnt : 1, sizeof(*r->models));
             if (!r->models)

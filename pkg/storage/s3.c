@@ -19,6 +19,7 @@
 #include <curl/curl.h>
 
 #include "easel/storage.h"
+#include "s3_int.h"
 
 #define MIN_PART (5LL * 1024 * 1024) /* S3's smallest part but the last */
 #define MAX_PARTS 10000
@@ -236,7 +237,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 }
 
 /* The text of <tag>...</tag> in an XML body, or "". */
-static void xml_value(const char *xml, const char *tag, char *out, size_t n)
+void s3_xml_value(const char *xml, const char *tag, char *out, size_t n)
 {
     char open[64], close[64];
     snprintf(open, sizeof(open), "<%s>", tag);
@@ -248,6 +249,27 @@ static void xml_value(const char *xml, const char *tag, char *out, size_t n)
     }
     a += strlen(open);
     snprintf(out, n, "%.*s", (int)(b - a), a);
+}
+
+easel_err s3_status_error(long status, const char *body, const char *method,
+                          const char *where, struct easel_error *err)
+{
+    char code[64], msg[256];
+    s3_xml_value(body, "Code", code, sizeof(code));
+    s3_xml_value(body, "Message", msg, sizeof(msg));
+    bool retry = status == 429 || status >= 500 || !strcmp(code, "SlowDown") ||
+                 !strcmp(code, "RequestTimeout");
+    enum easel_reason reason = status == 404 ? EASEL_R_STORAGE_NOT_FOUND
+                             : status == 403 ? EASEL_R_STORAGE_DENIED
+                             : retry         ? EASEL_R_STORAGE_UNAVAILABLE
+                                             : EASEL_R_STORAGE_REJECTED;
+    easel_err rc = easel_error_set(err, EASEL_EHTTP,
+                                   retry ? EASEL_CLASS_RETRYABLE : EASEL_CLASS_PERMANENT,
+                                   reason, "%s %s: HTTP %ld%s%s%s%s", method, where, status,
+                                   code[0] ? " " : "", code, msg[0] ? ": " : "", msg);
+    if (err)
+        err->http_status = (int)status;
+    return rc;
 }
 
 /* One signed request. query: canonical-ready "a=1&b=2" or NULL. */
@@ -349,22 +371,8 @@ static easel_err request(const struct easel_s3 *s, const char *method, const cha
                              "%s %s: %s", method, where,
                              ebuf[0] ? ebuf : curl_easy_strerror(cc));
     else if (r->status < 200 || r->status > 299) {
-        char code[64], msg[256];
         easel_buf_append(&r->body, "", 1);
-        xml_value(r->body.data, "Code", code, sizeof(code));
-        xml_value(r->body.data, "Message", msg, sizeof(msg));
-        bool retry = r->status == 429 || r->status >= 500 || !strcmp(code, "SlowDown") ||
-                     !strcmp(code, "RequestTimeout");
-        enum easel_reason reason = r->status == 404 ? EASEL_R_STORAGE_NOT_FOUND
-                                 : r->status == 403 ? EASEL_R_STORAGE_DENIED
-                                 : retry             ? EASEL_R_STORAGE_UNAVAILABLE
-                                                     : EASEL_R_STORAGE_REJECTED;
-        rc = easel_error_set(err, EASEL_EHTTP,
-                             retry ? EASEL_CLASS_RETRYABLE : EASEL_CLASS_PERMANENT, reason,
-                             "%s %s: HTTP %ld%s%s%s%s", method, where, r->status,
-                             code[0] ? " " : "", code, msg[0] ? ": " : "", msg);
-        if (err)
-            err->http_status = (int)r->status;
+        rc = s3_status_error(r->status, r->body.data, method, where, err);
     }
     free(url);
     free(host);
@@ -400,7 +408,7 @@ static easel_err put_multipart(const struct easel_s3 *s, const char *bucket, con
         return rc;
     char upload[512];
     easel_buf_append(&r.body, "", 1);
-    xml_value(r.body.data, "UploadId", upload, sizeof(upload));
+    s3_xml_value(r.body.data, "UploadId", upload, sizeof(upload));
     easel_buf_cleanup(&r.body);
     if (!upload[0])
         return easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, EASEL_R_STORAGE_BAD_RESPONSE,
@@ -438,7 +446,7 @@ static easel_err put_multipart(const struct easel_s3 *s, const char *bucket, con
             easel_buf_append(&r.body, "", 1);
             if (r.body.data && strstr(r.body.data, "<Error>")) {
                 char code[64];
-                xml_value(r.body.data, "Code", code, sizeof(code));
+                s3_xml_value(r.body.data, "Code", code, sizeof(code));
                 rc = easel_error_set(err, EASEL_EHTTP, EASEL_CLASS_RETRYABLE,
                                      EASEL_R_STORAGE_UNAVAILABLE,
                                      "s3://%s/%s: completing the upload failed: %s", bucket, key,
