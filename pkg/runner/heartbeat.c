@@ -49,12 +49,14 @@ void runner_heartbeat_start(struct runner_heartbeat *h, const char *url, const c
     h->url = url;
     h->job_id = job_id;
     h->every_ms = every_ms > 0 ? every_ms : 5000;
-    /* The thread is created with every signal blocked (it inherits the
-     * mask), so a SIGTERM reaches the thread doing the work, whose
-     * blocking calls it may cut short. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
+    /* The thread is created with the stop signals blocked (it inherits
+     * the mask), so a SIGTERM or SIGINT lands on a thread doing the work,
+     * whose sleeps and waits it may cut short, never on this one. */
+    sigset_t stop, old;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, &old);
     h->started = pthread_create(&h->thread, NULL, heartbeat_main, h) == 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }

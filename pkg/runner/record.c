@@ -68,9 +68,9 @@ void runner_record_failure(struct attempt *a, easel_err rc)
 {
     struct easel_error *err = &a->err;
     if (*a->stop) {
-        /* a timeout, a cancel or a pod going away: whoever sent it knows
-         * why and records it; a guess here would hide that */
-        easel_warn(a->job_id, "stopped by SIGTERM (%s); leaving the record to the controller",
+        /* SIGTERM: a timeout, a cancel or a pod going away. Whoever sent
+         * it knows why and records it; a guess here would hide that. */
+        easel_warn(a->job_id, "asked to stop (%s); leaving the record to the controller",
                    err->msg[0] ? err->msg : "no error");
         a->code = EASEL_EXIT_TERMINATED;
         a->final = "terminated";

@@ -58,7 +58,7 @@ struct runner_heartbeat {
 
 /* Starts beating job_id's heartbeat into the database at url every
  * every_ms (5 s when <= 0), from a thread with its own connection that
- * takes no process signals. url and job_id must outlive the thread. A
+ * takes neither SIGTERM nor SIGINT. url and job_id must outlive the thread. A
  * thread that cannot be created leaves the attempt without a heartbeat
  * (the controller will then think the worker lost). */
 void runner_heartbeat_start(struct runner_heartbeat *h, const char *url, const char *job_id,
