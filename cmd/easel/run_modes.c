@@ -199,6 +199,31 @@ out:
     return status;
 }
 
+/* Set by SIGTERM (the controller canceled the job or timed it out, or the
+ * pod is going away) or SIGINT; the runner reads it through its options
+ * and cancels a provider call in flight at the provider. */
+static volatile sig_atomic_t job_stop;
+
+static void on_job_stop(int sig)
+{
+    (void)sig;
+    job_stop = 1;
+}
+
+/* The runner installs no handlers (pkg/ leaves the process's signals to
+ * cmd/), so job mode sets them up here, just before the attempt. */
+static void job_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_job_stop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    /* a controller that goes away must not take us with it through a pipe */
+    signal(SIGPIPE, SIG_IGN);
+}
+
 int mode_job(struct settings *s, char **args, int nargs)
 {
     (void)args;
@@ -234,6 +259,7 @@ int mode_job(struct settings *s, char **args, int nargs)
         .heartbeat_ms = s->heartbeat_ms,
         .redis_url = s->redis_url,
         .queue = s->queue,
+        .stop = &job_stop,
     };
     easel_fetch_opts_default(&o.fetch);
     o.fetch.max_bytes = s->max_source_bytes;
@@ -245,6 +271,7 @@ int mode_job(struct settings *s, char **args, int nargs)
     o.limits.max_pixels = s->max_pixels;
     o.limits.max_bytes = s->max_source_bytes;
     o.limits.max_width = o.limits.max_height = s->max_side;
+    job_signals();
     int code = easel_runner_run(&o, s->id);
     easel_imaging_shutdown();
     return code;

@@ -13,6 +13,7 @@
 #ifndef EASEL_RUNNER_H
 #define EASEL_RUNNER_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "easel/core.h"
@@ -36,10 +37,18 @@ struct easel_runner_opts {
     const char *queue;            /* their key prefix (the queue's name) */
     struct easel_fetch_opts fetch;
     struct easel_image_limits limits;
+    /* Set non-zero (from a signal handler, say) to stop the attempt: a
+     * provider call in flight is canceled at the provider, nothing more is
+     * stored, and the record is left to whoever asked for the stop. NULL =
+     * never stopped. The caller owns the flag. */
+    const volatile sig_atomic_t *stop;
 };
 
 /* Runs one attempt of job_id. Returns an enum easel_exit value. Never
- * exits the process. */
+ * exits the process, and installs no signal handlers: the caller turns
+ * SIGTERM into o->stop and keeps SIGPIPE from killing the process (a
+ * controller that goes away must not take the worker with it). It keeps
+ * no state between calls. */
 int easel_runner_run(const struct easel_runner_opts *o, const char *job_id);
 
 /* The model's output checks (registry `checks`, quality.c): size, aspect
