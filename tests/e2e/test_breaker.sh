@@ -11,7 +11,7 @@ start_emulator replicate "$TOKEN" --start-ms 20 --run-ms 60 || { fail "emulator 
 BASE=$EMU_URL
 sed '/^models:/,$d' "$ROOT/tests/e2e/registry.yaml" >"$WORK/models.yaml"
 cat >>"$WORK/models.yaml" <<YAML
-breaker: {failures: 3, cooldown: 3s}
+breaker: {failures: 3, cooldown: 15s}
 models:
   - id: flaky/qwen
     provider: replicate
@@ -38,6 +38,10 @@ KEY="easel:jobs:breaker:replicate $BASE"
 
 faults '{"rate": 1.0, "kinds": ["500"]}'
 for s in 1 2 3; do j=$(run "$s"); last=$(field "$j" "status||'/'||attempts||'/'||result_model"); done
+# the open phase's checks must all fall inside the cooldown: 15 s leaves a
+# loaded machine room for a worker's start-up (3 s did not, so a probe got
+# in and reopened the breaker); the cooldown phase below waits out the rest
+opened=$SECONDS
 check "a failing provider's jobs fail over to the next model" eq "$last" succeeded/2/local/vips-stage
 check "three consecutive failures opened the breaker" eq "$(rcli HGET "$KEY" state)" open
 check "the opening is logged" grep -q 'circuit breaker for replicate .* opened' "$WORK/ctl.log"
@@ -56,7 +60,8 @@ check "while open, a job fails over at once, in its first attempt" eq \
 check "while open, the provider is not called" eq "$(emu_stat "$BASE" create)" "$before"
 
 faults '{"rate": 0}'
-sleep 3.5 # the cooldown
+left=$((opened + 16 - SECONDS)) # the rest of the cooldown, and a second
+[ "$left" -gt 0 ] && sleep "$left"
 j=$(run 5)
 check "after the cooldown a probe goes through and succeeds" eq \
   "$(field "$j" "status||'/'||attempts||'/'||result_model")" succeeded/1/flaky/qwen
