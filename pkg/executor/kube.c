@@ -108,16 +108,14 @@ static void event(struct kex *k, const struct att *a, const char *type,
 static void event(struct kex *k, const struct att *a, const char *type,
                   const char *reason, const char *fmt, ...)
 {
+    /* the API caps Event messages: a long one is cut, visibly, not lost */
+    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    struct easel_buf b;
-    easel_buf_init(&b, 1024); /* the API caps Event messages; keep them short */
-    easel_buf_vprintf(&b, fmt, ap);
+    easel_vfmt_cut(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     struct easel_kube_ref io = {"batch/v1", "Job", a->name, k->ns, a->uid};
-    if (b.data)
-        easel_kube_record(k->rec, &io, type, reason, "%s", b.data);
-    easel_buf_cleanup(&b);
+    easel_kube_record(k->rec, &io, type, reason, "%s", msg);
 }
 
 /* ------------------------------------------------------------- attempts */
@@ -711,7 +709,10 @@ static void kube_report(struct easel_executor *ex, const struct easel_job *j)
     struct kex *k = K(ex);
     struct att *a = find(k, j->id);
     const char *type = NULL, *reason = status_event(j->status, &type);
-    if (!a || !reason || a->attempt != j->attempts || a->gone)
+    /* A Job already gone (deleted as stuck, or by a person) still gets its
+     * Events: they outlive the object and say how the job ended (kubectl
+     * get events). Only the annotations need the Job itself. */
+    if (!a || !reason || a->attempt != j->attempts)
         return;
     const char *sname = easel_status_name(j->status);
     if (!strcmp(a->status_ann, sname))
@@ -747,6 +748,8 @@ static void kube_report(struct easel_executor *ex, const struct easel_job *j)
     }
     /* the lasting record on the Job: one write per attempt, by the same
      * writer as the Events */
+    if (a->gone)
+        return;
     cJSON *patch = cJSON_CreateObject();
     cJSON *ann = cJSON_AddObjectToObject(cJSON_AddObjectToObject(patch, "metadata"),
                                          "annotations");

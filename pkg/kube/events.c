@@ -303,13 +303,14 @@ bool easel_kube_record(struct easel_kube_recorder *r, const struct easel_kube_re
     if (!t)
         return false;
     t->kind = R_EVENT;
+    /* the API caps Event messages: a long one is cut, visibly, never
+     * dropped (a capped buffer used to fail and lose it) */
+    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    struct easel_buf b;
-    easel_buf_init(&b, 1024); /* the API caps Event messages; keep them short */
-    easel_buf_vprintf(&b, fmt, ap);
+    easel_vfmt_cut(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    t->message = easel_buf_steal(&b, NULL);
+    t->message = easel_strdup(msg);
     t->api_version = dup0(io->api_version);
     t->obj_kind = dup0(io->kind);
     t->name = dup0(io->name);
@@ -319,11 +320,11 @@ bool easel_kube_record(struct easel_kube_recorder *r, const struct easel_kube_re
     easel_strlcpy(t->reason, reason, sizeof(t->reason));
     t->count = 1;
     t->first_ms = t->last_ms = easel_wall_ms();
-    struct easel_buf k;
-    easel_buf_init(&k, 256);
-    easel_buf_printf(&k, "%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s", t->ns, t->obj_kind,
-                     t->name, t->uid, type, reason, t->message ? t->message : "");
-    t->key = easel_buf_steal(&k, NULL);
+    /* the whole identity of a repeat, never cut: a key capped at 256 bytes
+     * came out empty for long messages, so a DeadLettered Event was folded
+     * into the Pending one before it */
+    t->key = easel_asprintf("%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s", t->ns, t->obj_kind,
+                            t->name, t->uid, type, reason, t->message ? t->message : "");
     if (!t->message || !t->api_version || !t->obj_kind || !t->name || !t->ns ||
         !t->uid || !t->key) {
         task_free(t);
