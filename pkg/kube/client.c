@@ -161,9 +161,9 @@ easel_err kube_status_error(long status, const char *body, size_t len,
     bool retryable = status == 429 || status >= 500 ||
                      (status == 409 && reason != EASEL_R_K8S_ALREADY_EXISTS);
     easel_err code = code_for(status, reason);
-    char snippet[160] = "";
+    char snippet[160] = ""; /* for a person: a long body is cut with "..." */
     if (!msg && body && len)
-        snprintf(snippet, sizeof(snippet), "%.*s", (int)(len < 150 ? len : 150), body);
+        easel_fmt_cut(snippet, sizeof(snippet), "%.*s", (int)(len < 4096 ? len : 4096), body);
     easel_error_set(err, code, retryable ? EASEL_CLASS_RETRYABLE : EASEL_CLASS_PERMANENT,
                     reason, "%s: %ld %.60s: %s", what, status,
                     given && *given ? given : easel_reason_name(reason),
@@ -317,18 +317,23 @@ static easel_err request(struct easel_kube *k, enum verb v, const char *path,
 {
     if (out)
         *out = NULL;
+    /* the content types are this file's constants: one that does not fit
+     * is a bug here, and a cut one would be refused by the API server */
+    char ct[120];
+    if (easel_snprintf(ct, sizeof(ct), "Content-Type: %s",
+                       content_type ? content_type : "application/json"))
+        return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, EASEL_R_INTERNAL,
+                               "the content type %.60s... does not fit a header", content_type);
     char *url = NULL;
     easel_err rc = kube_url(k->cfg, path, query, &url);
     if (rc)
         return easel_error_set(err, rc, EASEL_CLASS_RETRYABLE, EASEL_R_NO_MEMORY,
                                "out of memory building %s", path);
-    char what[400];
-    snprintf(what, sizeof(what), "%s %s", method_of(v), path);
+    char what[400]; /* for a person (error messages): cut with "..." */
+    easel_fmt_cut(what, sizeof(what), "%s %s", method_of(v), path);
     struct easel_buf resp;
     easel_buf_init(&resp, MAX_RESPONSE);
     struct curl_slist *hdrs = NULL;
-    char ct[120];
-    snprintf(ct, sizeof(ct), "Content-Type: %s", content_type ? content_type : "application/json");
     hdrs = curl_slist_append(hdrs, "Accept: application/json");
     if (body)
         hdrs = curl_slist_append(hdrs, ct);
@@ -491,11 +496,13 @@ easel_err easel_kube_delete(struct easel_kube *k, const struct easel_kube_res *r
     if (easel_kube_path(r, ns_of(k, r, ns), name, NULL, path, sizeof(path)))
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
                                EASEL_R_BAD_NAME, "object name too long");
-    char body[160];
-    snprintf(body, sizeof(body),
-             "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\"%s%s%s}",
-             propagation ? ",\"propagationPolicy\":\"" : "",
-             propagation ? propagation : "", propagation ? "\"" : "");
+    char body[160]; /* JSON: refused rather than cut */
+    if (easel_snprintf(body, sizeof(body),
+                       "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\"%s%s%s}",
+                       propagation ? ",\"propagationPolicy\":\"" : "",
+                       propagation ? propagation : "", propagation ? "\"" : ""))
+        return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, EASEL_R_BAD_ARGUMENT,
+                               "the propagation policy %.40s... is too long", propagation);
     return request(k, V_DELETE, path, NULL, body, NULL, NULL, err);
 }
 
@@ -538,8 +545,11 @@ cJSON *easel_kube_event_new(const struct easel_kube_ref *io, const char *type,
 {
     char ts[32], name[300];
     easel_kube_time(easel_wall_ms(), ts, sizeof(ts));
-    snprintf(name, sizeof(name), "%.200s.%016llx", io->name,
-             (unsigned long long)easel_rand_below(UINT64_MAX));
+    /* cannot fail: at most 200 + 1 + 16 bytes; the object's name is cut to
+     * 200 on purpose, the random tail keeps the Event's name unique */
+    if (easel_snprintf(name, sizeof(name), "%.200s.%016llx", io->name,
+                       (unsigned long long)easel_rand_below(UINT64_MAX)))
+        return NULL;
     cJSON *ev = cJSON_CreateObject();
     cJSON_AddStringToObject(ev, "apiVersion", "v1");
     cJSON_AddStringToObject(ev, "kind", "Event");

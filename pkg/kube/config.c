@@ -34,15 +34,15 @@ easel_err kube_yaml_to_json(const char *text, size_t len, cJSON **out,
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
     for (;;) {
         if (!yaml_parser_parse(&p, &ev)) {
-            snprintf(why, whylen, "line %zu: %s", p.problem_mark.line + 1,
-                     p.problem ? p.problem : "YAML syntax error");
+            easel_fmt_cut(why, whylen, "line %zu: %s", p.problem_mark.line + 1,
+                          p.problem ? p.problem : "YAML syntax error");
             yaml_parser_delete(&p);
             return EASEL_EPARSE;
         }
         yaml_event_type_t t = ev.type;
         yaml_event_delete(&ev);
         if (t == YAML_ALIAS_EVENT) {
-            snprintf(why, whylen, "YAML aliases are not accepted");
+            easel_fmt_cut(why, whylen, "YAML aliases are not accepted");
             yaml_parser_delete(&p);
             return EASEL_EPARSE;
         }
@@ -56,8 +56,8 @@ easel_err kube_yaml_to_json(const char *text, size_t len, cJSON **out,
         return EASEL_ENOMEM;
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
     if (!yaml_parser_load(&p, &doc)) {
-        snprintf(why, whylen, "line %zu: %s", p.problem_mark.line + 1,
-                 p.problem ? p.problem : "YAML syntax error");
+        easel_fmt_cut(why, whylen, "line %zu: %s", p.problem_mark.line + 1,
+                      p.problem ? p.problem : "YAML syntax error");
         yaml_parser_delete(&p);
         return EASEL_EPARSE;
     }
@@ -66,8 +66,8 @@ easel_err kube_yaml_to_json(const char *text, size_t len, cJSON **out,
     struct easel_yaml_problem prob;
     cJSON *j = root ? easel_yaml_to_json(&doc, root, &budget, &prob) : cJSON_CreateObject();
     if (!j && prob.what)
-        snprintf(why, whylen, "line %zu: %s",
-                 prob.node ? prob.node->start_mark.line + 1 : 0, prob.what);
+        easel_fmt_cut(why, whylen, "line %zu: %s",
+                      prob.node ? prob.node->start_mark.line + 1 : 0, prob.what);
     yaml_document_delete(&doc);
     yaml_parser_delete(&p);
     if (!j)
@@ -218,8 +218,13 @@ static char *resolve(const char *source, const char *p)
 static easel_err load_pem(const cJSON *o, const char *key, const char *source,
                           char **pem, size_t *len, struct easel_error *err)
 {
+    /* key is one of this file's names ("certificate-authority"): a cut
+     * one would look up another field, so one too long is a bug here */
     char dkey[64];
-    snprintf(dkey, sizeof(dkey), "%s-data", key);
+    if (easel_snprintf(dkey, sizeof(dkey), "%s-data", key))
+        return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, EASEL_R_INTERNAL,
+                               "%s: the kubeconfig field %.40s... is too long to look up", source,
+                               key);
     const char *data = str_at(o, dkey), *file = str_at(o, key);
     if (data) {
         if (easel_kube_b64decode(data, pem, len) != EASEL_OK)

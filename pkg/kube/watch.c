@@ -229,10 +229,13 @@ static const char *meta(const cJSON *o, const char *k)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static void key_of(const cJSON *o, char *dst, size_t len)
+/* The view's key of an object, "namespace/name". Kubernetes' names keep it
+ * far below the callers' 512 bytes; EASEL_ELIMIT when a server sends longer
+ * ones, since a cut key could name another object. */
+static easel_err key_of(const cJSON *o, char *dst, size_t len)
 {
     const char *ns = meta(o, "namespace"), *name = meta(o, "name");
-    snprintf(dst, len, "%s/%s", ns ? ns : "", name ? name : "");
+    return easel_snprintf(dst, len, "%s/%s", ns ? ns : "", name ? name : "");
 }
 
 /* What a DELETED event for a vanished object carries: its identity. */
@@ -294,7 +297,7 @@ static void handle_event(struct stream *st, const char *p, size_t n)
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
     cJSON *obj = cJSON_DetachItemFromObjectCaseSensitive(ev, "object");
     if (!cJSON_IsString(type) || !cJSON_IsObject(obj)) {
-        snprintf(st->errmsg, sizeof(st->errmsg), "malformed watch event");
+        easel_fmt_cut(st->errmsg, sizeof(st->errmsg), "malformed watch event");
         st->failed = true;
         cJSON_Delete(obj);
         cJSON_Delete(ev);
@@ -314,12 +317,21 @@ static void handle_event(struct stream *st, const char *p, size_t n)
             st->expired = true;
         else
             st->failed = true;
-        snprintf(st->errmsg, sizeof(st->errmsg), "%s",
-                 cJSON_IsString(msg) ? msg->valuestring : "watch error");
+        /* for a person: a long message is cut with "..." */
+        easel_fmt_cut(st->errmsg, sizeof(st->errmsg), "%s",
+                      cJSON_IsString(msg) ? msg->valuestring : "watch error");
         cJSON_Delete(obj);
     } else {
         char key[512];
-        key_of(obj, key, sizeof(key));
+        if (key_of(obj, key, sizeof(key))) {
+            easel_fmt_cut(st->errmsg, sizeof(st->errmsg),
+                          "malformed watch event: a namespace and name of over %zu bytes",
+                          sizeof(key) - 1);
+            st->failed = true;
+            cJSON_Delete(obj);
+            cJSON_Delete(ev);
+            return;
+        }
         set_rv(w, meta(obj, "resourceVersion"));
         enum easel_kube_ev et;
         if (!strcmp(t, "DELETED")) {
@@ -409,7 +421,10 @@ static size_t on_body(char *p, size_t sz, size_t n, void *ud)
 static easel_err do_list(struct easel_kube_watch *w, struct easel_error *err)
 {
     char path[512];
-    easel_kube_path(w->res, w->ns, NULL, NULL, path, sizeof(path));
+    if (easel_kube_path(w->res, w->ns, NULL, NULL, path, sizeof(path)))
+        return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, EASEL_R_BAD_NAMESPACE,
+                               "the path to list %s in %.60s is too long", w->res->kind,
+                               w->ns ? w->ns : "");
     const char *q[] = {"labelSelector", w->labels, "fieldSelector", w->fields, NULL, NULL};
     char *url = NULL;
     if (kube_url(w->cfg, path, q, &url))
@@ -419,8 +434,8 @@ static easel_err do_list(struct easel_kube_watch *w, struct easel_error *err)
     char errbuf[CURL_ERROR_SIZE];
     long status;
     CURLcode cr = perform(w, url, on_body, &body, 60000L, &w->stats.lists, &status, errbuf);
-    char what[600];
-    snprintf(what, sizeof(what), "list %s", path);
+    char what[600]; /* for a person: cut with "..." */
+    easel_fmt_cut(what, sizeof(what), "list %s", path);
     easel_err rc;
     if (cr != CURLE_OK)
         rc = kube_transport_error(cr, errbuf, what, err);
@@ -443,18 +458,34 @@ easel_err kube_watch_list_body(struct easel_kube_watch *w, const char *body, siz
 
     /* The list's items carry no kind; fill it in so consumers see the same
      * objects as from the watch. */
-    char av[128];
-    if (w->res->group[0])
-        snprintf(av, sizeof(av), "%s/%s", w->res->group, w->res->version);
-    else
-        snprintf(av, sizeof(av), "%s", w->res->version);
-    struct view fresh = {0};
+    char av[128]; /* from the resource table: one that does not fit is a bug here */
+    if (w->res->group[0] ? easel_snprintf(av, sizeof(av), "%s/%s", w->res->group,
+                                          w->res->version)
+                         : easel_snprintf(av, sizeof(av), "%s", w->res->version)) {
+        cJSON_Delete(list);
+        return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, EASEL_R_INTERNAL,
+                               "%s: the apiVersion of %s is too long", what, w->res->kind);
+    }
     cJSON *items = cJSON_GetObjectItemCaseSensitive(list, "items");
     cJSON *it;
+    /* every key first, before anything is reported: a list that cannot be
+     * keyed is refused whole rather than half applied */
     cJSON_ArrayForEach(it, items)
     {
         char key[512];
-        key_of(it, key, sizeof(key));
+        if (key_of(it, key, sizeof(key))) {
+            cJSON_Delete(list);
+            return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_RETRYABLE,
+                                   EASEL_R_K8S_BAD_RESPONSE,
+                                   "%s: an item's namespace and name are over %zu bytes", what,
+                                   sizeof(key) - 1);
+        }
+    }
+    struct view fresh = {0};
+    cJSON_ArrayForEach(it, items)
+    {
+        char key[512];
+        (void)key_of(it, key, sizeof(key)); /* cannot fail: checked just above */
         const char *rv = meta(it, "resourceVersion");
         if (!cJSON_GetObjectItemCaseSensitive(it, "kind"))
             cJSON_AddStringToObject(it, "kind", w->res->kind);
@@ -497,7 +528,8 @@ easel_err kube_watch_stream_body(struct easel_kube_watch *w, const char *body, s
             rc = st.expired ? EASEL_ECONFLICT : st.failed ? EASEL_EHTTP : EASEL_ENOMEM;
         at += n;
     }
-    snprintf(why, whylen, "%s", st.errmsg);
+    if (whylen) /* for a person */
+        easel_fmt_cut(why, whylen, "%s", st.errmsg);
     easel_buf_cleanup(&st.line);
     return rc;
 }
@@ -520,8 +552,14 @@ struct easel_kube_watch *kube_watch_offline(const struct easel_kube_res *res)
 static easel_err do_watch(struct easel_kube_watch *w, struct easel_error *err)
 {
     char path[512], tmo[16];
-    easel_kube_path(w->res, w->ns, NULL, NULL, path, sizeof(path));
-    snprintf(tmo, sizeof(tmo), "%d", w->timeout_s);
+    if (easel_kube_path(w->res, w->ns, NULL, NULL, path, sizeof(path)))
+        return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, EASEL_R_BAD_NAMESPACE,
+                               "the path to watch %s in %.60s is too long", w->res->kind,
+                               w->ns ? w->ns : "");
+    /* cannot fail: an int takes at most 11 bytes */
+    if (easel_snprintf(tmo, sizeof(tmo), "%d", w->timeout_s))
+        return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, EASEL_R_INTERNAL,
+                               "the watch timeout does not fit");
     const char *q[] = {"watch", "1", "resourceVersion", w->rv,
                        "allowWatchBookmarks", "true", "timeoutSeconds", tmo,
                        "labelSelector", w->labels, "fieldSelector", w->fields,
@@ -536,8 +574,8 @@ static easel_err do_watch(struct easel_kube_watch *w, struct easel_error *err)
     /* a server that vanishes without closing must not hang us forever */
     CURLcode cr = perform(w, url, on_stream, &st, (long)(w->timeout_s + 30) * 1000L,
                           &w->stats.watches, &status, errbuf);
-    char what[600];
-    snprintf(what, sizeof(what), "watch %s", path);
+    char what[600]; /* for a person: cut with "..." */
+    easel_fmt_cut(what, sizeof(what), "watch %s", path);
     easel_err rc;
     if (st.expired || status == 410) {
         pthread_mutex_lock(&w->mu);

@@ -56,8 +56,8 @@ easel_err prov_google_failure(const struct easel_call *c, const char *who,
     enum easel_reason reason = r->status == 401 || r->status == 403 ? EASEL_R_PROVIDER_AUTH
                        : r->status == 429                    ? EASEL_R_PROVIDER_RATE_LIMITED
                                                              : EASEL_R_NONE;
-    char text[320];
-    snprintf(text, sizeof(text), "%s%s%s%s", msg ? msg : prov_snippet(r->body),
+    char text[320]; /* for a person: a cut shows as "..." */
+    easel_fmt_cut(text, sizeof(text), "%s%s%s%s", msg ? msg : prov_snippet(r->body),
              status ? " (" : "", status ? status : "", status ? ")" : "");
     easel_err rc = easel_provider_http_error(err, who, r->status, reason, text);
     prov_finish_error(c, err, r->status, retry);
@@ -183,7 +183,7 @@ easel_err prov_gemini_answer(const cJSON *j, struct easel_call_result *out,
         }
         const char *text = easel_json_str(part, "text");
         if (text && !said[0])
-            snprintf(said, sizeof(said), "%s", text);
+            easel_fmt_cut(said, sizeof(said), "%s", text); /* quoted to a person */
     }
     if (safety_finish(finish))
         return easel_error_set(err, EASEL_EPROVIDER, EASEL_CLASS_PERMANENT, EASEL_R_CONTENT_POLICY,
@@ -210,15 +210,22 @@ static easel_err post_json(const struct easel_call *c, const char *url, const ch
     return rc;
 }
 
-/* POSTs body, and returns the parsed 200 answer in *answer; any other
- * status or a body that is not JSON becomes the error. */
+/* POSTs body with the API key after auth_head ("x-goog-api-key: "), and
+ * returns the parsed 200 answer in *answer; any other status or a body that
+ * is not JSON becomes the error. The key header is allocated: a key is
+ * never cut. */
 static easel_err google_post(const struct easel_call *c, const char *who, const char *url,
-                             const char *auth, cJSON *body, cJSON **answer,
+                             const char *auth_head, cJSON *body, cJSON **answer,
                              struct easel_error *err)
 {
     *answer = NULL;
+    char *auth = easel_asprintf("%s%s", auth_head, c->api_key ? c->api_key : "");
+    if (!auth)
+        return easel_error_set(err, EASEL_ENOMEM, EASEL_CLASS_RETRYABLE, EASEL_R_NO_MEMORY,
+                               "out of memory building the %s request", who);
     struct easel_http_resp r;
     easel_err rc = post_json(c, url, auth, body, &r, err);
+    free(auth);
     if (rc)
         return rc;
     if (r.status != 200)
@@ -237,12 +244,16 @@ easel_err prov_gemini(const struct easel_call *c, struct easel_call_result *out,
     if (!body)
         return err && err->code ? err->code : EASEL_ENOMEM;
     const char *model = c->model->version ? c->model->version : "gemini-2.5-flash-image";
-    char url[1024], auth[1200];
-    snprintf(url, sizeof(url), "%s/v1beta/models/%s:generateContent",
-             easel_provider_base(c->model), model);
-    snprintf(auth, sizeof(auth), "x-goog-api-key: %s", c->api_key ? c->api_key : "");
+    char url[1024]; /* refused rather than cut */
+    if (easel_snprintf(url, sizeof(url), "%s/v1beta/models/%s:generateContent",
+                       easel_provider_base(c->model), model)) {
+        cJSON_Delete(body);
+        return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, EASEL_R_BAD_URL,
+                               "the request URL of %s is longer than %zu bytes", c->model->id,
+                               sizeof(url) - 1);
+    }
     cJSON *j = NULL;
-    easel_err rc = google_post(c, "gemini", url, auth, body, &j, err);
+    easel_err rc = google_post(c, "gemini", url, "x-goog-api-key: ", body, &j, err);
     cJSON_Delete(body);
     if (rc == EASEL_OK)
         rc = prov_gemini_answer(j, out, err);
@@ -296,11 +307,16 @@ easel_err prov_imagen(const struct easel_call *c, struct easel_call_result *out,
         cJSON_DeleteItemFromObjectCaseSensitive(params, it->string);
         cJSON_AddItemToObject(params, it->string, cJSON_Duplicate(it, 1));
     }
-    char url[1024], auth[1200];
-    snprintf(url, sizeof(url), "%s/v1/%s:predict", easel_provider_base(c->model), path);
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->api_key ? c->api_key : "");
+    char url[1024]; /* refused rather than cut */
+    if (easel_snprintf(url, sizeof(url), "%s/v1/%s:predict", easel_provider_base(c->model),
+                       path)) {
+        cJSON_Delete(body);
+        return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, EASEL_R_BAD_URL,
+                               "the request URL of %s is longer than %zu bytes", c->model->id,
+                               sizeof(url) - 1);
+    }
     cJSON *j = NULL;
-    easel_err rc = google_post(c, "imagen", url, auth, body, &j, err);
+    easel_err rc = google_post(c, "imagen", url, "Authorization: Bearer ", body, &j, err);
     cJSON_Delete(body);
     if (rc == EASEL_OK)
         rc = prov_imagen_answer(j, out, err);

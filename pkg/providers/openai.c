@@ -54,8 +54,11 @@ static easel_err add_value(const struct easel_call *c, struct form *f, const cha
                                    "the template asks for source image %d; the job has %zu",
                                    idx, c->nimages);
         const struct easel_src_image *im = &c->images[idx];
-        snprintf(f->names[f->n], sizeof(f->names[0]), "image-%d.%s", idx,
-                 strstr(im->mime, "png") ? "png" : "jpg");
+        /* "image-" + an int + ".jpg" is at most 21 bytes: it always fits */
+        if (easel_snprintf(f->names[f->n], sizeof(f->names[0]), "image-%d.%s", idx,
+                           strstr(im->mime, "png") ? "png" : "jpg"))
+            return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, EASEL_R_INTERNAL,
+                                   "the file name of source image %d does not fit", idx);
         *p = (struct easel_http_part){.name = name, .data = im->data, .len = im->len,
                                       .filename = f->names[f->n], .mime = im->mime};
         f->n++;
@@ -142,11 +145,10 @@ easel_err prov_openai_failure(const struct easel_call *c, const struct easel_htt
     } else if (r->status == 429) {
         reason = EASEL_R_PROVIDER_RATE_LIMITED;
     }
+    /* for a person: a long message is cut, and the cut shows as "..." */
     char text[320];
-    snprintf(text, sizeof(text), "%s%s%s", msg ? msg : prov_snippet(r->body),
-             code ? " (code " : "", code ? code : "");
-    if (code)
-        strncat(text, ")", sizeof(text) - strlen(text) - 1);
+    easel_fmt_cut(text, sizeof(text), "%s%s%s%s", msg ? msg : prov_snippet(r->body),
+                  code ? " (code " : "", code ? code : "", code ? ")" : "");
     easel_err rc = easel_provider_http_error(err, "openai", r->status, reason, text);
     if (permanent && err) {
         err->cls = EASEL_CLASS_PERMANENT;
@@ -187,9 +189,21 @@ easel_err prov_openai(const struct easel_call *c, struct easel_call_result *out,
         form_free(&f);
         return rc;
     }
-    char url[1024], auth[1200];
-    snprintf(url, sizeof(url), "%s/v1/images/edits", easel_provider_base(c->model));
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->api_key ? c->api_key : "");
+    /* the URL is refused rather than cut; the key is never cut, so the
+     * header that carries it is allocated to its length */
+    char url[1024];
+    if (easel_snprintf(url, sizeof(url), "%s/v1/images/edits", easel_provider_base(c->model))) {
+        form_free(&f);
+        return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, EASEL_R_BAD_URL,
+                               "the request URL of %s is longer than %zu bytes", c->model->id,
+                               sizeof(url) - 1);
+    }
+    char *auth = easel_asprintf("Authorization: Bearer %s", c->api_key ? c->api_key : "");
+    if (!auth) {
+        form_free(&f);
+        return easel_error_set(err, EASEL_ENOMEM, EASEL_CLASS_RETRYABLE, EASEL_R_NO_MEMORY,
+                               "out of memory building the %s request", c->model->id);
+    }
     const char *hdrs[] = {auth, "Accept: application/json", NULL};
     int64_t left = c->deadline_ms - easel_now_ms();
     struct easel_http_req req = {.method = "POST", .url = url, .headers = hdrs,
@@ -200,6 +214,7 @@ easel_err prov_openai(const struct easel_call *c, struct easel_call_result *out,
     struct easel_http_resp r;
     rc = easel_http_do(c->http, &req, &r, err);
     form_free(&f);
+    free(auth);
     if (rc)
         return rc;
     if (r.status != 200) {

@@ -33,12 +33,13 @@
  * {"detail": "..."}. */
 static void error_text(const char *body, char *dst, size_t len)
 {
+    /* for a person: a long detail is cut, and the cut shows as "..." */
     cJSON *j = cJSON_Parse(body);
     const char *d = easel_json_str(j, "detail"), *t = easel_json_str(j, "title");
     if (d && t)
-        snprintf(dst, len, "%s: %s", t, d);
+        easel_fmt_cut(dst, len, "%s: %s", t, d);
     else
-        snprintf(dst, len, "%s", d ? d : t ? t : prov_snippet(body));
+        easel_fmt_cut(dst, len, "%s", d ? d : t ? t : prov_snippet(body));
     cJSON_Delete(j);
 }
 
@@ -82,17 +83,21 @@ static easel_err create(const struct easel_call *c, const char *base, cJSON **pr
         return easel_error_set(err, EASEL_ECANCELED, EASEL_CLASS_RETRYABLE, EASEL_R_CANCELED,
                                "no replicate prediction created: the job was stopped");
     const char *ref = c->model->version ? c->model->version : c->model->id;
-    char url[1024];
+    const char *colon = strchr(ref, ':');
+    bool by_version = colon || prov_is_hex(ref, 64);
+    char url[1024]; /* refused rather than cut */
+    easel_err urc = by_version
+                        ? easel_snprintf(url, sizeof(url), "%s/v1/predictions", base)
+                        : easel_snprintf(url, sizeof(url), "%s/v1/models/%s/predictions", base, ref);
+    if (urc)
+        return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, EASEL_R_BAD_URL,
+                               "the request URL of %s is longer than %zu bytes", c->model->id,
+                               sizeof(url) - 1);
     cJSON *body = cJSON_CreateObject();
     if (!body)
         return EASEL_ENOMEM;
-    const char *colon = strchr(ref, ':');
-    if (colon || prov_is_hex(ref, 64)) {
-        snprintf(url, sizeof(url), "%s/v1/predictions", base);
+    if (by_version)
         cJSON_AddStringToObject(body, "version", colon ? colon + 1 : ref);
-    } else {
-        snprintf(url, sizeof(url), "%s/v1/models/%s/predictions", base, ref);
-    }
     cJSON_AddItemToObject(body, "input", cJSON_Duplicate(c->input, 1));
     char *text = cJSON_PrintUnformatted(body);
     cJSON_Delete(body);
@@ -107,10 +112,18 @@ static easel_err create(const struct easel_call *c, const char *base, cJSON **pr
     int64_t left = c->deadline_ms - easel_now_ms();
     int64_t wait_s, cancel_after;
     prov_replicate_timing(left, &wait_s, &cancel_after);
-    char auth[1200], prefer[32], cancel[48];
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->api_key ? c->api_key : "");
-    snprintf(prefer, sizeof(prefer), "Prefer: wait=%lld", (long long)wait_s);
-    snprintf(cancel, sizeof(cancel), "Cancel-After: %llds", (long long)cancel_after);
+    /* the key is never cut: its header is allocated. The two numbers are
+     * at most 20 digits each, so their headers always fit. */
+    char prefer[40], cancel[48];
+    char *auth = easel_asprintf("Authorization: Bearer %s", c->api_key ? c->api_key : "");
+    if (!auth || easel_snprintf(prefer, sizeof(prefer), "Prefer: wait=%lld", (long long)wait_s) ||
+        easel_snprintf(cancel, sizeof(cancel), "Cancel-After: %llds", (long long)cancel_after)) {
+        free(auth);
+        free(text);
+        return easel_error_set(err, auth ? EASEL_ELIMIT : EASEL_ENOMEM, EASEL_CLASS_PERMANENT,
+                               auth ? EASEL_R_INTERNAL : EASEL_R_NO_MEMORY,
+                               "the headers of the replicate request could not be built");
+    }
     const char *hdrs[] = {auth, "Content-Type: application/json", "Accept: application/json",
                           prefer, cancel, NULL};
     struct easel_http_req req = {.method = "POST", .url = url, .headers = hdrs,
@@ -122,6 +135,7 @@ static easel_err create(const struct easel_call *c, const char *base, cJSON **pr
     struct easel_http_resp r;
     easel_err rc = easel_http_do(c->http, &req, &r, err);
     free(text);
+    free(auth);
     if (rc)
         return rc;
     if (r.status != 200 && r.status != 201 && r.status != 202) {
@@ -139,12 +153,29 @@ static easel_err create(const struct easel_call *c, const char *base, cJSON **pr
 
 /* GET /v1/predictions/{id}, retrying transport blips: a prediction is paid
  * for, so one lost poll must not lose it. */
+static easel_err poll_with(const struct easel_call *c, const char *url, const char *auth,
+                           const char *id, cJSON **pred, struct easel_error *err);
+
 static easel_err poll(const struct easel_call *c, const char *base, const char *id,
                       cJSON **pred, struct easel_error *err)
 {
-    char url[1024], auth[1200];
-    snprintf(url, sizeof(url), "%s/v1/predictions/%s", base, id);
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->api_key ? c->api_key : "");
+    /* the id comes from replicate and the key from the operator: both are
+     * allocated to their length, never cut */
+    char *url = easel_asprintf("%s/v1/predictions/%s", base, id);
+    char *auth = easel_asprintf("Authorization: Bearer %s", c->api_key ? c->api_key : "");
+    easel_err rc = url && auth ? poll_with(c, url, auth, id, pred, err)
+                               : easel_error_set(err, EASEL_ENOMEM, EASEL_CLASS_RETRYABLE,
+                                                 EASEL_R_NO_MEMORY,
+                                                 "out of memory polling replicate prediction %s",
+                                                 id);
+    free(url);
+    free(auth);
+    return rc;
+}
+
+static easel_err poll_with(const struct easel_call *c, const char *url, const char *auth,
+                           const char *id, cJSON **pred, struct easel_error *err)
+{
     const char *hdrs[] = {auth, "Accept: application/json", NULL};
     for (int tries = 0;; tries++) {
         struct easel_http_req req = {.method = "GET", .url = url, .headers = hdrs,
@@ -177,9 +208,14 @@ static easel_err poll(const struct easel_call *c, const char *base, const char *
 
 static void cancel(const struct easel_call *c, const char *base, const char *id)
 {
-    char url[1024], auth[1200];
-    snprintf(url, sizeof(url), "%s/v1/predictions/%s/cancel", base, id);
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->api_key ? c->api_key : "");
+    char *url = easel_asprintf("%s/v1/predictions/%s/cancel", base, id);
+    char *auth = easel_asprintf("Authorization: Bearer %s", c->api_key ? c->api_key : "");
+    if (!url || !auth) {
+        easel_warn(c->job_id, "replicate prediction %s: no cancel sent: out of memory", id);
+        free(url);
+        free(auth);
+        return;
+    }
     const char *hdrs[] = {auth, "Accept: application/json", NULL};
     struct easel_http_req req = {.method = "POST", .url = url, .headers = hdrs,
                                  .timeout_ms = 5000, .max_body = 1 << 20,
@@ -193,6 +229,8 @@ static void cancel(const struct easel_call *c, const char *base, const char *id)
     } else {
         easel_warn(c->job_id, "replicate prediction %s: cancel failed: %s", id, e.msg);
     }
+    free(url);
+    free(auth);
 }
 
 /* The first output URL: "output" is a string or an array of strings. */

@@ -39,7 +39,7 @@ static void problem(struct pctx *c, const yaml_node_t *n, const char *fmt, ...)
     char msg[sizeof(((struct easel_diag *)0)->msg)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    easel_vfmt_cut(msg, sizeof(msg), fmt, ap); /* for a person: a cut shows as "..." */
     va_end(ap);
     c->problems++;
     easel_diags_add(c->d, n ? (int)n->start_mark.line + 1 : 1,

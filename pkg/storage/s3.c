@@ -11,6 +11,7 @@
  * and signed.
  */
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,11 +64,13 @@ easel_err easel_s3_open(const struct easel_s3_opts *o, struct easel_s3 **out,
                                "S3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the "
                                "environment");
     const char *region = o->region && *o->region ? o->region : "us-east-1";
-    char dflt[128];
-    if (!strcmp(region, "us-east-1"))
-        snprintf(dflt, sizeof(dflt), "https://s3.amazonaws.com");
-    else
-        snprintf(dflt, sizeof(dflt), "https://s3.%s.amazonaws.com", region);
+    char dflt[128]; /* a host name: refused rather than cut */
+    if ((!strcmp(region, "us-east-1")
+             ? easel_snprintf(dflt, sizeof(dflt), "https://s3.amazonaws.com")
+             : easel_snprintf(dflt, sizeof(dflt), "https://s3.%s.amazonaws.com", region)) &&
+        !(o->endpoint && *o->endpoint))
+        return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, EASEL_R_BAD_S3_ENDPOINT,
+                               "the S3 region %.60s... is too long for an endpoint name", region);
     const char *ep = o->endpoint && *o->endpoint ? o->endpoint : dflt;
     CURLU *u = curl_url();
     char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
@@ -218,6 +221,7 @@ struct resp {
     long status;
     struct easel_buf body;
     char etag[128];
+    bool etag_long; /* the ETag did not fit: etag holds no usable value */
 };
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
@@ -231,32 +235,71 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
             v++, vl--;
         while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
             vl--;
-        snprintf(r->etag, sizeof(r->etag), "%.*s", (int)vl, v);
+        /* sent back verbatim in CompleteMultipartUpload: never cut */
+        r->etag_long = easel_snprintf(r->etag, sizeof(r->etag), "%.*s", (int)vl, v) != EASEL_OK;
     }
     return len;
 }
 
-/* The text of <tag>...</tag> in an XML body, or "". */
-void s3_xml_value(const char *xml, const char *tag, char *out, size_t n)
+/* Where the text of the first <tag>...</tag> in xml starts, and its length
+ * in *len; NULL when there is none (or the tag is too long to look for). */
+static const char *xml_span(const char *xml, const char *tag, size_t *len)
 {
     char open[64], close[64];
-    snprintf(open, sizeof(open), "<%s>", tag);
-    snprintf(close, sizeof(close), "</%s>", tag);
-    const char *a = xml ? strstr(xml, open) : NULL, *b = a ? strstr(a, close) : NULL;
-    if (!a || !b) {
-        out[0] = '\0';
-        return;
-    }
+    if (!xml || easel_snprintf(open, sizeof(open), "<%s>", tag) ||
+        easel_snprintf(close, sizeof(close), "</%s>", tag))
+        return NULL;
+    const char *a = strstr(xml, open), *b = a ? strstr(a + strlen(open), close) : NULL;
+    if (!a || !b)
+        return NULL;
     a += strlen(open);
-    snprintf(out, n, "%.*s", (int)(b - a), a);
+    *len = (size_t)(b - a);
+    return a;
+}
+
+easel_err s3_xml_value(const char *xml, const char *tag, char *out, size_t n)
+{
+    size_t len = 0;
+    const char *a = xml_span(xml, tag, &len);
+    if (!a) {
+        out[0] = '\0';
+        return EASEL_OK;
+    }
+    if (len >= n) {
+        easel_strlcpy(out, a, n);
+        return EASEL_ELIMIT;
+    }
+    memcpy(out, a, len);
+    out[len] = '\0';
+    return EASEL_OK;
+}
+
+char *s3_xml_dup(const char *xml, const char *tag)
+{
+    size_t len = 0;
+    const char *a = xml_span(xml, tag, &len);
+    return a ? easel_strndup(a, len) : NULL;
+}
+
+/* The value of <tag> for a person (an error message): a long one is cut
+ * with a visible "...". */
+static void xml_value_cut(const char *xml, const char *tag, char *out, size_t n)
+{
+    size_t len = 0;
+    const char *a = xml_span(xml, tag, &len);
+    if (!a)
+        out[0] = '\0';
+    else
+        easel_fmt_cut(out, n, "%.*s", len > 1 << 20 ? 1 << 20 : (int)len, a);
 }
 
 easel_err s3_status_error(long status, const char *body, const char *method,
                           const char *where, struct easel_error *err)
 {
     char code[64], msg[256];
-    s3_xml_value(body, "Code", code, sizeof(code));
-    s3_xml_value(body, "Message", msg, sizeof(msg));
+    /* both for a person; a code too long to fit is none of those below */
+    xml_value_cut(body, "Code", code, sizeof(code));
+    xml_value_cut(body, "Message", msg, sizeof(msg));
     bool retry = status == 429 || status >= 500 || !strcmp(code, "SlowDown") ||
                  !strcmp(code, "RequestTimeout");
     enum easel_reason reason = status == 404 ? EASEL_R_STORAGE_NOT_FOUND
@@ -269,6 +312,28 @@ easel_err s3_status_error(long status, const char *body, const char *method,
                                    code[0] ? " " : "", code, msg[0] ? ": " : "", msg);
     if (err)
         err->http_status = (int)status;
+    return rc;
+}
+
+/* Appends one formatted header line to *h. The line is allocated to its
+ * length (a header is never cut); on failure *h is left as it was. */
+static easel_err add_header(struct curl_slist **h, const char *fmt, ...) EASEL_PRINTF(2, 3);
+static easel_err add_header(struct curl_slist **h, const char *fmt, ...)
+{
+    struct easel_buf line;
+    easel_buf_init(&line, 0);
+    va_list ap;
+    va_start(ap, fmt);
+    easel_err rc = easel_buf_vprintf(&line, fmt, ap);
+    va_end(ap);
+    if (!rc) {
+        struct curl_slist *n = curl_slist_append(*h, line.data);
+        if (n)
+            *h = n;
+        else
+            rc = EASEL_ENOMEM;
+    }
+    easel_buf_cleanup(&line);
     return rc;
 }
 
@@ -300,26 +365,24 @@ static easel_err request(const struct easel_s3 *s, const char *method, const cha
     char *url = easel_asprintf("%s://%s%s%s%s", s->scheme, host, path, query ? "?" : "",
                                query ? query : "");
     struct curl_slist *h = NULL;
-    char line[2048];
-    snprintf(line, sizeof(line), "Host: %s", host);
-    h = curl_slist_append(h, line);
-    snprintf(line, sizeof(line), "x-amz-date: %s", date);
-    h = curl_slist_append(h, line);
-    snprintf(line, sizeof(line), "x-amz-content-sha256: %s", ph);
-    h = curl_slist_append(h, line);
-    if (s->session_token) {
-        char *t = easel_asprintf("x-amz-security-token: %s", s->session_token);
-        if (t)
-            h = curl_slist_append(h, t);
-        free(t);
-    }
-    char *auth = easel_asprintf("Authorization: %s", so.authorization);
-    h = curl_slist_append(h, auth);
-    free(auth);
-    for (const char *const *e = extra; e && *e; e++)
-        h = curl_slist_append(h, *e);
-    h = curl_slist_append(h, "Expect:");
+    easel_err hrc = add_header(&h, "Host: %s", host);
+    if (!hrc)
+        hrc = add_header(&h, "x-amz-date: %s", date);
+    if (!hrc)
+        hrc = add_header(&h, "x-amz-content-sha256: %s", ph);
+    if (!hrc && s->session_token)
+        hrc = add_header(&h, "x-amz-security-token: %s", s->session_token);
+    if (!hrc)
+        hrc = add_header(&h, "Authorization: %s", so.authorization);
+    for (const char *const *e = extra; !hrc && e && *e; e++)
+        hrc = add_header(&h, "%s", *e);
+    if (!hrc)
+        hrc = add_header(&h, "Expect:");
     easel_sigv4_out_cleanup(&so);
+    if (hrc) { /* a request with a header missing would be refused or wrong */
+        curl_slist_free_all(h);
+        h = NULL;
+    }
 
     CURL *c = curl_easy_init();
     char ebuf[CURL_ERROR_SIZE] = "";
@@ -357,8 +420,8 @@ static easel_err request(const struct easel_s3 *s, const char *method, const cha
     }
     curl_easy_cleanup(c);
     curl_slist_free_all(h);
-    char where[300];
-    snprintf(where, sizeof(where), "s3://%s/%s", bucket, key ? key : "");
+    char where[300]; /* for a person: a long key is cut with "..." */
+    easel_fmt_cut(where, sizeof(where), "s3://%s/%s", bucket, key ? key : "");
     if (cc == CURLE_WRITE_ERROR && max_body > 0)
         rc = easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, EASEL_R_SOURCE_TOO_LARGE,
                              "%s is larger than the limit of %lld bytes", where,
@@ -382,20 +445,31 @@ static easel_err request(const struct easel_s3 *s, const char *method, const cha
     return rc;
 }
 
-/* The extra headers of an upload: content type and cache control. */
-static void object_headers(const char *ctype, const char *cache, char *ct, size_t ctn,
-                           char *cc, size_t ccn, const char *hdrs[3])
+/* The extra headers of an upload: content type and cache control. The
+ * object keeps them as sent, so one that does not fit is refused, never
+ * cut. */
+static easel_err object_headers(const char *ctype, const char *cache, char *ct, size_t ctn,
+                                char *cc, size_t ccn, const char *hdrs[3],
+                                struct easel_error *err)
 {
     size_t k = 0;
+    hdrs[0] = NULL;
     if (ctype && *ctype) {
-        snprintf(ct, ctn, "Content-Type: %s", ctype);
+        if (easel_snprintf(ct, ctn, "Content-Type: %s", ctype))
+            return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, EASEL_R_BAD_INPUT,
+                                   "the content type %.60s... is longer than %zu bytes", ctype,
+                                   ctn - sizeof("Content-Type: "));
         hdrs[k++] = ct;
     }
     if (cache && *cache) {
-        snprintf(cc, ccn, "Cache-Control: %s", cache);
+        if (easel_snprintf(cc, ccn, "Cache-Control: %s", cache))
+            return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, EASEL_R_BAD_INPUT,
+                                   "the cache control %.60s... is longer than %zu bytes", cache,
+                                   ccn - sizeof("Cache-Control: "));
         hdrs[k++] = cc;
     }
     hdrs[k] = NULL;
+    return EASEL_OK;
 }
 
 static easel_err put_multipart(const struct easel_s3 *s, const char *bucket, const char *key,
@@ -406,18 +480,22 @@ static easel_err put_multipart(const struct easel_s3 *s, const char *bucket, con
     easel_err rc = request(s, "POST", bucket, key, "uploads", NULL, 0, hdrs, 1 << 20, &r, err);
     if (rc)
         return rc;
-    char upload[512];
+    /* S3 sets no bound on an UploadId's length: it is taken whole, as are
+     * the queries that carry it (a cut one names another upload, or none) */
     easel_buf_append(&r.body, "", 1);
-    s3_xml_value(r.body.data, "UploadId", upload, sizeof(upload));
+    char *upload = s3_xml_dup(r.body.data, "UploadId");
     easel_buf_cleanup(&r.body);
-    if (!upload[0])
+    if (!upload || !upload[0]) {
+        free(upload);
         return easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, EASEL_R_STORAGE_BAD_RESPONSE,
                                "s3://%s/%s: no UploadId in the answer to CreateMultipartUpload",
                                bucket, key);
+    }
     struct easel_buf id, done;
     easel_buf_init(&id, 0);
     easel_buf_init(&done, 0);
     rc = easel_uri_encode(&id, upload, false);
+    free(upload);
     if (!rc)
         rc = easel_buf_puts(&done, "<CompleteMultipartUpload>");
     size_t part = (size_t)s->part_size;
@@ -426,27 +504,36 @@ static easel_err put_multipart(const struct easel_s3 *s, const char *bucket, con
     int n = 0;
     for (size_t off = 0; !rc && off < len; off += part) {
         size_t take = len - off < part ? len - off : part;
-        char q[700];
-        snprintf(q, sizeof(q), "partNumber=%d&uploadId=%s", ++n, id.data);
-        rc = request(s, "PUT", bucket, key, q, data + off, take, NULL, 1 << 20, &r, err);
+        char *q = easel_asprintf("partNumber=%d&uploadId=%s", ++n, id.data);
+        rc = q ? request(s, "PUT", bucket, key, q, data + off, take, NULL, 1 << 20, &r, err)
+               : EASEL_ENOMEM;
+        free(q);
         if (!rc) {
-            rc = easel_buf_printf(&done, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>",
-                                  n, r.etag);
+            if (r.etag_long)
+                rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE,
+                                     EASEL_R_STORAGE_BAD_RESPONSE,
+                                     "s3://%s/%s: part %d's ETag is longer than %zu bytes", bucket,
+                                     key, n, sizeof(r.etag) - 1);
+            else
+                rc = easel_buf_printf(&done,
+                                      "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", n,
+                                      r.etag);
             easel_buf_cleanup(&r.body);
         }
     }
     if (!rc)
         rc = easel_buf_puts(&done, "</CompleteMultipartUpload>");
     if (!rc) {
-        char q[600];
-        snprintf(q, sizeof(q), "uploadId=%s", id.data);
-        rc = request(s, "POST", bucket, key, q, done.data, done.len, NULL, 1 << 20, &r, err);
+        char *q = easel_asprintf("uploadId=%s", id.data);
+        rc = q ? request(s, "POST", bucket, key, q, done.data, done.len, NULL, 1 << 20, &r, err)
+               : EASEL_ENOMEM;
+        free(q);
         if (!rc) {
             /* S3 may answer 200 and still fail the completion */
             easel_buf_append(&r.body, "", 1);
             if (r.body.data && strstr(r.body.data, "<Error>")) {
-                char code[64];
-                s3_xml_value(r.body.data, "Code", code, sizeof(code));
+                char code[64]; /* for a person */
+                xml_value_cut(r.body.data, "Code", code, sizeof(code));
                 rc = easel_error_set(err, EASEL_EHTTP, EASEL_CLASS_RETRYABLE,
                                      EASEL_R_STORAGE_UNAVAILABLE,
                                      "s3://%s/%s: completing the upload failed: %s", bucket, key,
@@ -458,11 +545,11 @@ static easel_err put_multipart(const struct easel_s3 *s, const char *bucket, con
     if (rc) {
         /* leave no parts behind to pay for */
         struct easel_error ignored;
-        char q[600];
-        snprintf(q, sizeof(q), "uploadId=%s", id.data ? id.data : "");
-        if (request(s, "DELETE", bucket, key, q, NULL, 0, NULL, 1 << 20, &r, &ignored) ==
-            EASEL_OK)
+        char *q = easel_asprintf("uploadId=%s", id.data ? id.data : "");
+        if (q && request(s, "DELETE", bucket, key, q, NULL, 0, NULL, 1 << 20, &r, &ignored) ==
+                     EASEL_OK)
             easel_buf_cleanup(&r.body);
+        free(q);
     }
     easel_buf_cleanup(&id);
     easel_buf_cleanup(&done);
@@ -479,7 +566,10 @@ easel_err easel_s3_put(const struct easel_s3 *s, const char *bucket, const char 
                                bucket ? bucket : "", key ? key : "");
     char ct[300], cc[300];
     const char *hdrs[3];
-    object_headers(content_type, cache_control, ct, sizeof(ct), cc, sizeof(cc), hdrs);
+    easel_err hrc = object_headers(content_type, cache_control, ct, sizeof(ct), cc, sizeof(cc),
+                                   hdrs, err);
+    if (hrc)
+        return hrc;
     if ((int64_t)len > s->part_size)
         return put_multipart(s, bucket, key, data, len, hdrs, err);
     struct resp r;
@@ -532,7 +622,9 @@ easel_err easel_s3_parse_url(const char *url, char *bucket, size_t bn, const cha
     const char *b = url + 5, *slash = strchr(b, '/');
     if (!slash || (size_t)(slash - b) >= bn)
         return EASEL_EINVAL;
-    snprintf(bucket, bn, "%.*s", (int)(slash - b), b);
+    /* cannot fail: the length was checked against bn just above */
+    if (easel_snprintf(bucket, bn, "%.*s", (int)(slash - b), b))
+        return EASEL_EINVAL;
     *key = slash + 1;
     return bucket_ok(bucket) ? EASEL_OK : EASEL_EINVAL;
 }

@@ -11,8 +11,13 @@
 #include "easel/storage.h"
 
 /* The text of the first <tag>...</tag> in a NUL-terminated XML body (NULL
- * = none) into out (truncated to n-1 bytes), or "". */
-void s3_xml_value(const char *xml, const char *tag, char *out, size_t n);
+ * = none) into out, or "" when there is none. EASEL_ELIMIT when the text
+ * does not fit in n bytes: out then holds its head, which no caller may use
+ * as the value. */
+easel_err s3_xml_value(const char *xml, const char *tag, char *out, size_t n);
+/* The same text allocated to its length (a value that must never be cut,
+ * such as an UploadId); NULL when there is none or on no memory. */
+char *s3_xml_dup(const char *xml, const char *tag);
 
 /* Classifies a non-2xx answer from its status and its XML error body
  * (NUL-terminated or NULL): <Code> and <Message> go into err's sentence,

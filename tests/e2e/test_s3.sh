@@ -81,6 +81,14 @@ head -c 12000000 /dev/urandom >"$WORK/big.bin"
 check "a 12 MB object goes up" env EASEL_S3_PART_SIZE=5MiB "$EASEL" storage put "$WORK/big.bin" s3://inputs/big.bin
 check "in three parts" eq "$(state "d['objects']['inputs/big.bin']['parts']")" 3
 check "and comes back intact" bash -c "'$EASEL' storage get s3://inputs/big.bin '$WORK/big.out' && cmp -s '$WORK/big.bin' '$WORK/big.out'"
+# an UploadId of 600 characters, 1600 bytes URL-encoded: once cut into a
+# 700-byte query, so every part named an upload that did not exist
+curl -sf -X POST -d '{"upload_id_len": 600}' "$S3/_s3/faults" >/dev/null
+check "a multipart upload with a 600-character UploadId goes up whole" env EASEL_S3_PART_SIZE=5MiB \
+  "$EASEL" storage put "$WORK/big.bin" s3://inputs/bigid.bin
+check "in three parts, under that id" eq "$(state "d['objects']['inputs/bigid.bin']['parts']")" 3
+check "and intact" eq "$(state "d['objects']['inputs/bigid.bin']['sha256']")" \
+  "$(sha256sum "$WORK/big.bin" | cut -d' ' -f1)"
 curl -sf -X POST -d '{"put_500": 1}' "$S3/_s3/faults" >/dev/null
 check "a multipart upload whose part fails reports the failure" bash -c \
   "! EASEL_S3_PART_SIZE=5MiB '$EASEL' storage put '$WORK/big.bin' s3://inputs/big2.bin 2>/dev/null"

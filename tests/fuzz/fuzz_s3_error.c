@@ -23,6 +23,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s3_xml_value(body, "UploadId", upload, sizeof(upload));
     s3_xml_value(body, "Code", small, sizeof(small));
     s3_xml_value(NULL, "Code", small, sizeof(small));
+    char *id = s3_xml_dup(body, "UploadId"); /* whole, or NULL when absent */
+    if (id && s3_xml_value(body, "UploadId", upload, sizeof(upload)) == EASEL_OK &&
+        strcmp(id, upload) != 0)
+        abort();
+    free(id);
     free(body);
     return 0;
 }

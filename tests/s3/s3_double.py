@@ -21,7 +21,9 @@ RequestTimeTooSkewed, InvalidPart, NoSuchUpload). Every bucket exists.
 Test hooks, without auth: GET /_s3/state (objects with their metadata,
 uploads in progress, counters), POST /_s3/faults {"put_500": N} fails the
 next N part or object PUTs with 500 InternalError; with "put_500_after": K
-the first K PUTs succeed before those N fail.
+the first K PUTs succeed before those N fail; with "upload_id_len": L
+CreateMultipartUpload hands out UploadIds of L characters, most of which
+need percent-encoding ("+/="), as a store with long ids would.
 
 Usage: s3_double.py --state-dir DIR --access-key AK --secret-key SK [--port N]
 """
@@ -45,7 +47,7 @@ LOCK = threading.Lock()
 OBJECTS = {}   # (bucket, key) -> {"data", "type", "cache", "etag"}
 UPLOADS = {}   # upload id -> {"bucket", "key", "parts": {n: (etag, data)}, "type", "cache"}
 STATS = {}
-FAULTS = {"put_500": 0, "put_500_after": 0}
+FAULTS = {"put_500": 0, "put_500_after": 0, "upload_id_len": 0}
 ARGS = None
 
 
@@ -248,6 +250,8 @@ class Handler(BaseHTTPRequestHandler):
         if cmd == "POST" and "uploads" in q:
             uid = uuid.uuid4().hex
             with LOCK:
+                if FAULTS["upload_id_len"] > len(uid):
+                    uid += ("+/=" * FAULTS["upload_id_len"])[:FAULTS["upload_id_len"] - len(uid)]
                 UPLOADS[uid] = {"bucket": bucket, "key": key, "parts": {},
                                 "type": self.headers.get("Content-Type", ""),
                                 "cache": self.headers.get("Cache-Control", "")}
@@ -324,6 +328,7 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 FAULTS["put_500"] = int(cfg.get("put_500", 0))
                 FAULTS["put_500_after"] = int(cfg.get("put_500_after", 0))
+                FAULTS["upload_id_len"] = int(cfg.get("upload_id_len", 0))
             return self.reply(200, b"{}", "application/json")
         return self.reply(404, b"{}", "application/json")
 

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "easel/storage.h"
+#include "../../pkg/storage/s3_int.h"
 
 /* ------------------------------------------------------ the test server */
 
@@ -730,6 +731,41 @@ static void test_sink(void **state)
 }
 
 /* Object keys from templates: routing by channel, hostile owners. */
+/* An S3 answer's values: a short one is read, one that does not fit is
+ * reported (never handed over cut), and the allocating read takes an
+ * UploadId of any length whole. */
+static void test_s3_xml_values(void **state)
+{
+    (void)state;
+    char out[16];
+    assert_int_equal(s3_xml_value("<a><Code>SlowDown</Code></a>", "Code", out, sizeof(out)),
+                     EASEL_OK);
+    assert_string_equal(out, "SlowDown");
+    assert_int_equal(s3_xml_value("<a></a>", "Code", out, sizeof(out)), EASEL_OK);
+    assert_string_equal(out, "");
+    assert_int_equal(s3_xml_value("<Code>0123456789abcdef</Code>", "Code", out, sizeof(out)),
+                     EASEL_ELIMIT);
+    assert_int_equal(s3_xml_value("<Code>0123456789abcde</Code>", "Code", out, sizeof(out)),
+                     EASEL_OK);
+    assert_string_equal(out, "0123456789abcde");
+
+    char id[1201], xml[1300];
+    for (size_t i = 0; i < sizeof(id) - 1; i++)
+        id[i] = "+/=x"[i % 4];
+    id[sizeof(id) - 1] = '\0';
+    snprintf(xml, sizeof(xml), "<R><UploadId>%s</UploadId></R>", id);
+    char *got = s3_xml_dup(xml, "UploadId");
+    assert_non_null(got);
+    assert_string_equal(got, id);
+    free(got);
+    assert_null(s3_xml_dup(xml, "Key"));
+    assert_null(s3_xml_dup(NULL, "UploadId"));
+    got = s3_xml_dup("<UploadId></UploadId>", "UploadId");
+    assert_non_null(got);
+    assert_string_equal(got, "");
+    free(got);
+}
+
 static void test_object_keys(void **state)
 {
     (void)state;
@@ -793,6 +829,7 @@ static void test_object_keys(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_s3_xml_values),
         cmocka_unit_test(test_object_keys),
         cmocka_unit_test(test_guard_ranges),
         cmocka_unit_test(test_guard_allow_list),
