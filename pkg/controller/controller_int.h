@@ -79,6 +79,7 @@ struct ctl {
     bool own_rec;                    /* made here (none was given) */
     struct easel_kube_watch *cmw;
     char *cm_ns, *cm_name;
+    char *cm_source;                 /* "configmap/<ns>/<name>" */
     char cm_uid[64];                 /* for Events kubectl describe finds */
     char *reg_text;                  /* text of the registry in force */
 };
