@@ -50,7 +50,7 @@ struct tracked {
 
 struct ctl {
     const struct easel_controller_opts *o;
-    char cid[96];
+    char cid[EASEL_CONTROLLER_ID_MAX];
     char host[64];
 
     pthread_mutex_t mu;
