@@ -119,7 +119,8 @@ static easel_err apply_registry(struct ctl *c, const char *text, size_t len,
                                        r->default_model, NULL},
                  "registry %s: %zu models", initial ? "loaded" : "applied", r->nmodels);
     char msg[300]; /* an Event message: cut rather than dropped */
-    easel_fmt_cut(msg, sizeof(msg), "applied: %zu models, %zu presets, %zu payload rules; default model %s",
+    easel_fmt_cut(msg, sizeof(msg),
+                  "applied: %zu models, %zu presets, %zu payload rules; default model %s",
                   r->nmodels, r->npresets, r->npayloads, r->default_model);
     configmap_event(c, "Normal", "RegistryApplied", msg);
     return EASEL_OK;

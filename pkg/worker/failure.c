@@ -66,8 +66,9 @@ easel_err easel_record_failure(struct easel_store *s, const char *id, unsigned f
         to = EASEL_STATUS_RETRYING;
         t.reason = "Retrying";
         t.run_after_ms = easel_wall_ms() + 1;
-        easel_fmt_cut(msg, sizeof(msg), "attempt %d of %d failed on %s (%s): %s; failing over to %s",
-                      attempts, policy->max_attempts, plan->model, t.error_reason, t.error_message,
+        easel_fmt_cut(msg, sizeof(msg),
+                      "attempt %d of %d failed on %s (%s): %s; failing over to %s", attempts,
+                      policy->max_attempts, plan->model, t.error_reason, t.error_message,
                       plan->next_model);
     } else {
         to = EASEL_STATUS_RETRYING;

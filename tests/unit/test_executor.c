@@ -273,8 +273,9 @@ static void test_kube_job_name_not_cut(void **state)
                                          sizeof(name)), EASEL_OK);
     assert_string_equal(name, "easel-0a000000-0000-4000-8000-000000000001-12");
     /* fits the buffer but passes the 63 characters of a label value */
-    assert_int_equal(easel_kube_job_name("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 1,
-                                         name, sizeof(name)), EASEL_ELIMIT);
+    const char *id58 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    assert_int_equal(strlen(id58), 58); /* "easel-" + 58 + "-1": 66 characters */
+    assert_int_equal(easel_kube_job_name(id58, 1, name, sizeof(name)), EASEL_ELIMIT);
     /* does not fit the buffer */
     char small[20];
     assert_int_equal(easel_kube_job_name("00000000-0000-4000-8000-000000000001", 1, small,
