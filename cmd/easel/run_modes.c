@@ -26,6 +26,14 @@ static void on_stop(int sig)
     easel_controller_request_stop();
 }
 
+/* This host's name for Events and the Lease, "easel" when it has none or
+ * it does not fit whole (a cut name is not this host's). */
+static void host_name(char *dst, size_t len)
+{
+    if (gethostname(dst, len) != 0 || !memchr(dst, '\0', len) || !dst[0])
+        easel_strlcpy(dst, "easel", len);
+}
+
 int mode_controller(struct settings *s, char **args, int nargs)
 {
     (void)args;
@@ -55,6 +63,13 @@ int mode_controller(struct settings *s, char **args, int nargs)
             return 2;
         }
     }
+    /* The id owns leases and names this replica in the Lease and on Jobs:
+     * one that does not fit is refused here, before anything starts. */
+    if (s->controller_id && strlen(s->controller_id) >= EASEL_CONTROLLER_ID_MAX) {
+        fprintf(stderr, "easel controller: --controller-id is %zu bytes; at most %d are "
+                "allowed\n", strlen(s->controller_id), EASEL_CONTROLLER_ID_MAX - 1);
+        return 2;
+    }
     /* What every worker inherits, from the option table: the same for both
      * executors, whether a value came from a flag or the environment. */
     struct easel_worker_settings ws;
@@ -70,15 +85,30 @@ int mode_controller(struct settings *s, char **args, int nargs)
     char snapdir[256] = "", snapshot[300] = "";
     if (s->registry && *s->registry) {
         const char *tmp = getenv("TMPDIR");
-        snprintf(snapdir, sizeof(snapdir), "%s/easel-controller-XXXXXX",
-                 tmp && *tmp ? tmp : "/tmp");
+        /* a cut template would make the directory somewhere else */
+        if (easel_snprintf(snapdir, sizeof(snapdir), "%s/easel-controller-XXXXXX",
+                           tmp && *tmp ? tmp : "/tmp") != EASEL_OK) {
+            fprintf(stderr, "easel controller: TMPDIR \"%s\" is too long for the registry "
+                    "snapshot's directory (at most %zu bytes)\n", tmp,
+                    sizeof(snapdir) - sizeof("/easel-controller-XXXXXX"));
+            snapdir[0] = '\0';
+            easel_worker_settings_cleanup(&ws);
+            return 2;
+        }
         if (!mkdtemp(snapdir)) {
             fprintf(stderr, "easel controller: cannot create %s for the registry snapshot: %s\n",
                     snapdir, strerror(errno));
             easel_worker_settings_cleanup(&ws);
             return 1;
         }
-        snprintf(snapshot, sizeof(snapshot), "%s/models.yaml", snapdir);
+        /* cannot fail: snapdir is < 256 bytes, and 12 more fit in 300 */
+        if (easel_snprintf(snapshot, sizeof(snapshot), "%s/models.yaml", snapdir) != EASEL_OK) {
+            fprintf(stderr, "easel controller: cannot name the registry snapshot in %s\n",
+                    snapdir);
+            rmdir(snapdir);
+            easel_worker_settings_cleanup(&ws);
+            return 2;
+        }
     }
     /* the registry is the executor's to give: a local worker reads the
      * snapshot (or the built-in one), a pod gets it inline */
@@ -102,8 +132,8 @@ int mode_controller(struct settings *s, char **args, int nargs)
             fprintf(stderr, "easel controller: %s\n", kerr.msg);
             goto out;
         }
-        char host[128] = "easel";
-        gethostname(host, sizeof(host) - 1);
+        char host[128];
+        host_name(host, sizeof(host));
         struct easel_kube_recorder_opts ro = {
             .reporter = s->controller_id && *s->controller_id ? s->controller_id : host};
         if (easel_kube_recorder_new(kc, &ro, &rec, &kerr) != EASEL_OK) {
@@ -112,8 +142,8 @@ int mode_controller(struct settings *s, char **args, int nargs)
         }
     }
     if (s->leader_elect) {
-        char host[128] = "easel";
-        gethostname(host, sizeof(host) - 1);
+        char host[128];
+        host_name(host, sizeof(host));
         struct easel_leader_opts lo = {
             .ns = s->kube_namespace, .name = s->leader_lease_name,
             .identity = s->controller_id && *s->controller_id ? s->controller_id : host,

@@ -144,7 +144,7 @@ static const struct easel_opt controller_opts[] = {
         600000, "Between SIGTERM and SIGKILL when an attempt times out or is canceled "
         "(time for a provider call in flight to be canceled at the provider)"),
     OPT("controller-id", "EASEL_CONTROLLER_ID", STRING, NULL, controller_id, 0,
-        0, "Name of this controller in Redis (default: host-pid-random)"),
+        0, "Name of this controller in Redis, at most 95 bytes (default: host-pid-random)"),
     OPT("migrate", "EASEL_MIGRATE", BOOL, "true", migrate, 0, 0,
         "Apply database migrations at start (under an advisory lock)"),
 };

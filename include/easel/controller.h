@@ -17,6 +17,10 @@
 #include "easel/core.h"
 #include "easel/executor.h"
 
+/* A controller id's room, with its NUL: it owns leases in Redis and is
+ * written into Job annotations, so it is refused rather than cut. */
+#define EASEL_CONTROLLER_ID_MAX 96
+
 struct easel_controller_opts {
     const char *redis_url;
     const char *database_url;
@@ -41,7 +45,9 @@ struct easel_controller_opts {
      * delayed retries and writes registry Events. NULL = this replica does
      * all of it (a single controller). Borrowed. */
     struct easel_leader *leader;
-    const char *controller_id;    /* NULL = <host>-<pid>-<random> */
+    /* NULL = <host>-<pid>-<random>; longer than EASEL_CONTROLLER_ID_MAX - 1
+     * bytes is refused (EASEL_ELIMIT), never shortened */
+    const char *controller_id;
     int concurrency;              /* attempts held at once (global) */
     size_t claim_batch;           /* entries claimed per round trip */
     int64_t lease_ms;             /* job lease; renewed every lease/3 */

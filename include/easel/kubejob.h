@@ -57,8 +57,10 @@ struct easel_kube_job_params {
     const char *service_account;  /* NULL = the namespace default (no token mounted anyway) */
 };
 
-/* "easel-<job id>-<attempt>": at most 63 characters, a valid label value. */
-void easel_kube_job_name(const char *job_id, int attempt, char *dst, size_t len);
+/* "easel-<job id>-<attempt>": at most 63 characters, a valid label value.
+ * EASEL_ELIMIT when the name would be longer or not fit in dst: a cut name
+ * would be another Job's. */
+easel_err easel_kube_job_name(const char *job_id, int attempt, char *dst, size_t len);
 /* A label value for a model id ("qwen/qwen-image-edit" -> "qwen.qwen-image-edit"). */
 void easel_kube_label_value(const char *s, char *dst, size_t len);
 

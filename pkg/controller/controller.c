@@ -71,9 +71,9 @@ static easel_err apply_registry(struct ctl *c, const char *text, size_t len,
                         : easel_registry_builtin(&r);
     if (rc) {
         char first[300] = "";
-        if (d.n)
-            snprintf(first, sizeof(first), "%s:%d:%d: %s", source, d.items[0].line,
-                     d.items[0].col, d.items[0].msg);
+        if (d.n) /* for the operator: a long problem may be cut */
+            easel_fmt_cut(first, sizeof(first), "%s:%d:%d: %s", source, d.items[0].line,
+                          d.items[0].col, d.items[0].msg);
         if (initial)
             easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_REGISTRY_INVALID,
                             "model registry %s is invalid (%zu problems; first: %s)",
@@ -118,9 +118,10 @@ static easel_err apply_registry(struct ctl *c, const char *text, size_t len,
                  (const char *const[]){"registry", r->source, "default_model",
                                        r->default_model, NULL},
                  "registry %s: %zu models", initial ? "loaded" : "applied", r->nmodels);
-    char msg[300];
-    snprintf(msg, sizeof(msg), "applied: %zu models, %zu presets, %zu payload rules; default model %s",
-             r->nmodels, r->npresets, r->npayloads, r->default_model);
+    char msg[300]; /* an Event message: cut rather than dropped */
+    easel_fmt_cut(msg, sizeof(msg),
+                  "applied: %zu models, %zu presets, %zu payload rules; default model %s",
+                  r->nmodels, r->npresets, r->npayloads, r->default_model);
     configmap_event(c, "Normal", "RegistryApplied", msg);
     return EASEL_OK;
 }
@@ -166,6 +167,11 @@ static easel_err start_configmap(struct ctl *c, struct easel_error *err)
     c->cm_name = easel_strdup(slash ? slash + 1 : spec);
     if (!c->cm_ns || !c->cm_name)
         return EASEL_ENOMEM;
+    /* names the registry in logs and records: the names are not bounded
+     * here (the flag is free text), so it is allocated, never cut */
+    c->cm_source = easel_asprintf("configmap/%s/%s", c->cm_ns, c->cm_name);
+    if (!c->cm_source)
+        return EASEL_ENOMEM;
     easel_err rc = easel_kube_new(c->o->kube, NULL, &c->api, err);
     if (rc)
         return rc;
@@ -188,8 +194,7 @@ static easel_err start_configmap(struct ctl *c, struct easel_error *err)
     const char *text = configmap_text(cm);
     const char *uid = easel_kube_str(cm, "metadata.uid");
     easel_strlcpy(c->cm_uid, uid ? uid : "", sizeof(c->cm_uid));
-    char source[300];
-    snprintf(source, sizeof(source), "configmap/%s/%s", c->cm_ns, c->cm_name);
+    const char *source = c->cm_source;
     if (!text) {
         cJSON_Delete(cm);
         return easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
@@ -201,11 +206,15 @@ static easel_err start_configmap(struct ctl *c, struct easel_error *err)
     cJSON_Delete(cm);
     if (rc)
         return rc;
-    char fs[300];
-    snprintf(fs, sizeof(fs), "metadata.name=%s", c->cm_name);
+    /* the watch copies the selector; a cut one would watch another name */
+    char *fs = easel_asprintf("metadata.name=%s", c->cm_name);
+    if (!fs)
+        return EASEL_ENOMEM;
     struct easel_kube_watch_opts wo = {.res = &easel_kube_configmaps, .ns = c->cm_ns,
                                        .field_selector = fs};
-    return easel_kube_watch_start(c->o->kube, &wo, &c->cmw, err);
+    rc = easel_kube_watch_start(c->o->kube, &wo, &c->cmw, err);
+    free(fs);
+    return rc;
 }
 
 static void drain_configmap(struct ctl *c)
@@ -213,8 +222,7 @@ static void drain_configmap(struct ctl *c)
     enum easel_kube_ev type;
     cJSON *cm;
     while (easel_kube_watch_next(c->cmw, &type, &cm)) {
-        char source[300];
-        snprintf(source, sizeof(source), "configmap/%s/%s", c->cm_ns, c->cm_name);
+        const char *source = c->cm_source;
         const char *text = configmap_text(cm);
         const char *uid = easel_kube_str(cm, "metadata.uid");
         if (uid && type != EASEL_KUBE_DELETED)
@@ -496,18 +504,30 @@ static int64_t poll_timeout(struct ctl *c)
     return t > 1000 ? 1000 : t;
 }
 
-static void make_id(struct ctl *c)
+/* The controller id owns leases and claims in Redis and is written into
+ * Job annotations, so a cut one would be another controller's id: one that
+ * does not fit is refused. */
+static easel_err make_id(struct ctl *c, struct easel_error *err)
 {
     if (gethostname(c->host, sizeof(c->host)) != 0)
         easel_strlcpy(c->host, "localhost", sizeof(c->host));
     c->host[sizeof(c->host) - 1] = '\0';
     if (c->o->controller_id && *c->o->controller_id) {
-        easel_strlcpy(c->cid, c->o->controller_id, sizeof(c->cid));
-        return;
+        if (easel_strlcpy(c->cid, c->o->controller_id, sizeof(c->cid)) >= sizeof(c->cid))
+            return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, EASEL_R_BAD_ARGUMENT,
+                                   "--controller-id is %zu bytes; at most %zu are allowed",
+                                   strlen(c->o->controller_id), sizeof(c->cid) - 1);
+        return EASEL_OK;
     }
     char u[EASEL_UUID_LEN + 1];
     easel_uuid_v4(u);
-    snprintf(c->cid, sizeof(c->cid), "%s-%d-%.8s", c->host, (int)getpid(), u);
+    /* cannot fail: host is < 64 bytes, a pid < 12, 8 of the uuid: < 96 */
+    easel_err rc = easel_snprintf(c->cid, sizeof(c->cid), "%s-%d-%.8s", c->host,
+                                  (int)getpid(), u);
+    if (rc)
+        return easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_INTERNAL,
+                               "cannot form the controller id from host %s", c->host);
+    return EASEL_OK;
 }
 
 easel_err easel_controller_run(const struct easel_controller_opts *o,
@@ -523,7 +543,9 @@ easel_err easel_controller_run(const struct easel_controller_opts *o,
     c.wake_fd = -1;
     pthread_mutex_init(&c.mu, NULL);
     pthread_cond_init(&c.slot_cv, NULL);
-    make_id(&c);
+    rc = make_id(&c, err);
+    if (rc)
+        goto out;
 
     if (stop_pipe[0] < 0 && pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
         rc = easel_error_set(err, EASEL_EIO, EASEL_CLASS_PERMANENT, EASEL_R_PIPE,
@@ -683,6 +705,7 @@ out:
     easel_kube_free(c.api);
     free(c.cm_ns);
     free(c.cm_name);
+    free(c.cm_source);
     free(c.reg_text);
     pthread_mutex_destroy(&c.mu);
     pthread_cond_destroy(&c.slot_cv);

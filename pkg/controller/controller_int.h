@@ -50,7 +50,7 @@ struct tracked {
 
 struct ctl {
     const struct easel_controller_opts *o;
-    char cid[96];
+    char cid[EASEL_CONTROLLER_ID_MAX];
     char host[64];
 
     pthread_mutex_t mu;
@@ -79,6 +79,7 @@ struct ctl {
     bool own_rec;                    /* made here (none was given) */
     struct easel_kube_watch *cmw;
     char *cm_ns, *cm_name;
+    char *cm_source;                 /* "configmap/<ns>/<name>" */
     char cm_uid[64];                 /* for Events kubectl describe finds */
     char *reg_text;                  /* text of the registry in force */
 };

@@ -314,8 +314,9 @@ static void dispatch(struct ctl *c, struct tracked *t, struct easel_job *j)
 
     char msg[200], worker[128];
     easel_worker_dispatch_mark(c->o->executor->ops->name, c->host, worker, sizeof(worker));
-    snprintf(msg, sizeof(msg), "attempt %d of %d dispatched to the %s executor by %s",
-             j->attempts + 1, j->max_attempts, c->o->executor->ops->name, c->cid);
+    /* the record's message is for people: a long controller id is cut */
+    easel_fmt_cut(msg, sizeof(msg), "attempt %d of %d dispatched to the %s executor by %s",
+                  j->attempts + 1, j->max_attempts, c->o->executor->ops->name, c->cid);
     struct easel_transition tr = {.reason = "Dispatched", .message = msg,
                                   .count_attempt = true, .worker = worker};
     struct easel_job *after = NULL;

@@ -130,6 +130,12 @@ static struct att *find(struct kex *k, const char *job_id)
 
 static struct att *get_or_add(struct kex *k, const char *job_id, int attempt)
 {
+    /* Ids that do not fit, or would make an over-long Job name, are not
+     * ours (easel's are UUIDs): tracking a cut one would confuse two jobs. */
+    char name[sizeof(((struct att *)0)->name)];
+    if (strlen(job_id) >= sizeof(((struct att *)0)->job_id) ||
+        easel_kube_job_name(job_id, attempt, name, sizeof(name)) != EASEL_OK)
+        return NULL;
     struct att *a = find(k, job_id);
     if (a) {
         if (attempt > a->attempt) {
@@ -139,7 +145,7 @@ static struct att *get_or_add(struct kex *k, const char *job_id, int attempt)
             easel_strlcpy(a->job_id, job_id, sizeof(a->job_id));
             a->attempt = attempt;
             a->tracked = tracked;
-            easel_kube_job_name(job_id, attempt, a->name, sizeof(a->name));
+            memcpy(a->name, name, sizeof(a->name));
         }
         return a;
     }
@@ -155,7 +161,7 @@ static struct att *get_or_add(struct kex *k, const char *job_id, int attempt)
     memset(a, 0, sizeof(*a));
     easel_strlcpy(a->job_id, job_id, sizeof(a->job_id));
     a->attempt = attempt;
-    easel_kube_job_name(job_id, attempt, a->name, sizeof(a->name));
+    memcpy(a->name, name, sizeof(a->name));
     return a;
 }
 
@@ -196,7 +202,8 @@ static void finish(struct kex *k, struct att *a, enum easel_exec_outcome o,
     d->reason = reason;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(d->message, sizeof(d->message), fmt, ap);
+    /* the record's message, for people: a long one is cut, marked */
+    easel_vfmt_cut(d->message, sizeof(d->message), fmt, ap);
     va_end(ap);
 }
 
@@ -345,7 +352,7 @@ static void on_pod(struct kex *k, enum easel_kube_ev type, const cJSON *obj)
         const char *m = easel_kube_str(term, "message");
         easel_strlcpy(a->term_reason, r ? r : "", sizeof(a->term_reason));
         /* the worker's one-line summary, or the log tail: one line here */
-        snprintf(a->term_msg, sizeof(a->term_msg), "%s", m ? m : "");
+        easel_fmt_cut(a->term_msg, sizeof(a->term_msg), "%s", m ? m : "");
         for (char *p = a->term_msg; *p; p++)
             if (*p == '\n' || *p == '\r')
                 *p = ' ';
@@ -399,7 +406,8 @@ static void on_pod(struct kex *k, enum easel_kube_ev type, const cJSON *obj)
                   easel_reason_name(why), msg);
         }
         a->pending_why = why;
-        snprintf(a->pending_msg, sizeof(a->pending_msg), "%s", msg);
+        /* only ever shown in the record's message */
+        easel_fmt_cut(a->pending_msg, sizeof(a->pending_msg), "%s", msg);
     } else {
         a->pending_since = 0;
     }
@@ -461,6 +469,10 @@ static easel_err kube_start(struct easel_executor *ex, const struct easel_exec_s
     if (!spec->registry)
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_RETRYABLE, EASEL_R_NO_REGISTRY,
                                "no registry given to the kubernetes executor");
+    /* the attempt is tracked (and reported done) under this id: no cut */
+    if (strlen(spec->job_id) >= sizeof(((struct att *)0)->job_id))
+        return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, EASEL_R_BAD_JOB_ID,
+                               "job id \"%s\" is longer than a UUID", spec->job_id);
     cJSON *job = NULL;
     easel_err rc = easel_kube_job_build(&p, &job, err);
     if (rc)
@@ -472,7 +484,10 @@ static easel_err kube_start(struct easel_executor *ex, const struct easel_exec_s
         /* created before a crash (the record was not updated in time): this
          * attempt's Job is ours to follow */
         char name[96];
-        easel_kube_job_name(spec->job_id, spec->attempt, name, sizeof(name));
+        /* cannot fail: easel_kube_job_build above made this very name */
+        if (easel_kube_job_name(spec->job_id, spec->attempt, name, sizeof(name)) != EASEL_OK)
+            return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, EASEL_R_BAD_JOB_ID,
+                                   "job id \"%s\" is too long to name a Job", spec->job_id);
         easel_error_clear(err);
         rc = easel_kube_get(k->api, &easel_kube_jobs, k->ns, name, &created, err);
     }
@@ -719,9 +734,11 @@ static void kube_report(struct easel_executor *ex, const struct easel_job *j)
         return; /* already written (a restarted controller settling again) */
     easel_strlcpy(a->status_ann, sname, sizeof(a->status_ann));
     char err[400] = "", res[400] = "", ts[32];
+    /* Events and the error annotation are summaries for people (nothing
+     * parses them; the record keeps the whole text), so a long one is cut */
     if (j->error_reason)
-        snprintf(err, sizeof(err), "%s: %s", j->error_reason,
-                 j->error_message ? j->error_message : "");
+        easel_fmt_cut(err, sizeof(err), "%s: %s", j->error_reason,
+                      j->error_message ? j->error_message : "");
     if (j->status == EASEL_STATUS_SUCCEEDED)
         result_summary(j->result, res, sizeof(res));
     switch (j->status) {

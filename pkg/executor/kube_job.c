@@ -17,11 +17,14 @@
 
 #include "easel/kubejob.h"
 
-void easel_kube_job_name(const char *job_id, int attempt, char *dst, size_t len)
+easel_err easel_kube_job_name(const char *job_id, int attempt, char *dst, size_t len)
 {
-    snprintf(dst, len, "easel-%s-%d", job_id, attempt);
+    easel_err rc = easel_snprintf(dst, len, "easel-%s-%d", job_id, attempt);
+    if (rc == EASEL_OK && strlen(dst) > 63)
+        rc = EASEL_ELIMIT; /* the job-name label Kubernetes adds takes no more */
     for (char *p = dst; *p; p++)
         *p = (char)tolower((unsigned char)*p);
+    return rc;
 }
 
 void easel_kube_label_value(const char *s, char *dst, size_t len)
@@ -98,11 +101,11 @@ static bool env_listed(const cJSON *env, const char *name)
     return false;
 }
 
-static cJSON *labels_for(const struct easel_kube_job_params *p)
+/* attempt: the attempt number already formatted (by the caller, checked) */
+static cJSON *labels_for(const struct easel_kube_job_params *p, const char *attempt)
 {
-    char model[64], attempt[16];
+    char model[64];
     easel_kube_label_value(p->model_id, model, sizeof(model));
-    snprintf(attempt, sizeof(attempt), "%d", p->attempt);
     cJSON *l = cJSON_CreateObject();
     cJSON_AddStringToObject(l, EASEL_LBL_NAME, "easel");
     cJSON_AddStringToObject(l, EASEL_LBL_MANAGED_BY, "easel-controller");
@@ -126,8 +129,19 @@ easel_err easel_kube_job_build(const struct easel_kube_job_params *p, cJSON **ou
     if (!registry)
         return EASEL_ENOMEM;
     char name[96], attempt[16], worker[EASEL_WORKER_ID_MAX];
-    easel_kube_job_name(p->job_id, p->attempt, name, sizeof(name));
-    snprintf(attempt, sizeof(attempt), "%d", p->attempt);
+    if (easel_kube_job_name(p->job_id, p->attempt, name, sizeof(name)) != EASEL_OK) {
+        free(registry);
+        return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, EASEL_R_BAD_JOB_ID,
+                               "job id \"%s\" is too long to name a Kubernetes Job "
+                               "(easel-<id>-<attempt> must fit in 63 characters)",
+                               p->job_id);
+    }
+    /* cannot fail: an int takes at most 11 characters */
+    if (easel_snprintf(attempt, sizeof(attempt), "%d", p->attempt) != EASEL_OK) {
+        free(registry);
+        return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, EASEL_R_INTERNAL,
+                               "cannot format attempt %d", p->attempt);
+    }
     if (easel_worker_id_format(EASEL_WORKER_KUBERNETES, name, p->namespace, worker,
                                sizeof(worker)) != EASEL_OK) {
         free(registry);
@@ -146,7 +160,7 @@ easel_err easel_kube_job_build(const struct easel_kube_job_params *p, cJSON **ou
     cJSON *meta = cJSON_AddObjectToObject(job, "metadata");
     cJSON_AddStringToObject(meta, "name", name);
     cJSON_AddStringToObject(meta, "namespace", p->namespace);
-    cJSON *labels = labels_for(p);
+    cJSON *labels = labels_for(p, attempt);
     if (p->kueue_queue && *p->kueue_queue)
         cJSON_AddStringToObject(labels, "kueue.x-k8s.io/queue-name", p->kueue_queue);
     cJSON_AddItemToObject(meta, "labels", labels);
@@ -167,7 +181,7 @@ easel_err easel_kube_job_build(const struct easel_kube_job_params *p, cJSON **ou
         cJSON_AddTrueToObject(spec, "suspend");
     cJSON *tmpl = cJSON_AddObjectToObject(spec, "template");
     cJSON *tmeta = cJSON_AddObjectToObject(tmpl, "metadata");
-    cJSON_AddItemToObject(tmeta, "labels", labels_for(p));
+    cJSON_AddItemToObject(tmeta, "labels", labels_for(p, attempt));
     cJSON *pod = cJSON_AddObjectToObject(tmpl, "spec");
     cJSON_AddStringToObject(pod, "restartPolicy", "Never");
     cJSON_AddFalseToObject(pod, "automountServiceAccountToken");

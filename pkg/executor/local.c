@@ -90,6 +90,10 @@ static easel_err local_start(struct easel_executor *ex,
                              struct easel_error *err)
 {
     struct local *l = (struct local *)ex;
+    /* the child is tracked (and reported done) under this id: no cut */
+    if (strlen(spec->job_id) >= sizeof(((struct child *)0)->job_id))
+        return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, EASEL_R_BAD_JOB_ID,
+                               "job id \"%s\" is longer than a UUID", spec->job_id);
     if (find(l, spec->job_id))
         return easel_error_set(err, EASEL_EEXISTS, EASEL_CLASS_RETRYABLE,
                                EASEL_R_ALREADY_RUNNING,
@@ -104,7 +108,10 @@ static easel_err local_start(struct easel_executor *ex,
         l->cap = cap;
     }
     char attempt[16];
-    snprintf(attempt, sizeof(attempt), "%d", spec->attempt);
+    /* cannot fail: an int takes at most 11 characters */
+    if (easel_snprintf(attempt, sizeof(attempt), "%d", spec->attempt) != EASEL_OK)
+        return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT, EASEL_R_INTERNAL,
+                               "cannot format attempt %d", spec->attempt);
     char *argv[] = {l->binary, "job", "--id", (char *)spec->job_id,
                     "--attempt", attempt, NULL};
 
@@ -195,26 +202,27 @@ static easel_err local_reap(struct easel_executor *ex,
         d->runtime_ms = now - c->started_ms;
         if (r < 0) {
             d->outcome = EASEL_EXEC_LOST;
-            snprintf(d->message, sizeof(d->message), "worker process %d vanished",
-                     (int)c->pid);
+            /* d->message is for a person: cut, never parsed */
+            easel_fmt_cut(d->message, sizeof(d->message), "worker process %d vanished",
+                          (int)c->pid);
         } else if (WIFEXITED(status)) {
             /* Job mode catches SIGTERM, cancels any provider call and exits
              * without a verdict: after our TERM the exit is ours to explain
              * (timeout or cancel); otherwise its verdict stands. */
             d->outcome = c->stopping ? c->stop_reason : EASEL_EXEC_EXITED;
             d->exit_code = WEXITSTATUS(status);
-            snprintf(d->message, sizeof(d->message), "worker exited with code %d",
-                     d->exit_code);
+            easel_fmt_cut(d->message, sizeof(d->message), "worker exited with code %d",
+                          d->exit_code);
         } else {
             d->signal = WTERMSIG(status);
             d->outcome = c->stopping ? c->stop_reason : EASEL_EXEC_SIGNALED;
-            snprintf(d->message, sizeof(d->message), "worker killed by %s",
-                     strsignal(d->signal));
+            easel_fmt_cut(d->message, sizeof(d->message), "worker killed by %s",
+                          strsignal(d->signal));
         }
         if (c->stopping && d->outcome == EASEL_EXEC_TIMEOUT)
-            snprintf(d->message, sizeof(d->message),
-                     "attempt exceeded its timeout after %lld ms and was stopped",
-                     (long long)d->runtime_ms);
+            easel_fmt_cut(d->message, sizeof(d->message),
+                          "attempt exceeded its timeout after %lld ms and was stopped",
+                          (long long)d->runtime_ms);
         l->kids[i] = l->kids[--l->nkids];
     }
     return EASEL_OK;
@@ -262,7 +270,9 @@ static void local_detach_all(struct easel_executor *ex)
 static bool process_alive(pid_t pid)
 {
     char path[64], buf[256];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    /* cannot fail: "/proc/" + an int + "/stat" is under 24 bytes */
+    if (easel_snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid) != EASEL_OK)
+        return kill(pid, 0) == 0 || errno != ESRCH;
     FILE *f = fopen(path, "r");
     if (!f)
         return kill(pid, 0) == 0 || errno != ESRCH;

@@ -61,8 +61,9 @@ static easel_err mark_running(struct attempt *a)
 {
     const struct easel_runner_opts *o = a->o;
     char msg[160];
-    snprintf(msg, sizeof(msg), "attempt %d started on %s", a->job->attempts,
-             o->worker ? o->worker : "a worker");
+    /* the record's message, for people: a long worker name is cut */
+    easel_fmt_cut(msg, sizeof(msg), "attempt %d started on %s", a->job->attempts,
+                  o->worker ? o->worker : "a worker");
     struct easel_transition t = {.reason = "Started", .worker = o->worker, .message = msg};
     easel_err rc = easel_store_job_transition(a->store, a->job_id, B(DISPATCHED),
                                               EASEL_STATUS_RUNNING, &t, NULL);

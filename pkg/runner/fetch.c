@@ -23,7 +23,7 @@ static void reseed(const struct easel_job *job, cJSON *input, cJSON **fields)
     const cJSON *old = cJSON_GetObjectItemCaseSensitive(*fields, "seed");
     char was[32] = "none";
     if (cJSON_IsNumber(old))
-        snprintf(was, sizeof(was), "%.0f", old->valuedouble);
+        easel_fmt_cut(was, sizeof(was), "%.0f", old->valuedouble); /* for the log only */
     if (easel_quality_reseed(*fields, job->id, job->attempts))
         easel_info(job->id, "the last output failed its %s check: seed %s -> %.0f",
                    job->error_reason + 8, was,

@@ -38,8 +38,8 @@ static cJSON *provider_fields(const cJSON *fields, const struct easel_src_image 
     for (size_t i = 0; i < n; i++) {
         cJSON *o = cJSON_CreateObject();
         char *b64 = easel_base64(im[i].data, im[i].len);
-        size_t ul = b64 ? strlen(b64) + 64 : 0;
-        char *uri = b64 ? malloc(ul) : NULL;
+        /* the whole data URI or none: a provider reads it back */
+        char *uri = b64 ? easel_asprintf("data:%s;base64,%s", im[i].mime, b64) : NULL;
         if (!o || !b64 || !uri) {
             free(b64);
             free(uri);
@@ -48,7 +48,6 @@ static cJSON *provider_fields(const cJSON *fields, const struct easel_src_image 
             cJSON_Delete(f);
             return NULL;
         }
-        snprintf(uri, ul, "data:%s;base64,%s", im[i].mime, b64);
         cJSON_AddStringToObject(o, "url", im[i].url);
         cJSON_AddStringToObject(o, "mime", im[i].mime);
         cJSON_AddStringToObject(o, "base64", b64);
@@ -234,8 +233,13 @@ static void breaker_tell(struct attempt *a, struct easel_queue *bq, const char *
 easel_err runner_provider_call(struct attempt *a, const struct easel_model *m,
                                const struct runner_sources *src, struct runner_output *out)
 {
-    char endpoint[600];
-    snprintf(endpoint, sizeof(endpoint), "%s %s", m->provider, easel_provider_base(m));
+    /* the breaker's key in Redis: a cut one would share another endpoint's
+     * breaker, and a base URL has no bound here, so it is allocated */
+    char *endpoint = easel_asprintf("%s %s", m->provider, easel_provider_base(m));
+    if (!endpoint)
+        return easel_error_set(&a->err, EASEL_ENOMEM, EASEL_CLASS_RETRYABLE, EASEL_R_NO_MEMORY,
+                               "out of memory naming the provider endpoint");
+    easel_err rc = EASEL_OK;
     struct easel_queue *bq = runner_limits(a);
     bool allowed = true, probe = false;
     int64_t wait = 0;
@@ -247,13 +251,16 @@ easel_err runner_provider_call(struct attempt *a, const struct easel_model *m,
                         "the circuit breaker for %s is open after repeated failures; a probe "
                         "may go in %lld ms", endpoint, (long long)wait);
         a->err.retry_after_ms = wait > 0 ? wait : 1;
-        return EASEL_EAGAIN;
+        rc = EASEL_EAGAIN;
+        goto out;
     }
     if (probe)
         easel_info(a->job->id, "circuit breaker for %s is half-open: this call is the probe",
                    endpoint);
-    easel_err rc = call_provider(a, m, src, out);
+    rc = call_provider(a, m, src, out);
     if (bq && !*a->stop && (rc == EASEL_OK || breaker_counts(&a->err) || probe))
         breaker_tell(a, bq, endpoint, rc, probe);
+out:
+    free(endpoint);
     return rc;
 }

@@ -23,7 +23,10 @@ static bool previous_hash(const char *msg, uint64_t *h)
     char hex[17];
     if (!p)
         return false;
-    snprintf(hex, sizeof(hex), "%s", p + strlen(HASH_TAG));
+    /* the 16 characters a hash takes (")" follows it); the precision makes
+     * this fit, and parsing refuses anything that is not 16 hex digits */
+    if (easel_snprintf(hex, sizeof(hex), "%.16s", p + strlen(HASH_TAG)) != EASEL_OK)
+        return false;
     return easel_phash_parse(hex, h);
 }
 
@@ -51,10 +54,10 @@ easel_err easel_quality_check(const struct easel_model *m, const struct easel_im
     if (q->repeat && previous_hash(prev_error, &prev) && prev == h)
         return failed(err, EASEL_R_QUALITY_REPEAT, h,
                       "is the very image the previous attempt's check refused");
-    char d[200];
+    char d[200]; /* the detail is for people (the hash follows it whole) */
     int w = easel_image_width(out), ht = easel_image_height(out);
     if (w < q->min_side || ht < q->min_side) {
-        snprintf(d, sizeof(d), "is %dx%d; checks.min_side is %d", w, ht, q->min_side);
+        easel_fmt_cut(d, sizeof(d), "is %dx%d; checks.min_side is %d", w, ht, q->min_side);
         return failed(err, EASEL_R_QUALITY_SIZE, h, d);
     }
     if (q->aspect_w != 0 && in) {
@@ -62,8 +65,8 @@ easel_err easel_quality_check(const struct easel_model *m, const struct easel_im
                                       : (double)easel_image_width(in) / easel_image_height(in);
         double got = (double)w / ht;
         if (fabs(got - want) / want > q->aspect_tolerance) {
-            snprintf(d, sizeof(d), "has the aspect %.3f (%dx%d), not %.3f within %.0f%%", got, w,
-                     ht, want, q->aspect_tolerance * 100);
+            easel_fmt_cut(d, sizeof(d), "has the aspect %.3f (%dx%d), not %.3f within %.0f%%",
+                          got, w, ht, want, q->aspect_tolerance * 100);
             return failed(err, EASEL_R_QUALITY_ASPECT, h, d);
         }
     }
@@ -72,16 +75,16 @@ easel_err easel_quality_check(const struct easel_model *m, const struct easel_im
         if ((rc = easel_image_spread(out, &sd, err)))
             return rc;
         if (sd <= q->blank) {
-            snprintf(d, sizeof(d), "is blank or uniform: its pixel values vary by %.2f at most "
-                     "(checks.blank %.2f)", sd, q->blank);
+            easel_fmt_cut(d, sizeof(d), "is blank or uniform: its pixel values vary by %.2f "
+                          "at most (checks.blank %.2f)", sd, q->blank);
             return failed(err, EASEL_R_QUALITY_BLANK, h, d);
         }
     }
     if (q->unchanged >= 0 && in && !(rc = easel_image_phash(in, &hin, err))) {
         int dist = easel_phash_distance(h, hin);
         if (dist <= q->unchanged) {
-            snprintf(d, sizeof(d), "is the input image again: %d bits of perceptual-hash "
-                     "distance (checks.unchanged %d)", dist, q->unchanged);
+            easel_fmt_cut(d, sizeof(d), "is the input image again: %d bits of perceptual-hash "
+                          "distance (checks.unchanged %d)", dist, q->unchanged);
             return failed(err, EASEL_R_QUALITY_UNCHANGED, h, d);
         }
     }

@@ -44,29 +44,32 @@ easel_err easel_record_failure(struct easel_store *s, const char *id, unsigned f
         .error_reason = e->reason[0] ? e->reason : easel_err_name(e->code),
         .error_message = e->msg[0] ? e->msg : easel_strerror(e->code),
     };
+    /* the record's message is for people (reason and error are stored
+     * whole beside it): a long error is cut there, marked */
     char msg[512];
     enum easel_status to;
     bool failover = plan->next_model && plan->model && strcmp(plan->next_model, plan->model) != 0;
     if (cls == EASEL_CLASS_PERMANENT) {
         to = EASEL_STATUS_FAILED;
         t.reason = "Failed";
-        snprintf(msg, sizeof(msg), "permanent error (%s): %s", t.error_reason,
-                 t.error_message);
+        easel_fmt_cut(msg, sizeof(msg), "permanent error (%s): %s", t.error_reason,
+                      t.error_message);
     } else if (attempts >= policy->max_attempts || !plan->next_model) {
         to = EASEL_STATUS_DEAD;
         t.reason = "DeadLettered";
-        snprintf(msg, sizeof(msg),
-                 "out of attempts (%d of %d); last error (%s): %s", attempts,
-                 policy->max_attempts, t.error_reason, t.error_message);
+        easel_fmt_cut(msg, sizeof(msg),
+                      "out of attempts (%d of %d); last error (%s): %s", attempts,
+                      policy->max_attempts, t.error_reason, t.error_message);
     } else if (failover) {
         /* the model's own attempts are spent: the next one in the chain
          * runs now, without the backoff meant for the model that failed */
         to = EASEL_STATUS_RETRYING;
         t.reason = "Retrying";
         t.run_after_ms = easel_wall_ms() + 1;
-        snprintf(msg, sizeof(msg), "attempt %d of %d failed on %s (%s): %s; failing over to %s",
-                 attempts, policy->max_attempts, plan->model, t.error_reason, t.error_message,
-                 plan->next_model);
+        easel_fmt_cut(msg, sizeof(msg),
+                      "attempt %d of %d failed on %s (%s): %s; failing over to %s", attempts,
+                      policy->max_attempts, plan->model, t.error_reason, t.error_message,
+                      plan->next_model);
     } else {
         to = EASEL_STATUS_RETRYING;
         t.reason = "Retrying";
@@ -77,11 +80,11 @@ easel_err easel_record_failure(struct easel_store *s, const char *id, unsigned f
         if (asked)
             delay = e->retry_after_ms < 3600000 ? e->retry_after_ms : 3600000;
         t.run_after_ms = easel_wall_ms() + (delay > 0 ? delay : 1);
-        snprintf(msg, sizeof(msg),
-                 "attempt %d of %d failed (%s): %s; next attempt in %lld ms%s",
-                 attempts, policy->max_attempts, t.error_reason,
-                 t.error_message, (long long)delay,
-                 asked ? " (as the server asked)" : "");
+        easel_fmt_cut(msg, sizeof(msg),
+                      "attempt %d of %d failed (%s): %s; next attempt in %lld ms%s",
+                      attempts, policy->max_attempts, t.error_reason,
+                      t.error_message, (long long)delay,
+                      asked ? " (as the server asked)" : "");
     }
     t.message = msg;
     return easel_store_job_transition(s, id, from_mask, to, &t, out);

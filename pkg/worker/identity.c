@@ -38,7 +38,10 @@ easel_err easel_worker_local_id(char *dst, size_t len)
 {
     char host[64], pid[24];
     easel_worker_host(host, sizeof(host));
-    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    /* cannot fail: a pid is at most 11 characters */
+    easel_err rc = easel_snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    if (rc)
+        return rc;
     return easel_worker_id_format(EASEL_WORKER_LOCAL, pid, host, dst, len);
 }
 

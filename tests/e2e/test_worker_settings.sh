@@ -100,6 +100,19 @@ timeout -s KILL 20 "${NOENV[@]}" "$EASEL" controller "${FLAGS[@]}" --file-root "
   >"$WORK/bad.log" 2>&1; rc=$?
 check "a list entry with a comma is refused (exit 2), naming the flag" \
   bash -c "[ $rc -eq 2 ] && grep -q -- '--file-root \"/a,b\"' '$WORK/bad.log'"
+# names the controller forms are refused whole, never cut: an id that does
+# not fit (it owns leases and names Jobs), a TMPDIR too long for the
+# registry snapshot's directory
+long_id=$(printf 'c%.0s' $(seq 1 96))
+timeout -s KILL 20 "${NOENV[@]}" "$EASEL" controller "${FLAGS[@]}" --controller-id "$long_id" \
+  >"$WORK/longid.log" 2>&1; rc=$?
+check "an over-long --controller-id is refused (exit 2), saying why" \
+  bash -c "[ $rc -eq 2 ] && grep -q -- '--controller-id is 96 bytes' '$WORK/longid.log'"
+long_tmp="/tmp/$(printf 't%.0s' $(seq 1 240))"
+timeout -s KILL 20 "${NOENV[@]}" TMPDIR="$long_tmp" "$EASEL" controller "${FLAGS[@]}" \
+  >"$WORK/longtmp.log" 2>&1; rc=$?
+check "a TMPDIR too long for the snapshot directory is refused (exit 2)" \
+  bash -c "[ $rc -eq 2 ] && grep -q 'TMPDIR .* is too long' '$WORK/longtmp.log'"
 
 # --- the kubernetes executor and `easel render job`
 start_fake_api || { fail "fake API server"; exit 1; }

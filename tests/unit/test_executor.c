@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "easel/executor.h"
+#include "easel/kubejob.h"
 #include "easel/worker.h"
 
 static char dir[] = "/tmp/easel-exec-XXXXXX";
@@ -119,6 +120,13 @@ static void test_exit_codes_and_env(void **state)
     assert_int_equal(ex->ops->start(ex, &retry, NULL), EASEL_OK);
     struct easel_error err;
     assert_int_equal(ex->ops->start(ex, &ok, &err), EASEL_EEXISTS);
+    /* an id longer than a UUID would be tracked (and reported) cut: refused */
+    struct easel_exec_spec longer = {.job_id = "00000000-0000-4000-8000-0000000000012",
+                                     .attempt = 1, .timeout_ms = 10000};
+    easel_error_clear(&err);
+    assert_int_equal(ex->ops->start(ex, &longer, &err), EASEL_ELIMIT);
+    assert_int_equal(err.why, EASEL_R_BAD_JOB_ID);
+    assert_false(ex->ops->has(ex, longer.job_id));
     assert_true(ex->ops->has(ex, ok.job_id));
     int seen = 0;
     for (int i = 0; i < 2; i++) {
@@ -255,6 +263,25 @@ static void test_worker_gone_and_kill(void **state)
     easel_executor_free(ex);
 }
 
+/* A Kubernetes Job name is formed whole or refused: a cut one would be
+ * another attempt's Job. */
+static void test_kube_job_name_not_cut(void **state)
+{
+    (void)state;
+    char name[96];
+    assert_int_equal(easel_kube_job_name("0A000000-0000-4000-8000-000000000001", 12, name,
+                                         sizeof(name)), EASEL_OK);
+    assert_string_equal(name, "easel-0a000000-0000-4000-8000-000000000001-12");
+    /* fits the buffer but passes the 63 characters of a label value */
+    const char *id58 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    assert_int_equal(strlen(id58), 58); /* "easel-" + 58 + "-1": 66 characters */
+    assert_int_equal(easel_kube_job_name(id58, 1, name, sizeof(name)), EASEL_ELIMIT);
+    /* does not fit the buffer */
+    char small[20];
+    assert_int_equal(easel_kube_job_name("00000000-0000-4000-8000-000000000001", 1, small,
+                                         sizeof(small)), EASEL_ELIMIT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,6 +290,7 @@ int main(void)
         cmocka_unit_test(test_term_ignored_then_kill),
         cmocka_unit_test(test_cancel_and_crash),
         cmocka_unit_test(test_worker_gone_and_kill),
+        cmocka_unit_test(test_kube_job_name_not_cut),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
