@@ -133,6 +133,7 @@ $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(LIB)
 test-build: $(BIN) $(UNIT_BIN) $(INT_BIN) $(FUZZ_REPLAY) ## Build easel and every test program (unit, integration, fuzz replay), run nothing
 
 test: test-build ## Run every test (unit, integration, e2e) against real Redis and PostgreSQL
+	$(Q)./hack/checksrc.sh
 	$(Q)EASEL_BIN=$(BUILD)/easel ./hack/gen-config-doc.sh --check
 	$(Q)BUILD=$(BUILD) ./hack/run-tests.sh all
 
