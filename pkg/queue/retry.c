@@ -31,8 +31,11 @@ static easel_err run_int(struct easel_queue *q, struct queue_argv *a,
     return rc;
 }
 
-easel_err easel_queue_retry(struct easel_queue *q, const char *job_id,
-                            const char *entry, int64_t due_ms)
+/* Retry and requeue: the same checks and the same answer, a script and
+ * its keys apart. due_ms is passed only to a script that takes one. */
+static easel_err move_job(struct easel_queue *q, const char *what, enum queue_script_id script,
+                          const enum queue_key *keys, size_t nkeys, const char *job_id,
+                          const int64_t *due_ms, const char *entry)
 {
     struct queue_argv a;
     long long done = 0;
@@ -44,63 +47,43 @@ easel_err easel_queue_retry(struct easel_queue *q, const char *job_id,
     if (rc)
         return rc;
     if (entry && !*entry)
-        return queue_invalid(q, "queue retry: empty entry");
+        return queue_invalid(q, "queue %s: empty entry", what);
     queue_argv_init(&a);
-    queue_argv_script(&a, q, QUEUE_SCRIPT_RETRY, 5);
-    queue_argv_key(&a, q, QK_CLAIMS);
-    queue_argv_key(&a, q, QK_LEASES);
-    queue_argv_key(&a, q, QK_OWNERS);
-    queue_argv_key(&a, q, QK_DELAYED);
-    queue_argv_key(&a, q, QK_DELAYED_IDS);
+    queue_argv_script(&a, q, script, (int)nkeys);
+    for (size_t i = 0; i < nkeys; i++)
+        queue_argv_key(&a, q, keys[i]);
     queue_argv_str(&a, job_id);
-    queue_argv_i64(&a, due_ms);
+    if (due_ms)
+        queue_argv_i64(&a, *due_ms);
     if (entry)
         queue_argv_str(&a, entry);
-    rc = run_int(q, &a, "retry", &done);
+    rc = run_int(q, &a, what, &done);
     if (!rc && !done) {
-        easel_snprintf(q->errstr, sizeof(q->errstr),
-                       "queue retry: job %s is neither claimed nor waiting "
-                       "and no entry was given", job_id);
+        easel_fmt_cut(q->errstr, sizeof(q->errstr),
+                      "queue %s: job %s is neither claimed nor waiting and no entry was given",
+                      what, job_id);
         rc = EASEL_ENOTFOUND;
     }
     queue_argv_cleanup(&a);
     return rc;
 }
 
+easel_err easel_queue_retry(struct easel_queue *q, const char *job_id,
+                            const char *entry, int64_t due_ms)
+{
+    static const enum queue_key keys[] = {QK_CLAIMS, QK_LEASES, QK_OWNERS, QK_DELAYED,
+                                          QK_DELAYED_IDS};
+    return move_job(q, "retry", QUEUE_SCRIPT_RETRY, keys, sizeof(keys) / sizeof(keys[0]),
+                    job_id, &due_ms, entry);
+}
+
 easel_err easel_queue_requeue(struct easel_queue *q, const char *job_id,
                               const char *entry)
 {
-    struct queue_argv a;
-    long long done = 0;
-    easel_err rc;
-
-    if (!q)
-        return EASEL_EINVAL;
-    rc = queue_check_id(q, job_id);
-    if (rc)
-        return rc;
-    if (entry && !*entry)
-        return queue_invalid(q, "queue requeue: empty entry");
-    queue_argv_init(&a);
-    queue_argv_script(&a, q, QUEUE_SCRIPT_REQUEUE, 6);
-    queue_argv_key(&a, q, QK_CLAIMS);
-    queue_argv_key(&a, q, QK_LEASES);
-    queue_argv_key(&a, q, QK_OWNERS);
-    queue_argv_key(&a, q, QK_PENDING);
-    queue_argv_key(&a, q, QK_DELAYED);
-    queue_argv_key(&a, q, QK_DELAYED_IDS);
-    queue_argv_str(&a, job_id);
-    if (entry)
-        queue_argv_str(&a, entry);
-    rc = run_int(q, &a, "requeue", &done);
-    if (!rc && !done) {
-        easel_snprintf(q->errstr, sizeof(q->errstr),
-                       "queue requeue: job %s is neither claimed nor waiting "
-                       "and no entry was given", job_id);
-        rc = EASEL_ENOTFOUND;
-    }
-    queue_argv_cleanup(&a);
-    return rc;
+    static const enum queue_key keys[] = {QK_CLAIMS, QK_LEASES, QK_OWNERS, QK_PENDING,
+                                          QK_DELAYED, QK_DELAYED_IDS};
+    return move_job(q, "requeue", QUEUE_SCRIPT_REQUEUE, keys, sizeof(keys) / sizeof(keys[0]),
+                    job_id, NULL, entry);
 }
 
 easel_err easel_queue_promote(struct easel_queue *q, size_t max,
