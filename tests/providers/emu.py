@@ -111,6 +111,7 @@ class Emulator:
         self.checked = 0
         self.violations = []  # what conformance.check found, with the request
         self.notes = {}       # note -> times seen
+        self.output_url = None  # POST /_emu/output: answer with this URL
 
     def record(self, res, method, path):
         """Keeps a conformance.Result for /_emu/violations."""
@@ -124,7 +125,6 @@ class Emulator:
                                                 path=path))
             for n in res.notes:
                 self.notes[n] = self.notes.get(n, 0) + 1
-        self.output_url = None  # POST /_emu/output: answer with this URL
 
     def count(self, what, n=1):
         with self.lock:
