@@ -87,23 +87,26 @@ count_cmocka() {
   echo "${p:-0} ${f:-0}"
 }
 
+# run_prog BIN [LABEL [ARG...]]: one cmocka-style program (a fuzz replay
+# passes its LABEL "replay" and the input folders as ARGs).
 run_prog() {
-  local bin=$1 name log rc p f from
-  name=$(basename "$bin")
+  local bin=$1 label=${2:-} name shown log rc p f from
+  shift; [ $# -gt 0 ] && shift
+  name=$(basename "$bin"); shown=${label:+$label }$name
   [ -n "$filter" ] && [[ "$name" != *"$filter"* ]] && return 0
-  log=$logdir/$name.log
+  log=$logdir/${label:+$label-}$name.log
   from=$(svc_lines)
-  EASEL_TEST_SCENARIO=$EASEL_TEST_RUN/$name timeout 600 "$bin" >"$log" 2>&1; rc=$?
+  EASEL_TEST_SCENARIO=$EASEL_TEST_RUN/$name timeout 600 "$bin" "$@" >"$log" 2>&1; rc=$?
   read -r p f < <(count_cmocka "$log")
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-  if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; echo "  (no test ran in $name)" >>"$log"; fi
+  if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; echo "  (no test ran in $shown)" >>"$log"; fi
   passed=$((passed + p)); failed=$((failed + f))
   if [ "$f" -gt 0 ]; then
-    printf '  FAIL %-40s %d passed, %d failed (rc=%d)\n' "$name" "$p" "$f" "$rc"
+    printf '  FAIL %-40s %d passed, %d failed (rc=%d)\n' "$shown" "$p" "$f" "$rc"
     sed 's/^/      /' "$log" | tail -40
-    failures+=("$name")
+    failures+=("${label:+$label-}$name")
   else
-    printf '  ok   %-40s %d passed\n' "$name" "$p"
+    printf '  ok   %-40s %d passed\n' "$shown" "$p"
   fi
   leak_check "$name" "$from"
 }
@@ -140,27 +143,11 @@ fi
 # compiler, replays its seed corpus and every crash ever found
 # (tests/fuzz/regressions/<target>/): one test per input. Part of the unit
 # phase; `fuzz` runs it alone. Under make test-asan it runs sanitized.
-run_replay() {
-  local bin=$1 name log rc p f
-  name=$(basename "$bin")
-  [ -n "$filter" ] && [[ "$name" != *"$filter"* ]] && return 0
-  log=$logdir/$name.log
-  timeout 600 "$bin" "tests/fuzz/corpus/$name" "tests/fuzz/regressions/$name" >"$log" 2>&1; rc=$?
-  read -r p f < <(count_cmocka "$log")
-  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-  if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; echo "  (no input replayed by $name)" >>"$log"; fi
-  passed=$((passed + p)); failed=$((failed + f))
-  if [ "$f" -gt 0 ]; then
-    printf '  FAIL %-40s %d passed, %d failed (rc=%d)\n' "replay $name" "$p" "$f" "$rc"
-    sed 's/^/      /' "$log" | tail -40
-    failures+=("replay-$name")
-  else
-    printf '  ok   %-40s %d passed\n' "replay $name" "$p"
-  fi
-}
 if [ "$what" = all ] || [ "$what" = unit ] || [ "$what" = fuzz ]; then
   echo "fuzz corpus and regression replay"
-  for b in "$BUILD"/tests/fuzz/fuzz_*; do [ -x "$b" ] && run_replay "$b"; done
+  for b in "$BUILD"/tests/fuzz/fuzz_*; do
+    [ -x "$b" ] && run_prog "$b" replay "tests/fuzz/corpus/${b##*/}" "tests/fuzz/regressions/${b##*/}"
+  done
 fi
 # ---- end of fuzz replay ---------------------------------------------------
 
