@@ -20,6 +20,19 @@
 #include "easel/worker.h"
 #include "settings.h"
 
+/* SIGTERM and SIGINT call handler (both modes stop gracefully on either);
+ * SIGPIPE is ignored, so a peer that goes away cannot take us with it. */
+static void stop_signals(void (*handler)(int))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
 static void on_stop(int sig)
 {
     (void)sig;
@@ -181,13 +194,7 @@ int mode_controller(struct settings *s, char **args, int nargs)
             goto out;
         }
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_stop;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    stop_signals(on_stop);
 
     struct easel_controller_opts o = {
         .redis_url = s->redis_url,
@@ -242,17 +249,6 @@ static void on_job_stop(int sig)
 
 /* The runner installs no handlers (pkg/ leaves the process's signals to
  * cmd/), so job mode sets them up here, just before the attempt. */
-static void job_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_job_stop;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    /* a controller that goes away must not take us with it through a pipe */
-    signal(SIGPIPE, SIG_IGN);
-}
 
 int mode_job(struct settings *s, char **args, int nargs)
 {
@@ -301,7 +297,7 @@ int mode_job(struct settings *s, char **args, int nargs)
     o.limits.max_pixels = s->max_pixels;
     o.limits.max_bytes = s->max_source_bytes;
     o.limits.max_width = o.limits.max_height = s->max_side;
-    job_signals();
+    stop_signals(on_job_stop);
     int code = easel_runner_run(&o, s->id);
     easel_imaging_shutdown();
     return code;
