@@ -32,9 +32,7 @@ for lib in $(ldd "$BUILD/easel" | awk '/=> \//{print $3} /^\s*\/lib/{print $1}')
 # the dynamic loader under its canonical name
 for ld in /lib64/ld-linux-x86-64.so.2 /lib/ld-linux-aarch64.so.1; do [ -e "$ld" ] && copy "$ld"; done
 [ -f /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$dest/etc/ssl/certs/"
-# fontconfig and one font family for the label band of local/vips-stage
-if [ -d /etc/fonts ]; then cp -r /etc/fonts "$dest/etc/"; fi
-for d in /usr/share/fonts/truetype/dejavu; do [ -d "$d" ] && { mkdir -p "$dest$d"; cp "$d"/*.ttf "$dest$d/"; }; done
+# no fonts: local/vips-stage draws its label in easel's own font
 printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$dest/etc/passwd"
 printf 'root:x:0:\nnonroot:x:65532:\n' >"$dest/etc/group"
 chmod 1777 "$dest/tmp"

@@ -40,4 +40,10 @@ int img_webp_set_meta(void **buf, size_t *len, const void *icc, size_t icclen);
  * SOI and any JFIF APP0. 0, or -1 when the buffer is not a JPEG. */
 int img_jpeg_add_icc(void **buf, size_t *len, const void *icc, size_t icclen);
 
+/* A one-band uchar mask (255 = ink) of text in the built-in 5x7 font at
+ * the largest whole scale that fits max_w x max_h, cut off at the right
+ * when even scale 1 is too wide. NULL for empty text or a box too small
+ * for one character. */
+VipsImage *img_text_mask(const char *text, int max_w, int max_h);
+
 #endif

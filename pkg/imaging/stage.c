@@ -90,27 +90,22 @@ static VipsImage *add_band(struct refs *r, VipsImage *im, const char *label)
         return NULL;
     VipsImage *band = dark8;
     if (label && *label) {
-        char clipped[81];
-        easel_strlcpy(clipped, label, sizeof(clipped));
-        char *markup = g_markup_escape_text(clipped, -1);
         int pad = bh / 4;
-        VipsImage *text = NULL, *mask = NULL, *white = NULL, *blended = NULL;
-        /* Text is decoration: without fonts the band stays plain. */
-        if (!vips_text(&text, markup, "font", "sans", "width", w - 2 * pad,
-                       "height", bh - 2 * pad, NULL) &&
-            keep(r, text) &&
-            !vips_embed(text, &mask, pad,
-                        (bh - vips_image_get_height(text)) / 2, w, bh, NULL) &&
-            keep(r, mask) && !vips_linear1(dark8, &white, 0, 255, NULL) &&
-            keep(r, white) &&
-            !vips_ifthenelse(mask, white, dark8, &blended, "blend", TRUE, NULL) &&
-            keep(r, blended)) {
-            VipsImage *b8 = NULL;
-            if (!vips_cast_uchar(blended, &b8, NULL) && keep(r, b8))
-                band = b8;
+        VipsImage *text = NULL, *mask = NULL, *white = NULL, *blended = NULL, *b8 = NULL;
+        /* the label in the built-in font (glyphs.c), left-aligned and
+         * centred in the band; blended so scaled edges stay crisp */
+        if (!(text = keep(r, img_text_mask(label, w - 2 * pad, bh - 2 * pad))) ||
+            vips_embed(text, &mask, pad, (bh - vips_image_get_height(text)) / 2, w, bh,
+                       NULL) ||
+            !keep(r, mask) || vips_linear1(dark8, &white, 0, 255, NULL) ||
+            !keep(r, white) ||
+            vips_ifthenelse(mask, white, dark8, &blended, "blend", TRUE, NULL) ||
+            !keep(r, blended) || vips_cast_uchar(blended, &b8, NULL) || !keep(r, b8)) {
+            if (text)
+                return NULL; /* libvips failed, not the label */
+        } else {
+            band = b8;
         }
-        vips_error_clear();
-        g_free(markup);
     }
     if (vips_insert(im, band, &out, 0, h - bh, NULL))
         return NULL;

@@ -6,6 +6,7 @@
  * one corner, so orientation and cropping mistakes show), or written byte by
  * byte where the point is a hostile header.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 
 #include "easel/imaging.h"
 #include "easel/registry.h"
+#include "../../pkg/imaging/imaging_int.h"
 
 /* ------------------------------------------------------------- fixtures */
 
@@ -337,6 +339,71 @@ static void staging_is_deterministic_and_seed_dependent(void **state)
     g_free(j);
 }
 
+/* The brightest pixel of the label band (the bottom tenth) of a staged
+ * 640x480 image: the band is the picture darkened to 35%, the label white. */
+static double band_max(struct easel_image *in, const char *label)
+{
+    struct easel_stage_params p = {.style = "neutral", .seed = 1, .label = label};
+    struct easel_image *out = NULL;
+    struct easel_error err;
+    assert_int_equal(easel_image_stage(in, NULL, &p, &out, &err), EASEL_OK);
+    void *buf;
+    size_t len;
+    assert_int_equal(easel_image_encode(out, EASEL_FMT_PNG, 90, &buf, &len, &err), EASEL_OK);
+    easel_image_free(out);
+    VipsImage *im = vips_image_new_from_buffer(buf, len, "", NULL), *band = NULL;
+    assert_non_null(im);
+    assert_int_equal(vips_extract_area(im, &band, 0, 480 - 48, 640, 48, NULL), 0);
+    double mx = 0;
+    assert_int_equal(vips_max(band, &mx, NULL), 0);
+    g_object_unref(band);
+    g_object_unref(im);
+    free(buf);
+    return mx;
+}
+
+static void the_label_is_drawn_in_the_built_in_font(void **state)
+{
+    (void)state;
+    size_t len;
+    void *j = jpeg_of(640, 480, 1, &len);
+    struct easel_image *in = NULL;
+    struct easel_error err;
+    assert_int_equal(easel_image_load(j, len, NULL, &in, &err), EASEL_OK);
+    assert_true(band_max(in, NULL) < 120);  /* no label: a plain dark band */
+    assert_true(band_max(in, "") < 120);
+    assert_true(band_max(in, "   ") < 120);
+    assert_true(band_max(in, "kitchen") > 250);
+    /* anything a payload holds is drawn, never interpreted or refused:
+     * markup, UTF-8, stray bytes, control characters, far too long */
+    assert_true(band_max(in, "<b>&amp;</b> {x|y} ~") > 250);
+    assert_true(band_max(in, "salle \xc3\xa0 manger \xe2\x9c\x93") > 250);
+    assert_true(band_max(in, "\xff\xfe\x80 \x01\t\n") > 250);
+    char longest[1000];
+    memset(longest, 'W', sizeof(longest) - 1);
+    longest[sizeof(longest) - 1] = '\0';
+    assert_true(band_max(in, longest) > 250);
+
+    /* the same text gives the same pixels on any machine: the mask is
+     * exactly the glyphs at the largest whole scale that fits */
+    VipsImage *m = img_text_mask("Hi", 100, 14);
+    assert_non_null(m);
+    assert_int_equal(vips_image_get_height(m), 14); /* 7 rows at scale 2 */
+    assert_int_equal(vips_image_get_width(m), 22);  /* 2 cells of 6, less a gap */
+    double avg = 0;
+    assert_int_equal(vips_avg(m, &avg, NULL), 0);
+    /* H has 17 inked cells of 35, I has 11: 28 x 4 pixels of 255 */
+    assert_true(fabs(avg - 28.0 * 4 * 255 / (22 * 14)) < 1e-9);
+    g_object_unref(m);
+    m = img_text_mask("Hello world", 30, 7);  /* scale 1, cut to 5 cells */
+    assert_int_equal(vips_image_get_width(m), 29);
+    g_object_unref(m);
+    assert_null(img_text_mask("x", 4, 7)); /* not one character fits */
+    assert_null(img_text_mask("", 100, 100));
+    easel_image_free(in);
+    g_free(j);
+}
+
 static void an_inset_is_composited_and_keeps_the_size(void **state)
 {
     (void)state;
@@ -542,6 +609,7 @@ int main(void)
         cmocka_unit_test(exif_orientation_is_applied),
         cmocka_unit_test(a_slow_decode_hits_the_time_limit),
         cmocka_unit_test(staging_is_deterministic_and_seed_dependent),
+        cmocka_unit_test(the_label_is_drawn_in_the_built_in_font),
         cmocka_unit_test(an_inset_is_composited_and_keeps_the_size),
         cmocka_unit_test(variants_fit_in_order_and_never_enlarge),
         cmocka_unit_test(variants_from_a_buffer_match),
