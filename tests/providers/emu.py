@@ -10,7 +10,11 @@ Faults come two ways:
     emulator [[emu:slowbody]] (the answer's body trickles out over about
     two seconds) and [[emu:stallbody]] (half the body, then nothing);
   - at random, at a rate set through POST /_emu/faults
-    {"rate": 0.3, "kinds": ["500", "429", "timeout"], "seed": 7}.
+    {"rate": 0.3, "kinds": ["500", "429", "timeout"], "seed": 7}: drawn
+    in arrival order, so which job gets which fault depends on timing; with
+    "per": "request" instead drawn from (seed, what the request asks, how
+    many times it was asked), so every job meets the same faults on every
+    run however the requests interleave.
 GET /_emu/stats returns the counters; POST /_emu/reset clears them.
 
 Every request to the provider's API (not /_emu/*, not /files/*) is first
@@ -26,6 +30,7 @@ Python 3.11 standard library and the vips command only.
 """
 
 import base64
+import hashlib
 import json
 import os
 import random
@@ -106,6 +111,8 @@ class Emulator:
         self.fault_rate = 0.0
         self.fault_kinds = []
         self.rng = random.Random(1)
+        self.fault_seed = None  # "per": "request": faults keyed by request
+        self.fault_seen = {}    # request key -> times asked
         self.files = {}  # name -> (bytes, mime)
         self.base = ""   # http://127.0.0.1:PORT, set when listening
         self.checked = 0
@@ -130,9 +137,21 @@ class Emulator:
         with self.lock:
             self.stats[what] = self.stats.get(what, 0) + n
 
-    def random_fault(self):
+    def random_fault(self, key=None):
+        """A fault kind or None. key names what the request asks (the same
+        for every retry of one job); with "per": "request" the draw depends
+        only on it and on how many times it was asked before."""
         with self.lock:
-            if self.fault_rate > 0 and self.fault_kinds and self.rng.random() < self.fault_rate:
+            if self.fault_rate <= 0 or not self.fault_kinds:
+                return None
+            if self.fault_seed is not None and key is not None:
+                n = self.fault_seen.get(key, 0) + 1
+                self.fault_seen[key] = n
+                h = hashlib.sha256(("%s|%d|%s" % (self.fault_seed, n, key)).encode()).digest()
+                if int.from_bytes(h[:8], "big") / 2.0 ** 64 >= self.fault_rate:
+                    return None
+                return self.fault_kinds[int.from_bytes(h[8:16], "big") % len(self.fault_kinds)]
+            if self.rng.random() < self.fault_rate:
                 return self.rng.choice(self.fault_kinds)
         return None
 
@@ -270,6 +289,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.emu.fault_rate = float(cfg.get("rate", 0))
                 self.emu.fault_kinds = list(cfg.get("kinds") or [])
                 self.emu.rng = random.Random(cfg.get("seed", 1))
+                self.emu.fault_seed = (cfg.get("seed", 1) if cfg.get("per") == "request"
+                                       else None)
+                self.emu.fault_seen = {}
             return self.send(200, {"ok": True})
         return self.send(404, {"detail": "unknown control endpoint"})
 
@@ -354,7 +376,6 @@ def query(path):
 def png_gradient(width, height, seed_text):
     """A deterministic RGB PNG (a two-colour gradient chosen by a hash of
     seed_text), for models that generate from text alone."""
-    import hashlib
     import struct
     import zlib
     h = hashlib.sha256(seed_text.encode()).digest()

@@ -294,11 +294,12 @@ class Handler(emu.Handler):
         inp = body.get("input")
         # the seed is left out of what makes a request "the same" for the
         # once-markers: a retry with a new seed is still the same job
-        marks = emu.markers(json.dumps({k: v for k, v in (inp or {}).items() if k != "seed"}
-                                       if isinstance(inp, dict) else inp))
+        same = json.dumps({k: v for k, v in (inp or {}).items() if k != "seed"}
+                          if isinstance(inp, dict) else inp, sort_keys=True)
+        marks = emu.markers(same)
         if isinstance(inp, dict) and "seed" in inp:
             self.emu.count("seed %s" % inp["seed"])
-        fault = self.emu.random_fault()
+        fault = self.emu.random_fault(same)
         if fault:
             marks.add(fault)
             self.emu.count("fault " + fault)
