@@ -14,6 +14,8 @@
 #include <cJSON.h>
 #include <yaml.h>
 
+#include "easel/core.h"
+
 #define EASEL_YAML_MAX_DEPTH 64
 
 struct easel_yaml_problem {
@@ -30,5 +32,10 @@ cJSON *easel_yaml_to_json(yaml_document_t *doc, const yaml_node_t *n, size_t *bu
 /* The string at a dotted path of object members ("error.message"), or
  * NULL when a member is missing or the value is not a string. */
 const char *easel_json_str(const cJSON *obj, const char *path);
+
+/* Parses a whole YAML document (aliases refused) into JSON. EASEL_EPARSE
+ * with "line N: what" in why; EASEL_ENOMEM. *out is a new object. */
+easel_err easel_yaml_text_to_json(const char *text, size_t len, cJSON **out, char *why,
+                                  size_t whylen);
 
 #endif

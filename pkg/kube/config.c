@@ -18,64 +18,6 @@
 #define KUBECONFIG_MAX (4 * 1024 * 1024)
 #define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 
-/* ------------------------------------------------------------ YAML to JSON */
-
-easel_err kube_yaml_to_json(const char *text, size_t len, cJSON **out,
-                            char *why, size_t whylen)
-{
-    *out = NULL;
-    why[0] = '\0';
-    /* An alias can make a tiny document expand without bound; kubeconfigs
-     * and manifests never need them. */
-    yaml_parser_t p;
-    yaml_event_t ev;
-    if (!yaml_parser_initialize(&p))
-        return EASEL_ENOMEM;
-    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-    for (;;) {
-        if (!yaml_parser_parse(&p, &ev)) {
-            easel_fmt_cut(why, whylen, "line %zu: %s", p.problem_mark.line + 1,
-                          p.problem ? p.problem : "YAML syntax error");
-            yaml_parser_delete(&p);
-            return EASEL_EPARSE;
-        }
-        yaml_event_type_t t = ev.type;
-        yaml_event_delete(&ev);
-        if (t == YAML_ALIAS_EVENT) {
-            easel_fmt_cut(why, whylen, "YAML aliases are not accepted");
-            yaml_parser_delete(&p);
-            return EASEL_EPARSE;
-        }
-        if (t == YAML_STREAM_END_EVENT)
-            break;
-    }
-    yaml_parser_delete(&p);
-
-    yaml_document_t doc;
-    if (!yaml_parser_initialize(&p))
-        return EASEL_ENOMEM;
-    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&p, &doc)) {
-        easel_fmt_cut(why, whylen, "line %zu: %s", p.problem_mark.line + 1,
-                      p.problem ? p.problem : "YAML syntax error");
-        yaml_parser_delete(&p);
-        return EASEL_EPARSE;
-    }
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    size_t budget = len + 16; /* no aliases: a node takes at least a byte */
-    struct easel_yaml_problem prob;
-    cJSON *j = root ? easel_yaml_to_json(&doc, root, &budget, &prob) : cJSON_CreateObject();
-    if (!j && prob.what)
-        easel_fmt_cut(why, whylen, "line %zu: %s",
-                      prob.node ? prob.node->start_mark.line + 1 : 0, prob.what);
-    yaml_document_delete(&doc);
-    yaml_parser_delete(&p);
-    if (!j)
-        return why[0] ? EASEL_EPARSE : EASEL_ENOMEM;
-    *out = j;
-    return EASEL_OK;
-}
-
 /* ----------------------------------------------------------------- base64 */
 
 easel_err easel_kube_b64decode(const char *in, char **out, size_t *len)
@@ -256,7 +198,7 @@ easel_err easel_kube_config_parse(const char *text, size_t len,
     *out = NULL;
     cJSON *root = NULL;
     char why[200];
-    easel_err rc = kube_yaml_to_json(text, len, &root, why, sizeof(why));
+    easel_err rc = easel_yaml_text_to_json(text, len, &root, why, sizeof(why));
     if (rc)
         return easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_BAD_KUBECONFIG,
                                "%s: %s", source, why[0] ? why : "unreadable");

@@ -10,12 +10,8 @@
 #include <curl/curl.h>
 
 #include "easel/kube.h"
+#include "easel/yamljson.h"
 
-/* YAML text to a cJSON tree: mappings become objects, sequences arrays,
- * plain scalars true/false/null/numbers their JSON types, everything else a
- * string. One document; aliases are refused (kubeconfigs never need them). */
-easel_err kube_yaml_to_json(const char *text, size_t len, cJSON **out,
-                            char *why, size_t whylen);
 
 /* Applies the configuration's TLS and auth settings to a curl handle and
  * builds the request headers (Authorization from the token or the token

@@ -1,6 +1,6 @@
 /*
  * fuzz_kubeconfig.c - a kubeconfig as kubectl writes it (YAML through
- * kube_yaml_to_json, contexts, clusters, users, base64 credentials). File
+ * easel_yaml_text_to_json, contexts, clusters, users, base64 credentials). File
  * references resolve under a directory that does not exist, so the target
  * reads no file unless an input names an absolute path.
  */

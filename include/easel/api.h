@@ -1,0 +1,78 @@
+/*
+ * api.h - the HTTP API every controller replica serves: jobs, queues, dead
+ * letters, models, the worker endpoints existing apps call, health and
+ * the OpenAPI document.
+ *
+ * One libwebsockets service thread owns every socket and never touches
+ * Redis or Postgres; requests that need them go to a small pool of threads,
+ * each with its own connections, and come back to the service thread to be
+ * written. So a slow query holds one pool thread, never the other clients
+ * and never the controller's claim path.
+ */
+#ifndef EASEL_API_H
+#define EASEL_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "easel/core.h"
+#include "easel/registry.h"
+
+/* What the API may ask of the controller it runs in. Every hook is called
+ * from a pool thread and must be thread-safe; any may be NULL. */
+struct easel_api_worker_state {
+    char controller_id[96];
+    bool paused;        /* claiming stopped by /worker/stop or config */
+    int concurrency;    /* attempts held at once */
+    int slots_used;     /* held now (running, waiting, handed over) */
+    int64_t started_ms; /* wall clock */
+};
+struct easel_api_hooks {
+    void *ud;
+    /* The registry in force: a new reference (easel_registry_unref). */
+    struct easel_registry *(*registry)(void *ud);
+    void (*worker_state)(void *ud, struct easel_api_worker_state *out);
+    void (*set_paused)(void *ud, bool paused);
+    /* EASEL_EINVAL when n is out of range. */
+    easel_err (*set_concurrency)(void *ud, int n);
+};
+
+/* --http-addr's default. Without a tokens file it binds 127.0.0.1 instead. */
+#define EASEL_API_DEFAULT_ADDR "0.0.0.0:8080"
+
+struct easel_api_opts {
+    const char *addr;          /* "HOST:PORT"; "" or NULL: no API */
+    const char *tokens_file;   /* YAML; NULL/"": loopback only, no tokens */
+    const char *redis_url;
+    const char *database_url;
+    const char *queue;         /* pending list key */
+    const char *controller_id; /* who owns leases (for queue connections) */
+    int64_t lease_ms;
+    int64_t max_body;          /* bytes */
+    int64_t header_timeout_ms; /* a request's head must arrive within */
+    int64_t body_timeout_ms;   /* and its body within */
+    int64_t idle_timeout_ms;   /* an idle keep-alive connection is closed */
+    int max_connections;
+    int threads;               /* pool threads (each: one Redis, one Postgres) */
+    struct easel_api_hooks hooks;
+};
+
+struct easel_api;
+
+/* Binds, loads the tokens and starts the service and pool threads. Refuses
+ * (EASEL_EINVAL, with a sentence in err) a non-loopback address without a
+ * tokens file; the default address "0.0.0.0:PORT" without tokens binds
+ * 127.0.0.1:PORT instead and says so. EASEL_ECONN when the port cannot be
+ * bound. */
+easel_err easel_api_start(const struct easel_api_opts *o, struct easel_api **out,
+                          struct easel_error *err);
+
+/* The port actually bound (useful with port 0). */
+int easel_api_port(const struct easel_api *a);
+
+/* Stops accepting, ends the threads and frees everything; NULL-safe.
+ * Requests still in the pool are answered 503 or dropped. */
+void easel_api_stop(struct easel_api *a);
+
+#endif

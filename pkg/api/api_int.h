@@ -1,0 +1,154 @@
+/*
+ * api_int.h - shared by the API module's files; not public.
+ *
+ * A request is parsed on the service thread (server.c) into a struct
+ * api_req, authenticated (auth.c) and routed (routes.c) there; its handler
+ * runs on a pool thread (pool.c) with that thread's connections and fills in
+ * the response; the service thread writes it.
+ */
+#ifndef EASEL_API_INT_H
+#define EASEL_API_INT_H
+
+#include <pthread.h>
+
+#include <cjson/cJSON.h>
+
+#include "easel/api.h"
+#include "easel/queue.h"
+#include "easel/store.h"
+
+enum api_method { M_GET, M_POST, M_PUT, M_DELETE, M_PATCH, M_HEAD, M_OPTIONS, M_OTHER };
+const char *api_method_name(enum api_method m);
+
+enum api_scope { SCOPE_NONE = 0, SCOPE_READ = 1, SCOPE_WRITE = 2, SCOPE_ADMIN = 4 };
+
+/* One token of the tokens file, as kept in memory: only its SHA-256. */
+struct api_token {
+    char *name;
+    unsigned char hash[32];
+    unsigned scopes;      /* SCOPE_* bits */
+    char *channel, *owner; /* both set: confined to that owner's jobs */
+};
+struct api_tokens {
+    struct api_token *v;
+    size_t n;
+};
+/* Reads the tokens file (see docs/api.md). EASEL_EPARSE with file:line and
+ * a sentence in err; a token is never echoed. */
+easel_err api_tokens_load(const char *path, struct api_tokens *out,
+                          struct easel_error *err);
+void api_tokens_cleanup(struct api_tokens *t);
+/* The token an "Authorization: Bearer ..." value names, or NULL. Every
+ * token is compared, in constant time, whatever matches. */
+const struct api_token *api_tokens_find(const struct api_tokens *t,
+                                        const char *authorization);
+
+#define API_MAX_PARAMS 4
+#define API_MAX_ARGS 32
+
+struct api_req;
+struct api_ctx;
+typedef void (*api_handler)(struct api_ctx *x, struct api_req *r);
+
+struct api_route {
+    enum api_method method;
+    const char *pattern;  /* "/v1/jobs/{id}/cancel": {x} is one segment */
+    unsigned scope;       /* SCOPE_NONE: no token needed */
+    api_handler fn;
+    bool owner_ok;        /* an owner-confined token may call it */
+};
+extern const struct api_route api_routes[];
+extern const size_t api_nroutes;
+
+/* The route for method + path, with its {params} (decoded segments) in
+ * r->params. NULL: r->status is 404, or 405 with r->allow set. */
+const struct api_route *api_route_find(struct api_req *r);
+
+struct api_req {
+    struct api_req *next;
+    /* request (service thread fills, read-only afterwards) */
+    enum api_method method;
+    char *path;
+    char *args[API_MAX_ARGS]; /* "name=value", decoded */
+    int nargs;
+    char *params[API_MAX_PARAMS];
+    int nparams;
+    char *content_type, *prefer, *idempotency_key, *base_url;
+    struct easel_buf body;
+    const struct api_token *tok;
+    const struct api_route *route;
+    int64_t received_ms;
+    /* response (pool thread fills) */
+    int status;
+    char *resp;            /* JSON text, malloc'd */
+    size_t resp_len, sent;
+    char allow[64];
+    int retry_after_s;
+    char location[160];
+    const char *resp_type; /* default application/json */
+    bool resp_static;      /* resp is not ours to free */
+    /* service thread only */
+    bool abandoned;        /* the connection closed while in the pool */
+    bool headers_sent;
+    void *conn;
+};
+void api_req_free(struct api_req *r);
+
+/* The value of query argument name (decoded), or NULL. */
+const char *api_arg(const struct api_req *r, const char *name);
+
+/* Responses. Each replaces any earlier one. */
+void api_reply_json(struct api_req *r, int status, cJSON *body); /* takes body */
+void api_reply_text(struct api_req *r, int status, const char *type,
+                    const char *text, size_t len, bool is_static);
+/* {"error":{"code":code,"message":...}} */
+void api_error(struct api_req *r, int status, const char *code, const char *fmt, ...)
+    EASEL_PRINTF(4, 5);
+/* 503 with Retry-After, for a dependency that is down */
+void api_unavailable(struct api_req *r, const char *what, const char *detail);
+
+/* A pool thread's view: its own connections, opened on first use. */
+struct api_ctx {
+    struct easel_api *api;
+    const struct easel_api_opts *o;
+    struct easel_queue *q;
+    struct easel_store *s;
+    struct easel_registry *reg; /* held for one request */
+};
+/* The thread's connections, (re)opened as needed; NULL after answering
+ * 503 on r. */
+struct easel_queue *api_queue(struct api_ctx *x, struct api_req *r);
+struct easel_store *api_store(struct api_ctx *x, struct api_req *r);
+/* After a failed call: answers 503 when the connection dropped (and drops
+ * it, so the next request reconnects), else 500. */
+void api_store_failed(struct api_ctx *x, struct api_req *r, easel_err rc);
+void api_queue_failed(struct api_ctx *x, struct api_req *r, easel_err rc);
+
+/* The pool: started with the server, fed by it. */
+struct api_pool;
+easel_err api_pool_start(struct easel_api *a, int threads, struct api_pool **out);
+/* Queues r for a pool thread; done(r) is called from that thread after. */
+void api_pool_submit(struct api_pool *p, struct api_req *r);
+void api_pool_stop(struct api_pool *p);
+
+/* server.c: hands a finished request back to the service thread. */
+void api_server_done(struct easel_api *a, struct api_req *r);
+const struct easel_api_opts *api_opts(const struct easel_api *a);
+
+/* Route handlers (jobs.c, admin.c, worker.c, meta.c). */
+void api_jobs_create(struct api_ctx *x, struct api_req *r);
+void api_jobs_get(struct api_ctx *x, struct api_req *r);
+void api_jobs_list(struct api_ctx *x, struct api_req *r);
+void api_jobs_cancel(struct api_ctx *x, struct api_req *r);
+void api_jobs_retry(struct api_ctx *x, struct api_req *r);
+void api_jobs_events(struct api_ctx *x, struct api_req *r);
+void api_models(struct api_ctx *x, struct api_req *r);
+void api_queues(struct api_ctx *x, struct api_req *r);
+void api_dead_list(struct api_ctx *x, struct api_req *r);
+void api_dead_retry(struct api_ctx *x, struct api_req *r);
+void api_dead_delete(struct api_ctx *x, struct api_req *r);
+void api_healthz(struct api_ctx *x, struct api_req *r);
+void api_readyz(struct api_ctx *x, struct api_req *r);
+void api_openapi(struct api_ctx *x, struct api_req *r);
+
+#endif

@@ -1,0 +1,564 @@
+/*
+ * server.c - the API's libwebsockets service thread: accepts connections,
+ * reads each request's head and body under the limits, authenticates and
+ * routes it, hands it to the pool and writes the answer when it comes back.
+ *
+ * This thread owns every socket and never waits on Redis or Postgres, so a
+ * slow query or a slow client holds only itself. Pool threads hand finished
+ * requests back through a locked list and lws_cancel_service(), which wakes
+ * this thread in LWS_CALLBACK_EVENT_WAIT_CANCELLED.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libwebsockets.h>
+
+#include "api_int.h"
+
+struct conn {
+    struct api_req *req;   /* the request in progress on this connection */
+    bool in_pool;          /* req is the pool's until it comes back */
+    bool close_after;      /* answer, then close (413 before the body) */
+};
+
+struct easel_api {
+    struct easel_api_opts o;
+    char host[64];
+    int port;
+    struct api_tokens tokens;
+    bool open_api;         /* no tokens file: loopback only, no token asked */
+    struct lws_context *ctx;
+    struct lws_vhost *vh;
+    pthread_t thread;
+    bool thread_started;
+    volatile int stopping;
+    struct api_pool *pool;
+    pthread_mutex_t mu;    /* guards done */
+    struct api_req *done;
+};
+
+const struct easel_api_opts *api_opts(const struct easel_api *a)
+{
+    return &a->o;
+}
+
+int easel_api_port(const struct easel_api *a)
+{
+    return a ? a->port : 0;
+}
+
+const char *api_method_name(enum api_method m)
+{
+    static const char *const names[] = {"GET", "POST", "PUT", "DELETE", "PATCH",
+                                        "HEAD", "OPTIONS", "OTHER"};
+    return names[m];
+}
+
+void api_req_free(struct api_req *r)
+{
+    if (!r)
+        return;
+    free(r->path);
+    for (int i = 0; i < r->nargs; i++)
+        free(r->args[i]);
+    for (int i = 0; i < r->nparams; i++)
+        free(r->params[i]);
+    free(r->content_type);
+    free(r->prefer);
+    free(r->idempotency_key);
+    free(r->base_url);
+    easel_buf_cleanup(&r->body);
+    if (!r->resp_static)
+        free(r->resp);
+    free(r);
+}
+
+const char *api_arg(const struct api_req *r, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = 0; i < r->nargs; i++)
+        if (!strncmp(r->args[i], name, n) && r->args[i][n] == '=')
+            return r->args[i] + n + 1;
+    return NULL;
+}
+
+void api_server_done(struct easel_api *a, struct api_req *r)
+{
+    pthread_mutex_lock(&a->mu);
+    r->next = a->done;
+    a->done = r;
+    pthread_mutex_unlock(&a->mu);
+    lws_cancel_service(a->ctx);
+}
+
+/* ------------------------------------------------------------- reading */
+
+static char *hdr_dup(struct lws *wsi, enum lws_token_indexes t)
+{
+    int n = lws_hdr_total_length(wsi, t);
+    if (n <= 0)
+        return NULL;
+    char *s = malloc((size_t)n + 1);
+    if (s && lws_hdr_copy(wsi, s, n + 1, t) < 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static char *custom_dup(struct lws *wsi, const char *name)
+{
+    int nlen = (int)strlen(name);
+    int n = lws_hdr_custom_length(wsi, name, nlen);
+    if (n <= 0)
+        return NULL;
+    char *s = malloc((size_t)n + 1);
+    if (s && lws_hdr_custom_copy(wsi, s, n + 1, name, nlen) < 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static enum api_method method_of(struct lws *wsi)
+{
+    char *uri;
+    int len;
+    switch (lws_http_get_uri_and_method(wsi, &uri, &len)) {
+    case LWSHUMETH_GET: return M_GET;
+    case LWSHUMETH_POST: return M_POST;
+    case LWSHUMETH_PUT: return M_PUT;
+    case LWSHUMETH_DELETE: return M_DELETE;
+    case LWSHUMETH_PATCH: return M_PATCH;
+    case LWSHUMETH_HEAD: return M_HEAD;
+    case LWSHUMETH_OPTIONS: return M_OPTIONS;
+    default: return M_OTHER;
+    }
+}
+
+/* A new request from its head; NULL only when memory ran out. */
+static struct api_req *req_new(struct easel_api *a, struct lws *wsi,
+                               const char *path, size_t pathlen)
+{
+    struct api_req *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    easel_buf_init(&r->body, (size_t)a->o.max_body);
+    r->received_ms = easel_now_ms();
+    r->method = method_of(wsi);
+    r->path = easel_strndup(path, pathlen);
+    char frag[1024];
+    for (int i = 0; r->nargs < API_MAX_ARGS; i++) {
+        int n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n < 0)
+            break;
+        r->args[r->nargs++] = easel_strndup(frag, (size_t)n);
+    }
+    r->content_type = hdr_dup(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
+    r->prefer = custom_dup(wsi, "prefer:");
+    r->idempotency_key = custom_dup(wsi, "idempotency-key:");
+    char *host = hdr_dup(wsi, WSI_TOKEN_HOST);
+    r->base_url = easel_asprintf("http://%s", host ? host : a->host);
+    free(host);
+    char *auth = hdr_dup(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (auth) {
+        r->tok = api_tokens_find(&a->tokens, auth);
+        explicit_bzero(auth, strlen(auth));
+        free(auth);
+    }
+    if (!r->path || !r->base_url) {
+        api_req_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* ------------------------------------------------------------ answering */
+
+/* Decides what happens to a complete request: an answer now (404, 405,
+ * 401, 403) or a pool thread. */
+static void dispatch(struct easel_api *a, struct lws *wsi, struct conn *c)
+{
+    struct api_req *r = c->req;
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    const struct api_route *rt = api_route_find(r);
+    if (!rt) {
+        if (r->status == 405)
+            api_error(r, 405, "method_not_allowed", "%s is not allowed on %s (allowed: %s)",
+                      api_method_name(r->method), r->path, r->allow);
+        else
+            api_error(r, 404, "not_found", "no route %s %s", api_method_name(r->method),
+                      r->path);
+        lws_callback_on_writable(wsi);
+        return;
+    }
+    r->route = rt;
+    if (rt->scope != SCOPE_NONE && !a->open_api) {
+        if (!r->tok) {
+            api_error(r, 401, "unauthorized",
+                      "a bearer token is required (Authorization: Bearer <token>)");
+            lws_callback_on_writable(wsi);
+            return;
+        }
+        if (!(r->tok->scopes & rt->scope) && !(r->tok->scopes & SCOPE_ADMIN)) {
+            api_error(r, 403, "forbidden", "token \"%s\" lacks the %s scope", r->tok->name,
+                      rt->scope == SCOPE_ADMIN ? "admin"
+                      : rt->scope == SCOPE_WRITE ? "write" : "read");
+            lws_callback_on_writable(wsi);
+            return;
+        }
+        if (r->tok->owner && !rt->owner_ok) {
+            api_error(r, 403, "forbidden", "token \"%s\" is confined to one owner's jobs",
+                      r->tok->name);
+            lws_callback_on_writable(wsi);
+            return;
+        }
+    }
+    c->in_pool = true;
+    r->conn = wsi;
+    api_pool_submit(a->pool, r);
+}
+
+static int write_head(struct lws *wsi, struct api_req *r)
+{
+    unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
+                  *end = buf + sizeof(buf) - 1;
+    const char *type = r->resp_type ? r->resp_type : "application/json";
+    if (lws_add_http_common_headers(wsi, (unsigned)r->status, type,
+                                    (lws_filepos_t)r->resp_len, &p, end))
+        return -1;
+    if (r->allow[0] &&
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
+                                    (const unsigned char *)r->allow,
+                                    (int)strlen(r->allow), &p, end))
+        return -1;
+    if (r->retry_after_s > 0) {
+        char ra[16];
+        (void)easel_snprintf(ra, sizeof(ra), "%d", r->retry_after_s);
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
+                                        (const unsigned char *)ra, (int)strlen(ra), &p,
+                                        end))
+            return -1;
+    }
+    if (r->location[0] &&
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"location:",
+                                    (const unsigned char *)r->location,
+                                    (int)strlen(r->location), &p, end))
+        return -1;
+    if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                    (const unsigned char *)"no-store", 8, &p, end))
+        return -1;
+    return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
+}
+
+/* Writes what it can of the answer; 1 when more is to come, 0 when done,
+ * -1 to close. */
+static int write_some(struct lws *wsi, struct api_req *r)
+{
+    if (!r->headers_sent) {
+        if (write_head(wsi, r))
+            return -1;
+        r->headers_sent = true;
+        if (r->method == M_HEAD || r->resp_len == 0)
+            return 0;
+        return 1;
+    }
+    enum { CHUNK = 16384 };
+    static __thread unsigned char out[LWS_PRE + CHUNK];
+    size_t n = r->resp_len - r->sent;
+    if (n > CHUNK)
+        n = CHUNK;
+    memcpy(out + LWS_PRE, r->resp + r->sent, n);
+    bool last = r->sent + n == r->resp_len;
+    if (lws_write(wsi, out + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) !=
+        (int)n)
+        return -1;
+    r->sent += n;
+    return last ? 0 : 1;
+}
+
+static void drain_done(struct easel_api *a)
+{
+    pthread_mutex_lock(&a->mu);
+    struct api_req *r = a->done;
+    a->done = NULL;
+    pthread_mutex_unlock(&a->mu);
+    while (r) {
+        struct api_req *next = r->next;
+        r->next = NULL;
+        if (r->abandoned) {
+            api_req_free(r);
+        } else {
+            struct lws *wsi = r->conn;
+            struct conn *c = lws_wsi_user(wsi);
+            c->in_pool = false;
+            lws_callback_on_writable(wsi);
+        }
+        r = next;
+    }
+}
+
+/* ------------------------------------------------------------- callback */
+
+static int on_http(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                   void *in, size_t len)
+{
+    struct easel_api *a = lws_context_user(lws_get_context(wsi));
+    struct conn *c = user;
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP: {
+        if (c->req) /* a pipelined request while one is pending */
+            return -1;
+        c->req = req_new(a, wsi, in, len);
+        if (!c->req)
+            return -1;
+        struct api_req *r = c->req;
+        char cl[32];
+        int64_t clen = -1;
+        if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
+            easel_parse_i64(cl, 0, INT64_MAX, &clen) != EASEL_OK)
+            clen = -1;
+        bool chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+        if (clen > a->o.max_body) {
+            api_error(r, 413, "payload_too_large",
+                      "the body is %lld bytes; at most %lld are accepted", (long long)clen,
+                      (long long)a->o.max_body);
+            c->close_after = true;
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+        if (clen > 0 || chunked) {
+            /* the body follows: it must arrive within the body timeout */
+            lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT,
+                            (int)((a->o.body_timeout_ms + 999) / 1000));
+            return 0;
+        }
+        dispatch(a, wsi, c);
+        return 0;
+    }
+    case LWS_CALLBACK_HTTP_BODY: {
+        struct api_req *r = c->req;
+        if (!r || r->status)
+            return 0;
+        if (easel_buf_append(&r->body, in, len) != EASEL_OK) {
+            api_error(r, 413, "payload_too_large", "the body is over %lld bytes",
+                      (long long)a->o.max_body);
+            c->close_after = true;
+            lws_callback_on_writable(wsi);
+        }
+        return 0;
+    }
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (c->req && !c->req->status && !c->in_pool)
+            dispatch(a, wsi, c);
+        return 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE: {
+        struct api_req *r = c->req;
+        if (!r || c->in_pool || !r->status)
+            return 0;
+        int more = write_some(wsi, r);
+        if (more < 0)
+            return -1;
+        if (more) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+        api_req_free(r);
+        c->req = NULL;
+        if (c->close_after)
+            return -1;
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    }
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (c->req) {
+            if (c->in_pool)
+                c->req->abandoned = true; /* freed when it comes back */
+            else
+                api_req_free(c->req);
+            c->req = NULL;
+        }
+        return 0;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        drain_done(a);
+        return 0;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols protocols[] = {
+    {"http", on_http, sizeof(struct conn), 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void *service_main(void *arg)
+{
+    struct easel_api *a = arg;
+    while (!a->stopping)
+        if (lws_service(a->ctx, 0) < 0)
+            break;
+    return NULL;
+}
+
+static bool is_loopback(const char *host)
+{
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (!strcmp(host, "localhost"))
+        return true;
+    if (inet_pton(AF_INET, host, &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &v6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&v6);
+    return false;
+}
+
+/* "HOST:PORT", "[V6]:PORT" or ":PORT" into host ("" = every address) and
+ * port. */
+static easel_err split_addr(const char *addr, char *host, size_t hostlen, int *port)
+{
+    const char *colon = strrchr(addr, ':');
+    if (!colon)
+        return EASEL_EINVAL;
+    size_t hl = (size_t)(colon - addr);
+    const char *h = addr;
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (hl >= hostlen)
+        return EASEL_EINVAL;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    return easel_parse_int(colon + 1, 0, 65535, port);
+}
+
+static void silence_lws(int level, const char *line)
+{
+    (void)level;
+    (void)line;
+}
+
+easel_err easel_api_start(const struct easel_api_opts *o, struct easel_api **out,
+                          struct easel_error *err)
+{
+    *out = NULL;
+    struct easel_api *a = calloc(1, sizeof(*a));
+    if (!a)
+        return easel_error_set(err, EASEL_ENOMEM, EASEL_CLASS_PERMANENT,
+                               EASEL_R_NO_MEMORY, "out of memory");
+    a->o = *o;
+    pthread_mutex_init(&a->mu, NULL);
+    easel_err rc;
+    if (split_addr(o->addr, a->host, sizeof(a->host), &a->port) != EASEL_OK) {
+        rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_BAD_FLAG,
+                             "--http-addr \"%s\" is not HOST:PORT", o->addr);
+        goto fail;
+    }
+    if (o->tokens_file && *o->tokens_file) {
+        rc = api_tokens_load(o->tokens_file, &a->tokens, err);
+        if (rc)
+            goto fail;
+    } else {
+        a->open_api = true;
+        if (!strcmp(a->host, "0.0.0.0") && !strcmp(o->addr, EASEL_API_DEFAULT_ADDR)) {
+            easel_strlcpy(a->host, "127.0.0.1", sizeof(a->host));
+            easel_warn(NULL, "no --api-tokens-file: the HTTP API listens on loopback only "
+                             "(127.0.0.1:%d) and asks for no token", a->port);
+        } else if (!is_loopback(a->host)) {
+            rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_BAD_FLAG,
+                                 "--http-addr %s is not a loopback address and no "
+                                 "--api-tokens-file is set: an API off loopback needs tokens",
+                                 o->addr);
+            goto fail;
+        } else {
+            easel_warn(NULL, "no --api-tokens-file: the HTTP API on %s asks for no token",
+                       o->addr);
+        }
+    }
+
+    lws_set_log_level(LLL_ERR, silence_lws);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.port = a->port;
+    info.iface = a->host[0] && strcmp(a->host, "0.0.0.0") ? a->host : NULL;
+    info.protocols = protocols;
+    info.user = a;
+    /* an IPv4 address binds IPv4 only; "" and IPv6 addresses take both */
+    if (a->host[0] && !strchr(a->host, ':'))
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.max_http_header_data = 8192;
+    info.max_http_header_pool = (unsigned short)(o->max_connections > 0 &&
+                                                         o->max_connections < 65535
+                                                     ? o->max_connections
+                                                     : 1024);
+    info.fd_limit_per_thread = (unsigned)(o->max_connections > 0 ? o->max_connections + 16
+                                                                 : 0);
+    info.keepalive_timeout = (int)((o->idle_timeout_ms + 999) / 1000);
+    info.timeout_secs = (unsigned)((o->body_timeout_ms + 999) / 1000);
+    info.timeout_secs_ah_idle = (unsigned)((o->header_timeout_ms + 999) / 1000);
+    a->ctx = lws_create_context(&info);
+    if (!a->ctx) {
+        rc = easel_error_set(err, EASEL_ECONN, EASEL_CLASS_PERMANENT,
+                             EASEL_R_LISTEN_FAILED, "cannot listen on %s: %s", o->addr,
+                             strerror(errno));
+        goto fail;
+    }
+    a->vh = lws_get_vhost_by_name(a->ctx, "default");
+    if (a->vh) {
+        int p = lws_get_vhost_listen_port(a->vh);
+        if (p > 0)
+            a->port = p;
+    }
+    rc = api_pool_start(a, o->threads > 0 ? o->threads : 4, &a->pool);
+    if (rc) {
+        easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_NO_THREAD,
+                        "cannot start the API's threads");
+        goto fail;
+    }
+    if (pthread_create(&a->thread, NULL, service_main, a)) {
+        rc = easel_error_set(err, EASEL_ENOMEM, EASEL_CLASS_PERMANENT, EASEL_R_NO_THREAD,
+                             "cannot start the API's service thread");
+        goto fail;
+    }
+    a->thread_started = true;
+    easel_info(NULL, "HTTP API on %s:%d%s", a->host[0] ? a->host : "*", a->port,
+               a->open_api ? " (no tokens)" : "");
+    *out = a;
+    return EASEL_OK;
+fail:
+    easel_api_stop(a);
+    return rc;
+}
+
+void easel_api_stop(struct easel_api *a)
+{
+    if (!a)
+        return;
+    a->stopping = 1;
+    if (a->ctx)
+        lws_cancel_service(a->ctx);
+    if (a->thread_started)
+        pthread_join(a->thread, NULL);
+    /* the pool hands its last requests back; nobody writes them now */
+    if (a->pool)
+        api_pool_stop(a->pool);
+    if (a->ctx)
+        lws_context_destroy(a->ctx);
+    /* every connection is closed now: what came back unwritten is ours */
+    struct api_req *r = a->done;
+    while (r) {
+        struct api_req *next = r->next;
+        api_req_free(r);
+        r = next;
+    }
+    api_tokens_cleanup(&a->tokens);
+    pthread_mutex_destroy(&a->mu);
+    free(a);
+}
