@@ -47,7 +47,7 @@ INT_SRC   := $(sort $(wildcard tests/integration/test_*.c))
 BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
-PKG_OBJ   := $(PKG_SRC:%.c=$(BUILD)/obj/%.o)
+PKG_OBJ   := $(PKG_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/openapi.o
 CMD_OBJ   := $(CMD_SRC:%.c=$(BUILD)/obj/%.o)
 TLIB_OBJ  := $(TLIB_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
@@ -95,6 +95,20 @@ $(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
 	$(Q)mkdir -p $(@D)
 	@if [ "$(V)" = 0 ]; then echo "  CC     $<"; fi
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# docs/openapi.json is served by GET /openapi.json: built in as a byte array
+$(BUILD)/gen/openapi.c: docs/openapi.json
+	$(Q)mkdir -p $(@D)
+	@if [ "$(V)" = 0 ]; then echo "  GEN    $@"; fi
+	$(Q){ echo '/* generated from docs/openapi.json by the Makefile */'; \
+	  echo '#include <stddef.h>'; echo 'const char easel_openapi_json[] = {'; \
+	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '0x00};'; \
+	  echo 'const size_t easel_openapi_json_len = sizeof(easel_openapi_json) - 1;'; } >$@.tmp
+	$(Q)mv $@.tmp $@
+
+$(BUILD)/obj/gen/openapi.o: $(BUILD)/gen/openapi.c
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-variable-declarations -c -o $@ $<
 
 $(LIB): $(PKG_OBJ)
 	$(Q)mkdir -p $(@D)

@@ -196,7 +196,18 @@ int mode_controller(struct settings *s, char **args, int nargs)
     }
     stop_signals(on_stop);
 
+    struct easel_api_opts api = {
+        .addr = s->http_addr,
+        .tokens_file = s->api_tokens_file,
+        .max_body = s->api_max_body,
+        .header_timeout_ms = s->api_header_timeout_ms,
+        .body_timeout_ms = s->api_body_timeout_ms,
+        .idle_timeout_ms = s->api_idle_timeout_ms,
+        .max_connections = s->api_max_connections,
+        .threads = s->api_threads,
+    };
     struct easel_controller_opts o = {
+        .api = &api,
         .redis_url = s->redis_url,
         .database_url = s->database_url,
         .queue = s->queue,

@@ -5,6 +5,7 @@
  */
 #include <stddef.h>
 
+#include "easel/api.h"
 #include "settings.h"
 
 #define OPTF(fl, flag, env, type, def, field, min, max, help)                \
@@ -147,6 +148,24 @@ static const struct easel_opt controller_opts[] = {
         0, "Name of this controller in Redis, at most 95 bytes (default: host-pid-random)"),
     OPT("migrate", "EASEL_MIGRATE", BOOL, "true", migrate, 0, 0,
         "Apply database migrations at start (under an advisory lock)"),
+    OPT("http-addr", "EASEL_HTTP_ADDR", STRING, EASEL_API_DEFAULT_ADDR, http_addr, 0, 0,
+        "HTTP API address HOST:PORT (empty: no API); without --api-tokens-file only loopback, "
+        "and the default binds 127.0.0.1"),
+    OPT("api-tokens-file", "EASEL_API_TOKENS_FILE", STRING, NULL, api_tokens_file, 0, 0,
+        "YAML file of the API's bearer tokens (name, token or token_sha256, scopes, owner)"),
+    OPT("api-max-body", "EASEL_API_MAX_BODY", SIZE, "1MiB", api_max_body, 1024,
+        1073741824, "Largest request body the API accepts (413 past it)"),
+    OPT("api-header-timeout", "EASEL_API_HEADER_TIMEOUT", DURATION, "10s",
+        api_header_timeout_ms, 1000, 600000,
+        "A request's head must arrive within this (slow clients are cut off)"),
+    OPT("api-body-timeout", "EASEL_API_BODY_TIMEOUT", DURATION, "30s", api_body_timeout_ms,
+        1000, 3600000, "A request's body must arrive within this"),
+    OPT("api-idle-timeout", "EASEL_API_IDLE_TIMEOUT", DURATION, "60s", api_idle_timeout_ms,
+        1000, 3600000, "An idle keep-alive connection is closed after this"),
+    OPT("api-max-connections", "EASEL_API_MAX_CONNECTIONS", INT, "1024",
+        api_max_connections, 16, 65000, "Connections the API holds at once"),
+    OPT("api-threads", "EASEL_API_THREADS", INT, "4", api_threads, 1, 256,
+        "Threads that run API requests, each with its own Redis and Postgres connection"),
 };
 
 static const struct easel_opt job_opts[] = {

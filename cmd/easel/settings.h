@@ -29,6 +29,10 @@ struct settings {
     int64_t lease_ms, worker_stale_ms, heartbeat_ms, shutdown_grace_ms,
         kill_grace_ms;
     bool migrate;
+    /* the HTTP API (controller) */
+    char *http_addr, *api_tokens_file;
+    int64_t api_max_body, api_header_timeout_ms, api_body_timeout_ms, api_idle_timeout_ms;
+    int api_max_connections, api_threads;
     /* job */
     char *id, *termination_log, *worker_name;
     char **file_roots, **source_allow;

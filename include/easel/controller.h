@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "easel/api.h"
 #include "easel/core.h"
 #include "easel/executor.h"
 
@@ -55,6 +56,10 @@ struct easel_controller_opts {
     int64_t shutdown_grace_ms;    /* wait this long for running attempts on SIGTERM */
     bool migrate;                 /* apply migrations at start */
     struct easel_executor *executor; /* borrowed; the controller drives it */
+    /* The HTTP API (addr, tokens, limits; the connection settings, the
+     * hooks and the controller id are filled in by the controller). NULL
+     * or an empty addr: no API. */
+    const struct easel_api_opts *api;
 };
 
 /* Runs until easel_controller_request_stop() (SIGTERM/SIGINT). Returns

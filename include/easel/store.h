@@ -77,6 +77,7 @@ struct easel_job_new {
     const char *error_class;
     const char *error_reason;
     const char *error_message;
+    int64_t run_after_ms;  /* > 0: a scheduled job, not to start before */
 };
 /* INSERT ... ON CONFLICT (id) DO NOTHING. *created says whether this call
  * made the row (false: a job with this id already existed, unchanged). An
@@ -104,6 +105,31 @@ easel_err easel_store_job_get(struct easel_store *s, const char *id,
 easel_err easel_store_job_list(struct easel_store *s, int status, size_t limit,
                                struct easel_job ***out, size_t *n);
 void easel_store_jobs_free(struct easel_job **jobs, size_t n);
+
+/* When the oldest job waiting to start was created (wall ms; 0 when none
+ * waits): queued and due, scheduled jobs not yet due left out. */
+easel_err easel_store_oldest_queued(struct easel_store *s, int64_t *created_ms);
+
+/* A page of jobs for the API: newest first (created_at, then id), filtered,
+ * continuing strictly after a cursor. Every filter left NULL/0/-1 is off. */
+struct easel_job_query {
+    int status;                  /* < 0: any */
+    const char *model;
+    const char *channel, *owner; /* owner alone matches any channel */
+    int64_t created_after_ms;    /* > 0: created strictly after */
+    /* the cursor: the (created_at in microseconds, id) of the last job of
+     * the previous page; 0/NULL for the first page */
+    int64_t after_created_us;
+    const char *after_id;
+    size_t limit;                /* 1..1000 */
+};
+/* *out and *n as easel_store_job_list; last_created_us receives the
+ * created_at (microseconds) of the last job returned, for the next cursor.
+ * The keyset (no offset) keeps a page's cost independent of its depth and
+ * never repeats or skips a job while new ones arrive. */
+easel_err easel_store_job_query(struct easel_store *s, const struct easel_job_query *q,
+                                struct easel_job ***out, size_t *n,
+                                int64_t *last_created_us);
 
 /* What a transition writes besides the status. Fields left NULL/0 are kept
  * as they are, except where noted. t may be NULL (nothing but the status

@@ -270,9 +270,10 @@ void *ctl_claimer_main(void *arg)
 
     for (;;) {
         pthread_mutex_lock(&c->mu);
-        while (!c->stopping && c->slots_used >= o->concurrency)
+        /* paused (the API's /worker/stop): claim nothing, run what we hold */
+        while (!c->stopping && (c->paused || c->slots_used >= c->concurrency))
             pthread_cond_wait(&c->slot_cv, &c->mu);
-        size_t room = c->stopping ? 0 : (size_t)(o->concurrency - c->slots_used);
+        size_t room = c->stopping ? 0 : (size_t)(c->concurrency - c->slots_used);
         pthread_mutex_unlock(&c->mu);
         if (room == 0)
             break;

@@ -530,6 +530,71 @@ static easel_err make_id(struct ctl *c, struct easel_error *err)
     return EASEL_OK;
 }
 
+/* ------------------------------------------------- the API's hooks */
+
+static struct easel_registry *api_registry(void *ud)
+{
+    return ctl_registry(ud);
+}
+
+static void api_worker_state(void *ud, struct easel_api_worker_state *out)
+{
+    struct ctl *c = ud;
+    easel_strlcpy(out->controller_id, c->cid, sizeof(out->controller_id));
+    pthread_mutex_lock(&c->mu);
+    out->paused = c->paused;
+    out->concurrency = c->concurrency;
+    out->slots_used = c->slots_used;
+    pthread_mutex_unlock(&c->mu);
+    out->started_ms = c->started_wall_ms;
+}
+
+static void api_set_paused(void *ud, bool paused)
+{
+    struct ctl *c = ud;
+    pthread_mutex_lock(&c->mu);
+    bool was = c->paused;
+    c->paused = paused;
+    pthread_cond_broadcast(&c->slot_cv);
+    pthread_mutex_unlock(&c->mu);
+    if (was != paused)
+        easel_info(NULL, paused ? "claiming paused through the API; running attempts go on"
+                                : "claiming resumed through the API");
+}
+
+static easel_err api_set_concurrency(void *ud, int n)
+{
+    struct ctl *c = ud;
+    if (n < 1 || n > 10000)
+        return EASEL_EINVAL;
+    pthread_mutex_lock(&c->mu);
+    int was = c->concurrency;
+    c->concurrency = n;
+    pthread_cond_broadcast(&c->slot_cv);
+    pthread_mutex_unlock(&c->mu);
+    if (was != n)
+        easel_info(NULL, "concurrency changed through the API: %d -> %d", was, n);
+    return EASEL_OK;
+}
+
+static easel_err start_api(struct ctl *c, struct easel_error *err)
+{
+    if (!c->o->api || !c->o->api->addr || !*c->o->api->addr)
+        return EASEL_OK;
+    struct easel_api_opts ao = *c->o->api;
+    ao.redis_url = c->o->redis_url;
+    ao.database_url = c->o->database_url;
+    ao.queue = c->o->queue;
+    ao.controller_id = c->cid;
+    ao.lease_ms = c->o->lease_ms;
+    ao.hooks = (struct easel_api_hooks){.ud = c,
+                                        .registry = api_registry,
+                                        .worker_state = api_worker_state,
+                                        .set_paused = api_set_paused,
+                                        .set_concurrency = api_set_concurrency};
+    return easel_api_start(&ao, &c->http, err);
+}
+
 easel_err easel_controller_run(const struct easel_controller_opts *o,
                                struct easel_error *err)
 {
@@ -541,6 +606,8 @@ easel_err easel_controller_run(const struct easel_controller_opts *o,
     memset(&c, 0, sizeof(c));
     c.o = o;
     c.wake_fd = -1;
+    c.concurrency = o->concurrency;
+    c.started_wall_ms = easel_wall_ms();
     pthread_mutex_init(&c.mu, NULL);
     pthread_cond_init(&c.slot_cv, NULL);
     rc = make_id(&c, err);
@@ -592,6 +659,9 @@ easel_err easel_controller_run(const struct easel_controller_opts *o,
         goto out;
     }
     ino = watch_registry(&c);
+    rc = start_api(&c, err);
+    if (rc)
+        goto out;
 
     easel_log_kv(EASEL_LOG_INFO, NULL,
                  (const char *const[]){"controller_id", c.cid, "queue", o->queue,
@@ -677,6 +747,9 @@ easel_err easel_controller_run(const struct easel_controller_opts *o,
     }
     easel_info(NULL, "controller stopped");
 out:
+    /* the API's threads use the registry and the hooks: stop them first */
+    easel_api_stop(c.http);
+    c.http = NULL;
     if (claimer_on) {
         pthread_mutex_lock(&c.mu);
         c.stopping = true;

@@ -63,6 +63,10 @@ struct ctl {
      * claimer then waits until it is below again. */
     int slots_used;
     bool stopping;
+    int concurrency;                 /* starts as o->concurrency; the API may change it */
+    bool paused;                     /* the API's /worker/stop: no new claims */
+    int64_t started_wall_ms;
+    struct easel_api *http;          /* the HTTP API, or NULL */
     int wake_fd;                     /* eventfd: claimer -> main */
 
     /* main loop only */

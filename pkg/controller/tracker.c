@@ -389,11 +389,11 @@ static bool requeue_unfitting(struct ctl *c, struct tracked *t)
     pthread_mutex_lock(&c->mu);
     bool over;
     if (t->no_slot) {
-        over = c->slots_used >= c->o->concurrency;
+        over = c->slots_used >= c->concurrency;
         if (!over)
             c->slots_used++; /* it takes a slot to run here */
     } else {
-        over = c->slots_used > c->o->concurrency;
+        over = c->slots_used > c->concurrency;
     }
     pthread_mutex_unlock(&c->mu);
     if (!over) {

@@ -82,11 +82,12 @@ static const char insert_sql[] =
     "WITH ins AS ("
     " INSERT INTO jobs (id, type, model, status, priority, idempotency_key,"
     "   payload, input, metadata, webhook, channel, owner, max_attempts,"
-    "   error_class, error_reason, error_message, finished_at)"
+    "   error_class, error_reason, error_message, finished_at, run_after)"
     " VALUES ($1::uuid, $2::text, $3::text, $4::text, $5::int, $6::text,"
     "   $7::jsonb, $8::jsonb, $9::jsonb, $10::text, $11::text, $12::text,"
     "   $13::int, $14::text, $15::text, $16::text,"
-    "   CASE WHEN $17::boolean THEN now() END)"
+    "   CASE WHEN $17::boolean THEN now() END,"
+    "   to_timestamp($19::bigint / 1000.0))"
     " ON CONFLICT (id) DO NOTHING"
     " RETURNING id, status, attempts"
     "), ev AS ("
@@ -103,7 +104,7 @@ easel_err easel_store_job_insert(struct easel_store *s,
                                  const struct easel_job_new *j,
                                  bool *created)
 {
-    char prio[16], maxa[16];
+    char prio[16], maxa[16], run_after[24];
     PGresult *res = NULL;
     easel_err rc;
 
@@ -119,7 +120,8 @@ easel_err easel_store_job_insert(struct easel_store *s,
                           "job insert: bad status or max_attempts");
     (void)easel_snprintf(prio, sizeof(prio), "%d", j->priority);
     (void)easel_snprintf(maxa, sizeof(maxa), "%d", j->max_attempts);
-    const char *params[18] = {
+    (void)easel_snprintf(run_after, sizeof(run_after), "%lld", (long long)j->run_after_ms);
+    const char *params[19] = {
         j->id,
         j->type,
         j->model,
@@ -138,8 +140,9 @@ easel_err easel_store_job_insert(struct easel_store *s,
         j->error_message,
         easel_status_terminal(j->status) ? "true" : "false",
         EASEL_EVENT_CREATED,
+        j->run_after_ms > 0 ? run_after : NULL,
     };
-    rc = store_exec(s, insert_sql, 18, params, &res);
+    rc = store_exec(s, insert_sql, 19, params, &res);
     if (rc)
         goto out;
     if (created)
@@ -245,6 +248,99 @@ easel_err easel_store_job_list(struct easel_store *s, int status, size_t limit,
     jobs = NULL;
 out:
     easel_store_jobs_free(jobs, got);
+    PQclear(res);
+    return rc;
+}
+
+easel_err easel_store_job_query(struct easel_store *s, const struct easel_job_query *q,
+                                struct easel_job ***out, size_t *n,
+                                int64_t *last_created_us)
+{
+    char lim[24], after_ms[24], cur_us[24];
+    struct easel_job **jobs = NULL;
+    PGresult *res = NULL;
+    size_t rows = 0, got = 0;
+    easel_err rc;
+
+    *out = NULL;
+    *n = 0;
+    *last_created_us = 0;
+    if (!s || !q || q->limit == 0 || q->limit > 1000 ||
+        q->status >= (int)EASEL_STATUS_COUNT || (q->after_id && !easel_uuid_valid(q->after_id)))
+        return store_einval(s, "job query");
+    (void)easel_snprintf(lim, sizeof(lim), "%zu", q->limit);
+    (void)easel_snprintf(after_ms, sizeof(after_ms), "%lld", (long long)q->created_after_ms);
+    (void)easel_snprintf(cur_us, sizeof(cur_us), "%lld", (long long)q->after_created_us);
+    const char *params[8] = {
+        lim,
+        q->status >= 0 ? easel_status_name((enum easel_status)q->status) : NULL,
+        q->model,
+        q->channel,
+        q->owner,
+        q->created_after_ms > 0 ? after_ms : NULL,
+        q->after_id ? cur_us : NULL,
+        q->after_id,
+    };
+    /* One statement: the filters that are off compare with NULL and fold
+     * away; the order matches jobs_created_idx read backwards, or the
+     * owner index when an owner is given. */
+    rc = store_exec(s,
+                    "SELECT " STORE_JOB_COLS("j") ","
+                    " (extract(epoch FROM j.created_at) * 1000000)::bigint"
+                    " FROM jobs j"
+                    " WHERE ($2::text IS NULL OR j.status = $2::text)"
+                    " AND ($3::text IS NULL OR j.model = $3::text)"
+                    " AND ($4::text IS NULL OR j.channel = $4::text)"
+                    " AND ($5::text IS NULL OR j.owner = $5::text)"
+                    " AND ($6::bigint IS NULL OR j.created_at > to_timestamp($6::bigint / 1000.0))"
+                    " AND ($7::bigint IS NULL OR (j.created_at, j.id) <"
+                    "      (to_timestamp($7::bigint / 1000000.0), $8::uuid))"
+                    " ORDER BY j.created_at DESC, j.id DESC"
+                    " LIMIT $1::bigint",
+                    8, params, &res);
+    if (rc)
+        goto out;
+    rows = (size_t)PQntuples(res);
+    if (rows == 0)
+        goto out;
+    jobs = calloc(rows, sizeof(*jobs));
+    if (!jobs) {
+        rc = store_fail(s, EASEL_ENOMEM, "job query: out of memory");
+        goto out;
+    }
+    for (got = 0; got < rows; got++) {
+        rc = store_job_from_row(s, res, (int)got, 0, &jobs[got]);
+        if (rc)
+            goto out;
+    }
+    if (easel_parse_i64(PQgetvalue(res, (int)rows - 1, STORE_JOB_NCOLS), INT64_MIN, INT64_MAX,
+                        last_created_us) != EASEL_OK) {
+        rc = store_fail(s, EASEL_EDB, "job query: bad created_at");
+        goto out;
+    }
+    *out = jobs;
+    *n = rows;
+    jobs = NULL;
+out:
+    easel_store_jobs_free(jobs, got);
+    PQclear(res);
+    return rc;
+}
+
+easel_err easel_store_oldest_queued(struct easel_store *s, int64_t *created_ms)
+{
+    PGresult *res = NULL;
+    *created_ms = 0;
+    if (!s)
+        return store_einval(s, "oldest queued");
+    /* jobs_status_created_idx answers it from the index's first entry */
+    easel_err rc = store_exec(s,
+                              "SELECT " STORE_MS("min(j.created_at)") " FROM jobs j"
+                              " WHERE j.status = 'queued'"
+                              " AND (j.run_after IS NULL OR j.run_after <= now())",
+                              0, NULL, &res);
+    if (rc == EASEL_OK)
+        rc = store_col_i64(res, 0, 0, created_ms);
     PQclear(res);
     return rc;
 }

@@ -63,8 +63,14 @@ static const char v1_jobs_and_events[] =
     ");"
     "CREATE INDEX job_events_job_seq_idx ON job_events (job_id, seq);";
 
+/* The API lists one owner's jobs, newest first, for owner-confined tokens
+ * and `GET /v1/jobs?owner=`. */
+static const char v2_owner_index[] =
+    "CREATE INDEX jobs_owner_created_idx ON jobs (owner, created_at);";
+
 const struct store_migration store_migrations[] = {
     {1, "jobs and job_events", v1_jobs_and_events},
+    {2, "owner index", v2_owner_index},
 };
 
 const size_t store_migrations_count =

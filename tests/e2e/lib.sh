@@ -60,6 +60,9 @@ setup_services() {
   export EASEL_QUEUE=easel:jobs
   export EASEL_LOG_LEVEL=${EASEL_LOG_LEVEL:-info}
   export EASEL_FILE_ROOTS=$WORK # file:// sources are refused outside it (no root: refused)
+  # no HTTP API unless a scenario asks for one (start_api): scenarios run
+  # several controllers at once, and a fixed port would collide
+  export EASEL_HTTP_ADDR=""
   mkdir -p "$WORK/results"
   "$EASEL" migrate >/dev/null || { fail "migrate"; exit 1; }
 }

@@ -1,0 +1,290 @@
+/*
+ * admin.c - what operators ask the API: the models as loaded, the queues,
+ * the dead letters (retry, delete), health, readiness and the OpenAPI
+ * document.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_int.h"
+#include "easel/client.h"
+#include "easel/yamljson.h"
+
+static void add_str(cJSON *o, const char *key, const char *v)
+{
+    if (v)
+        cJSON_AddStringToObject(o, key, v);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+/* ------------------------------------------------------------- models */
+
+void api_models(struct api_ctx *x, struct api_req *r)
+{
+    const struct easel_registry *g = x->reg;
+    if (!g) {
+        api_unavailable(r, "registry", "not loaded");
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    add_str(o, "default", g->default_model);
+    add_str(o, "source", g->source);
+    cJSON *ms = cJSON_AddArrayToObject(o, "models");
+    for (size_t i = 0; i < g->nmodels; i++) {
+        const struct easel_model *m = &g->models[i];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "id", m->id);
+        cJSON_AddStringToObject(e, "provider", m->provider);
+        if (m->endpoint) {
+            /* a URL's password, if someone put one there, stays here */
+            char safe[512];
+            easel_redact_url(m->endpoint, safe, sizeof(safe));
+            cJSON_AddStringToObject(e, "endpoint", safe);
+        } else {
+            cJSON_AddNullToObject(e, "endpoint");
+        }
+        add_str(e, "version", m->version);
+        cJSON_AddNumberToObject(e, "timeout_seconds", (double)m->timeout_ms / 1000.0);
+        cJSON_AddNumberToObject(e, "max_attempts", m->retry.max_attempts);
+        cJSON *fb = cJSON_AddArrayToObject(e, "fallbacks");
+        for (size_t k = 0; k < m->nfallback; k++)
+            cJSON_AddItemToArray(fb, cJSON_CreateString(m->fallback[k]));
+        add_str(e, "preset", m->preset);
+        if (m->concurrency > 0)
+            cJSON_AddNumberToObject(e, "concurrency", m->concurrency);
+        else
+            cJSON_AddNullToObject(e, "concurrency");
+        if (m->rate_requests > 0) {
+            cJSON *rl = cJSON_AddObjectToObject(e, "rate_limit");
+            cJSON_AddNumberToObject(rl, "requests", m->rate_requests);
+            cJSON_AddNumberToObject(rl, "per_seconds", (double)m->rate_per_ms / 1000.0);
+        } else {
+            cJSON_AddNullToObject(e, "rate_limit");
+        }
+        cJSON_AddItemToArray(ms, e);
+    }
+    cJSON *ps = cJSON_AddArrayToObject(o, "presets");
+    for (size_t i = 0; i < g->npresets; i++)
+        cJSON_AddItemToArray(ps, cJSON_CreateString(g->presets[i].name));
+    api_reply_json(r, 200, o);
+}
+
+/* ------------------------------------------------------------- queues */
+
+void api_queues(struct api_ctx *x, struct api_req *r)
+{
+    struct easel_queue *q = api_queue(x, r);
+    if (!q)
+        return;
+    struct easel_queue_stats st;
+    easel_err rc = easel_queue_stats(q, &st);
+    if (rc) {
+        api_queue_failed(x, r, rc);
+        return;
+    }
+    struct easel_store *s = api_store(x, r);
+    if (!s)
+        return;
+    int64_t oldest_ms = 0;
+    rc = easel_store_oldest_queued(s, &oldest_ms);
+    if (rc) {
+        api_store_failed(x, r, rc);
+        return;
+    }
+    struct easel_api_worker_state ws = {0};
+    const struct easel_api_hooks *h = &x->o->hooks;
+    if (h->worker_state)
+        h->worker_state(h->ud, &ws);
+    cJSON *o = cJSON_CreateObject(), *items = cJSON_AddArrayToObject(o, "items");
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "name", x->o->queue);
+    cJSON_AddNumberToObject(e, "pending", (double)st.pending);
+    cJSON_AddNumberToObject(e, "delayed", (double)st.delayed);
+    cJSON_AddNumberToObject(e, "in_flight", (double)(st.inflight + st.leased));
+    cJSON_AddNumberToObject(e, "dead", (double)st.dead);
+    if (oldest_ms > 0) {
+        int64_t age = easel_wall_ms() - oldest_ms;
+        cJSON_AddNumberToObject(e, "oldest_pending_seconds", (double)(age > 0 ? age : 0) / 1000.0);
+    } else {
+        cJSON_AddNullToObject(e, "oldest_pending_seconds");
+    }
+    cJSON_AddBoolToObject(e, "paused", ws.paused);
+    cJSON_AddItemToArray(items, e);
+    api_reply_json(r, 200, o);
+}
+
+/* -------------------------------------------------------- dead letters */
+
+void api_dead_list(struct api_ctx *x, struct api_req *r)
+{
+    int limit = 100;
+    const char *v = api_arg(r, "limit");
+    if (v && *v && easel_parse_int(v, 1, 1000, &limit)) {
+        api_error(r, 400, "invalid_query", "limit must be a whole number from 1 to 1000");
+        return;
+    }
+    struct easel_queue *q = api_queue(x, r);
+    if (!q)
+        return;
+    struct easel_queue_entry *e = calloc((size_t)limit, sizeof(*e));
+    size_t n = 0;
+    if (!e) {
+        api_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    easel_err rc = easel_queue_dead_list(q, (size_t)limit, e, &n);
+    if (rc) {
+        free(e);
+        api_queue_failed(x, r, rc);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject(), *items = cJSON_AddArrayToObject(o, "items");
+    for (size_t i = 0; i < n; i++) {
+        cJSON *d = cJSON_ParseWithLength(e[i].raw, e[i].len), *item = cJSON_CreateObject();
+        add_str(item, "id", easel_json_str(d, "id"));
+        add_str(item, "reason", easel_json_str(d, "reason"));
+        add_str(item, "error", easel_json_str(d, "error"));
+        const cJSON *at = cJSON_GetObjectItemCaseSensitive(d, "at");
+        char ts[40];
+        if (cJSON_IsNumber(at) &&
+            easel_format_time((int64_t)at->valuedouble, ts, sizeof(ts)) == EASEL_OK)
+            cJSON_AddStringToObject(item, "at", ts);
+        else
+            cJSON_AddNullToObject(item, "at");
+        /* the entry as it was pushed: JSON when it parses, else its text */
+        const cJSON *entry = cJSON_GetObjectItemCaseSensitive(d, "entry");
+        cJSON *shown = NULL;
+        if (cJSON_IsString(entry))
+            shown = cJSON_Parse(entry->valuestring);
+        if (!shown)
+            shown = entry ? cJSON_Duplicate(entry, 1) : cJSON_CreateNull();
+        cJSON_AddItemToObject(item, "entry", shown);
+        cJSON_AddItemToArray(items, item);
+        cJSON_Delete(d);
+    }
+    easel_queue_entries_free(e, n);
+    free(e);
+    api_reply_json(r, 200, o);
+}
+
+void api_dead_retry(struct api_ctx *x, struct api_req *r)
+{
+    const char *id = r->params[0];
+    if (!easel_uuid_valid(id)) {
+        api_error(r, 404, "not_found", "no dead letter %s", id);
+        return;
+    }
+    struct easel_queue *q = api_queue(x, r);
+    struct easel_store *s = q ? api_store(x, r) : NULL;
+    if (!s)
+        return;
+    struct easel_error err;
+    easel_error_clear(&err);
+    easel_err rc = easel_client_retry(s, q, id, &err);
+    if (rc == EASEL_ENOTFOUND) {
+        api_error(r, 404, "not_found", "no job %s", id);
+        return;
+    }
+    if (rc == EASEL_ECONFLICT) {
+        api_error(r, 409, "conflict", "%s", err.msg);
+        return;
+    }
+    if (rc) {
+        api_unavailable(r, "backend", err.msg);
+        return;
+    }
+    struct easel_job *j = NULL;
+    rc = easel_store_job_get(s, id, &j);
+    if (rc) {
+        api_store_failed(x, r, rc);
+        return;
+    }
+    easel_job_free(j);
+    /* the job as /v1/jobs/{id} shows it */
+    api_jobs_get(x, r);
+}
+
+void api_dead_delete(struct api_ctx *x, struct api_req *r)
+{
+    const char *id = r->params[0];
+    if (!easel_uuid_valid(id)) {
+        api_error(r, 404, "not_found", "no dead letter %s", id);
+        return;
+    }
+    struct easel_queue *q = api_queue(x, r);
+    if (!q)
+        return;
+    bool found = false;
+    easel_err rc = easel_queue_undead(q, id, &found);
+    if (rc) {
+        api_queue_failed(x, r, rc);
+        return;
+    }
+    if (!found) {
+        api_error(r, 404, "not_found", "no dead letter %s", id);
+        return;
+    }
+    api_reply_text(r, 204, "application/json", "", 0, true);
+}
+
+/* ------------------------------------------------------ health, readiness */
+
+void api_healthz(struct api_ctx *x, struct api_req *r)
+{
+    (void)x;
+    static const char ok[] = "{\"status\":\"ok\"}";
+    api_reply_text(r, 200, "application/json", ok, sizeof(ok) - 1, true);
+}
+
+void api_readyz(struct api_ctx *x, struct api_req *r)
+{
+    cJSON *o = cJSON_CreateObject(), *checks = cJSON_CreateObject();
+    bool ready = true;
+    struct api_req probe = {.base_url = r->base_url};
+    struct easel_queue *q = api_queue(x, &probe);
+    struct easel_queue_stats st;
+    if (q && easel_queue_stats(q, &st) == EASEL_OK) {
+        cJSON_AddStringToObject(checks, "redis", "ok");
+    } else {
+        ready = false;
+        cJSON_AddStringToObject(checks, "redis", q ? easel_queue_errstr(q) : "not reachable");
+        if (q)
+            api_queue_failed(x, &probe, EASEL_ECONN);
+    }
+    struct easel_store *s = api_store(x, &probe);
+    int version = 0;
+    if (s && easel_store_schema_version(s, &version) == EASEL_OK) {
+        cJSON_AddStringToObject(checks, "postgres", "ok");
+    } else {
+        ready = false;
+        cJSON_AddStringToObject(checks, "postgres", s ? easel_store_errstr(s) : "not reachable");
+        if (s)
+            api_store_failed(x, &probe, EASEL_ECONN);
+    }
+    if (!x->reg) {
+        ready = false;
+        cJSON_AddStringToObject(checks, "registry", "not loaded");
+    } else {
+        cJSON_AddStringToObject(checks, "registry", "ok");
+    }
+    if (!probe.resp_static)
+        free(probe.resp);
+    cJSON_AddStringToObject(o, "status", ready ? "ready" : "not_ready");
+    cJSON_AddItemToObject(o, "checks", checks);
+    api_reply_json(r, ready ? 200 : 503, o);
+    if (!ready)
+        r->retry_after_s = 1;
+}
+
+/* ------------------------------------------------------------ openapi */
+
+extern const char easel_openapi_json[];
+extern const size_t easel_openapi_json_len;
+
+void api_openapi(struct api_ctx *x, struct api_req *r)
+{
+    (void)x;
+    api_reply_text(r, 200, "application/json", easel_openapi_json, easel_openapi_json_len,
+                   true);
+}

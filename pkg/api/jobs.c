@@ -1,0 +1,709 @@
+/*
+ * jobs.c - /v1/jobs: create, read, list, cancel, retry and history.
+ *
+ * A job made through the API takes the same road as one pushed on the
+ * queue: the envelope goes through the registry's intake (so the API
+ * refuses exactly what the claimer would dead-letter), it is pushed on the
+ * queue (or into the delayed set, for run_at/delay) under its id, and the
+ * row is inserted. The push comes first: if this process dies between the
+ * two, the claimer inserts the same row from the same envelope; the other
+ * way round a row could wait forever for an entry that never came.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api_int.h"
+#include "easel/client.h"
+#include "easel/yamljson.h"
+
+/* ----------------------------------------------------------- the view */
+
+static void add_time(cJSON *o, const char *key, int64_t ms)
+{
+    char ts[40];
+    if (ms > 0 && easel_format_time(ms, ts, sizeof(ts)) == EASEL_OK)
+        cJSON_AddStringToObject(o, key, ts);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+static void add_str(cJSON *o, const char *key, const char *v)
+{
+    if (v)
+        cJSON_AddStringToObject(o, key, v);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+static void add_secs(cJSON *o, const char *key, int64_t from_ms, int64_t to_ms)
+{
+    if (from_ms > 0 && to_ms >= from_ms)
+        cJSON_AddNumberToObject(o, key, (double)(to_ms - from_ms) / 1000.0);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+/* The job as the API shows it (docs/api.md, components.schemas.Job). */
+static cJSON *job_view(const struct api_req *r, const struct easel_job *j)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *input = j->input ? cJSON_Parse(j->input) : NULL;
+    cJSON *result = j->result ? cJSON_Parse(j->result) : NULL;
+    cJSON_AddStringToObject(o, "id", j->id);
+    cJSON_AddStringToObject(o, "status", easel_status_name(j->status));
+    cJSON_AddStringToObject(o, "model", j->model ? j->model : "");
+    add_str(o, "result_model", j->result_model);
+    add_str(o, "type", j->type);
+    /* the intake's fields are the input; its images are listed apart */
+    cJSON *fields = cJSON_DetachItemFromObjectCaseSensitive(input, "fields");
+    cJSON *images = cJSON_DetachItemFromObjectCaseSensitive(input, "images");
+    cJSON_AddItemToObject(o, "input", cJSON_IsObject(fields) ? fields : cJSON_CreateNull());
+    if (!cJSON_IsObject(fields))
+        cJSON_Delete(fields);
+    cJSON_AddItemToObject(o, "images", cJSON_IsArray(images) ? images : cJSON_CreateArray());
+    if (!cJSON_IsArray(images))
+        cJSON_Delete(images);
+    add_str(o, "owner", j->owner);
+    add_str(o, "channel", j->channel);
+    cJSON *meta = j->metadata ? cJSON_Parse(j->metadata) : NULL;
+    cJSON_AddItemToObject(o, "metadata", meta ? meta : cJSON_CreateNull());
+    cJSON_AddNumberToObject(o, "priority", j->priority);
+    add_str(o, "idempotency_key", j->idempotency_key);
+    cJSON *att = cJSON_AddObjectToObject(o, "attempts");
+    cJSON_AddNumberToObject(att, "count", j->attempts);
+    cJSON_AddNumberToObject(att, "max", j->max_attempts);
+    if (j->error_class || j->error_reason || j->error_message) {
+        cJSON *e = cJSON_AddObjectToObject(o, "error");
+        add_str(e, "class", j->error_class);
+        add_str(e, "reason", j->error_reason);
+        add_str(e, "message", j->error_message);
+    } else {
+        cJSON_AddNullToObject(o, "error");
+    }
+    const cJSON *outs = cJSON_GetObjectItemCaseSensitive(result, "outputs");
+    if (cJSON_IsArray(outs)) {
+        cJSON *out = cJSON_AddObjectToObject(o, "output");
+        cJSON *vs = cJSON_AddArrayToObject(out, "variants");
+        for (const cJSON *v = outs->child; v; v = v->next) {
+            cJSON *x = cJSON_CreateObject();
+            const char *url = easel_json_str(v, "presigned_url");
+            add_str(x, "name", easel_json_str(v, "variant"));
+            add_str(x, "format", easel_json_str(v, "format"));
+            static const char *const nums[] = {"width", "height", "bytes"};
+            for (size_t k = 0; k < 3; k++) {
+                const cJSON *n = cJSON_GetObjectItemCaseSensitive(v, nums[k]);
+                cJSON_AddNumberToObject(x, nums[k], cJSON_IsNumber(n) ? n->valuedouble : 0);
+            }
+            add_str(x, "url", url ? url : easel_json_str(v, "url"));
+            cJSON_AddItemToArray(vs, x);
+        }
+    } else {
+        cJSON_AddNullToObject(o, "output");
+    }
+    cJSON *m = cJSON_AddObjectToObject(o, "metrics");
+    add_secs(m, "queue_seconds", j->created_ms, j->started_ms);
+    add_secs(m, "run_seconds", j->started_ms, j->finished_ms);
+    const cJSON *pd = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(result, "provider"), "duration_ms");
+    if (cJSON_IsNumber(pd))
+        cJSON_AddNumberToObject(m, "provider_seconds", pd->valuedouble / 1000.0);
+    else
+        cJSON_AddNullToObject(m, "provider_seconds");
+    add_time(o, "created_at", j->created_ms);
+    add_time(o, "started_at", j->started_ms);
+    add_time(o, "completed_at", easel_status_terminal(j->status) ? j->finished_ms : 0);
+    add_time(o, "run_at", j->status == EASEL_STATUS_QUEUED || j->status == EASEL_STATUS_RETRYING
+                              ? j->run_after_ms : 0);
+    cJSON *u = cJSON_AddObjectToObject(o, "urls");
+    char *g = easel_asprintf("%s/v1/jobs/%s", r->base_url, j->id);
+    char *c = easel_asprintf("%s/v1/jobs/%s/cancel", r->base_url, j->id);
+    char *ev = easel_asprintf("%s/v1/jobs/%s/events", r->base_url, j->id);
+    add_str(u, "get", g);
+    add_str(u, "cancel", c);
+    add_str(u, "events", ev);
+    free(g);
+    free(c);
+    free(ev);
+    cJSON_Delete(input);
+    cJSON_Delete(result);
+    return o;
+}
+
+/* May this request see job j? An owner-confined token sees only its owner's
+ * jobs; any other job is "not found", so ids of others leak nothing. */
+static bool visible(const struct api_req *r, const struct easel_job *j)
+{
+    const struct api_token *t = r->tok;
+    if (!t || !t->owner)
+        return true;
+    return easel_str_eq(t->owner, j->owner) && easel_str_eq(t->channel, j->channel);
+}
+
+/* Loads the job named by the path, answering 400/404/503 when it cannot. */
+static struct easel_job *load_job(struct api_ctx *x, struct api_req *r, const char *id)
+{
+    if (!easel_uuid_valid(id)) {
+        api_error(r, 404, "not_found", "no job %s (a job id is a UUID)", id);
+        return NULL;
+    }
+    struct easel_store *s = api_store(x, r);
+    if (!s)
+        return NULL;
+    struct easel_job *j = NULL;
+    easel_err rc = easel_store_job_get(s, id, &j);
+    if (rc == EASEL_ENOTFOUND || (rc == EASEL_OK && !visible(r, j))) {
+        easel_job_free(j);
+        api_error(r, 404, "not_found", "no job %s", id);
+        return NULL;
+    }
+    if (rc) {
+        api_store_failed(x, r, rc);
+        return NULL;
+    }
+    return j;
+}
+
+static void reply_job(struct api_req *r, int status, const struct easel_job *j)
+{
+    api_reply_json(r, status, job_view(r, j));
+}
+
+void api_jobs_get(struct api_ctx *x, struct api_req *r)
+{
+    struct easel_job *j = load_job(x, r, r->params[0]);
+    if (!j)
+        return;
+    reply_job(r, 200, j);
+    easel_job_free(j);
+}
+
+/* ------------------------------------------------------------- create */
+
+/* "malformed JSON at line 3, column 7 (byte 41)" */
+static void bad_json(struct api_req *r, const char *end)
+{
+    const char *b = r->body.data ? r->body.data : "";
+    size_t off = end && end >= b ? (size_t)(end - b) : 0;
+    if (off > r->body.len)
+        off = r->body.len;
+    size_t line = 1, col = 1;
+    for (size_t i = 0; i < off; i++) {
+        if (b[i] == '\n') {
+            line++;
+            col = 1;
+        } else {
+            col++;
+        }
+    }
+    api_error(r, 400, "malformed_json", "malformed JSON at line %zu, column %zu (byte %zu)",
+              line, col, off);
+}
+
+/* RFC 3339 ("2026-11-28T12:00:00Z", "...+01:00", fractions allowed) to
+ * wall milliseconds. */
+static bool parse_rfc3339(const char *s, int64_t *out)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!p)
+        return false;
+    int64_t ms = 0;
+    if (*p == '.') {
+        int64_t scale = 100;
+        for (p++; *p >= '0' && *p <= '9'; p++) {
+            ms += (*p - '0') * scale;
+            scale /= 10;
+        }
+    }
+    int64_t off = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+        int hh, mm;
+        if (easel_parse_int((char[]){p[1], p[2], 0}, 0, 23, &hh) ||
+            easel_parse_int((char[]){p[4], p[5], 0}, 0, 59, &mm))
+            return false;
+        off = (hh * 60 + mm) * 60000LL * (*p == '+' ? 1 : -1);
+        p += 6;
+    } else {
+        return false;
+    }
+    if (*p)
+        return false;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1)
+        return false;
+    *out = (int64_t)t * 1000 + ms - off;
+    return true;
+}
+
+struct create {
+    cJSON *body;
+    const char *model, *type, *idem, *webhook, *owner, *channel;
+    const cJSON *input, *images, *metadata, *priority;
+    int64_t run_at_ms;
+};
+
+/* Checks the request body field by field; 422 names the first problem. */
+static bool read_create(struct api_req *r, struct create *c)
+{
+    static const char *const known[] = {"model", "input", "images", "type", "priority",
+                                        "idempotency_key", "webhook", "metadata", "owner",
+                                        "channel", "run_at", "delay", NULL};
+    for (const cJSON *f = c->body->child; f; f = f->next) {
+        bool ok = false;
+        for (size_t k = 0; known[k] && !ok; k++)
+            ok = !strcmp(f->string, known[k]);
+        if (!ok) {
+            api_error(r, 422, "unknown_field", "unknown field \"%s\" (known: model, input, "
+                      "images, type, priority, idempotency_key, webhook, metadata, owner, "
+                      "channel, run_at, delay)", f->string);
+            return false;
+        }
+    }
+    static const char *const strs[] = {"model", "type", "idempotency_key", "webhook",
+                                       "owner", "channel", "run_at", "delay"};
+    const char *vals[8] = {0};
+    for (size_t k = 0; k < 8; k++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(c->body, strs[k]);
+        if (!v || cJSON_IsNull(v))
+            continue;
+        if (!cJSON_IsString(v) || !*v->valuestring) {
+            api_error(r, 422, "invalid_field", "\"%s\" must be a non-empty string", strs[k]);
+            return false;
+        }
+        vals[k] = v->valuestring;
+    }
+    c->model = vals[0];
+    c->type = vals[1];
+    c->idem = r->idempotency_key && *r->idempotency_key ? r->idempotency_key : vals[2];
+    if (vals[2] && r->idempotency_key && strcmp(vals[2], r->idempotency_key)) {
+        api_error(r, 422, "invalid_field",
+                  "the Idempotency-Key header and the idempotency_key field differ");
+        return false;
+    }
+    c->webhook = vals[3];
+    c->owner = vals[4];
+    c->channel = vals[5];
+    c->input = cJSON_GetObjectItemCaseSensitive(c->body, "input");
+    if (c->input && !cJSON_IsNull(c->input) && !cJSON_IsObject(c->input)) {
+        api_error(r, 422, "invalid_field", "\"input\" must be an object");
+        return false;
+    }
+    c->images = cJSON_GetObjectItemCaseSensitive(c->body, "images");
+    if (c->images && !cJSON_IsNull(c->images)) {
+        bool ok = cJSON_IsArray(c->images);
+        for (const cJSON *i = ok ? c->images->child : NULL; i; i = i->next)
+            ok = ok && cJSON_IsString(i) && *i->valuestring;
+        if (!ok) {
+            api_error(r, 422, "invalid_field", "\"images\" must be a list of URLs");
+            return false;
+        }
+    }
+    c->metadata = cJSON_GetObjectItemCaseSensitive(c->body, "metadata");
+    c->priority = cJSON_GetObjectItemCaseSensitive(c->body, "priority");
+    if (vals[6] && vals[7]) {
+        api_error(r, 422, "invalid_field", "give run_at or delay, not both");
+        return false;
+    }
+    if (vals[6] && !parse_rfc3339(vals[6], &c->run_at_ms)) {
+        api_error(r, 422, "invalid_field",
+                  "\"run_at\" must be an RFC 3339 time such as 2026-11-28T12:00:00Z");
+        return false;
+    }
+    if (vals[7]) {
+        int64_t d;
+        if (easel_parse_duration_ms(vals[7], &d) || d < 0 || d > 366LL * 86400000) {
+            api_error(r, 422, "invalid_field",
+                      "\"delay\" must be a duration such as 30s, 5m or 2h (at most a year)");
+            return false;
+        }
+        c->run_at_ms = easel_wall_ms() + d;
+    }
+    /* an owner-confined token makes jobs for its owner only */
+    const struct api_token *t = r->tok;
+    if (t && t->owner) {
+        if ((c->owner && strcmp(c->owner, t->owner)) ||
+            (c->channel && strcmp(c->channel, t->channel))) {
+            api_error(r, 403, "forbidden", "token \"%s\" may only create jobs for owner %s:%s",
+                      t->name, t->channel, t->owner);
+            return false;
+        }
+        c->owner = t->owner;
+        c->channel = t->channel;
+    }
+    if (!!c->owner != !!c->channel) {
+        api_error(r, 422, "invalid_field", "\"owner\" and \"channel\" go together");
+        return false;
+    }
+    return true;
+}
+
+/* The queue envelope for the request: what a producer would LPUSH. */
+static char *envelope(const struct create *c, const char *id)
+{
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "id", id);
+    static const char *const keys[] = {"model", "type", "idempotency_key", "webhook",
+                                       "owner", "channel"};
+    const char *vals[] = {c->model, c->type, c->idem, c->webhook, c->owner, c->channel};
+    for (size_t k = 0; k < 6; k++)
+        if (vals[k])
+            cJSON_AddStringToObject(e, keys[k], vals[k]);
+    if (c->priority && !cJSON_IsNull(c->priority))
+        cJSON_AddItemToObject(e, "priority", cJSON_Duplicate(c->priority, 1));
+    if (c->metadata && !cJSON_IsNull(c->metadata))
+        cJSON_AddItemToObject(e, "metadata", cJSON_Duplicate(c->metadata, 1));
+    cJSON *payload = c->input && cJSON_IsObject(c->input) ? cJSON_Duplicate(c->input, 1)
+                                                          : cJSON_CreateObject();
+    if (c->images && cJSON_IsArray(c->images)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(payload, "images");
+        cJSON_AddItemToObject(payload, "images", cJSON_Duplicate(c->images, 1));
+    }
+    cJSON_AddItemToObject(e, "payload", payload);
+    char *text = cJSON_PrintUnformatted(e);
+    cJSON_Delete(e);
+    return text;
+}
+
+static bool is_json_type(const char *ct)
+{
+    if (!ct)
+        return false;
+    size_t n = strcspn(ct, ";");
+    while (n && ct[n - 1] == ' ')
+        n--;
+    return (n == 16 && !strncasecmp(ct, "application/json", 16)) ||
+           (n > 5 && !strncasecmp(ct + n - 5, "+json", 5) && memchr(ct, '/', n));
+}
+
+/* Answers with the job of an idempotency key seen before (200). The first
+ * request may still be between its push and its insert: wait a moment. */
+static void reply_existing(struct api_ctx *x, struct api_req *r, const char *id)
+{
+    for (int i = 0; i < 20; i++) {
+        struct easel_store *s = api_store(x, r);
+        if (!s)
+            return;
+        struct easel_job *j = NULL;
+        easel_err rc = easel_store_job_get(s, id, &j);
+        if (rc == EASEL_OK) {
+            if (visible(r, j))
+                reply_job(r, 200, j);
+            else
+                api_error(r, 409, "idempotency_conflict",
+                          "the idempotency key is in use by another owner's job");
+            easel_job_free(j);
+            return;
+        }
+        if (rc != EASEL_ENOTFOUND) {
+            api_store_failed(x, r, rc);
+            return;
+        }
+        easel_sleep_ms(100);
+    }
+    api_error(r, 409, "idempotency_conflict",
+              "the idempotency key belongs to job %s, which is not recorded yet; try again", id);
+}
+
+void api_jobs_create(struct api_ctx *x, struct api_req *r)
+{
+    struct create c;
+    memset(&c, 0, sizeof(c));
+    struct easel_intake in;
+    memset(&in, 0, sizeof(in));
+    char *env = NULL, *payload = NULL, *input = NULL, *meta = NULL;
+    struct easel_error err;
+    easel_error_clear(&err);
+
+    if (!is_json_type(r->content_type)) {
+        api_error(r, 415, "unsupported_media_type",
+                  "the body must be JSON (Content-Type: application/json), not %s",
+                  r->content_type ? r->content_type : "untyped");
+        return;
+    }
+    const char *end = NULL;
+    c.body = cJSON_ParseWithLengthOpts(r->body.data ? r->body.data : "", r->body.len, &end, 0);
+    if (!c.body) {
+        bad_json(r, cJSON_GetErrorPtr());
+        return;
+    }
+    if (!cJSON_IsObject(c.body)) {
+        api_error(r, 400, "malformed_json", "the body must be a JSON object");
+        goto out;
+    }
+    if (!read_create(r, &c))
+        goto out;
+    if (!x->reg) {
+        api_unavailable(r, "registry", "not loaded");
+        goto out;
+    }
+    char id[EASEL_UUID_LEN + 1];
+    easel_uuid_v4(id);
+    env = envelope(&c, id);
+    if (!env) {
+        api_error(r, 500, "internal", "out of memory");
+        goto out;
+    }
+    easel_err rc = easel_registry_intake(x->reg, env, strlen(env), &in, &err);
+    if (rc == EASEL_ENOTFOUND) {
+        api_error(r, 422, "unknown_model", "%s", err.msg);
+        goto out;
+    }
+    if (rc) {
+        api_error(r, 422, err.reason[0] ? err.reason : "invalid", "%s", err.msg);
+        goto out;
+    }
+    struct easel_queue *q = api_queue(x, r);
+    if (!q)
+        goto out;
+    if (c.idem) {
+        char existing[EASEL_UUID_LEN + 1] = "";
+        rc = easel_queue_idempotency(q, c.idem, id, x->reg->idempotency_window_ms, existing);
+        if (rc) {
+            api_queue_failed(x, r, rc);
+            goto out;
+        }
+        if (existing[0] && strcmp(existing, id)) {
+            reply_existing(x, r, existing);
+            goto out;
+        }
+    }
+    struct easel_store *s = api_store(x, r);
+    if (!s)
+        goto out;
+    /* the queue first (see the top of this file) */
+    rc = c.run_at_ms > easel_wall_ms() ? easel_queue_retry(q, id, env, c.run_at_ms)
+                                       : easel_queue_push(q, env, strlen(env));
+    if (rc) {
+        api_queue_failed(x, r, rc);
+        goto out;
+    }
+    payload = in.payload ? cJSON_PrintUnformatted(in.payload) : NULL;
+    input = in.input ? cJSON_PrintUnformatted(in.input) : NULL;
+    meta = in.metadata ? cJSON_PrintUnformatted(in.metadata) : NULL;
+    struct easel_job_new jn = {
+        .id = id,
+        .type = in.type,
+        .model = in.model,
+        .priority = in.priority,
+        .idempotency_key = in.idempotency_key,
+        .payload = payload ? payload : "{}",
+        .input = input,
+        .metadata = meta,
+        .webhook = in.webhook,
+        .channel = in.channel,
+        .owner = in.owner,
+        .max_attempts = easel_registry_chain_attempts(x->reg, in.model),
+        .status = EASEL_STATUS_QUEUED,
+        .run_after_ms = c.run_at_ms > easel_wall_ms() ? c.run_at_ms : 0,
+    };
+    bool created = false;
+    rc = easel_store_job_insert(s, &jn, &created);
+    if (rc) {
+        /* the entry is queued: the claimer records the job when it takes it */
+        api_store_failed(x, r, rc);
+        goto out;
+    }
+    struct easel_job *j = NULL;
+    rc = easel_store_job_get(s, id, &j);
+    if (rc) {
+        api_store_failed(x, r, rc);
+        goto out;
+    }
+    easel_fmt_cut(r->location, sizeof(r->location), "/v1/jobs/%s", id);
+    reply_job(r, 201, j);
+    easel_job_free(j);
+out:
+    easel_intake_cleanup(&in);
+    cJSON_Delete(c.body);
+    free(env);
+    free(payload);
+    free(input);
+    free(meta);
+}
+
+/* --------------------------------------------------------------- list */
+
+void api_jobs_list(struct api_ctx *x, struct api_req *r)
+{
+    struct easel_job_query q = {.status = -1, .limit = 100};
+    const char *v;
+    char owner_buf[300];
+    if ((v = api_arg(r, "status")) && *v) {
+        enum easel_status st;
+        if (easel_status_parse(v, &st)) {
+            api_error(r, 400, "invalid_query", "status \"%s\" is not a job status", v);
+            return;
+        }
+        q.status = (int)st;
+    }
+    if ((v = api_arg(r, "model")) && *v)
+        q.model = v;
+    if ((v = api_arg(r, "owner")) && *v) {
+        /* channel:id, or a bare id for any channel */
+        easel_strlcpy(owner_buf, v, sizeof(owner_buf));
+        char *colon = strchr(owner_buf, ':');
+        if (colon) {
+            *colon = '\0';
+            q.channel = owner_buf;
+            q.owner = colon + 1;
+        } else {
+            q.owner = owner_buf;
+        }
+    }
+    if ((v = api_arg(r, "created_after")) && *v && !parse_rfc3339(v, &q.created_after_ms)) {
+        api_error(r, 400, "invalid_query", "created_after must be an RFC 3339 time");
+        return;
+    }
+    if ((v = api_arg(r, "limit")) && *v) {
+        int lim;
+        if (easel_parse_int(v, 1, 1000, &lim)) {
+            api_error(r, 400, "invalid_query", "limit must be a whole number from 1 to 1000");
+            return;
+        }
+        q.limit = (size_t)lim;
+    }
+    char cursor_id[EASEL_UUID_LEN + 1];
+    if ((v = api_arg(r, "cursor")) && *v) {
+        /* "<created_at in µs>.<id>", as next_cursor gave it */
+        const char *dot = strchr(v, '.');
+        char num[24];
+        if (!dot || (size_t)(dot - v) >= sizeof(num) || strlen(dot + 1) != EASEL_UUID_LEN) {
+            api_error(r, 400, "invalid_query", "cursor is not one this API gave out");
+            return;
+        }
+        memcpy(num, v, (size_t)(dot - v));
+        num[dot - v] = '\0';
+        easel_strlcpy(cursor_id, dot + 1, sizeof(cursor_id));
+        if (easel_parse_i64(num, 0, INT64_MAX, &q.after_created_us) ||
+            !easel_uuid_valid(cursor_id)) {
+            api_error(r, 400, "invalid_query", "cursor is not one this API gave out");
+            return;
+        }
+        q.after_id = cursor_id;
+    }
+    const struct api_token *t = r->tok;
+    if (t && t->owner) {
+        if ((q.owner && strcmp(q.owner, t->owner)) ||
+            (q.channel && strcmp(q.channel, t->channel))) {
+            /* someone else's jobs: for this token there are none */
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddArrayToObject(o, "items");
+            cJSON_AddNullToObject(o, "next_cursor");
+            api_reply_json(r, 200, o);
+            return;
+        }
+        q.owner = t->owner;
+        q.channel = t->channel;
+    }
+    struct easel_store *s = api_store(x, r);
+    if (!s)
+        return;
+    struct easel_job **jobs = NULL;
+    size_t n = 0;
+    int64_t last_us = 0;
+    easel_err rc = easel_store_job_query(s, &q, &jobs, &n, &last_us);
+    if (rc) {
+        api_store_failed(x, r, rc);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject(), *items = cJSON_AddArrayToObject(o, "items");
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(items, job_view(r, jobs[i]));
+    if (n == q.limit) {
+        char cur[80];
+        easel_fmt_cut(cur, sizeof(cur), "%lld.%s", (long long)last_us, jobs[n - 1]->id);
+        cJSON_AddStringToObject(o, "next_cursor", cur);
+    } else {
+        cJSON_AddNullToObject(o, "next_cursor");
+    }
+    easel_store_jobs_free(jobs, n);
+    api_reply_json(r, 200, o);
+}
+
+/* ------------------------------------------------ cancel, retry, events */
+
+void api_jobs_cancel(struct api_ctx *x, struct api_req *r)
+{
+    struct easel_job *j = load_job(x, r, r->params[0]);
+    if (!j)
+        return;
+    easel_job_free(j);
+    struct easel_queue *q = api_queue(x, r);
+    if (!q)
+        return;
+    struct easel_error err;
+    easel_error_clear(&err);
+    easel_err rc = easel_client_cancel(x->s, q, r->params[0], &err);
+    if (rc == EASEL_ECONFLICT) {
+        api_error(r, 409, "conflict", "%s", err.msg);
+        return;
+    }
+    if (rc) {
+        api_unavailable(r, "backend", err.msg);
+        return;
+    }
+    if ((j = load_job(x, r, r->params[0]))) {
+        reply_job(r, 200, j);
+        easel_job_free(j);
+    }
+}
+
+void api_jobs_retry(struct api_ctx *x, struct api_req *r)
+{
+    struct easel_job *j = load_job(x, r, r->params[0]);
+    if (!j)
+        return;
+    easel_job_free(j);
+    struct easel_queue *q = api_queue(x, r);
+    if (!q)
+        return;
+    struct easel_error err;
+    easel_error_clear(&err);
+    easel_err rc = easel_client_retry(x->s, q, r->params[0], &err);
+    if (rc == EASEL_ECONFLICT) {
+        api_error(r, 409, "conflict", "%s", err.msg);
+        return;
+    }
+    if (rc) {
+        api_unavailable(r, "backend", err.msg);
+        return;
+    }
+    if ((j = load_job(x, r, r->params[0]))) {
+        reply_job(r, 200, j);
+        easel_job_free(j);
+    }
+}
+
+void api_jobs_events(struct api_ctx *x, struct api_req *r)
+{
+    struct easel_job *j = load_job(x, r, r->params[0]);
+    if (!j)
+        return;
+    easel_job_free(j);
+    struct easel_event *ev = NULL;
+    size_t n = 0;
+    easel_err rc = easel_store_events(x->s, r->params[0], &ev, &n);
+    if (rc) {
+        api_store_failed(x, r, rc);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject(), *items = cJSON_AddArrayToObject(o, "items");
+    for (size_t i = 0; i < n; i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "seq", (double)ev[i].seq);
+        add_time(e, "at", ev[i].at_ms);
+        add_str(e, "from", ev[i].from_status);
+        add_str(e, "to", ev[i].to_status);
+        cJSON_AddNumberToObject(e, "attempt", ev[i].attempt);
+        add_str(e, "reason", ev[i].reason);
+        add_str(e, "message", ev[i].message);
+        cJSON_AddItemToArray(items, e);
+    }
+    easel_store_events_free(ev, n);
+    api_reply_json(r, 200, o);
+}
