@@ -110,6 +110,24 @@ void easel_store_jobs_free(struct easel_job **jobs, size_t n);
  * waits): queued and due, scheduled jobs not yet due left out. */
 easel_err easel_store_oldest_queued(struct easel_store *s, int64_t *created_ms);
 
+/* Counts over every job, for /worker/stats: by status, and the mean run
+ * time of the succeeded ones (started to finished). */
+struct easel_job_stats {
+    int64_t total, queued, dispatched, running, retrying, succeeded, failed, dead, canceled;
+    double avg_run_seconds; /* 0 when none succeeded */
+};
+easel_err easel_store_job_stats(struct easel_store *s, struct easel_job_stats *out);
+
+/* The jobs an attempt is working on now (dispatched or running), oldest
+ * first, at most limit: for /worker/workers. */
+easel_err easel_store_jobs_active(struct easel_store *s, size_t limit,
+                                  struct easel_job ***out, size_t *n);
+
+/* The status of each of n jobs in one round trip: st[i] for ids[i], or -1
+ * when there is no such job. */
+easel_err easel_store_job_statuses(struct easel_store *s, const char *const *ids, size_t n,
+                                   int *st);
+
 /* A page of jobs for the API: newest first (created_at, then id), filtered,
  * continuing strictly after a cursor. Every filter left NULL/0/-1 is off. */
 struct easel_job_query {

@@ -85,8 +85,16 @@ struct api_req {
     char allow[64];
     int retry_after_s;
     char location[160];
+    char applied[24];      /* Preference-Applied, e.g. "wait=10" */
     const char *resp_type; /* default application/json */
     bool resp_static;      /* resp is not ours to free */
+    /* Prefer: wait: the handler sets park_id to hold the answer until that
+     * job is terminal or park_until_ms (mono) passes; then resume runs on a
+     * pool thread to answer. */
+    char park_id[EASEL_UUID_LEN + 1];
+    int64_t park_until_ms;
+    int park_status;
+    api_handler resume;
     /* service thread only */
     bool abandoned;        /* the connection closed while in the pool */
     bool headers_sent;
@@ -124,6 +132,10 @@ struct easel_store *api_store(struct api_ctx *x, struct api_req *r);
 void api_store_failed(struct api_ctx *x, struct api_req *r, easel_err rc);
 void api_queue_failed(struct api_ctx *x, struct api_req *r, easel_err rc);
 
+/* The seconds a Prefer header asks to wait ("wait" = 60, "wait=N", N up
+ * to 60), or 0. */
+int api_prefer_wait(const struct api_req *r);
+
 /* The pool: started with the server, fed by it. */
 struct api_pool;
 easel_err api_pool_start(struct easel_api *a, int threads, struct api_pool **out);
@@ -134,6 +146,12 @@ void api_pool_stop(struct api_pool *p);
 /* server.c: hands a finished request back to the service thread. */
 void api_server_done(struct easel_api *a, struct api_req *r);
 const struct easel_api_opts *api_opts(const struct easel_api *a);
+
+/* The job named by id as this request may see it: NULL after answering
+ * 404 (unknown, not a UUID, another owner's) or 503. Caller frees. */
+struct easel_job *api_job_load(struct api_ctx *x, struct api_req *r, const char *id);
+/* Answers with the API's view of j (components.schemas.Job). */
+void api_reply_job(struct api_req *r, int status, const struct easel_job *j);
 
 /* Route handlers (jobs.c, admin.c, worker.c, meta.c). */
 void api_jobs_create(struct api_ctx *x, struct api_req *r);
@@ -150,5 +168,14 @@ void api_dead_delete(struct api_ctx *x, struct api_req *r);
 void api_healthz(struct api_ctx *x, struct api_req *r);
 void api_readyz(struct api_ctx *x, struct api_req *r);
 void api_openapi(struct api_ctx *x, struct api_req *r);
+void api_worker_start(struct api_ctx *x, struct api_req *r);
+void api_worker_stop(struct api_ctx *x, struct api_req *r);
+void api_worker_status(struct api_ctx *x, struct api_req *r);
+void api_worker_health(struct api_ctx *x, struct api_req *r);
+void api_worker_process(struct api_ctx *x, struct api_req *r);
+void api_worker_config_get(struct api_ctx *x, struct api_req *r);
+void api_worker_config_put(struct api_ctx *x, struct api_req *r);
+void api_worker_stats(struct api_ctx *x, struct api_req *r);
+void api_worker_workers(struct api_ctx *x, struct api_req *r);
 
 #endif

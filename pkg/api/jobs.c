@@ -142,7 +142,7 @@ static bool visible(const struct api_req *r, const struct easel_job *j)
 }
 
 /* Loads the job named by the path, answering 400/404/503 when it cannot. */
-static struct easel_job *load_job(struct api_ctx *x, struct api_req *r, const char *id)
+struct easel_job *api_job_load(struct api_ctx *x, struct api_req *r, const char *id)
 {
     if (!easel_uuid_valid(id)) {
         api_error(r, 404, "not_found", "no job %s (a job id is a UUID)", id);
@@ -165,17 +165,17 @@ static struct easel_job *load_job(struct api_ctx *x, struct api_req *r, const ch
     return j;
 }
 
-static void reply_job(struct api_req *r, int status, const struct easel_job *j)
+void api_reply_job(struct api_req *r, int status, const struct easel_job *j)
 {
     api_reply_json(r, status, job_view(r, j));
 }
 
 void api_jobs_get(struct api_ctx *x, struct api_req *r)
 {
-    struct easel_job *j = load_job(x, r, r->params[0]);
+    struct easel_job *j = api_job_load(x, r, r->params[0]);
     if (!j)
         return;
-    reply_job(r, 200, j);
+    api_reply_job(r, 200, j);
     easel_job_free(j);
 }
 
@@ -380,6 +380,33 @@ static bool is_json_type(const char *ct)
            (n > 5 && !strncasecmp(ct + n - 5, "+json", 5) && memchr(ct, '/', n));
 }
 
+/* After a Prefer: wait: the job as it is now, terminal or not. */
+static void resume_wait(struct api_ctx *x, struct api_req *r)
+{
+    struct easel_job *j = api_job_load(x, r, r->park_id);
+    if (!j)
+        return;
+    api_reply_job(r, r->park_status, j);
+    easel_job_free(j);
+}
+
+/* Answers now, or parks r until the job is terminal when Prefer asks to
+ * wait (as Replicate's API does: at most 60 s, then the job as it is). */
+static void reply_or_wait(struct api_req *r, int status, const struct easel_job *j)
+{
+    int wait = api_prefer_wait(r);
+    if (wait > 0)
+        easel_fmt_cut(r->applied, sizeof(r->applied), "wait=%d", wait);
+    easel_fmt_cut(r->location, sizeof(r->location), "/v1/jobs/%s", j->id);
+    if (wait > 0 && !easel_status_terminal(j->status)) {
+        easel_strlcpy(r->park_id, j->id, sizeof(r->park_id));
+        r->park_until_ms = r->received_ms + wait * 1000LL;
+        r->park_status = status;
+        r->resume = resume_wait;
+    }
+    api_reply_job(r, status, j);
+}
+
 /* Answers with the job of an idempotency key seen before (200). The first
  * request may still be between its push and its insert: wait a moment. */
 static void reply_existing(struct api_ctx *x, struct api_req *r, const char *id)
@@ -392,7 +419,7 @@ static void reply_existing(struct api_ctx *x, struct api_req *r, const char *id)
         easel_err rc = easel_store_job_get(s, id, &j);
         if (rc == EASEL_OK) {
             if (visible(r, j))
-                reply_job(r, 200, j);
+                reply_or_wait(r, 200, j);
             else
                 api_error(r, 409, "idempotency_conflict",
                           "the idempotency key is in use by another owner's job");
@@ -514,8 +541,7 @@ void api_jobs_create(struct api_ctx *x, struct api_req *r)
         api_store_failed(x, r, rc);
         goto out;
     }
-    easel_fmt_cut(r->location, sizeof(r->location), "/v1/jobs/%s", id);
-    reply_job(r, 201, j);
+    reply_or_wait(r, 201, j);
     easel_job_free(j);
 out:
     easel_intake_cleanup(&in);
@@ -629,7 +655,7 @@ void api_jobs_list(struct api_ctx *x, struct api_req *r)
 
 void api_jobs_cancel(struct api_ctx *x, struct api_req *r)
 {
-    struct easel_job *j = load_job(x, r, r->params[0]);
+    struct easel_job *j = api_job_load(x, r, r->params[0]);
     if (!j)
         return;
     easel_job_free(j);
@@ -647,15 +673,15 @@ void api_jobs_cancel(struct api_ctx *x, struct api_req *r)
         api_unavailable(r, "backend", err.msg);
         return;
     }
-    if ((j = load_job(x, r, r->params[0]))) {
-        reply_job(r, 200, j);
+    if ((j = api_job_load(x, r, r->params[0]))) {
+        api_reply_job(r, 200, j);
         easel_job_free(j);
     }
 }
 
 void api_jobs_retry(struct api_ctx *x, struct api_req *r)
 {
-    struct easel_job *j = load_job(x, r, r->params[0]);
+    struct easel_job *j = api_job_load(x, r, r->params[0]);
     if (!j)
         return;
     easel_job_free(j);
@@ -673,15 +699,15 @@ void api_jobs_retry(struct api_ctx *x, struct api_req *r)
         api_unavailable(r, "backend", err.msg);
         return;
     }
-    if ((j = load_job(x, r, r->params[0]))) {
-        reply_job(r, 200, j);
+    if ((j = api_job_load(x, r, r->params[0]))) {
+        api_reply_job(r, 200, j);
         easel_job_free(j);
     }
 }
 
 void api_jobs_events(struct api_ctx *x, struct api_req *r)
 {
-    struct easel_job *j = load_job(x, r, r->params[0]);
+    struct easel_job *j = api_job_load(x, r, r->params[0]);
     if (!j)
         return;
     easel_job_free(j);

@@ -3,6 +3,11 @@
  * Redis and Postgres connections, opened on first use and reopened after a
  * failure, so a request that needs a database waits only for itself.
  *
+ * A request that asked to wait for its job (Prefer: wait) is parked
+ * without holding a thread: one waiter thread looks up every parked job's
+ * status in a single query ten times a second and hands each back to the
+ * pool when its job is terminal or its time is up.
+ *
  * A dependency that is down makes its requests answer 503 with Retry-After
  * at once rather than queue behind connection attempts: after a failed
  * connect a thread does not try again for a second.
@@ -17,10 +22,16 @@ struct api_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct api_req *head, *tail;
-    bool stopping;
+    bool stopping;   /* answer new requests 503 */
+    bool drain;      /* the waiter is gone: workers end once the queue is empty */
     int n;
     pthread_t *threads;
     struct worker *ws;
+    /* parked requests (Prefer: wait), guarded by mu */
+    struct api_req *parked;
+    size_t nparked;
+    pthread_t waiter;
+    bool waiter_on;
 };
 
 struct worker {
@@ -96,16 +107,137 @@ void api_queue_failed(struct api_ctx *x, struct api_req *r, easel_err rc)
     api_unavailable(r, "redis", why);
 }
 
-static void run(struct worker *w, struct api_req *r)
+/* Runs r's handler; false when r was parked instead of answered. */
+static bool run(struct worker *w, struct api_req *r)
 {
     struct api_ctx *x = &w->x;
     const struct easel_api_hooks *h = &x->o->hooks;
     x->reg = h->registry ? h->registry(h->ud) : NULL;
-    r->route->fn(x, r);
-    if (!r->status)
-        api_error(r, 500, "internal", "the handler gave no answer");
+    api_handler fn = r->resume ? r->resume : r->route->fn;
+    r->resume = NULL;
+    fn(x, r);
     easel_registry_unref(x->reg);
     x->reg = NULL;
+    if (r->resume) { /* the handler asked to wait (Prefer: wait) */
+        struct api_pool *p = w->p;
+        pthread_mutex_lock(&p->mu);
+        r->next = p->parked;
+        p->parked = r;
+        p->nparked++;
+        pthread_mutex_unlock(&p->mu);
+        return false;
+    }
+    if (!r->status)
+        api_error(r, 500, "internal", "the handler gave no answer");
+    return true;
+}
+
+int api_prefer_wait(const struct api_req *r)
+{
+    /* Prefer: respond-async, wait=10 ; RFC 7240 lists preferences by comma */
+    const char *p = r->prefer;
+    while (p && *p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t n = strcspn(p, ",;");
+        if (n >= 4 && !strncasecmp(p, "wait", 4)) {
+            const char *v = p + 4;
+            while (v < p + n && *v == ' ')
+                v++;
+            if (v == p + n)
+                return 60;
+            if (*v == '=') {
+                int secs;
+                char num[16];
+                size_t len = (size_t)(p + n - v - 1);
+                if (len == 0 || len >= sizeof(num))
+                    return 0;
+                memcpy(num, v + 1, len);
+                num[len] = '\0';
+                if (easel_parse_int(num, 0, 1000000, &secs))
+                    return 0;
+                return secs > 60 ? 60 : secs;
+            }
+        }
+        p += n;
+        while (*p && *p != ',')
+            p++;
+    }
+    return 0;
+}
+
+/* The waiter thread: its own Postgres connection, one query per round for
+ * every parked job. */
+static void *waiter_main(void *arg)
+{
+    struct api_pool *p = arg;
+    struct easel_store *s = NULL;
+    const struct easel_api_opts *o = api_opts(p->api);
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        bool stop = p->stopping;
+        struct api_req *list = p->parked;
+        size_t n = p->nparked;
+        p->parked = NULL;
+        p->nparked = 0;
+        pthread_mutex_unlock(&p->mu);
+        int *st = n ? calloc(n, sizeof(*st)) : NULL;
+        const char **ids = n ? calloc(n, sizeof(*ids)) : NULL;
+        size_t i = 0;
+        for (struct api_req *r = list; r && ids; r = r->next)
+            ids[i++] = r->park_id;
+        if (n && st && ids && !stop) {
+            if (!s && easel_store_open(o->database_url, &s, NULL) != EASEL_OK)
+                s = NULL;
+            if (s && easel_store_job_statuses(s, ids, n, st) != EASEL_OK) {
+                for (i = 0; i < n; i++)
+                    st[i] = -1;
+                easel_store_free(s);
+                s = NULL;
+            }
+        }
+        int64_t now = easel_now_ms();
+        i = 0;
+        struct api_req *keep = NULL, *ready = NULL;
+        size_t nkeep = 0;
+        for (struct api_req *r = list, *next; r; r = next, i++) {
+            next = r->next;
+            bool done = stop || !st || !ids || now >= r->park_until_ms ||
+                        (st[i] >= 0 && easel_status_terminal((enum easel_status)st[i]));
+            if (done) {
+                r->next = ready;
+                ready = r;
+            } else {
+                r->next = keep;
+                keep = r;
+                nkeep++;
+            }
+        }
+        free(st);
+        free(ids);
+        pthread_mutex_lock(&p->mu);
+        for (struct api_req *r = keep, *next; r; r = next) {
+            next = r->next;
+            r->next = p->parked;
+            p->parked = r;
+        }
+        p->nparked += nkeep;
+        pthread_mutex_unlock(&p->mu);
+        for (struct api_req *r = ready, *next; r; r = next) {
+            next = r->next;
+            api_pool_submit(p, r);
+        }
+        if (stop) {
+            pthread_mutex_lock(&p->mu);
+            bool empty = p->parked == NULL;
+            pthread_mutex_unlock(&p->mu);
+            if (empty)
+                break;
+        }
+        easel_sleep_ms(100);
+    }
+    easel_store_free(s);
+    return NULL;
 }
 
 static void *worker_main(void *arg)
@@ -114,7 +246,7 @@ static void *worker_main(void *arg)
     struct api_pool *p = w->p;
     for (;;) {
         pthread_mutex_lock(&p->mu);
-        while (!p->stopping && !p->head)
+        while (!p->drain && !p->head)
             pthread_cond_wait(&p->cv, &p->mu);
         struct api_req *r = p->head;
         if (r) {
@@ -127,10 +259,10 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&p->mu);
         if (!r)
             break;
-        if (stop)
+        if (stop && !r->resume)
             api_unavailable(r, "server", "shutting down");
-        else
-            run(w, r);
+        else if (!run(w, r))
+            continue; /* parked */
         api_server_done(p->api, r);
     }
     easel_queue_free(w->x.q);
@@ -170,6 +302,8 @@ easel_err api_pool_start(struct easel_api *a, int threads, struct api_pool **out
         }
         p->n++;
     }
+    if (pthread_create(&p->waiter, NULL, waiter_main, p) == 0)
+        p->waiter_on = true;
     *out = p;
     return EASEL_OK;
 }
@@ -193,6 +327,13 @@ void api_pool_stop(struct api_pool *p)
         return;
     pthread_mutex_lock(&p->mu);
     p->stopping = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    /* the waiter hands back what it holds before the workers go */
+    if (p->waiter_on)
+        pthread_join(p->waiter, NULL);
+    pthread_mutex_lock(&p->mu);
+    p->drain = true;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < p->n; i++)

@@ -247,6 +247,11 @@ static int write_head(struct lws *wsi, struct api_req *r)
                                     (const unsigned char *)r->location,
                                     (int)strlen(r->location), &p, end))
         return -1;
+    if (r->applied[0] &&
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"preference-applied:",
+                                    (const unsigned char *)r->applied,
+                                    (int)strlen(r->applied), &p, end))
+        return -1;
     if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                     (const unsigned char *)"no-store", 8, &p, end))
         return -1;

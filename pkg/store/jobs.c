@@ -345,6 +345,124 @@ easel_err easel_store_oldest_queued(struct easel_store *s, int64_t *created_ms)
     return rc;
 }
 
+easel_err easel_store_job_stats(struct easel_store *s, struct easel_job_stats *out)
+{
+    PGresult *res = NULL;
+    memset(out, 0, sizeof(*out));
+    if (!s)
+        return store_einval(s, "job stats");
+    easel_err rc = store_exec(s,
+                              "SELECT status, count(*),"
+                              " coalesce(extract(epoch FROM avg(finished_at - started_at)), 0)"
+                              " FROM jobs GROUP BY status",
+                              0, NULL, &res);
+    if (rc)
+        goto out;
+    for (int i = 0; i < PQntuples(res); i++) {
+        int64_t n = 0;
+        enum easel_status st;
+        if (store_col_i64(res, i, 1, &n) || easel_status_parse(PQgetvalue(res, i, 0), &st))
+            continue;
+        out->total += n;
+        int64_t *slot[] = {
+            [EASEL_STATUS_QUEUED] = &out->queued,       [EASEL_STATUS_DISPATCHED] = &out->dispatched,
+            [EASEL_STATUS_RUNNING] = &out->running,     [EASEL_STATUS_RETRYING] = &out->retrying,
+            [EASEL_STATUS_SUCCEEDED] = &out->succeeded, [EASEL_STATUS_FAILED] = &out->failed,
+            [EASEL_STATUS_DEAD] = &out->dead,           [EASEL_STATUS_CANCELED] = &out->canceled,
+        };
+        if ((size_t)st < sizeof(slot) / sizeof(slot[0]) && slot[st])
+            *slot[st] = n;
+        if (st == EASEL_STATUS_SUCCEEDED)
+            (void)easel_parse_double(PQgetvalue(res, i, 2), &out->avg_run_seconds);
+    }
+out:
+    PQclear(res);
+    return rc;
+}
+
+easel_err easel_store_jobs_active(struct easel_store *s, size_t limit,
+                                  struct easel_job ***out, size_t *n)
+{
+    char lim[24];
+    PGresult *res = NULL;
+    struct easel_job **jobs = NULL;
+    size_t rows = 0, got = 0;
+    *out = NULL;
+    *n = 0;
+    if (!s || limit == 0)
+        return store_einval(s, "active jobs");
+    (void)easel_snprintf(lim, sizeof(lim), "%zu", limit);
+    const char *params[1] = {lim};
+    easel_err rc = store_exec(s,
+                              "SELECT " STORE_JOB_COLS("j") " FROM jobs j"
+                              " WHERE j.status IN ('dispatched', 'running')"
+                              " ORDER BY j.created_at, j.id LIMIT $1::bigint",
+                              1, params, &res);
+    if (rc)
+        goto out;
+    rows = (size_t)PQntuples(res);
+    if (rows == 0)
+        goto out;
+    jobs = calloc(rows, sizeof(*jobs));
+    if (!jobs) {
+        rc = store_fail(s, EASEL_ENOMEM, "active jobs: out of memory");
+        goto out;
+    }
+    for (got = 0; got < rows; got++)
+        if ((rc = store_job_from_row(s, res, (int)got, 0, &jobs[got])))
+            goto out;
+    *out = jobs;
+    *n = rows;
+    jobs = NULL;
+out:
+    easel_store_jobs_free(jobs, got);
+    PQclear(res);
+    return rc;
+}
+
+easel_err easel_store_job_statuses(struct easel_store *s, const char *const *ids, size_t n,
+                                   int *st)
+{
+    PGresult *res = NULL;
+    struct easel_buf arr;
+    easel_buf_init(&arr, 0);
+    for (size_t i = 0; i < n; i++)
+        st[i] = -1;
+    if (!s)
+        return store_einval(s, "job statuses");
+    if (n == 0)
+        return EASEL_OK;
+    easel_err rc = easel_buf_puts(&arr, "{");
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (!easel_uuid_valid(ids[i])) {
+            rc = store_fail(s, EASEL_EINVAL, "job statuses: %s is not a uuid", ids[i]);
+            break;
+        }
+        rc = easel_buf_printf(&arr, "%s%s", i ? "," : "", ids[i]);
+    }
+    if (!rc)
+        rc = easel_buf_puts(&arr, "}");
+    if (rc)
+        goto out;
+    const char *params[1] = {arr.data};
+    rc = store_exec(s, "SELECT id::text, status FROM jobs WHERE id = ANY($1::uuid[])", 1,
+                    params, &res);
+    if (rc)
+        goto out;
+    for (int r = 0; r < PQntuples(res); r++) {
+        enum easel_status status;
+        if (easel_status_parse(PQgetvalue(res, r, 1), &status))
+            continue;
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(ids[i], PQgetvalue(res, r, 0)))
+                st[i] = (int)status;
+    }
+out:
+    easel_buf_cleanup(&arr);
+    PQclear(res);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- heartbeat */
 
 easel_err easel_store_job_heartbeat(struct easel_store *s, const char *id)
