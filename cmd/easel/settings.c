@@ -148,7 +148,7 @@ static const struct easel_opt controller_opts[] = {
         0, "Name of this controller in Redis, at most 95 bytes (default: host-pid-random)"),
     OPT("migrate", "EASEL_MIGRATE", BOOL, "true", migrate, 0, 0,
         "Apply database migrations at start (under an advisory lock)"),
-    OPT("http-addr", "EASEL_HTTP_ADDR", STRING, EASEL_API_DEFAULT_ADDR, http_addr, 0, 0,
+    OPTF(EASEL_OPT_EMPTY, "http-addr", "EASEL_HTTP_ADDR", STRING, EASEL_API_DEFAULT_ADDR, http_addr, 0, 0,
         "HTTP API address HOST:PORT (empty: no API); without --api-tokens-file only loopback, "
         "and the default binds 127.0.0.1"),
     OPT("api-tokens-file", "EASEL_API_TOKENS_FILE", STRING, NULL, api_tokens_file, 0, 0,

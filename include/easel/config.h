@@ -27,6 +27,8 @@ enum easel_opt_type {
 #define EASEL_OPT_WORKER 0x1u /* a worker inherits it from its controller */
 #define EASEL_OPT_SECRET 0x2u /* a credential: a pod gets it from a Secret
                                * reference, never as a value in the Job */
+#define EASEL_OPT_EMPTY 0x4u  /* an empty variable counts (it means "off"); for
+                               * the others an empty variable is unset */
 
 struct easel_opt {
     const char *flag;     /* "redis-url" (without dashes) */

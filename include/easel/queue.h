@@ -91,6 +91,11 @@ const char *easel_queue_errstr(const struct easel_queue *q);
  * easel_queue_release_inflight(). */
 easel_err easel_queue_reconnect(struct easel_queue *q);
 
+/* For a connection that sat idle: without a round trip, sees whether the
+ * server closed it meanwhile (a restart, an idle timeout) and reconnects
+ * if so, so the next command does not fail on a dead socket. */
+easel_err easel_queue_check(struct easel_queue *q);
+
 /* LPUSH one entry (len > 0 bytes) on the pending list. */
 easel_err easel_queue_push(struct easel_queue *q, const char *entry,
                            size_t len);

@@ -47,6 +47,10 @@ const char *easel_store_errstr(const struct easel_store *s);
  * Notifications sent while disconnected are lost: resynchronise after it. */
 easel_err easel_store_reconnect(struct easel_store *s);
 
+/* For a connection that sat idle: reads what the server may have sent
+ * (without waiting) and reconnects if that shows the connection is gone. */
+easel_err easel_store_check(struct easel_store *s);
+
 /* Applies pending migrations under an advisory lock, each in its own
  * transaction. Idempotent; *applied (may be NULL) counts the new ones and
  * *version the schema version after. Safe to run from several processes

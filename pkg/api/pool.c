@@ -38,14 +38,25 @@ struct worker {
     struct api_pool *p;
     struct api_ctx x;
     int64_t queue_retry_ms, store_retry_ms; /* no reconnect before (mono) */
+    int64_t queue_used_ms, store_used_ms;   /* last use (mono) */
 };
 
 struct easel_queue *api_queue(struct api_ctx *x, struct api_req *r)
 {
     struct worker *w = (struct worker *)((char *)x - offsetof(struct worker, x));
-    if (x->q)
+    int64_t now = easel_now_ms();
+    if (x->q) {
+        /* idle for a while: the server may have closed it meanwhile */
+        if (now - w->queue_used_ms > 1000 && easel_queue_check(x->q) != EASEL_OK) {
+            api_queue_failed(x, r, EASEL_ECONN);
+            w->queue_retry_ms = now + 1000;
+            return NULL;
+        }
+        w->queue_used_ms = now;
         return x->q;
-    if (easel_now_ms() < w->queue_retry_ms) {
+    }
+    w->queue_used_ms = now;
+    if (now < w->queue_retry_ms) {
         api_unavailable(r, "redis", "not reachable");
         return NULL;
     }
@@ -66,9 +77,18 @@ struct easel_queue *api_queue(struct api_ctx *x, struct api_req *r)
 struct easel_store *api_store(struct api_ctx *x, struct api_req *r)
 {
     struct worker *w = (struct worker *)((char *)x - offsetof(struct worker, x));
-    if (x->s)
+    int64_t now = easel_now_ms();
+    if (x->s) {
+        if (now - w->store_used_ms > 1000 && easel_store_check(x->s) != EASEL_OK) {
+            api_store_failed(x, r, EASEL_ECONN);
+            w->store_retry_ms = now + 1000;
+            return NULL;
+        }
+        w->store_used_ms = now;
         return x->s;
-    if (easel_now_ms() < w->store_retry_ms) {
+    }
+    w->store_used_ms = now;
+    if (now < w->store_retry_ms) {
         api_unavailable(r, "postgres", "not reachable");
         return NULL;
     }

@@ -313,6 +313,10 @@ static int on_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
     struct easel_api *a = lws_context_user(lws_get_context(wsi));
     struct conn *c = user;
 
+    /* a connection closed before its head was read has no per-connection
+     * data: only the cancel wake-up comes without one on purpose */
+    if (!c && reason != LWS_CALLBACK_EVENT_WAIT_CANCELLED)
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
     switch (reason) {
     case LWS_CALLBACK_HTTP: {
         if (c->req) /* a pipelined request while one is pending */

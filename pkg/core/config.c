@@ -126,7 +126,7 @@ easel_err easel_config_parse(const struct easel_cmd_spec *spec, void *cfg,
                 goto out;
         }
         const char *env = o->env ? getenv(o->env) : NULL;
-        if (env && *env) {
+        if (env && (*env || (o->flags & EASEL_OPT_EMPTY))) {
             char origin[80];
             /* only ever quoted in an error message for a person */
             easel_fmt_cut(origin, sizeof(origin), "environment %s", o->env);

@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -543,4 +544,18 @@ easel_err easel_queue_reconnect(struct easel_queue *q)
     easel_info(NULL, "redis connection to %s:%d re-established",
                q->url.host, q->url.port);
     return EASEL_OK;
+}
+
+easel_err easel_queue_check(struct easel_queue *q)
+{
+    if (!q)
+        return EASEL_EINVAL;
+    if (!q->c || q->broken)
+        return easel_queue_reconnect(q);
+    /* an idle RESP2 connection never has anything to read: readable means
+     * the server closed it (EOF) or it failed */
+    struct pollfd pf = {.fd = q->c->fd, .events = POLLIN};
+    if (poll(&pf, 1, 0) == 0 && !(pf.revents & (POLLHUP | POLLERR)))
+        return EASEL_OK;
+    return easel_queue_reconnect(q);
 }

@@ -227,3 +227,13 @@ easel_err easel_store_reconnect(struct easel_store *s)
         return easel_store_listen(s);
     return EASEL_OK;
 }
+
+easel_err easel_store_check(struct easel_store *s)
+{
+    if (!s || !s->conn)
+        return store_einval(s, "check");
+    if (PQstatus(s->conn) == CONNECTION_OK && PQconsumeInput(s->conn) &&
+        PQstatus(s->conn) == CONNECTION_OK)
+        return EASEL_OK;
+    return easel_store_reconnect(s);
+}

@@ -242,3 +242,34 @@ provider_registry() {
 }
 # finished ID...: every job is in a terminal state
 finished() { local j; for j in "$@"; do case $(status_of "$j") in succeeded|failed|dead|canceled) ;; *) return 1;; esac; done; }
+
+# --- the HTTP API ---------------------------------------------------------
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# start_api NAME PORT [flags...]: a controller serving the API on loopback;
+# sets API (its base URL).
+start_api() {
+  local name=$1 port=$2; shift 2
+  start_controller "$name" --http-addr "127.0.0.1:$port" "$@" || return 1
+  API=http://127.0.0.1:$port
+}
+# call METHOD PATH [curl args...]: one request with curl. Sets CODE and BODY
+# (the body's file is $WORK/resp/N); every answer is also listed in
+# $WORK/responses (METHOD PATH STATUS FILE CONTENT-TYPE) so a scenario can
+# validate them all against docs/openapi.json at the end.
+CALLS=0
+call() {
+  local method=$1 path=$2; shift 2
+  mkdir -p "$WORK/resp"
+  CALLS=$((CALLS + 1))
+  local out=$WORK/resp/$CALLS hdr=$WORK/resp/$CALLS.h
+  CODE=$(curl -s -o "$out" -D "$hdr" -w '%{http_code}' -X "$method" "$@" "${API}${path}")
+  BODY=$(cat "$out")
+  local ct
+  ct=$(sed -n 's/^content-type: *\([^;\r]*\).*/\1/Ip' "$hdr" | tail -1)
+  echo "$method ${path%%\?*} $CODE $out ${ct:-none}" >>"$WORK/responses"
+}
+# header NAME: the value of a header of the last answer
+header() { sed -n "s/^$1: *\\([^\\r]*\\).*/\\1/Ip" "$WORK/resp/$CALLS.h" | tail -1; }
+# jq-like: js 'EXPR' evaluates a Python expression over the last body (as d)
+# and prints it (several values, "a, b", print as a tuple: ('x', 1))
+js() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); r=($1); print(repr(r) if isinstance(r, tuple) else r)" "$BODY"; }
