@@ -9,32 +9,11 @@
 VALIDATE=${EASEL_KUBE_VALIDATE:-$ROOT/hack/kube-validate.sh}
 render() { "$ROOT/hack/chart-render.sh" --name easel --namespace imaging "$@" "$ROOT/charts/easel"; }
 valid() { "$VALIDATE" - <"$1" | grep -q "^kube-validate: $2 objects, 0 invalid"; }
-# The object checks read the YAML with Debian's python3-yaml (the python3
-# on PATH may be another one).
+# The object checks (tests/e2e/kubeq.py) read YAML with Debian's
+# python3-yaml; the python3 on PATH may be another one.
 PY=/usr/bin/python3
 "$PY" -c 'import yaml' 2>/dev/null || "$ROOT/hack/install-deps.sh" python3-yaml >&2
-# q FILE EXPR: a Python expression over the rendered objects, printed as
-# compact JSON (a string as it is). In scope: docs (every object), kinds
-# (their kinds, sorted), o(KIND) (the one object of that kind, None when
-# there is none), pod (the Deployment's pod spec), c (its controller
-# container), env (its env, name to value or valueFrom).
-q() {
-  "$PY" - "$@" <<'PY'
-import json, sys, yaml
-docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
-kinds = sorted(d["kind"] for d in docs)
-def o(kind):
-    m = [d for d in docs if d["kind"] == kind]
-    assert len(m) <= 1, "%d objects of kind %s" % (len(m), kind)
-    return m[0] if m else None
-dep = o("Deployment")
-pod = dep["spec"]["template"]["spec"]
-c = [x for x in pod["containers"] if x["name"] == "controller"][0]
-env = {e["name"]: e.get("value", e.get("valueFrom")) for e in c.get("env", [])}
-v = eval(sys.argv[2])
-print(v if isinstance(v, str) else json.dumps(v, separators=(",", ":"), sort_keys=True))
-PY
-}
+q() { "$PY" "$ROOT/tests/e2e/kubeq.py" "$@"; } # q FILE EXPR (see kubeq.py)
 VALUES=()   # every render that should succeed, for the settings check below
 
 # --- the API needs tokens: no values, no render ----------------------------
