@@ -28,3 +28,85 @@ app.kubernetes.io/component: controller
 {{- define "easel.registryName" -}}
 {{ .Values.registry.name | default (printf "%s-models" (include "easel.fullname" .)) }}
 {{- end -}}
+
+{{/* Where the controller reads the API's tokens (EASEL_API_TOKENS_FILE). */}}
+{{- define "easel.apiTokensFile" -}}
+/etc/easel/api/tokens.yaml
+{{- end -}}
+
+{{/*
+The name of the Secret (key tokens.yaml) that holds the API's tokens. The
+render fails when the API is on and has none: the controller would refuse
+to listen on the pod's address without tokens, so a chart that rendered
+would only give a crash loop, and there is deliberately no way around it
+but api.enabled=false.
+*/}}
+{{- define "easel.apiTokensSecret" -}}
+{{- $t := .Values.api.tokens -}}
+{{- if and $t.existingSecret $t.create -}}
+{{- fail "api.tokens: set existingSecret or create, not both" -}}
+{{- else if $t.existingSecret -}}
+{{- $t.existingSecret -}}
+{{- else if $t.create -}}
+{{- if not $t.tokens -}}
+{{- fail "api.tokens.create is true but api.tokens.tokens is empty: list at least one token (name, token or token_sha256, scopes)" -}}
+{{- end -}}
+{{- printf "%s-api-tokens" (include "easel.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- fail "api.enabled needs API tokens: set api.tokens.existingSecret to a Secret with key tokens.yaml (recommended), or api.tokens.create=true with api.tokens.tokens; an API without tokens is refused (api.enabled=false turns the API off)" -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The tokens.yaml of the Secret the chart creates, checked the way the
+controller checks it (pkg/api/auth.c), so a mistake fails the render
+instead of every replica's start.
+*/}}
+{{- define "easel.apiTokensDoc" -}}
+{{- $names := list -}}
+{{- range $i, $e := .Values.api.tokens.tokens -}}
+{{- $at := printf "api.tokens.tokens[%d]" $i -}}
+{{- if not (kindIs "map" $e) -}}
+{{- fail (printf "%s is not a mapping (name, token or token_sha256, scopes, owner)" $at) -}}
+{{- end -}}
+{{- range $k, $_ := $e -}}
+{{- if not (has $k (list "name" "token" "token_sha256" "scopes" "owner")) -}}
+{{- fail (printf "%s: unknown key %q (name, token, token_sha256, scopes, owner)" $at $k) -}}
+{{- end -}}
+{{- end -}}
+{{- if not (and (kindIs "string" $e.name) $e.name) -}}
+{{- fail (printf "%s needs a name" $at) -}}
+{{- end -}}
+{{- if has $e.name $names -}}
+{{- fail (printf "%s repeats the name %q" $at $e.name) -}}
+{{- end -}}
+{{- $names = append $names $e.name -}}
+{{- if eq (hasKey $e "token") (hasKey $e "token_sha256") -}}
+{{- fail (printf "%s (%s) needs exactly one of token and token_sha256" $at $e.name) -}}
+{{- end -}}
+{{- if and (hasKey $e "token") (not (and (kindIs "string" $e.token) (ge (len (toString $e.token)) 16))) -}}
+{{- fail (printf "%s (%s): token must be a string of at least 16 characters" $at $e.name) -}}
+{{- end -}}
+{{- if and (hasKey $e "token_sha256") (not (regexMatch "^[0-9a-fA-F]{64}$" (toString $e.token_sha256))) -}}
+{{- fail (printf "%s (%s): token_sha256 must be 64 hex digits" $at $e.name) -}}
+{{- end -}}
+{{- if not (and (kindIs "slice" $e.scopes) $e.scopes) -}}
+{{- fail (printf "%s (%s) needs scopes: a list of read, write, admin" $at $e.name) -}}
+{{- end -}}
+{{- range $e.scopes -}}
+{{- if not (has . (list "read" "write" "admin")) -}}
+{{- fail (printf "%s (%s): scope %v is not one of read, write, admin" $at $e.name .) -}}
+{{- end -}}
+{{- end -}}
+{{- if hasKey $e "owner" -}}
+{{- $o := $e.owner -}}
+{{- if not (and (kindIs "map" $o) (eq (len $o) 2) (kindIs "string" $o.channel) $o.channel (kindIs "string" $o.id) $o.id) -}}
+{{- fail (printf "%s (%s): owner must be {channel: ..., id: ...}" $at $e.name) -}}
+{{- end -}}
+{{- if has "admin" $e.scopes -}}
+{{- fail (printf "%s (%s): an owner-confined token cannot have the admin scope" $at $e.name) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- dict "tokens" .Values.api.tokens.tokens | toYaml -}}
+{{- end -}}
