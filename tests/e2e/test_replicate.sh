@@ -147,7 +147,10 @@ check "an output download that trickles in slowly is waited for" eq "$(field "$s
 check "the emulator did trickle it" test "$(emu_stat "$BASE" "body slowbody")" -ge 1
 check "an output download that stalls half way ends at the call's deadline and is retried" eq \
   "$(field "$stall" "status||'/'||attempts")" succeeded/2
-check "the stalled attempt says it timed out" grep -q 'timed out' \
+# the download's deadline is what is left of the attempt's 5 s, so on a
+# loaded machine the controller's own timeout may stop the attempt first:
+# either way the history must say time ran out
+check "the stalled attempt says it timed out" grep -Eq 'timed out|exceeded its timeout' \
   <<<"$(sql "select message from job_events where job_id='$stall'")"
 check "a missing API key fails clearly" grep -q 'EASEL_TEST_UNSET_KEY' <<<"$(field "$nokey" error_message)"
 
