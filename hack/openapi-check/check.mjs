@@ -172,10 +172,14 @@ const shown = (v) => {
 // One line per ajv error: where in the instance, what, which schema.
 // `what` names the instance: "body" or "header X".
 function describe(schemas, errors, instance, label, what0) {
-  return errors.map((e) => {
+  // the errors about one property name are said by its propertyNames error
+  return errors.filter((e) => e.propertyName === undefined).map((e) => {
     let at = e.instancePath;
     let what = e.message;
-    if (e.keyword === "required") {
+    if (e.keyword === "propertyNames") {
+      at = `${e.instancePath}/${escPointer(e.params.propertyName)}`;
+      what = "property name not allowed";
+    } else if (e.keyword === "required") {
       at = `${e.instancePath}/${escPointer(e.params.missingProperty)}`;
       what = "required property is missing";
     } else if (e.keyword === "additionalProperties") {
@@ -197,8 +201,9 @@ function describe(schemas, errors, instance, label, what0) {
 async function checkDoc(file) {
   const doc = loadDoc(file);
   const problems = [];
+  // another version would be judged by another version's schema
   if (typeof doc.openapi !== "string" || !/^3\.1\.\d+$/.test(doc.openapi))
-    problems.push(`openapi: must be 3.1.x (got ${shown(doc.openapi)})`);
+    return [`openapi: must be 3.1.x (got ${shown(doc.openapi)})`];
   const { Validator } = await importPkg("@seriousme/openapi-schema-validator");
   const validator = new Validator();
   const res = await validator.validate(structuredClone(doc));
@@ -209,7 +214,13 @@ async function checkDoc(file) {
   }
   if (problems.length) return problems;
 
-  // Every schema compiles under strict ajv, references included.
+  // Every schema compiles under strict ajv, references included. A fault
+  // in a component is said once, not again for each schema using it.
+  const said = new Set();
+  const compileFault = (where, e) => {
+    if (!said.has(e.message)) problems.push(`${where}: ${e.message}`);
+    said.add(e.message);
+  };
   let schemas;
   try {
     schemas = await makeSchemas(doc);
@@ -218,7 +229,7 @@ async function checkDoc(file) {
       try {
         schemas.get(doc.components.schemas[name], where);
       } catch (e) {
-        problems.push(`${where}: ${e.message}`);
+        compileFault(where, e);
       }
     }
   } catch (e) {
@@ -231,7 +242,7 @@ async function checkDoc(file) {
       try {
         schemas.get(node.schema, `${where}/schema`);
       } catch (e) {
-        problems.push(`${where}/schema: ${e.message}`);
+        compileFault(`${where}/schema`, e);
       }
     }
     for (const [k, v] of Object.entries(node))
