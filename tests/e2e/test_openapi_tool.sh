@@ -54,6 +54,7 @@ d = json.load(open(sys.argv[1]))
 print(d["security"], sorted(p for p, i in d["paths"].items() for o in i.values() if isinstance(o, dict) and o.get("security") == []))' "$DOC")" \
   "[{'bearer': []}] ['/healthz', '/openapi.json', '/readyz']"
 
+# shellcheck disable=SC2016 # a JSON $ref, not a shell one
 doc_variant dangling 'd["paths"]["/v1/jobs/{id}"]["get"]["responses"]["404"] = {"$ref": "#/components/responses/Gone"}'
 run doc "$WORK/dangling.json"
 check "a \$ref to nothing is refused" eq "$rc/$(head -1 "$WORK/out.txt")" "1/Can't resolve #/components/responses/Gone"
@@ -225,7 +226,7 @@ echo '{"items": [], "next_cursor": null}' >"$WORK/list.json"
 echo '{"status": "not_ready", "checks": {"redis": "ok", "postgres": "connection refused"}}' >"$WORK/notready.json"
 {
   echo "# captured responses"
-  for i in $(seq 1 100); do echo "GET /v1/jobs/$ID 200 $WORK/job.json application/json"; done
+  for i in $(seq 1 100); do echo "GET /v1/jobs/job-$i 200 $WORK/job.json application/json"; done
   echo
   echo "GET /v1/models 200 $WORK/models.json"
   echo "GET /v1/jobs/$ID/events 200 $WORK/events.json"
