@@ -254,7 +254,7 @@ start_api() {
 }
 # call METHOD PATH [curl args...]: one request with curl. Sets CODE and BODY
 # (the body's file is $WORK/resp/N); every answer is also listed in
-# $WORK/responses (METHOD PATH STATUS FILE CONTENT-TYPE) so a scenario can
+# $WORK/responses (METHOD PATH STATUS BODY CONTENT-TYPE HEADERS) so a scenario can
 # validate them all against docs/openapi.json at the end.
 CALLS=0
 call() {
@@ -266,7 +266,7 @@ call() {
   BODY=$(cat "$out")
   local ct
   ct=$(sed -n 's/^content-type: *\([^;\r]*\).*/\1/Ip' "$hdr" | tail -1)
-  echo "$method ${path%%\?*} $CODE $out ${ct:-none}" >>"$WORK/responses"
+  echo "$method ${path%%\?*} $CODE $out ${ct:-none} $hdr" >>"$WORK/responses"
 }
 # header NAME: the value of a header of the last answer
 header() { sed -n "s/^$1: *\\([^\\r]*\\).*/\\1/Ip" "$WORK/resp/$CALLS.h" | tail -1; }
