@@ -164,8 +164,8 @@ static const struct easel_opt controller_opts[] = {
         1000, 3600000, "An idle keep-alive connection is closed after this"),
     OPT("api-max-connections", "EASEL_API_MAX_CONNECTIONS", INT, "1024",
         api_max_connections, 16, 65000, "Connections the API holds at once"),
-    OPT("api-threads", "EASEL_API_THREADS", INT, "4", api_threads, 1, 256,
-        "Threads that run API requests, each with its own Redis and Postgres connection"),
+    OPT("api-threads", "EASEL_API_THREADS", INT, "0", api_threads, 0, 256,
+        "Threads that run API requests, each with its own Redis and Postgres connection (0: one per CPU, at least 2)"),
 };
 
 static const struct easel_opt job_opts[] = {

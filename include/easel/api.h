@@ -54,7 +54,7 @@ struct easel_api_opts {
     int64_t body_timeout_ms;   /* and its body within */
     int64_t idle_timeout_ms;   /* an idle keep-alive connection is closed */
     int max_connections;
-    int threads;               /* pool threads (each: one Redis, one Postgres) */
+    int threads;               /* pool threads (each: one Redis, one Postgres); 0: per CPU */
     struct easel_api_hooks hooks;
 };
 

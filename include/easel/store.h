@@ -132,6 +132,12 @@ easel_err easel_store_jobs_active(struct easel_store *s, size_t limit,
 easel_err easel_store_job_statuses(struct easel_store *s, const char *const *ids, size_t n,
                                    int *st);
 
+/* Loads n jobs in one round trip: out[i] is ids[i]'s job (caller frees),
+ * or NULL when there is none. ids must be distinct UUIDs (EASEL_EINVAL
+ * for one that is not; a repeated id is filled once). */
+easel_err easel_store_job_get_many(struct easel_store *s, const char *const *ids, size_t n,
+                                   struct easel_job **out);
+
 /* A page of jobs for the API: newest first (created_at, then id), filtered,
  * continuing strictly after a cursor. Every filter left NULL/0/-1 is off. */
 struct easel_job_query {

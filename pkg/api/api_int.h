@@ -156,6 +156,8 @@ void api_reply_job(struct api_req *r, int status, const struct easel_job *j);
 /* Route handlers (jobs.c, admin.c, worker.c, meta.c). */
 void api_jobs_create(struct api_ctx *x, struct api_req *r);
 void api_jobs_get(struct api_ctx *x, struct api_req *r);
+/* GET /v1/jobs/{id} for n requests at once, with one query. */
+void api_jobs_get_many(struct api_ctx *x, struct api_req **rs, size_t n);
 void api_jobs_list(struct api_ctx *x, struct api_req *r);
 void api_jobs_cancel(struct api_ctx *x, struct api_req *r);
 void api_jobs_retry(struct api_ctx *x, struct api_req *r);

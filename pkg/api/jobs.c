@@ -10,6 +10,7 @@
  * way round a row could wait forever for an entry that never came.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -177,6 +178,57 @@ void api_jobs_get(struct api_ctx *x, struct api_req *r)
         return;
     api_reply_job(r, 200, j);
     easel_job_free(j);
+}
+
+void api_jobs_get_many(struct api_ctx *x, struct api_req **rs, size_t n)
+{
+    const char *ids[64];
+    struct easel_job *jobs[64];
+    size_t nids = 0, idx[64];
+    if (n > 64)
+        n = 64;
+    for (size_t i = 0; i < n; i++) {
+        const char *id = rs[i]->params[0];
+        idx[i] = SIZE_MAX;
+        if (!easel_uuid_valid(id)) {
+            api_error(rs[i], 404, "not_found", "no job %s (a job id is a UUID)", id);
+            continue;
+        }
+        size_t k = 0;
+        while (k < nids && strcmp(ids[k], id))
+            k++;
+        if (k == nids)
+            ids[nids++] = id;
+        idx[i] = k;
+    }
+    if (nids == 0)
+        return;
+    /* a failure is answered once, into `failed`, and copied to each */
+    struct api_req failed = {.base_url = rs[0]->base_url};
+    struct easel_store *s = api_store(x, &failed);
+    easel_err rc = s ? easel_store_job_get_many(s, ids, nids, jobs) : EASEL_ECONN;
+    if (rc && s)
+        api_store_failed(x, &failed, rc);
+    for (size_t i = 0; i < n; i++) {
+        if (idx[i] == SIZE_MAX)
+            continue;
+        if (rc) {
+            api_reply_text(rs[i], failed.status, "application/json", failed.resp,
+                           failed.resp_len, false);
+            rs[i]->retry_after_s = failed.retry_after_s;
+            continue;
+        }
+        const struct easel_job *j = jobs[idx[i]];
+        if (j && visible(rs[i], j))
+            api_reply_job(rs[i], 200, j);
+        else
+            api_error(rs[i], 404, "not_found", "no job %s", rs[i]->params[0]);
+    }
+    if (!rc)
+        for (size_t k = 0; k < nids; k++)
+            easel_job_free(jobs[k]);
+    if (!failed.resp_static)
+        free(failed.resp);
 }
 
 /* ------------------------------------------------------------- create */

@@ -260,30 +260,58 @@ static void *waiter_main(void *arg)
     return NULL;
 }
 
+/* Under load a thread takes what is queued, up to this many at once, and
+ * reads every job that several of them GET in one query: one wake-up and
+ * one Postgres round trip instead of one each. */
+#define BATCH 32
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct api_pool *p = w->p;
+    struct api_req *batch[BATCH], *gets[BATCH];
     for (;;) {
+        size_t n = 0, ngets = 0;
         pthread_mutex_lock(&p->mu);
         while (!p->drain && !p->head)
             pthread_cond_wait(&p->cv, &p->mu);
-        struct api_req *r = p->head;
-        if (r) {
+        while (p->head && n < BATCH) {
+            struct api_req *r = p->head;
             p->head = r->next;
-            if (!p->head)
-                p->tail = NULL;
             r->next = NULL;
+            batch[n++] = r;
         }
+        if (!p->head)
+            p->tail = NULL;
+        else
+            pthread_cond_signal(&p->cv); /* more for another thread */
         bool stop = p->stopping;
         pthread_mutex_unlock(&p->mu);
-        if (!r)
+        if (n == 0)
             break;
-        if (stop && !r->resume)
-            api_unavailable(r, "server", "shutting down");
-        else if (!run(w, r))
-            continue; /* parked */
-        api_server_done(p->api, r);
+        for (size_t i = 0; i < n; i++) {
+            struct api_req *r = batch[i];
+            if (stop && !r->resume) {
+                api_unavailable(r, "server", "shutting down");
+            } else if (!r->resume && r->route->fn == api_jobs_get) {
+                gets[ngets++] = r;
+                continue;
+            } else if (!run(w, r)) {
+                continue; /* parked */
+            }
+            api_server_done(p->api, r);
+        }
+        if (ngets == 1) {
+            run(w, gets[0]);
+        } else if (ngets > 1) {
+            const struct easel_api_hooks *h = &w->x.o->hooks;
+            w->x.reg = h->registry ? h->registry(h->ud) : NULL;
+            api_jobs_get_many(&w->x, gets, ngets);
+            easel_registry_unref(w->x.reg);
+            w->x.reg = NULL;
+        }
+        for (size_t i = 0; i < ngets; i++)
+            api_server_done(p->api, gets[i]);
     }
     easel_queue_free(w->x.q);
     easel_store_free(w->x.s);

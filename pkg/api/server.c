@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libwebsockets.h>
 
@@ -87,10 +88,12 @@ const char *api_arg(const struct api_req *r, const char *name)
 void api_server_done(struct easel_api *a, struct api_req *r)
 {
     pthread_mutex_lock(&a->mu);
+    bool wake = a->done == NULL; /* else a wake-up is already on its way */
     r->next = a->done;
     a->done = r;
     pthread_mutex_unlock(&a->mu);
-    lws_cancel_service(a->ctx);
+    if (wake)
+        lws_cancel_service(a->ctx);
 }
 
 /* ------------------------------------------------------------- reading */
@@ -525,7 +528,13 @@ easel_err easel_api_start(const struct easel_api_opts *o, struct easel_api **out
         if (p > 0)
             a->port = p;
     }
-    rc = api_pool_start(a, o->threads > 0 ? o->threads : 4, &a->pool);
+    int threads = o->threads;
+    if (threads <= 0) {
+        /* batching (pool.c) keeps a few threads busy; more only switch */
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cpus < 2 ? 2 : cpus > 16 ? 16 : (int)cpus;
+    }
+    rc = api_pool_start(a, threads, &a->pool);
     if (rc) {
         easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_NO_THREAD,
                         "cannot start the API's threads");

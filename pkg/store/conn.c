@@ -204,6 +204,7 @@ void easel_store_free(struct easel_store *s)
 {
     if (!s)
         return;
+    store_prepared_reset(s);
     PQfinish(s->conn);
     free(s);
 }
@@ -218,6 +219,7 @@ easel_err easel_store_reconnect(struct easel_store *s)
     if (!s || !s->conn)
         return store_einval(s, "reconnect");
     s->errstr[0] = '\0';
+    store_prepared_reset(s);
     PQreset(s->conn);
     if (PQstatus(s->conn) != CONNECTION_OK)
         return store_conn_fail(s);

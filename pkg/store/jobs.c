@@ -463,6 +463,61 @@ out:
     return rc;
 }
 
+easel_err easel_store_job_get_many(struct easel_store *s, const char *const *ids, size_t n,
+                                   struct easel_job **out)
+{
+    PGresult *res = NULL;
+    struct easel_buf arr;
+    easel_buf_init(&arr, 0);
+    for (size_t i = 0; i < n; i++)
+        out[i] = NULL;
+    if (!s)
+        return store_einval(s, "job get many");
+    easel_err rc = easel_buf_puts(&arr, "{");
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (!easel_uuid_valid(ids[i])) {
+            rc = store_fail(s, EASEL_EINVAL, "job get many: %s is not a uuid", ids[i]);
+            break;
+        }
+        rc = easel_buf_printf(&arr, "%s%s", i ? "," : "", ids[i]);
+    }
+    if (!rc)
+        rc = easel_buf_puts(&arr, "}");
+    if (rc)
+        goto out;
+    const char *params[1] = {arr.data};
+    rc = store_exec(s,
+                    "SELECT " STORE_JOB_COLS("j") " FROM jobs j"
+                    " WHERE j.id = ANY($1::uuid[])",
+                    1, params, &res);
+    if (rc)
+        goto out;
+    for (int r = 0; r < PQntuples(res) && !rc; r++) {
+        struct easel_job *j = NULL;
+        rc = store_job_from_row(s, res, r, 0, &j);
+        if (rc)
+            break;
+        bool used = false;
+        for (size_t i = 0; i < n && !used; i++) {
+            if (!out[i] && !strcmp(ids[i], j->id)) {
+                out[i] = j;
+                used = true;
+            }
+        }
+        if (!used)
+            easel_job_free(j);
+    }
+    if (rc)
+        for (size_t i = 0; i < n; i++) {
+            easel_job_free(out[i]);
+            out[i] = NULL;
+        }
+out:
+    easel_buf_cleanup(&arr);
+    PQclear(res);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- heartbeat */
 
 easel_err easel_store_job_heartbeat(struct easel_store *s, const char *id)

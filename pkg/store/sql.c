@@ -155,11 +155,60 @@ static easel_err finish(struct easel_store *s, PGresult *res, PGresult **out)
     return rc;
 }
 
+void store_prepared_reset(struct easel_store *s)
+{
+    for (int i = 0; i < s->nprep; i++)
+        free(s->prep[i].sql);
+    s->nprep = 0;
+}
+
+/* The name of sql's prepared statement on this connection, preparing it
+ * on first use; NULL when it cannot be (then the caller runs it unnamed). */
+static const char *prepared(struct easel_store *s, const char *sql, int nparams,
+                            char name[16])
+{
+    for (int i = 0; i < s->nprep; i++) {
+        if (s->prep[i].key == sql && !strcmp(s->prep[i].sql, sql)) {
+            (void)easel_snprintf(name, 16, "e%d", i);
+            return name;
+        }
+    }
+    if (s->nprep == STORE_PREPARED_MAX)
+        return NULL;
+    char *copy = strdup(sql);
+    if (!copy)
+        return NULL;
+    int i = s->nprep;
+    (void)easel_snprintf(name, 16, "e%d", i);
+    PGresult *r = PQprepare(s->conn, name, sql, nparams, NULL);
+    bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (!ok) {
+        free(copy);
+        return NULL;
+    }
+    s->prep[i] = (struct store_prepared){.key = sql, .sql = copy};
+    s->nprep++;
+    return name;
+}
+
 easel_err store_exec(struct easel_store *s, const char *sql, int nparams,
                      const char *const *params, PGresult **res)
 {
     *res = NULL;
     s->errstr[0] = '\0';
+    char name[16];
+    const char *stmt = prepared(s, sql, nparams, name);
+    if (stmt) {
+        PGresult *r = PQexecPrepared(s->conn, stmt, nparams, params, NULL, NULL, 0);
+        const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+        /* the session lost its statements (DISCARD ALL, a pooler that
+         * switched it): forget ours and run this one unnamed */
+        if (!state || strcmp(state, "26000") != 0)
+            return finish(s, r, res);
+        PQclear(r);
+        store_prepared_reset(s);
+    }
     return finish(s,
                   PQexecParams(s->conn, sql, nparams, NULL, params, NULL, NULL,
                                0),

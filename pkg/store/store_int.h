@@ -15,11 +15,25 @@
 /* The NOTIFY channel; spelled once so the SQL and LISTEN cannot drift. */
 #define STORE_CHANNEL "easel_jobs"
 
+/* Statements store_exec has prepared on this connection: parsed and
+ * planned once, then run by name. Keyed by the SQL text's address (every
+ * statement is a constant) and checked against a copy of the text. */
+#define STORE_PREPARED_MAX 64
+struct store_prepared {
+    const char *key;    /* the caller's pointer */
+    char *sql;          /* our copy */
+};
+
 struct easel_store {
     PGconn *conn;
     bool listening;     /* LISTEN was issued; repeated after a reconnect */
     char errstr[512];   /* last failure: "SQLSTATE 23505: ..." or libpq text */
+    struct store_prepared prep[STORE_PREPARED_MAX];
+    int nprep;
 };
+
+/* Forgets the prepared statements (a new session has none). */
+void store_prepared_reset(struct easel_store *s);
 
 /* ---------------------------------------------------------------- sql.c */
 

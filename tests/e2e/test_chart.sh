@@ -60,7 +60,7 @@ check "the volume is key tokens.yaml of the Secret easel-api-tokens, readable by
   '["easel-api-tokens",[{"key":"tokens.yaml","path":"tokens.yaml"}],"0o440",65532]'
 check "the limits reach the controller with its defaults" eq "$(q "$WORK/default.yaml" '
 [env["EASEL_API_" + k] for k in ("MAX_BODY", "HEADER_TIMEOUT", "BODY_TIMEOUT", "IDLE_TIMEOUT", "MAX_CONNECTIONS", "THREADS")]')" \
-  '["1MiB","10s","30s","60s","1024","4"]'
+  '["1MiB","10s","30s","60s","1024","0"]'
 check "the Service: ClusterIP, port 80 named http to the container port http" eq \
   "$(q "$WORK/default.yaml" '[o("Service")["metadata"]["name"], o("Service")["spec"]["type"], o("Service")["spec"]["ports"]]')" \
   '["easel","ClusterIP",[{"name":"http","port":80,"protocol":"TCP","targetPort":"http"}]]'
