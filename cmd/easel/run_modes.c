@@ -204,6 +204,8 @@ int mode_controller(struct settings *s, char **args, int nargs)
         .body_timeout_ms = s->api_body_timeout_ms,
         .idle_timeout_ms = s->api_idle_timeout_ms,
         .max_connections = s->api_max_connections,
+        .rate_limit = s->api_rate_limit,
+        .max_waiting = s->api_max_waiting,
         .threads = s->api_threads,
     };
     struct easel_controller_opts o = {

@@ -164,6 +164,10 @@ static const struct easel_opt controller_opts[] = {
         1000, 3600000, "An idle keep-alive connection is closed after this"),
     OPT("api-max-connections", "EASEL_API_MAX_CONNECTIONS", INT, "1024",
         api_max_connections, 16, 65000, "Connections the API holds at once"),
+    OPT("api-rate-limit", "EASEL_API_RATE_LIMIT", INT, "0", api_rate_limit, 0, 1000000,
+        "Requests per second per token (per client address without tokens), bursts of twice that; past it 429 (0: no limit)"),
+    OPT("api-max-waiting", "EASEL_API_MAX_WAITING", INT, "1000", api_max_waiting, 1, 1000000,
+        "Requests held by Prefer: wait at once; past it 429"),
     OPT("api-threads", "EASEL_API_THREADS", INT, "0", api_threads, 0, 256,
         "Threads that run API requests, each with its own Redis and Postgres connection (0: one per CPU, at least 2)"),
 };

@@ -54,6 +54,11 @@ struct easel_api_opts {
     int64_t body_timeout_ms;   /* and its body within */
     int64_t idle_timeout_ms;   /* an idle keep-alive connection is closed */
     int max_connections;
+    /* Requests per second each token may make (each client address, when
+     * there are no tokens), with bursts of twice that; past it 429 with
+     * Retry-After. 0: no limit. */
+    int rate_limit;
+    int max_waiting;           /* Prefer: wait requests held at once; past it 429 */
     int threads;               /* pool threads (each: one Redis, one Postgres); 0: per CPU */
     struct easel_api_hooks hooks;
 };

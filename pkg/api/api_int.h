@@ -96,6 +96,7 @@ struct api_req {
     int park_status;
     api_handler resume;
     /* service thread only */
+    bool counted_wait;     /* counted in the server's waiting requests */
     bool abandoned;        /* the connection closed while in the pool */
     bool headers_sent;
     void *conn;

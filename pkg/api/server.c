@@ -24,6 +24,12 @@ struct conn {
     bool close_after;      /* answer, then close (413 before the body) */
 };
 
+/* A token bucket: `rate` requests a second, bursts of twice that. */
+struct bucket {
+    double level;
+    int64_t at_ms;
+};
+
 struct easel_api {
     struct easel_api_opts o;
     char host[64];
@@ -38,6 +44,9 @@ struct easel_api {
     struct api_pool *pool;
     pthread_mutex_t mu;    /* guards done */
     struct api_req *done;
+    /* service thread only */
+    struct bucket *buckets; /* one per token, or one when there are none */
+    int waiting;            /* Prefer: wait requests in the pool */
 };
 
 const struct easel_api_opts *api_opts(const struct easel_api *a)
@@ -180,8 +189,28 @@ static struct api_req *req_new(struct easel_api *a, struct lws *wsi,
 
 /* ------------------------------------------------------------ answering */
 
+/* Takes one request from b; false (and the seconds until one is free)
+ * when it is empty. */
+static bool take(struct bucket *b, int rate, int *retry_s)
+{
+    int64_t now = easel_now_ms();
+    double cap = 2.0 * rate;
+    if (b->at_ms == 0)
+        b->level = cap;
+    b->level += (double)(now - b->at_ms) * rate / 1000.0;
+    if (b->level > cap)
+        b->level = cap;
+    b->at_ms = now;
+    if (b->level >= 1.0) {
+        b->level -= 1.0;
+        return true;
+    }
+    *retry_s = (int)((1.0 - b->level) / rate) + 1;
+    return false;
+}
+
 /* Decides what happens to a complete request: an answer now (404, 405,
- * 401, 403) or a pool thread. */
+ * 401, 403, 429) or a pool thread. */
 static void dispatch(struct easel_api *a, struct lws *wsi, struct conn *c)
 {
     struct api_req *r = c->req;
@@ -218,6 +247,30 @@ static void dispatch(struct easel_api *a, struct lws *wsi, struct conn *c)
             lws_callback_on_writable(wsi);
             return;
         }
+    }
+    if (a->o.rate_limit > 0 && a->buckets) {
+        size_t k = r->tok ? (size_t)(r->tok - a->tokens.v) : 0;
+        int retry = 1;
+        if (!take(&a->buckets[k], a->o.rate_limit, &retry)) {
+            api_error(r, 429, "too_many_requests",
+                      "more than %d requests a second%s%s; slow down", a->o.rate_limit,
+                      r->tok ? " for token " : "", r->tok ? r->tok->name : "");
+            r->retry_after_s = retry;
+            lws_callback_on_writable(wsi);
+            return;
+        }
+    }
+    if (r->prefer && (rt->fn == api_jobs_create) && api_prefer_wait(r) > 0) {
+        if (a->waiting >= a->o.max_waiting) {
+            api_error(r, 429, "too_many_requests",
+                      "%d requests are already waiting (Prefer: wait); try without it or later",
+                      a->waiting);
+            r->retry_after_s = 1;
+            lws_callback_on_writable(wsi);
+            return;
+        }
+        a->waiting++;
+        r->counted_wait = true;
     }
     c->in_pool = true;
     r->conn = wsi;
@@ -296,6 +349,10 @@ static void drain_done(struct easel_api *a)
     while (r) {
         struct api_req *next = r->next;
         r->next = NULL;
+        if (r->counted_wait) {
+            a->waiting--;
+            r->counted_wait = false;
+        }
         if (r->abandoned) {
             api_req_free(r);
         } else {
@@ -495,6 +552,14 @@ easel_err easel_api_start(const struct easel_api_opts *o, struct easel_api **out
         }
     }
 
+    if (o->max_waiting <= 0)
+        a->o.max_waiting = 1000;
+    a->buckets = calloc(a->tokens.n ? a->tokens.n : 1, sizeof(*a->buckets));
+    if (!a->buckets) {
+        rc = easel_error_set(err, EASEL_ENOMEM, EASEL_CLASS_PERMANENT, EASEL_R_NO_MEMORY,
+                             "out of memory");
+        goto fail;
+    }
     lws_set_log_level(LLL_ERR, silence_lws);
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
@@ -577,6 +642,7 @@ void easel_api_stop(struct easel_api *a)
         r = next;
     }
     api_tokens_cleanup(&a->tokens);
+    free(a->buckets);
     pthread_mutex_destroy(&a->mu);
     free(a);
 }

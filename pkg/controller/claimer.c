@@ -311,6 +311,19 @@ void *ctl_claimer_main(void *arg)
             continue;
         }
         backoff = 100;
+        pthread_mutex_lock(&c->mu);
+        bool paused = c->paused;
+        pthread_mutex_unlock(&c->mu);
+        if (n && paused) {
+            /* paused while this claim waited in Redis: the entries go back
+             * to the front of the queue, for a replica that is claiming */
+            size_t back = 0;
+            if (easel_queue_release_inflight(q, &back) != EASEL_OK)
+                easel_warn(NULL, "could not give back %zu entries claimed while pausing: %s",
+                           n, easel_queue_errstr(q));
+            easel_queue_entries_free(e, n);
+            continue;
+        }
         if (n)
             process_batch(c, q, &s, e, n);
         easel_queue_entries_free(e, n);

@@ -255,9 +255,30 @@ check "the slow client is cut off by the header timeout" grep -q '^cut off after
 # --- two replicas answer for the same job ------------------------------------------------
 PORT2=$(free_port)
 API1=$API
-start_api ctl2 "$PORT2" --api-tokens-file "$WORK/tokens.yaml" || fail "second replica start"
+start_api ctl2 "$PORT2" --api-tokens-file "$WORK/tokens.yaml" --api-rate-limit 5 \
+  --api-max-waiting 1 || fail "second replica start"
 call GET "/v1/jobs/$J1" "${READ[@]}"
 check "the second replica answers for a job the first made" eq "$CODE $(js 'd["id"], d["status"]')" "200 ('$J1', 'succeeded')"
+# its limits: 5 requests a second per token (bursts of 10), one Prefer: wait at a time
+# 15 requests on one connection, in a few milliseconds: the burst of 10 (less
+# the one above) goes through, the rest are refused
+urls=(); for i in $(seq 1 15); do urls+=("$API/v1/jobs/$J1"); done
+codes=$(curl -s -o /dev/null -w '%{http_code} ' "${READ[@]}" "${urls[@]}")
+call GET "/v1/jobs/$J1" "${READ[@]}" # at once, while the bucket is empty
+ok=$(tr ' ' '\n' <<<"$codes" | grep -c 200)
+check "past the token's rate, 429 ($codes)" test "$ok" -ge 9 -a "$ok" -le 10 -a "$(tr ' ' '\n' <<<"$codes" | grep -c 429)" -ge 5
+check "the 429 says when to come back" eq "$CODE $(header retry-after) $(js 'd["error"]["code"]')" "429 1 too_many_requests"
+call GET "/v1/jobs/$J1" "${WRITE[@]}"
+check "another token has its own budget" eq "$CODE" 200
+sleep 1.2
+curl -s -o /dev/null -X POST "$API/v1/jobs" "${ADMIN[@]}" "${JSON[@]}" -H "Prefer: wait=3" \
+  -d '{"images":["file:///nonexistent/never.jpg"],"delay":"1h"}' &
+WAITER=$!
+sleep 0.5
+call POST /v1/jobs "${ADMIN[@]}" "${JSON[@]}" -H "Prefer: wait=3" -d '{"images":["'"$IMG"'"],"input":{"mark":"second-waiter"},"delay":"1h"}'
+check "a second Prefer: wait past --api-max-waiting 1: 429, nothing made" \
+  eq "$CODE $(sql "select count(*) from jobs where payload->>'mark' = 'second-waiter'")" "429 0"
+wait "$WAITER"
 API=$API1
 
 # --- Redis down: 503 with Retry-After, then back ---------------------------------------------
