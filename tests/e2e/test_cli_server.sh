@@ -10,9 +10,9 @@ setup_services
 samples
 export EASEL_REGISTRY=$ROOT/tests/e2e/registry.yaml
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-PORT=$(free_port)
-DEAD_PORT=$(free_port) # bound and released: nothing listens there
+unused_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+PORT=$(unused_port)
+DEAD_PORT=$(unused_port) # bound and released: nothing listens there
 WRITER=cli-writer-0123456789abcdef
 READER=cli-reader-0123456789abcdef
 cat >"$WORK/tokens.yaml" <<YAML
