@@ -232,8 +232,9 @@ static easel_err query_jobs(struct easel_store *st, int status, const struct set
                             struct easel_job ***out, size_t *n)
 {
     char owner[300];
-    struct easel_job_query q = {.status = status, .model = s->model};
-    if (s->owner) {
+    struct easel_job_query q = {.status = status,
+                                .model = s->model && *s->model ? s->model : NULL};
+    if (s->owner && *s->owner) {
         /* CHANNEL:ID, or ID in any channel (as GET /v1/jobs?owner=) */
         easel_strlcpy(owner, s->owner, sizeof(owner));
         char *colon = strchr(owner, ':');
