@@ -119,7 +119,9 @@ const struct easel_remote_error *easel_remote_error(const struct easel_remote *r
  * wait_ms > 0 asks the server to hold the answer with `Prefer: wait=N`
  * (N at most 60 s) and then, if the job has not ended (a server that does
  * not hold, or a longer wait), polls it every 500 ms until it ends or
- * wait_ms has passed: EASEL_ETIMEOUT then, with *out the job as last seen. */
+ * wait_ms has passed: EASEL_ETIMEOUT then, with *out the job as last seen.
+ * A poll rides out up to 30 s of no answer or 429/5xx answers (a replica
+ * restarting) before it fails. */
 easel_err easel_remote_submit(struct easel_remote *r, const struct easel_submit *s,
                               int64_t wait_ms, cJSON **out);
 /* GET /v1/jobs/{id} */
@@ -140,9 +142,9 @@ easel_err easel_remote_retry(struct easel_remote *r, const char *id, cJSON **out
 /* GET /v1/jobs/{id}/events: *out is {"items": [...]}, oldest first. */
 easel_err easel_remote_events(struct easel_remote *r, const char *id, cJSON **out);
 
-/* easel_client_follow through the API. Today it polls the events route
- * every poll_ms; the event stream (SSE) replaces the polling behind the
- * same contract. */
+/* easel_client_follow through the API. Today it polls the job and its
+ * events route every poll_ms, riding out outages as a wait does; the event
+ * stream (SSE) replaces the polling behind the same contract. */
 easel_err easel_remote_follow(struct easel_remote *r, const char *id, int64_t poll_ms,
                               easel_event_fn fn, void *ud);
 

@@ -23,6 +23,10 @@
 #define MAX_BODY ((size_t)64 << 20) /* a list page of 1000 jobs fits easily */
 #define WAIT_POLL_MS 500
 #define PREFER_MAX_S 60             /* what the API holds a request for at most */
+/* How long the polls of a wait or a follow ride out a server that does not
+ * answer or answers 429/5xx: a controller replica restarting behind a
+ * Service is a moment, not the end of the follow. */
+#define POLL_OUTAGE_MS 30000
 
 struct easel_remote {
     CURL *h;
@@ -298,6 +302,28 @@ easel_err easel_remote_events(struct easel_remote *r, const char *id, cJSON **ou
     return job_call(r, "GET", id, "/events", out);
 }
 
+/* Is the last failure one that a later poll may not meet? */
+static bool transient(const struct easel_remote *r, easel_err rc)
+{
+    if (rc == EASEL_ECONN || rc == EASEL_ETIMEOUT)
+        return r->err.status == 0;
+    return rc == EASEL_EHTTP && (r->err.status == 429 || r->err.status >= 500);
+}
+
+/* One poll's request, repeated through a transient failure for up to
+ * POLL_OUTAGE_MS (its last failure is what the caller sees after that). */
+static easel_err poll_call(struct easel_remote *r, const char *id, const char *tail,
+                           int64_t pause_ms, cJSON **out)
+{
+    int64_t give_up = easel_now_ms() + POLL_OUTAGE_MS;
+    for (;;) {
+        easel_err rc = job_call(r, "GET", id, tail, out);
+        if (!rc || !transient(r, rc) || easel_now_ms() + pause_ms > give_up)
+            return rc;
+        easel_sleep_ms(pause_ms);
+    }
+}
+
 /* Has the job (an API object) reached an end? */
 static bool ended(const cJSON *job)
 {
@@ -382,7 +408,7 @@ easel_err easel_remote_submit(struct easel_remote *r, const struct easel_submit 
                         cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(*out, "status")));
         easel_sleep_ms(WAIT_POLL_MS);
         cJSON *j = NULL;
-        if ((rc = easel_remote_get(r, id, &j)))
+        if ((rc = poll_call(r, id, "", WAIT_POLL_MS, &j)))
             return rc; /* *out keeps the job as last seen */
         cJSON_Delete(*out);
         *out = j;
@@ -479,12 +505,12 @@ easel_err easel_remote_follow(struct easel_remote *r, const char *id, int64_t po
         /* the job first: when it has ended, the events fetched after it
          * hold everything up to the end */
         cJSON *job = NULL, *evs = NULL;
-        easel_err rc = easel_remote_get(r, id, &job);
+        easel_err rc = poll_call(r, id, "", poll_ms, &job);
         if (rc)
             return rc;
         bool done = ended(job);
         cJSON_Delete(job);
-        if ((rc = easel_remote_events(r, id, &evs)))
+        if ((rc = poll_call(r, id, "/events", poll_ms, &evs)))
             return rc;
         const cJSON *e;
         cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(evs, "items"))

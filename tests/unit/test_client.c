@@ -290,6 +290,47 @@ static void test_server_down_and_bad_url(void **state)
     assert_int_equal(easel_remote_new(&o, &r, &err), EASEL_EINVAL);
 }
 
+struct seen {
+    int n;
+    double seq[8];
+};
+
+static int collect(void *ud, const cJSON *e)
+{
+    struct seen *s = ud;
+    if (s->n < 8)
+        s->seq[s->n++] = cJSON_GetNumberValue(cJSON_GetObjectItem(e, "seq"));
+    return 0;
+}
+
+static void test_follow_rides_out_a_503(void **state)
+{
+    (void)state;
+    struct script s = {.n = 5};
+    char *running = answer(200, "{\"id\":\"j\",\"status\":\"running\"}");
+    char *two = answer(200, "{\"items\":[{\"seq\":1,\"to\":\"queued\"},{\"seq\":2,\"to\":\"running\"}]}");
+    char *down = answer(503, "{\"error\":{\"code\":\"unavailable\",\"message\":\"store is unavailable\"}}");
+    char *done = answer(200, "{\"id\":\"j\",\"status\":\"succeeded\"}");
+    char *three = answer(200, "{\"items\":[{\"seq\":1,\"to\":\"queued\"},{\"seq\":2,\"to\":\"running\"},"
+                              "{\"seq\":3,\"to\":\"succeeded\"}]}");
+    const char *order[] = {running, two, down, done, three};
+    for (int i = 0; i < 5; i++)
+        s.resp[i] = order[i];
+    script_start(&s);
+    struct easel_remote *r = client_for(&s, NULL);
+    struct seen seen = {0};
+    assert_int_equal(easel_remote_follow(r, "j", 10, collect, &seen), EASEL_OK);
+    script_end(&s);
+    /* every event once, in order, and the follow ended with the job */
+    assert_int_equal(seen.n, 3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal((int)seen.seq[i], i + 1);
+    assert_non_null(strstr(s.req[1], "GET /v1/jobs/j/events "));
+    easel_remote_free(r);
+    for (int i = 0; i < 5; i++)
+        free((char *)order[i]);
+}
+
 static void test_event_to_json(void **state)
 {
     (void)state;
@@ -313,6 +354,7 @@ int main(void)
         cmocka_unit_test(test_submit_body),
         cmocka_unit_test(test_list_follows_cursor),
         cmocka_unit_test(test_server_down_and_bad_url),
+        cmocka_unit_test(test_follow_rides_out_a_503),
         cmocka_unit_test(test_event_to_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
