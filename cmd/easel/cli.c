@@ -1,7 +1,8 @@
 /*
  * cli.c - the modes a person types: submit, get, list, cancel, retry,
- * breakers. They parse, call pkg/client (or read Redis), and print a table
- * or JSON.
+ * logs, breakers. They parse, call pkg/client (or read Redis), and print a
+ * table, JSON or YAML. With --server the job commands go through a
+ * controller's HTTP API instead (remote.c).
  */
 #include <poll.h>
 #include <stdio.h>
@@ -10,6 +11,8 @@
 
 #include "easel/client.h"
 #include "easel/telemetry.h"
+#include "output.h"
+#include "remote.h"
 #include "settings.h"
 
 static int open_store(const struct settings *s, struct easel_store **st)
@@ -52,19 +55,6 @@ static void print_json(cJSON *o)
     if (t)
         printf("%s\n", t);
     free(t);
-}
-
-/* A column of a table for a person: a cut is shown, never fatal. */
-static void fmt_duration(int64_t ms, char *buf, size_t n)
-{
-    if (ms < 0)
-        easel_fmt_cut(buf, n, "-");
-    else if (ms < 10000)
-        easel_fmt_cut(buf, n, "%.2fs", (double)ms / 1000.0);
-    else if (ms < 600000)
-        easel_fmt_cut(buf, n, "%.0fs", (double)ms / 1000.0);
-    else
-        easel_fmt_cut(buf, n, "%.0fm", (double)ms / 60000.0);
 }
 
 static int count_outputs(const struct easel_job *j)
@@ -156,6 +146,14 @@ int mode_submit(struct settings *s, char **args, int nargs)
 {
     (void)args;
     (void)nargs;
+    if (remote_wanted(s))
+        return remote_submit(s);
+    if ((s->run_at && *s->run_at) || s->delay_ms > 0) {
+        /* a scheduled job is recorded by the API at once; pushed directly
+         * it would be invisible until due */
+        fprintf(stderr, "easel submit: --run-at and --delay need --server\n");
+        return 2;
+    }
     struct easel_queue *q = NULL;
     struct easel_store *st = NULL;
     struct easel_job *j = NULL;
@@ -201,6 +199,9 @@ out:
 int mode_get(struct settings *s, char **args, int nargs)
 {
     (void)nargs;
+    if (remote_wanted(s))
+        return remote_get(s, args[0]);
+    enum out_fmt f = out_format(s, "get");
     struct easel_store *st = NULL;
     struct easel_job *j = NULL;
     if (open_store(s, &st))
@@ -213,9 +214,9 @@ int mode_get(struct settings *s, char **args, int nargs)
     } else if (rc) {
         fprintf(stderr, "easel get: %s\n", easel_store_errstr(st));
         code = 1;
-    } else if (want_json(s, "get")) {
+    } else if (f != OUT_TABLE) {
         cJSON *o = easel_job_to_json(j);
-        print_json(o);
+        out_doc(f, o);
         cJSON_Delete(o);
     } else {
         print_job_table(j);
@@ -225,10 +226,73 @@ int mode_get(struct settings *s, char **args, int nargs)
     return code;
 }
 
+/* The jobs a filtered list asks for: pages of the API's keyset query until
+ * limit jobs or no more. */
+static easel_err query_jobs(struct easel_store *st, int status, const struct settings *s,
+                            struct easel_job ***out, size_t *n)
+{
+    char owner[300];
+    struct easel_job_query q = {.status = status,
+                                .model = s->model && *s->model ? s->model : NULL};
+    if (s->owner && *s->owner) {
+        /* CHANNEL:ID, or ID in any channel (as GET /v1/jobs?owner=) */
+        easel_strlcpy(owner, s->owner, sizeof(owner));
+        char *colon = strchr(owner, ':');
+        if (colon) {
+            *colon = '\0';
+            q.channel = owner;
+            q.owner = colon + 1;
+        } else {
+            q.owner = owner;
+        }
+    }
+    size_t want = (size_t)s->limit, have = 0;
+    struct easel_job **all = NULL;
+    easel_err rc = EASEL_OK;
+    char after[EASEL_UUID_LEN + 1];
+    while (have < want) {
+        struct easel_job **page = NULL;
+        size_t got = 0;
+        int64_t last_us = 0;
+        q.limit = want - have < 1000 ? want - have : 1000;
+        if ((rc = easel_store_job_query(st, &q, &page, &got, &last_us)))
+            break;
+        if (!got) {
+            easel_store_jobs_free(page, got);
+            break;
+        }
+        struct easel_job **grown = realloc(all, (have + got) * sizeof(*all));
+        if (!grown) {
+            easel_store_jobs_free(page, got);
+            rc = EASEL_ENOMEM;
+            break;
+        }
+        all = grown;
+        memcpy(all + have, page, got * sizeof(*page));
+        have += got;
+        free(page); /* the jobs now belong to all */
+        if (got < q.limit)
+            break;
+        easel_strlcpy(after, all[have - 1]->id, sizeof(after));
+        q.after_created_us = last_us;
+        q.after_id = after;
+    }
+    if (rc) {
+        easel_store_jobs_free(all, have);
+        return rc;
+    }
+    *out = all;
+    *n = have;
+    return EASEL_OK;
+}
+
 int mode_list(struct settings *s, char **args, int nargs)
 {
     (void)args;
     (void)nargs;
+    if (remote_wanted(s))
+        return remote_list(s);
+    enum out_fmt f = out_format(s, "list");
     int status = -1;
     if (s->status) {
         enum easel_status st;
@@ -243,17 +307,20 @@ int mode_list(struct settings *s, char **args, int nargs)
         return 1;
     struct easel_job **jobs = NULL;
     size_t n = 0;
-    easel_err rc = easel_store_job_list(st, status, (size_t)s->limit, &jobs, &n);
+    easel_err rc = (s->model && *s->model) || (s->owner && *s->owner)
+                       ? query_jobs(st, status, s, &jobs, &n)
+                       : easel_store_job_list(st, status, (size_t)s->limit, &jobs, &n);
     if (rc) {
-        fprintf(stderr, "easel list: %s\n", easel_store_errstr(st));
+        fprintf(stderr, "easel list: %s\n",
+                rc == EASEL_ENOMEM ? easel_strerror(rc) : easel_store_errstr(st));
         easel_store_free(st);
         return 1;
     }
-    if (want_json(s, "list")) {
+    if (f != OUT_TABLE) {
         cJSON *arr = cJSON_CreateArray();
         for (size_t i = 0; i < n; i++)
             cJSON_AddItemToArray(arr, easel_job_to_json(jobs[i]));
-        print_json(arr);
+        out_doc(f, arr);
         cJSON_Delete(arr);
     } else {
         printf("%-36s  %-10s  %-20s  %-8s  %-8s  %-7s  %s\n", "ID", "STATUS",
@@ -262,7 +329,7 @@ int mode_list(struct settings *s, char **args, int nargs)
             const struct easel_job *j = jobs[i];
             char dur[16], att[16];
             int64_t from = j->started_ms ? j->started_ms : j->created_ms;
-            fmt_duration(j->finished_ms ? j->finished_ms - from : -1, dur, sizeof(dur));
+            out_duration(j->finished_ms ? j->finished_ms - from : -1, dur, sizeof(dur));
             easel_fmt_cut(att, sizeof(att), "%d/%d", j->attempts, j->max_attempts);
             printf("%-36s  %-10s  %-20.20s  %-8s  %-8s  %-7d  %.60s\n", j->id,
                    easel_status_name(j->status), j->model ? j->model : "-", att,
@@ -277,6 +344,8 @@ int mode_list(struct settings *s, char **args, int nargs)
 
 static int change(struct settings *s, const char *id, bool cancel)
 {
+    if (remote_wanted(s))
+        return remote_change(s, id, cancel);
     struct easel_store *st = NULL;
     struct easel_queue *q = NULL;
     int code = 1;
@@ -309,6 +378,48 @@ int mode_retry(struct settings *s, char **args, int nargs)
 {
     (void)nargs;
     return change(s, args[0], false);
+}
+
+int mode_logs(struct settings *s, char **args, int nargs)
+{
+    (void)nargs;
+    if (remote_wanted(s))
+        return remote_logs(s, args[0]);
+    struct out_events oe = {.fmt = out_format(s, "logs")};
+    struct easel_store *st = NULL;
+    struct easel_job *j = NULL;
+    struct easel_event *ev = NULL;
+    size_t n = 0;
+    int code = 1;
+    if (open_store(s, &st))
+        return 1;
+    easel_err rc = easel_store_job_get(st, args[0], &j);
+    if (rc == EASEL_OK && s->follow) {
+        rc = easel_client_follow(st, args[0], 500, out_event, &oe);
+    } else if (rc == EASEL_OK && (rc = easel_store_events(st, args[0], &ev, &n)) == EASEL_OK) {
+        /* the API's shape, {"items": [...]}, so scripts read either road */
+        cJSON *doc = cJSON_CreateObject(), *items = cJSON_AddArrayToObject(doc, "items");
+        for (size_t i = 0; i < n; i++)
+            cJSON_AddItemToArray(items, easel_event_to_json(&ev[i]));
+        if (oe.fmt == OUT_TABLE) {
+            const cJSON *e;
+            cJSON_ArrayForEach(e, items)
+                out_event(&oe, e);
+        } else {
+            out_doc(oe.fmt, doc);
+        }
+        cJSON_Delete(doc);
+    }
+    if (rc == EASEL_ENOTFOUND)
+        fprintf(stderr, "easel logs: no job with id %s\n", args[0]);
+    else if (rc)
+        fprintf(stderr, "easel logs: %s\n", easel_store_errstr(st));
+    else
+        code = 0;
+    easel_store_events_free(ev, n);
+    easel_job_free(j);
+    easel_store_free(st);
+    return code;
 }
 
 int mode_breakers(struct settings *s, char **args, int nargs)
@@ -347,7 +458,7 @@ int mode_breakers(struct settings *s, char **args, int nargs)
                    "OPENS");
             for (size_t i = 0; i < n; i++) {
                 char probe[32];
-                fmt_duration(bs[i].state == EASEL_BREAKER_OPEN ? bs[i].retry_in_ms : -1, probe,
+                out_duration(bs[i].state == EASEL_BREAKER_OPEN ? bs[i].retry_in_ms : -1, probe,
                              sizeof(probe));
                 printf("%-10s %-9s %8lld %10s %6lld  %s\n", bs[i].provider,
                        easel_breaker_state_name(bs[i].state), (long long)bs[i].failures, probe,

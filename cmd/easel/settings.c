@@ -79,7 +79,17 @@
         O_HEARTBEAT_F(W), O_LIMITS(W), O_LOG_F(W)
 #define O_OUTPUT                                                              \
     OPT("output", "EASEL_OUTPUT", STRING, "table", output, 0, 0,              \
-        "Output format: table or json (-o json)")
+        "Output format: table, json or yaml (-o json)")
+/* The CLI through a controller's HTTP API instead of Redis and PostgreSQL
+ * (docs/cli.md). The token is a credential (S): it is never printed. */
+#define O_REMOTE                                                              \
+    OPT("server", "EASEL_SERVER", STRING, NULL, server, 0, 0,                 \
+        "easel API server, http(s)://HOST:PORT: work through it instead of on Redis and "     \
+        "PostgreSQL directly"),                                               \
+    OPTF(S, "token", "EASEL_TOKEN", STRING, NULL, token, 0, 0,                \
+         "Bearer token for --server (a secret: never printed; the variable keeps it out of ps)"), \
+    OPT("request-timeout", "EASEL_REQUEST_TIMEOUT", DURATION, "30s",          \
+        request_timeout_ms, 100, 3600000, "With --server: the longest one request may take")
 
 /* The kubernetes executor: where worker Jobs go and what they carry. */
 #define O_KUBE                                                                \
@@ -206,17 +216,29 @@ static const struct easel_opt submit_opts[] = {
         "Wait until the job ends and print it as JSON; exit 0 only if it succeeded"),
     OPT("timeout", "EASEL_WAIT_TIMEOUT", DURATION, "10m", wait_timeout_ms, 1,
         86400000, "With --wait: give up after this long"),
-    O_REDIS, O_DB, O_QUEUE, O_LOG,
+    OPT("run-at", NULL, STRING, NULL, run_at, 0, 0,
+        "With --server: start the job no earlier than this RFC 3339 time (2026-11-28T12:00:00Z)"),
+    OPT("delay", NULL, DURATION, NULL, delay_ms, 0, 31622400000LL,
+        "With --server: start the job no earlier than this long from now (30s, 5m, 2h)"),
+    O_REMOTE, O_REDIS, O_DB, O_QUEUE, O_LOG,
 };
 
-static const struct easel_opt get_opts[] = {O_OUTPUT, O_DB, O_LOG};
+static const struct easel_opt get_opts[] = {O_OUTPUT, O_REMOTE, O_DB, O_LOG};
 static const struct easel_opt list_opts[] = {
     OPT("status", NULL, STRING, NULL, status, 0, 0,
         "Only jobs in this status (queued, running, succeeded, dead, ...)"),
+    OPT("model", NULL, STRING, NULL, model, 0, 0, "Only jobs of this model"),
+    OPT("owner", NULL, STRING, NULL, owner, 0, 0,
+        "Only jobs of this owner: CHANNEL:ID, or ID in any channel"),
     OPT("limit", NULL, INT, "50", limit, 1, 100000, "Most jobs to show"),
-    O_OUTPUT, O_DB, O_LOG,
+    O_OUTPUT, O_REMOTE, O_DB, O_LOG,
 };
-static const struct easel_opt cancel_opts[] = {O_REDIS, O_DB, O_QUEUE, O_LOG};
+static const struct easel_opt cancel_opts[] = {O_REMOTE, O_REDIS, O_DB, O_QUEUE, O_LOG};
+static const struct easel_opt logs_opts[] = {
+    OPT("follow", NULL, BOOL, "false", follow, 0, 0,
+        "Keep printing new events until the job ends (-f)"),
+    O_OUTPUT, O_REMOTE, O_DB, O_LOG,
+};
 static const struct easel_opt migrate_opts[] = {O_DB, O_LOG};
 static const struct easel_opt breakers_opts[] = {
     OPT("output", NULL, STRING, "table", output, 0, 0,
@@ -277,17 +299,21 @@ MODE("controller", "easel controller [flags]",
 MODE("job", "easel job --id ID [flags]",
      "Run exactly one attempt of one job, then exit with a status code (what every worker runs).",
      job_opts, 0, 0, job);
-MODE("submit", "easel submit [--model M] [--input JSON] [--image URL]... [--wait]",
+MODE("submit", "easel submit [--model M] [--input JSON] [--image URL]... [--wait] [--server URL]",
      "Queue a job and print its id (with --wait, the finished job as JSON).",
      submit_opts, 0, 0, submit);
-MODE("get", "easel get ID [-o json]", "Show one job.", get_opts, 1, 1, get);
-MODE("list", "easel list [--status S] [-o json]", "List jobs, newest first.",
-     list_opts, 0, 0, list);
+MODE("get", "easel get ID [-o table|json|yaml] [--server URL]", "Show one job.", get_opts, 1,
+     1, get);
+MODE("list", "easel list [--status S] [--model M] [--owner O] [-o table|json|yaml] [--server URL]",
+     "List jobs, newest first.", list_opts, 0, 0, list);
 MODE("cancel", "easel cancel ID",
      "Cancel a queued, waiting or running job.", cancel_opts, 1, 1, cancel);
 MODE("retry", "easel retry ID",
      "Run a failed or dead-lettered job again with a fresh attempt budget.",
      cancel_opts, 1, 1, retry);
+MODE("logs", "easel logs ID [-f] [-o table|json|yaml] [--server URL]",
+     "Show a job's history, one event a line (with -f, follow it until the job ends).",
+     logs_opts, 1, 1, logs);
 MODE("breakers", "easel breakers [-o table|json|prometheus]",
      "Show the circuit breaker of every provider endpoint, shared by all workers through Redis.",
      breakers_opts, 0, 0, breakers);
@@ -321,5 +347,5 @@ const struct easel_cmd_spec *const render_spec = &m_render.spec;
 
 const struct mode *const easel_modes[] = {
     &m_controller, &m_job,     &m_submit,  &m_get,     &m_list,       &m_cancel,
-    &m_retry,      &m_breakers, &m_migrate, &m_registry, &m_image, &m_storage, &m_render, &m_version, &m_config_doc, NULL,
+    &m_retry,      &m_logs,    &m_breakers, &m_migrate, &m_registry, &m_image, &m_storage, &m_render, &m_version, &m_config_doc, NULL,
 };

@@ -50,10 +50,13 @@ struct settings {
     bool s3_path_style;
     int expires_s;
     int64_t wait_timeout_ms;
-    /* get / list */
-    char *output, *status;
+    /* get / list / logs */
+    char *output, *status, *owner;
     int limit;
-    bool markdown;
+    bool markdown, follow;
+    /* the CLI through an API server (--server) */
+    char *server, *token, *run_at;
+    int64_t request_timeout_ms, delay_ms;
 };
 
 struct mode {
@@ -77,6 +80,7 @@ int mode_get(struct settings *s, char **args, int nargs);
 int mode_list(struct settings *s, char **args, int nargs);
 int mode_cancel(struct settings *s, char **args, int nargs);
 int mode_retry(struct settings *s, char **args, int nargs);
+int mode_logs(struct settings *s, char **args, int nargs);
 int mode_migrate(struct settings *s, char **args, int nargs);
 int mode_breakers(struct settings *s, char **args, int nargs);
 int mode_image(struct settings *s, char **args, int nargs);

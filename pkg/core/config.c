@@ -171,9 +171,11 @@ easel_err easel_config_parse(const struct easel_cmd_spec *spec, void *cfg,
         const char *eq = strchr(name, '=');
         size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
         const struct easel_opt *o = find_opt(spec, name, nlen);
-        /* -o is the one short flag, for output format. */
+        /* The short flags: -o for the output format, -f to follow. */
         if (!o && nlen == 1 && name[0] == 'o')
             o = find_opt(spec, "output", 6);
+        if (!o && nlen == 1 && name[0] == 'f')
+            o = find_opt(spec, "follow", 6);
         if (!o) {
             rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
                                  EASEL_R_BAD_FLAG,

@@ -27,7 +27,7 @@
         (void)s, (void)args, (void)nargs;                                     \
         return 0;                                                             \
     }
-STUB(controller) STUB(job) STUB(submit) STUB(get) STUB(list) STUB(cancel) STUB(retry)
+STUB(controller) STUB(job) STUB(submit) STUB(get) STUB(list) STUB(cancel) STUB(retry) STUB(logs)
 STUB(breakers) STUB(migrate) STUB(registry) STUB(image) STUB(storage) STUB(render)
 STUB(version) STUB(config_doc)
 

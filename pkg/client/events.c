@@ -1,0 +1,72 @@
+/*
+ * events.c - a job's history for `easel logs`, read from Postgres. Events
+ * are rendered in the API's shape (the same fields GET /v1/jobs/{id}/events
+ * gives), so the CLI prints one format whether it reads the database or a
+ * server, and following works the same way on both roads.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "easel/client.h"
+
+static void add_str(cJSON *o, const char *key, const char *v)
+{
+    if (v)
+        cJSON_AddStringToObject(o, key, v);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+cJSON *easel_event_to_json(const struct easel_event *e)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    char ts[40];
+    cJSON_AddNumberToObject(o, "seq", (double)e->seq);
+    if (e->at_ms > 0 && easel_format_time(e->at_ms, ts, sizeof(ts)) == EASEL_OK)
+        cJSON_AddStringToObject(o, "at", ts);
+    else
+        cJSON_AddNullToObject(o, "at");
+    add_str(o, "from", e->from_status);
+    add_str(o, "to", e->to_status);
+    cJSON_AddNumberToObject(o, "attempt", e->attempt);
+    add_str(o, "reason", e->reason);
+    add_str(o, "message", e->message);
+    return o;
+}
+
+easel_err easel_client_follow(struct easel_store *s, const char *id, int64_t poll_ms,
+                              easel_event_fn fn, void *ud)
+{
+    int64_t last_seq = 0;
+    for (;;) {
+        /* the status is read before the events: when it is terminal, every
+         * event up to the end is already recorded and delivered below */
+        struct easel_job *j = NULL;
+        easel_err rc = easel_store_job_get(s, id, &j);
+        if (rc)
+            return rc;
+        bool done = easel_status_terminal(j->status);
+        easel_job_free(j);
+        struct easel_event *ev = NULL;
+        size_t n = 0;
+        if ((rc = easel_store_events(s, id, &ev, &n)))
+            return rc;
+        for (size_t i = 0; i < n && !rc; i++) {
+            if (ev[i].seq <= last_seq)
+                continue;
+            last_seq = ev[i].seq;
+            cJSON *o = easel_event_to_json(&ev[i]);
+            if (!o)
+                rc = EASEL_ENOMEM;
+            else if (fn(ud, o))
+                rc = EASEL_ECANCELED;
+            cJSON_Delete(o);
+        }
+        easel_store_events_free(ev, n);
+        if (rc || done)
+            return rc;
+        easel_sleep_ms(poll_ms);
+    }
+}
