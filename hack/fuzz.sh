@@ -30,6 +30,7 @@ max_len() {
     fuzz_kubeconfig|fuzz_intake|fuzz_replicate|fuzz_openai|fuzz_gemini) echo 16384 ;;
     fuzz_kube_status|fuzz_s3_error) echo 8192 ;;
     fuzz_redis_url|fuzz_s3_url) echo 2048 ;;
+    fuzz_api) echo 4096 ;;
     *) echo 16384 ;;
   esac
 }

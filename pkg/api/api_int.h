@@ -37,6 +37,9 @@ struct api_tokens {
  * a sentence in err; a token is never echoed. */
 easel_err api_tokens_load(const char *path, struct api_tokens *out,
                           struct easel_error *err);
+/* The same from the file's text (path only names it in errors). */
+easel_err api_tokens_parse(const char *text, size_t len, const char *path,
+                           struct api_tokens *out, struct easel_error *err);
 void api_tokens_cleanup(struct api_tokens *t);
 /* The token an "Authorization: Bearer ..." value names, or NULL. Every
  * token is compared, in constant time, whatever matches. */
@@ -133,9 +136,14 @@ struct easel_store *api_store(struct api_ctx *x, struct api_req *r);
 void api_store_failed(struct api_ctx *x, struct api_req *r, easel_err rc);
 void api_queue_failed(struct api_ctx *x, struct api_req *r, easel_err rc);
 
-/* The seconds a Prefer header asks to wait ("wait" = 60, "wait=N", N up
- * to 60), or 0. */
+/* parse.c. The seconds a Prefer header asks to wait ("wait" = 60,
+ * "wait=N", N up to 60), or 0; for r's header, or any text. */
 int api_prefer_wait(const struct api_req *r);
+int api_prefer_wait_of(const char *prefer);
+/* RFC 3339 ("2026-11-28T12:00:00Z", "...+01:00", fractions) to wall ms. */
+bool api_parse_rfc3339(const char *s, int64_t *out);
+/* A list cursor "<created_at µs>.<uuid>"; false when it is not one. */
+bool api_parse_cursor(const char *v, int64_t *created_us, char id[EASEL_UUID_LEN + 1]);
 
 /* The pool: started with the server, fed by it. */
 struct api_pool;

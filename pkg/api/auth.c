@@ -125,17 +125,26 @@ static easel_err one_token(const cJSON *e, size_t i, const char *path, struct ap
 easel_err api_tokens_load(const char *path, struct api_tokens *out, struct easel_error *err)
 {
     memset(out, 0, sizeof(*out));
-    char *text = NULL, why[200];
+    char *text = NULL;
     size_t len = 0;
-    cJSON *doc = NULL;
     easel_err rc = easel_read_file(path, 1 << 20, &text, &len);
     if (rc)
         return easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_BAD_INPUT,
                                "%s: cannot read the tokens file: %s", path,
                                easel_strerror(rc));
-    rc = easel_yaml_text_to_json(text, len, &doc, why, sizeof(why));
+    rc = api_tokens_parse(text, len, path, out, err);
     OPENSSL_cleanse(text, len);
     free(text);
+    return rc;
+}
+
+easel_err api_tokens_parse(const char *text, size_t len, const char *path,
+                           struct api_tokens *out, struct easel_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    char why[200];
+    cJSON *doc = NULL;
+    easel_err rc = easel_yaml_text_to_json(text, len, &doc, why, sizeof(why));
     if (rc)
         return easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_BAD_INPUT, "%s: %s",
                                path, rc == EASEL_EPARSE ? why : easel_strerror(rc));

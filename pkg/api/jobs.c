@@ -253,45 +253,6 @@ static void bad_json(struct api_req *r, const char *end)
               line, col, off);
 }
 
-/* RFC 3339 ("2026-11-28T12:00:00Z", "...+01:00", fractions allowed) to
- * wall milliseconds. */
-static bool parse_rfc3339(const char *s, int64_t *out)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!p)
-        return false;
-    int64_t ms = 0;
-    if (*p == '.') {
-        int64_t scale = 100;
-        for (p++; *p >= '0' && *p <= '9'; p++) {
-            ms += (*p - '0') * scale;
-            scale /= 10;
-        }
-    }
-    int64_t off = 0;
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
-        int hh, mm;
-        if (easel_parse_int((char[]){p[1], p[2], 0}, 0, 23, &hh) ||
-            easel_parse_int((char[]){p[4], p[5], 0}, 0, 59, &mm))
-            return false;
-        off = (hh * 60 + mm) * 60000LL * (*p == '+' ? 1 : -1);
-        p += 6;
-    } else {
-        return false;
-    }
-    if (*p)
-        return false;
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1)
-        return false;
-    *out = (int64_t)t * 1000 + ms - off;
-    return true;
-}
-
 struct create {
     cJSON *body;
     const char *model, *type, *idem, *webhook, *owner, *channel;
@@ -361,7 +322,7 @@ static bool read_create(struct api_req *r, struct create *c)
         api_error(r, 422, "invalid_field", "give run_at or delay, not both");
         return false;
     }
-    if (vals[6] && !parse_rfc3339(vals[6], &c->run_at_ms)) {
+    if (vals[6] && !api_parse_rfc3339(vals[6], &c->run_at_ms)) {
         api_error(r, 422, "invalid_field",
                   "\"run_at\" must be an RFC 3339 time such as 2026-11-28T12:00:00Z");
         return false;
@@ -633,7 +594,7 @@ void api_jobs_list(struct api_ctx *x, struct api_req *r)
             q.owner = owner_buf;
         }
     }
-    if ((v = api_arg(r, "created_after")) && *v && !parse_rfc3339(v, &q.created_after_ms)) {
+    if ((v = api_arg(r, "created_after")) && *v && !api_parse_rfc3339(v, &q.created_after_ms)) {
         api_error(r, 400, "invalid_query", "created_after must be an RFC 3339 time");
         return;
     }
@@ -647,18 +608,7 @@ void api_jobs_list(struct api_ctx *x, struct api_req *r)
     }
     char cursor_id[EASEL_UUID_LEN + 1];
     if ((v = api_arg(r, "cursor")) && *v) {
-        /* "<created_at in µs>.<id>", as next_cursor gave it */
-        const char *dot = strchr(v, '.');
-        char num[24];
-        if (!dot || (size_t)(dot - v) >= sizeof(num) || strlen(dot + 1) != EASEL_UUID_LEN) {
-            api_error(r, 400, "invalid_query", "cursor is not one this API gave out");
-            return;
-        }
-        memcpy(num, v, (size_t)(dot - v));
-        num[dot - v] = '\0';
-        easel_strlcpy(cursor_id, dot + 1, sizeof(cursor_id));
-        if (easel_parse_i64(num, 0, INT64_MAX, &q.after_created_us) ||
-            !easel_uuid_valid(cursor_id)) {
+        if (!api_parse_cursor(v, &q.after_created_us, cursor_id)) {
             api_error(r, 400, "invalid_query", "cursor is not one this API gave out");
             return;
         }

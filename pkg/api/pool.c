@@ -152,40 +152,6 @@ static bool run(struct worker *w, struct api_req *r)
     return true;
 }
 
-int api_prefer_wait(const struct api_req *r)
-{
-    /* Prefer: respond-async, wait=10 ; RFC 7240 lists preferences by comma */
-    const char *p = r->prefer;
-    while (p && *p) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        size_t n = strcspn(p, ",;");
-        if (n >= 4 && !strncasecmp(p, "wait", 4)) {
-            const char *v = p + 4;
-            while (v < p + n && *v == ' ')
-                v++;
-            if (v == p + n)
-                return 60;
-            if (*v == '=') {
-                int secs;
-                char num[16];
-                size_t len = (size_t)(p + n - v - 1);
-                if (len == 0 || len >= sizeof(num))
-                    return 0;
-                memcpy(num, v + 1, len);
-                num[len] = '\0';
-                if (easel_parse_int(num, 0, 1000000, &secs))
-                    return 0;
-                return secs > 60 ? 60 : secs;
-            }
-        }
-        p += n;
-        while (*p && *p != ',')
-            p++;
-    }
-    return 0;
-}
-
 /* The waiter thread: its own Postgres connection, one query per round for
  * every parked job. */
 static void *waiter_main(void *arg)
