@@ -3,7 +3,8 @@
 # PostgreSQL on loopback, migrates, runs `easel controller` with the local
 # executor and the built-in local model, pushes jobs in both producer shapes
 # (a staging app's stage:run payloads and a try-on app's generation tasks)
-# plus one `easel submit`, shows their progress and the final table, and
+# plus one `easel submit` and one job through the HTTP API (curl, waiting
+# for the result in the same request), shows their progress and the final table, and
 # exits 0 only if every job succeeded. Results stay in .demo/results.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -36,11 +37,15 @@ say "easel migrate"
 
 say "easel controller (local executor, built-in registry: local/vips-stage)"
 # file:// sources are refused unless --file-root names where they may be read
-"$EASEL" controller --concurrency 3 --file-root "$DEMO/samples" >"$DEMO/controller.log" 2>&1 &
+# the HTTP API on a free loopback port (no tokens file: loopback only)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+API=http://127.0.0.1:$port
+"$EASEL" controller --concurrency 3 --file-root "$DEMO/samples" --http-addr "127.0.0.1:$port" \
+  >"$DEMO/controller.log" 2>&1 &
 ctl=$!
 for _ in $(seq 1 50); do grep -q 'controller started' "$DEMO/controller.log" && break; sleep 0.1; done
 grep -q 'controller started' "$DEMO/controller.log" || { cat "$DEMO/controller.log"; exit 1; }
-echo "running as pid $ctl, logs in .demo/controller.log"
+echo "running as pid $ctl, logs in .demo/controller.log, HTTP API on $API"
 
 say "pushing jobs the way existing apps do (LPUSH easel:jobs)"
 styles=(scandinavian industrial coastal)
@@ -57,8 +62,14 @@ done
 id=$("$EASEL" submit --model local/vips-stage --input '{"style":"bohemian","seed":9,"room_type":"studio"}' --image "file://$DEMO/samples/room-2.jpg")
 echo "easel submit -> $id"
 
+say "one job through the HTTP API (Prefer: wait holds the answer until it is done)"
+echo "curl -X POST $API/v1/jobs -H 'Prefer: wait=60' -d '{\"images\":[...],\"input\":{...}}'"
+curl -s -X POST "$API/v1/jobs" -H 'Content-Type: application/json' -H 'Prefer: wait=60' \
+  -d "{\"images\":[\"file://$DEMO/samples/room-3.jpg\"],\"input\":{\"room_type\":\"kitchen\",\"style\":\"modern\",\"seed\":3}}" \
+  | python3 -c 'import json,sys; d=json.load(sys.stdin); print("  -> %s %s, variants: %s" % (d["id"], d["status"], ", ".join("%s %dx%d" % (v["name"], v["width"], v["height"]) for v in (d["output"] or {}).get("variants", []))))'
+
 say "progress"
-total=6; deadline=$((SECONDS + 120))
+total=7; deadline=$((SECONDS + 120))
 while :; do
   line=$(psql "$EASEL_DATABASE_URL" -At -c "select coalesce(string_agg(status || '=' || n, '  ' order by status), 'none yet') from (select status, count(*) n from jobs group by status) s")
   done_n=$(psql "$EASEL_DATABASE_URL" -At -c "select count(*) from jobs where status in ('succeeded','failed','dead','canceled')")
@@ -70,8 +81,8 @@ done
 
 say "easel list"
 "$EASEL" list
-say "easel get $id"
-"$EASEL" get "$id"
+say "easel get $id --server $API"
+"$EASEL" get "$id" --server "$API"
 say "outputs (.demo/results)"
 find "$DEMO/results" -type f | sort | sed "s|$PWD/||"
 
