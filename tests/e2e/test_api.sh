@@ -256,18 +256,35 @@ check "the slow client is cut off by the header timeout" grep -q '^cut off after
 PORT2=$(free_port)
 API1=$API
 start_api ctl2 "$PORT2" --api-tokens-file "$WORK/tokens.yaml" --api-rate-limit 5 \
-  --api-max-waiting 1 || fail "second replica start"
+  --api-max-waiting 1 --api-max-connections 16 --api-header-timeout 2s || fail "second replica start"
 call GET "/v1/jobs/$J1" "${READ[@]}"
 check "the second replica answers for a job the first made" eq "$CODE $(js 'd["id"], d["status"]')" "200 ('$J1', 'succeeded')"
 # its limits: 5 requests a second per token (bursts of 10), one Prefer: wait at a time
 # 15 requests on one connection, in a few milliseconds: the burst of 10 (less
-# the one above) goes through, the rest are refused
-urls=(); for i in $(seq 1 15); do urls+=("$API/v1/jobs/$J1"); done
-codes=$(curl -s -o /dev/null -w '%{http_code} ' "${READ[@]}" "${urls[@]}")
-call GET "/v1/jobs/$J1" "${READ[@]}" # at once, while the bucket is empty
-ok=$(tr ' ' '\n' <<<"$codes" | grep -c 200)
-check "past the token's rate, 429 ($codes)" test "$ok" -ge 9 -a "$ok" -le 10 -a "$(tr ' ' '\n' <<<"$codes" | grep -c 429)" -ge 5
-check "the 429 says when to come back" eq "$CODE $(header retry-after) $(js 'd["error"]["code"]')" "429 1 too_many_requests"
+# the one above) goes through, the rest are refused with Retry-After
+python3 - "$PORT2" "$J1" "$WORK" >"$WORK/burst.out" <<'PY'
+import http.client, sys
+port, job, work = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+c = http.client.HTTPConnection("127.0.0.1", port)
+codes = []
+for i in range(15):
+    c.request("GET", "/v1/jobs/" + job, headers={"Authorization": "Bearer read-token-0123456789abcdef"})
+    r = c.getresponse()
+    body = r.read()
+    codes.append(r.status)
+    if r.status == 429:
+        open(work + "/resp/burst429", "wb").write(body)
+        with open(work + "/resp/burst429.h", "w") as h:
+            h.write("HTTP/1.1 429\r\n" + "".join("%s: %s\r\n" % kv for kv in r.getheaders()))
+        ra = r.getheader("Retry-After")
+print(" ".join(map(str, codes)), "retry-after", ra if 429 in codes else "-")
+PY
+echo "GET /v1/jobs/$J1 429 $WORK/resp/burst429 application/json $WORK/resp/burst429.h" >>"$WORK/responses"
+ok=$(grep -o '200' "$WORK/burst.out" | wc -l)
+check "past the token's rate, 429 with Retry-After ($(cat "$WORK/burst.out"))" \
+  test "$ok" -ge 9 -a "$ok" -le 10 -a "$(grep -o '429' "$WORK/burst.out" | wc -l)" -ge 5
+check "the 429 is the error shape, saying too_many_requests" grep -q '"code":"too_many_requests"' "$WORK/resp/burst429"
+check "and when to come back" grep -q 'retry-after 1$' "$WORK/burst.out"
 call GET "/v1/jobs/$J1" "${WRITE[@]}"
 check "another token has its own budget" eq "$CODE" 200
 sleep 1.2
@@ -279,6 +296,30 @@ call POST /v1/jobs "${ADMIN[@]}" "${JSON[@]}" -H "Prefer: wait=3" -d '{"images":
 check "a second Prefer: wait past --api-max-waiting 1: 429, nothing made" \
   eq "$CODE $(sql "select count(*) from jobs where payload->>'mark' = 'second-waiter'")" "429 0"
 wait "$WAITER"
+# a flood of 40 idle connections against --api-max-connections 16: the
+# server holds at most 16, cuts the idle ones at the header timeout, and a
+# real client is served meanwhile
+python3 - "$PORT2" >"$WORK/flood.out" 2>&1 <<'PY'
+import socket, subprocess, sys, time
+port = int(sys.argv[1])
+socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(40)]
+t0 = time.time()
+r = subprocess.run(["curl", "-s", "-m", "20", "-o", "/dev/null", "-w", "%{http_code}",
+                    "http://127.0.0.1:%d/healthz" % port], capture_output=True, text=True)
+took = time.time() - t0
+closed = 0
+for s in socks:
+    s.settimeout(0.05)
+    try:
+        closed += s.recv(1) == b""
+    except socket.timeout:
+        pass
+    except OSError:
+        closed += 1
+print("curl %s after %.1f s; %d of 40 idle connections closed by the server" % (r.stdout, took, closed))
+PY
+check "a flood of idle connections past the limit: a client is still served ($(cat "$WORK/flood.out"))" \
+  grep -Eq '^curl 200 .*; ([2-3][0-9]|40) of 40' "$WORK/flood.out"
 API=$API1
 
 # --- Redis down: 503 with Retry-After, then back ---------------------------------------------
