@@ -435,6 +435,18 @@ static int on_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
             lws_callback_on_writable(wsi);
             return 0;
         }
+        if (easel_log_enabled(EASEL_LOG_DEBUG)) {
+            /* an access log line: the token's name, never the token */
+            char status[8], ms[24];
+            (void)easel_snprintf(status, sizeof(status), "%d", r->status);
+            (void)easel_snprintf(ms, sizeof(ms), "%lld",
+                                 (long long)(easel_now_ms() - r->received_ms));
+            easel_log_kv(EASEL_LOG_DEBUG, NULL,
+                         (const char *const[]){"method", api_method_name(r->method), "path",
+                                               r->path, "status", status, "ms", ms, "caller",
+                                               r->tok ? r->tok->name : "-", NULL},
+                         "http %s %s %d", api_method_name(r->method), r->path, r->status);
+        }
         api_req_free(r);
         c->req = NULL;
         if (c->close_after)
