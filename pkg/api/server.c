@@ -399,7 +399,15 @@ static int on_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
             lws_callback_on_writable(wsi);
             return 0;
         }
-        if (clen > 0 || chunked) {
+        if (chunked) {
+            /* libwebsockets 4.1 never completes a chunked request body */
+            api_error(r, 411, "length_required",
+                      "send the body with a Content-Length (chunked uploads are not read)");
+            c->close_after = true;
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+        if (clen > 0) {
             /* the body follows: it must arrive within the body timeout */
             lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT,
                             (int)((a->o.body_timeout_ms + 999) / 1000));

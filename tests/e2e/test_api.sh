@@ -77,6 +77,8 @@ check "a bad run_at: 422" eq "$CODE" 422
 python3 -c 'import json; print(json.dumps({"input": {"pad": "x" * 100000}}))' >"$WORK/big.json"
 call POST /v1/jobs "${WRITE[@]}" "${JSON[@]}" --data-binary "@$WORK/big.json"
 check "a body over --api-max-body: 413" eq "$CODE $(js 'd["error"]["code"]')" "413 payload_too_large"
+call POST /v1/jobs "${WRITE[@]}" "${JSON[@]}" -H "Transfer-Encoding: chunked" -m 10 -d '{"images":["'"$IMG"'"]}'
+check "a chunked body: 411, asking for its length" eq "$CODE $(js 'd["error"]["code"]')" "411 length_required"
 check "none of the refused requests made a job" eq "$(count_jobs "'queued','dispatched','running','retrying','succeeded','failed','dead','canceled'")" 0
 
 # --- create, read, history -------------------------------------------------------
