@@ -1,7 +1,8 @@
 -- api_http.lua - wrk's script for tests/bench/api_http.sh.
---   wrk ... -s api_http.lua URL -- get IDS_FILE PATH_PREFIX [TOKEN]
+--   wrk ... -s api_http.lua URL -- get IDS_FILE PATH_PREFIX [TOKEN [DELAY_MS]]
 --     GETs PATH_PREFIX..id, the ids of IDS_FILE (one a line) taken in turn,
---     each thread starting at its own place in the list
+--     each thread starting at its own place in the list; with DELAY_MS a
+--     connection waits that long after each answer (a paced load)
 --   wrk ... -s api_http.lua URL -- post BODY_FILE PATH [TOKEN]
 --     POSTs the file's bytes as application/json
 -- done() prints one line the script parses:
@@ -23,6 +24,10 @@ function init(args)
   mode, prefix = args[1], args[3]
   if args[4] and args[4] ~= "" then
     wrk.headers["Authorization"] = "Bearer " .. args[4]
+  end
+  local pause = tonumber(args[5] or "")
+  if pause and pause > 0 then
+    delay = function() return pause end
   end
   if mode == "get" then
     for line in io.lines(args[2]) do
