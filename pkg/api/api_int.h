@@ -152,6 +152,11 @@ easel_err api_pool_start(struct easel_api *a, int threads, struct api_pool **out
 void api_pool_submit(struct api_pool *p, struct api_req *r);
 void api_pool_stop(struct api_pool *p);
 
+/* Called first by each API thread: it runs at a lower priority than the
+ * controller's claim path and main loop (nice +5), so a flood of requests
+ * slows answers, not the pickup of jobs. */
+void api_thread_yield_priority(void);
+
 /* server.c: hands a finished request back to the service thread. */
 void api_server_done(struct easel_api *a, struct api_req *r);
 const struct easel_api_opts *api_opts(const struct easel_api *a);

@@ -159,6 +159,7 @@ static void *waiter_main(void *arg)
     struct api_pool *p = arg;
     struct easel_store *s = NULL;
     const struct easel_api_opts *o = api_opts(p->api);
+    api_thread_yield_priority();
     for (;;) {
         pthread_mutex_lock(&p->mu);
         bool stop = p->stopping;
@@ -236,6 +237,7 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     struct api_pool *p = w->p;
     struct api_req *batch[BATCH], *gets[BATCH];
+    api_thread_yield_priority();
     for (;;) {
         size_t n = 0, ngets = 0;
         pthread_mutex_lock(&p->mu);

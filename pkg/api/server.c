@@ -9,6 +9,8 @@
  * this thread in LWS_CALLBACK_EVENT_WAIT_CANCELLED.
  */
 #include <arpa/inet.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -486,9 +488,21 @@ static const struct lws_protocols protocols[] = {
 
 /* ------------------------------------------------------------ lifecycle */
 
+void api_thread_yield_priority(void)
+{
+    /* Linux: a thread id names one thread for setpriority, and raising
+     * one's own nice value needs no privilege */
+    id_t tid = (id_t)syscall(SYS_gettid);
+    errno = 0;
+    int now = getpriority(PRIO_PROCESS, tid);
+    if (errno == 0 && now < 19)
+        (void)setpriority(PRIO_PROCESS, tid, now + 5 > 19 ? 19 : now + 5);
+}
+
 static void *service_main(void *arg)
 {
     struct easel_api *a = arg;
+    api_thread_yield_priority();
     while (!a->stopping)
         if (lws_service(a->ctx, 0) < 0)
             break;
