@@ -31,6 +31,12 @@ NIDS=${API_BENCH_IDS:-200}
 NPICK=${API_BENCH_PICKUP_JOBS:-40}
 GAP_MS=${API_BENCH_PICKUP_GAP_MS:-250}
 THREADS=${API_BENCH_THREADS:-0}
+# The clients of a real deployment run on other machines. Here wrk shares
+# the 2 cores, so it runs at the nice value the API's own threads take (+5,
+# pkg/api/server.c): it competes with the API it loads, not with the claim
+# path or PostgreSQL (as kube_dispatch runs the simulated node's pods at
+# nice 19). The peer is loaded by the same wrk.
+WRK=(nice -n "${API_BENCH_WRK_NICE:-5}" wrk)
 PACED_RPS=${API_BENCH_PACED_RPS:-4000}
 LUA=$ROOT/tests/bench/api_http.lua
 
@@ -108,7 +114,7 @@ bench() {
   local name=$1 pid=$2 url=$3 secs=$4; shift 4
   local c0 c1
   c0=$(cpu_ms "$pid")
-  wrk -t 2 -c "$CONNS" -d "${secs}s" --timeout 5s -s "$LUA" "$url" -- "$@" >"$WORK/$name.out" 2>&1
+  "${WRK[@]}" -t 2 -c "$CONNS" -d "${secs}s" --timeout 5s -s "$LUA" "$url" -- "$@" >"$WORK/$name.out" 2>&1
   c1=$(cpu_ms "$pid")
   local line
   line=$(grep '^WRK ' "$WORK/$name.out") || { echo "wrk $name failed:"; cat "$WORK/$name.out"; return 1; }
@@ -121,7 +127,7 @@ wait_for 180 "phase_done ids $NIDS" || echo "(some of the $NIDS jobs are still r
 sleep 1
 
 # --- GET /v1/jobs/{id}, no tokens ------------------------------------------
-wrk -t 2 -c "$CONNS" -d 2s -s "$LUA" "$API" -- get "$WORK/ids" /v1/jobs/ >/dev/null 2>&1 # warm-up
+"${WRK[@]}" -t 2 -c "$CONNS" -d 2s -s "$LUA" "$API" -- get "$WORK/ids" /v1/jobs/ >/dev/null 2>&1 # warm-up
 bench get "$CTL" "$API" "$SECS" get "$WORK/ids" /v1/jobs/ || exit 1
 
 # --- the same with a tokens file and a bearer token -------------------------
@@ -145,7 +151,7 @@ CTL2=$CTL_PID
 API2=http://127.0.0.1:$PORT2
 curl -sf -X POST -H "Authorization: Bearer bench-ops-token-0123456789abcdef" "$API2/worker/stop" >/dev/null \
   || echo "(could not pause the second replica)"
-wrk -t 2 -c "$CONNS" -d 2s -s "$LUA" "$API2" -- get "$WORK/ids" /v1/jobs/ "$TOK" >/dev/null 2>&1
+"${WRK[@]}" -t 2 -c "$CONNS" -d 2s -s "$LUA" "$API2" -- get "$WORK/ids" /v1/jobs/ "$TOK" >/dev/null 2>&1
 bench get_token "$CTL2" "$API2" "$SECS" get "$WORK/ids" /v1/jobs/ "$TOK" || exit 1
 kill "$CTL2" 2>/dev/null
 wait_until 10 gone "$CTL2" >/dev/null
@@ -161,7 +167,7 @@ if [ "$peer" = 1 ]; then
   [ "$probe" = 200 ] || { echo "peer answered $probe"; peer=0; }
 fi
 if [ "$peer" = 1 ]; then
-  wrk -t 2 -c "$CONNS" -d 2s -s "$LUA" "http://127.0.0.1:$PPORT" -- get "$WORK/ids" /jobs/ >/dev/null 2>&1
+  "${WRK[@]}" -t 2 -c "$CONNS" -d 2s -s "$LUA" "http://127.0.0.1:$PPORT" -- get "$WORK/ids" /jobs/ >/dev/null 2>&1
   bench peer "$PEER" "http://127.0.0.1:$PPORT" "$SECS" get "$WORK/ids" /jobs/ || peer=0
   kill "$PEER" 2>/dev/null
   wait_until 10 gone "$PEER" >/dev/null
@@ -175,7 +181,7 @@ wait_for 120 "phase_done pick-idle $NPICK" || echo "(pickup jobs still running)"
 span=$(( (NPICK * GAP_MS + 999) / 1000 ))
 # pickup_under PHASE [DELAY_MS]: the pickup jobs while wrk GETs
 pickup_under() {
-  wrk -t 2 -c "$CONNS" -d "$((span + 4))s" --timeout 5s -s "$LUA" "$API" -- get "$WORK/ids" /v1/jobs/ "" "${2:-}" \
+  "${WRK[@]}" -t 2 -c "$CONNS" -d "$((span + 4))s" --timeout 5s -s "$LUA" "$API" -- get "$WORK/ids" /v1/jobs/ "" "${2:-}" \
     >"$WORK/$1.out" 2>&1 &
   local w=$!
   PIDS+=("$w")
@@ -219,7 +225,7 @@ def load(name):
 
 g, t, n, po = load("get"), load("get_token"), load("peer") if peer else None, load("post")
 ok = lambda c: "PASS" if c else "MISS"
-print("wrk: 2 threads, %s connections, on the same 2 cores as the server and PostgreSQL;"
+print("wrk (at nice +5, as the API's threads): 2 threads, %s connections, on the same 2 cores as the server and PostgreSQL;"
       " easel: 1 service thread + %d API threads; peer: node:http + pg, a Pool of %d" % (conns, pool, pool))
 print("%-40s %9s %8s %8s %8s %10s %12s" % ("", "req/s", "p50 ms", "p99 ms", "max ms", "non-2xx", "CPU ms/1k req"))
 def row(label, r):
