@@ -116,6 +116,8 @@ struct easel_job {
     int64_t created_ms, updated_ms, dispatched_ms, started_ms, finished_ms;
     int64_t heartbeat_ms; /* last sign of life from the worker, 0 if none */
     int64_t run_after_ms; /* when a retrying job may run again, 0 if none */
+    char *stage;          /* the running attempt's stage (fetching, model, ...), or NULL */
+    double percent;       /* its progress 0..100, or -1 when unknown */
 };
 
 void easel_job_free(struct easel_job *j);

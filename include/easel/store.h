@@ -197,6 +197,14 @@ easel_err easel_store_job_transition(struct easel_store *s, const char *id,
                                      const struct easel_transition *t,
                                      struct easel_job **out);
 
+/* Progress of a running attempt: sets the job's stage and percent
+ * (percent < 0: unknown), appends a "progress" event whose data is
+ * {"stage","percent"} merged with `data` (a JSON object, or NULL), and
+ * announces it on the events channel, in one statement. EASEL_ECONFLICT
+ * when the job is not running (canceled meanwhile: nothing is written). */
+easel_err easel_store_job_progress(struct easel_store *s, const char *id, const char *stage,
+                                   double percent, const char *data, const char *message);
+
 /* Worker liveness: sets heartbeat_at = now() if the job is RUNNING.
  * EASEL_ECONFLICT when it is not (a worker's cue that its job was canceled
  * or finished elsewhere), EASEL_ENOTFOUND when there is no such job. */

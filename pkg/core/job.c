@@ -110,5 +110,6 @@ void easel_job_free(struct easel_job *j)
     free(j->error_message);
     free(j->result);
     free(j->worker);
+    free(j->stage);
     free(j);
 }

@@ -123,6 +123,20 @@ static easel_err check_output(struct attempt *a, const struct runner_sources *sr
     return rc;
 }
 
+void runner_progress(struct attempt *a, const char *stage, double percent,
+                     const char *message)
+{
+    int64_t now = easel_now_ms();
+    if (a->stage && !strcmp(a->stage, stage) && now - a->progress_ms < 500)
+        return;
+    a->stage = stage;
+    a->progress_ms = now;
+    easel_err rc = easel_store_job_progress(a->store, a->job_id, stage, percent, NULL, message);
+    if (rc && rc != EASEL_ECONFLICT)
+        easel_warn(a->job_id, "could not record progress (%s): %s", stage,
+                   easel_store_errstr(a->store));
+}
+
 /* The work of a claimed attempt: sources -> model -> checks -> variants
  * stored -> result. On success *result is the result document (the
  * caller frees it) and *used the model that made it; on failure a->err
@@ -138,12 +152,16 @@ static easel_err work(struct attempt *a, char **result, const char **used)
     const struct easel_model *m = runner_job_model(a);
     if (!m)
         goto out;
+    runner_progress(a, "fetching", 0, "fetching the sources");
     if ((rc = runner_sources_fetch(a, &src)))
         goto out;
+    runner_progress(a, "model", 10, m->id);
     if ((rc = runner_model_run(a, m, &src, &out)))
         goto out;
+    runner_progress(a, "checking", 80, "checking the output");
     if ((rc = check_output(a, &src, &out)))
         goto out;
+    runner_progress(a, "variants", 85, "making and storing the variants");
     if ((rc = runner_store_variants(a, &src, &out, &res, &preset)))
         goto out;
     *used = out.model->id;

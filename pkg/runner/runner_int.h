@@ -85,10 +85,22 @@ struct attempt {
      * use (limits_tried), NULL without Redis: both then fail open. */
     struct easel_queue *limits_q;
     bool limits_tried;
+    const char *stage;               /* the last stage reported (static) */
+    int64_t progress_ms;             /* when progress was last written (mono) */
     struct easel_error err;          /* why the attempt failed */
     int code;                        /* enum easel_exit */
     const char *final;               /* the job's state as the summary names it */
 };
+
+/* ---------------------------------------------------------- progress */
+
+/* Records the attempt's stage (a static string: fetching, model,
+ * checking, variants, storing) and percent (< 0: unknown) in the job and
+ * its history. A new stage is always written; the same stage again at
+ * most twice a second, so a chatty provider cannot flood Postgres.
+ * Progress is information: a failure to write it is logged, never fatal. */
+void runner_progress(struct attempt *a, const char *stage, double percent,
+                     const char *message);
 
 /* ---------------------------------------------------------- fetch.c */
 

@@ -13,6 +13,7 @@
 #include "runner_int.h"
 
 struct outputs {
+    struct attempt *a;    /* for progress */
     struct easel_sink *sink;
     const struct easel_job *job;
     char date[16];        /* the job's creation day, UTC, for {date} in keys */
@@ -86,6 +87,7 @@ static easel_err put_variant(void *ctx, const struct easel_variant_out *v)
         return easel_error_set(o->err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_BAD_KEY,
                                "cannot name the %s output: %s", v->spec->name, why);
     char *url = NULL;
+    runner_progress(o->a, "storing", 90, v->spec->name);
     int64_t t0 = easel_now_ms();
     cJSON_AddNumberToObject(o->sizes, v->spec->name, (double)v->len);
     easel_err rc = easel_sink_put(o->sink, key, v->data, v->len,
@@ -155,7 +157,7 @@ easel_err runner_store_variants(struct attempt *a, const struct runner_sources *
         rc = EASEL_ENOMEM;
         goto out;
     }
-    struct outputs o = {.sink = sink, .job = job, .model = out->model->id, .list = list,
+    struct outputs o = {.a = a, .sink = sink, .job = job, .model = out->model->id, .list = list,
                         .err = &a->err, .sizes = cJSON_CreateObject(),
                         .tmpl = easel_key_template_for((const char *const *)a->reg->paths,
                                                        job->channel)};

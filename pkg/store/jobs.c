@@ -58,7 +58,9 @@ easel_err store_job_from_row(struct easel_store *s, const PGresult *r,
         (rc = store_col_i64(r, row, c++, &j->started_ms)) ||
         (rc = store_col_i64(r, row, c++, &j->finished_ms)) ||
         (rc = store_col_i64(r, row, c++, &j->heartbeat_ms)) ||
-        (rc = store_col_i64(r, row, c++, &j->run_after_ms))) {
+        (rc = store_col_i64(r, row, c++, &j->run_after_ms)) ||
+        (rc = store_col_str(r, row, c++, &j->stage)) ||
+        (rc = store_col_percent(r, row, c++, &j->percent))) {
         rc = store_fail(s, rc, "job row: column %d: %s", c - 1 - first,
                         easel_strerror(rc));
         goto out;
@@ -73,6 +75,47 @@ easel_err store_job_from_row(struct easel_store *s, const PGresult *r,
 out:
     free(status);
     easel_job_free(j);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- progress */
+
+easel_err easel_store_job_progress(struct easel_store *s, const char *id, const char *stage,
+                                   double percent, const char *data, const char *message)
+{
+    char pct[32];
+    PGresult *res = NULL;
+    if (!s || !id || !stage)
+        return store_einval(s, "job progress");
+    if (percent >= 0)
+        (void)easel_snprintf(pct, sizeof(pct), "%.1f", percent > 100 ? 100.0 : percent);
+    const char *params[5] = {id, stage, percent >= 0 ? pct : NULL, data, message};
+    /* One statement: the job's stage (only while it runs), the event, and
+     * the announcement on the streams' channel with the event's sequence. */
+    easel_err rc = store_exec(s,
+                              "WITH u AS ("
+                              " UPDATE jobs SET stage = $2::text, percent = $3::real,"
+                              "   updated_at = now()"
+                              " WHERE id = $1::uuid AND status = 'running'"
+                              " RETURNING id, attempts"
+                              "), ev AS ("
+                              " INSERT INTO job_events (job_id, attempt, reason, message, kind, data)"
+                              " SELECT id, attempts, 'Progress', $5::text, 'progress',"
+                              "   jsonb_build_object('stage', $2::text, 'percent', $3::real)"
+                              "     || coalesce($4::jsonb, '{}'::jsonb)"
+                              " FROM u RETURNING job_id, seq"
+                              "), n AS ("
+                              " SELECT pg_notify('" STORE_EVENTS_CHANNEL "',"
+                              "   job_id::text || ' ' || seq::text) FROM ev"
+                              ")"
+                              " SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM n)",
+                              5, params, &res);
+    if (rc)
+        goto out;
+    if (strcmp(PQgetvalue(res, 0, 0), "0") == 0)
+        rc = store_fail(s, EASEL_ECONFLICT, "job %s is not running", id);
+out:
+    PQclear(res);
     return rc;
 }
 

@@ -68,9 +68,17 @@ static const char v1_jobs_and_events[] =
 static const char v2_owner_index[] =
     "CREATE INDEX jobs_owner_created_idx ON jobs (owner, created_at);";
 
+/* Progress from job mode: the current stage of a running attempt on the
+ * job, and typed events with a payload for the streams. A job_events row
+ * without a kind is a status change, as every row was before. */
+static const char v3_progress[] =
+    "ALTER TABLE jobs ADD COLUMN stage text, ADD COLUMN percent real;"
+    "ALTER TABLE job_events ADD COLUMN kind text, ADD COLUMN data jsonb;";
+
 const struct store_migration store_migrations[] = {
     {1, "jobs and job_events", v1_jobs_and_events},
     {2, "owner index", v2_owner_index},
+    {3, "progress", v3_progress},
 };
 
 const size_t store_migrations_count =

@@ -241,6 +241,16 @@ easel_err store_col_i64(const PGresult *r, int row, int col, int64_t *out)
     return EASEL_OK;
 }
 
+easel_err store_col_percent(const PGresult *r, int row, int col, double *out)
+{
+    *out = -1;
+    if (PQgetisnull(r, row, col))
+        return EASEL_OK;
+    if (easel_parse_double(PQgetvalue(r, row, col), out))
+        return EASEL_EDB;
+    return EASEL_OK;
+}
+
 easel_err store_col_int(const PGresult *r, int row, int col, int *out)
 {
     *out = 0;

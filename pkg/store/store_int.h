@@ -14,6 +14,9 @@
 
 /* The NOTIFY channel; spelled once so the SQL and LISTEN cannot drift. */
 #define STORE_CHANNEL "easel_jobs"
+/* Every event the streams show ("<job id> <seq>"): progress now, status
+ * changes and outputs as the live-status work goes on. */
+#define STORE_EVENTS_CHANNEL "easel_events"
 
 /* Statements store_exec has prepared on this connection: parsed and
  * planned once, then run by name. Keyed by the SQL text's address (every
@@ -66,6 +69,8 @@ void store_flatten(char *dst, size_t dstlen, const char *src);
  * gives EASEL_EDB (the schema and the code disagree), never a guess. */
 easel_err store_col_str(const PGresult *r, int row, int col, char **out);
 easel_err store_col_i64(const PGresult *r, int row, int col, int64_t *out);
+/* A real column; -1 when NULL. */
+easel_err store_col_percent(const PGresult *r, int row, int col, double *out);
 easel_err store_col_int(const PGresult *r, int row, int col, int *out);
 
 /* ---------------------------------------------------------------- jobs.c */
@@ -82,8 +87,8 @@ easel_err store_col_int(const PGresult *r, int row, int col, int *out);
     STORE_MS(t ".created_at") ", " STORE_MS(t ".updated_at") ", "             \
     STORE_MS(t ".dispatched_at") ", " STORE_MS(t ".started_at") ", "          \
     STORE_MS(t ".finished_at") ", " STORE_MS(t ".heartbeat_at") ", "          \
-    STORE_MS(t ".run_after")
-#define STORE_JOB_NCOLS 27
+    STORE_MS(t ".run_after") ", " t ".stage, " t ".percent"
+#define STORE_JOB_NCOLS 29
 /* timestamptz -> epoch milliseconds (bigint), NULL stays NULL. */
 #define STORE_MS(x) "(extract(epoch from " x ") * 1000)::bigint"
 

@@ -63,6 +63,8 @@ static const char transition_sql[] =
     "    ELSE j.heartbeat_at END,"
     "  finished_at = CASE WHEN $16::boolean THEN now()"
     "    WHEN $2::text = 'queued' THEN NULL ELSE j.finished_at END,"
+    "  stage = CASE WHEN $2::text IN ('dispatched', 'queued') THEN NULL ELSE j.stage END,"
+    "  percent = CASE WHEN $2::text IN ('dispatched', 'queued') THEN NULL ELSE j.percent END,"
     "  updated_at = now()"
     " FROM prev"
     " WHERE j.id = prev.id AND j.status = ANY ($3::text[])"
