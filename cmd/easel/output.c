@@ -139,6 +139,16 @@ int out_event(void *ud, const cJSON *e)
         if (t)
             printf("---\n%s", t);
         free(t);
+    } else if (str(e, "kind") && !strcmp(str(e, "kind"), "progress")) {
+        /* a stage of the running attempt: "  ... fetching  0%" */
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(e, "data");
+        const cJSON *pct = cJSON_GetObjectItemCaseSensitive(d, "percent");
+        char p[16] = "";
+        if (cJSON_IsNumber(pct))
+            easel_fmt_cut(p, sizeof(p), "%.0f%%", pct->valuedouble);
+        printf("%-24s  %-10s    %-10s  %3.0f  %-16s  %s\n", or_dash(str(e, "at")), "...",
+               or_dash(str(d, "stage")), num(e, "attempt"), p,
+               str(e, "message") ? str(e, "message") : "");
     } else {
         printf("%-24s  %-10s -> %-10s  %3.0f  %-16s  %s\n", or_dash(str(e, "at")),
                or_dash(str(e, "from")), or_dash(str(e, "to")), num(e, "attempt"),

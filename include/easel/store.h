@@ -225,6 +225,8 @@ struct easel_event {
     int attempt;
     char *reason;
     char *message;
+    char *kind;          /* NULL: a status change; "progress", ... */
+    char *data;          /* JSON object or NULL */
 };
 /* A job's history, oldest first. *out is an array of *n events (NULL when
  * there are none, which is also what an unknown id gives); free with

@@ -103,6 +103,17 @@ static cJSON *job_view(const struct api_req *r, const struct easel_job *j)
     } else {
         cJSON_AddNullToObject(o, "output");
     }
+    /* where the running attempt is (docs/api.md): null when none runs */
+    if (j->stage && (j->status == EASEL_STATUS_RUNNING || j->status == EASEL_STATUS_DISPATCHED)) {
+        cJSON *pr = cJSON_AddObjectToObject(o, "progress");
+        cJSON_AddStringToObject(pr, "stage", j->stage);
+        if (j->percent >= 0)
+            cJSON_AddNumberToObject(pr, "percent", j->percent);
+        else
+            cJSON_AddNullToObject(pr, "percent");
+    } else {
+        cJSON_AddNullToObject(o, "progress");
+    }
     cJSON *m = cJSON_AddObjectToObject(o, "metrics");
     add_secs(m, "queue_seconds", j->created_ms, j->started_ms);
     add_secs(m, "run_seconds", j->started_ms, j->finished_ms);
@@ -721,17 +732,8 @@ void api_jobs_events(struct api_ctx *x, struct api_req *r)
         return;
     }
     cJSON *o = cJSON_CreateObject(), *items = cJSON_AddArrayToObject(o, "items");
-    for (size_t i = 0; i < n; i++) {
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddNumberToObject(e, "seq", (double)ev[i].seq);
-        add_time(e, "at", ev[i].at_ms);
-        add_str(e, "from", ev[i].from_status);
-        add_str(e, "to", ev[i].to_status);
-        cJSON_AddNumberToObject(e, "attempt", ev[i].attempt);
-        add_str(e, "reason", ev[i].reason);
-        add_str(e, "message", ev[i].message);
-        cJSON_AddItemToArray(items, e);
-    }
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(items, easel_event_to_json(&ev[i]));
     easel_store_events_free(ev, n);
     api_reply_json(r, 200, o);
 }

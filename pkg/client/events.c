@@ -33,6 +33,10 @@ cJSON *easel_event_to_json(const struct easel_event *e)
     cJSON_AddNumberToObject(o, "attempt", e->attempt);
     add_str(o, "reason", e->reason);
     add_str(o, "message", e->message);
+    /* before progress events every row was a status change */
+    cJSON_AddStringToObject(o, "kind", e->kind ? e->kind : "status");
+    cJSON *data = e->data ? cJSON_Parse(e->data) : NULL;
+    cJSON_AddItemToObject(o, "data", data ? data : cJSON_CreateNull());
     return o;
 }
 

@@ -47,6 +47,8 @@ void easel_store_events_free(struct easel_event *e, size_t n)
         free(e[i].to_status);
         free(e[i].reason);
         free(e[i].message);
+        free(e[i].kind);
+        free(e[i].data);
     }
     free(e);
 }
@@ -68,7 +70,7 @@ easel_err easel_store_events(struct easel_store *s, const char *id,
         return store_einval(s, "events");
     rc = store_exec(s,
                     "SELECT seq, " STORE_MS("at") ", from_status, to_status,"
-                    " attempt, reason, message"
+                    " attempt, reason, message, kind, data::text"
                     " FROM job_events WHERE job_id = $1::uuid ORDER BY seq",
                     1, params, &res);
     if (rc)
@@ -89,7 +91,9 @@ easel_err easel_store_events(struct easel_store *s, const char *id,
             (rc = store_col_str(res, r, 3, &ev[i].to_status)) ||
             (rc = store_col_int(res, r, 4, &ev[i].attempt)) ||
             (rc = store_col_str(res, r, 5, &ev[i].reason)) ||
-            (rc = store_col_str(res, r, 6, &ev[i].message))) {
+            (rc = store_col_str(res, r, 6, &ev[i].message)) ||
+            (rc = store_col_str(res, r, 7, &ev[i].kind)) ||
+            (rc = store_col_str(res, r, 8, &ev[i].data))) {
             rc = store_fail(s, rc, "events: row %zu: %s", i,
                             easel_strerror(rc));
             goto out;

@@ -91,6 +91,10 @@ call GET "/v1/jobs/$J1" "${READ[@]}"
 check "get: succeeded with its variants, attempts and timings" eq "$CODE $(js 'd["status"], len(d["output"]["variants"]) >= 1, d["attempts"], d["metrics"]["run_seconds"] is not None, d["completed_at"] is not None')" "200 ('succeeded', True, {'count': 1, 'max': 3}, True, True)"
 call GET "/v1/jobs/$J1/events" "${READ[@]}"
 check "events: the whole history, ending in succeeded" eq "$CODE $(js 'd["items"][0]["reason"], d["items"][-1]["to"]')" "200 ('Created', 'succeeded')"
+check "events: the attempt's stages, in order, as progress events" \
+  eq "$(js '[e["data"]["stage"] for e in d["items"] if e["kind"] == "progress"]')" "['fetching', 'model', 'checking', 'variants', 'storing']"
+call GET "/v1/jobs/$J1" "${READ[@]}"
+check "a finished job shows no progress" eq "$(js 'd["progress"]')" None
 call GET /v1/jobs/00000000-0000-4000-8000-000000000000 "${READ[@]}"
 check "an unknown job: 404" eq "$CODE" 404
 call GET /v1/jobs/not-a-uuid "${READ[@]}"

@@ -88,6 +88,7 @@ cat >"$WORK/job.json" <<JSON
   "idempotency_key": null,
   "attempts": {"count": 1, "max": 3},
   "error": null,
+  "progress": null,
   "output": {"variants": [{"name": "main", "format": "webp", "width": 1024, "height": 768, "bytes": 81234, "url": "https://cdn.example.com/out/main.webp"}]},
   "metrics": {"queue_seconds": 0.21, "run_seconds": 3.5, "provider_seconds": null},
   "created_at": "2026-11-28T12:00:00Z",
@@ -210,8 +211,9 @@ cat >"$WORK/models.json" <<'JSON'
 JSON
 sed 's/"credential_env": "REPLICATE_API_TOKEN"/"api_key": "r8_x"/' "$WORK/models.json" >"$WORK/models_key.json"
 cat >"$WORK/events.json" <<'JSON'
-{"items": [{"seq": 1, "at": "2026-11-28T12:00:00Z", "from": null, "to": "queued", "attempt": 0, "reason": null, "message": null},
- {"seq": 2, "at": "2026-11-28T12:00:00.2Z", "from": "queued", "to": "running", "attempt": 1, "reason": null, "message": null}]}
+{"items": [{"seq": 1, "at": "2026-11-28T12:00:00Z", "from": null, "to": "queued", "attempt": 0, "reason": null, "message": null, "kind": "status", "data": null},
+ {"seq": 2, "at": "2026-11-28T12:00:00.2Z", "from": "queued", "to": "running", "attempt": 1, "reason": null, "message": null, "kind": "status", "data": null},
+ {"seq": 3, "at": "2026-11-28T12:00:00.3Z", "from": null, "to": null, "attempt": 1, "reason": "Progress", "message": "fetching the sources", "kind": "progress", "data": {"stage": "fetching", "percent": 0}}]}
 JSON
 echo '{"items": [{"id": null, "reason": "bad_json", "error": "not JSON", "at": null, "entry": "{oops"}]}' >"$WORK/dead.json"
 echo '{"items": [], "next_cursor": null}' >"$WORK/list.json"

@@ -571,6 +571,81 @@ static void test_bad_input(void **state)
 
 /* ---------------------------------------------------------------- transitions */
 
+/* Progress: the stage on the job while it runs, a typed event with its
+ * data, announced on the streams' channel; refused when not running, and
+ * cleared by the next attempt's dispatch. */
+static void test_progress(void **state)
+{
+    char id[EASEL_UUID_LEN + 1];
+    (void)state;
+    struct easel_store *s = open_store();
+    PGconn *l = PQconnectdb(db_url());
+    assert_int_equal(PQstatus(l), CONNECTION_OK);
+    PGresult *lr = PQexec(l, "LISTEN easel_events");
+    assert_int_equal(PQresultStatus(lr), PGRES_COMMAND_OK);
+    PQclear(lr);
+    insert_job(s, id);
+    EXPECT_RC(s, EASEL_ECONFLICT, easel_store_job_progress(s, id, "fetching", 0, NULL, "x"));
+    insert_running(s, id);
+    EXPECT_OK(s, easel_store_job_progress(s, id, "model", 42.5, "{\"provider_status\": \"processing\"}",
+                                          "qwen/qwen-image-edit"));
+    struct easel_job *j = get_job(s, id);
+    assert_str(j->stage, "model");
+    assert_true(j->percent > 42.4 && j->percent < 42.6);
+    easel_job_free(j);
+    EXPECT_OK(s, easel_store_job_progress(s, id, "variants", -1, NULL, NULL));
+    j = get_job(s, id);
+    assert_true(j->percent < 0); /* unknown */
+    easel_job_free(j);
+
+    struct easel_event *ev = NULL;
+    size_t n = 0;
+    EXPECT_OK(s, easel_store_events(s, id, &ev, &n));
+    size_t progress = 0;
+    int64_t seq_model = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!ev[i].kind)
+            continue;
+        assert_str(ev[i].kind, "progress");
+        assert_null(ev[i].to_status);
+        assert_int_equal(ev[i].attempt, 1);
+        if (progress++ == 0) {
+            seq_model = ev[i].seq;
+            assert_non_null(strstr(ev[i].data, "\"stage\": \"model\""));
+            assert_non_null(strstr(ev[i].data, "\"provider_status\": \"processing\""));
+        }
+    }
+    assert_int_equal(progress, 2);
+    easel_store_events_free(ev, n);
+
+    /* the streams' channel said which event, by its sequence */
+    char want[80];
+    (void)easel_snprintf(want, sizeof(want), "%s %lld", id, (long long)seq_model);
+    bool seen = false;
+    for (int tries = 0; tries < 50 && !seen; tries++) {
+        PQconsumeInput(l);
+        PGnotify *nf;
+        while ((nf = PQnotifies(l))) {
+            seen = seen || (!strcmp(nf->relname, "easel_events") && !strcmp(nf->extra, want));
+            PQfreemem(nf);
+        }
+        if (!seen)
+            easel_sleep_ms(20);
+    }
+    assert_true(seen);
+
+    /* a new attempt starts with no stage */
+    struct easel_transition rt = {.reason = "Retrying", .run_after_ms = easel_wall_ms()};
+    move(s, id, EASEL_STATUS_RETRYING, &rt);
+    struct easel_transition d = {.reason = "Dispatched", .count_attempt = true};
+    move(s, id, EASEL_STATUS_DISPATCHED, &d);
+    j = get_job(s, id);
+    assert_null(j->stage);
+    easel_job_free(j);
+    PQfinish(l);
+    easel_store_free(s);
+}
+
 static void test_lifecycle_with_history(void **state)
 {
     char id[EASEL_UUID_LEN + 1];
@@ -1129,6 +1204,7 @@ int main(void)
         cmocka_unit_test(test_insert_every_status),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_lifecycle_with_history),
+        cmocka_unit_test(test_progress),
         cmocka_unit_test(test_illegal_transition),
         cmocka_unit_test(test_unknown_id),
         cmocka_unit_test(test_terminal_race),

@@ -340,7 +340,18 @@ static void test_event_to_json(void **state)
     cJSON *o = easel_event_to_json(&e);
     char *t = cJSON_PrintUnformatted(o);
     assert_string_equal(t, "{\"seq\":42,\"at\":\"2026-11-28T12:29:55.926Z\",\"from\":null,"
-                           "\"to\":\"queued\",\"attempt\":0,\"reason\":\"Created\",\"message\":null}");
+                           "\"to\":\"queued\",\"attempt\":0,\"reason\":\"Created\",\"message\":null,"
+                           "\"kind\":\"status\",\"data\":null}");
+    free(t);
+    cJSON_Delete(o);
+    /* a progress event: its kind, and its data as JSON, not as text */
+    struct easel_event p = {.seq = 43, .at_ms = 1795868995926, .attempt = 1,
+                            .reason = (char *)"Progress", .message = (char *)"fetching the sources",
+                            .kind = (char *)"progress",
+                            .data = (char *)"{\"stage\": \"fetching\", \"percent\": 0}"};
+    o = easel_event_to_json(&p);
+    t = cJSON_PrintUnformatted(o);
+    assert_non_null(strstr(t, "\"kind\":\"progress\",\"data\":{\"stage\":\"fetching\",\"percent\":0}"));
     free(t);
     cJSON_Delete(o);
 }
