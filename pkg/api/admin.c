@@ -10,14 +10,6 @@
 #include "easel/client.h"
 #include "easel/yamljson.h"
 
-static void add_str(cJSON *o, const char *key, const char *v)
-{
-    if (v)
-        cJSON_AddStringToObject(o, key, v);
-    else
-        cJSON_AddNullToObject(o, key);
-}
-
 /* ------------------------------------------------------------- models */
 
 void api_models(struct api_ctx *x, struct api_req *r)
@@ -28,8 +20,8 @@ void api_models(struct api_ctx *x, struct api_req *r)
         return;
     }
     cJSON *o = cJSON_CreateObject();
-    add_str(o, "default", g->default_model);
-    add_str(o, "source", g->source);
+    api_add_str(o, "default", g->default_model);
+    api_add_str(o, "source", g->source);
     cJSON *ms = cJSON_AddArrayToObject(o, "models");
     for (size_t i = 0; i < g->nmodels; i++) {
         const struct easel_model *m = &g->models[i];
@@ -44,13 +36,13 @@ void api_models(struct api_ctx *x, struct api_req *r)
         } else {
             cJSON_AddNullToObject(e, "endpoint");
         }
-        add_str(e, "version", m->version);
+        api_add_str(e, "version", m->version);
         cJSON_AddNumberToObject(e, "timeout_seconds", (double)m->timeout_ms / 1000.0);
         cJSON_AddNumberToObject(e, "max_attempts", m->retry.max_attempts);
         cJSON *fb = cJSON_AddArrayToObject(e, "fallbacks");
         for (size_t k = 0; k < m->nfallback; k++)
             cJSON_AddItemToArray(fb, cJSON_CreateString(m->fallback[k]));
-        add_str(e, "preset", m->preset);
+        api_add_str(e, "preset", m->preset);
         if (m->concurrency > 0)
             cJSON_AddNumberToObject(e, "concurrency", m->concurrency);
         else
@@ -142,9 +134,9 @@ void api_dead_list(struct api_ctx *x, struct api_req *r)
     cJSON *o = cJSON_CreateObject(), *items = cJSON_AddArrayToObject(o, "items");
     for (size_t i = 0; i < n; i++) {
         cJSON *d = cJSON_ParseWithLength(e[i].raw, e[i].len), *item = cJSON_CreateObject();
-        add_str(item, "id", easel_json_str(d, "id"));
-        add_str(item, "reason", easel_json_str(d, "reason"));
-        add_str(item, "error", easel_json_str(d, "error"));
+        api_add_str(item, "id", easel_json_str(d, "id"));
+        api_add_str(item, "reason", easel_json_str(d, "reason"));
+        api_add_str(item, "error", easel_json_str(d, "error"));
         const cJSON *at = cJSON_GetObjectItemCaseSensitive(d, "at");
         char ts[40];
         if (cJSON_IsNumber(at) &&

@@ -119,6 +119,11 @@ void api_error(struct api_req *r, int status, const char *code, const char *fmt,
 /* 503 with Retry-After, for a dependency that is down */
 void api_unavailable(struct api_req *r, const char *what, const char *detail);
 
+/* o[key] = v, or null when v is NULL; o[key] = RFC 3339 time of wall ms, or
+ * null when ms <= 0 (or the calendar cannot say it). */
+void api_add_str(cJSON *o, const char *key, const char *v);
+void api_add_time(cJSON *o, const char *key, int64_t ms);
+
 /* A pool thread's view: its own connections, opened on first use. */
 struct api_ctx {
     struct easel_api *api;

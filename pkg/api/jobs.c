@@ -21,23 +21,6 @@
 
 /* ----------------------------------------------------------- the view */
 
-static void add_time(cJSON *o, const char *key, int64_t ms)
-{
-    char ts[40];
-    if (ms > 0 && easel_format_time(ms, ts, sizeof(ts)) == EASEL_OK)
-        cJSON_AddStringToObject(o, key, ts);
-    else
-        cJSON_AddNullToObject(o, key);
-}
-
-static void add_str(cJSON *o, const char *key, const char *v)
-{
-    if (v)
-        cJSON_AddStringToObject(o, key, v);
-    else
-        cJSON_AddNullToObject(o, key);
-}
-
 static void add_secs(cJSON *o, const char *key, int64_t from_ms, int64_t to_ms)
 {
     if (from_ms > 0 && to_ms >= from_ms)
@@ -55,8 +38,8 @@ static cJSON *job_view(const struct api_req *r, const struct easel_job *j)
     cJSON_AddStringToObject(o, "id", j->id);
     cJSON_AddStringToObject(o, "status", easel_status_name(j->status));
     cJSON_AddStringToObject(o, "model", j->model ? j->model : "");
-    add_str(o, "result_model", j->result_model);
-    add_str(o, "type", j->type);
+    api_add_str(o, "result_model", j->result_model);
+    api_add_str(o, "type", j->type);
     /* the intake's fields are the input; its images are listed apart */
     cJSON *fields = cJSON_DetachItemFromObjectCaseSensitive(input, "fields");
     cJSON *images = cJSON_DetachItemFromObjectCaseSensitive(input, "images");
@@ -66,20 +49,20 @@ static cJSON *job_view(const struct api_req *r, const struct easel_job *j)
     cJSON_AddItemToObject(o, "images", cJSON_IsArray(images) ? images : cJSON_CreateArray());
     if (!cJSON_IsArray(images))
         cJSON_Delete(images);
-    add_str(o, "owner", j->owner);
-    add_str(o, "channel", j->channel);
+    api_add_str(o, "owner", j->owner);
+    api_add_str(o, "channel", j->channel);
     cJSON *meta = j->metadata ? cJSON_Parse(j->metadata) : NULL;
     cJSON_AddItemToObject(o, "metadata", meta ? meta : cJSON_CreateNull());
     cJSON_AddNumberToObject(o, "priority", j->priority);
-    add_str(o, "idempotency_key", j->idempotency_key);
+    api_add_str(o, "idempotency_key", j->idempotency_key);
     cJSON *att = cJSON_AddObjectToObject(o, "attempts");
     cJSON_AddNumberToObject(att, "count", j->attempts);
     cJSON_AddNumberToObject(att, "max", j->max_attempts);
     if (j->error_class || j->error_reason || j->error_message) {
         cJSON *e = cJSON_AddObjectToObject(o, "error");
-        add_str(e, "class", j->error_class);
-        add_str(e, "reason", j->error_reason);
-        add_str(e, "message", j->error_message);
+        api_add_str(e, "class", j->error_class);
+        api_add_str(e, "reason", j->error_reason);
+        api_add_str(e, "message", j->error_message);
     } else {
         cJSON_AddNullToObject(o, "error");
     }
@@ -90,14 +73,14 @@ static cJSON *job_view(const struct api_req *r, const struct easel_job *j)
         for (const cJSON *v = outs->child; v; v = v->next) {
             cJSON *x = cJSON_CreateObject();
             const char *url = easel_json_str(v, "presigned_url");
-            add_str(x, "name", easel_json_str(v, "variant"));
-            add_str(x, "format", easel_json_str(v, "format"));
+            api_add_str(x, "name", easel_json_str(v, "variant"));
+            api_add_str(x, "format", easel_json_str(v, "format"));
             static const char *const nums[] = {"width", "height", "bytes"};
             for (size_t k = 0; k < 3; k++) {
                 const cJSON *n = cJSON_GetObjectItemCaseSensitive(v, nums[k]);
                 cJSON_AddNumberToObject(x, nums[k], cJSON_IsNumber(n) ? n->valuedouble : 0);
             }
-            add_str(x, "url", url ? url : easel_json_str(v, "url"));
+            api_add_str(x, "url", url ? url : easel_json_str(v, "url"));
             cJSON_AddItemToArray(vs, x);
         }
     } else {
@@ -123,18 +106,18 @@ static cJSON *job_view(const struct api_req *r, const struct easel_job *j)
         cJSON_AddNumberToObject(m, "provider_seconds", pd->valuedouble / 1000.0);
     else
         cJSON_AddNullToObject(m, "provider_seconds");
-    add_time(o, "created_at", j->created_ms);
-    add_time(o, "started_at", j->started_ms);
-    add_time(o, "completed_at", easel_status_terminal(j->status) ? j->finished_ms : 0);
-    add_time(o, "run_at", j->status == EASEL_STATUS_QUEUED || j->status == EASEL_STATUS_RETRYING
+    api_add_time(o, "created_at", j->created_ms);
+    api_add_time(o, "started_at", j->started_ms);
+    api_add_time(o, "completed_at", easel_status_terminal(j->status) ? j->finished_ms : 0);
+    api_add_time(o, "run_at", j->status == EASEL_STATUS_QUEUED || j->status == EASEL_STATUS_RETRYING
                               ? j->run_after_ms : 0);
     cJSON *u = cJSON_AddObjectToObject(o, "urls");
     char *g = easel_asprintf("%s/v1/jobs/%s", r->base_url, j->id);
     char *c = easel_asprintf("%s/v1/jobs/%s/cancel", r->base_url, j->id);
     char *ev = easel_asprintf("%s/v1/jobs/%s/events", r->base_url, j->id);
-    add_str(u, "get", g);
-    add_str(u, "cancel", c);
-    add_str(u, "events", ev);
+    api_add_str(u, "get", g);
+    api_add_str(u, "cancel", c);
+    api_add_str(u, "events", ev);
     free(g);
     free(c);
     free(ev);
@@ -666,7 +649,11 @@ void api_jobs_list(struct api_ctx *x, struct api_req *r)
 
 /* ------------------------------------------------ cancel, retry, events */
 
-void api_jobs_cancel(struct api_ctx *x, struct api_req *r)
+/* Cancel and retry: the CLI's operation on a job this request may see,
+ * then the job as it is now; 409 when its state does not allow it. */
+static void change(struct api_ctx *x, struct api_req *r,
+                   easel_err (*op)(struct easel_store *, struct easel_queue *, const char *,
+                                   struct easel_error *))
 {
     struct easel_job *j = api_job_load(x, r, r->params[0]);
     if (!j)
@@ -677,7 +664,7 @@ void api_jobs_cancel(struct api_ctx *x, struct api_req *r)
         return;
     struct easel_error err;
     easel_error_clear(&err);
-    easel_err rc = easel_client_cancel(x->s, q, r->params[0], &err);
+    easel_err rc = op(x->s, q, r->params[0], &err);
     if (rc == EASEL_ECONFLICT) {
         api_error(r, 409, "conflict", "%s", err.msg);
         return;
@@ -692,30 +679,14 @@ void api_jobs_cancel(struct api_ctx *x, struct api_req *r)
     }
 }
 
+void api_jobs_cancel(struct api_ctx *x, struct api_req *r)
+{
+    change(x, r, easel_client_cancel);
+}
+
 void api_jobs_retry(struct api_ctx *x, struct api_req *r)
 {
-    struct easel_job *j = api_job_load(x, r, r->params[0]);
-    if (!j)
-        return;
-    easel_job_free(j);
-    struct easel_queue *q = api_queue(x, r);
-    if (!q)
-        return;
-    struct easel_error err;
-    easel_error_clear(&err);
-    easel_err rc = easel_client_retry(x->s, q, r->params[0], &err);
-    if (rc == EASEL_ECONFLICT) {
-        api_error(r, 409, "conflict", "%s", err.msg);
-        return;
-    }
-    if (rc) {
-        api_unavailable(r, "backend", err.msg);
-        return;
-    }
-    if ((j = api_job_load(x, r, r->params[0]))) {
-        api_reply_job(r, 200, j);
-        easel_job_free(j);
-    }
+    change(x, r, easel_client_retry);
 }
 
 void api_jobs_events(struct api_ctx *x, struct api_req *r)

@@ -10,15 +10,6 @@
 
 #include "api_int.h"
 
-static void add_time(cJSON *o, const char *key, int64_t ms)
-{
-    char ts[40];
-    if (ms > 0 && easel_format_time(ms, ts, sizeof(ts)) == EASEL_OK)
-        cJSON_AddStringToObject(o, key, ts);
-    else
-        cJSON_AddNullToObject(o, key);
-}
-
 static void state_of(struct api_ctx *x, struct easel_api_worker_state *ws)
 {
     memset(ws, 0, sizeof(*ws));
@@ -37,7 +28,7 @@ static cJSON *status_view(const struct easel_api_worker_state *ws)
     cJSON_AddBoolToObject(o, "paused", ws->paused);
     cJSON_AddNumberToObject(o, "concurrency", ws->concurrency);
     cJSON_AddNumberToObject(o, "active", ws->slots_used);
-    add_time(o, "started_at", ws->started_ms);
+    api_add_time(o, "started_at", ws->started_ms);
     int64_t up = ws->started_ms > 0 ? easel_wall_ms() - ws->started_ms : 0;
     cJSON_AddNumberToObject(o, "uptime_seconds", (double)(up > 0 ? up : 0) / 1000.0);
     return o;
@@ -277,8 +268,8 @@ void api_worker_workers(struct api_ctx *x, struct api_req *r)
             cJSON_AddStringToObject(a, "worker", jobs[i]->worker);
         else
             cJSON_AddNullToObject(a, "worker");
-        add_time(a, "started_at", jobs[i]->started_ms);
-        add_time(a, "heartbeat_at", jobs[i]->heartbeat_ms);
+        api_add_time(a, "started_at", jobs[i]->started_ms);
+        api_add_time(a, "heartbeat_at", jobs[i]->heartbeat_ms);
         cJSON_AddItemToArray(att, a);
     }
     easel_store_jobs_free(jobs, n);

@@ -233,14 +233,51 @@ void easel_store_jobs_free(struct easel_job **jobs, size_t n)
     free(jobs);
 }
 
+/* The rows of a result whose first columns are STORE_JOB_COLS, as an owned
+ * array (NULL when there are none), for every list-shaped query. */
+static easel_err jobs_from_result(struct easel_store *s, const PGresult *res,
+                                  struct easel_job ***out, size_t *n)
+{
+    size_t rows = (size_t)PQntuples(res), got;
+    *out = NULL;
+    *n = 0;
+    if (rows == 0)
+        return EASEL_OK;
+    struct easel_job **jobs = calloc(rows, sizeof(*jobs));
+    if (!jobs)
+        return store_fail(s, EASEL_ENOMEM, "job list: out of memory");
+    for (got = 0; got < rows; got++) {
+        easel_err rc = store_job_from_row(s, res, (int)got, 0, &jobs[got]);
+        if (rc) {
+            easel_store_jobs_free(jobs, got);
+            return rc;
+        }
+    }
+    *out = jobs;
+    *n = rows;
+    return EASEL_OK;
+}
+
+/* "{id,id,...}", a uuid[] parameter; EASEL_EINVAL (what names the caller)
+ * for an id that is not a UUID. */
+static easel_err uuid_array(struct easel_store *s, const char *what, const char *const *ids,
+                            size_t n, struct easel_buf *arr)
+{
+    easel_err rc = easel_buf_puts(arr, "{");
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (!easel_uuid_valid(ids[i]))
+            return store_fail(s, EASEL_EINVAL, "%s: %s is not a uuid", what, ids[i]);
+        rc = easel_buf_printf(arr, "%s%s", i ? "," : "", ids[i]);
+    }
+    return rc ? rc : easel_buf_puts(arr, "}");
+}
+
 easel_err easel_store_job_list(struct easel_store *s, int status, size_t limit,
                                struct easel_job ***out, size_t *n)
 {
     char lim[24];
     const char *params[2];
-    struct easel_job **jobs = NULL;
     PGresult *res = NULL;
-    size_t rows = 0, got = 0;
     easel_err rc;
 
     if (out)
@@ -273,24 +310,8 @@ easel_err easel_store_job_list(struct easel_store *s, int status, size_t limit,
     }
     if (rc)
         goto out;
-    rows = (size_t)PQntuples(res);
-    if (rows == 0)
-        goto out;
-    jobs = calloc(rows, sizeof(*jobs));
-    if (!jobs) {
-        rc = store_fail(s, EASEL_ENOMEM, "job list: out of memory");
-        goto out;
-    }
-    for (got = 0; got < rows; got++) {
-        rc = store_job_from_row(s, res, (int)got, 0, &jobs[got]);
-        if (rc)
-            goto out;
-    }
-    *out = jobs;
-    *n = rows;
-    jobs = NULL;
+    rc = jobs_from_result(s, res, out, n);
 out:
-    easel_store_jobs_free(jobs, got);
     PQclear(res);
     return rc;
 }
@@ -300,9 +321,7 @@ easel_err easel_store_job_query(struct easel_store *s, const struct easel_job_qu
                                 int64_t *last_created_us)
 {
     char lim[24], after_ms[24], cur_us[24];
-    struct easel_job **jobs = NULL;
     PGresult *res = NULL;
-    size_t rows = 0, got = 0;
     easel_err rc;
 
     *out = NULL;
@@ -343,29 +362,16 @@ easel_err easel_store_job_query(struct easel_store *s, const struct easel_job_qu
                     8, params, &res);
     if (rc)
         goto out;
-    rows = (size_t)PQntuples(res);
-    if (rows == 0)
-        goto out;
-    jobs = calloc(rows, sizeof(*jobs));
-    if (!jobs) {
-        rc = store_fail(s, EASEL_ENOMEM, "job query: out of memory");
-        goto out;
-    }
-    for (got = 0; got < rows; got++) {
-        rc = store_job_from_row(s, res, (int)got, 0, &jobs[got]);
-        if (rc)
-            goto out;
-    }
-    if (easel_parse_i64(PQgetvalue(res, (int)rows - 1, STORE_JOB_NCOLS), INT64_MIN, INT64_MAX,
+    rc = jobs_from_result(s, res, out, n);
+    if (rc == EASEL_OK && *n &&
+        easel_parse_i64(PQgetvalue(res, (int)*n - 1, STORE_JOB_NCOLS), INT64_MIN, INT64_MAX,
                         last_created_us) != EASEL_OK) {
+        easel_store_jobs_free(*out, *n);
+        *out = NULL;
+        *n = 0;
         rc = store_fail(s, EASEL_EDB, "job query: bad created_at");
-        goto out;
     }
-    *out = jobs;
-    *n = rows;
-    jobs = NULL;
 out:
-    easel_store_jobs_free(jobs, got);
     PQclear(res);
     return rc;
 }
@@ -428,8 +434,6 @@ easel_err easel_store_jobs_active(struct easel_store *s, size_t limit,
 {
     char lim[24];
     PGresult *res = NULL;
-    struct easel_job **jobs = NULL;
-    size_t rows = 0, got = 0;
     *out = NULL;
     *n = 0;
     if (!s || limit == 0)
@@ -443,22 +447,8 @@ easel_err easel_store_jobs_active(struct easel_store *s, size_t limit,
                               1, params, &res);
     if (rc)
         goto out;
-    rows = (size_t)PQntuples(res);
-    if (rows == 0)
-        goto out;
-    jobs = calloc(rows, sizeof(*jobs));
-    if (!jobs) {
-        rc = store_fail(s, EASEL_ENOMEM, "active jobs: out of memory");
-        goto out;
-    }
-    for (got = 0; got < rows; got++)
-        if ((rc = store_job_from_row(s, res, (int)got, 0, &jobs[got])))
-            goto out;
-    *out = jobs;
-    *n = rows;
-    jobs = NULL;
+    rc = jobs_from_result(s, res, out, n);
 out:
-    easel_store_jobs_free(jobs, got);
     PQclear(res);
     return rc;
 }
@@ -475,16 +465,7 @@ easel_err easel_store_job_statuses(struct easel_store *s, const char *const *ids
         return store_einval(s, "job statuses");
     if (n == 0)
         return EASEL_OK;
-    easel_err rc = easel_buf_puts(&arr, "{");
-    for (size_t i = 0; !rc && i < n; i++) {
-        if (!easel_uuid_valid(ids[i])) {
-            rc = store_fail(s, EASEL_EINVAL, "job statuses: %s is not a uuid", ids[i]);
-            break;
-        }
-        rc = easel_buf_printf(&arr, "%s%s", i ? "," : "", ids[i]);
-    }
-    if (!rc)
-        rc = easel_buf_puts(&arr, "}");
+    easel_err rc = uuid_array(s, "job statuses", ids, n, &arr);
     if (rc)
         goto out;
     const char *params[1] = {arr.data};
@@ -516,16 +497,7 @@ easel_err easel_store_job_get_many(struct easel_store *s, const char *const *ids
         out[i] = NULL;
     if (!s)
         return store_einval(s, "job get many");
-    easel_err rc = easel_buf_puts(&arr, "{");
-    for (size_t i = 0; !rc && i < n; i++) {
-        if (!easel_uuid_valid(ids[i])) {
-            rc = store_fail(s, EASEL_EINVAL, "job get many: %s is not a uuid", ids[i]);
-            break;
-        }
-        rc = easel_buf_printf(&arr, "%s%s", i ? "," : "", ids[i]);
-    }
-    if (!rc)
-        rc = easel_buf_puts(&arr, "}");
+    easel_err rc = uuid_array(s, "job get many", ids, n, &arr);
     if (rc)
         goto out;
     const char *params[1] = {arr.data};
