@@ -129,7 +129,9 @@ check "an openai answer that trickles in slowly is waited for" eq "$(field "$osl
 check "the openai emulator did trickle it" test "$(emu_stat "$OAI" "body slowbody")" -ge 1
 check "a gemini answer that stalls half way ends at the call's deadline and is retried" eq \
   "$(field "$gstall" "status||'/'||attempts")" succeeded/2
-check "the stalled attempt says it timed out" grep -q 'timed out' \
+# as in test_replicate: on a loaded machine the attempt's own timeout may
+# stop it before the download's deadline; either way time ran out
+check "the stalled attempt says it timed out" grep -Eq 'timed out|exceeded its timeout' \
   <<<"$(sql "select message from job_events where job_id='$gstall'")"
 check "openai 500 is retried and succeeds" eq "$(field "$o500" "status||'/'||attempts")" succeeded/2
 check "openai 429 is retried and succeeds" eq "$(field "$o429" "status||'/'||attempts")" succeeded/2
