@@ -178,6 +178,11 @@ static const struct easel_opt controller_opts[] = {
         "Requests per second per token (per client address without tokens), bursts of twice that; past it 429 (0: no limit)"),
     OPT("api-max-waiting", "EASEL_API_MAX_WAITING", INT, "1000", api_max_waiting, 1, 1000000,
         "Requests held by Prefer: wait at once; past it 429"),
+    OPT("stream-heartbeat", "EASEL_STREAM_HEARTBEAT", DURATION, "15s", stream_heartbeat_ms,
+        100, 600000, "An idle event stream gets a comment (SSE) or a ping (WebSocket) this often"),
+    OPT("stream-max-buffer", "EASEL_STREAM_MAX_BUFFER", SIZE, "1MiB", stream_max_buffer, 4096,
+        1073741824, "Events a stream's client has not read yet, in bytes; past it the client is "
+                    "disconnected with the reason (it resumes from where it was)"),
     OPT("api-threads", "EASEL_API_THREADS", INT, "0", api_threads, 0, 256,
         "Threads that run API requests, each with its own Redis and Postgres connection (0: one per CPU, at least 2)"),
 };

@@ -219,6 +219,8 @@ easel_err easel_store_event_add(struct easel_store *s, const char *id,
 /* One history row. */
 struct easel_event {
     int64_t seq;
+    char job_id[EASEL_UUID_LEN + 1]; /* filled by the queries that span jobs */
+    char *owner;         /* "channel:owner" or NULL; likewise */
     int64_t at_ms;
     char *from_status;   /* NULL for "created" */
     char *to_status;     /* NULL for notes */
@@ -235,8 +237,34 @@ easel_err easel_store_events(struct easel_store *s, const char *id,
                              struct easel_event **out, size_t *n);
 void easel_store_events_free(struct easel_event *e, size_t n);
 
+/* The events after seq `after` (exclusive) of one job (job_id) or of one
+ * owner's jobs (owner, "channel:owner"), oldest first, at most limit, with
+ * job_id and owner filled. Because each owner's (and job's) events commit
+ * in seq order (migration 4), "after N" misses nothing that commits later. */
+easel_err easel_store_events_after(struct easel_store *s, const char *job_id,
+                                   const char *owner, int64_t after, int limit,
+                                   struct easel_event **out, size_t *n);
+/* The seq of an owner's latest event (0 when there is none): where a
+ * stream that starts "from now" begins. */
+easel_err easel_store_events_last(struct easel_store *s, const char *owner,
+                                  int64_t *seq);
+/* The events with the given sequence numbers (those that exist), oldest
+ * first, with job_id and owner filled. */
+easel_err easel_store_events_by_seq(struct easel_store *s, const int64_t *seqs,
+                                    size_t nseqs, struct easel_event **out,
+                                    size_t *n);
+
 /* Change notifications: LISTEN easel_jobs. Payload "<id> <status>". */
 easel_err easel_store_listen(struct easel_store *s);
+/* Event notifications: LISTEN easel_events. Payload "<job> <seq>[ <owner>]",
+ * one for every job_events row, sent by the row's trigger. */
+easel_err easel_store_listen_events(struct easel_store *s);
+/* The next event notification, if any (*got says), like
+ * easel_store_notification. owner is "" when the job has none; a longer
+ * owner than ownerlen is cut. */
+easel_err easel_store_event_notification(struct easel_store *s, bool *got,
+                                         char id[EASEL_UUID_LEN + 1], int64_t *seq,
+                                         char *owner, size_t ownerlen);
 /* Socket to poll() for readability, -1 when disconnected. */
 int easel_store_socket(const struct easel_store *s);
 /* Consumes input and returns the next notification, if any: *got says

@@ -11,6 +11,8 @@
 
 #include <pthread.h>
 
+#include <libwebsockets.h>
+
 #include <cjson/cJSON.h>
 
 #include "easel/api.h"
@@ -98,6 +100,14 @@ struct api_req {
     int64_t park_until_ms;
     int park_status;
     api_handler resume;
+    /* streams (stream.c): a history fetch for sub, on a pool thread */
+    struct api_sub *sub;
+    char *last_event_id;   /* the Last-Event-ID header */
+    int64_t fetch_since;   /* events after this; -1: none, just where the end is */
+    int64_t fetch_last;    /* the last seq the fetch found */
+    bool fetch_more;       /* a full page: fetch again */
+    bool fetch_done;       /* the job is terminal and resp ends with its done */
+    bool token_in_query;   /* the token came as ?access_token= */
     /* service thread only */
     bool counted_wait;     /* counted in the server's waiting requests */
     bool abandoned;        /* the connection closed while in the pool */
@@ -150,6 +160,55 @@ bool api_parse_rfc3339(const char *s, int64_t *out);
 /* A list cursor "<created_at µs>.<uuid>"; false when it is not one. */
 bool api_parse_cursor(const char *v, int64_t *created_us, char id[EASEL_UUID_LEN + 1]);
 
+/* A connection's state, the service thread's (server.c, stream.c). */
+struct api_stream;
+struct api_conn {
+    struct api_req *req;   /* the request in progress on this connection */
+    bool in_pool;          /* req is the pool's until it comes back */
+    bool close_after;      /* answer, then close (413 before the body) */
+    struct api_stream *st; /* an SSE stream or a WebSocket, once it is one */
+    const struct api_token *ws_tok; /* the WebSocket's token, from its handshake */
+};
+
+/* stream.c: SSE streams and WebSockets. The hub thread LISTENs on
+ * easel_events and hands each event to the service thread, which sends it
+ * to every subscription that wants it; a subscription first catches up
+ * from Postgres on a pool thread (api_stream_fetch). */
+struct api_streams;
+easel_err api_streams_start(struct easel_api *a, struct api_streams **out);
+/* Stops the hub (before the lws context goes); _free after the context is
+ * destroyed, when no connection is left. */
+void api_streams_stop(struct api_streams *ss);
+void api_streams_free(struct api_streams *ss);
+/* Service thread: events and resets the hub handed over. */
+void api_streams_drain(struct easel_api *a);
+/* Service thread: a stream route (dispatch found api_stream_fetch). */
+void api_stream_open(struct easel_api *a, struct lws *wsi, struct api_conn *c);
+/* Service thread: a fetch came back from the pool. */
+void api_stream_fetched(struct easel_api *a, struct api_req *r);
+/* Service thread, from the lws callback; the return is the callback's. */
+int api_stream_writable(struct easel_api *a, struct lws *wsi, struct api_conn *c);
+int api_stream_timer(struct easel_api *a, struct lws *wsi, struct api_conn *c);
+void api_stream_closed(struct easel_api *a, struct api_conn *c);
+/* WebSocket: the handshake (0 accepts; the token is kept in c), the
+ * connection once up, and each received fragment. */
+int api_ws_filter(struct easel_api *a, struct lws *wsi, struct api_conn *c);
+int api_ws_established(struct easel_api *a, struct lws *wsi, struct api_conn *c);
+int api_ws_receive(struct easel_api *a, struct lws *wsi, struct api_conn *c, const void *in,
+                   size_t len);
+/* Pool thread: the history of r->sub after r->fetch_since, as frames in
+ * r->resp. */
+void api_stream_fetch(struct api_ctx *x, struct api_req *r);
+/* The answer to GET /v1/ws without an upgrade: 426. */
+void api_ws_plain(struct api_ctx *x, struct api_req *r);
+
+/* server.c, for stream.c */
+struct api_streams *api_server_streams(struct easel_api *a);
+struct lws_context *api_server_context(struct easel_api *a);
+void api_server_submit(struct easel_api *a, struct api_req *r);
+bool api_server_open(const struct easel_api *a); /* no tokens file */
+const struct api_token *api_server_token(struct easel_api *a, const char *authorization);
+
 /* The pool: started with the server, fed by it. */
 struct api_pool;
 easel_err api_pool_start(struct easel_api *a, int threads, struct api_pool **out);
@@ -169,6 +228,10 @@ const struct easel_api_opts *api_opts(const struct easel_api *a);
 /* The job named by id as this request may see it: NULL after answering
  * 404 (unknown, not a UUID, another owner's) or 503. Caller frees. */
 struct easel_job *api_job_load(struct api_ctx *x, struct api_req *r, const char *id);
+/* The API's view of j (components.schemas.Job), with its urls under base. */
+cJSON *api_job_view(const char *base_url, const struct easel_job *j);
+/* May a request with token tok see job j? */
+bool api_job_visible(const struct api_token *tok, const struct easel_job *j);
 /* Answers with the API's view of j (components.schemas.Job). */
 void api_reply_job(struct api_req *r, int status, const struct easel_job *j);
 

@@ -30,7 +30,7 @@ static void add_secs(cJSON *o, const char *key, int64_t from_ms, int64_t to_ms)
 }
 
 /* The job as the API shows it (docs/api.md, components.schemas.Job). */
-static cJSON *job_view(const struct api_req *r, const struct easel_job *j)
+cJSON *api_job_view(const char *base_url, const struct easel_job *j)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON *input = j->input ? cJSON_Parse(j->input) : NULL;
@@ -112,9 +112,9 @@ static cJSON *job_view(const struct api_req *r, const struct easel_job *j)
     api_add_time(o, "run_at", j->status == EASEL_STATUS_QUEUED || j->status == EASEL_STATUS_RETRYING
                               ? j->run_after_ms : 0);
     cJSON *u = cJSON_AddObjectToObject(o, "urls");
-    char *g = easel_asprintf("%s/v1/jobs/%s", r->base_url, j->id);
-    char *c = easel_asprintf("%s/v1/jobs/%s/cancel", r->base_url, j->id);
-    char *ev = easel_asprintf("%s/v1/jobs/%s/events", r->base_url, j->id);
+    char *g = easel_asprintf("%s/v1/jobs/%s", base_url, j->id);
+    char *c = easel_asprintf("%s/v1/jobs/%s/cancel", base_url, j->id);
+    char *ev = easel_asprintf("%s/v1/jobs/%s/events", base_url, j->id);
     api_add_str(u, "get", g);
     api_add_str(u, "cancel", c);
     api_add_str(u, "events", ev);
@@ -128,9 +128,8 @@ static cJSON *job_view(const struct api_req *r, const struct easel_job *j)
 
 /* May this request see job j? An owner-confined token sees only its owner's
  * jobs; any other job is "not found", so ids of others leak nothing. */
-static bool visible(const struct api_req *r, const struct easel_job *j)
+bool api_job_visible(const struct api_token *t, const struct easel_job *j)
 {
-    const struct api_token *t = r->tok;
     if (!t || !t->owner)
         return true;
     return easel_str_eq(t->owner, j->owner) && easel_str_eq(t->channel, j->channel);
@@ -148,7 +147,7 @@ struct easel_job *api_job_load(struct api_ctx *x, struct api_req *r, const char 
         return NULL;
     struct easel_job *j = NULL;
     easel_err rc = easel_store_job_get(s, id, &j);
-    if (rc == EASEL_ENOTFOUND || (rc == EASEL_OK && !visible(r, j))) {
+    if (rc == EASEL_ENOTFOUND || (rc == EASEL_OK && !api_job_visible(r->tok, j))) {
         easel_job_free(j);
         api_error(r, 404, "not_found", "no job %s", id);
         return NULL;
@@ -162,7 +161,7 @@ struct easel_job *api_job_load(struct api_ctx *x, struct api_req *r, const char 
 
 void api_reply_job(struct api_req *r, int status, const struct easel_job *j)
 {
-    api_reply_json(r, status, job_view(r, j));
+    api_reply_json(r, status, api_job_view(r->base_url, j));
 }
 
 void api_jobs_get(struct api_ctx *x, struct api_req *r)
@@ -213,7 +212,7 @@ void api_jobs_get_many(struct api_ctx *x, struct api_req **rs, size_t n)
             continue;
         }
         const struct easel_job *j = jobs[idx[i]];
-        if (j && visible(rs[i], j))
+        if (j && api_job_visible(rs[i]->tok, j))
             api_reply_job(rs[i], 200, j);
         else
             api_error(rs[i], 404, "not_found", "no job %s", rs[i]->params[0]);
@@ -425,7 +424,7 @@ static void reply_existing(struct api_ctx *x, struct api_req *r, const char *id)
         struct easel_job *j = NULL;
         easel_err rc = easel_store_job_get(s, id, &j);
         if (rc == EASEL_OK) {
-            if (visible(r, j))
+            if (api_job_visible(r->tok, j))
                 reply_or_wait(r, 200, j);
             else
                 api_error(r, 409, "idempotency_conflict",
@@ -635,7 +634,7 @@ void api_jobs_list(struct api_ctx *x, struct api_req *r)
     }
     cJSON *o = cJSON_CreateObject(), *items = cJSON_AddArrayToObject(o, "items");
     for (size_t i = 0; i < n; i++)
-        cJSON_AddItemToArray(items, job_view(r, jobs[i]));
+        cJSON_AddItemToArray(items, api_job_view(r->base_url, jobs[i]));
     if (n == q.limit) {
         char cur[80];
         easel_fmt_cut(cur, sizeof(cur), "%lld.%s", (long long)last_us, jobs[n - 1]->id);

@@ -20,12 +20,6 @@
 
 #include "api_int.h"
 
-struct conn {
-    struct api_req *req;   /* the request in progress on this connection */
-    bool in_pool;          /* req is the pool's until it comes back */
-    bool close_after;      /* answer, then close (413 before the body) */
-};
-
 /* A token bucket: `rate` requests a second, bursts of twice that. */
 struct bucket {
     double level;
@@ -44,6 +38,7 @@ struct easel_api {
     bool thread_started;
     volatile int stopping;
     struct api_pool *pool;
+    struct api_streams *streams;
     pthread_mutex_t mu;    /* guards done */
     struct api_req *done;
     /* service thread only */
@@ -54,6 +49,31 @@ struct easel_api {
 const struct easel_api_opts *api_opts(const struct easel_api *a)
 {
     return &a->o;
+}
+
+struct api_streams *api_server_streams(struct easel_api *a)
+{
+    return a->streams;
+}
+
+struct lws_context *api_server_context(struct easel_api *a)
+{
+    return a->ctx;
+}
+
+void api_server_submit(struct easel_api *a, struct api_req *r)
+{
+    api_pool_submit(a->pool, r);
+}
+
+bool api_server_open(const struct easel_api *a)
+{
+    return a->open_api;
+}
+
+const struct api_token *api_server_token(struct easel_api *a, const char *authorization)
+{
+    return api_tokens_find(&a->tokens, authorization);
 }
 
 int easel_api_port(const struct easel_api *a)
@@ -81,6 +101,7 @@ void api_req_free(struct api_req *r)
     free(r->prefer);
     free(r->idempotency_key);
     free(r->base_url);
+    free(r->last_event_id);
     easel_buf_cleanup(&r->body);
     if (!r->resp_static)
         free(r->resp);
@@ -176,11 +197,32 @@ static struct api_req *req_new(struct easel_api *a, struct lws *wsi,
     char *host = hdr_dup(wsi, WSI_TOKEN_HOST);
     r->base_url = easel_asprintf("http://%s", host ? host : a->host);
     free(host);
+    r->last_event_id = custom_dup(wsi, "last-event-id:");
     char *auth = hdr_dup(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     if (auth) {
         r->tok = api_tokens_find(&a->tokens, auth);
         explicit_bzero(auth, strlen(auth));
         free(auth);
+    }
+    /* EventSource cannot send headers: a stream's token may come as
+     * ?access_token= (dispatch refuses it anywhere else); it is taken out
+     * of the arguments so no handler or log sees it */
+    for (int i = 0; i < r->nargs; i++) {
+        if (!r->args[i] || strncmp(r->args[i], "access_token=", 13))
+            continue;
+        if (!auth) {
+            char *b = easel_asprintf("Bearer %s", r->args[i] + 13);
+            if (b) {
+                r->tok = api_tokens_find(&a->tokens, b);
+                explicit_bzero(b, strlen(b));
+                free(b);
+            }
+        }
+        r->token_in_query = true;
+        explicit_bzero(r->args[i], strlen(r->args[i]));
+        free(r->args[i]);
+        r->args[i] = r->args[--r->nargs];
+        i--;
     }
     if (!r->path || !r->base_url) {
         api_req_free(r);
@@ -213,7 +255,7 @@ static bool take(struct bucket *b, int rate, int *retry_s)
 
 /* Decides what happens to a complete request: an answer now (404, 405,
  * 401, 403, 429) or a pool thread. */
-static void dispatch(struct easel_api *a, struct lws *wsi, struct conn *c)
+static void dispatch(struct easel_api *a, struct lws *wsi, struct api_conn *c)
 {
     struct api_req *r = c->req;
     lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
@@ -229,6 +271,14 @@ static void dispatch(struct easel_api *a, struct lws *wsi, struct conn *c)
         return;
     }
     r->route = rt;
+    bool stream = rt->fn == api_stream_fetch;
+    if (r->token_in_query && !stream) {
+        api_error(r, 401, "unauthorized",
+                  "access_token in the query is accepted only on the event streams; "
+                  "send Authorization: Bearer <token>");
+        lws_callback_on_writable(wsi);
+        return;
+    }
     if (rt->scope != SCOPE_NONE && !a->open_api) {
         if (!r->tok) {
             api_error(r, 401, "unauthorized",
@@ -273,6 +323,10 @@ static void dispatch(struct easel_api *a, struct lws *wsi, struct conn *c)
         }
         a->waiting++;
         r->counted_wait = true;
+    }
+    if (stream) {
+        api_stream_open(a, wsi, c);
+        return;
     }
     c->in_pool = true;
     r->conn = wsi;
@@ -355,11 +409,13 @@ static void drain_done(struct easel_api *a)
             a->waiting--;
             r->counted_wait = false;
         }
-        if (r->abandoned) {
+        if (r->sub) {
+            api_stream_fetched(a, r);
+        } else if (r->abandoned) {
             api_req_free(r);
         } else {
             struct lws *wsi = r->conn;
-            struct conn *c = lws_wsi_user(wsi);
+            struct api_conn *c = lws_wsi_user(wsi);
             c->in_pool = false;
             lws_callback_on_writable(wsi);
         }
@@ -373,7 +429,7 @@ static int on_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
                    void *in, size_t len)
 {
     struct easel_api *a = lws_context_user(lws_get_context(wsi));
-    struct conn *c = user;
+    struct api_conn *c = user;
 
     /* a connection closed before its head was read has no per-connection
      * data: only the cancel wake-up comes without one on purpose */
@@ -435,6 +491,8 @@ static int on_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
             dispatch(a, wsi, c);
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE: {
+        if (c->st)
+            return api_stream_writable(a, wsi, c);
         struct api_req *r = c->req;
         if (!r || c->in_pool || !r->status)
             return 0;
@@ -463,7 +521,21 @@ static int on_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
             return -1;
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     }
+    case LWS_CALLBACK_TIMER:
+        return api_stream_timer(a, wsi, c);
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return api_ws_filter(a, wsi, c);
+    case LWS_CALLBACK_ESTABLISHED:
+        return api_ws_established(a, wsi, c);
+    case LWS_CALLBACK_RECEIVE:
+        return api_ws_receive(a, wsi, c, in, len);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return c->st ? api_stream_writable(a, wsi, c) : 0;
+    case LWS_CALLBACK_CLOSED:
+        api_stream_closed(a, c);
+        return 0;
     case LWS_CALLBACK_CLOSED_HTTP:
+        api_stream_closed(a, c);
         if (c->req) {
             if (c->in_pool)
                 c->req->abandoned = true; /* freed when it comes back */
@@ -474,6 +546,7 @@ static int on_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         drain_done(a);
+        api_streams_drain(a);
         return 0;
     default:
         break;
@@ -482,7 +555,7 @@ static int on_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 }
 
 static const struct lws_protocols protocols[] = {
-    {"http", on_http, sizeof(struct conn), 0, 0, NULL, 0},
+    {"http", on_http, sizeof(struct api_conn), 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -633,6 +706,12 @@ easel_err easel_api_start(const struct easel_api_opts *o, struct easel_api **out
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         threads = cpus < 2 ? 2 : cpus > 16 ? 16 : (int)cpus;
     }
+    rc = api_streams_start(a, &a->streams);
+    if (rc) {
+        easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_NO_THREAD,
+                        "cannot start the API's event hub");
+        goto fail;
+    }
     rc = api_pool_start(a, threads, &a->pool);
     if (rc) {
         easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_NO_THREAD,
@@ -663,6 +742,8 @@ void easel_api_stop(struct easel_api *a)
         lws_cancel_service(a->ctx);
     if (a->thread_started)
         pthread_join(a->thread, NULL);
+    /* the hub wakes the service thread through the context: it goes first */
+    api_streams_stop(a->streams);
     /* the pool hands its last requests back; nobody writes them now */
     if (a->pool)
         api_pool_stop(a->pool);
@@ -675,6 +756,7 @@ void easel_api_stop(struct easel_api *a)
         api_req_free(r);
         r = next;
     }
+    api_streams_free(a->streams);
     api_tokens_cleanup(&a->tokens);
     free(a->buckets);
     pthread_mutex_destroy(&a->mu);

@@ -225,9 +225,12 @@ easel_err easel_store_reconnect(struct easel_store *s)
         return store_conn_fail(s);
     /* A new session listens to nothing: restore what the caller asked for.
      * Notifications sent while disconnected are lost; callers resync. */
+    easel_err rc = EASEL_OK;
     if (s->listening)
-        return easel_store_listen(s);
-    return EASEL_OK;
+        rc = easel_store_listen(s);
+    if (!rc && s->listening_events)
+        rc = easel_store_listen_events(s);
+    return rc;
 }
 
 easel_err easel_store_check(struct easel_store *s)

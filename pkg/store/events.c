@@ -49,40 +49,29 @@ void easel_store_events_free(struct easel_event *e, size_t n)
         free(e[i].message);
         free(e[i].kind);
         free(e[i].data);
+        free(e[i].owner);
     }
     free(e);
 }
 
-easel_err easel_store_events(struct easel_store *s, const char *id,
-                             struct easel_event **out, size_t *n)
-{
-    const char *params[1] = {id};
-    struct easel_event *ev = NULL;
-    PGresult *res = NULL;
-    size_t rows = 0;
-    easel_err rc;
+/* The columns every event query selects, in the order rows_to_events reads
+ * them; with_job adds the job and owner. */
+#define EVENT_COLS                                                            \
+    "seq, " STORE_MS("at") ", from_status, to_status, attempt, reason,"      \
+    " message, kind, data::text, job_id, owner"
 
-    if (out)
-        *out = NULL;
-    if (n)
-        *n = 0;
-    if (!s || !id || !out || !n)
-        return store_einval(s, "events");
-    rc = store_exec(s,
-                    "SELECT seq, " STORE_MS("at") ", from_status, to_status,"
-                    " attempt, reason, message, kind, data::text"
-                    " FROM job_events WHERE job_id = $1::uuid ORDER BY seq",
-                    1, params, &res);
-    if (rc)
-        goto out;
-    rows = (size_t)PQntuples(res);
+static easel_err rows_to_events(struct easel_store *s, PGresult *res, bool with_job,
+                                struct easel_event **out, size_t *n)
+{
+    size_t rows = (size_t)PQntuples(res);
+    struct easel_event *ev;
+    easel_err rc = EASEL_OK;
+
     if (rows == 0)
-        goto out;
+        return EASEL_OK;
     ev = calloc(rows, sizeof(*ev));
-    if (!ev) {
-        rc = store_fail(s, EASEL_ENOMEM, "events: out of memory");
-        goto out;
-    }
+    if (!ev)
+        return store_fail(s, EASEL_ENOMEM, "events: out of memory");
     for (size_t i = 0; i < rows; i++) {
         int r = (int)i;
         if ((rc = store_col_i64(res, r, 0, &ev[i].seq)) ||
@@ -94,9 +83,15 @@ easel_err easel_store_events(struct easel_store *s, const char *id,
             (rc = store_col_str(res, r, 6, &ev[i].message)) ||
             (rc = store_col_str(res, r, 7, &ev[i].kind)) ||
             (rc = store_col_str(res, r, 8, &ev[i].data))) {
-            rc = store_fail(s, rc, "events: row %zu: %s", i,
-                            easel_strerror(rc));
+            rc = store_fail(s, rc, "events: row %zu: %s", i, easel_strerror(rc));
             goto out;
+        }
+        if (with_job) {
+            easel_strlcpy(ev[i].job_id, PQgetvalue(res, r, 9), sizeof(ev[i].job_id));
+            if ((rc = store_col_str(res, r, 10, &ev[i].owner))) {
+                rc = store_fail(s, rc, "events: row %zu: %s", i, easel_strerror(rc));
+                goto out;
+            }
         }
     }
     *out = ev;
@@ -105,6 +100,119 @@ easel_err easel_store_events(struct easel_store *s, const char *id,
 out:
     /* calloc'd, so rows not yet filled free as NULLs */
     easel_store_events_free(ev, rows);
+    return rc;
+}
+
+easel_err easel_store_events(struct easel_store *s, const char *id,
+                             struct easel_event **out, size_t *n)
+{
+    const char *params[1] = {id};
+    PGresult *res = NULL;
+    easel_err rc;
+
+    if (out)
+        *out = NULL;
+    if (n)
+        *n = 0;
+    if (!s || !id || !out || !n)
+        return store_einval(s, "events");
+    rc = store_exec(s,
+                    "SELECT " EVENT_COLS
+                    " FROM job_events WHERE job_id = $1::uuid ORDER BY seq",
+                    1, params, &res);
+    if (!rc)
+        rc = rows_to_events(s, res, false, out, n);
+    PQclear(res);
+    return rc;
+}
+
+easel_err easel_store_events_after(struct easel_store *s, const char *job_id,
+                                   const char *owner, int64_t after, int limit,
+                                   struct easel_event **out, size_t *n)
+{
+    char a[24], l[16];
+    PGresult *res = NULL;
+    easel_err rc;
+
+    if (out)
+        *out = NULL;
+    if (n)
+        *n = 0;
+    if (!s || !out || !n || !!job_id == !!owner || limit <= 0)
+        return store_einval(s, "events after");
+    (void)easel_snprintf(a, sizeof(a), "%lld", (long long)(after > 0 ? after : 0));
+    (void)easel_snprintf(l, sizeof(l), "%d", limit);
+    const char *params[3] = {job_id ? job_id : owner, a, l};
+    /* two statements, so each reads its own index */
+    if (job_id)
+        rc = store_exec(s,
+                        "SELECT " EVENT_COLS " FROM job_events"
+                        " WHERE job_id = $1::uuid AND seq > $2::bigint"
+                        " ORDER BY seq LIMIT $3::int",
+                        3, params, &res);
+    else
+        rc = store_exec(s,
+                        "SELECT " EVENT_COLS " FROM job_events"
+                        " WHERE owner = $1::text AND seq > $2::bigint"
+                        " ORDER BY seq LIMIT $3::int",
+                        3, params, &res);
+    if (!rc)
+        rc = rows_to_events(s, res, true, out, n);
+    PQclear(res);
+    return rc;
+}
+
+easel_err easel_store_events_by_seq(struct easel_store *s, const int64_t *seqs,
+                                    size_t nseqs, struct easel_event **out,
+                                    size_t *n)
+{
+    struct easel_buf arr;
+    PGresult *res = NULL;
+    easel_err rc;
+
+    if (out)
+        *out = NULL;
+    if (n)
+        *n = 0;
+    if (!s || !out || !n || (!seqs && nseqs))
+        return store_einval(s, "events by seq");
+    if (nseqs == 0)
+        return EASEL_OK;
+    easel_buf_init(&arr, 0);
+    rc = easel_buf_puts(&arr, "{");
+    for (size_t i = 0; !rc && i < nseqs; i++)
+        rc = easel_buf_printf(&arr, "%s%lld", i ? "," : "", (long long)seqs[i]);
+    if (!rc)
+        rc = easel_buf_puts(&arr, "}");
+    if (rc) {
+        easel_buf_cleanup(&arr);
+        return store_fail(s, EASEL_ENOMEM, "events by seq: out of memory");
+    }
+    const char *params[1] = {arr.data};
+    rc = store_exec(s,
+                    "SELECT " EVENT_COLS " FROM job_events"
+                    " WHERE seq = ANY ($1::bigint[]) ORDER BY seq",
+                    1, params, &res);
+    if (!rc)
+        rc = rows_to_events(s, res, true, out, n);
+    PQclear(res);
+    easel_buf_cleanup(&arr);
+    return rc;
+}
+
+easel_err easel_store_events_last(struct easel_store *s, const char *owner, int64_t *seq)
+{
+    const char *params[1] = {owner};
+    PGresult *res = NULL;
+    easel_err rc;
+
+    if (!s || !owner || !seq)
+        return store_einval(s, "events last");
+    rc = store_exec(s,
+                    "SELECT coalesce(max(seq), 0) FROM job_events WHERE owner = $1::text",
+                    1, params, &res);
+    if (!rc)
+        rc = store_col_i64(res, 0, 0, seq);
     PQclear(res);
     return rc;
 }

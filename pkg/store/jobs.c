@@ -90,8 +90,8 @@ easel_err easel_store_job_progress(struct easel_store *s, const char *id, const 
     if (percent >= 0)
         (void)easel_snprintf(pct, sizeof(pct), "%.1f", percent > 100 ? 100.0 : percent);
     const char *params[5] = {id, stage, percent >= 0 ? pct : NULL, data, message};
-    /* One statement: the job's stage (only while it runs), the event, and
-     * the announcement on the streams' channel with the event's sequence. */
+    /* One statement: the job's stage (only while it runs) and the event,
+     * which the event-order trigger (migration 4) announces. */
     easel_err rc = store_exec(s,
                               "WITH u AS ("
                               " UPDATE jobs SET stage = $2::text, percent = $3::real,"
@@ -103,12 +103,9 @@ easel_err easel_store_job_progress(struct easel_store *s, const char *id, const 
                               " SELECT id, attempts, 'Progress', $5::text, 'progress',"
                               "   jsonb_build_object('stage', $2::text, 'percent', $3::real)"
                               "     || coalesce($4::jsonb, '{}'::jsonb)"
-                              " FROM u RETURNING job_id, seq"
-                              "), n AS ("
-                              " SELECT pg_notify('" STORE_EVENTS_CHANNEL "',"
-                              "   job_id::text || ' ' || seq::text) FROM ev"
+                              " FROM u RETURNING job_id"
                               ")"
-                              " SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM n)",
+                              " SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM ev)",
                               5, params, &res);
     if (rc)
         goto out;

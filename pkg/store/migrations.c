@@ -75,10 +75,49 @@ static const char v3_progress[] =
     "ALTER TABLE jobs ADD COLUMN stage text, ADD COLUMN percent real;"
     "ALTER TABLE job_events ADD COLUMN kind text, ADD COLUMN data jsonb;";
 
+/* The streams' order. Every event row takes, before its sequence number,
+ * a transaction-scoped lock on its owner ("channel:owner"), or on its job
+ * when it has none, and only then draws seq. The lock is held until the
+ * row commits, so among one owner's events (and so among one job's) a
+ * higher seq always commits later: a reader that has seen seq N and asks
+ * for "after N" can never miss a row that commits later with a lower
+ * number. The row also carries its owner for GET /v1/events?owner=, and
+ * every event is announced on easel_events as "<job> <seq> <owner>", so
+ * the API's streams learn of each commit from any process that wrote it.
+ * Every statement that writes events writes one job's, so a transaction
+ * holds one such lock and two cannot wait on each other. */
+static const char v4_event_order[] =
+    "ALTER TABLE job_events ADD COLUMN owner text;"
+    "CREATE INDEX job_events_owner_seq_idx ON job_events (owner, seq)"
+    " WHERE owner IS NOT NULL;"
+    "CREATE FUNCTION easel_job_event_order() RETURNS trigger"
+    " LANGUAGE plpgsql AS $$"
+    " DECLARE o text;"
+    " BEGIN"
+    "  SELECT CASE WHEN j.owner IS NULL THEN NULL"
+    "         ELSE coalesce(j.channel, '') || ':' || j.owner END"
+    "    INTO o FROM jobs j WHERE j.id = NEW.job_id;"
+    "  PERFORM pg_advisory_xact_lock(hashtextextended("
+    "    coalesce('easel-owner:' || o, 'easel-job:' || NEW.job_id::text), 0));"
+    "  NEW.owner := o;"
+    "  NEW.seq := nextval(pg_get_serial_sequence('job_events', 'seq'));"
+    "  PERFORM pg_notify('" STORE_EVENTS_CHANNEL "',"
+    "    NEW.job_id::text || ' ' || NEW.seq::text || coalesce(' ' || o, ''));"
+    "  RETURN NEW;"
+    " END $$;"
+    /* seq is drawn by the trigger alone, so no number is spent twice */
+    "ALTER TABLE job_events ALTER COLUMN seq DROP DEFAULT;"
+    "CREATE TRIGGER job_events_order BEFORE INSERT ON job_events"
+    " FOR EACH ROW EXECUTE FUNCTION easel_job_event_order();"
+    /* rows written before this version belong to their job's owner too */
+    "UPDATE job_events e SET owner = coalesce(j.channel, '') || ':' || j.owner"
+    " FROM jobs j WHERE j.id = e.job_id AND j.owner IS NOT NULL;";
+
 const struct store_migration store_migrations[] = {
     {1, "jobs and job_events", v1_jobs_and_events},
     {2, "owner index", v2_owner_index},
     {3, "progress", v3_progress},
+    {4, "event order", v4_event_order},
 };
 
 const size_t store_migrations_count =

@@ -14,8 +14,8 @@
 
 /* The NOTIFY channel; spelled once so the SQL and LISTEN cannot drift. */
 #define STORE_CHANNEL "easel_jobs"
-/* Every event the streams show ("<job id> <seq>"): progress now, status
- * changes and outputs as the live-status work goes on. */
+/* Every event row, announced by its trigger (migration 4) as
+ * "<job id> <seq>[ <channel:owner>]" for the API's streams. */
 #define STORE_EVENTS_CHANNEL "easel_events"
 
 /* Statements store_exec has prepared on this connection: parsed and
@@ -30,6 +30,7 @@ struct store_prepared {
 struct easel_store {
     PGconn *conn;
     bool listening;     /* LISTEN was issued; repeated after a reconnect */
+    bool listening_events; /* the same for easel_events */
     char errstr[512];   /* last failure: "SQLSTATE 23505: ..." or libpq text */
     struct store_prepared prep[STORE_PREPARED_MAX];
     int nprep;
