@@ -189,7 +189,25 @@ static bool is_terminal_change(const struct easel_event *e)
 
 /* ------------------------------------------------------------ the fetch */
 
+static void fetch_once(struct api_ctx *x, struct api_req *r);
+
 void api_stream_fetch(struct api_ctx *x, struct api_req *r)
+{
+    /* a read is safe to repeat: after Postgres dropped this thread's
+     * connection (a restart, a failover), one more try on a new one */
+    fetch_once(x, r);
+    if (r->status == 503) {
+        if (!r->resp_static)
+            free(r->resp);
+        r->resp = NULL;
+        r->resp_len = 0;
+        r->status = 0;
+        r->retry_after_s = 0;
+        fetch_once(x, r);
+    }
+}
+
+static void fetch_once(struct api_ctx *x, struct api_req *r)
 {
     struct api_sub *sub = r->sub; /* job_id, owner and ws never change */
     struct easel_job *j = NULL;
