@@ -207,6 +207,7 @@ int mode_controller(struct settings *s, char **args, int nargs)
         .rate_limit = s->api_rate_limit,
         .max_waiting = s->api_max_waiting,
         .threads = s->api_threads,
+        .cors_origins = s->api_cors_origins,
         .stream_heartbeat_ms = s->stream_heartbeat_ms,
         .stream_max_buffer = s->stream_max_buffer,
     };

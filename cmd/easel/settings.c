@@ -178,6 +178,8 @@ static const struct easel_opt controller_opts[] = {
         "Requests per second per token (per client address without tokens), bursts of twice that; past it 429 (0: no limit)"),
     OPT("api-max-waiting", "EASEL_API_MAX_WAITING", INT, "1000", api_max_waiting, 1, 1000000,
         "Requests held by Prefer: wait at once; past it 429"),
+    OPT("api-cors-origins", "EASEL_API_CORS_ORIGINS", STRING, NULL, api_cors_origins, 0, 0,
+        "Origins whose web pages may call the API and its streams from a browser (CORS), comma-separated, or * (default: none)"),
     OPT("stream-heartbeat", "EASEL_STREAM_HEARTBEAT", DURATION, "15s", stream_heartbeat_ms,
         100, 600000, "An idle event stream gets a comment (SSE) or a ping (WebSocket) this often"),
     OPT("stream-max-buffer", "EASEL_STREAM_MAX_BUFFER", SIZE, "1MiB", stream_max_buffer, 4096,

@@ -60,6 +60,9 @@ struct easel_api_opts {
     int rate_limit;
     int max_waiting;           /* Prefer: wait requests held at once; past it 429 */
     int threads;               /* pool threads (each: one Redis, one Postgres); 0: per CPU */
+    /* Origins whose pages may call the API from a browser (CORS), comma-
+     * separated, or "*"; NULL/"": no CORS headers. */
+    const char *cors_origins;
     int64_t stream_heartbeat_ms; /* SSE comment / WebSocket ping on idle streams */
     int64_t stream_max_buffer;   /* unread bytes a stream may hold; past it: disconnect */
     struct easel_api_hooks hooks;

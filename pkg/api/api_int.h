@@ -79,6 +79,7 @@ struct api_req {
     char *params[API_MAX_PARAMS];
     int nparams;
     char *content_type, *prefer, *idempotency_key, *base_url;
+    char *cors_origin;     /* the Origin, when --api-cors-origins allows it */
     struct easel_buf body;
     const struct api_token *tok;
     const struct api_route *route;
@@ -108,6 +109,7 @@ struct api_req {
     bool fetch_more;       /* a full page: fetch again */
     bool fetch_done;       /* the job is terminal and resp ends with its done */
     bool token_in_query;   /* the token came as ?access_token= */
+    bool preflight;        /* a CORS preflight (OPTIONS) answered 204 */
     /* service thread only */
     bool counted_wait;     /* counted in the server's waiting requests */
     bool abandoned;        /* the connection closed while in the pool */
@@ -207,6 +209,9 @@ struct api_streams *api_server_streams(struct easel_api *a);
 struct lws_context *api_server_context(struct easel_api *a);
 void api_server_submit(struct easel_api *a, struct api_req *r);
 bool api_server_open(const struct easel_api *a); /* no tokens file */
+/* Adds the CORS answer headers for an allowed origin (NULL: none). */
+int api_cors_headers(struct lws *wsi, const char *origin, unsigned char **p,
+                     unsigned char *end);
 const struct api_token *api_server_token(struct easel_api *a, const char *authorization);
 
 /* The pool: started with the server, fed by it. */

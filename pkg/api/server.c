@@ -102,6 +102,7 @@ void api_req_free(struct api_req *r)
     free(r->idempotency_key);
     free(r->base_url);
     free(r->last_event_id);
+    free(r->cors_origin);
     easel_buf_cleanup(&r->body);
     if (!r->resp_static)
         free(r->resp);
@@ -173,6 +174,49 @@ static enum api_method method_of(struct lws *wsi)
     }
 }
 
+/* Is a page from origin allowed to call us (--api-cors-origins)? */
+static bool cors_allowed(const struct easel_api_opts *o, const char *origin)
+{
+    const char *p = o->cors_origins;
+    size_t ol = strlen(origin);
+    if (!p || !*p || ol == 0)
+        return false;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',')
+            e++;
+        size_t n = (size_t)(e - p);
+        while (n && p[n - 1] == ' ')
+            n--;
+        if ((n == 1 && *p == '*') || (n == ol && !strncmp(p, origin, n)))
+            return true;
+        p = e;
+    }
+    return false;
+}
+
+int api_cors_headers(struct lws *wsi, const char *origin, unsigned char **p,
+                     unsigned char *end)
+{
+    static const char expose[] = "location, retry-after, preference-applied";
+    if (!origin)
+        return 0;
+    /* the origin itself, never "*": the answer depends on it (Vary) */
+    if (lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-origin:",
+                                    (const unsigned char *)origin, (int)strlen(origin), p,
+                                    end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"vary:",
+                                    (const unsigned char *)"Origin", 6, p, end) ||
+        lws_add_http_header_by_name(wsi,
+                                    (const unsigned char *)"access-control-expose-headers:",
+                                    (const unsigned char *)expose, (int)sizeof(expose) - 1,
+                                    p, end))
+        return -1;
+    return 0;
+}
+
 /* A new request from its head; NULL only when memory ran out. */
 static struct api_req *req_new(struct easel_api *a, struct lws *wsi,
                                const char *path, size_t pathlen)
@@ -198,6 +242,11 @@ static struct api_req *req_new(struct easel_api *a, struct lws *wsi,
     r->base_url = easel_asprintf("http://%s", host ? host : a->host);
     free(host);
     r->last_event_id = custom_dup(wsi, "last-event-id:");
+    char *origin = hdr_dup(wsi, WSI_TOKEN_ORIGIN);
+    if (origin && cors_allowed(&a->o, origin))
+        r->cors_origin = origin;
+    else
+        free(origin);
     char *auth = hdr_dup(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     if (auth) {
         r->tok = api_tokens_find(&a->tokens, auth);
@@ -259,6 +308,13 @@ static void dispatch(struct easel_api *a, struct lws *wsi, struct api_conn *c)
 {
     struct api_req *r = c->req;
     lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    if (r->method == M_OPTIONS && r->cors_origin) {
+        /* a browser's preflight: which methods and headers a page may use */
+        r->preflight = true;
+        api_reply_text(r, 204, NULL, "", 0, true);
+        lws_callback_on_writable(wsi);
+        return;
+    }
     const struct api_route *rt = api_route_find(r);
     if (!rt) {
         if (r->status == 405)
@@ -271,6 +327,7 @@ static void dispatch(struct easel_api *a, struct lws *wsi, struct api_conn *c)
         return;
     }
     r->route = rt;
+    r->allow[0] = '\0'; /* what the search noted on the way: not for a match */
     bool stream = rt->fn == api_stream_fetch;
     if (r->token_in_query && !stream) {
         api_error(r, 401, "unauthorized",
@@ -367,6 +424,24 @@ static int write_head(struct lws *wsi, struct api_req *r)
     if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                     (const unsigned char *)"no-store", 8, &p, end))
         return -1;
+    if (api_cors_headers(wsi, r->cors_origin, &p, end))
+        return -1;
+    if (r->preflight) {
+        static const char methods[] = "GET, POST, PUT, DELETE",
+                          headers[] = "authorization, content-type, idempotency-key, prefer, "
+                                      "last-event-id";
+        if (lws_add_http_header_by_name(wsi,
+                                        (const unsigned char *)"access-control-allow-methods:",
+                                        (const unsigned char *)methods,
+                                        (int)sizeof(methods) - 1, &p, end) ||
+            lws_add_http_header_by_name(wsi,
+                                        (const unsigned char *)"access-control-allow-headers:",
+                                        (const unsigned char *)headers,
+                                        (int)sizeof(headers) - 1, &p, end) ||
+            lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-max-age:",
+                                        (const unsigned char *)"600", 3, &p, end))
+            return -1;
+    }
     return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
 }
 

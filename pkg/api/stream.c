@@ -82,6 +82,7 @@ struct api_stream {
     char close_reason[120];
     const struct api_token *tok;
     char *base_url;
+    char *cors_origin;      /* SSE: an allowed Origin, answered in the head */
     struct easel_buf out;   /* frames not yet written; freed when empty */
     size_t off;
     struct api_sub *subs;
@@ -611,6 +612,7 @@ void api_stream_closed(struct easel_api *a, struct api_conn *c)
     easel_buf_cleanup(&st->out);
     easel_buf_cleanup(&st->rx);
     free(st->base_url);
+    free(st->cors_origin);
     free(st);
     c->st = NULL;
 }
@@ -679,6 +681,8 @@ void api_stream_open(struct easel_api *a, struct lws *wsi, struct api_conn *c)
     c->st = st;
     c->req = NULL;
     r->conn = wsi;
+    st->cors_origin = r->cors_origin;
+    r->cors_origin = NULL;
     int64_t hb = api_opts(a)->stream_heartbeat_ms;
     lws_set_timer_usecs(wsi, (lws_usec_t)hb * 1000);
     start_fetch(a, sub, r);
@@ -686,7 +690,7 @@ void api_stream_open(struct easel_api *a, struct lws *wsi, struct api_conn *c)
 
 /* --------------------------------------------------------------- writing */
 
-static int sse_head(struct lws *wsi)
+static int sse_head(struct lws *wsi, const char *origin)
 {
     unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start,
                   *end = buf + sizeof(buf) - 1;
@@ -696,7 +700,8 @@ static int sse_head(struct lws *wsi)
                                     (const unsigned char *)"no-store", 8, &p, end) ||
         /* proxies that buffer responses (nginx) pass this one through */
         lws_add_http_header_by_name(wsi, (const unsigned char *)"x-accel-buffering:",
-                                    (const unsigned char *)"no", 2, &p, end))
+                                    (const unsigned char *)"no", 2, &p, end) ||
+        api_cors_headers(wsi, origin, &p, end))
         return -1;
     return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
 }
@@ -711,7 +716,7 @@ int api_stream_writable(struct easel_api *a, struct lws *wsi, struct api_conn *c
     if (!st->ws && !st->started)
         return 0;
     if (!st->ws && !st->headers_sent) {
-        if (sse_head(wsi))
+        if (sse_head(wsi, st->cors_origin))
             return -1;
         st->headers_sent = true;
         lws_callback_on_writable(wsi);

@@ -30,7 +30,7 @@ JSON=(-H "Content-Type: application/json")
 
 PORT=$(free_port)
 start_api ctl "$PORT" --api-tokens-file "$WORK/tokens.yaml" --concurrency 2 \
-  --stream-heartbeat 1s --stream-max-buffer 16KiB || { fail "controller with the API start"; exit 1; }
+  --stream-heartbeat 1s --stream-max-buffer 16KiB --api-cors-origins "https://app.example.com" || { fail "controller with the API start"; exit 1; }
 A=$API
 
 # create OWNER CHANNEL: a job through the API; sets ID
@@ -101,6 +101,18 @@ call GET "/v1/events" "${ADMIN[@]}" -m 10
 check "/v1/events without an owner: 400" eq "$CODE" 400
 call GET "/v1/ws" "${ADMIN[@]}" -m 10
 check "GET /v1/ws without an upgrade: 426" eq "$CODE $(js 'd["error"]["code"]')" "426 upgrade_required"
+
+# --- CORS: a web app's page on its own origin ------------------------------------
+curl -s -D "$WORK/cors.h" -o /dev/null -m 10 -H "Origin: https://app.example.com" \
+  "$A/v1/jobs/$J1/stream?access_token=u7-token-0123456789abcdef"
+check "a stream answers an allowed Origin (--api-cors-origins) with Access-Control-Allow-Origin and Vary" \
+  bash -c "grep -qi '^access-control-allow-origin: https://app.example.com' '$WORK/cors.h' && grep -qi '^vary: Origin' '$WORK/cors.h'"
+curl -s -D "$WORK/cors2.h" -o /dev/null -m 10 -H "Origin: https://evil.example" "${ADMIN[@]}" "$A/v1/jobs/$J1"
+check "another Origin gets no CORS header" bash -c "! grep -qi '^access-control-allow-origin' '$WORK/cors2.h'"
+curl -s -D "$WORK/cors3.h" -o /dev/null -m 10 -X OPTIONS -H "Origin: https://app.example.com" \
+  -H "Access-Control-Request-Method: POST" -H "Access-Control-Request-Headers: authorization, content-type" "$A/v1/jobs"
+check "a preflight from the allowed Origin: 204 with the methods and headers a page may use" \
+  bash -c "head -1 '$WORK/cors3.h' | grep -q ' 204' && grep -qi '^access-control-allow-headers: .*authorization' '$WORK/cors3.h'"
 
 # --- live: a stream opened before the job runs -----------------------------------
 call POST /worker/stop "${ADMIN[@]}"
