@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "easel/api.h"
+#include "easel/webhook.h"
 #include "settings.h"
 
 #define OPTF(fl, flag, env, type, def, field, min, max, help)                \
@@ -180,6 +181,24 @@ static const struct easel_opt controller_opts[] = {
         "Requests held by Prefer: wait at once; past it 429"),
     OPT("api-threads", "EASEL_API_THREADS", INT, "0", api_threads, 0, 256,
         "Threads that run API requests, each with its own Redis and Postgres connection (0: one per CPU, at least 2)"),
+    OPT("public-url", "EASEL_PUBLIC_URL", STRING, NULL, public_url, 0, 0,
+        "The API's address as its clients reach it, http(s)://HOST[:PORT], for the urls inside "
+        "webhook bodies (default: http://<--http-addr>)"),
+    OPT("webhook-secret-file", "EASEL_WEBHOOK_SECRET_FILE", STRING, NULL, webhook_secret_file, 0, 0,
+        "File of webhook signing secrets, whsec_<base64> one a line; every message is signed with "
+        "each (rotation); re-read when it changes. Unset: this controller sends no webhooks"),
+    OPT("webhook-allow", "EASEL_WEBHOOK_ALLOW", LIST, NULL, webhook_allow, 0, 0,
+        "Let webhooks through the SSRF guard to these hosts: CIDRs, addresses, host names or "
+        "*.domain (repeatable; comma-separated in the environment; none = public internet "
+        "addresses only)"),
+    OPT("webhook-retry-schedule", "EASEL_WEBHOOK_RETRY_SCHEDULE", STRING, EASEL_WEBHOOK_SCHEDULE_DEFAULT,
+        webhook_retry_schedule, 0, 0,
+        "Delays before each webhook attempt, the first from the event, comma-separated; one "
+        "attempt per entry, at most 32, then the delivery is failed"),
+    OPT("webhook-timeout", "EASEL_WEBHOOK_TIMEOUT", DURATION, "10s", webhook_timeout_ms, 100,
+        600000, "Longest one webhook attempt may take, connect to last byte"),
+    OPT("webhook-concurrency", "EASEL_WEBHOOK_CONCURRENCY", INT, "16", webhook_concurrency, 1,
+        1000, "Webhook attempts this controller makes at once"),
 };
 
 static const struct easel_opt job_opts[] = {

@@ -33,6 +33,14 @@ struct settings {
     char *http_addr, *api_tokens_file;
     int64_t api_max_body, api_header_timeout_ms, api_body_timeout_ms, api_idle_timeout_ms;
     int api_max_connections, api_threads, api_rate_limit, api_max_waiting;
+    /* webhooks (controller) */
+    char *webhook_secret_file, *webhook_retry_schedule, *public_url;
+    char **webhook_allow;
+    int64_t webhook_timeout_ms;
+    int webhook_concurrency;
+    /* webhooks list */
+    char *job;
+    bool failed;
     /* job */
     char *id, *termination_log, *worker_name;
     char **file_roots, **source_allow;
