@@ -258,6 +258,13 @@ static const struct easel_opt logs_opts[] = {
         "Keep printing new events until the job ends (-f)"),
     O_OUTPUT, O_REMOTE, O_DB, O_LOG,
 };
+static const struct easel_opt webhooks_opts[] = {
+    OPT("job", NULL, STRING, NULL, job, 0, 0, "list: only the deliveries of this job"),
+    OPT("failed", NULL, BOOL, "false", failed, 0, 0,
+        "list: only the deliveries that failed for good (schedule exhausted or refused)"),
+    OPT("limit", NULL, INT, "50", limit, 1, 1000, "list: most deliveries to show"),
+    O_OUTPUT, O_REMOTE, O_DB, O_LOG,
+};
 static const struct easel_opt migrate_opts[] = {O_DB, O_LOG};
 static const struct easel_opt breakers_opts[] = {
     OPT("output", NULL, STRING, "table", output, 0, 0,
@@ -336,6 +343,9 @@ MODE("logs", "easel logs ID [-f] [-o table|json|yaml] [--server URL]",
 MODE("breakers", "easel breakers [-o table|json|prometheus]",
      "Show the circuit breaker of every provider endpoint, shared by all workers through Redis.",
      breakers_opts, 0, 0, breakers);
+MODE("webhooks", "easel webhooks (list [--job ID] [--failed] | redeliver ID) [-o table|json|yaml] [--server URL]",
+     "Show the webhook deliveries of the outbox, newest first, or send one again.",
+     webhooks_opts, 1, 2, webhooks);
 MODE("migrate", "easel migrate",
      "Apply the PostgreSQL schema (idempotent, versioned).", migrate_opts, 0, 0,
      migrate);
@@ -366,5 +376,5 @@ const struct easel_cmd_spec *const render_spec = &m_render.spec;
 
 const struct mode *const easel_modes[] = {
     &m_controller, &m_job,     &m_submit,  &m_get,     &m_list,       &m_cancel,
-    &m_retry,      &m_logs,    &m_breakers, &m_migrate, &m_registry, &m_image, &m_storage, &m_render, &m_version, &m_config_doc, NULL,
+    &m_retry,      &m_logs,    &m_webhooks, &m_breakers, &m_migrate, &m_registry, &m_image, &m_storage, &m_render, &m_version, &m_config_doc, NULL,
 };

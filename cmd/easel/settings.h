@@ -91,6 +91,7 @@ int mode_retry(struct settings *s, char **args, int nargs);
 int mode_logs(struct settings *s, char **args, int nargs);
 int mode_migrate(struct settings *s, char **args, int nargs);
 int mode_breakers(struct settings *s, char **args, int nargs);
+int mode_webhooks(struct settings *s, char **args, int nargs);
 int mode_image(struct settings *s, char **args, int nargs);
 int mode_storage(struct settings *s, char **args, int nargs);
 struct easel_s3_opts;

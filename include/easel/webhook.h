@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "easel/core.h"
 
 /* ------------------------------------------------------------- signing */
@@ -94,5 +96,14 @@ easel_err easel_webhook_sender_start(const struct easel_webhook_opts *o,
 /* Lets attempts in flight finish (each is bounded by the timeout), ends the
  * thread and frees everything. NULL-safe. */
 void easel_webhook_sender_stop(struct easel_webhook_sender *w);
+
+
+struct easel_webhook_delivery;
+/* A delivery as the API and the CLI show it: {"id" (the webhook-id),
+ * "job_id", "event_seq", "type", "url", "status", "attempts",
+ * "last_status_code", "last_error", "next_attempt_at" (while pending),
+ * "created_at", "updated_at", "delivered_at"}. Caller cJSON_Delete()s;
+ * NULL when memory ran out. */
+cJSON *easel_webhook_delivery_json(const struct easel_webhook_delivery *d);
 
 #endif

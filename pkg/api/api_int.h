@@ -186,6 +186,8 @@ void api_queues(struct api_ctx *x, struct api_req *r);
 void api_dead_list(struct api_ctx *x, struct api_req *r);
 void api_dead_retry(struct api_ctx *x, struct api_req *r);
 void api_dead_delete(struct api_ctx *x, struct api_req *r);
+void api_webhooks_list(struct api_ctx *x, struct api_req *r);
+void api_webhooks_redeliver(struct api_ctx *x, struct api_req *r);
 void api_healthz(struct api_ctx *x, struct api_req *r);
 void api_readyz(struct api_ctx *x, struct api_req *r);
 void api_openapi(struct api_ctx *x, struct api_req *r);

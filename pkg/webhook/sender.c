@@ -363,11 +363,17 @@ static void record(struct easel_webhook_sender *w, struct attempt *a)
     char code[16], att[16];
     (void)easel_snprintf(code, sizeof(code), "%d", o.http_status);
     (void)easel_snprintf(att, sizeof(att), "%d", d->attempts + 1);
+    char said[520];
+    if (!strcmp(o.status, "pending"))
+        easel_fmt_cut(said, sizeof(said), "webhook attempt failed (%s); again in %lld ms", why,
+                      (long long)o.retry_ms);
+    else
+        easel_fmt_cut(said, sizeof(said), "webhook %s%s%s", o.status, why[0] ? ": " : "", why);
     easel_log_kv(!strcmp(o.status, "delivered") ? EASEL_LOG_INFO : EASEL_LOG_WARN, d->job_id,
                  (const char *const[]){"webhook_id", d->webhook_id, "type", d->type, "url", where,
                                        "http_status", code, "attempt", att, "outcome", o.status,
                                        NULL},
-                 "webhook %s: %s", o.status, why[0] ? why : "2xx");
+                 "%s", said);
     easel_err rc = easel_store_webhook_record(w->s, d->id, &o);
     if (rc)
         easel_warn(d->job_id, "webhooks: could not record the attempt of %s (%s): %s; "
