@@ -151,9 +151,15 @@ check "the API off: --http-addr= (empty), no port, probes, tokens or API setting
 # --- webhooks: the signing secrets from a Secret, as a file the controller re-reads
 check "no webhooks.existingSecret: no webhook settings, no secrets volume" eq "$(q "$WORK/default.yaml" '
 [sorted(k for k in env if k.startswith("EASEL_WEBHOOK")), [v["name"] for v in pod["volumes"] if v["name"] == "webhook-secrets"]]')" '[[],[]]'
-render --set api.tokens.existingSecret=easel-api-tokens --set webhooks.existingSecret=easel-webhooks \
-  --set 'webhooks.allow={10.0.0.0/8,hooks.internal}' --set webhooks.retrySchedule=0s,1m \
-  --set webhooks.publicUrl=https://easel.example.com >"$WORK/hooks.yaml" 2>"$WORK/err.txt"
+cat >"$WORK/hooks.values.yaml" <<'YAML'
+api: {tokens: {existingSecret: easel-api-tokens}}
+webhooks:
+  existingSecret: easel-webhooks
+  allow: [10.0.0.0/8, hooks.internal]
+  retrySchedule: 0s,1m
+  publicUrl: https://easel.example.com
+YAML
+render -f "$WORK/hooks.values.yaml" >"$WORK/hooks.yaml" 2>"$WORK/err.txt"
 VALUES+=("$WORK/hooks.yaml")
 check "webhooks.existingSecret renders valid objects" valid "$WORK/hooks.yaml" 7
 check "the webhook secrets: a read-only directory mount of the Secret's key secrets, named by EASEL_WEBHOOK_SECRET_FILE" \
