@@ -233,6 +233,7 @@ static void test_claims_and_leases(void **state)
                                           .error = "answered 503", .retry_ms = 1};
     EXPECT_OK(s, easel_store_webhook_record(s, d[0].id, &retry));
     easel_store_deliveries_free(d, n);
+    easel_sleep_ms(20);
     EXPECT_OK(s, easel_store_webhook_claim(s, 10, 50, &d, &n));
     assert_int_equal(n, 1); /* the retried one, due again */
     assert_int_equal(d[0].attempts, 1);
