@@ -193,3 +193,23 @@ int remote_logs(struct settings *s, const char *id)
     easel_remote_free(r);
     return code;
 }
+
+int remote_webhooks(struct settings *s, const char *redeliver_id)
+{
+    struct easel_remote *r = NULL;
+    cJSON *doc = NULL;
+    int code = open_remote(s, "webhooks", &r);
+    if (code)
+        return code;
+    easel_err rc = redeliver_id
+                       ? easel_remote_redeliver(r, redeliver_id, &doc)
+                       : easel_remote_webhooks(r, s->job, s->failed ? "failed" : NULL,
+                                               s->limit > 0 ? (size_t)s->limit : 50, &doc);
+    if (rc)
+        code = report(r, rc);
+    else
+        out_webhooks(s, doc, redeliver_id != NULL);
+    cJSON_Delete(doc);
+    easel_remote_free(r);
+    return code;
+}

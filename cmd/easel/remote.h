@@ -24,5 +24,11 @@ int remote_get(struct settings *s, const char *id);
 int remote_list(struct settings *s);
 int remote_change(struct settings *s, const char *id, bool cancel);
 int remote_logs(struct settings *s, const char *id);
+/* `easel webhooks list` (redeliver_id NULL) or `redeliver ID`. */
+int remote_webhooks(struct settings *s, const char *redeliver_id);
+/* Prints a {"items": [...]} list of deliveries (or, when one, a single
+ * delivery) as a table or in s's output format (webhooks.c). */
+struct cJSON;
+void out_webhooks(const struct settings *s, const struct cJSON *doc, bool one);
 
 #endif

@@ -17,6 +17,7 @@
 #include "easel/kubejob.h"
 #include "easel/leader.h"
 #include "easel/runner.h"
+#include "easel/webhook.h"
 #include "easel/worker.h"
 #include "settings.h"
 
@@ -75,6 +76,27 @@ int mode_controller(struct settings *s, char **args, int nargs)
                     "a host name or *.domain\n", s->source_allow[i]);
             return 2;
         }
+    }
+    for (size_t i = 0; s->webhook_allow && s->webhook_allow[i]; i++) {
+        if (!easel_allow_entry_valid(s->webhook_allow[i])) {
+            fprintf(stderr, "easel controller: --webhook-allow \"%s\" is not a CIDR, an address, "
+                    "a host name or *.domain\n", s->webhook_allow[i]);
+            return 2;
+        }
+    }
+    int64_t schedule[EASEL_WEBHOOK_SCHEDULE_MAX];
+    size_t nschedule = 0;
+    if (easel_webhook_schedule_parse(s->webhook_retry_schedule, schedule, &nschedule)) {
+        fprintf(stderr, "easel controller: --webhook-retry-schedule must be 1 to %d durations "
+                "of at most a week, comma-separated, such as 0s,5s,5m; got \"%s\"\n",
+                EASEL_WEBHOOK_SCHEDULE_MAX, s->webhook_retry_schedule);
+        return 2;
+    }
+    if (s->public_url && *s->public_url && !easel_str_has_prefix(s->public_url, "http://") &&
+        !easel_str_has_prefix(s->public_url, "https://")) {
+        fprintf(stderr, "easel controller: --public-url must be http(s)://HOST[:PORT], got \"%s\"\n",
+                s->public_url);
+        return 2;
     }
     /* The id owns leases and names this replica in the Lease and on Jobs:
      * one that does not fit is refused here, before anything starts. */
@@ -211,8 +233,28 @@ int mode_controller(struct settings *s, char **args, int nargs)
         .stream_heartbeat_ms = s->stream_heartbeat_ms,
         .stream_max_buffer = s->stream_max_buffer,
     };
+    char public_url[300];
+    if (s->public_url && *s->public_url)
+        easel_strlcpy(public_url, s->public_url, sizeof(public_url));
+    else
+        easel_fmt_cut(public_url, sizeof(public_url), "http://%s",
+                      s->http_addr && *s->http_addr ? s->http_addr : "127.0.0.1");
+    size_t pl = strlen(public_url);
+    while (pl > 8 && public_url[pl - 1] == '/')
+        public_url[--pl] = '\0';
+    struct easel_webhook_opts wo = {
+        .database_url = s->database_url,
+        .secrets_file = s->webhook_secret_file,
+        .allow = (const char *const *)s->webhook_allow,
+        .schedule = schedule,
+        .nschedule = nschedule,
+        .timeout_ms = s->webhook_timeout_ms,
+        .public_url = public_url,
+        .concurrency = s->webhook_concurrency,
+    };
     struct easel_controller_opts o = {
         .api = &api,
+        .webhooks = s->webhook_secret_file && *s->webhook_secret_file ? &wo : NULL,
         .redis_url = s->redis_url,
         .database_url = s->database_url,
         .queue = s->queue,

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "easel/api.h"
+#include "easel/webhook.h"
 #include "settings.h"
 
 #define OPTF(fl, flag, env, type, def, field, min, max, help)                \
@@ -187,6 +188,24 @@ static const struct easel_opt controller_opts[] = {
                     "disconnected with the reason (it resumes from where it was)"),
     OPT("api-threads", "EASEL_API_THREADS", INT, "0", api_threads, 0, 256,
         "Threads that run API requests, each with its own Redis and Postgres connection (0: one per CPU, at least 2)"),
+    OPT("public-url", "EASEL_PUBLIC_URL", STRING, NULL, public_url, 0, 0,
+        "The API's address as its clients reach it, http(s)://HOST[:PORT], for the urls inside "
+        "webhook bodies (default: http://<--http-addr>)"),
+    OPT("webhook-secret-file", "EASEL_WEBHOOK_SECRET_FILE", STRING, NULL, webhook_secret_file, 0, 0,
+        "File of webhook signing secrets, whsec_<base64> one a line; every message is signed with "
+        "each (rotation); re-read when it changes. Unset: this controller sends no webhooks"),
+    OPT("webhook-allow", "EASEL_WEBHOOK_ALLOW", LIST, NULL, webhook_allow, 0, 0,
+        "Let webhooks through the SSRF guard to these hosts: CIDRs, addresses, host names or "
+        "*.domain (repeatable; comma-separated in the environment; none = public internet "
+        "addresses only)"),
+    OPT("webhook-retry-schedule", "EASEL_WEBHOOK_RETRY_SCHEDULE", STRING, EASEL_WEBHOOK_SCHEDULE_DEFAULT,
+        webhook_retry_schedule, 0, 0,
+        "Delays before each webhook attempt, the first from the event, comma-separated; one "
+        "attempt per entry, at most 32, then the delivery is failed"),
+    OPT("webhook-timeout", "EASEL_WEBHOOK_TIMEOUT", DURATION, "10s", webhook_timeout_ms, 100,
+        600000, "Longest one webhook attempt may take, connect to last byte"),
+    OPT("webhook-concurrency", "EASEL_WEBHOOK_CONCURRENCY", INT, "16", webhook_concurrency, 1,
+        1000, "Webhook attempts this controller makes at once"),
 };
 
 static const struct easel_opt job_opts[] = {
@@ -244,6 +263,13 @@ static const struct easel_opt cancel_opts[] = {O_REMOTE, O_REDIS, O_DB, O_QUEUE,
 static const struct easel_opt logs_opts[] = {
     OPT("follow", NULL, BOOL, "false", follow, 0, 0,
         "Keep printing new events until the job ends (-f)"),
+    O_OUTPUT, O_REMOTE, O_DB, O_LOG,
+};
+static const struct easel_opt webhooks_opts[] = {
+    OPT("job", NULL, STRING, NULL, job, 0, 0, "list: only the deliveries of this job"),
+    OPT("failed", NULL, BOOL, "false", failed, 0, 0,
+        "list: only the deliveries that failed for good (schedule exhausted or refused)"),
+    OPT("limit", NULL, INT, "50", limit, 1, 1000, "list: most deliveries to show"),
     O_OUTPUT, O_REMOTE, O_DB, O_LOG,
 };
 static const struct easel_opt migrate_opts[] = {O_DB, O_LOG};
@@ -324,6 +350,9 @@ MODE("logs", "easel logs ID [-f] [-o table|json|yaml] [--server URL]",
 MODE("breakers", "easel breakers [-o table|json|prometheus]",
      "Show the circuit breaker of every provider endpoint, shared by all workers through Redis.",
      breakers_opts, 0, 0, breakers);
+MODE("webhooks", "easel webhooks (list [--job ID] [--failed] | redeliver ID) [-o table|json|yaml] [--server URL]",
+     "Show the webhook deliveries of the outbox, newest first, or send one again.",
+     webhooks_opts, 1, 2, webhooks);
 MODE("migrate", "easel migrate",
      "Apply the PostgreSQL schema (idempotent, versioned).", migrate_opts, 0, 0,
      migrate);
@@ -354,5 +383,5 @@ const struct easel_cmd_spec *const render_spec = &m_render.spec;
 
 const struct mode *const easel_modes[] = {
     &m_controller, &m_job,     &m_submit,  &m_get,     &m_list,       &m_cancel,
-    &m_retry,      &m_logs,    &m_breakers, &m_migrate, &m_registry, &m_image, &m_storage, &m_render, &m_version, &m_config_doc, NULL,
+    &m_retry,      &m_logs,    &m_webhooks, &m_breakers, &m_migrate, &m_registry, &m_image, &m_storage, &m_render, &m_version, &m_config_doc, NULL,
 };

@@ -34,6 +34,14 @@ struct settings {
     int64_t api_max_body, api_header_timeout_ms, api_body_timeout_ms, api_idle_timeout_ms;
     int api_max_connections, api_threads, api_rate_limit, api_max_waiting;
     int64_t stream_heartbeat_ms, stream_max_buffer;
+    /* webhooks (controller) */
+    char *webhook_secret_file, *webhook_retry_schedule, *public_url;
+    char **webhook_allow;
+    int64_t webhook_timeout_ms;
+    int webhook_concurrency;
+    /* webhooks list */
+    char *job;
+    bool failed;
     /* job */
     char *id, *termination_log, *worker_name;
     char **file_roots, **source_allow;
@@ -84,6 +92,7 @@ int mode_retry(struct settings *s, char **args, int nargs);
 int mode_logs(struct settings *s, char **args, int nargs);
 int mode_migrate(struct settings *s, char **args, int nargs);
 int mode_breakers(struct settings *s, char **args, int nargs);
+int mode_webhooks(struct settings *s, char **args, int nargs);
 int mode_image(struct settings *s, char **args, int nargs);
 int mode_storage(struct settings *s, char **args, int nargs);
 struct easel_s3_opts;

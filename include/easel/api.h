@@ -38,6 +38,12 @@ struct easel_api_hooks {
     easel_err (*set_concurrency)(void *ud, int n);
 };
 
+struct easel_job;
+/* The job as GET /v1/jobs/{id} shows it; base_url ("http://host:port")
+ * prefixes its urls. A new object the caller cJSON_Delete()s, NULL when
+ * memory ran out. Thread-safe. */
+cJSON *easel_api_job_view(const char *base_url, const struct easel_job *j);
+
 /* --http-addr's default. Without a tokens file it binds 127.0.0.1 instead. */
 #define EASEL_API_DEFAULT_ADDR "0.0.0.0:8080"
 

@@ -142,6 +142,13 @@ easel_err easel_remote_retry(struct easel_remote *r, const char *id, cJSON **out
 /* GET /v1/jobs/{id}/events: *out is {"items": [...]}, oldest first. */
 easel_err easel_remote_events(struct easel_remote *r, const char *id, cJSON **out);
 
+/* GET /v1/webhooks?job=&status=&limit=: *out is {"items": [...]}, newest
+ * first (easel_webhook_delivery_json's shape). NULL filters are off. */
+easel_err easel_remote_webhooks(struct easel_remote *r, const char *job, const char *status,
+                                size_t limit, cJSON **out);
+/* POST /v1/webhooks/{id}/redeliver: *out is the delivery afterwards. */
+easel_err easel_remote_redeliver(struct easel_remote *r, const char *webhook_id, cJSON **out);
+
 /* easel_client_follow through the API. Today it polls the job and its
  * events route every poll_ms, riding out outages as a wait does; the event
  * stream (SSE) replaces the polling behind the same contract. */

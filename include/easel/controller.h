@@ -17,6 +17,7 @@
 #include "easel/api.h"
 #include "easel/core.h"
 #include "easel/executor.h"
+#include "easel/webhook.h"
 
 /* A controller id's room, with its NUL: it owns leases in Redis and is
  * written into Job annotations, so it is refused rather than cut. */
@@ -60,6 +61,10 @@ struct easel_controller_opts {
      * hooks and the controller id are filled in by the controller). NULL
      * or an empty addr: no API. */
     const struct easel_api_opts *api;
+    /* The webhook sender (pkg/webhook), started after the migrations and
+     * stopped last. NULL: this controller sends no webhooks (deliveries
+     * wait in the outbox for a controller that does). */
+    const struct easel_webhook_opts *webhooks;
 };
 
 /* Runs until easel_controller_request_stop() (SIGTERM/SIGINT). Returns

@@ -11,6 +11,7 @@
 #define EASEL_JOB_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "easel/core.h"
@@ -118,8 +119,41 @@ struct easel_job {
     int64_t run_after_ms; /* when a retrying job may run again, 0 if none */
     char *stage;          /* the running attempt's stage (fetching, model, ...), or NULL */
     double percent;       /* its progress 0..100, or -1 when unknown */
+    /* which events go to `webhook`: EASEL_WEBHOOK_EV_BIT()s; 0 when the
+     * job names none, which means the default, completed only */
+    unsigned webhook_events;
 };
 
 void easel_job_free(struct easel_job *j);
+
+/* The events a job's webhook may ask for (webhook_events_filter): the first
+ * time an attempt starts running, each progress event, each output stored,
+ * and the terminal status. Their names are stored in jobs.webhook_events_filter
+ * and read by the outbox trigger (pkg/store/migrations.c), so never rename. */
+#define EASEL_WEBHOOK_EVENT_MAP(X)                                            \
+    X(START, "start")                                                         \
+    X(PROGRESS, "progress")                                                   \
+    X(OUTPUT, "output")                                                       \
+    X(COMPLETED, "completed")
+
+enum easel_webhook_event {
+#define EASEL_WEBHOOK_EV_ENUM(n, s) EASEL_WEBHOOK_EV_##n,
+    EASEL_WEBHOOK_EVENT_MAP(EASEL_WEBHOOK_EV_ENUM)
+#undef EASEL_WEBHOOK_EV_ENUM
+    EASEL_WEBHOOK_EV_COUNT
+};
+#define EASEL_WEBHOOK_EV_BIT(e) (1u << (e))
+/* The filter of a job that names none. */
+#define EASEL_WEBHOOK_EV_DEFAULT EASEL_WEBHOOK_EV_BIT(EASEL_WEBHOOK_EV_COMPLETED)
+
+const char *easel_webhook_event_name(enum easel_webhook_event e);
+/* Adds the event named s to *mask; EASEL_EINVAL for a name that is none of
+ * start, progress, output, completed (*mask unchanged). */
+easel_err easel_webhook_event_add(const char *s, unsigned *mask);
+/* "start,completed": the names in mask, comma-separated, in the order
+ * above, into dst (cut visibly when short). "" for 0. */
+void easel_webhook_events_csv(unsigned mask, char *dst, size_t len);
+/* The reverse: a comma-separated list; EASEL_EINVAL at an unknown name. */
+easel_err easel_webhook_events_parse_csv(const char *csv, unsigned *mask);
 
 #endif

@@ -103,6 +103,11 @@ struct easel_payload_rule {
     char **field_sources;  /* ... and the payload field it comes from */
     size_t nfields;
     char *idempotency_field; /* payload field used as idempotency key, or NULL */
+    /* the webhook of matching entries that name none (so producers get
+     * webhooks without changing what they push), and its event filter
+     * (EASEL_WEBHOOK_EV_BIT()s, 0: the default); NULL: none */
+    char *webhook;
+    unsigned webhook_events;
 };
 
 struct easel_registry {
@@ -194,6 +199,7 @@ struct easel_intake {
     int priority;
     char *idempotency_key;
     char *webhook;
+    unsigned webhook_events; /* EASEL_WEBHOOK_EV_BIT()s; 0: the default (completed) */
     cJSON *metadata;       /* or NULL */
     cJSON *payload;        /* the producer's object (inner payload of an envelope) */
     cJSON *input;          /* {"images":[url...], "fields":{...}} */
@@ -204,7 +210,8 @@ struct easel_intake {
 void easel_intake_cleanup(struct easel_intake *in);
 
 /* Interprets one queue entry: an envelope ({"id","type","model","priority",
- * "idempotency_key","payload",...}) or a plain object matched against the
+ * "idempotency_key","webhook","webhook_events_filter","payload",...}) or a
+ * plain object matched against the
  * payload rules. Fails with EASEL_EPARSE (not JSON / not an object / no rule
  * matches / no usable fields) or EASEL_ENOTFOUND (unknown model) and a
  * sentence in err; err->reason is "malformed_json", "no_usable_fields" or

@@ -73,6 +73,7 @@ struct easel_job_new {
     const char *input;     /* JSON */
     const char *metadata;  /* JSON or NULL */
     const char *webhook;
+    unsigned webhook_events;  /* EASEL_WEBHOOK_EV_BIT()s; 0: the default */
     const char *channel;
     const char *owner;
     int max_attempts;
@@ -273,5 +274,84 @@ int easel_store_socket(const struct easel_store *s);
 easel_err easel_store_notification(struct easel_store *s, bool *got,
                                    char id[EASEL_UUID_LEN + 1],
                                    enum easel_status *status);
+
+
+/* ------------------------------------------------------------ webhooks */
+
+/* One row of the webhook outbox (migration 5). A trigger on job_events
+ * writes it in the event's own transaction; the senders (pkg/webhook) and
+ * the operator surface (API, CLI) read and update it through these calls. */
+struct easel_webhook_delivery {
+    int64_t id;                /* internal; webhook_id names it outside */
+    char *webhook_id;          /* "msg_<32 hex>": the webhook-id header, stable across attempts */
+    char job_id[EASEL_UUID_LEN + 1];
+    int64_t event_seq;         /* the job_events row that caused it */
+    int64_t event_at_ms;
+    char *type;                /* "job.started", "job.progress", "job.output", "job.completed" */
+    char *url;
+    char *status;              /* "pending", "delivered", "failed", "gone" */
+    int attempts;              /* attempts made (reset by a redelivery) */
+    int64_t next_attempt_ms;   /* wall ms; while pending, when it is due (or its lease ends) */
+    int last_status_code;      /* 0: no HTTP answer (or none yet) */
+    char *last_error;
+    char *body;                /* the exact bytes signed and sent; NULL before the first attempt
+                                * (and in lists) */
+    int64_t created_ms, updated_ms, delivered_ms;
+};
+void easel_store_deliveries_free(struct easel_webhook_delivery *d, size_t n); /* NULL-safe */
+
+/* LISTEN easel_webhooks, the channel the outbox trigger notifies, so an
+ * idle sender wakes when a delivery is written. Not repeated by
+ * easel_store_reconnect: a sender opens a new connection instead. */
+#define EASEL_STORE_WEBHOOK_CHANNEL "easel_webhooks"
+easel_err easel_store_webhook_listen(struct easel_store *s);
+/* Reads and discards every notification waiting (without blocking);
+ * *n (may be NULL) counts them. */
+easel_err easel_store_drain_notifications(struct easel_store *s, size_t *n);
+
+/* Claims up to max due pending deliveries (FOR UPDATE SKIP LOCKED, so
+ * replicas never take the same row) and leases them: next_attempt_at moves
+ * lease_ms ahead, so a sender that dies mid-send leaves the row to another
+ * after the lease. Bodies are included. *out as easel_store_events. */
+easel_err easel_store_webhook_claim(struct easel_store *s, size_t max, int64_t lease_ms,
+                                    struct easel_webhook_delivery **out, size_t *n);
+/* Stores body as the delivery's body unless it has one already, and hands
+ * back (malloc'd) the body in force, so every attempt signs the same bytes. */
+easel_err easel_store_webhook_set_body(struct easel_store *s, int64_t id, const char *body,
+                                       char **kept);
+/* Milliseconds until the next pending delivery is due (0: one is due now),
+ * or -1 when none is pending. */
+easel_err easel_store_webhook_next_due(struct easel_store *s, int64_t *ms);
+
+/* The outcome of one attempt: attempts + 1, the answer, and the new status:
+ * "pending" (due again in retry_ms), "delivered", "failed" or "gone".
+ * "gone" also ends every other pending delivery to the same URL. */
+struct easel_webhook_outcome {
+    const char *status;
+    int http_status;           /* 0: none */
+    const char *error;         /* NULL on success */
+    int64_t retry_ms;
+};
+easel_err easel_store_webhook_record(struct easel_store *s, int64_t id,
+                                     const struct easel_webhook_outcome *o);
+
+/* A page of deliveries, newest first. Filters left NULL/0 are off; owner
+ * and channel confine the list to jobs of that owner (the API's
+ * owner-confined tokens). Bodies are not loaded. */
+struct easel_webhook_query {
+    const char *job_id;
+    const char *status;        /* "pending", "delivered", "failed", "gone" */
+    const char *owner, *channel;
+    size_t limit;              /* 1..1000 */
+};
+easel_err easel_store_webhook_list(struct easel_store *s, const struct easel_webhook_query *q,
+                                   struct easel_webhook_delivery **out, size_t *n);
+/* Sends a delivery again: back to pending, due now, attempts 0 (the retry
+ * schedule starts over), the same webhook-id and body. owner/channel as in
+ * the list (NULL: any). EASEL_ENOTFOUND when there is no such delivery (or
+ * it belongs to another owner). *out (may be NULL) is the row after. */
+easel_err easel_store_webhook_redeliver(struct easel_store *s, const char *webhook_id,
+                                        const char *owner, const char *channel,
+                                        struct easel_webhook_delivery **out);
 
 #endif

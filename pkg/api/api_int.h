@@ -233,8 +233,6 @@ const struct easel_api_opts *api_opts(const struct easel_api *a);
 /* The job named by id as this request may see it: NULL after answering
  * 404 (unknown, not a UUID, another owner's) or 503. Caller frees. */
 struct easel_job *api_job_load(struct api_ctx *x, struct api_req *r, const char *id);
-/* The API's view of j (components.schemas.Job), with its urls under base. */
-cJSON *api_job_view(const char *base_url, const struct easel_job *j);
 /* May a request with token tok see job j? */
 bool api_job_visible(const struct api_token *tok, const struct easel_job *j);
 /* Answers with the API's view of j (components.schemas.Job). */
@@ -254,6 +252,8 @@ void api_queues(struct api_ctx *x, struct api_req *r);
 void api_dead_list(struct api_ctx *x, struct api_req *r);
 void api_dead_retry(struct api_ctx *x, struct api_req *r);
 void api_dead_delete(struct api_ctx *x, struct api_req *r);
+void api_webhooks_list(struct api_ctx *x, struct api_req *r);
+void api_webhooks_redeliver(struct api_ctx *x, struct api_req *r);
 void api_healthz(struct api_ctx *x, struct api_req *r);
 void api_readyz(struct api_ctx *x, struct api_req *r);
 void api_openapi(struct api_ctx *x, struct api_req *r);

@@ -19,113 +19,6 @@
 #include "easel/client.h"
 #include "easel/yamljson.h"
 
-/* ----------------------------------------------------------- the view */
-
-static void add_secs(cJSON *o, const char *key, int64_t from_ms, int64_t to_ms)
-{
-    if (from_ms > 0 && to_ms >= from_ms)
-        cJSON_AddNumberToObject(o, key, (double)(to_ms - from_ms) / 1000.0);
-    else
-        cJSON_AddNullToObject(o, key);
-}
-
-/* The job as the API shows it (docs/api.md, components.schemas.Job). */
-cJSON *api_job_view(const char *base_url, const struct easel_job *j)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON *input = j->input ? cJSON_Parse(j->input) : NULL;
-    cJSON *result = j->result ? cJSON_Parse(j->result) : NULL;
-    cJSON_AddStringToObject(o, "id", j->id);
-    cJSON_AddStringToObject(o, "status", easel_status_name(j->status));
-    cJSON_AddStringToObject(o, "model", j->model ? j->model : "");
-    api_add_str(o, "result_model", j->result_model);
-    api_add_str(o, "type", j->type);
-    /* the intake's fields are the input; its images are listed apart */
-    cJSON *fields = cJSON_DetachItemFromObjectCaseSensitive(input, "fields");
-    cJSON *images = cJSON_DetachItemFromObjectCaseSensitive(input, "images");
-    cJSON_AddItemToObject(o, "input", cJSON_IsObject(fields) ? fields : cJSON_CreateNull());
-    if (!cJSON_IsObject(fields))
-        cJSON_Delete(fields);
-    cJSON_AddItemToObject(o, "images", cJSON_IsArray(images) ? images : cJSON_CreateArray());
-    if (!cJSON_IsArray(images))
-        cJSON_Delete(images);
-    api_add_str(o, "owner", j->owner);
-    api_add_str(o, "channel", j->channel);
-    cJSON *meta = j->metadata ? cJSON_Parse(j->metadata) : NULL;
-    cJSON_AddItemToObject(o, "metadata", meta ? meta : cJSON_CreateNull());
-    cJSON_AddNumberToObject(o, "priority", j->priority);
-    api_add_str(o, "idempotency_key", j->idempotency_key);
-    cJSON *att = cJSON_AddObjectToObject(o, "attempts");
-    cJSON_AddNumberToObject(att, "count", j->attempts);
-    cJSON_AddNumberToObject(att, "max", j->max_attempts);
-    if (j->error_class || j->error_reason || j->error_message) {
-        cJSON *e = cJSON_AddObjectToObject(o, "error");
-        api_add_str(e, "class", j->error_class);
-        api_add_str(e, "reason", j->error_reason);
-        api_add_str(e, "message", j->error_message);
-    } else {
-        cJSON_AddNullToObject(o, "error");
-    }
-    const cJSON *outs = cJSON_GetObjectItemCaseSensitive(result, "outputs");
-    if (cJSON_IsArray(outs)) {
-        cJSON *out = cJSON_AddObjectToObject(o, "output");
-        cJSON *vs = cJSON_AddArrayToObject(out, "variants");
-        for (const cJSON *v = outs->child; v; v = v->next) {
-            cJSON *x = cJSON_CreateObject();
-            const char *url = easel_json_str(v, "presigned_url");
-            api_add_str(x, "name", easel_json_str(v, "variant"));
-            api_add_str(x, "format", easel_json_str(v, "format"));
-            static const char *const nums[] = {"width", "height", "bytes"};
-            for (size_t k = 0; k < 3; k++) {
-                const cJSON *n = cJSON_GetObjectItemCaseSensitive(v, nums[k]);
-                cJSON_AddNumberToObject(x, nums[k], cJSON_IsNumber(n) ? n->valuedouble : 0);
-            }
-            api_add_str(x, "url", url ? url : easel_json_str(v, "url"));
-            cJSON_AddItemToArray(vs, x);
-        }
-    } else {
-        cJSON_AddNullToObject(o, "output");
-    }
-    /* where the running attempt is (docs/api.md): null when none runs */
-    if (j->stage && (j->status == EASEL_STATUS_RUNNING || j->status == EASEL_STATUS_DISPATCHED)) {
-        cJSON *pr = cJSON_AddObjectToObject(o, "progress");
-        cJSON_AddStringToObject(pr, "stage", j->stage);
-        if (j->percent >= 0)
-            cJSON_AddNumberToObject(pr, "percent", j->percent);
-        else
-            cJSON_AddNullToObject(pr, "percent");
-    } else {
-        cJSON_AddNullToObject(o, "progress");
-    }
-    cJSON *m = cJSON_AddObjectToObject(o, "metrics");
-    add_secs(m, "queue_seconds", j->created_ms, j->started_ms);
-    add_secs(m, "run_seconds", j->started_ms, j->finished_ms);
-    const cJSON *pd = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(result, "provider"), "duration_ms");
-    if (cJSON_IsNumber(pd))
-        cJSON_AddNumberToObject(m, "provider_seconds", pd->valuedouble / 1000.0);
-    else
-        cJSON_AddNullToObject(m, "provider_seconds");
-    api_add_time(o, "created_at", j->created_ms);
-    api_add_time(o, "started_at", j->started_ms);
-    api_add_time(o, "completed_at", easel_status_terminal(j->status) ? j->finished_ms : 0);
-    api_add_time(o, "run_at", j->status == EASEL_STATUS_QUEUED || j->status == EASEL_STATUS_RETRYING
-                              ? j->run_after_ms : 0);
-    cJSON *u = cJSON_AddObjectToObject(o, "urls");
-    char *g = easel_asprintf("%s/v1/jobs/%s", base_url, j->id);
-    char *c = easel_asprintf("%s/v1/jobs/%s/cancel", base_url, j->id);
-    char *ev = easel_asprintf("%s/v1/jobs/%s/events", base_url, j->id);
-    api_add_str(u, "get", g);
-    api_add_str(u, "cancel", c);
-    api_add_str(u, "events", ev);
-    free(g);
-    free(c);
-    free(ev);
-    cJSON_Delete(input);
-    cJSON_Delete(result);
-    return o;
-}
-
 /* May this request see job j? An owner-confined token sees only its owner's
  * jobs; any other job is "not found", so ids of others leak nothing. */
 bool api_job_visible(const struct api_token *t, const struct easel_job *j)
@@ -161,7 +54,7 @@ struct easel_job *api_job_load(struct api_ctx *x, struct api_req *r, const char 
 
 void api_reply_job(struct api_req *r, int status, const struct easel_job *j)
 {
-    api_reply_json(r, status, api_job_view(r->base_url, j));
+    api_reply_json(r, status, easel_api_job_view(r->base_url, j));
 }
 
 void api_jobs_get(struct api_ctx *x, struct api_req *r)
@@ -249,7 +142,7 @@ static void bad_json(struct api_req *r, const char *end)
 struct create {
     cJSON *body;
     const char *model, *type, *idem, *webhook, *owner, *channel;
-    const cJSON *input, *images, *metadata, *priority;
+    const cJSON *input, *images, *metadata, *priority, *webhook_events;
     int64_t run_at_ms;
 };
 
@@ -258,15 +151,16 @@ static bool read_create(struct api_req *r, struct create *c)
 {
     static const char *const known[] = {"model", "input", "images", "type", "priority",
                                         "idempotency_key", "webhook", "metadata", "owner",
-                                        "channel", "run_at", "delay", NULL};
+                                        "channel", "run_at", "delay", "webhook_events_filter",
+                                        NULL};
     for (const cJSON *f = c->body->child; f; f = f->next) {
         bool ok = false;
         for (size_t k = 0; known[k] && !ok; k++)
             ok = !strcmp(f->string, known[k]);
         if (!ok) {
             api_error(r, 422, "unknown_field", "unknown field \"%s\" (known: model, input, "
-                      "images, type, priority, idempotency_key, webhook, metadata, owner, "
-                      "channel, run_at, delay)", f->string);
+                      "images, type, priority, idempotency_key, webhook, webhook_events_filter, "
+                      "metadata, owner, channel, run_at, delay)", f->string);
             return false;
         }
     }
@@ -306,6 +200,32 @@ static bool read_create(struct api_req *r, struct create *c)
             ok = ok && cJSON_IsString(i) && *i->valuestring;
         if (!ok) {
             api_error(r, 422, "invalid_field", "\"images\" must be a list of URLs");
+            return false;
+        }
+    }
+    if (c->webhook && !easel_str_has_prefix(c->webhook, "http://") &&
+        !easel_str_has_prefix(c->webhook, "https://")) {
+        api_error(r, 422, "invalid_field", "\"webhook\" must be an http:// or https:// URL");
+        return false;
+    }
+    c->webhook_events = cJSON_GetObjectItemCaseSensitive(c->body, "webhook_events_filter");
+    if (c->webhook_events && !cJSON_IsNull(c->webhook_events)) {
+        unsigned m = 0;
+        bool ok = cJSON_IsArray(c->webhook_events) && c->webhook_events->child;
+        const cJSON *bad = NULL;
+        for (const cJSON *e = ok ? c->webhook_events->child : NULL; e && ok; e = e->next) {
+            ok = cJSON_IsString(e) && !easel_webhook_event_add(e->valuestring, &m);
+            bad = ok ? NULL : e;
+        }
+        if (!ok) {
+            if (cJSON_IsString(bad))
+                api_error(r, 422, "invalid_field",
+                          "\"webhook_events_filter\": unknown event \"%s\" (known: start, "
+                          "progress, output, completed)", bad->valuestring);
+            else
+                api_error(r, 422, "invalid_field",
+                          "\"webhook_events_filter\" must be a non-empty list of start, "
+                          "progress, output and completed");
             return false;
         }
     }
@@ -363,6 +283,8 @@ static char *envelope(const struct create *c, const char *id)
         cJSON_AddItemToObject(e, "priority", cJSON_Duplicate(c->priority, 1));
     if (c->metadata && !cJSON_IsNull(c->metadata))
         cJSON_AddItemToObject(e, "metadata", cJSON_Duplicate(c->metadata, 1));
+    if (c->webhook_events && cJSON_IsArray(c->webhook_events))
+        cJSON_AddItemToObject(e, "webhook_events_filter", cJSON_Duplicate(c->webhook_events, 1));
     cJSON *payload = c->input && cJSON_IsObject(c->input) ? cJSON_Duplicate(c->input, 1)
                                                           : cJSON_CreateObject();
     if (c->images && cJSON_IsArray(c->images)) {
@@ -528,6 +450,7 @@ void api_jobs_create(struct api_ctx *x, struct api_req *r)
         .input = input,
         .metadata = meta,
         .webhook = in.webhook,
+        .webhook_events = in.webhook_events,
         .channel = in.channel,
         .owner = in.owner,
         .max_attempts = easel_registry_chain_attempts(x->reg, in.model),
@@ -634,7 +557,7 @@ void api_jobs_list(struct api_ctx *x, struct api_req *r)
     }
     cJSON *o = cJSON_CreateObject(), *items = cJSON_AddArrayToObject(o, "items");
     for (size_t i = 0; i < n; i++)
-        cJSON_AddItemToArray(items, api_job_view(r->base_url, jobs[i]));
+        cJSON_AddItemToArray(items, easel_api_job_view(r->base_url, jobs[i]));
     if (n == q.limit) {
         char cur[80];
         easel_fmt_cut(cur, sizeof(cur), "%lld.%s", (long long)last_us, jobs[n - 1]->id);

@@ -32,6 +32,8 @@ const struct api_route api_routes[] = {
     {M_GET, "/v1/dead", R, api_dead_list, false},
     {M_POST, "/v1/dead/{id}/retry", A, api_dead_retry, false},
     {M_DELETE, "/v1/dead/{id}", A, api_dead_delete, false},
+    {M_GET, "/v1/webhooks", W, api_webhooks_list, true},
+    {M_POST, "/v1/webhooks/{id}/redeliver", W, api_webhooks_redeliver, true},
     /* the worker API existing apps call, on their paths */
     {M_POST, "/worker/start", A, api_worker_start, false},
     {M_POST, "/worker/stop", A, api_worker_stop, false},

@@ -249,7 +249,7 @@ static void fetch_once(struct api_ctx *x, struct api_req *r)
     }
     r->fetch_more = n == PAGE;
     if (!rc && !r->fetch_more && j && easel_status_terminal(j->status)) {
-        rc = frame(&b, sub->ws, "done", 0, j->id, api_job_view(r->base_url, j));
+        rc = frame(&b, sub->ws, "done", 0, j->id, easel_api_job_view(r->base_url, j));
         r->fetch_done = true;
     }
     easel_store_events_free(ev, n);

@@ -430,6 +430,47 @@ static easel_err add_arg(struct easel_remote *r, struct easel_buf *q, const char
     return rc;
 }
 
+easel_err easel_remote_webhooks(struct easel_remote *r, const char *job, const char *status,
+                                size_t limit, cJSON **out)
+{
+    struct easel_buf path;
+    char lim[24];
+    easel_err rc;
+    *out = NULL;
+    memset(&r->err, 0, sizeof(r->err));
+    easel_buf_init(&path, 0);
+    easel_fmt_cut(lim, sizeof(lim), "%zu", limit ? limit : 100);
+    if ((rc = add_arg(r, &path, "job", job)) || (rc = add_arg(r, &path, "status", status)) ||
+        (rc = add_arg(r, &path, "limit", lim)))
+        goto out;
+    char *full = easel_asprintf("/v1/webhooks%s", path.data ? path.data : "");
+    if (!full) {
+        rc = EASEL_ENOMEM;
+        goto out;
+    }
+    rc = call(r, "GET", full, NULL, 0, out);
+    free(full);
+out:
+    easel_buf_cleanup(&path);
+    return rc;
+}
+
+easel_err easel_remote_redeliver(struct easel_remote *r, const char *webhook_id, cJSON **out)
+{
+    *out = NULL;
+    memset(&r->err, 0, sizeof(r->err));
+    if (!webhook_id || !*webhook_id)
+        return fail(r, EASEL_EINVAL, 0, "", "a webhook delivery id is needed");
+    char *e = curl_easy_escape(r->h, webhook_id, 0);
+    char *path = e ? easel_asprintf("/v1/webhooks/%s/redeliver", e) : NULL;
+    curl_free(e);
+    if (!path)
+        return EASEL_ENOMEM;
+    easel_err rc = call(r, "POST", path, NULL, 0, out);
+    free(path);
+    return rc;
+}
+
 easel_err easel_remote_list(struct easel_remote *r, const struct easel_remote_query *q,
                             cJSON **out)
 {

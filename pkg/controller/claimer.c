@@ -34,6 +34,12 @@ char *ctl_canonical(const char *id, const struct easel_intake *in)
         cJSON_AddStringToObject(o, "idempotency_key", in->idempotency_key);
     if (in->webhook)
         cJSON_AddStringToObject(o, "webhook", in->webhook);
+    if (in->webhook_events) {
+        cJSON *f = cJSON_AddArrayToObject(o, "webhook_events_filter");
+        for (unsigned e = 0; e < EASEL_WEBHOOK_EV_COUNT; e++)
+            if (in->webhook_events & EASEL_WEBHOOK_EV_BIT(e))
+                cJSON_AddItemToArray(f, cJSON_CreateString(easel_webhook_event_name(e)));
+    }
     if (in->metadata)
         cJSON_AddItemToObject(o, "metadata", cJSON_Duplicate(in->metadata, 1));
     cJSON_AddItemToObject(o, "payload",
@@ -69,6 +75,7 @@ static easel_err insert_job(struct easel_store *s,
         .input = input,
         .metadata = meta,
         .webhook = in->webhook,
+        .webhook_events = in->webhook_events,
         .channel = in->channel,
         .owner = in->owner,
         .max_attempts = easel_registry_chain_attempts(reg, in->model),

@@ -662,6 +662,14 @@ easel_err easel_controller_run(const struct easel_controller_opts *o,
     rc = start_api(&c, err);
     if (rc)
         goto out;
+    if (o->webhooks) {
+        rc = easel_webhook_sender_start(o->webhooks, &c.hooks, err);
+        if (rc)
+            goto out;
+    } else {
+        easel_info(NULL, "no --webhook-secret-file: this controller sends no webhooks "
+                   "(deliveries wait in the outbox for one that does)");
+    }
 
     easel_log_kv(EASEL_LOG_INFO, NULL,
                  (const char *const[]){"controller_id", c.cid, "queue", o->queue,
@@ -750,6 +758,8 @@ out:
     /* the API's threads use the registry and the hooks: stop them first */
     easel_api_stop(c.http);
     c.http = NULL;
+    easel_webhook_sender_stop(c.hooks);
+    c.hooks = NULL;
     if (claimer_on) {
         pthread_mutex_lock(&c.mu);
         c.stopping = true;

@@ -113,3 +113,60 @@ void easel_job_free(struct easel_job *j)
     free(j->stage);
     free(j);
 }
+
+/* ------------------------------------------------------ webhook events */
+
+static const char *const webhook_event_names[] = {
+#define EASEL_WEBHOOK_EV_STR(n, s) s,
+    EASEL_WEBHOOK_EVENT_MAP(EASEL_WEBHOOK_EV_STR)
+#undef EASEL_WEBHOOK_EV_STR
+};
+
+const char *easel_webhook_event_name(enum easel_webhook_event e)
+{
+    if ((unsigned)e >= EASEL_WEBHOOK_EV_COUNT)
+        return "unknown";
+    return webhook_event_names[e];
+}
+
+easel_err easel_webhook_event_add(const char *s, unsigned *mask)
+{
+    for (unsigned i = 0; s && i < EASEL_WEBHOOK_EV_COUNT; i++) {
+        if (strcmp(s, webhook_event_names[i]) == 0) {
+            *mask |= EASEL_WEBHOOK_EV_BIT(i);
+            return EASEL_OK;
+        }
+    }
+    return EASEL_EINVAL;
+}
+
+void easel_webhook_events_csv(unsigned mask, char *dst, size_t len)
+{
+    struct easel_buf b;
+    easel_buf_init(&b, len ? len - 1 : 0);
+    for (unsigned i = 0; i < EASEL_WEBHOOK_EV_COUNT; i++)
+        if (mask & EASEL_WEBHOOK_EV_BIT(i))
+            (void)easel_buf_printf(&b, "%s%s", b.len ? "," : "", webhook_event_names[i]);
+    easel_strlcpy(dst, b.data ? b.data : "", len);
+    easel_buf_cleanup(&b);
+}
+
+easel_err easel_webhook_events_parse_csv(const char *csv, unsigned *mask)
+{
+    unsigned m = 0;
+    const char *p = csv;
+    while (p && *p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        char name[16];
+        if (n == 0 || n >= sizeof(name))
+            return EASEL_EINVAL;
+        memcpy(name, p, n);
+        name[n] = '\0';
+        if (easel_webhook_event_add(name, &m))
+            return EASEL_EINVAL;
+        p = comma ? comma + 1 : NULL;
+    }
+    *mask = m;
+    return EASEL_OK;
+}

@@ -165,6 +165,11 @@ static easel_err apply_rule(const struct easel_payload_rule *p,
     }
     if (!in->model && p->model)
         in->model = easel_strdup(p->model);
+    if (!in->webhook && p->webhook) {
+        in->webhook = easel_strdup(p->webhook);
+        if (!in->webhook_events)
+            in->webhook_events = p->webhook_events;
+    }
     if (!in->idempotency_key && p->idempotency_field)
         in->idempotency_key = scalar_text(reg_lookup(payload, p->idempotency_field));
     if (p->channel_field && !in->channel) {
@@ -240,6 +245,15 @@ static easel_err read_envelope(const cJSON *o, struct easel_intake *in,
         !easel_str_has_prefix(in->webhook, "https://"))
         return reject(in, err, EASEL_EPARSE, EASEL_R_NO_USABLE_FIELDS,
                       "envelope webhook must be an http(s) URL%s%s", NULL, NULL);
+    if ((v = cJSON_GetObjectItemCaseSensitive(o, "webhook_events_filter")) && !cJSON_IsNull(v)) {
+        bool ok = cJSON_IsArray(v) && v->child;
+        for (const cJSON *e = ok ? v->child : NULL; e && ok; e = e->next)
+            ok = cJSON_IsString(e) && !easel_webhook_event_add(e->valuestring, &in->webhook_events);
+        if (!ok)
+            return reject(in, err, EASEL_EPARSE, EASEL_R_NO_USABLE_FIELDS,
+                          "envelope webhook_events_filter must be a non-empty list of start, "
+                          "progress, output and completed%s%s", NULL, NULL);
+    }
     if ((v = cJSON_GetObjectItemCaseSensitive(o, "priority")) && !cJSON_IsNull(v)) {
         if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
             v->valuedouble < -1000 || v->valuedouble > 1000)

@@ -329,7 +329,24 @@ static void parse_presets(struct pctx *c, const yaml_node_t *n,
 
 static const char *const payload_keys[] = {
     "name", "when", "type", "model", "model_field", "images", "channel",
-    "owner", "idempotency", "fields", NULL};
+    "owner", "idempotency", "fields", "webhook", "webhook_events_filter", NULL};
+
+/* A webhook event filter: a list of start, progress, output, completed. */
+static void get_webhook_events(struct pctx *c, const yaml_node_t *n, unsigned *mask)
+{
+    if (!want(c, n, YAML_SEQUENCE_NODE, "webhook_events_filter"))
+        return;
+    unsigned m = 0;
+    FOR_ITEMS(n, it) {
+        yaml_node_t *e = node_at(c, *it);
+        if (!scalar(e) || easel_webhook_event_add(scalar(e), &m))
+            problem(c, e, "webhook_events_filter lists start, progress, output or completed, "
+                    "not \"%s\"", scalar(e) ? scalar(e) : kind(e));
+    }
+    if (!m)
+        problem(c, n, "webhook_events_filter must name at least one event");
+    *mask = m;
+}
 
 static bool str_pair_map(struct pctx *c, const yaml_node_t *n, const char *what,
                          char ***names, char ***values, size_t *count)
@@ -363,7 +380,7 @@ static void parse_payload(struct pctx *c, const yaml_node_t *n,
 {
     if (!want(c, n, YAML_MAPPING_NODE, "a payload rule"))
         return;
-    const yaml_node_t *owner = NULL;
+    const yaml_node_t *owner = NULL, *events = NULL;
     FOR_PAIRS(n, p) {
         yaml_node_t *k = node_at(c, p->key), *v = node_at(c, p->value);
         const char *key = scalar(k) ? scalar(k) : "";
@@ -390,13 +407,24 @@ static void parse_payload(struct pctx *c, const yaml_node_t *n,
         else if (!strcmp(key, "fields"))
             str_pair_map(c, v, "fields", &pr->field_names, &pr->field_sources,
                          &pr->nfields);
-        else
+        else if (!strcmp(key, "webhook")) {
+            if (get_str(c, v, "webhook", &pr->webhook) &&
+                !easel_str_has_prefix(pr->webhook, "http://") &&
+                !easel_str_has_prefix(pr->webhook, "https://"))
+                problem(c, v, "webhook must be an http:// or https:// URL");
+        } else if (!strcmp(key, "webhook_events_filter")) {
+            events = k;
+            get_webhook_events(c, v, &pr->webhook_events);
+        } else
             unknown_key(c, k, "a payload rule", payload_keys);
     }
     if (!pr->name)
         problem(c, n, "a payload rule needs a name");
     if (!pr->nwhen)
         problem(c, n, "payload rule \"%s\" needs `when`: the fields that identify it",
+                pr->name ? pr->name : "?");
+    if (events && !pr->webhook)
+        problem(c, events, "payload rule \"%s\" has webhook_events_filter but no webhook",
                 pr->name ? pr->name : "?");
     if (owner && !pr->channel_field)
         problem(c, owner, "payload rule \"%s\" maps owners per channel but has no `channel` field",

@@ -51,6 +51,7 @@ static void rule_cleanup(struct easel_payload_rule *p)
     free_strv(p->field_names, p->nfields);
     free_strv(p->field_sources, p->nfields);
     free(p->idempotency_field);
+    free(p->webhook);
 }
 
 void reg_free(struct easel_registry *r)

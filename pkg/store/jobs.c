@@ -17,7 +17,7 @@ easel_err store_job_from_row(struct easel_store *s, const PGresult *r,
                              int row, int first, struct easel_job **out)
 {
     struct easel_job *j = NULL;
-    char *status = NULL;
+    char *status = NULL, *events = NULL;
     easel_err rc = EASEL_OK;
     int c = first;
 
@@ -60,7 +60,8 @@ easel_err store_job_from_row(struct easel_store *s, const PGresult *r,
         (rc = store_col_i64(r, row, c++, &j->heartbeat_ms)) ||
         (rc = store_col_i64(r, row, c++, &j->run_after_ms)) ||
         (rc = store_col_str(r, row, c++, &j->stage)) ||
-        (rc = store_col_percent(r, row, c++, &j->percent))) {
+        (rc = store_col_percent(r, row, c++, &j->percent)) ||
+        (rc = store_col_str(r, row, c++, &events))) {
         rc = store_fail(s, rc, "job row: column %d: %s", c - 1 - first,
                         easel_strerror(rc));
         goto out;
@@ -70,10 +71,15 @@ easel_err store_job_from_row(struct easel_store *s, const PGresult *r,
                         status ? status : "(null)");
         goto out;
     }
+    if (events && easel_webhook_events_parse_csv(events, &j->webhook_events)) {
+        rc = store_fail(s, EASEL_EDB, "job row: unknown webhook event in '%s'", events);
+        goto out;
+    }
     *out = j;
     j = NULL;
 out:
     free(status);
+    free(events);
     easel_job_free(j);
     return rc;
 }
@@ -122,12 +128,13 @@ static const char insert_sql[] =
     "WITH ins AS ("
     " INSERT INTO jobs (id, type, model, status, priority, idempotency_key,"
     "   payload, input, metadata, webhook, channel, owner, max_attempts,"
-    "   error_class, error_reason, error_message, finished_at, run_after)"
+    "   error_class, error_reason, error_message, finished_at, run_after,"
+    "   webhook_events_filter)"
     " VALUES ($1::uuid, $2::text, $3::text, $4::text, $5::int, $6::text,"
     "   $7::jsonb, $8::jsonb, $9::jsonb, $10::text, $11::text, $12::text,"
     "   $13::int, $14::text, $15::text, $16::text,"
     "   CASE WHEN $17::boolean THEN now() END,"
-    "   to_timestamp($19::bigint / 1000.0))"
+    "   to_timestamp($19::bigint / 1000.0), string_to_array($20::text, ','))"
     " ON CONFLICT (id) DO NOTHING"
     " RETURNING id, status, attempts"
     "), ev AS ("
@@ -144,7 +151,7 @@ easel_err easel_store_job_insert(struct easel_store *s,
                                  const struct easel_job_new *j,
                                  bool *created)
 {
-    char prio[16], maxa[16], run_after[24];
+    char prio[16], maxa[16], run_after[24], events[64];
     PGresult *res = NULL;
     easel_err rc;
 
@@ -161,7 +168,8 @@ easel_err easel_store_job_insert(struct easel_store *s,
     (void)easel_snprintf(prio, sizeof(prio), "%d", j->priority);
     (void)easel_snprintf(maxa, sizeof(maxa), "%d", j->max_attempts);
     (void)easel_snprintf(run_after, sizeof(run_after), "%lld", (long long)j->run_after_ms);
-    const char *params[19] = {
+    easel_webhook_events_csv(j->webhook_events, events, sizeof(events));
+    const char *params[20] = {
         j->id,
         j->type,
         j->model,
@@ -181,8 +189,9 @@ easel_err easel_store_job_insert(struct easel_store *s,
         easel_status_terminal(j->status) ? "true" : "false",
         EASEL_EVENT_CREATED,
         j->run_after_ms > 0 ? run_after : NULL,
+        j->webhook_events ? events : NULL,
     };
-    rc = store_exec(s, insert_sql, 19, params, &res);
+    rc = store_exec(s, insert_sql, 20, params, &res);
     if (rc)
         goto out;
     if (created)

@@ -112,12 +112,81 @@ static const char v4_event_order[] =
     /* rows written before this version belong to their job's owner too */
     "UPDATE job_events e SET owner = coalesce(j.channel, '') || ':' || j.owner"
     " FROM jobs j WHERE j.id = e.job_id AND j.owner IS NOT NULL;";
+/* Webhooks: each job's event filter, and the outbox. A delivery row is
+ * written by a trigger on job_events, so it is committed in the same
+ * transaction as the event that causes it, whoever wrote the event (the
+ * store's transitions, job mode's progress, a future writer) and whatever
+ * happens to any process afterwards: the senders (pkg/webhook) only read
+ * the outbox. The trigger sends NOTIFY easel_webhooks so an idle sender
+ * wakes at once; a notification lost changes only when, never whether. */
+static const char v5_webhooks[] =
+    "ALTER TABLE jobs ADD COLUMN webhook_events_filter text[];"
+    "CREATE TABLE webhook_deliveries ("
+    " id               bigserial PRIMARY KEY,"
+    " webhook_id       text NOT NULL UNIQUE,"
+    " job_id           uuid NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,"
+    " event_seq        bigint NOT NULL,"
+    " event_at         timestamptz NOT NULL,"
+    " type             text NOT NULL CONSTRAINT webhook_deliveries_type_check CHECK"
+    "   (type IN ('job.started', 'job.progress', 'job.output', 'job.completed')),"
+    " url              text NOT NULL,"
+    " status           text NOT NULL DEFAULT 'pending'"
+    "   CONSTRAINT webhook_deliveries_status_check CHECK"
+    "   (status IN ('pending', 'delivered', 'failed', 'gone')),"
+    " attempts         int NOT NULL DEFAULT 0,"
+    " next_attempt_at  timestamptz NOT NULL DEFAULT now(),"
+    " last_status_code int,"
+    " last_error       text,"
+    " body             text,"
+    " created_at       timestamptz NOT NULL DEFAULT now(),"
+    " updated_at       timestamptz NOT NULL DEFAULT now(),"
+    " delivered_at     timestamptz"
+    ");"
+    /* the senders' scan: due rows only */
+    "CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (next_attempt_at)"
+    " WHERE status = 'pending';"
+    "CREATE INDEX webhook_deliveries_job_idx ON webhook_deliveries (job_id, id);"
+    "CREATE INDEX webhook_deliveries_status_idx ON webhook_deliveries (status, id);"
+    "CREATE FUNCTION easel_webhook_outbox() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "DECLARE"
+    "  hook text;"
+    "  filter text[];"
+    "  ev text;"
+    "BEGIN"
+    "  SELECT webhook, webhook_events_filter INTO hook, filter"
+    "    FROM jobs WHERE id = NEW.job_id;"
+    "  IF hook IS NULL OR hook = '' THEN"
+    "    RETURN NULL;"
+    "  END IF;"
+    "  IF NEW.kind IS NULL THEN"
+    "    IF NEW.to_status = 'running' THEN"
+    "      ev := 'start';"
+    "    ELSIF NEW.to_status IN ('succeeded', 'failed', 'dead', 'canceled') THEN"
+    "      ev := 'completed';"
+    "    END IF;"
+    "  ELSIF NEW.kind IN ('progress', 'output') THEN"
+    "    ev := NEW.kind;"
+    "  END IF;"
+    "  IF ev IS NULL OR NOT ev = ANY (coalesce(filter, ARRAY['completed'])) THEN"
+    "    RETURN NULL;"
+    "  END IF;"
+    "  INSERT INTO webhook_deliveries (webhook_id, job_id, event_seq, event_at, type, url)"
+    "  VALUES ('msg_' || replace(gen_random_uuid()::text, '-', ''), NEW.job_id,"
+    "          NEW.seq, NEW.at,"
+    "          'job.' || CASE ev WHEN 'start' THEN 'started' ELSE ev END, hook);"
+    "  PERFORM pg_notify('easel_webhooks', '');"
+    "  RETURN NULL;"
+    "END $$;"
+    "CREATE TRIGGER job_events_webhook_outbox AFTER INSERT ON job_events"
+    " FOR EACH ROW EXECUTE FUNCTION easel_webhook_outbox();";
 
 const struct store_migration store_migrations[] = {
     {1, "jobs and job_events", v1_jobs_and_events},
     {2, "owner index", v2_owner_index},
     {3, "progress", v3_progress},
     {4, "event order", v4_event_order},
+    /* 4 is the streams' (ordering trigger, owner), on its own branch */
+    {5, "webhooks", v5_webhooks},
 };
 
 const size_t store_migrations_count =

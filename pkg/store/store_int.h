@@ -88,8 +88,9 @@ easel_err store_col_int(const PGresult *r, int row, int col, int *out);
     STORE_MS(t ".created_at") ", " STORE_MS(t ".updated_at") ", "             \
     STORE_MS(t ".dispatched_at") ", " STORE_MS(t ".started_at") ", "          \
     STORE_MS(t ".finished_at") ", " STORE_MS(t ".heartbeat_at") ", "          \
-    STORE_MS(t ".run_after") ", " t ".stage, " t ".percent"
-#define STORE_JOB_NCOLS 29
+    STORE_MS(t ".run_after") ", " t ".stage, " t ".percent, "                  \
+    "array_to_string(" t ".webhook_events_filter, ',')"
+#define STORE_JOB_NCOLS 30
 /* timestamptz -> epoch milliseconds (bigint), NULL stays NULL. */
 #define STORE_MS(x) "(extract(epoch from " x ") * 1000)::bigint"
 

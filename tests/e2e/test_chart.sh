@@ -148,6 +148,27 @@ check "the API off: --http-addr= (empty), no port, probes, tokens or API setting
 [c["args"], "ports" in c, "livenessProbe" in c, "readinessProbe" in c, [v["name"] for v in pod["volumes"]], sorted(k for k in env if k.startswith("EASEL_API") or k == "EASEL_HTTP_ADDR")]')" \
   '[["controller","--http-addr="],false,false,false,["tmp"],[]]'
 
+# --- webhooks: the signing secrets from a Secret, as a file the controller re-reads
+check "no webhooks.existingSecret: no webhook settings, no secrets volume" eq "$(q "$WORK/default.yaml" '
+[sorted(k for k in env if k.startswith("EASEL_WEBHOOK")), [v["name"] for v in pod["volumes"] if v["name"] == "webhook-secrets"]]')" '[[],[]]'
+cat >"$WORK/hooks.values.yaml" <<'YAML'
+api: {tokens: {existingSecret: easel-api-tokens}}
+webhooks:
+  existingSecret: easel-webhooks
+  allow: [10.0.0.0/8, hooks.internal]
+  retrySchedule: 0s,1m
+  publicUrl: https://easel.example.com
+YAML
+render -f "$WORK/hooks.values.yaml" >"$WORK/hooks.yaml" 2>"$WORK/err.txt"
+VALUES+=("$WORK/hooks.yaml")
+check "webhooks.existingSecret renders valid objects" valid "$WORK/hooks.yaml" 7
+check "the webhook secrets: a read-only directory mount of the Secret's key secrets, named by EASEL_WEBHOOK_SECRET_FILE" \
+  eq "$(q "$WORK/hooks.yaml" '
+[[m["mountPath"] + "/secrets" == env["EASEL_WEBHOOK_SECRET_FILE"] and m.get("readOnly") and "subPath" not in m for m in c["volumeMounts"] if m["name"] == "webhook-secrets"],
+ [v["secret"]["secretName"] + ":" + v["secret"]["items"][0]["key"] for v in pod["volumes"] if v["name"] == "webhook-secrets"],
+ env["EASEL_WEBHOOK_ALLOW"], env["EASEL_WEBHOOK_RETRY_SCHEDULE"], env["EASEL_WEBHOOK_TIMEOUT"], env["EASEL_PUBLIC_URL"]]')" \
+  '[[true],["easel-webhooks:secrets"],"10.0.0.0/8,hooks.internal","0s,1m","10s","https://easel.example.com"]'
+
 # --- every EASEL_* variable the chart sets is a real setting of easel controller
 "$EASEL" controller --help >"$WORK/help.txt" 2>&1
 bad=""

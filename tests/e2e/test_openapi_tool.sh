@@ -86,6 +86,8 @@ cat >"$WORK/job.json" <<JSON
   "metadata": {"order": "991"},
   "priority": 0,
   "idempotency_key": null,
+  "webhook": "https://app.example.com/hooks/easel",
+  "webhook_events_filter": ["completed"],
   "attempts": {"count": 1, "max": 3},
   "error": null,
   "progress": null,

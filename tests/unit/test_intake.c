@@ -196,6 +196,86 @@ static void test_envelope(void **state)
     assert_int_equal(intake(state, "{\"webhook\":\"ftp://x\",\"payload\":{}}", &in, &err), EASEL_EPARSE);
 }
 
+#define EV(e) EASEL_WEBHOOK_EV_BIT(EASEL_WEBHOOK_EV_##e)
+
+/* The webhook and its event filter: from the envelope, or from the rule
+ * for entries that name none; the registry refuses a rule that is wrong. */
+static void test_webhooks(void **state)
+{
+    (void)state;
+    static const char hooked[] =
+        "default_model: local/vips-stage\n"
+        "payloads:\n"
+        "  - name: hooked\n"
+        "    when: [hook_me]\n"
+        "    webhook: https://app.example/hooks\n"
+        "    webhook_events_filter: [start, completed]\n"
+        "  - name: plain\n"
+        "    when: [plain]\n"
+        "models:\n"
+        "  - {id: local/vips-stage, provider: local}\n";
+    struct easel_registry *r = NULL;
+    struct easel_intake in;
+    struct easel_error err;
+    assert_int_equal(easel_registry_parse(hooked, strlen(hooked), "t", &r, NULL), EASEL_OK);
+#define IN(e) easel_registry_intake(r, e, strlen(e), &in, &err)
+    assert_int_equal(IN("{\"hook_me\":1}"), EASEL_OK);
+    assert_string_equal(in.webhook, "https://app.example/hooks");
+    assert_int_equal(in.webhook_events, EV(START) | EV(COMPLETED));
+    easel_intake_cleanup(&in);
+    /* the entry's own webhook wins, with the default filter */
+    assert_int_equal(IN("{\"webhook\":\"http://mine/h\",\"payload\":{\"hook_me\":1}}"), EASEL_OK);
+    assert_string_equal(in.webhook, "http://mine/h");
+    assert_int_equal(in.webhook_events, 0);
+    easel_intake_cleanup(&in);
+    /* its own filter with the rule's webhook */
+    assert_int_equal(IN("{\"webhook_events_filter\":[\"progress\",\"output\"],"
+                        "\"payload\":{\"hook_me\":1}}"),
+                     EASEL_OK);
+    assert_string_equal(in.webhook, "https://app.example/hooks");
+    assert_int_equal(in.webhook_events, EV(PROGRESS) | EV(OUTPUT));
+    easel_intake_cleanup(&in);
+    assert_int_equal(IN("{\"plain\":1}"), EASEL_OK);
+    assert_null(in.webhook);
+    easel_intake_cleanup(&in);
+    /* unknown or malformed filters are refused, naming the field */
+    static const char *const bad[] = {
+        "{\"webhook_events_filter\":[\"start\",\"logs\"],\"payload\":{}}",
+        "{\"webhook_events_filter\":[],\"payload\":{}}",
+        "{\"webhook_events_filter\":\"completed\",\"payload\":{}}",
+        "{\"webhook_events_filter\":[1],\"payload\":{}}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(IN(bad[i]), EASEL_EPARSE);
+        assert_string_equal(err.reason, "no_usable_fields");
+        assert_non_null(strstr(err.msg, "webhook_events_filter"));
+    }
+#undef IN
+    easel_registry_unref(r);
+
+    static const char *const wrong[] = {
+        "payloads:\n  - {name: a, when: [x], webhook_events_filter: [completed]}\n",
+        "payloads:\n  - {name: a, when: [x], webhook: ftp://h/x}\n",
+        "payloads:\n  - {name: a, when: [x], webhook: https://h, webhook_events_filter: [done]}\n",
+        "payloads:\n  - {name: a, when: [x], webhook: https://h, webhook_events_filter: []}\n",
+    };
+    static const char *const said[] = {"has webhook_events_filter but no webhook",
+                                       "webhook must be an http:// or https:// URL",
+                                       "not \"done\"", "at least one event"};
+    for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
+        char text[400];
+        struct easel_diags d = {0};
+        snprintf(text, sizeof(text), "%smodels:\n  - {id: m, provider: local}\n", wrong[i]);
+        r = NULL;
+        assert_int_equal(easel_registry_parse(text, strlen(text), "t", &r, &d), EASEL_EPARSE);
+        bool found = false;
+        for (size_t k = 0; k < d.n; k++)
+            found |= strstr(d.items[k].msg, said[i]) != NULL;
+        assert_true(found);
+        easel_diags_cleanup(&d);
+    }
+}
+
 static void test_unknown_model_still_filled(void **state)
 {
     struct easel_intake in;
@@ -255,6 +335,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_envelope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_model_still_filled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+        cmocka_unit_test(test_webhooks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
