@@ -204,6 +204,31 @@ void api_stream_fetch(struct api_ctx *x, struct api_req *r);
 /* The answer to GET /v1/ws without an upgrade: 426. */
 void api_ws_plain(struct api_ctx *x, struct api_req *r);
 
+/* wsmsg.c: a WebSocket client's message, checked whole. */
+#define API_WS_MAX_SUBS 100 /* subscriptions per connection */
+#define API_OWNER_MAX 300   /* "channel:owner" */
+enum api_ws_op { API_WS_SUBSCRIBE, API_WS_UNSUBSCRIBE, API_WS_PING, API_WS_BAD };
+struct api_ws_key {
+    char job_id[EASEL_UUID_LEN + 1]; /* a job, or "" */
+    char owner[API_OWNER_MAX + 1];   /* or an owner */
+    int64_t since;                   /* after this id; -1: from now */
+};
+struct api_ws_cmd {
+    enum api_ws_op op;
+    struct api_ws_key *keys;
+    int nkeys;
+    cJSON *ping;                     /* the ping's payload, or NULL */
+    /* API_WS_BAD: the error message's fields */
+    const char *code, *key;          /* key: "job_id", "owner" or NULL */
+    char val[API_OWNER_MAX + 1];
+    char message[200];
+};
+/* Parses text; confined is the owner an owner-confined token may follow
+ * (NULL: any). EASEL_EINVAL with op API_WS_BAD and the error filled in. */
+easel_err api_ws_parse(const char *text, size_t len, const char *confined,
+                       struct api_ws_cmd *c);
+void api_ws_cmd_cleanup(struct api_ws_cmd *c);
+
 /* server.c, for stream.c */
 struct api_streams *api_server_streams(struct easel_api *a);
 struct lws_context *api_server_context(struct easel_api *a);

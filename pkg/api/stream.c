@@ -42,9 +42,7 @@
 #define PAGE 500          /* events per history fetch */
 #define HELD_MAX 64       /* live events held while catching up */
 #define HUB_BATCH 1024    /* notifications read per round */
-#define WS_MAX_SUBS 100   /* subscriptions per WebSocket */
 #define WS_MAX_MSG 65536  /* a client's message */
-#define OWNER_MAX 300
 
 /* An event from the hub, rendered once for every stream that wants it. */
 struct api_ev {
@@ -633,7 +631,7 @@ void api_stream_open(struct easel_api *a, struct lws *wsi, struct api_conn *c)
 {
     struct api_req *r = c->req;
     const char *job = r->nparams ? r->params[0] : NULL;
-    char owner[OWNER_MAX + 1] = "";
+    char owner[API_OWNER_MAX + 1] = "";
     int64_t since = job ? 0 : -1;
 
     const char *pos = r->last_event_id ? r->last_event_id : api_arg(r, "since");
@@ -651,7 +649,7 @@ void api_stream_open(struct easel_api *a, struct lws *wsi, struct api_conn *c)
         else if (o && *o)
             (void)easel_snprintf(owner, sizeof(owner), "%s:%s", ch ? ch : "", o);
         if (r->tok && r->tok->owner) {
-            char mine[OWNER_MAX + 1];
+            char mine[API_OWNER_MAX + 1];
             token_owner(r->tok, mine, sizeof(mine));
             if (!owner[0]) {
                 easel_strlcpy(owner, mine, sizeof(owner));
@@ -843,120 +841,52 @@ int api_ws_established(struct easel_api *a, struct lws *wsi, struct api_conn *c)
     return 0;
 }
 
-static struct api_sub *find_sub(struct api_stream *st, const char *job_id, const char *owner)
+static struct api_sub *find_sub(struct api_stream *st, const struct api_ws_key *k)
 {
     for (struct api_sub *s = st->subs; s; s = s->cnext)
-        if (job_id ? !strcmp(s->job_id, job_id) : (s->owner && !strcmp(s->owner, owner)))
+        if (k->job_id[0] ? !strcmp(s->job_id, k->job_id)
+                         : (s->owner && !strcmp(s->owner, k->owner)))
             return s;
     return NULL;
 }
 
-/* The position to start key at: since is absent, a number, or an object
- * keyed by job id or owner. */
-static bool since_for(const cJSON *since, const char *key, int64_t dflt, int64_t *out)
-{
-    const cJSON *v = cJSON_IsObject(since) ? cJSON_GetObjectItemCaseSensitive(since, key)
-                                           : since;
-    if (!v) {
-        *out = dflt;
-        return true;
-    }
-    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 9e15 ||
-        v->valuedouble != (double)(int64_t)v->valuedouble)
-        return false;
-    *out = (int64_t)v->valuedouble;
-    return true;
-}
-
-static void ws_subscribe(struct easel_api *a, struct api_stream *st, const cJSON *req,
-                         bool on)
+static void ws_subscribe(struct easel_api *a, struct api_stream *st,
+                         const struct api_ws_cmd *cmd)
 {
     struct api_streams *ss = api_server_streams(a);
-    const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(req, "jobs");
-    const cJSON *owners = cJSON_GetObjectItemCaseSensitive(req, "owners");
-    const cJSON *since = cJSON_GetObjectItemCaseSensitive(req, "since");
-    if (!cJSON_IsObject(req) || (jobs && !cJSON_IsArray(jobs)) ||
-        (owners && !cJSON_IsArray(owners)) ||
-        (since && !cJSON_IsNumber(since) && !cJSON_IsObject(since))) {
-        ws_error(a, st, "bad_message", NULL, NULL,
-                 "expected {\"subscribe\": {\"jobs\": [ids], \"owners\": [\"channel:owner\"], "
-                 "\"since\": N or {key: N}}}");
-        return;
-    }
-    /* checked whole before anything changes */
-    const cJSON *v;
-    cJSON_ArrayForEach(v, jobs) {
-        if (!cJSON_IsString(v) || !easel_uuid_valid(v->valuestring)) {
-            ws_error(a, st, "bad_message", NULL, NULL, "a job id is a UUID string");
-            return;
-        }
-    }
-    char mine[OWNER_MAX + 1] = "";
-    if (st->tok && st->tok->owner)
-        token_owner(st->tok, mine, sizeof(mine));
-    cJSON_ArrayForEach(v, owners) {
-        if (!cJSON_IsString(v) || !strchr(v->valuestring, ':') ||
-            strlen(v->valuestring) > OWNER_MAX) {
-            ws_error(a, st, "bad_message", NULL, NULL,
-                     "an owner is a string \"channel:owner\" of at most 300 bytes");
-            return;
-        }
-        if (mine[0] && strcmp(mine, v->valuestring)) {
-            ws_error(a, st, "forbidden", "owner", v->valuestring,
-                     "this token may only follow its own owner");
-            return;
-        }
-    }
-    if (on && st->nsubs + cJSON_GetArraySize(jobs) + cJSON_GetArraySize(owners) > WS_MAX_SUBS) {
+    bool on = cmd->op == API_WS_SUBSCRIBE;
+    int adding = 0;
+    for (int i = 0; on && i < cmd->nkeys; i++)
+        adding += find_sub(st, &cmd->keys[i]) == NULL;
+    if (st->nsubs + adding > API_WS_MAX_SUBS) {
         ws_error(a, st, "too_many_subscriptions", NULL, NULL,
                  "at most 100 subscriptions per connection");
         return;
     }
-    cJSON_ArrayForEach(v, jobs) {
-        int64_t pos;
-        if (on && !since_for(since, v->valuestring, 0, &pos)) {
-            ws_error(a, st, "bad_message", "job_id", v->valuestring,
-                     "since is a whole number (an event id)");
-            return;
-        }
-    }
-    cJSON_ArrayForEach(v, owners) {
-        int64_t pos;
-        if (on && !since_for(since, v->valuestring, -1, &pos)) {
-            ws_error(a, st, "bad_message", "owner", v->valuestring,
-                     "since is a whole number (an event id)");
-            return;
-        }
-    }
-    for (int pass = 0; pass < 2; pass++) {
-        const cJSON *list = pass ? owners : jobs;
-        cJSON_ArrayForEach(v, list) {
-            const char *job = pass ? NULL : v->valuestring, *own = pass ? v->valuestring : NULL;
-            struct api_sub *sub = find_sub(st, job, own);
-            if (!on) {
-                if (sub)
-                    sub_end(ss, sub);
-                continue;
-            }
-            if (sub)
-                continue; /* already followed from where it is */
-            int64_t pos;
-            (void)since_for(since, v->valuestring, pass ? -1 : 0, &pos);
-            sub = sub_new(a, st, job, own, pos);
-            if (!sub) {
-                stream_kill(st, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
-                return;
-            }
-            start_fetch(a, sub, NULL);
-        }
-    }
     cJSON *m = cJSON_CreateObject();
-    if (!m)
-        return;
+    cJSON *jobs = cJSON_AddArrayToObject(m, "jobs"), *owners = cJSON_AddArrayToObject(m, "owners");
+    for (int i = 0; i < cmd->nkeys; i++) {
+        const struct api_ws_key *k = &cmd->keys[i];
+        struct api_sub *sub = find_sub(st, k);
+        cJSON_AddItemToArray(k->job_id[0] ? jobs : owners,
+                             cJSON_CreateString(k->job_id[0] ? k->job_id : k->owner));
+        if (!on) {
+            if (sub)
+                sub_end(ss, sub);
+            continue;
+        }
+        if (sub)
+            continue; /* already followed from where it is */
+        sub = sub_new(a, st, k->job_id[0] ? k->job_id : NULL, k->job_id[0] ? NULL : k->owner,
+                      k->since);
+        if (!sub) {
+            cJSON_Delete(m);
+            stream_kill(st, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+            return;
+        }
+        start_fetch(a, sub, NULL);
+    }
     cJSON_AddStringToObject(m, "type", on ? "subscribed" : "unsubscribed");
-    cJSON_AddItemToObject(m, "jobs", jobs ? cJSON_Duplicate(jobs, 1) : cJSON_CreateArray());
-    cJSON_AddItemToObject(m, "owners",
-                          owners ? cJSON_Duplicate(owners, 1) : cJSON_CreateArray());
     ws_put(a, st, m);
 }
 
@@ -976,31 +906,34 @@ int api_ws_receive(struct easel_api *a, struct lws *wsi, struct api_conn *c, con
     }
     if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
         return 0;
-    cJSON *m = cJSON_ParseWithLength(st->rx.data ? st->rx.data : "", st->rx.len);
+    char mine[API_OWNER_MAX + 1] = "";
+    if (st->tok && st->tok->owner)
+        token_owner(st->tok, mine, sizeof(mine));
+    struct api_ws_cmd cmd;
+    (void)api_ws_parse(st->rx.data, st->rx.len, mine[0] ? mine : NULL, &cmd);
     easel_buf_reset(&st->rx);
-    const cJSON *sub = cJSON_GetObjectItemCaseSensitive(m, "subscribe");
-    const cJSON *unsub = cJSON_GetObjectItemCaseSensitive(m, "unsubscribe");
-    const cJSON *ping = cJSON_GetObjectItemCaseSensitive(m, "ping");
-    const char *type = easel_json_str(m, "type");
-    if (!cJSON_IsObject(m)) {
-        ws_error(a, st, "bad_message", NULL, NULL, "a message is a JSON object");
-    } else if (sub) {
-        ws_subscribe(a, st, sub, true);
-    } else if (unsub) {
-        ws_subscribe(a, st, unsub, false);
-    } else if (ping || (type && !strcmp(type, "ping"))) {
+    switch (cmd.op) {
+    case API_WS_SUBSCRIBE:
+    case API_WS_UNSUBSCRIBE:
+        ws_subscribe(a, st, &cmd);
+        break;
+    case API_WS_PING: {
         cJSON *p = cJSON_CreateObject();
         if (p) {
             cJSON_AddStringToObject(p, "type", "pong");
-            if (ping)
-                cJSON_AddItemToObject(p, "data", cJSON_Duplicate(ping, 1));
+            if (cmd.ping) {
+                cJSON_AddItemToObject(p, "data", cmd.ping);
+                cmd.ping = NULL;
+            }
             ws_put(a, st, p);
         }
-    } else {
-        ws_error(a, st, "bad_message", NULL, NULL,
-                 "expected subscribe, unsubscribe or ping");
+        break;
     }
-    cJSON_Delete(m);
+    case API_WS_BAD:
+        ws_error(a, st, cmd.code, cmd.key, cmd.val, cmd.message);
+        break;
+    }
+    api_ws_cmd_cleanup(&cmd);
     return 0;
 }
 
@@ -1101,7 +1034,7 @@ static void *hub_main(void *arg)
             bool got = true;
             n = 0;
             while (n < HUB_BATCH) {
-                char id[EASEL_UUID_LEN + 1], owner[OWNER_MAX + 1];
+                char id[EASEL_UUID_LEN + 1], owner[API_OWNER_MAX + 1];
                 if (easel_store_event_notification(s, &got, id, &seqs[n], owner,
                                                    sizeof(owner)) != EASEL_OK) {
                     failed = true;

@@ -1,8 +1,9 @@
 /*
  * fuzz_api.c - what an HTTP client or an operator hands the API besides
  * JSON bodies: the request path against the route table, the Prefer
- * header, RFC 3339 times, list cursors, and the tokens file. The first
- * byte picks the parser, the rest is its input.
+ * header, RFC 3339 times, list cursors, the tokens file, and a WebSocket
+ * client's messages. The first byte picks the parser, the rest is its
+ * input.
  */
 #include <stdio.h>
 
@@ -33,12 +34,40 @@ static void route(const char *path, uint8_t method)
         free(r.params[i]);
 }
 
+static void ws_message(const char *s, size_t len, bool confined)
+{
+    const char *mine = confined ? "b2c:u-7" : NULL;
+    struct api_ws_cmd c;
+    easel_err rc = api_ws_parse(s, len, mine, &c);
+    if (rc != EASEL_OK) {
+        /* a refusal says what and why, and subscribes to nothing */
+        if (c.op != API_WS_BAD || !c.code || !c.message[0] || c.nkeys)
+            abort();
+    } else {
+        if (c.op == API_WS_BAD || c.nkeys < 0 || c.nkeys > API_WS_MAX_SUBS)
+            abort();
+        for (int i = 0; i < c.nkeys; i++) {
+            const struct api_ws_key *k = &c.keys[i];
+            if (!!k->job_id[0] == !!k->owner[0])
+                abort(); /* one job or one owner */
+            if (k->job_id[0] && (!easel_uuid_valid(k->job_id) || k->since < 0))
+                abort();
+            if (k->owner[0] && (!strchr(k->owner, ':') || k->since < -1))
+                abort();
+            /* an owner-confined token subscribes to its own owner only */
+            if (k->owner[0] && mine && c.op == API_WS_SUBSCRIBE && strcmp(k->owner, mine))
+                abort();
+        }
+    }
+    api_ws_cmd_cleanup(&c);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
         return 0;
     char *s = fuzz_cstr(data + 1, size - 1);
-    switch (data[0] % 5) {
+    switch (data[0] % 6) {
     case 0:
         route(s, (uint8_t)(data[0] / 5));
         break;
@@ -60,6 +89,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         break;
     }
+    case 5:
+        ws_message(s, size - 1, (data[0] / 6) % 2);
+        break;
     default: {
         struct api_tokens t;
         struct easel_error err;
