@@ -112,19 +112,30 @@ PB=$(free_port)
 start_controller replica-b --http-addr "127.0.0.1:$PB" --api-tokens-file "$WORK/tokens.yaml" --concurrency 1 ||
   { fail "replica B start"; exit 1; }
 JR=$(job "$(later)")
+JO=$(job "$(later)" "$U7_TOKEN")
 # a long job: 120 log lines, 50 ms apart, written as any writer would (one
-# INSERT each, committed on its own, through the row's trigger)
-python3 - "$JR" >"$WORK/feed.sql" <<'PY'
+# INSERT each, committed on its own, through the row's trigger); every
+# third line goes to a job of owner b2c:u-7 instead, for the owner's stream
+python3 - "$JR" "$JO" >"$WORK/feed.sql" <<'PY'
 import sys
 for i in range(120):
     print("INSERT INTO job_events (job_id, reason, message, kind, data) VALUES "
-          "('%s', 'Tick', 'line %d', 'logs', '{\"line\": %d}'); SELECT pg_sleep(0.05);" % (sys.argv[1], i, i))
+          "('%s', 'Tick', 'line %d', 'logs', '{\"line\": %d}'); SELECT pg_sleep(0.05);"
+          % (sys.argv[2] if i % 3 == 2 else sys.argv[1], i, i))
 PY
-"$SC" "$CLIENTS/resume.js" "$JR" "$READ_TOKEN" "$WORK/resume.json" "http://127.0.0.1:$PA" "http://127.0.0.1:$PB" \
+"$SC" "$CLIENTS/resume.js" "/v1/jobs/$JR/stream" "$READ_TOKEN" "$WORK/resume.json" "http://127.0.0.1:$PA" "http://127.0.0.1:$PB" \
   >"$WORK/resume.log" 2>&1 &
 RES=$!
 PIDS+=("$RES")
+# the owner's stream from where its history is now (?since=; the client's
+# Last-Event-ID takes over on its reconnect), with the owner-confined token
+O_SINCE=$(sql "select coalesce(max(seq), 0) from job_events where owner='b2c:u-7'")
+"$SC" "$CLIENTS/resume.js" "/v1/events?owner=b2c:u-7&since=$O_SINCE" "$U7_TOKEN" "$WORK/owner.json" \
+  "http://127.0.0.1:$PA" "http://127.0.0.1:$PB" >"$WORK/owner.log" 2>&1 &
+OWN=$!
+PIDS+=("$OWN")
 wait_for 20 "[ -s '$WORK/resume.json.ids' ]" || echo "   (the client has no event yet)"
+sleep 0.5
 psql "$EASEL_DATABASE_URL" -q -o /dev/null -v ON_ERROR_STOP=1 -f "$WORK/feed.sql" &
 FEED=$!
 wait_for 20 "[ \$(wc -l <'$WORK/resume.json.ids') -ge 30 ]"
@@ -151,6 +162,16 @@ MID=$(seqs "$JR" | cut -d' ' -f50)
 curl -s -m 20 -H "Authorization: Bearer $READ_TOKEN" "$API/v1/jobs/$JR/stream?since=$MID" >"$WORK/since.sse"
 check "?since=N on the other replica: exactly the seqs after N, then done" \
   eq "$(sed -n 's/^id: //p' "$WORK/since.sse" | tr '\n' ' ' | sed 's/ $//') $(grep -c '^event: done' "$WORK/since.sse")" "$(seqs "$JR" "$MID") 1"
+O_LAST=$(sql "select max(seq) from job_events where owner='b2c:u-7'")
+wait_for 20 "[ \"\$(tail -1 '$WORK/owner.json.ids')\" = '$O_LAST' ]"
+kill -TERM "$OWN" 2>/dev/null
+wait_until 10 gone "$OWN" >/dev/null
+os() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); pg=[int(x) for x in sys.argv[2].split()]; ids=[e['id'] for e in d['events']]; r=($1); print(repr(r) if isinstance(r, tuple) else r)" \
+  "$WORK/owner.json" "$(sql "select string_agg(seq::text, ' ' order by seq) from job_events where owner='b2c:u-7' and seq > $O_SINCE")" 2>/dev/null; }
+check "/v1/events?owner=: the owner's stream went on from B after A's SIGKILL, with its Last-Event-ID" \
+  eq "$(os 'len({e["replica"] for e in d["events"]}), [c["lastEventId"] is not None for c in d["connects"] if c["url"].endswith(":'"$PB"'")][:1]')" "(2, [True])"
+check "/v1/events?owner=: exactly the owner's events after since, no gap, no duplicate" \
+  eq "$(os 'ids == pg, len(pg) >= 40')" "(True, True)"
 check "the first frame is retry: 1000" eq "$(head -1 "$WORK/since.sse")" "retry: 1000"
 check "done is the last frame and carries no id" \
   eq "$(python3 -c 'import sys; f=[x for x in open(sys.argv[1]).read().split("\n\n") if x.strip()][-1]; print([l.split(":")[0] for l in f.split("\n")])' "$WORK/since.sse")" "['event', 'data']"

@@ -1,17 +1,18 @@
 // resume.js - an SSE client of the npm `eventsource` package that follows
-// one job's stream through a list of replicas, as it would behind a load
+// one stream through a list of replicas, as it would behind a load
 // balancer: its fetch goes to the current replica and, when that one
 // refuses the connection, to the next. The reconnects are the package's
 // own (after the server's `retry:`), with the Last-Event-ID it kept.
-//   node resume.js JOB_ID TOKEN OUT.json REPLICA_URL...
-// Appends every event's id to OUT.json.ids as it arrives (the scenario
-// watches that file to know when to kill a replica) and, at `done`,
+//   node resume.js PATH TOKEN OUT.json REPLICA_URL...
+// PATH is a job's /v1/jobs/{id}/stream or /v1/events?owner=... Appends
+// every event's id to OUT.json.ids as it arrives (the scenario watches
+// that file) and, at `done` or on SIGTERM (an owner's stream never ends),
 // writes {events: [...], connects: [{url, lastEventId}], done} to OUT.json.
 'use strict';
 const fs = require('fs');
 const { EventSource } = require('eventsource');
 
-const [jobId, token, out, ...replicas] = process.argv.slice(2);
+const [path, token, out, ...replicas] = process.argv.slice(2);
 let cur = 0;
 const connects = [];
 const events = [];
@@ -35,7 +36,12 @@ async function failover(input, init) {
   throw lastErr;
 }
 
-const es = new EventSource(`${replicas[0]}/v1/jobs/${jobId}/stream`, { fetch: failover });
+const es = new EventSource(replicas[0] + path, { fetch: failover });
+process.on('SIGTERM', () => {
+  es.close();
+  fs.writeFileSync(out, JSON.stringify({ events, connects, done: null }));
+  process.exit(0);
+});
 const timer = setTimeout(() => {
   console.error('resume.js: no done within 120 s');
   fs.writeFileSync(out, JSON.stringify({ events, connects, done: null }));
