@@ -79,12 +79,15 @@ check "Chromium: the status events go created -> queued ... running ... succeede
 check "Chromium: progress events with the attempt's stages, same data on both" \
   eq "$(jb '[e["data"]["data"]["stage"] for e in d["sse"] if e["event"] == "progress"] == [e["data"]["data"]["stage"] for e in d["ws"] if e["event"] == "progress"], [e["data"]["data"]["stage"] for e in d["sse"] if e["event"] == "progress"][:1]')" "(True, ['fetching'])"
 check "Chromium: an EventSource with a wrong ?access_token= gives up (CLOSED)" eq "$(jb 'd["badToken"]')" 2
-# the API sends no CORS header: an EventSource on a page of another origin
-# cannot read it (a WebSocket needs none); the page above is same-origin
-curl -s -o /dev/null -D "$WORK/cors.h" -m 5 -H "Origin: http://example.test" \
-  "$API/v1/jobs/$JB/stream?access_token=$READ_TOKEN"
-grep -qi '^access-control-allow-origin' "$WORK/cors.h" ||
-  echo "   note: no Access-Control-Allow-Origin on the streams: a cross-origin EventSource is refused by browsers"
+check "Chromium, a page of another origin: the WebSocket (no CORS involved) sees the same events and done" \
+  eq "$(jb 'd["crossOrigin"]["ws"] == [int(e["id"]) for e in d["ws"][:-1]] + ["done"]')" True
+# An EventSource from another origin needs Access-Control-Allow-Origin on
+# the stream's answer (Chromium sends no preflight, also not for a
+# reconnect with Last-Event-ID); the API sends none today, so that page
+# is refused and the pages above are the API's own origin. Said, not
+# checked: adding the header is the lead's call.
+[ "$(jb 'd["crossOrigin"]["sse"]')" = read ] ||
+  echo "   note: a cross-origin EventSource is refused ($(jb 'd["crossOrigin"]["sse"]')): the streams send no Access-Control-Allow-Origin"
 
 # --- c. the WebSocket protocol through the ws package ----------------------------
 export API JX JY JZ JW J7 J8 CTL_LOG=$WORK/ctl.log

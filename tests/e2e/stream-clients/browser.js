@@ -8,10 +8,13 @@
 // through page.evaluate. The job was created scheduled an hour ahead; the
 // page asks for it to run now (POST /worker/jobs/{id}/process) only once
 // both streams are open, so most of its events arrive live.
-// Writes {sse: [...], ws: [...], before: {sse, ws}, badToken} to OUT.json;
+// Then a page of another origin tries both.
+// Writes {sse: [...], ws: [...], before: {sse, ws}, badToken, crossOrigin}
+// to OUT.json;
 // the shell scenario does the checking.
 'use strict';
 const fs = require('fs');
+const http = require('http');
 const { chromium } = require('playwright-core');
 
 const [api, jobId, readTok, writeTok, out] = process.argv.slice(2);
@@ -77,6 +80,40 @@ const [api, jobId, readTok, writeTok, out] = process.argv.slice(2);
       });
       return { sse, ws, before, badToken };
     }, { jobId, readTok, writeTok });
+
+    // a page of another origin (a loopback server of this script's): a
+    // WebSocket needs no CORS; an EventSource needs the API to answer
+    // Access-Control-Allow-Origin, and the API sends none today
+    const other = http.createServer((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html' });
+      res.end('<!doctype html><title>another origin</title>');
+    });
+    await new Promise((r) => other.listen(0, '127.0.0.1', r));
+    const page2 = await browser.newPage();
+    await page2.goto(`http://localhost:${other.address().port}/`);
+    got.crossOrigin = await page2.evaluate(async ({ api, jobId, readTok }) => {
+      const tok = encodeURIComponent(readTok);
+      const ws = await new Promise((res) => {
+        const ids = [];
+        const sock = new WebSocket(api.replace(/^http/, 'ws') + `/v1/ws?access_token=${tok}`);
+        sock.onopen = () => sock.send(JSON.stringify({ subscribe: { jobs: [jobId] } }));
+        sock.onmessage = (m) => {
+          const d = JSON.parse(m.data);
+          if (d.type === 'event') ids.push(d.event === 'done' ? 'done' : d.id);
+          if (d.event === 'done') { sock.close(); res(ids); }
+        };
+        sock.onerror = () => res(ids.concat(['error']));
+        setTimeout(() => res(ids.concat(['timeout'])), 15000);
+      });
+      const sse = await new Promise((res) => {
+        const es = new EventSource(`${api}/v1/jobs/${jobId}/stream?access_token=${tok}`);
+        es.addEventListener('done', () => { es.close(); res('read'); });
+        es.onerror = (e) => { if (e.data === undefined) { es.close(); res('refused'); } };
+        setTimeout(() => { es.close(); res('timeout'); }, 10000);
+      });
+      return { ws, sse };
+    }, { api, jobId, readTok });
+    other.close();
     fs.writeFileSync(out, JSON.stringify(got));
   } finally {
     await browser.close();
