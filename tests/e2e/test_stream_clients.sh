@@ -106,6 +106,30 @@ curl -s -m 5 -H "Authorization: Bearer $READ_TOKEN" "$API/v1/jobs/$JX/stream?sin
 check "an SSE catch-up larger than --stream-max-buffer (300 KB of history, 16 KiB bound) reaches a client that reads" \
   eq "$(grep -c '^id: ' "$WORK/hist.sse")" 100
 
+# --- the SSE answer as any client sees it ------------------------------------------
+# an idle stream (JY is still queued): its head, then a heartbeat comment
+# every --stream-heartbeat (1 s here) once the history is out
+curl -s -m 3.5 -D "$WORK/idle.h" -H "Authorization: Bearer $READ_TOKEN" "$API/v1/jobs/$JY/stream" >"$WORK/idle.sse"
+check "an SSE answer: 200, text/event-stream, Cache-Control: no-store" \
+  eq "$(sed -n '1s/\r$//p' "$WORK/idle.h" | cut -d' ' -f2) $(grep -i '^content-type:' "$WORK/idle.h" | tr -d '\r' | cut -d' ' -f2) $(grep -i '^cache-control:' "$WORK/idle.h" | tr -d '\r' | cut -d' ' -f2)" \
+  "200 text/event-stream no-store"
+check "an idle SSE stream gets ': keep-alive' about every second (2-4 in 3.5 s)" \
+  test "$(grep -c '^: keep-alive$' "$WORK/idle.sse")" -ge 2 -a "$(grep -c '^: keep-alive$' "$WORK/idle.sse")" -le 4
+call GET "/v1/jobs/$JY/stream" -H "Authorization: Bearer $READ_TOKEN" -H "Last-Event-ID: yesterday" -m 5
+check "a Last-Event-ID that is not an event id: 400 invalid_argument" eq "$CODE $(js 'd["error"]["code"]')" "400 invalid_argument"
+call GET "/v1/jobs/00000000-0000-4000-8000-00000000abcd/stream?access_token=$READ_TOKEN" -m 5
+check "the stream of an unknown job: 404 not_found, as JSON" eq "$CODE $(js 'd["error"]["code"]')" "404 not_found"
+call GET "/v1/jobs/$J8/stream?access_token=$U7_TOKEN" -m 5
+check "the stream of another owner's job, owner-confined token: 404" eq "$CODE" 404
+call GET "/v1/events?owner=b2c:u-8&access_token=$U7_TOKEN" -m 5
+check "/v1/events for another owner, owner-confined token: 403 forbidden" eq "$CODE $(js 'd["error"]["code"]')" "403 forbidden"
+call GET "/v1/events?access_token=$READ_TOKEN" -m 5
+check "/v1/events without an owner, unconfined token: 400" eq "$CODE" 400
+call GET "/v1/jobs/$JY?access_token=$READ_TOKEN"
+check "?access_token= anywhere but a stream: 401" eq "$CODE" 401
+call GET "/v1/jobs/$JY/stream" -m 5
+check "a stream without a token: 401" eq "$CODE" 401
+
 # --- b. SSE resume across replicas, the first SIGKILLed mid-stream ---------------
 PA=$(free_port)
 start_controller replica-a --http-addr "127.0.0.1:$PA" --api-tokens-file "$WORK/tokens.yaml" --concurrency 1 ||
