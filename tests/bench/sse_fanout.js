@@ -85,22 +85,26 @@ function pct(xs, p) {
     const wait = start + i * gap - now();
     if (wait > 0) await sleep(wait);
     const job = jobs[i % jobs.length];
+    const sent = now();
     const r = await db.query(
       "INSERT INTO job_events (job_id, reason, message, kind, data) VALUES ($1, 'Bench', $2, 'logs', jsonb_build_object('line', $2::text)) RETURNING seq",
       [job, 'bench line ' + i]);
-    commits.set(Number(r.rows[0].seq), now());
+    commits.set(Number(r.rows[0].seq), [now(), sent]);
   }
   await sleep(2000);
   await db.end();
 
-  const toLast = [], toEach = [];
+  // from the INSERT's answer (the commit as its writer learns of it); and,
+  // as an upper bound, from the moment the INSERT was sent
+  const toLast = [], toEach = [], fromSend = [];
   let missing = 0, early = 0;
-  for (const [seq, tc] of commits) {
+  for (const [seq, [tc, ts]] of commits) {
     const a = arrivals.get(seq) || [];
     missing += Number(perJob) - a.length;
     if (a.length < Number(perJob)) continue;
     for (const t of a) { toEach.push(t - tc); if (t < tc) early++; }
     toLast.push(Math.max(...a) - tc);
+    fromSend.push(Math.max(...a) - ts);
   }
   const res = {
     label, clients: targets.length, opened, failed, ended_early: ended, connect_ms: Math.round(connectMs),
@@ -109,6 +113,7 @@ function pct(xs, p) {
     events: commits.size, missing, early,
     last_p50_ms: pct(toLast, 50), last_p99_ms: pct(toLast, 99), last_max_ms: pct(toLast, 100),
     each_p50_ms: pct(toEach, 50), each_p99_ms: pct(toEach, 99),
+    send_last_p50_ms: pct(fromSend, 50), send_last_p99_ms: pct(fromSend, 99),
   };
   fs.writeFileSync(out, JSON.stringify(res));
   console.log(JSON.stringify(res));

@@ -5,7 +5,9 @@
 #   - event latency, from the commit of a job_events row (the INSERT's
 #     answer, as its writer sees it) to the frame's arrival at the last of
 #     its job's 10 clients, p50/p99/max over the events; and to each client,
-#     p50/p99 over every delivery;
+#     p50/p99 over every delivery; and, as an upper bound, from the moment
+#     the INSERT was sent to the last client (a NOTIFY can reach the
+#     clients before the INSERT's answer reaches its writer);
 #   - the controller's RSS (VmRSS) before the streams open and with the
 #     1,000 streams idle, and so the KB each idle stream costs;
 #   - the same figures for tests/bench/peer_sse.js (node:http + pg, LISTEN
@@ -93,6 +95,8 @@ def row(label, r):
     print("%-34s %8.2f %8.2f %8.2f %9.2f %9.2f %8d %9dK %9dK %9.1f" % (label, r["last_p50_ms"] or 0, r["last_p99_ms"] or 0,
           r["last_max_ms"] or 0, r["each_p50_ms"] or 0, r["each_p99_ms"] or 0, r["missing"], r["rss_before_kb"],
           r["rss_idle_kb"], r["kb_per_stream"]))
+    print("   %s: from the INSERT's send instead (an upper bound), to the last client: p50 %.2f ms, p99 %.2f ms"
+          % (label, r["send_last_p50_ms"] or 0, r["send_last_p99_ms"] or 0))
     if r["early"]:
         print("   %s: %d deliveries arrived before their INSERT's answer (NOTIFY beat it; counted below 0 ms)"
               % (label, r["early"]))
