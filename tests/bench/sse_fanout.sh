@@ -60,7 +60,7 @@ PY
 sleep 1
 
 export DATABASE_URL=$EASEL_DATABASE_URL
-"$SC" "$ROOT/tests/bench/sse_fanout.js" easel "$API" /v1/jobs/{id}/stream "$WORK/jobs" "$PER" "$NEV" "$RATE" \
+"$SC" "$ROOT/tests/bench/sse_fanout.js" easel "$API" '/v1/jobs/{id}/stream' "$WORK/jobs" "$PER" "$NEV" "$RATE" \
   "$CTL" "$WORK/easel.json" >"$WORK/easel.out" 2>&1 || { echo "the easel run failed:"; tail -5 "$WORK/easel.out"; }
 kill "$CTL" 2>/dev/null
 wait_until 10 gone "$CTL" >/dev/null
@@ -71,7 +71,7 @@ PEER=$!
 PIDS+=("$PEER")
 if wait_until 10 grep -q listening "$WORK/peer.log" >/dev/null; then
   # the node process itself (stream-clients.sh execs node)
-  "$SC" "$ROOT/tests/bench/sse_fanout.js" peer "http://127.0.0.1:$PPORT" /v1/jobs/{id}/stream "$WORK/jobs" "$PER" \
+  "$SC" "$ROOT/tests/bench/sse_fanout.js" peer "http://127.0.0.1:$PPORT" '/v1/jobs/{id}/stream' "$WORK/jobs" "$PER" \
     "$NEV" "$RATE" "$PEER" "$WORK/peer.json" >"$WORK/peer.out" 2>&1 || { echo "the peer run failed:"; tail -5 "$WORK/peer.out"; }
 else
   echo "peer did not start:"; tail -5 "$WORK/peer.log"

@@ -91,8 +91,10 @@ check "Chromium, a page of another origin: the WebSocket (no CORS involved) sees
 
 # --- c. the WebSocket protocol through the ws package ----------------------------
 export API JX JY JZ JW J7 J8 CTL_LOG=$WORK/ctl.log
-JX=$(job "$(later)") && JY=$(job "$(later)") && JZ=$(job "$(later)") && JW=$(job "$(later)") &&
-  J7=$(job "$(later)" "$U7_TOKEN") && J8=$(job "$(later)" "$U8_TOKEN") || { fail "the WebSocket scenario's jobs"; exit 1; }
+if ! { JX=$(job "$(later)") && JY=$(job "$(later)") && JZ=$(job "$(later)") && JW=$(job "$(later)") &&
+  J7=$(job "$(later)" "$U7_TOKEN") && J8=$(job "$(later)" "$U8_TOKEN"); }; then
+  fail "the WebSocket scenario's jobs"; exit 1
+fi
 "$SC" "$CLIENTS/ws_protocol.js" >"$WORK/ws.log" 2>"$WORK/ws.err"
 cat "$WORK/ws.log"
 FAILS=$((FAILS + $(grep -c '^FAIL: ' "$WORK/ws.log")))
