@@ -142,12 +142,12 @@ start_controller replica-b --http-addr "127.0.0.1:$PB" --api-tokens-file "$WORK/
   { fail "replica B start"; exit 1; }
 JR=$(job "$(later)")
 JO=$(job "$(later)" "$U7_TOKEN")
-# a long job: 120 log lines, 50 ms apart, written as any writer would (one
+# a long job: 160 log lines, 50 ms apart, written as any writer would (one
 # INSERT each, committed on its own, through the row's trigger); every
 # third line goes to a job of owner b2c:u-7 instead, for the owner's stream
 python3 - "$JR" "$JO" >"$WORK/feed.sql" <<'PY'
 import sys
-for i in range(120):
+for i in range(160):
     print("INSERT INTO job_events (job_id, reason, message, kind, data) VALUES "
           "('%s', 'Tick', 'line %d', 'logs', '{\"line\": %d}'); SELECT pg_sleep(0.05);"
           % (sys.argv[2] if i % 3 == 2 else sys.argv[1], i, i))
@@ -171,6 +171,15 @@ wait_for 20 "[ \$(wc -l <'$WORK/resume.json.ids') -ge 30 ]"
 kill -9 "$A_PID"
 wait "$A_PID" 2>/dev/null
 killed_at=$(wc -l <"$WORK/resume.json.ids")
+# once B serves the client, B's event hub loses its Postgres connection
+# (every hub's: the one whose last statement was LISTEN or the read of
+# announced rows); what is announced meanwhile reaches B only through
+# the catch-up from Postgres
+wait_for 20 "[ \$(wc -l <'$WORK/resume.json.ids') -ge $((killed_at + 10)) ]"
+cut=$(sql "select count(pg_terminate_backend(pid)) from pg_stat_activity where pid <> pg_backend_pid()
+           and (query like 'LISTEN easel_events%' or query like '%seq = ANY%')")
+check "B's event hub lost its Postgres connection mid-stream, then listened again" \
+  wait_for 10 "[ '$cut' -ge 1 ] && grep -q 'listening again' '$WORK/replica-b.log'"
 wait "$FEED"
 wait_for 20 "[ \$(wc -l <'$WORK/resume.json.ids') -gt $killed_at ]"
 API=http://127.0.0.1:$PB
