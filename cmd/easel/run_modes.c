@@ -232,6 +232,7 @@ int mode_controller(struct settings *s, char **args, int nargs)
         .cors_origins = s->api_cors_origins,
         .stream_heartbeat_ms = s->stream_heartbeat_ms,
         .stream_max_buffer = s->stream_max_buffer,
+        .stream_stall_ms = s->stream_stall_ms,
     };
     char public_url[300];
     if (s->public_url && *s->public_url)

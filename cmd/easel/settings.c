@@ -184,8 +184,11 @@ static const struct easel_opt controller_opts[] = {
     OPT("stream-heartbeat", "EASEL_STREAM_HEARTBEAT", DURATION, "15s", stream_heartbeat_ms,
         100, 600000, "An idle event stream gets a comment (SSE) or a ping (WebSocket) this often"),
     OPT("stream-max-buffer", "EASEL_STREAM_MAX_BUFFER", SIZE, "1MiB", stream_max_buffer, 4096,
-        1073741824, "Events a stream's client has not read yet, in bytes; past it the client is "
-                    "disconnected with the reason (it resumes from where it was)"),
+        1073741824, "Live events a stream's client has not read yet, in bytes; past it the stream "
+                    "goes on from Postgres once the client has read what it has"),
+    OPT("stream-stall-timeout", "EASEL_STREAM_STALL_TIMEOUT", DURATION, "30s", stream_stall_ms,
+        1000, 3600000, "A stream's client that reads nothing for this long while events wait "
+                       "is disconnected with the reason (it resumes from its last id)"),
     OPT("api-threads", "EASEL_API_THREADS", INT, "0", api_threads, 0, 256,
         "Threads that run API requests, each with its own Redis and Postgres connection (0: one per CPU, at least 2)"),
     OPT("public-url", "EASEL_PUBLIC_URL", STRING, NULL, public_url, 0, 0,

@@ -33,7 +33,7 @@ struct settings {
     char *http_addr, *api_tokens_file, *api_cors_origins;
     int64_t api_max_body, api_header_timeout_ms, api_body_timeout_ms, api_idle_timeout_ms;
     int api_max_connections, api_threads, api_rate_limit, api_max_waiting;
-    int64_t stream_heartbeat_ms, stream_max_buffer;
+    int64_t stream_heartbeat_ms, stream_max_buffer, stream_stall_ms;
     /* webhooks (controller) */
     char *webhook_secret_file, *webhook_retry_schedule, *public_url;
     char **webhook_allow;

@@ -70,7 +70,8 @@ struct easel_api_opts {
      * separated, or "*"; NULL/"": no CORS headers. */
     const char *cors_origins;
     int64_t stream_heartbeat_ms; /* SSE comment / WebSocket ping on idle streams */
-    int64_t stream_max_buffer;   /* unread bytes a stream may hold; past it: disconnect */
+    int64_t stream_max_buffer;   /* unread bytes of live events; past it: catch up later */
+    int64_t stream_stall_ms;     /* a client that reads nothing this long is cut off */
     struct easel_api_hooks hooks;
 };
 

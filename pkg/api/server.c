@@ -736,6 +736,12 @@ easel_err easel_api_start(const struct easel_api_opts *o, struct easel_api **out
 
     if (o->max_waiting <= 0)
         a->o.max_waiting = 1000;
+    if (o->stream_heartbeat_ms <= 0)
+        a->o.stream_heartbeat_ms = 15000;
+    if (o->stream_max_buffer <= 0)
+        a->o.stream_max_buffer = 1 << 20;
+    if (o->stream_stall_ms <= 0)
+        a->o.stream_stall_ms = 30000;
     a->buckets = calloc(a->tokens.n ? a->tokens.n : 1, sizeof(*a->buckets));
     if (!a->buckets) {
         rc = easel_error_set(err, EASEL_ENOMEM, EASEL_CLASS_PERMANENT, EASEL_R_NO_MEMORY,

@@ -64,6 +64,7 @@ struct api_sub {
     bool ws;                         /* frames as WebSocket messages */
     int64_t last;                    /* the last seq sent; -1: start from now */
     bool live, in_pool, refetch;
+    bool want_fetch;                 /* catch up once the client has read its buffer */
     struct api_ev *held[HELD_MAX];
     int nheld;
 };
@@ -83,6 +84,7 @@ struct api_stream {
     char *cors_origin;      /* SSE: an allowed Origin, answered in the head */
     struct easel_buf out;   /* frames not yet written; freed when empty */
     size_t off;
+    int64_t waiting_since;  /* mono ms: the client last took bytes, or data came */
     struct api_sub *subs;
     int nsubs;
     struct easel_buf rx;    /* WS: the message being received */
@@ -302,29 +304,36 @@ static void stream_kill(struct api_stream *st, int code, const char *why)
     }
 }
 
-/* Queues bytes for st's client; past the bound the client is cut off. */
-static void stream_put(struct easel_api *a, struct api_stream *st, const char *p, size_t n)
+static size_t unread(const struct api_stream *st)
+{
+    return st->out.len - st->off;
+}
+
+/* Queues bytes for st's client. A live event (live) is refused when the
+ * client already has --stream-max-buffer unread: its subscription then
+ * catches up from Postgres once the client has read what it has, so a
+ * burst costs no memory past the bound and loses nothing. History pages
+ * (one page at most, fetched only into an empty buffer) and control
+ * messages always go. A client that reads nothing at all is cut off by
+ * the stall check (api_stream_timer). */
+static bool stream_put(struct easel_api *a, struct api_stream *st, const char *p, size_t n,
+                       bool live)
 {
     if (st->dead || n == 0)
-        return;
-    size_t unread = st->out.len - st->off;
-    if ((int64_t)(unread + n) > api_opts(a)->stream_max_buffer) {
-        char why[120];
-        (void)easel_snprintf(why, sizeof(why),
-                             "slow consumer: %zu bytes unread; reconnect and resume", unread);
-        easel_info(NULL, "events: %s", why);
-        stream_kill(st, LWS_CLOSE_STATUS_POLICY_VIOLATION, why);
-        return;
-    }
-    if (st->off > 0 && st->off == st->out.len) {
+        return true;
+    if (live && (int64_t)(unread(st) + n) > api_opts(a)->stream_max_buffer)
+        return false;
+    if (unread(st) == 0) {
         easel_buf_reset(&st->out);
         st->off = 0;
+        st->waiting_since = easel_now_ms();
     }
     if (easel_buf_append(&st->out, p, n) != EASEL_OK) {
         stream_kill(st, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
-        return;
+        return true;
     }
     lws_callback_on_writable(st->wsi);
+    return true;
 }
 
 static void ws_put(struct easel_api *a, struct api_stream *st, cJSON *m)
@@ -332,7 +341,7 @@ static void ws_put(struct easel_api *a, struct api_stream *st, cJSON *m)
     struct easel_buf b;
     easel_buf_init(&b, 0);
     if (ws_message(&b, m) == EASEL_OK)
-        stream_put(a, st, b.data, b.len);
+        (void)stream_put(a, st, b.data, b.len, false);
     easel_buf_cleanup(&b);
 }
 
@@ -438,6 +447,7 @@ static void start_fetch(struct easel_api *a, struct api_sub *sub, struct api_req
     sub->in_pool = true;
     drop_held(sub);
     sub->refetch = false;
+    sub->want_fetch = false;
     api_server_submit(a, r);
 }
 
@@ -457,7 +467,12 @@ static void sub_deliver(struct easel_api *a, struct api_sub *sub, struct api_ev 
     if (e->seq <= sub->last)
         return;
     const struct easel_buf *f = sub->ws ? &e->ws : &e->sse;
-    stream_put(a, st, f->data, f->len);
+    if (!stream_put(a, st, f->data, f->len, true)) {
+        /* the client is behind: it reads on from Postgres when it can */
+        sub->live = false;
+        sub->want_fetch = true;
+        return;
+    }
     sub->last = e->seq;
     /* the job ended: one more fetch reads the job for the done frame */
     if (e->terminal && sub->job_id[0])
@@ -508,9 +523,9 @@ void api_stream_fetched(struct easel_api *a, struct api_req *r)
         /* the answer is a stream from here: tell EventSource how soon to
          * come back after a cut */
         st->started = true;
-        stream_put(a, st, "retry: 1000\n\n", 13);
+        (void)stream_put(a, st, "retry: 1000\n\n", 13, false);
     }
-    stream_put(a, st, r->resp, r->resp_len);
+    (void)stream_put(a, st, r->resp, r->resp_len, false);
     if (r->fetch_last > sub->last)
         sub->last = r->fetch_last;
     if (r->fetch_done) {
@@ -522,7 +537,11 @@ void api_stream_fetched(struct easel_api *a, struct api_req *r)
         return;
     }
     if (r->fetch_more || sub->refetch) {
-        start_fetch(a, sub, NULL);
+        /* the next page when this one is read: memory stays one page */
+        if (unread(st) == 0)
+            start_fetch(a, sub, NULL);
+        else
+            sub->want_fetch = true;
         api_req_free(r);
         return;
     }
@@ -706,7 +725,6 @@ static int sse_head(struct lws *wsi, const char *origin)
 
 int api_stream_writable(struct easel_api *a, struct lws *wsi, struct api_conn *c)
 {
-    (void)a;
     struct api_stream *st = c->st;
     enum { CHUNK = 16384 };
     static __thread unsigned char chunk[LWS_PRE + CHUNK];
@@ -751,6 +769,7 @@ int api_stream_writable(struct easel_api *a, struct lws *wsi, struct api_conn *c
             st->off += n;
         }
     }
+    st->waiting_since = easel_now_ms();
     if (st->off < st->out.len) {
         lws_callback_on_writable(wsi);
         return 0;
@@ -758,6 +777,9 @@ int api_stream_writable(struct easel_api *a, struct lws *wsi, struct api_conn *c
     /* all written: an idle stream holds no buffer */
     easel_buf_cleanup(&st->out);
     st->off = 0;
+    for (struct api_sub *sub = st->subs; sub && !st->dead; sub = sub->cnext)
+        if (sub->want_fetch && !sub->in_pool)
+            start_fetch(a, sub, NULL);
     if (st->ws && st->close_code) {
         lws_close_reason(wsi, (enum lws_close_status)st->close_code,
                          (unsigned char *)st->close_reason, strlen(st->close_reason));
@@ -773,12 +795,22 @@ int api_stream_timer(struct easel_api *a, struct lws *wsi, struct api_conn *c)
     struct api_stream *st = c ? c->st : NULL;
     if (!st)
         return 0;
+    int64_t stalled = easel_now_ms() - st->waiting_since;
+    if (unread(st) > 0 && !st->dead && stalled >= api_opts(a)->stream_stall_ms) {
+        char why[120];
+        (void)easel_snprintf(why, sizeof(why),
+                             "slow consumer: %zu bytes unread for %lld s; resume from the "
+                             "last id",
+                             unread(st), (long long)(stalled / 1000));
+        easel_info(NULL, "events: %s", why);
+        stream_kill(st, LWS_CLOSE_STATUS_POLICY_VIOLATION, why);
+    }
     if (st->ws) {
         st->want_ping = true;
         lws_callback_on_writable(wsi);
     } else if (st->headers_sent && st->off == st->out.len) {
         /* a comment: EventSource ignores it, proxies see traffic */
-        stream_put(a, st, ": keep-alive\n\n", 14);
+        (void)stream_put(a, st, ": keep-alive\n\n", 14, false);
     }
     lws_set_timer_usecs(wsi, (lws_usec_t)api_opts(a)->stream_heartbeat_ms * 1000);
     return 0;

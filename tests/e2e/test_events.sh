@@ -30,7 +30,7 @@ JSON=(-H "Content-Type: application/json")
 
 PORT=$(free_port)
 start_api ctl "$PORT" --api-tokens-file "$WORK/tokens.yaml" --concurrency 2 \
-  --stream-heartbeat 1s --stream-max-buffer 16KiB --api-cors-origins "https://app.example.com" || { fail "controller with the API start"; exit 1; }
+  --stream-heartbeat 1s --stream-max-buffer 16KiB --stream-stall-timeout 3s --api-cors-origins "https://app.example.com" || { fail "controller with the API start"; exit 1; }
 A=$API
 
 # create OWNER CHANNEL: a job through the API; sets ID
@@ -219,7 +219,7 @@ PIDS+=("$PS")
 sleep 1
 sql "insert into job_events (job_id, attempt, reason, message, kind, data) select '$J9', 0, 'Note', repeat('x', 4000), 'logs', jsonb_build_object('lines', jsonb_build_array(g::text)) from generate_series(1, 3000) g"
 wait_until 20 grep -q "slow consumer" "$WORK/ctl.log"
-check "a client that reads nothing is cut off past --stream-max-buffer, and the log says why" \
+check "a client that reads nothing for --stream-stall-timeout is cut off, and the log says why" \
   grep -q "slow consumer" "$WORK/ctl.log"
 call GET /healthz
 check "meanwhile other clients are served" eq "$CODE" 200
