@@ -149,10 +149,32 @@ easel_err easel_remote_webhooks(struct easel_remote *r, const char *job, const c
 /* POST /v1/webhooks/{id}/redeliver: *out is the delivery afterwards. */
 easel_err easel_remote_redeliver(struct easel_remote *r, const char *webhook_id, cJSON **out);
 
-/* easel_client_follow through the API. Today it polls the job and its
- * events route every poll_ms, riding out outages as a wait does; the event
- * stream (SSE) replaces the polling behind the same contract. */
+/* easel_client_follow through the API: the job's event stream (SSE, GET
+ * /v1/jobs/{id}/stream) until its done event. A stream cut short is
+ * opened again with the last event's id, so nothing is missed or shown
+ * twice; a server that is away (no answer, 429, 5xx) is ridden out as a
+ * wait does, trying again every poll_ms. */
 easel_err easel_remote_follow(struct easel_remote *r, const char *id, int64_t poll_ms,
                               easel_event_fn fn, void *ud);
+
+/* An incremental reader of text/event-stream (sse.c). fn gets each event:
+ * its name ("message" without one), the last id seen (the stream's, as
+ * EventSource keeps it; "" before any) and its data; a non-zero return
+ * stops the reader. */
+typedef int (*easel_sse_fn)(void *ud, const char *event, const char *id, const char *data,
+                            size_t len);
+struct easel_sse {
+    struct easel_buf line, data;
+    char event[64];
+    char last_id[64];
+    bool after_cr;
+    easel_sse_fn fn;
+    void *ud;
+};
+/* max_line caps a line and an event's data, in bytes. */
+void easel_sse_init(struct easel_sse *p, size_t max_line, easel_sse_fn fn, void *ud);
+/* EASEL_ECANCELED when fn stopped it, EASEL_ELIMIT past max_line. */
+easel_err easel_sse_feed(struct easel_sse *p, const char *buf, size_t n);
+void easel_sse_cleanup(struct easel_sse *p);
 
 #endif

@@ -538,36 +538,171 @@ out:
     return rc;
 }
 
+/* ------------------------------------------------------------- follow */
+
+/* A stream that sends nothing, not even its heartbeat comment (15 s by
+ * default), for this long is taken as dead and opened again. */
+#define STREAM_SILENCE_S 60
+#define STREAM_MAX_EVENT ((size_t)4 << 20)
+
+struct follow {
+    CURL *h;
+    struct easel_sse sse;
+    easel_event_fn fn;
+    void *ud;
+    long status;          /* the answer's, once its head is in */
+    struct easel_buf err; /* a non-2xx answer's body */
+    bool done, stopped, progressed;
+};
+
+static int on_sse_event(void *ud, const char *event, const char *id, const char *data,
+                        size_t len)
+{
+    struct follow *f = ud;
+    (void)id; /* the reader keeps it for the next Last-Event-ID */
+    if (!strcmp(event, "done")) {
+        f->done = true;
+        return 1;
+    }
+    cJSON *e = cJSON_ParseWithLength(data, len);
+    if (!cJSON_IsObject(e)) {
+        cJSON_Delete(e);
+        return 0; /* not an event of ours: a proxy's noise, skipped */
+    }
+    /* the shape of GET /v1/jobs/{id}/events, the same as without -f */
+    cJSON_DeleteItemFromObjectCaseSensitive(e, "job_id");
+    f->progressed = true;
+    int stop = f->fn(f->ud, e);
+    cJSON_Delete(e);
+    if (stop)
+        f->stopped = true;
+    return stop;
+}
+
+static size_t on_stream(char *p, size_t sz, size_t n, void *ud)
+{
+    struct follow *f = ud;
+    size_t len = sz * n;
+    if (!f->status)
+        curl_easy_getinfo(f->h, CURLINFO_RESPONSE_CODE, &f->status);
+    if (f->status < 200 || f->status > 299)
+        return easel_buf_append(&f->err, p, len) == EASEL_OK ? len : 0;
+    /* a short count (done, stopped, an event too large) ends the transfer */
+    return easel_sse_feed(&f->sse, p, len) == EASEL_OK ? len : 0;
+}
+
+/* One connection to the job's stream, read until it ends. EASEL_OK when
+ * it ended (done, stopped by the caller, or cut short: see f). */
+static easel_err stream_once(struct easel_remote *r, const char *path, struct follow *f)
+{
+    struct curl_slist *hdrs = NULL, *h2;
+    char last[96], errbuf[CURL_ERROR_SIZE] = "";
+    easel_err rc = EASEL_OK;
+    char *url = easel_asprintf("%s%s", r->base, path);
+    if (!url)
+        return EASEL_ENOMEM;
+    if (!(hdrs = curl_slist_append(NULL, "Accept: text/event-stream")))
+        goto nomem;
+    if (f->sse.last_id[0]) {
+        /* resume: exactly the events after the last one shown */
+        easel_fmt_cut(last, sizeof(last), "Last-Event-ID: %s", f->sse.last_id);
+        if (!(h2 = curl_slist_append(hdrs, last)))
+            goto nomem;
+        hdrs = h2;
+    }
+    if (r->auth) {
+        if (!(h2 = curl_slist_append(hdrs, r->auth)))
+            goto nomem;
+        hdrs = h2;
+    }
+    f->status = 0;
+    easel_buf_reset(&f->err);
+    easel_buf_reset(&f->sse.line);
+    easel_buf_reset(&f->sse.data);
+    f->sse.event[0] = '\0';
+    f->sse.after_cr = false;
+
+    CURL *c = r->h;
+    f->h = c;
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "easel-cli/" EASEL_VERSION);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(r->timeout_ms < 10000 ? r->timeout_ms
+                                                                                : 10000));
+    /* no overall timeout: a stream lasts as long as its job */
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)STREAM_SILENCE_S);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stream);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, f);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    CURLcode cc = curl_easy_perform(c);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+    if (f->done || f->stopped)
+        goto out;
+    if (f->status && (f->status < 200 || f->status > 299))
+        rc = http_failed(r, f->status, &f->err);
+    else if (cc == CURLE_WRITE_ERROR)
+        rc = fail(r, EASEL_ELIMIT, 0, "too_large",
+                  "an event from the easel server at %s is larger than %zu MiB", r->shown,
+                  STREAM_MAX_EVENT >> 20);
+    else if (cc != CURLE_OK)
+        rc = transport_failed(r, cc, errbuf, (int64_t)STREAM_SILENCE_S * 1000);
+    goto out;
+nomem:
+    rc = EASEL_ENOMEM;
+out:
+    curl_slist_free_all(hdrs);
+    free(url);
+    return rc;
+}
+
 easel_err easel_remote_follow(struct easel_remote *r, const char *id, int64_t poll_ms,
                               easel_event_fn fn, void *ud)
 {
-    double last_seq = 0;
+    if (!id || !*id)
+        return fail(r, EASEL_EINVAL, 0, "", "a job id is needed");
+    memset(&r->err, 0, sizeof(r->err));
+    char *path = job_path(r, id, "/stream");
+    if (!path)
+        return EASEL_ENOMEM;
+    struct follow f = {.fn = fn, .ud = ud};
+    easel_sse_init(&f.sse, STREAM_MAX_EVENT, on_sse_event, &f);
+    easel_buf_init(&f.err, MAX_BODY);
+    easel_err rc;
+    int64_t give_up = easel_now_ms() + POLL_OUTAGE_MS;
     for (;;) {
-        /* the job first: when it has ended, the events fetched after it
-         * hold everything up to the end */
-        cJSON *job = NULL, *evs = NULL;
-        easel_err rc = poll_call(r, id, "", poll_ms, &job);
-        if (rc)
-            return rc;
-        bool done = ended(job);
-        cJSON_Delete(job);
-        if ((rc = poll_call(r, id, "/events", poll_ms, &evs)))
-            return rc;
-        const cJSON *e;
-        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(evs, "items"))
-        {
-            double seq = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "seq"));
-            if (!(seq > last_seq))
-                continue;
-            last_seq = seq;
-            if (fn(ud, e)) {
-                rc = EASEL_ECANCELED;
-                break;
-            }
+        rc = stream_once(r, path, &f);
+        if (f.stopped) {
+            rc = EASEL_ECANCELED;
+            break;
         }
-        cJSON_Delete(evs);
-        if (rc || done)
-            return rc;
+        if (f.done) {
+            rc = EASEL_OK;
+            break;
+        }
+        /* cut short: a replica restarting, a proxy's idle limit, a client
+         * too slow for the server; anything else is the answer */
+        if (rc && !transient(r, rc))
+            break;
+        if (f.progressed)
+            give_up = easel_now_ms() + POLL_OUTAGE_MS;
+        f.progressed = false;
+        if (easel_now_ms() + poll_ms > give_up) {
+            if (!rc)
+                rc = fail(r, EASEL_ECONN, 0, "unreachable",
+                          "the event stream of the easel server at %s kept ending "
+                          "before the job did",
+                          r->shown);
+            break;
+        }
         easel_sleep_ms(poll_ms);
     }
+    easel_sse_cleanup(&f.sse);
+    easel_buf_cleanup(&f.err);
+    free(path);
+    return rc;
 }

@@ -2,8 +2,9 @@
  * scripted HTTP server on loopback: the request it sends (method, path,
  * query, headers, body), how it reads answers (the API's error shape, a
  * proxy's page, a body that is not JSON, a redirect it must not follow),
- * list paging by cursor, a server that is down, and the event rendering
- * shared with the direct road. */
+ * list paging by cursor, a server that is down, following a job's event
+ * stream through a cut and a 503, the event-stream reader's rules, and the
+ * event rendering shared with the direct road. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -303,32 +304,90 @@ static int collect(void *ud, const cJSON *e)
     return 0;
 }
 
-static void test_follow_rides_out_a_503(void **state)
+/* "HTTP/1.1 200" with an event stream, the connection closed after it. */
+static char *stream_answer(const char *body)
+{
+    return easel_asprintf("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                          "Connection: close\r\n\r\n%s", body);
+}
+
+static void test_follow_resumes_after_a_cut_and_a_503(void **state)
 {
     (void)state;
-    struct script s = {.n = 5};
-    char *running = answer(200, "{\"id\":\"j\",\"status\":\"running\"}");
-    char *two = answer(200, "{\"items\":[{\"seq\":1,\"to\":\"queued\"},{\"seq\":2,\"to\":\"running\"}]}");
+    struct script s = {.n = 3};
+    /* two events, then the connection ends without done (a replica died) */
+    char *cut = stream_answer("retry: 1000\n\nid: 1\nevent: status\ndata: {\"seq\":1,\"to\":"
+                              "\"queued\",\"job_id\":\"j\"}\n\n: keep-alive\n\nid: 2\nevent: "
+                              "status\ndata: {\"seq\":2,\"to\":\"running\",\"job_id\":\"j\"}\n\n");
     char *down = answer(503, "{\"error\":{\"code\":\"unavailable\",\"message\":\"store is unavailable\"}}");
-    char *done = answer(200, "{\"id\":\"j\",\"status\":\"succeeded\"}");
-    char *three = answer(200, "{\"items\":[{\"seq\":1,\"to\":\"queued\"},{\"seq\":2,\"to\":\"running\"},"
-                              "{\"seq\":3,\"to\":\"succeeded\"}]}");
-    const char *order[] = {running, two, down, done, three};
-    for (int i = 0; i < 5; i++)
+    char *rest = stream_answer("id: 3\r\nevent: status\r\ndata: {\"seq\":3,\"to\":\"succeeded\"}\r\n"
+                               "\r\nevent: done\ndata: {\"id\":\"j\",\"status\":\"succeeded\"}\n\n");
+    const char *order[] = {cut, down, rest};
+    for (int i = 0; i < 3; i++)
         s.resp[i] = order[i];
     script_start(&s);
     struct easel_remote *r = client_for(&s, NULL);
     struct seen seen = {0};
     assert_int_equal(easel_remote_follow(r, "j", 10, collect, &seen), EASEL_OK);
     script_end(&s);
-    /* every event once, in order, and the follow ended with the job */
+    /* every event once, in order, and the follow ended with done */
     assert_int_equal(seen.n, 3);
     for (int i = 0; i < 3; i++)
         assert_int_equal((int)seen.seq[i], i + 1);
-    assert_non_null(strstr(s.req[1], "GET /v1/jobs/j/events "));
+    assert_non_null(strstr(s.req[0], "GET /v1/jobs/j/stream "));
+    assert_non_null(strcasestr(s.req[0], "Accept: text/event-stream"));
+    assert_null(strcasestr(s.req[0], "Last-Event-ID"));
+    /* each new connection resumes after the last event shown */
+    assert_non_null(strcasestr(s.req[1], "Last-Event-ID: 2\r\n"));
+    assert_non_null(strcasestr(s.req[2], "Last-Event-ID: 2\r\n"));
     easel_remote_free(r);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 3; i++)
         free((char *)order[i]);
+}
+
+struct sse_seen {
+    int n;
+    char what[8][96];
+};
+
+static int sse_collect(void *ud, const char *event, const char *id, const char *data, size_t len)
+{
+    struct sse_seen *s = ud;
+    assert_int_equal(strlen(data), len);
+    if (s->n < 8)
+        easel_fmt_cut(s->what[s->n++], sizeof(s->what[0]), "%s|%s|%s", event, id, data);
+    return 0;
+}
+
+static void test_sse_reader(void **state)
+{
+    (void)state;
+    /* every line ending, a comment, a field without a colon, a value
+     * without its space, two data lines, an event with no data, an id that
+     * lasts, one more field than we know, and an event cut off by the end */
+    static const char text[] = ": hello\r\nid: 7\r\nevent: status\r\ndata: {\"a\":1}\r\n\r\n"
+                               "data:x\rdata\r\rid:8\nevent: nothing\n\nretry: 5\nfoo: bar\n"
+                               "data: one\ndata: two\n\ndata: never";
+    for (size_t step = 1; step <= 3; step++) {
+        struct sse_seen seen = {0};
+        struct easel_sse p;
+        easel_sse_init(&p, 1024, sse_collect, &seen);
+        for (size_t i = 0; i < sizeof(text) - 1; i += step) {
+            size_t n = sizeof(text) - 1 - i < step ? sizeof(text) - 1 - i : step;
+            assert_int_equal(easel_sse_feed(&p, text + i, n), EASEL_OK);
+        }
+        assert_int_equal(seen.n, 3);
+        assert_string_equal(seen.what[0], "status|7|{\"a\":1}");
+        assert_string_equal(seen.what[1], "message|7|x\n");
+        assert_string_equal(seen.what[2], "message|8|one\ntwo");
+        easel_sse_cleanup(&p);
+    }
+    /* a line longer than the cap is refused */
+    struct sse_seen seen = {0};
+    struct easel_sse p;
+    easel_sse_init(&p, 16, sse_collect, &seen);
+    assert_int_equal(easel_sse_feed(&p, "data: 0123456789abcdefghij\n", 27), EASEL_ELIMIT);
+    easel_sse_cleanup(&p);
 }
 
 static void test_event_to_json(void **state)
@@ -365,7 +424,8 @@ int main(void)
         cmocka_unit_test(test_submit_body),
         cmocka_unit_test(test_list_follows_cursor),
         cmocka_unit_test(test_server_down_and_bad_url),
-        cmocka_unit_test(test_follow_rides_out_a_503),
+        cmocka_unit_test(test_follow_resumes_after_a_cut_and_a_503),
+        cmocka_unit_test(test_sse_reader),
         cmocka_unit_test(test_event_to_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
