@@ -306,6 +306,7 @@ easel_err prov_replicate(const struct easel_call *c, struct easel_call_result *o
     out->provider_ref = strdup(id);
     easel_info(c->job_id, "replicate prediction %s created (%s)", id,
                easel_json_str(pred, "status") ? easel_json_str(pred, "status") : "?");
+    prov_report(c, easel_json_str(pred, "status"), id, pred, false);
 
     int64_t wait = 500;
     for (;;) {
@@ -335,7 +336,10 @@ easel_err prov_replicate(const struct easel_call *c, struct easel_call_result *o
         }
         cJSON_Delete(pred);
         pred = next;
+        prov_report(c, easel_json_str(pred, "status"), id, pred, false);
     }
+    /* the logs' last lines, which may have come with the final status */
+    prov_report(c, easel_json_str(pred, "status"), id, pred, true);
 
     const char *url = NULL;
     rc = prov_replicate_finished(c, pred, id, &url, out, err);
