@@ -19,12 +19,19 @@
 #define OMITTED_FMT "[%zu earlier lines not shown]"
 
 /* The percent of a tqdm bar in line[0..len): "<desc>: NN%|" or "NN.N%|"
- * (tqdm's l_bar), the number at most 100. Returns true with *pct set. */
+ * (tqdm's l_bar; spaces allowed before the bar), the number at most 100.
+ * Returns true with *pct set. */
 static bool line_percent(const char *line, size_t len, double *pct)
 {
     bool found = false;
     for (size_t i = 0; i + 1 < len; i++) {
-        if (line[i] != '%' || line[i + 1] != '|')
+        if (line[i] != '%')
+            continue;
+        /* "45%|" or, as Replicate's own client also reads it, "45% |" */
+        size_t bar = i + 1;
+        while (bar < len && line[bar] == ' ')
+            bar++;
+        if (bar >= len || line[bar] != '|')
             continue;
         /* walk back over "NNN" or "NNN.N" */
         size_t end = i, j = i, digits = 0, frac = 0;

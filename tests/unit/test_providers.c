@@ -212,6 +212,7 @@ static void test_logs_percent(void **state)
     /* the newest bar, even with plain lines after it */
     PCT(" 70%|#######   | 7/10 [00:01<00:00]\nsaving output\n", 70);
     PCT("steps 12.5%|#   | 1/8", 12.5);
+    PCT("  30% |###       | 3/10", 30);
     NOPCT("");
     NOPCT("using 50% guidance\n");
     NOPCT("1050%|####| x");   /* more than three digits */
