@@ -81,7 +81,9 @@ void runner_progress(struct attempt *a, const char *stage, double percent,
                      const char *message)
 {
     bool same = a->stage && !strcmp(a->stage, stage);
-    if (same && !take_token(a))
+    /* the same stage at the same percent says nothing new (the variants
+     * stored one by one are announced by their output events) */
+    if (same && (percent == a->percent || !take_token(a)))
         return;
     write_progress(a, stage, percent, NULL, message);
 }

@@ -105,7 +105,8 @@ struct attempt {
 /* Records the attempt's stage (a static string: fetching, model,
  * checking, variants, storing) and percent (< 0: unknown) in the job and
  * its history. A new stage is always written; the same stage again only
- * within the attempt's event budget (two a second), so a chatty provider
+ * with a new percent and within the attempt's event budget (two a
+ * second), so a chatty provider
  * cannot flood Postgres. Progress is information: a failure to write it
  * is logged, never fatal. The same holds for the functions below. */
 void runner_progress(struct attempt *a, const char *stage, double percent,
