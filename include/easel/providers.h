@@ -158,7 +158,7 @@ struct easel_logs_limits {
  * last drawing; escape sequences and control characters dropped, invalid
  * UTF-8 as '?', blank lines skipped; a line longer than max_line cut. When
  * there are more than max_lines, the newest max_lines - 1 are kept after a
- * "[N earlier lines not shown]" marker. *lines gets a new JSON array of
+ * "[N earlier lines not shown]" marker (which max_line does not cut). *lines gets a new JSON array of
  * strings (the caller frees it), or NULL when there is nothing to send;
  * *off moves past what was read. Text shorter than *off (not the text read
  * before) is read from its start. EASEL_ENOMEM leaves *off. */
