@@ -126,6 +126,49 @@ void out_jobs_table(const cJSON *items)
     }
 }
 
+/* A typed event in the text table: the kind (or the stage) where a status
+ * change shows its new status, then a short detail and the message. */
+static void typed_row(const cJSON *e, const char *what, const char *detail, const char *msg)
+{
+    printf("%-24s  %-10s    %-10s  %3.0f  %-16s  %s\n", or_dash(str(e, "at")), "...",
+           or_dash(what), num(e, "attempt"), detail ? detail : "", msg ? msg : "");
+}
+
+static void out_typed_event(const cJSON *e)
+{
+    const char *kind = str(e, "kind");
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(e, "data");
+    char detail[32] = "", msg[600];
+    if (!strcmp(kind, "progress")) {
+        /* a stage of the running attempt: "... model 45% replicate processing" */
+        const cJSON *pct = cJSON_GetObjectItemCaseSensitive(d, "percent");
+        if (cJSON_IsNumber(pct))
+            easel_fmt_cut(detail, sizeof(detail), "%.0f%%", pct->valuedouble);
+        typed_row(e, str(d, "stage"), detail, str(e, "message"));
+    } else if (!strcmp(kind, "logs")) {
+        /* the provider's lines, one row each, marked as its own words */
+        const cJSON *line;
+        cJSON_ArrayForEach(line, cJSON_GetObjectItemCaseSensitive(d, "lines"))
+        {
+            if (!cJSON_IsString(line))
+                continue;
+            easel_fmt_cut(msg, sizeof(msg), "| %s", line->valuestring);
+            typed_row(e, "logs", str(d, "provider"), msg);
+        }
+    } else if (!strcmp(kind, "output")) {
+        easel_fmt_cut(msg, sizeof(msg), "%s (%.0fx%.0f, %.0f bytes)", or_dash(str(d, "url")),
+                      num(d, "width"), num(d, "height"), num(d, "bytes"));
+        typed_row(e, "output", str(d, "variant"), msg);
+    } else if (!strcmp(kind, "error")) {
+        const cJSON *retry = cJSON_GetObjectItemCaseSensitive(d, "will_retry");
+        easel_fmt_cut(msg, sizeof(msg), "%s (%s)", or_dash(str(d, "message")),
+                      cJSON_IsTrue(retry) ? "will retry" : "no retry");
+        typed_row(e, "error", str(d, "reason"), msg);
+    } else {
+        typed_row(e, kind, str(e, "reason"), str(e, "message"));
+    }
+}
+
 int out_event(void *ud, const cJSON *e)
 {
     struct out_events *oe = ud;
@@ -139,16 +182,8 @@ int out_event(void *ud, const cJSON *e)
         if (t)
             printf("---\n%s", t);
         free(t);
-    } else if (str(e, "kind") && !strcmp(str(e, "kind"), "progress")) {
-        /* a stage of the running attempt: "  ... fetching  0%" */
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(e, "data");
-        const cJSON *pct = cJSON_GetObjectItemCaseSensitive(d, "percent");
-        char p[16] = "";
-        if (cJSON_IsNumber(pct))
-            easel_fmt_cut(p, sizeof(p), "%.0f%%", pct->valuedouble);
-        printf("%-24s  %-10s    %-10s  %3.0f  %-16s  %s\n", or_dash(str(e, "at")), "...",
-               or_dash(str(d, "stage")), num(e, "attempt"), p,
-               str(e, "message") ? str(e, "message") : "");
+    } else if (str(e, "kind") && strcmp(str(e, "kind"), "status") != 0) {
+        out_typed_event(e);
     } else {
         printf("%-24s  %-10s -> %-10s  %3.0f  %-16s  %s\n", or_dash(str(e, "at")),
                or_dash(str(e, "from")), or_dash(str(e, "to")), num(e, "attempt"),

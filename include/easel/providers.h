@@ -13,6 +13,7 @@
 #define EASEL_PROVIDERS_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -93,6 +94,24 @@ struct easel_src_image {
     int width, height;
 };
 
+/* What a call reports while it runs, for the job's stream. Pointers are
+ * borrowed for the callback's duration only. */
+struct easel_call_progress {
+    const char *provider;  /* "replicate", "openai", "gemini", "imagen" */
+    const char *status;    /* the provider's own word: Replicate's "starting",
+                            * "processing", "succeeded"...; for a synchronous
+                            * API "requesting", then "received" */
+    const char *ref;       /* the provider's id of the call (a Replicate
+                            * prediction), or NULL */
+    double percent;        /* of the model's own work, 0..100; < 0 unknown */
+    const char *logs;      /* all the model has logged so far, or NULL */
+    size_t logs_len;
+    bool final;            /* the call has ended: what is left may go out */
+};
+/* Called from the calling thread, between the call's requests; must not
+ * block for long (it runs inside the provider's timing). */
+typedef void (*easel_call_progress_fn)(void *ud, const struct easel_call_progress *p);
+
 struct easel_call {
     const struct easel_model *model;
     const char *api_key;                   /* the credential; NULL for local */
@@ -104,6 +123,8 @@ struct easel_call {
     const char *job_id;                    /* for logs */
     struct easel_http *http;               /* the call's connection */
     const struct easel_fetch_opts *fetch;  /* for output URLs (caps, timeouts) */
+    easel_call_progress_fn progress;       /* or NULL */
+    void *progress_ud;
 };
 
 struct easel_call_result {
@@ -117,6 +138,32 @@ void easel_call_result_cleanup(struct easel_call_result *r);
 /* Calls the model's provider. Unknown provider: EASEL_EUNSUPPORTED. */
 easel_err easel_provider_call(const struct easel_call *c, struct easel_call_result *out,
                               struct easel_error *err);
+
+/* ------------------------------------------------------- provider logs */
+
+/* The percent (0..100) of the newest tqdm-style progress bar in a
+ * provider's log text ("<desc>: 45%|####     | 9/20 [...]"), looking at the
+ * last lines first, each line's \r-redrawn pieces included. Returns false
+ * (and leaves *pct) when there is none. Any bytes are safe. */
+bool easel_logs_percent(const char *text, size_t len, double *pct);
+
+/* Bounds of one logs event. */
+struct easel_logs_limits {
+    size_t max_lines;   /* lines per event, at least 2 (one may be the marker) */
+    size_t max_line;    /* bytes per line before it is cut ("..."), at least 8 */
+};
+
+/* The lines of text[*off..len) not sent yet, made safe to show: complete
+ * lines only unless `all` (the call has ended); a \r-redrawn line as its
+ * last drawing; escape sequences and control characters dropped, invalid
+ * UTF-8 as '?', blank lines skipped; a line longer than max_line cut. When
+ * there are more than max_lines, the newest max_lines - 1 are kept after a
+ * "[N earlier lines not shown]" marker (which max_line does not cut). *lines gets a new JSON array of
+ * strings (the caller frees it), or NULL when there is nothing to send;
+ * *off moves past what was read. Text shorter than *off (not the text read
+ * before) is read from its start. EASEL_ENOMEM leaves *off. */
+easel_err easel_logs_take(const char *text, size_t len, size_t *off, bool all,
+                          const struct easel_logs_limits *lim, cJSON **lines);
 
 /* Standard base64 (with padding) of len bytes; malloc'd, NUL-terminated. */
 char *easel_base64(const void *data, size_t len);

@@ -217,6 +217,26 @@ easel_err easel_store_job_heartbeat(struct easel_store *s, const char *id);
 easel_err easel_store_event_add(struct easel_store *s, const char *id,
                                 const char *reason, const char *message);
 
+/* Appends a typed event for the streams (kind "logs", "output", "error",
+ * ...; `data_json` a JSON object or NULL; `message` for people, or NULL)
+ * to the job's current attempt. The job's row is locked first in the same
+ * statement, so a job's events are sequenced in commit order with its
+ * status changes. The reason column is the kind capitalised. No NOTIFY
+ * here: the events channel is announced by the database for every event.
+ * *seq (if not NULL) gets the event's sequence. EASEL_ENOTFOUND when there
+ * is no such job, EASEL_ECONFLICT when it has finished (nothing written),
+ * EASEL_EINVAL when data_json is not JSON. */
+easel_err easel_store_job_event(struct easel_store *s, const char *id, const char *kind,
+                                const char *message, const char *data_json, int64_t *seq);
+
+/* A transaction on the store's connection, for writing an event and a
+ * status change as one unit. Between begin and commit every call on s is
+ * part of it; a failed call leaves it aborted: call easel_store_rollback
+ * (NULL-safe, keeps the earlier failure in errstr) and do not commit. */
+easel_err easel_store_begin(struct easel_store *s);
+easel_err easel_store_commit(struct easel_store *s);
+void easel_store_rollback(struct easel_store *s);
+
 /* One history row. */
 struct easel_event {
     int64_t seq;

@@ -224,6 +224,7 @@ static easel_err google_post(const struct easel_call *c, const char *who, const 
         return easel_error_set(err, EASEL_ENOMEM, EASEL_CLASS_RETRYABLE, EASEL_R_NO_MEMORY,
                                "out of memory building the %s request", who);
     struct easel_http_resp r;
+    prov_report(c, "requesting", NULL, NULL, false);
     easel_err rc = post_json(c, url, auth, body, &r, err);
     free(auth);
     if (rc)
@@ -233,6 +234,8 @@ static easel_err google_post(const struct easel_call *c, const char *who, const 
     else if (!(*answer = cJSON_Parse(r.body)))
         rc = easel_error_set(err, EASEL_EPARSE, EASEL_CLASS_RETRYABLE, EASEL_R_PROVIDER_BAD_RESPONSE,
                              "%s answered 200 with no JSON: %s", who, prov_snippet(r.body));
+    else
+        prov_report(c, "received", NULL, NULL, true);
     easel_http_resp_cleanup(&r);
     return rc;
 }

@@ -212,6 +212,7 @@ easel_err prov_openai(const struct easel_call *c, struct easel_call_result *out,
                                  .max_body = (size_t)256 << 20, .secret = c->api_key,
                                  .abort_on = c->stop};
     struct easel_http_resp r;
+    prov_report(c, "requesting", NULL, NULL, false);
     rc = easel_http_do(c->http, &req, &r, err);
     form_free(&f);
     free(auth);
@@ -222,6 +223,7 @@ easel_err prov_openai(const struct easel_call *c, struct easel_call_result *out,
         easel_http_resp_cleanup(&r);
         return rc;
     }
+    prov_report(c, "received", NULL, NULL, true);
     rc = prov_openai_answer(r.body, out, err);
     easel_http_resp_cleanup(&r);
     return rc;

@@ -81,6 +81,24 @@ void prov_finish_error(const struct easel_call *c, struct easel_error *err, long
     easel_redact_secret(err->msg, sizeof(err->msg), c->api_key);
 }
 
+void prov_report(const struct easel_call *c, const char *status, const char *ref,
+                 const cJSON *pred, bool final)
+{
+    if (!c->progress)
+        return;
+    struct easel_call_progress p = {.provider = c->model->provider, .status = status,
+                                    .ref = ref, .percent = -1, .final = final};
+    const char *logs = easel_json_str(pred, "logs");
+    if (logs) {
+        double v;
+        p.logs = logs;
+        p.logs_len = strlen(logs);
+        if (easel_logs_percent(logs, p.logs_len, &v))
+            p.percent = v;
+    }
+    c->progress(c->progress_ud, &p);
+}
+
 bool prov_stopping(const struct easel_call *c)
 {
     return c->stop && *c->stop;

@@ -62,6 +62,11 @@ bool prov_is_hex(const char *s, size_t n);
 /* Records the HTTP status and Retry-After on err and redacts the key. */
 void prov_finish_error(const struct easel_call *c, struct easel_error *err, long status,
                        int64_t retry_after_ms);
+/* Tells the call's progress callback (if any) the provider's status, its
+ * id for the call, and, from a Replicate prediction `pred` (or NULL), its
+ * logs and the percent of their newest progress bar. */
+void prov_report(const struct easel_call *c, const char *status, const char *ref,
+                 const cJSON *pred, bool final);
 /* The job asked to stop (canceled or terminating). */
 bool prov_stopping(const struct easel_call *c);
 /* Sleeps up to ms, waking early when the job stops; never past the deadline. */

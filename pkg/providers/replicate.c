@@ -11,7 +11,8 @@
  * attempt, but never below Replicate's documented minimum of 5 s, so
  * Replicate stops (and stops billing) a prediction we would no longer wait
  * for. Otherwise the prediction is polled with backoff while it is starting
- * or processing. Outputs (one URL or an array) are downloaded at once:
+ * or processing, and each answer's status, logs and percent are reported
+ * to the call's progress callback. Outputs (one URL or an array) are downloaded at once:
  * Replicate's delivery URLs expire.
  */
 #include <stdio.h>
@@ -28,6 +29,10 @@
 /* Replicate's API reference (the Cancel-After header parameter): "The
  * minimum allowed duration is 5 seconds". */
 #define CANCEL_AFTER_MIN_S 5
+/* The longest pause between polls. Replicate's own clients poll every
+ * 0.5 s; growing to 2 s keeps a long prediction's status, logs and percent
+ * on the job's stream live without polling a slow model needlessly. */
+#define POLL_MAX_MS 2000
 
 /* A Replicate error body: {"title","detail","status"} (problem+json), or
  * {"detail": "..."}. */
@@ -306,6 +311,7 @@ easel_err prov_replicate(const struct easel_call *c, struct easel_call_result *o
     out->provider_ref = strdup(id);
     easel_info(c->job_id, "replicate prediction %s created (%s)", id,
                easel_json_str(pred, "status") ? easel_json_str(pred, "status") : "?");
+    prov_report(c, easel_json_str(pred, "status"), id, pred, false);
 
     int64_t wait = 500;
     for (;;) {
@@ -324,7 +330,7 @@ easel_err prov_replicate(const struct easel_call *c, struct easel_call_result *o
                                          "attempt's deadline; it was canceled", id);
         }
         prov_sleep(c, wait);
-        wait = wait * 3 / 2 > 5000 ? 5000 : wait * 3 / 2;
+        wait = wait * 3 / 2 > POLL_MAX_MS ? POLL_MAX_MS : wait * 3 / 2;
         cJSON *next = NULL;
         rc = poll(c, base, id, &next, err);
         if (rc) {
@@ -335,7 +341,10 @@ easel_err prov_replicate(const struct easel_call *c, struct easel_call_result *o
         }
         cJSON_Delete(pred);
         pred = next;
+        prov_report(c, easel_json_str(pred, "status"), id, pred, false);
     }
+    /* the logs' last lines, which may have come with the final status */
+    prov_report(c, easel_json_str(pred, "status"), id, pred, true);
 
     const char *url = NULL;
     rc = prov_replicate_finished(c, pred, id, &url, out, err);

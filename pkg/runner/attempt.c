@@ -123,20 +123,6 @@ static easel_err check_output(struct attempt *a, const struct runner_sources *sr
     return rc;
 }
 
-void runner_progress(struct attempt *a, const char *stage, double percent,
-                     const char *message)
-{
-    int64_t now = easel_now_ms();
-    if (a->stage && !strcmp(a->stage, stage) && now - a->progress_ms < 500)
-        return;
-    a->stage = stage;
-    a->progress_ms = now;
-    easel_err rc = easel_store_job_progress(a->store, a->job_id, stage, percent, NULL, message);
-    if (rc && rc != EASEL_ECONFLICT)
-        easel_warn(a->job_id, "could not record progress (%s): %s", stage,
-                   easel_store_errstr(a->store));
-}
-
 /* The work of a claimed attempt: sources -> model -> checks -> variants
  * stored -> result. On success *result is the result document (the
  * caller frees it) and *used the model that made it; on failure a->err

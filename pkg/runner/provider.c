@@ -145,7 +145,9 @@ static easel_err call_provider(struct attempt *a, const struct easel_model *m,
                               .images = im, .nimages = src->n,
                               .deadline_ms = runner_call_deadline(a, m),
                               .stop = a->stop, .job_id = a->job->id, .http = http,
-                              .fetch = &a->o->fetch};
+                              .fetch = &a->o->fetch,
+                              .progress = runner_call_progress, .progress_ud = a};
+    runner_call_begin(a);
     if ((rc = easel_provider_call(&call, &res, &a->err)))
         goto out;
     easel_info(a->job->id, "%s answered in %lld ms (%zu bytes)", m->id,

@@ -37,6 +37,7 @@
 #include <cjson/cJSON.h>
 
 #include "easel/core.h"
+#include "easel/providers.h"
 #include "easel/queue.h"
 #include "easel/registry.h"
 #include "easel/runner.h"
@@ -85,22 +86,39 @@ struct attempt {
      * use (limits_tried), NULL without Redis: both then fail open. */
     struct easel_queue *limits_q;
     bool limits_tried;
+    /* progress.c: what the stream was told, and its budget */
     const char *stage;               /* the last stage reported (static) */
-    int64_t progress_ms;             /* when progress was last written (mono) */
+    double percent;                  /* the last known percent of the job */
+    double tokens;                   /* events the budget allows now */
+    int64_t tokens_ms;               /* when it was last refilled (mono) */
+    char prov_status[32];            /* the provider's status last written */
+    double prov_percent;             /* and its percent (-1: none) */
+    size_t logs_off;                 /* bytes of the provider's logs sent */
+    bool logs_turn;                  /* logs go before the status next time */
     struct easel_error err;          /* why the attempt failed */
     int code;                        /* enum easel_exit */
     const char *final;               /* the job's state as the summary names it */
 };
 
-/* ---------------------------------------------------------- progress */
+/* ---------------------------------------------------------- progress.c */
 
 /* Records the attempt's stage (a static string: fetching, model,
  * checking, variants, storing) and percent (< 0: unknown) in the job and
- * its history. A new stage is always written; the same stage again at
- * most twice a second, so a chatty provider cannot flood Postgres.
- * Progress is information: a failure to write it is logged, never fatal. */
+ * its history. A new stage is always written; the same stage again only
+ * with a new percent and within the attempt's event budget (two a
+ * second), so a chatty provider
+ * cannot flood Postgres. Progress is information: a failure to write it
+ * is logged, never fatal. The same holds for the functions below. */
 void runner_progress(struct attempt *a, const char *stage, double percent,
                      const char *message);
+/* Forgets what the previous provider call reported; call before each. */
+void runner_call_begin(struct attempt *a);
+/* The provider call's progress callback (ud: the attempt): the model
+ * stage with the provider's status, id and percent as a "progress" event,
+ * its new log lines as a "logs" event, both within the budget. */
+void runner_call_progress(void *ud, const struct easel_call_progress *p);
+/* Records an "output" event with data (taken): one stored variant. */
+void runner_output_event(struct attempt *a, cJSON *data);
 
 /* ---------------------------------------------------------- fetch.c */
 

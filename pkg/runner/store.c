@@ -21,6 +21,7 @@ struct outputs {
     const char *model;    /* the model that produced the output */
     cJSON *list;
     cJSON *sizes;         /* variant -> encoded bytes, for the image metrics */
+    cJSON *events;        /* the "output" events' data, sent once all are stored */
     int64_t store_ms;     /* time spent storing, not processing */
     char **stored;        /* keys this attempt stored, to remove if it fails */
     size_t nstored;
@@ -102,11 +103,32 @@ static easel_err put_variant(void *ctx, const struct easel_variant_out *v)
             o->nstored++;
     }
     cJSON *item = output_item(o, v, url);
+    cJSON *ev = cJSON_CreateObject();
+    if (ev) {
+        cJSON_AddStringToObject(ev, "variant", v->spec->name);
+        cJSON_AddStringToObject(ev, "url", url);
+        cJSON_AddStringToObject(ev, "content_type", easel_format_mime(v->spec->format));
+        cJSON_AddNumberToObject(ev, "width", v->width);
+        cJSON_AddNumberToObject(ev, "height", v->height);
+        cJSON_AddNumberToObject(ev, "bytes", (double)v->len);
+        if (!cJSON_AddItemToArray(o->events, ev))
+            cJSON_Delete(ev); /* information only: the output stays */
+    }
     free(url);
     if (!item)
         return EASEL_ENOMEM;
     cJSON_AddItemToArray(o->list, item);
     return EASEL_OK;
+}
+
+/* One "output" event per stored variant, sent only once every variant is
+ * stored: an attempt that fails half way removes what it stored, and a
+ * stream must not have announced a URL that is gone. */
+static void announce(struct outputs *o)
+{
+    cJSON *ev;
+    while ((ev = cJSON_DetachItemFromArray(o->events, 0)))
+        runner_output_event(o->a, ev);
 }
 
 /* Recorded with the result, for the metrics endpoint to serve:
@@ -159,6 +181,7 @@ easel_err runner_store_variants(struct attempt *a, const struct runner_sources *
     }
     struct outputs o = {.a = a, .sink = sink, .job = job, .model = out->model->id, .list = list,
                         .err = &a->err, .sizes = cJSON_CreateObject(),
+                        .events = cJSON_CreateArray(),
                         .tmpl = easel_key_template_for((const char *const *)a->reg->paths,
                                                        job->channel)};
     time_t created = (time_t)(job->created_ms / 1000);
@@ -167,12 +190,15 @@ easel_err runner_store_variants(struct attempt *a, const struct runner_sources *
         strftime(o.date, sizeof(o.date), "%Y-%m-%d", &tm);
     int64_t t0 = easel_now_ms();
     rc = easel_image_variants(out->img, preset, put_variant, &o, &a->err);
-    if (rc)
+    if (rc) {
         unstore(&o);
-    else
+    } else {
         image_metrics(r, &o, src, t0);
+        announce(&o);
+    }
     outputs_cleanup(&o);
     cJSON_Delete(o.sizes);
+    cJSON_Delete(o.events);
     if (rc)
         goto out;
     *res = r;

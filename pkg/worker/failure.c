@@ -4,7 +4,10 @@
  * when a worker vanished or timed out) can never disagree.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "easel/registry.h"
 #include "easel/store.h"
@@ -29,6 +32,53 @@ void easel_failure_plan(const struct easel_registry *r, const char *model_id, in
     const struct easel_model *next = easel_registry_chain_model(r, model_id, attempts + 1,
                                                                 NULL, NULL);
     p->next_model = next ? next->id : NULL;
+}
+
+/* The "error" event's data: what failed, and whether another attempt
+ * follows. NULL when out of memory. */
+static char *error_data(const struct easel_transition *t, int attempt, bool will_retry)
+{
+    cJSON *d = cJSON_CreateObject();
+    if (!d)
+        return NULL;
+    cJSON_AddStringToObject(d, "class", t->error_class);
+    cJSON_AddStringToObject(d, "reason", t->error_reason);
+    cJSON_AddStringToObject(d, "message", t->error_message);
+    cJSON_AddNumberToObject(d, "attempt", attempt);
+    cJSON_AddBoolToObject(d, "will_retry", will_retry);
+    char *text = cJSON_PrintUnformatted(d);
+    cJSON_Delete(d);
+    return text;
+}
+
+/* The error event, then the transition it causes, in one transaction: a
+ * stream shows the error before the status it led to, and a transition
+ * refused (the job moved meanwhile) takes its error event with it. The
+ * event is information: when it cannot be written the transition is made
+ * alone, as before events existed. */
+static easel_err record(struct easel_store *s, const char *id, unsigned from_mask,
+                        enum easel_status to, const struct easel_transition *t, int attempts,
+                        struct easel_job **out)
+{
+    char *data = error_data(t, attempts, to == EASEL_STATUS_RETRYING);
+    bool tx = data && easel_store_begin(s) == EASEL_OK;
+    if (tx && easel_store_job_event(s, id, "error", t->error_message, data, NULL) != EASEL_OK) {
+        easel_store_rollback(s);
+        tx = false;
+    }
+    free(data);
+    easel_err rc = easel_store_job_transition(s, id, from_mask, to, t, out);
+    if (!tx)
+        return rc;
+    if (rc) {
+        easel_store_rollback(s);
+        return rc;
+    }
+    if ((rc = easel_store_commit(s)) != EASEL_OK && out) {
+        easel_job_free(*out); /* what it said never happened */
+        *out = NULL;
+    }
+    return rc;
 }
 
 easel_err easel_record_failure(struct easel_store *s, const char *id, unsigned from_mask,
@@ -87,5 +137,5 @@ easel_err easel_record_failure(struct easel_store *s, const char *id, unsigned f
                       asked ? " (as the server asked)" : "");
     }
     t.message = msg;
-    return easel_store_job_transition(s, id, from_mask, to, &t, out);
+    return record(s, id, from_mask, to, &t, attempts, out);
 }

@@ -106,6 +106,18 @@ import json, sys; r = json.loads(sys.argv[1]); assert r["provider"]["usage"]["to
 check "gemini-2.5-flash-image succeeds (inlineData)" eq "$(status_of "$g")" succeeded
 check "an inline_data (snake_case) answer is accepted too" eq "$(status_of "$gs")" succeeded
 check "imagen :predict succeeds" eq "$(status_of "$i")" succeeded
+# a synchronous API has no status of its own to report: the model stage
+# says the request went out, then that the answer came, with no percent
+provider_steps() { # ID -> "provider:status ..." of the model stage's events
+  sql "select string_agg((data->>'provider') || ':' || (data->>'provider_status')
+       || coalesce(':' || (data->>'provider_percent'), ''), ' ' order by seq)
+       from job_events where job_id='$1' and kind='progress' and data ? 'provider'"
+}
+check "the OpenAI model stage reports requesting, then received" eq "$(provider_steps "$o")" \
+  "openai:requesting openai:received"
+check "the Gemini and Imagen model stages report requesting, then received" eq \
+  "$(provider_steps "$g") / $(provider_steps "$i")" \
+  "gemini:requesting gemini:received / imagen:requesting imagen:received"
 check "the Gemini output is the edited image at its size" python3 -c '
 import json, sys; r = json.loads(sys.argv[1])
 assert r["provider"]["name"] == "gemini" and r["outputs"][0]["width"] > 0, r' "$(field "$g" result)"

@@ -119,6 +119,84 @@ sys.exit(0 if abs((255 - b) - a) < 12 else 1)
 PY
 check "the job record says which model produced the result" eq "$(field "$q" result_model)" qwen/qwen-image-edit
 
+# --- live progress: the prediction's status, logs and percent reach the
+# job's events while it runs, each stored variant is announced, and a
+# chatty model stays within the budget of about two events a second
+events() { # ID -> the job's events as one JSON array, oldest first
+  sql "select coalesce(json_agg(json_build_object('seq', seq, 'at', extract(epoch from at),
+       'kind', kind, 'to', to_status, 'attempt', attempt, 'data', data) order by seq), '[]')
+       from job_events where job_id='$1'"
+}
+lg=$(submit qwen/qwen-image-edit '{"room_type":"den","style":"boho","seed":12,"marker":"[[emu:logs]]"}')
+ch=$(submit qwen/qwen-image-edit '{"room_type":"den","style":"boho","seed":13,"marker":"[[emu:chatty]]"}')
+wait_for 60 "finished $lg $ch"
+check "a job whose model logs as it runs succeeds" eq "$(status_of "$lg")/$(status_of "$ch")" succeeded/succeeded
+check "the model stage carries Replicate's status and prediction id, and a percent from its tqdm bar" \
+  python3 - "$(events "$lg")" "$(field "$lg" result)" <<'PY'
+import json, sys
+ev, res = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+model = [e["data"] for e in ev if e["kind"] == "progress" and e["data"]["stage"] == "model"
+         and "provider" in e["data"]]
+assert model, ev
+assert all(d["provider"] == "replicate" and d["prediction_id"] == res["provider"]["ref"]
+           for d in model), model
+assert any(d["provider_status"] == "processing" for d in model), model
+pcts = [d["provider_percent"] for d in model if "provider_percent" in d]
+assert any(0 < p < 100 for p in pcts), pcts
+# the job's percent moves through the model's share (10..80) with it
+assert all(10 <= d["percent"] <= 80 for d in model if "provider_percent" in d), model
+assert pcts == sorted(pcts), pcts
+PY
+check "the logs events carry the model's lines, each once, in order" python3 - "$(events "$lg")" <<'PY'
+import json, re, sys
+ev = json.loads(sys.argv[1])
+lines = [l for e in ev if e["kind"] == "logs" for l in e["data"]["lines"]]
+assert lines and lines[0] == "Using seed: 12", lines
+bars = [l for l in lines if re.match(r"^\s*\d+%\|.*\| \d+/20 \[", l)]
+assert len(bars) >= 10 and bars[-1].startswith("100%|"), lines
+assert len(set(bars)) == len(bars), bars
+assert lines[-1] == "Saved output to /tmp/out-0.png", lines
+assert all(e["data"]["provider"] == "replicate" for e in ev if e["kind"] == "logs")
+PY
+check "one output event per stored variant, with the URL the result lists" python3 - \
+  "$(events "$lg")" "$(field "$lg" result)" <<'PY'
+import json, sys
+ev, res = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+outs = [e for e in ev if e["kind"] == "output"]
+want = {o["variant"]: o for o in res["outputs"]}
+assert sorted(e["data"]["variant"] for e in outs) == sorted(want), (outs, want)
+for e in outs:
+    d, o = e["data"], want[e["data"]["variant"]]
+    assert d["url"] == o["url"] and d["width"] == o["width"] and d["bytes"] == o["bytes"], (d, o)
+    assert d["content_type"].startswith("image/"), d
+done = [e["seq"] for e in ev if e["to"] == "succeeded"]
+assert done and all(e["seq"] < done[0] for e in outs), ev
+PY
+check "a chatty model writes at most about two progress and logs events a second" \
+  python3 - "$(events "$ch")" <<'PY'
+import json, sys
+ev = json.loads(sys.argv[1])
+busy = [e for e in ev if e["kind"] == "logs" or
+        (e["kind"] == "progress" and e["data"]["stage"] == "model")]
+span = busy[-1]["at"] - busy[0]["at"]
+lines = [l for e in ev if e["kind"] == "logs" for l in e["data"]["lines"]]
+print("%d events in %.1f s, %d lines" % (len(busy), span, len(lines)), file=sys.stderr)
+# the budget: 2 a second after a burst of 2, plus the call's last report
+# (status and lines) and the stage's own first event
+assert span > 5 and len(busy) <= 2 * span + 6, (len(busy), span)
+assert any("earlier lines not shown" in l for l in lines), "no event was full"
+assert all(len(e["data"]["lines"]) <= 50 for e in ev if e["kind"] == "logs")
+assert lines[-1] == "Saved output to /tmp/out-0.png", lines[-3:]
+PY
+check "easel logs shows the provider's lines, the stage and the outputs" python3 - \
+  "$("$EASEL" logs "$lg")" <<'PY'
+import re, sys
+out = sys.argv[1]
+assert re.search(r"logs\s+1\s+replicate\s+\| Using seed: 12", out), out
+assert re.search(r"model\s+1\s+\d+%\s+replicate processing", out), out
+assert re.search(r"output\s+1\s+\S+\s+file://\S+ \(\d+x\d+, \d+ bytes\)", out), out
+PY
+
 # --- faults
 r500=$(submit qwen/qwen-image-edit '{"room_type":"den","style":"boho","seed":1,"marker":"[[emu:500once]]"}')
 r429=$(submit qwen/qwen-image-edit '{"room_type":"den","style":"boho","seed":2,"marker":"[[emu:429once]]"}')
@@ -135,6 +213,25 @@ check "a 429 is retried and the job succeeds" eq "$(field "$r429" "status||'/'||
 check "the retry after a 429 waited as Retry-After asked" grep -q 'as the server asked' \
   <<<"$(sql "select message from job_events where job_id='$r429'")"
 check "a failed prediction is retried" eq "$(field "$rto" "status||'/'||attempts")" succeeded/2
+check "the failed attempt's error event comes just before the retrying status, then the retry's events" \
+  python3 - "$(events "$rto")" <<'PY'
+import json, sys
+ev = json.loads(sys.argv[1])
+i = next(i for i, e in enumerate(ev) if e["kind"] == "error")
+e, nxt = ev[i], ev[i + 1]
+assert e["attempt"] == 1 and e["data"] == {"class": "retryable", "reason": "provider_failed",
+    "message": e["data"]["message"], "attempt": 1, "will_retry": True}, e
+assert "CUDA error" in e["data"]["message"], e
+assert nxt["to"] == "retrying" and nxt["kind"] is None, nxt
+assert [x for x in ev if x["kind"] == "error"] == [e], ev
+PY
+check "a permanent failure's error event says no retry, just before the failed status" \
+  python3 - "$(events "$bad")" <<'PY'
+import json, sys
+ev = json.loads(sys.argv[1])
+assert ev[-2]["kind"] == "error" and ev[-2]["data"]["will_retry"] is False, ev[-2:]
+assert ev[-2]["data"]["class"] == "permanent" and ev[-1]["to"] == "failed", ev[-2:]
+PY
 check "invalid input (422) fails at once with Replicate's message" eq \
   "$(field "$bad" "status||'/'||attempts||'/'||error_class")" failed/1/permanent
 check "the 422 message is Replicate's" grep -q 'Input validation failed.*output_format' <<<"$(field "$bad" error_message)"

@@ -358,6 +358,20 @@ def images():
         shutil.rmtree(tmp)
 
 
+# ------------------------------------------------------------ provider logs
+
+def provider_logs():
+    """A model's printed output as Replicate returns it: tqdm bars (redrawn
+    with \r, or one line a step), escapes, bad UTF-8, near-miss percents."""
+    put("fuzz_provider_logs", "tqdm",
+        "Using seed: 42\n  0%|          | 0/20 [00:00<?, ?it/s]\n"
+        " 45%|\u2588\u2588\u2588\u2588\u258c     | 9/20 [00:02<00:02, 4.1it/s]\n")
+    put("fuzz_provider_logs", "redraw",
+        b"  5%|5   | 1/20\r 10%|#   | 2/20\r\x1b[31mred\x1b[0m\xff\xfe\n100%|####| 20/20")
+    put("fuzz_provider_logs", "edges",
+        "a\nb\nc\nd\ne\nf\n1050%|x\nx45%|y\n%|%|\n.5%|\n")
+
+
 if __name__ == "__main__":
     registry()
     intake()
@@ -367,4 +381,5 @@ if __name__ == "__main__":
     urls()
     s3_error()
     providers()
+    provider_logs()
     images()

@@ -25,8 +25,11 @@
 
 #include "easel/runner.h"
 #include "easel/store.h"
+#include "../../pkg/runner/runner_int.h"
 
+#ifndef B
 #define B(s) EASEL_STATUS_BIT(EASEL_STATUS_##s)
+#endif
 
 static const char registry[] =
     "version: 1\n"
@@ -182,6 +185,22 @@ static void test_success(void **state)
     assert_non_null(strstr(j->result, "\"variant\": \"small\""));
     assert_string_equal(j->result_model, "local/test");
     easel_job_free(j);
+    /* the stored variant was announced, before the job succeeded */
+    struct easel_event *ev = NULL;
+    size_t n = 0, outputs = 0;
+    assert_int_equal(easel_store_events(f->s, id, &ev, &n), EASEL_OK);
+    for (size_t i = 0; i < n; i++) {
+        if (!ev[i].kind || strcmp(ev[i].kind, "output"))
+            continue;
+        outputs++;
+        assert_non_null(strstr(ev[i].data, "\"variant\": \"small\""));
+        assert_non_null(strstr(ev[i].data, "\"content_type\": \"image/jpeg\""));
+        assert_non_null(strstr(ev[i].data, "\"url\": \"file://"));
+        assert_true(i + 1 < n);
+    }
+    assert_int_equal(outputs, 1);
+    assert_string_equal(ev[n - 1].to_status, "succeeded");
+    easel_store_events_free(ev, n);
     char *log = termination_log(f);
     assert_non_null(strstr(log, "\"status\":\"succeeded\",\"exit_code\":0"));
     free(log);
@@ -191,6 +210,76 @@ static void test_success(void **state)
 
 /* A stop asked before the work: the stand-in model does not run, nothing
  * is recorded (the job stays RUNNING for whoever stopped it to settle). */
+/* The event budget: a provider reporting new lines and a new percent
+ * every 10 ms for 1.5 s gets about two events a second written, and no
+ * line is lost without being counted: each one is in a logs event or in
+ * a "[N earlier lines not shown]" marker. */
+static void test_progress_budget(void **state)
+{
+    struct fixture *f = *state;
+    char id[EASEL_UUID_LEN + 1];
+    dispatched_job(f, "{}", id);
+    struct easel_transition r = {.reason = "Started"};
+    assert_int_equal(easel_store_job_transition(f->s, id, B(DISPATCHED), EASEL_STATUS_RUNNING,
+                                                &r, NULL),
+                     EASEL_OK);
+    struct attempt a = {.store = f->s, .job_id = id};
+    runner_progress(&a, "model", 10, "remote");
+    runner_call_begin(&a);
+    struct easel_buf logs;
+    easel_buf_init(&logs, 1 << 20);
+    int total = 0;
+    int64_t t0 = easel_now_ms();
+    while (easel_now_ms() - t0 < 1500) {
+        assert_int_equal(easel_buf_printf(&logs, "step %d\n", total++), EASEL_OK);
+        struct easel_call_progress p = {.provider = "replicate", .status = "processing",
+                                        .ref = "abc", .percent = total % 100,
+                                        .logs = logs.data, .logs_len = logs.len};
+        runner_call_progress(&a, &p);
+        easel_sleep_ms(10);
+    }
+    struct easel_call_progress last = {.provider = "replicate", .status = "succeeded",
+                                       .ref = "abc", .percent = 100, .logs = logs.data,
+                                       .logs_len = logs.len, .final = true};
+    runner_call_progress(&a, &last);
+    easel_buf_cleanup(&logs);
+
+    struct easel_event *ev = NULL;
+    size_t n = 0;
+    assert_int_equal(easel_store_events(f->s, id, &ev, &n), EASEL_OK);
+    int events = 0, seen = 0;
+    bool succeeded = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!ev[i].kind || !strcmp(ev[i].message ? ev[i].message : "", "remote"))
+            continue;
+        events++;
+        if (!strcmp(ev[i].kind, "progress")) {
+            succeeded = succeeded || strstr(ev[i].data, "\"provider_status\": \"succeeded\"");
+            continue;
+        }
+        assert_string_equal(ev[i].kind, "logs");
+        cJSON *d = cJSON_Parse(ev[i].data);
+        const cJSON *l;
+        cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(d, "lines"))
+        {
+            unsigned skipped = 0;
+            if (sscanf(l->valuestring, "[%u earlier lines not shown]", &skipped) == 1)
+                seen += (int)skipped;
+            else
+                seen++;
+        }
+        cJSON_Delete(d);
+    }
+    easel_store_events_free(ev, n);
+    /* a burst of 2, then 2 a second for 1.5 s, then the call's end (its
+     * status and its last lines), with a little slack for a slow machine */
+    fprintf(stderr, "%d reports, %d events\n", total, events);
+    assert_true(events >= 3);
+    assert_true(events <= 8);
+    assert_true(succeeded);
+    assert_int_equal(seen, total);
+}
+
 static void test_stop_before(void **state)
 {
     struct fixture *f = *state;
@@ -258,6 +347,7 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_success, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_progress_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_before, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_during, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_runnable, setup, teardown),

@@ -646,6 +646,67 @@ static void test_progress(void **state)
     easel_store_free(s);
 }
 
+/* Typed events: appended to the current attempt with their kind and data
+ * while the job has not finished; an event and a status change written in
+ * one transaction appear together, in order, or not at all. */
+static void test_job_event(void **state)
+{
+    char id[EASEL_UUID_LEN + 1], unknown[EASEL_UUID_LEN + 1];
+    (void)state;
+    struct easel_store *s = open_store();
+    new_id(unknown);
+    EXPECT_RC(s, EASEL_ENOTFOUND, easel_store_job_event(s, unknown, "logs", NULL, NULL, NULL));
+    insert_running(s, id);
+    int64_t seq1 = 0, seq2 = 0;
+    EXPECT_OK(s, easel_store_job_event(s, id, "logs", NULL,
+                                       "{\"lines\": [\"Using seed: 7\", \" 45%|x\"]}", &seq1));
+    EXPECT_OK(s, easel_store_job_event(s, id, "output", "thumb",
+                                       "{\"variant\": \"thumb\", \"bytes\": 10}", &seq2));
+    assert_true(seq1 > 0 && seq2 > seq1);
+    EXPECT_RC(s, EASEL_EINVAL, easel_store_job_event(s, id, "logs", NULL, "{not json", NULL));
+    EXPECT_RC(s, EASEL_EINVAL, easel_store_job_event(s, id, "", NULL, NULL, NULL));
+
+    /* rolled back: neither the error event nor the transition */
+    EXPECT_OK(s, easel_store_begin(s));
+    EXPECT_OK(s, easel_store_job_event(s, id, "error", "boom", "{\"will_retry\": true}", NULL));
+    easel_store_rollback(s);
+    /* committed: the error event, then the status change */
+    EXPECT_OK(s, easel_store_begin(s));
+    EXPECT_OK(s, easel_store_job_event(s, id, "error", "boom", "{\"will_retry\": false}", NULL));
+    struct easel_transition f = {.reason = "Failed", .error_class = "permanent",
+                                 .error_reason = "boom", .error_message = "boom"};
+    EXPECT_OK(s, easel_store_job_transition(s, id, B(RUNNING), EASEL_STATUS_FAILED, &f, NULL));
+    EXPECT_OK(s, easel_store_commit(s));
+    /* after the end, nothing more */
+    EXPECT_RC(s, EASEL_ECONFLICT, easel_store_job_event(s, id, "logs", NULL, NULL, NULL));
+
+    struct easel_event *ev = NULL;
+    size_t n = 0;
+    EXPECT_OK(s, easel_store_events(s, id, &ev, &n));
+    const char *want[] = {"logs", "output", "error", NULL};
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!ev[i].kind)
+            continue;
+        assert_true(k < 3);
+        assert_str(ev[i].kind, want[k]);
+        assert_int_equal(ev[i].attempt, 1);
+        assert_null(ev[i].to_status);
+        k++;
+    }
+    assert_int_equal(k, 3);
+    assert_int_equal(ev[0].seq < ev[n - 1].seq, 1);
+    /* the last two rows: the error, then the failure it caused */
+    assert_str(ev[n - 2].kind, "error");
+    assert_str(ev[n - 2].reason, "Error");
+    assert_str(ev[n - 2].message, "boom");
+    assert_non_null(strstr(ev[n - 2].data, "\"will_retry\": false"));
+    assert_str(ev[n - 1].to_status, "failed");
+    assert_non_null(strstr(ev[n - 3].data, "\"variant\": \"thumb\""));
+    easel_store_events_free(ev, n);
+    easel_store_free(s);
+}
+
 static void test_lifecycle_with_history(void **state)
 {
     char id[EASEL_UUID_LEN + 1];
@@ -1205,6 +1266,7 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_lifecycle_with_history),
         cmocka_unit_test(test_progress),
+        cmocka_unit_test(test_job_event),
         cmocka_unit_test(test_illegal_transition),
         cmocka_unit_test(test_unknown_id),
         cmocka_unit_test(test_terminal_race),

@@ -16,6 +16,13 @@ aborts, before it starts) a prediction that runs too long; a token-bucket
 rate limit answering 429 with Retry-After. The output is the input image
 inverted by libvips, in the requested output_format.
 
+A prediction's `logs` grow while it runs, as a model's printed output
+does: "Using seed: N", then a tqdm progress bar, one line per step
+(" 45%|████▌     | 9/20 [00:03<00:04, 2.86it/s]"), as Replicate's own
+clients read progress from; [[emu:logs]] makes the run last 7 s (longer
+than the longest Prefer: wait easel sends, so the bar is seen by polling)
+and [[emu:chatty]] does the same while printing 60 more lines a second.
+
 Prompt markers (see emu.py): [[emu:500]] [[emu:429]] [[emu:timeout]]
 [[emu:malformed]] on the create; [[emu:fail]] and [[emu:nsfw]] end the
 prediction failed; [[emu:slow]] makes it run for a minute; [[emu:truncate]]
@@ -110,6 +117,25 @@ def now_iso():
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000000Z"
 
 
+# the logs a model prints (see Prediction.logs)
+LOGS_RUN_S = 7.0
+STEPS = 20
+CHATTY_PER_S = 60
+
+
+def tqdm_bar(frac, width=10):
+    """tqdm's bar: full blocks and one partial block, padded with spaces."""
+    parts = " ▏▎▍▌▋▊▉"
+    eighths = int(frac * width * 8)
+    full, part = divmod(eighths, 8)
+    bar = "█" * full + (parts[part] if full < width and part else "")
+    return bar + " " * (width - len(bar))
+
+
+def mmss(secs):
+    return "%02d:%02d" % divmod(int(secs), 60)
+
+
 class Replicate(emu.Emulator):
     def __init__(self, args):
         super().__init__("replicate", args.token)
@@ -139,7 +165,8 @@ class Prediction:
         self.marks = marks
         self.t0 = time.monotonic()
         self.start_at = self.t0 + start_s
-        self.end_at = self.start_at + (60.0 if "slow" in marks else run_s)
+        self.end_at = self.start_at + (60.0 if "slow" in marks else
+                                       LOGS_RUN_S if marks & {"logs", "chatty"} else run_s)
         self.cancel_at = self.t0 + cancel_after if cancel_after else None
         self.status = "starting"
         self.output = None
@@ -197,13 +224,37 @@ class Prediction:
         self.status = "succeeded"
         r.count("succeeded")
 
+    def logs(self):
+        """What the model has printed by now (or by its end): the seed,
+        then a tqdm bar of STEPS steps spread over the run; a chatty one
+        prints CHATTY_PER_S more lines a second between the steps."""
+        if self.started is None:
+            return ""
+        run = self.end_at - self.start_at
+        t = min(time.monotonic(), self.end_at) - self.start_at
+        out = ["Using seed: %s" % self.input.get("seed", 42)]
+        done = min(STEPS, int(t / run * STEPS)) if run > 0 else STEPS
+        chatty = "chatty" in self.marks
+        for k in range(done + 1):
+            if chatty and k > 0:
+                for i in range(int(run / STEPS * CHATTY_PER_S)):
+                    out.append("step %d: denoising block %d, sigma %.4f" % (k, i, 1.0 / (k + i + 1)))
+            el = t * k / done if done else 0.0
+            rem = (STEPS - k) * (run / STEPS)
+            out.append("%3d%%|%s| %d/%d [%s<%s, %.2fit/s]" % (
+                100 * k // STEPS, tqdm_bar(k / STEPS), k, STEPS, mmss(el), mmss(rem),
+                STEPS / run if run > 0 else 0))
+        if self.status == "succeeded":
+            out.append("Saved output to /tmp/out-0.png")
+        return "\n".join(out) + "\n"
+
     def json(self, r):
         base = r.base
         return {
             "id": self.id, "model": self.model, "version": self.version or "hidden",
             "input": {k: (v[:40] + "...") if isinstance(v, str) and v.startswith("data:") else v
                       for k, v in self.input.items()},
-            "logs": "", "output": self.output, "data_removed": False, "error": self.error,
+            "logs": self.logs() if self.marks & {"logs", "chatty"} else "", "output": self.output, "data_removed": False, "error": self.error,
             "status": self.status, "source": "api", "created_at": self.created,
             "started_at": self.started, "completed_at": self.completed,
             "urls": {"get": "%s/v1/predictions/%s" % (base, self.id),

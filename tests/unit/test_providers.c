@@ -187,6 +187,100 @@ static void test_imagen_needs_prompt(void **state)
     }
 }
 
+/* The percent of a provider's newest tqdm bar: the real shapes (diffusers'
+ * steps, \r redraws, a description before the bar), the newest line
+ * winning, and text that only looks like a bar refused. */
+static void test_logs_percent(void **state)
+{
+    (void)state;
+    double p = -1;
+#define PCT(text, want)                                                       \
+    do {                                                                      \
+        p = -1;                                                               \
+        assert_true(easel_logs_percent(text, strlen(text), &p));              \
+        assert_true(p > (want) - 0.01 && p < (want) + 0.01);                  \
+    } while (0)
+#define NOPCT(text) assert_false(easel_logs_percent(text, strlen(text), &p))
+    PCT(" 45%|\xe2\x96\x88\xe2\x96\x88\xe2\x96\x88\xe2\x96\x88\xe2\x96\x8c     | 9/20 "
+        "[00:02<00:02, 4.1it/s]", 45);
+    PCT("Using seed: 1234\n  0%|          | 0/28 [00:00<?, ?it/s]\n"
+        " 50%|#####     | 14/28 [00:03<00:03, 4.2it/s]\n", 50);
+    PCT("100%|##########| 28/28 [00:06<00:00, 4.3it/s]", 100);
+    PCT("Loading pipeline components...: 43%|####3     | 3/7 [00:01<00:01]", 43);
+    /* \r redraws: the last drawing counts */
+    PCT("  5%|5         | 1/20\r 10%|#         | 2/20\r 15%|#5        | 3/20", 15);
+    /* the newest bar, even with plain lines after it */
+    PCT(" 70%|#######   | 7/10 [00:01<00:00]\nsaving output\n", 70);
+    PCT("steps 12.5%|#   | 1/8", 12.5);
+    PCT("  30% |###       | 3/10", 30);
+    NOPCT("");
+    NOPCT("using 50% guidance\n");
+    NOPCT("1050%|####| x");   /* more than three digits */
+    NOPCT("x45%|### | 1/2");  /* glued to a word */
+    NOPCT("250%|####| 5/2");  /* over 100 */
+    NOPCT("%|%|%|");
+    NOPCT(".5%|");
+    assert_false(easel_logs_percent(NULL, 3, &p));
+#undef PCT
+#undef NOPCT
+}
+
+/* The lines not sent yet: complete lines only until the end, redraws as
+ * their last drawing, control bytes and bad UTF-8 made safe, long lines
+ * cut, and a full event keeping the newest lines after a marker. */
+static void test_logs_take(void **state)
+{
+    (void)state;
+    const struct easel_logs_limits lim = {4, 16};
+    cJSON *lines = NULL;
+    size_t off = 0;
+    const char *t1 = "Using seed: 7\nLoading";
+    assert_int_equal(easel_logs_take(t1, strlen(t1), &off, false, &lim, &lines), EASEL_OK);
+    assert_non_null(lines);
+    assert_int_equal(cJSON_GetArraySize(lines), 1);
+    assert_string_equal(cJSON_GetArrayItem(lines, 0)->valuestring, "Using seed: 7");
+    assert_int_equal(off, 14);
+    cJSON_Delete(lines);
+    /* nothing complete yet: nothing to send, the offset stays */
+    assert_int_equal(easel_logs_take(t1, strlen(t1), &off, false, &lim, &lines), EASEL_OK);
+    assert_null(lines);
+    assert_int_equal(off, 14);
+    /* grown: the rest of the line, a redrawn bar, an escape, bad UTF-8,
+     * a blank line, a long line */
+    const char *t2 = "Using seed: 7\nLoading done\n 5%|a\r10%|b\r\n\x1b[31mred\x1b[0m \xff!\n"
+                     "   \n0123456789abcdefghij\n";
+    const struct easel_logs_limits wide = {8, 16};
+    assert_int_equal(easel_logs_take(t2, strlen(t2), &off, false, &wide, &lines), EASEL_OK);
+    assert_non_null(lines);
+    assert_int_equal(cJSON_GetArraySize(lines), 4);
+    assert_string_equal(cJSON_GetArrayItem(lines, 0)->valuestring, "Loading done");
+    assert_string_equal(cJSON_GetArrayItem(lines, 1)->valuestring, "10%|b");
+    assert_string_equal(cJSON_GetArrayItem(lines, 2)->valuestring, "red ?!");
+    assert_string_equal(cJSON_GetArrayItem(lines, 3)->valuestring, "0123456789abcdef...");
+    assert_int_equal(off, strlen(t2));
+    cJSON_Delete(lines);
+    /* more lines than an event holds: the newest, after a marker */
+    const char *t3 = "a\nb\nc\nd\ne\nf\ng";
+    off = 0;
+    assert_int_equal(easel_logs_take(t3, strlen(t3), &off, true, &lim, &lines), EASEL_OK);
+    assert_int_equal(cJSON_GetArraySize(lines), 4);
+    assert_string_equal(cJSON_GetArrayItem(lines, 0)->valuestring,
+                        "[4 earlier lines not shown]");
+    assert_string_equal(cJSON_GetArrayItem(lines, 1)->valuestring, "e");
+    assert_string_equal(cJSON_GetArrayItem(lines, 3)->valuestring, "g");
+    assert_int_equal(off, strlen(t3));
+    cJSON_Delete(lines);
+    /* text that shrank is read from its start; a cut never splits UTF-8 */
+    const char *t4 = "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\n";
+    off = 1000;
+    assert_int_equal(easel_logs_take(t4, strlen(t4), &off, false, &lim, &lines), EASEL_OK);
+    assert_string_equal(cJSON_GetArrayItem(lines, 0)->valuestring,
+                        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9...");
+    cJSON_Delete(lines);
+    const struct easel_logs_limits bad = {1, 16};
+    assert_int_equal(easel_logs_take(t4, strlen(t4), &off, false, &bad, &lines), EASEL_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -197,6 +291,8 @@ int main(void)
         cmocka_unit_test(test_failover_chain),
         cmocka_unit_test(test_replicate_timing),
         cmocka_unit_test(test_imagen_needs_prompt),
+        cmocka_unit_test(test_logs_percent),
+        cmocka_unit_test(test_logs_take),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
