@@ -3,7 +3,8 @@
 # PostgreSQL on loopback, migrates, runs `easel controller` with the local
 # executor and the built-in local model, pushes jobs in both producer shapes
 # (a staging app's stage:run payloads and a try-on app's generation tasks)
-# plus one `easel submit` and one job through the HTTP API (curl, waiting
+# plus one `easel submit` (whose event stream it then reads) and one job
+# through the HTTP API (curl, waiting
 # for the result in the same request), shows their progress and the final table, and
 # exits 0 only if every job succeeded. Results stay in .demo/results.
 set -uo pipefail
@@ -79,6 +80,23 @@ while :; do
   sleep 0.5
 done
 
+say "its events, live: curl -N $API/v1/jobs/$id/stream (Server-Sent Events: its history, then live until done)"
+curl -sN -m 20 "$API/v1/jobs/$id/stream" | python3 -c '
+import json, sys
+ev = None
+for line in sys.stdin:
+    line = line.rstrip("\n")
+    if line.startswith("event: "):
+        ev = line[7:]
+    elif line.startswith("data: ") and ev:
+        d = json.loads(line[6:])
+        if ev == "done":
+            print("  done       %s" % d["status"])
+        elif ev == "status":
+            print("  status     %s -> %s" % (d["from"] or "", d["to"]))
+        else:
+            print("  %-10s %s" % (ev, d["message"] or ""))
+'
 say "easel list"
 "$EASEL" list
 say "easel get $id --server $API"
