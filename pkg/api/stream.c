@@ -19,7 +19,8 @@
  * everything that was announced is in Postgres anyway.
  *
  * The hub thread owns one Postgres connection that LISTENs on
- * easel_events; it reads the announced rows in batches, renders each event
+ * easel_events; it reads the announced rows some subscription follows (the
+ * interest table, by job and owner) in batches, renders each event
  * once as an SSE frame and once as a WebSocket message, and hands them to
  * the service thread, which copies them to every subscription that wants
  * them. Any replica serves any stream: the events of every process reach
@@ -43,6 +44,14 @@
 #define HELD_MAX 64       /* live events held while catching up */
 #define HUB_BATCH 1024    /* notifications read per round */
 #define WS_MAX_MSG 65536  /* a client's message */
+
+#define INTEREST_BUCKETS 1024
+
+struct interest {
+    struct interest *next;
+    unsigned count;
+    char key[];
+};
 
 /* An event from the hub, rendered once for every stream that wants it. */
 struct api_ev {
@@ -96,6 +105,12 @@ struct api_streams {
     bool hub_on;
     atomic_int stopping;
     atomic_int nsubs;       /* the hub reads no rows while there are none */
+    /* What the subscriptions follow ("j:<job>", "o:<owner>", counted): the
+     * hub reads only the rows some stream wants. The service thread adds a
+     * key before the subscription's first fetch, so a row the hub skipped
+     * had committed before that fetch read the history. */
+    pthread_mutex_t imu;
+    struct interest *interest[INTEREST_BUCKETS];
     pthread_mutex_t mu;     /* guards in and reset */
     struct api_ev *in, **in_tail;
     bool reset;
@@ -361,6 +376,61 @@ static void ws_error(struct easel_api *a, struct api_stream *st, const char *cod
 
 static void start_fetch(struct easel_api *a, struct api_sub *sub, struct api_req *reuse);
 
+/* ------------------------------------------------------------- interest */
+
+static unsigned key_hash(char kind, const char *k)
+{
+    uint32_t h = 2166136261u ^ (unsigned char)kind; /* FNV-1a */
+    for (; *k; k++)
+        h = (h ^ (unsigned char)*k) * 16777619u;
+    return h % INTEREST_BUCKETS;
+}
+
+static struct interest **interest_find(struct api_streams *ss, char kind, const char *k)
+{
+    struct interest **pp = &ss->interest[key_hash(kind, k)];
+    for (; *pp; pp = &(*pp)->next)
+        if ((*pp)->key[0] == kind && !strcmp((*pp)->key + 1, k))
+            break;
+    return pp;
+}
+
+/* Counts one more (delta 1) or one less (-1) subscription to kind:k. */
+static bool interest_change(struct api_streams *ss, char kind, const char *k, int delta)
+{
+    bool ok = true;
+    pthread_mutex_lock(&ss->imu);
+    struct interest **pp = interest_find(ss, kind, k);
+    if (delta > 0 && *pp) {
+        (*pp)->count++;
+    } else if (delta > 0) {
+        size_t n = strlen(k);
+        struct interest *i = malloc(sizeof(*i) + n + 2);
+        if (i) {
+            i->next = NULL;
+            i->count = 1;
+            i->key[0] = kind;
+            memcpy(i->key + 1, k, n + 1);
+            *pp = i;
+        }
+        ok = i != NULL;
+    } else if (*pp && --(*pp)->count == 0) {
+        struct interest *i = *pp;
+        *pp = i->next;
+        free(i);
+    }
+    pthread_mutex_unlock(&ss->imu);
+    return ok;
+}
+
+static void sub_interest(struct api_streams *ss, const struct api_sub *sub, int delta)
+{
+    if (sub->job_id[0])
+        (void)interest_change(ss, 'j', sub->job_id, delta);
+    else
+        (void)interest_change(ss, 'o', sub->owner, delta);
+}
+
 static void sub_free(struct api_streams *ss, struct api_sub *sub)
 {
     if (sub->prev)
@@ -370,6 +440,7 @@ static void sub_free(struct api_streams *ss, struct api_sub *sub)
     if (sub->next)
         sub->next->prev = sub->prev;
     atomic_fetch_sub(&ss->nsubs, 1);
+    sub_interest(ss, sub, -1);
     drop_held(sub);
     free(sub->owner);
     free(sub);
@@ -418,6 +489,7 @@ static struct api_sub *sub_new(struct easel_api *a, struct api_stream *st, const
     /* counted before its fetch starts: the hub reads every announced row
      * from now on, so nothing committed after the fetch's query is missed */
     atomic_fetch_add(&ss->nsubs, 1);
+    sub_interest(ss, sub, 1);
     return sub;
 }
 
@@ -1064,10 +1136,14 @@ static void *hub_main(void *arg)
         bool failed = false;
         do {
             bool got = true;
+            size_t want = 0;
             n = 0;
+            /* the interest is read after each notification: a subscription
+             * added later started its fetch after that row committed */
             while (n < HUB_BATCH) {
                 char id[EASEL_UUID_LEN + 1], owner[API_OWNER_MAX + 1];
-                if (easel_store_event_notification(s, &got, id, &seqs[n], owner,
+                int64_t seq;
+                if (easel_store_event_notification(s, &got, id, &seq, owner,
                                                    sizeof(owner)) != EASEL_OK) {
                     failed = true;
                     break;
@@ -1075,12 +1151,18 @@ static void *hub_main(void *arg)
                 if (!got)
                     break;
                 n++;
+                if (atomic_load(&ss->nsubs) == 0)
+                    continue;
+                pthread_mutex_lock(&ss->imu);
+                bool wanted = *interest_find(ss, 'j', id) ||
+                              (owner[0] && *interest_find(ss, 'o', owner));
+                pthread_mutex_unlock(&ss->imu);
+                if (wanted)
+                    seqs[want++] = seq;
             }
-            /* read after the notifications: a subscription counted now
-             * started its fetch after these rows committed */
-            if (!failed && n && atomic_load(&ss->nsubs) > 0) {
+            if (!failed && want) {
                 struct api_ev *list = NULL;
-                easel_err rc = hub_read(s, seqs, n, &list);
+                easel_err rc = hub_read(s, seqs, want, &list);
                 if (rc == EASEL_OK)
                     hub_post(ss, list, false);
                 else
@@ -1108,9 +1190,11 @@ easel_err api_streams_start(struct easel_api *a, struct api_streams **out)
     ss->a = a;
     ss->in_tail = &ss->in;
     pthread_mutex_init(&ss->mu, NULL);
+    pthread_mutex_init(&ss->imu, NULL);
     if (api_opts(a)->database_url && *api_opts(a)->database_url) {
         if (pthread_create(&ss->hub, NULL, hub_main, ss)) {
             pthread_mutex_destroy(&ss->mu);
+            pthread_mutex_destroy(&ss->imu);
             free(ss);
             return EASEL_ENOMEM;
         }
@@ -1140,6 +1224,13 @@ void api_streams_free(struct api_streams *ss)
         next = e->next;
         ev_unref(e);
     }
+    for (size_t i = 0; i < INTEREST_BUCKETS; i++)
+        while (ss->interest[i]) {
+            struct interest *n = ss->interest[i]->next;
+            free(ss->interest[i]);
+            ss->interest[i] = n;
+        }
     pthread_mutex_destroy(&ss->mu);
+    pthread_mutex_destroy(&ss->imu);
     free(ss);
 }

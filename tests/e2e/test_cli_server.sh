@@ -171,8 +171,8 @@ check "--delay without a server is refused (exit 2)" eq "$rc" 2
 logs=$(cli logs "$sid")
 check "logs prints one line an event, from creation to success" \
   eq "$(awk '$2 != "..." {print $2 $3 $4}' <<<"$logs" | tr '\n' ' ')" "-->queued queued->dispatched dispatched->running running->succeeded "
-check "... and the running attempt's stages between" \
-  eq "$(awk '$2 == "..." {print $3}' <<<"$logs" | tr '\n' ' ')" "fetching model checking variants storing "
+check "... and the running attempt's stages between, then its two stored variants" \
+  eq "$(awk '$2 == "..." {print $3}' <<<"$logs" | tr '\n' ' ')" "fetching model checking variants storing output output "
 check "each line carries the attempt and the reason" grep -qE ' running +-> succeeded +1  Succeeded ' <<<"$logs"
 api "/v1/jobs/$sid/events" >"$WORK/ev.api.json"
 check "logs -o json is the API's events document" python3 - "$WORK/ev.api.json" "$(cli logs "$sid" -o json)" <<'PY'

@@ -123,6 +123,23 @@ check "the same message ten minutes later does not verify (stale timestamp)" \
   eq "$(recv "any(l['stale'] for l in L)")" False
 check "the signature header carries one v1 signature per secret" \
   eq "$(recv "sorted(set(len(l['signature'].split(' ')) for l in L))")" "[2]"
+# the shell + openssl verifier docs/events.md shows, run as a reader would
+# run it, on a delivery as received: it accepts it, and not a changed body
+python3 - "$ROOT/docs/events.md" "$WORK/verify.sh" <<'PY'
+import re, sys
+doc = open(sys.argv[1]).read()
+sec = doc[doc.index("### Verifying a message"):]
+open(sys.argv[2], "w").write(re.search(r"```sh\n(.*?)```", sec, re.S).group(1))
+PY
+recv "L[-1]['body']" >"$WORK/body.json.tmp" && head -c -1 "$WORK/body.json.tmp" >"$WORK/body.json"
+sed -i "s|^secret=whsec_[^ ]*|secret=$S2|" "$WORK/verify.sh"
+vrun() {
+  (cd "$WORK" && WEBHOOK_ID=$(recv "L[-1]['id']") WEBHOOK_TIMESTAMP=$(recv "L[-1]['timestamp']") \
+    WEBHOOK_SIGNATURE=$(recv "L[-1]['signature']") bash verify.sh 2>&1)
+}
+check "docs/events.md's openssl verifier accepts a delivery as received (the second secret)" eq "$(vrun)" verified
+sed -i 's/"status"/"STATUS"/' "$WORK/body.json"
+check "and refuses it with one word of the body changed" eq "$(vrun)" "bad signature"
 check "webhook-timestamp is the send time in unix seconds" \
   eq "$(recv "all(abs(int(l['timestamp']) - l['at'] / 1000) < 30 for l in L)")" True
 check "POST with Content-Type application/json" \
