@@ -16,40 +16,9 @@
 set -euo pipefail
 hack=$(cd "$(dirname "$0")" && pwd)
 pkgdir=$hack/openapi-check
-base=${EASEL_TOOLS_DIR:-$(cd "$hack/.." && pwd)/build/tools}/openapi-check
 
-fatal() { echo "openapi-check: $*" >&2; exit 2; }
-
-need=()
-command -v node >/dev/null 2>&1 || need+=(nodejs)
-command -v npm >/dev/null 2>&1 || need+=(npm)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "openapi-check: installing Debian's ${need[*]}" >&2
-  "$hack/install-deps.sh" "${need[@]}" >&2 || fatal "could not install ${need[*]}"
-fi
-
-hash=$(cat "$pkgdir/package.json" "$pkgdir/package-lock.json" | sha256sum | cut -c1-16)
-target=$base/$hash
-if [ ! -e "$target/.installed" ]; then
-  mkdir -p "$base"
-  # Concurrent first uses queue on the lock; the ones that waited find the
-  # folder complete and install nothing.
-  exec 8>"$base/.lock"
-  flock 8
-  if [ ! -e "$target/.installed" ]; then
-    stage=$(mktemp -d "$base/.stage.XXXXXX")
-    cp "$pkgdir/package.json" "$pkgdir/package-lock.json" "$stage/"
-    echo "openapi-check: npm ci into $target" >&2
-    if ! (cd "$stage" && npm ci --no-audit --no-fund --loglevel=error) >"$stage.log" 2>&1; then
-      cat "$stage.log" >&2
-      rm -rf "$stage" "$stage.log"
-      fatal "npm ci failed"
-    fi
-    rm -f "$stage.log"
-    rm -rf "$target"
-    mv "$stage" "$target"
-    : >"$target/.installed"
-  fi
-  exec 8>&-
-fi
+# shellcheck source=hack/npm-tool.sh
+. "$hack/npm-tool.sh"
+npm_tool openapi-check "$pkgdir"
+target=$NPM_TOOL_DIR
 OPENAPI_CHECK_MODULES=$target/node_modules exec node "$pkgdir/check.mjs" "$@"
