@@ -175,6 +175,8 @@ struct easel_sse {
 void easel_sse_init(struct easel_sse *p, size_t max_line, easel_sse_fn fn, void *ud);
 /* EASEL_ECANCELED when fn stopped it, EASEL_ELIMIT past max_line. */
 easel_err easel_sse_feed(struct easel_sse *p, const char *buf, size_t n);
+/* Forgets a half-read event (a new connection), keeping the last id. */
+void easel_sse_reset(struct easel_sse *p);
 void easel_sse_cleanup(struct easel_sse *p);
 
 #endif

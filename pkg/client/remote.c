@@ -167,46 +167,22 @@ static easel_err http_failed(struct easel_remote *r, long status, const struct e
     return rc;
 }
 
-/* One request. method "GET" or "POST"; path starts with '/'; body is JSON
- * text or NULL; prefer_s > 0 sends Prefer: wait=N and lengthens the
- * timeout by as much. On 2xx *out is the parsed body. */
-static easel_err call(struct easel_remote *r, const char *method, const char *path,
-                      const char *body, int prefer_s, cJSON **out)
+/* Appends one header line to *l; false when memory ran out (*l is kept). */
+static bool add_hdr(struct curl_slist **l, const char *line)
 {
-    *out = NULL;
-    memset(&r->err, 0, sizeof(r->err));
-    easel_err rc = EASEL_OK;
-    struct curl_slist *hdrs = NULL, *h2;
-    struct easel_buf b;
-    easel_buf_init(&b, MAX_BODY);
-    char *url = easel_asprintf("%s%s", r->base, path);
-    char prefer[40], errbuf[CURL_ERROR_SIZE] = "";
-    int64_t timeout_ms = r->timeout_ms + (int64_t)prefer_s * 1000;
-    if (!url)
-        return EASEL_ENOMEM;
-    static const char *const fixed[] = {"Accept: application/json", "Expect:", NULL};
-    for (size_t i = 0; fixed[i]; i++) {
-        if (!(h2 = curl_slist_append(hdrs, fixed[i])))
-            goto nomem;
-        hdrs = h2;
-    }
-    if (body) {
-        if (!(h2 = curl_slist_append(hdrs, "Content-Type: application/json")))
-            goto nomem;
-        hdrs = h2;
-    }
-    if (prefer_s > 0) {
-        easel_fmt_cut(prefer, sizeof(prefer), "Prefer: wait=%d", prefer_s);
-        if (!(h2 = curl_slist_append(hdrs, prefer)))
-            goto nomem;
-        hdrs = h2;
-    }
-    if (r->auth) {
-        if (!(h2 = curl_slist_append(hdrs, r->auth)))
-            goto nomem;
-        hdrs = h2;
-    }
+    struct curl_slist *n = curl_slist_append(*l, line);
+    if (n)
+        *l = n;
+    return n != NULL;
+}
 
+/* Resets the handle for a request to url with what every request of ours
+ * has: the protocols, no redirects, no signals, the connect timeout, and
+ * the Authorization header appended to hdrs (which the handle then uses). */
+static bool request_base(struct easel_remote *r, const char *url, struct curl_slist **hdrs)
+{
+    if (r->auth && !add_hdr(hdrs, r->auth))
+        return false;
     CURL *c = r->h;
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -216,9 +192,37 @@ static easel_err call(struct easel_remote *r, const char *method, const char *pa
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(r->timeout_ms < 10000 ? r->timeout_ms
                                                                                 : 10000));
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
+    return true;
+}
+
+/* One request. method "GET" or "POST"; path starts with '/'; body is JSON
+ * text or NULL; prefer_s > 0 sends Prefer: wait=N and lengthens the
+ * timeout by as much. On 2xx *out is the parsed body. */
+static easel_err call(struct easel_remote *r, const char *method, const char *path,
+                      const char *body, int prefer_s, cJSON **out)
+{
+    *out = NULL;
+    memset(&r->err, 0, sizeof(r->err));
+    easel_err rc = EASEL_OK;
+    struct curl_slist *hdrs = NULL;
+    struct easel_buf b;
+    easel_buf_init(&b, MAX_BODY);
+    char *url = easel_asprintf("%s%s", r->base, path);
+    char prefer[40], errbuf[CURL_ERROR_SIZE] = "";
+    int64_t timeout_ms = r->timeout_ms + (int64_t)prefer_s * 1000;
+    if (!url)
+        return EASEL_ENOMEM;
+    if (prefer_s > 0)
+        easel_fmt_cut(prefer, sizeof(prefer), "Prefer: wait=%d", prefer_s);
+    if (!add_hdr(&hdrs, "Accept: application/json") || !add_hdr(&hdrs, "Expect:") ||
+        (body && !add_hdr(&hdrs, "Content-Type: application/json")) ||
+        (prefer_s > 0 && !add_hdr(&hdrs, prefer)) || !request_base(r, url, &hdrs))
+        goto nomem;
+
+    CURL *c = r->h;
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
@@ -595,47 +599,27 @@ static size_t on_stream(char *p, size_t sz, size_t n, void *ud)
  * it ended (done, stopped by the caller, or cut short: see f). */
 static easel_err stream_once(struct easel_remote *r, const char *path, struct follow *f)
 {
-    struct curl_slist *hdrs = NULL, *h2;
+    struct curl_slist *hdrs = NULL;
     char last[96], errbuf[CURL_ERROR_SIZE] = "";
     easel_err rc = EASEL_OK;
     char *url = easel_asprintf("%s%s", r->base, path);
     if (!url)
         return EASEL_ENOMEM;
-    if (!(hdrs = curl_slist_append(NULL, "Accept: text/event-stream")))
-        goto nomem;
-    if (f->sse.last_id[0]) {
-        /* resume: exactly the events after the last one shown */
+    /* resume: exactly the events after the last one shown */
+    if (f->sse.last_id[0])
         easel_fmt_cut(last, sizeof(last), "Last-Event-ID: %s", f->sse.last_id);
-        if (!(h2 = curl_slist_append(hdrs, last)))
-            goto nomem;
-        hdrs = h2;
-    }
-    if (r->auth) {
-        if (!(h2 = curl_slist_append(hdrs, r->auth)))
-            goto nomem;
-        hdrs = h2;
-    }
+    if (!add_hdr(&hdrs, "Accept: text/event-stream") ||
+        (f->sse.last_id[0] && !add_hdr(&hdrs, last)) || !request_base(r, url, &hdrs))
+        goto nomem;
     f->status = 0;
     easel_buf_reset(&f->err);
-    easel_buf_reset(&f->sse.line);
-    easel_buf_reset(&f->sse.data);
-    f->sse.event[0] = '\0';
-    f->sse.after_cr = false;
+    easel_sse_reset(&f->sse);
 
     CURL *c = r->h;
     f->h = c;
-    curl_easy_reset(c);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "easel-cli/" EASEL_VERSION);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(r->timeout_ms < 10000 ? r->timeout_ms
-                                                                                : 10000));
     /* no overall timeout: a stream lasts as long as its job */
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)STREAM_SILENCE_S);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stream);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, f);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);

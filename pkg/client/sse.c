@@ -23,6 +23,14 @@ void easel_sse_init(struct easel_sse *p, size_t max_line, easel_sse_fn fn, void 
     p->ud = ud;
 }
 
+void easel_sse_reset(struct easel_sse *p)
+{
+    easel_buf_reset(&p->line);
+    easel_buf_reset(&p->data);
+    p->event[0] = '\0';
+    p->after_cr = false;
+}
+
 void easel_sse_cleanup(struct easel_sse *p)
 {
     easel_buf_cleanup(&p->line);
