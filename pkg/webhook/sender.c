@@ -244,8 +244,24 @@ static bool prepare(struct easel_webhook_sender *w, struct attempt *a)
     return true;
 }
 
+/* Marks each attempt whose transfer has finished with its outcome. */
+static void collect(CURLM *m)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        struct attempt *a = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&a);
+        a->done = true;
+        a->cc = msg->data.result;
+        curl_easy_getinfo(a->h, CURLINFO_RESPONSE_CODE, &a->http);
+    }
+}
+
 /* Runs every prepared attempt to its end, all at once. */
-static void run_all(struct easel_webhook_sender *w, struct attempt *as, size_t n)
+static void run_all(struct attempt *as, size_t n)
 {
     CURLM *m = curl_multi_init();
     int running = 0;
@@ -258,37 +274,16 @@ static void run_all(struct easel_webhook_sender *w, struct attempt *as, size_t n
     for (size_t i = 0; i < n; i++)
         if (!as[i].skip)
             curl_multi_add_handle(m, as[i].h);
-    (void)w;
     do {
         CURLMcode mc = curl_multi_perform(m, &running);
         if (mc == CURLM_OK && running)
             mc = curl_multi_poll(m, NULL, 0, 1000, NULL);
         if (mc != CURLM_OK)
             break;
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            struct attempt *a = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&a);
-            a->done = true;
-            a->cc = msg->data.result;
-            curl_easy_getinfo(a->h, CURLINFO_RESPONSE_CODE, &a->http);
-        }
+        collect(m);
     } while (running);
-    /* one more read for transfers that ended on the last perform */
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(m, &left)) != NULL) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        struct attempt *a = NULL;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&a);
-        a->done = true;
-        a->cc = msg->data.result;
-        curl_easy_getinfo(a->h, CURLINFO_RESPONSE_CODE, &a->http);
-    }
+    /* a perform that failed left its finished transfers unread */
+    collect(m);
     for (size_t i = 0; i < n; i++)
         if (as[i].h)
             curl_multi_remove_handle(m, as[i].h);
@@ -428,7 +423,7 @@ static size_t deliver_batch(struct easel_webhook_sender *w)
         }
         prepare(w, &as[i]);
     }
-    run_all(w, as, n);
+    run_all(as, n);
     for (size_t i = 0; i < n; i++) {
         if (as[i].skip || as[i].h)
             record(w, &as[i]);
