@@ -110,22 +110,19 @@ void api_queues(struct api_ctx *x, struct api_req *r)
 
 void api_dead_list(struct api_ctx *x, struct api_req *r)
 {
-    int limit = 100;
-    const char *v = api_arg(r, "limit");
-    if (v && *v && easel_parse_int(v, 1, 1000, &limit)) {
-        api_error(r, 400, "invalid_query", "limit must be a whole number from 1 to 1000");
+    size_t limit = 100;
+    if (!api_arg_limit(r, &limit))
         return;
-    }
     struct easel_queue *q = api_queue(x, r);
     if (!q)
         return;
-    struct easel_queue_entry *e = calloc((size_t)limit, sizeof(*e));
+    struct easel_queue_entry *e = calloc(limit, sizeof(*e));
     size_t n = 0;
     if (!e) {
         api_error(r, 500, "internal", "out of memory");
         return;
     }
-    easel_err rc = easel_queue_dead_list(q, (size_t)limit, e, &n);
+    easel_err rc = easel_queue_dead_list(q, limit, e, &n);
     if (rc) {
         free(e);
         api_queue_failed(x, r, rc);

@@ -159,6 +159,9 @@ int api_prefer_wait(const struct api_req *r);
 int api_prefer_wait_of(const char *prefer);
 /* RFC 3339 ("2026-11-28T12:00:00Z", "...+01:00", fractions) to wall ms. */
 bool api_parse_rfc3339(const char *s, int64_t *out);
+/* ?limit= (1 to 1000) into *limit, left as it is when absent; false after
+ * answering 400 when it is not one. */
+bool api_arg_limit(struct api_req *r, size_t *limit);
 /* A list cursor "<created_at µs>.<uuid>"; false when it is not one. */
 bool api_parse_cursor(const char *v, int64_t *created_us, char id[EASEL_UUID_LEN + 1]);
 

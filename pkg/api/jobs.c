@@ -514,14 +514,8 @@ void api_jobs_list(struct api_ctx *x, struct api_req *r)
         api_error(r, 400, "invalid_query", "created_after must be an RFC 3339 time");
         return;
     }
-    if ((v = api_arg(r, "limit")) && *v) {
-        int lim;
-        if (easel_parse_int(v, 1, 1000, &lim)) {
-            api_error(r, 400, "invalid_query", "limit must be a whole number from 1 to 1000");
-            return;
-        }
-        q.limit = (size_t)lim;
-    }
+    if (!api_arg_limit(r, &q.limit))
+        return;
     char cursor_id[EASEL_UUID_LEN + 1];
     if ((v = api_arg(r, "cursor")) && *v) {
         if (!api_parse_cursor(v, &q.after_created_us, cursor_id)) {

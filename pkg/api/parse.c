@@ -100,3 +100,17 @@ bool api_parse_cursor(const char *v, int64_t *created_us, char id[EASEL_UUID_LEN
     easel_strlcpy(id, dot + 1, EASEL_UUID_LEN + 1);
     return easel_parse_i64(num, 0, INT64_MAX, created_us) == EASEL_OK && easel_uuid_valid(id);
 }
+
+bool api_arg_limit(struct api_req *r, size_t *limit)
+{
+    const char *v = api_arg(r, "limit");
+    int n;
+    if (!v || !*v)
+        return true;
+    if (easel_parse_int(v, 1, 1000, &n)) {
+        api_error(r, 400, "invalid_query", "limit must be a whole number from 1 to 1000");
+        return false;
+    }
+    *limit = (size_t)n;
+    return true;
+}

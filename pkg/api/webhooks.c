@@ -33,14 +33,8 @@ void api_webhooks_list(struct api_ctx *x, struct api_req *r)
             return;
         }
     }
-    if ((v = api_arg(r, "limit")) && *v) {
-        int lim;
-        if (easel_parse_int(v, 1, 1000, &lim)) {
-            api_error(r, 400, "invalid_query", "limit must be a whole number from 1 to 1000");
-            return;
-        }
-        q.limit = (size_t)lim;
-    }
+    if (!api_arg_limit(r, &q.limit))
+        return;
     if (r->tok && r->tok->owner) {
         q.owner = r->tok->owner;
         q.channel = r->tok->channel;
