@@ -126,14 +126,28 @@ static const char *event_name(const struct easel_event *e)
     return e->to_status ? "status" : "logs";
 }
 
+/* Appends a WebSocket message behind its 4-byte length, which the writer
+ * reads. Takes m. */
+static easel_err ws_message(struct easel_buf *b, cJSON *m)
+{
+    char *text = cJSON_PrintUnformatted(m);
+    cJSON_Delete(m);
+    if (!text)
+        return EASEL_ENOMEM;
+    uint32_t n = (uint32_t)strlen(text);
+    easel_err rc = easel_buf_append(b, &n, sizeof(n));
+    if (!rc)
+        rc = easel_buf_append(b, text, n);
+    free(text);
+    return rc;
+}
+
 /* Appends one frame: "id:/event:/data:" for SSE; for a WebSocket the
  * message {"type":"event","event":name,"id":seq,"job_id":...,"data":...}
- * behind its 4-byte length, which the writer reads. Takes data. */
+ * (ws_message). Takes data. */
 static easel_err frame(struct easel_buf *b, bool ws, const char *name, int64_t seq,
                        const char *job_id, cJSON *data)
 {
-    easel_err rc = EASEL_ENOMEM;
-    char *text = NULL;
     if (!data)
         return EASEL_ENOMEM;
     if (ws) {
@@ -148,26 +162,19 @@ static easel_err frame(struct easel_buf *b, bool ws, const char *name, int64_t s
             cJSON_AddNumberToObject(m, "id", (double)seq);
         cJSON_AddStringToObject(m, "job_id", job_id);
         cJSON_AddItemToObject(m, "data", data);
-        text = cJSON_PrintUnformatted(m);
-        cJSON_Delete(m);
-        if (!text)
-            return EASEL_ENOMEM;
-        uint32_t n = (uint32_t)strlen(text);
-        rc = easel_buf_append(b, &n, sizeof(n));
-        if (!rc)
-            rc = easel_buf_append(b, text, n);
-    } else {
-        text = cJSON_PrintUnformatted(data);
-        cJSON_Delete(data);
-        if (!text)
-            return EASEL_ENOMEM;
-        /* cJSON escapes newlines in strings: the data is one line */
-        if (seq > 0)
-            rc = easel_buf_printf(b, "id: %lld\nevent: %s\ndata: %s\n\n", (long long)seq,
-                                  name, text);
-        else
-            rc = easel_buf_printf(b, "event: %s\ndata: %s\n\n", name, text);
+        return ws_message(b, m);
     }
+    char *text = cJSON_PrintUnformatted(data);
+    cJSON_Delete(data);
+    if (!text)
+        return EASEL_ENOMEM;
+    /* cJSON escapes newlines in strings: the data is one line */
+    easel_err rc;
+    if (seq > 0)
+        rc = easel_buf_printf(b, "id: %lld\nevent: %s\ndata: %s\n\n", (long long)seq, name,
+                              text);
+    else
+        rc = easel_buf_printf(b, "event: %s\ndata: %s\n\n", name, text);
     free(text);
     return rc;
 }
@@ -181,20 +188,6 @@ static easel_err frame_event(struct easel_buf *b, bool ws, const struct easel_ev
     return frame(b, ws, event_name(e), e->seq, job_id, d);
 }
 
-/* A WebSocket control message (subscribed, error, pong). */
-static easel_err ws_message(struct easel_buf *b, cJSON *m)
-{
-    char *text = cJSON_PrintUnformatted(m);
-    cJSON_Delete(m);
-    if (!text)
-        return EASEL_ENOMEM;
-    uint32_t n = (uint32_t)strlen(text);
-    easel_err rc = easel_buf_append(b, &n, sizeof(n));
-    if (!rc)
-        rc = easel_buf_append(b, text, n);
-    free(text);
-    return rc;
-}
 
 static bool is_terminal_change(const struct easel_event *e)
 {
