@@ -33,6 +33,12 @@ cJSON *easel_yaml_to_json(yaml_document_t *doc, const yaml_node_t *n, size_t *bu
  * NULL when a member is missing or the value is not a string. */
 const char *easel_json_str(const cJSON *obj, const char *path);
 
+/* o[key] = v, or null when v is NULL. */
+void easel_json_add_str(cJSON *o, const char *key, const char *v);
+/* o[key] = the RFC 3339 time of wall ms, or null when ms <= 0 or the
+ * calendar cannot say it (never half-written). */
+void easel_json_add_time(cJSON *o, const char *key, int64_t ms);
+
 /* Parses a whole YAML document (aliases refused) into JSON. EASEL_EPARSE
  * with "line N: what" in why; EASEL_ENOMEM. *out is a new object. */
 easel_err easel_yaml_text_to_json(const char *text, size_t len, cJSON **out, char *why,

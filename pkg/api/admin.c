@@ -20,8 +20,8 @@ void api_models(struct api_ctx *x, struct api_req *r)
         return;
     }
     cJSON *o = cJSON_CreateObject();
-    api_add_str(o, "default", g->default_model);
-    api_add_str(o, "source", g->source);
+    easel_json_add_str(o, "default", g->default_model);
+    easel_json_add_str(o, "source", g->source);
     cJSON *ms = cJSON_AddArrayToObject(o, "models");
     for (size_t i = 0; i < g->nmodels; i++) {
         const struct easel_model *m = &g->models[i];
@@ -36,13 +36,13 @@ void api_models(struct api_ctx *x, struct api_req *r)
         } else {
             cJSON_AddNullToObject(e, "endpoint");
         }
-        api_add_str(e, "version", m->version);
+        easel_json_add_str(e, "version", m->version);
         cJSON_AddNumberToObject(e, "timeout_seconds", (double)m->timeout_ms / 1000.0);
         cJSON_AddNumberToObject(e, "max_attempts", m->retry.max_attempts);
         cJSON *fb = cJSON_AddArrayToObject(e, "fallbacks");
         for (size_t k = 0; k < m->nfallback; k++)
             cJSON_AddItemToArray(fb, cJSON_CreateString(m->fallback[k]));
-        api_add_str(e, "preset", m->preset);
+        easel_json_add_str(e, "preset", m->preset);
         if (m->concurrency > 0)
             cJSON_AddNumberToObject(e, "concurrency", m->concurrency);
         else
@@ -131,9 +131,9 @@ void api_dead_list(struct api_ctx *x, struct api_req *r)
     cJSON *o = cJSON_CreateObject(), *items = cJSON_AddArrayToObject(o, "items");
     for (size_t i = 0; i < n; i++) {
         cJSON *d = cJSON_ParseWithLength(e[i].raw, e[i].len), *item = cJSON_CreateObject();
-        api_add_str(item, "id", easel_json_str(d, "id"));
-        api_add_str(item, "reason", easel_json_str(d, "reason"));
-        api_add_str(item, "error", easel_json_str(d, "error"));
+        easel_json_add_str(item, "id", easel_json_str(d, "id"));
+        easel_json_add_str(item, "reason", easel_json_str(d, "reason"));
+        easel_json_add_str(item, "error", easel_json_str(d, "error"));
         const cJSON *at = cJSON_GetObjectItemCaseSensitive(d, "at");
         char ts[40];
         if (cJSON_IsNumber(at) &&

@@ -18,6 +18,7 @@
 #include "easel/api.h"
 #include "easel/queue.h"
 #include "easel/store.h"
+#include "easel/yamljson.h"
 
 enum api_method { M_GET, M_POST, M_PUT, M_DELETE, M_PATCH, M_HEAD, M_OPTIONS, M_OTHER };
 const char *api_method_name(enum api_method m);
@@ -131,10 +132,6 @@ void api_error(struct api_req *r, int status, const char *code, const char *fmt,
 /* 503 with Retry-After, for a dependency that is down */
 void api_unavailable(struct api_req *r, const char *what, const char *detail);
 
-/* o[key] = v, or null when v is NULL; o[key] = RFC 3339 time of wall ms, or
- * null when ms <= 0 (or the calendar cannot say it). */
-void api_add_str(cJSON *o, const char *key, const char *v);
-void api_add_time(cJSON *o, const char *key, int64_t ms);
 
 /* A pool thread's view: its own connections, opened on first use. */
 struct api_ctx {

@@ -27,8 +27,8 @@ cJSON *easel_api_job_view(const char *base_url, const struct easel_job *j)
     cJSON_AddStringToObject(o, "id", j->id);
     cJSON_AddStringToObject(o, "status", easel_status_name(j->status));
     cJSON_AddStringToObject(o, "model", j->model ? j->model : "");
-    api_add_str(o, "result_model", j->result_model);
-    api_add_str(o, "type", j->type);
+    easel_json_add_str(o, "result_model", j->result_model);
+    easel_json_add_str(o, "type", j->type);
     /* the intake's fields are the input; its images are listed apart */
     cJSON *fields = cJSON_DetachItemFromObjectCaseSensitive(input, "fields");
     cJSON *images = cJSON_DetachItemFromObjectCaseSensitive(input, "images");
@@ -38,13 +38,13 @@ cJSON *easel_api_job_view(const char *base_url, const struct easel_job *j)
     cJSON_AddItemToObject(o, "images", cJSON_IsArray(images) ? images : cJSON_CreateArray());
     if (!cJSON_IsArray(images))
         cJSON_Delete(images);
-    api_add_str(o, "owner", j->owner);
-    api_add_str(o, "channel", j->channel);
+    easel_json_add_str(o, "owner", j->owner);
+    easel_json_add_str(o, "channel", j->channel);
     cJSON *meta = j->metadata ? cJSON_Parse(j->metadata) : NULL;
     cJSON_AddItemToObject(o, "metadata", meta ? meta : cJSON_CreateNull());
     cJSON_AddNumberToObject(o, "priority", j->priority);
-    api_add_str(o, "idempotency_key", j->idempotency_key);
-    api_add_str(o, "webhook", j->webhook);
+    easel_json_add_str(o, "idempotency_key", j->idempotency_key);
+    easel_json_add_str(o, "webhook", j->webhook);
     if (j->webhook) {
         unsigned ev = j->webhook_events ? j->webhook_events : EASEL_WEBHOOK_EV_DEFAULT;
         cJSON *f = cJSON_AddArrayToObject(o, "webhook_events_filter");
@@ -59,9 +59,9 @@ cJSON *easel_api_job_view(const char *base_url, const struct easel_job *j)
     cJSON_AddNumberToObject(att, "max", j->max_attempts);
     if (j->error_class || j->error_reason || j->error_message) {
         cJSON *e = cJSON_AddObjectToObject(o, "error");
-        api_add_str(e, "class", j->error_class);
-        api_add_str(e, "reason", j->error_reason);
-        api_add_str(e, "message", j->error_message);
+        easel_json_add_str(e, "class", j->error_class);
+        easel_json_add_str(e, "reason", j->error_reason);
+        easel_json_add_str(e, "message", j->error_message);
     } else {
         cJSON_AddNullToObject(o, "error");
     }
@@ -72,14 +72,14 @@ cJSON *easel_api_job_view(const char *base_url, const struct easel_job *j)
         for (const cJSON *v = outs->child; v; v = v->next) {
             cJSON *x = cJSON_CreateObject();
             const char *url = easel_json_str(v, "presigned_url");
-            api_add_str(x, "name", easel_json_str(v, "variant"));
-            api_add_str(x, "format", easel_json_str(v, "format"));
+            easel_json_add_str(x, "name", easel_json_str(v, "variant"));
+            easel_json_add_str(x, "format", easel_json_str(v, "format"));
             static const char *const nums[] = {"width", "height", "bytes"};
             for (size_t k = 0; k < 3; k++) {
                 const cJSON *n = cJSON_GetObjectItemCaseSensitive(v, nums[k]);
                 cJSON_AddNumberToObject(x, nums[k], cJSON_IsNumber(n) ? n->valuedouble : 0);
             }
-            api_add_str(x, "url", url ? url : easel_json_str(v, "url"));
+            easel_json_add_str(x, "url", url ? url : easel_json_str(v, "url"));
             cJSON_AddItemToArray(vs, x);
         }
     } else {
@@ -105,18 +105,18 @@ cJSON *easel_api_job_view(const char *base_url, const struct easel_job *j)
         cJSON_AddNumberToObject(m, "provider_seconds", pd->valuedouble / 1000.0);
     else
         cJSON_AddNullToObject(m, "provider_seconds");
-    api_add_time(o, "created_at", j->created_ms);
-    api_add_time(o, "started_at", j->started_ms);
-    api_add_time(o, "completed_at", easel_status_terminal(j->status) ? j->finished_ms : 0);
-    api_add_time(o, "run_at", j->status == EASEL_STATUS_QUEUED || j->status == EASEL_STATUS_RETRYING
+    easel_json_add_time(o, "created_at", j->created_ms);
+    easel_json_add_time(o, "started_at", j->started_ms);
+    easel_json_add_time(o, "completed_at", easel_status_terminal(j->status) ? j->finished_ms : 0);
+    easel_json_add_time(o, "run_at", j->status == EASEL_STATUS_QUEUED || j->status == EASEL_STATUS_RETRYING
                               ? j->run_after_ms : 0);
     cJSON *u = cJSON_AddObjectToObject(o, "urls");
     char *g = easel_asprintf("%s/v1/jobs/%s", base_url, j->id);
     char *c = easel_asprintf("%s/v1/jobs/%s/cancel", base_url, j->id);
     char *ev = easel_asprintf("%s/v1/jobs/%s/events", base_url, j->id);
-    api_add_str(u, "get", g);
-    api_add_str(u, "cancel", c);
-    api_add_str(u, "events", ev);
+    easel_json_add_str(u, "get", g);
+    easel_json_add_str(u, "cancel", c);
+    easel_json_add_str(u, "events", ev);
     free(g);
     free(c);
     free(ev);

@@ -181,23 +181,6 @@ void api_error(struct api_req *r, int status, const char *code, const char *fmt,
     api_reply_json(r, status, o);
 }
 
-void api_add_str(cJSON *o, const char *key, const char *v)
-{
-    if (v)
-        cJSON_AddStringToObject(o, key, v);
-    else
-        cJSON_AddNullToObject(o, key);
-}
-
-void api_add_time(cJSON *o, const char *key, int64_t ms)
-{
-    char ts[40];
-    if (ms > 0 && easel_format_time(ms, ts, sizeof(ts)) == EASEL_OK)
-        cJSON_AddStringToObject(o, key, ts);
-    else
-        cJSON_AddNullToObject(o, key);
-}
-
 void api_unavailable(struct api_req *r, const char *what, const char *detail)
 {
     api_error(r, 503, "unavailable", "%s is unavailable: %s", what, detail ? detail : "");

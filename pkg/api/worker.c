@@ -28,7 +28,7 @@ static cJSON *status_view(const struct easel_api_worker_state *ws)
     cJSON_AddBoolToObject(o, "paused", ws->paused);
     cJSON_AddNumberToObject(o, "concurrency", ws->concurrency);
     cJSON_AddNumberToObject(o, "active", ws->slots_used);
-    api_add_time(o, "started_at", ws->started_ms);
+    easel_json_add_time(o, "started_at", ws->started_ms);
     int64_t up = ws->started_ms > 0 ? easel_wall_ms() - ws->started_ms : 0;
     cJSON_AddNumberToObject(o, "uptime_seconds", (double)(up > 0 ? up : 0) / 1000.0);
     return o;
@@ -268,8 +268,8 @@ void api_worker_workers(struct api_ctx *x, struct api_req *r)
             cJSON_AddStringToObject(a, "worker", jobs[i]->worker);
         else
             cJSON_AddNullToObject(a, "worker");
-        api_add_time(a, "started_at", jobs[i]->started_ms);
-        api_add_time(a, "heartbeat_at", jobs[i]->heartbeat_ms);
+        easel_json_add_time(a, "started_at", jobs[i]->started_ms);
+        easel_json_add_time(a, "heartbeat_at", jobs[i]->heartbeat_ms);
         cJSON_AddItemToArray(att, a);
     }
     easel_store_jobs_free(jobs, n);

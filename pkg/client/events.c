@@ -8,31 +8,20 @@
 #include <string.h>
 
 #include "easel/client.h"
-
-static void add_str(cJSON *o, const char *key, const char *v)
-{
-    if (v)
-        cJSON_AddStringToObject(o, key, v);
-    else
-        cJSON_AddNullToObject(o, key);
-}
+#include "easel/yamljson.h"
 
 cJSON *easel_event_to_json(const struct easel_event *e)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o)
         return NULL;
-    char ts[40];
     cJSON_AddNumberToObject(o, "seq", (double)e->seq);
-    if (e->at_ms > 0 && easel_format_time(e->at_ms, ts, sizeof(ts)) == EASEL_OK)
-        cJSON_AddStringToObject(o, "at", ts);
-    else
-        cJSON_AddNullToObject(o, "at");
-    add_str(o, "from", e->from_status);
-    add_str(o, "to", e->to_status);
+    easel_json_add_time(o, "at", e->at_ms);
+    easel_json_add_str(o, "from", e->from_status);
+    easel_json_add_str(o, "to", e->to_status);
     cJSON_AddNumberToObject(o, "attempt", e->attempt);
-    add_str(o, "reason", e->reason);
-    add_str(o, "message", e->message);
+    easel_json_add_str(o, "reason", e->reason);
+    easel_json_add_str(o, "message", e->message);
     /* before progress events every row was a status change */
     cJSON_AddStringToObject(o, "kind", e->kind ? e->kind : "status");
     cJSON *data = e->data ? cJSON_Parse(e->data) : NULL;

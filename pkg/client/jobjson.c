@@ -6,28 +6,7 @@
 #include <string.h>
 
 #include "easel/client.h"
-
-static void add_time(cJSON *o, const char *key, int64_t ms)
-{
-    if (ms <= 0) {
-        cJSON_AddNullToObject(o, key);
-        return;
-    }
-    char ts[40];
-    /* a time the calendar cannot express shows as null, never half-written */
-    if (easel_format_time(ms, ts, sizeof(ts)) != EASEL_OK)
-        cJSON_AddNullToObject(o, key);
-    else
-        cJSON_AddStringToObject(o, key, ts);
-}
-
-static void add_str(cJSON *o, const char *key, const char *v)
-{
-    if (v)
-        cJSON_AddStringToObject(o, key, v);
-    else
-        cJSON_AddNullToObject(o, key);
-}
+#include "easel/yamljson.h"
 
 /* Embeds JSON text as a value (null when absent or unparsable). */
 static void add_json(cJSON *o, const char *key, const char *text)
@@ -45,31 +24,31 @@ cJSON *easel_job_to_json(const struct easel_job *j)
     if (!o)
         return NULL;
     cJSON_AddStringToObject(o, "id", j->id);
-    add_str(o, "type", j->type);
-    add_str(o, "model", j->model);
-    add_str(o, "result_model", j->result_model);
+    easel_json_add_str(o, "type", j->type);
+    easel_json_add_str(o, "model", j->model);
+    easel_json_add_str(o, "result_model", j->result_model);
     cJSON_AddStringToObject(o, "status", easel_status_name(j->status));
     cJSON_AddNumberToObject(o, "attempts", j->attempts);
     cJSON_AddNumberToObject(o, "max_attempts", j->max_attempts);
     cJSON_AddNumberToObject(o, "priority", j->priority);
     if (j->error_class || j->error_message) {
         cJSON *e = cJSON_AddObjectToObject(o, "error");
-        add_str(e, "class", j->error_class);
-        add_str(e, "reason", j->error_reason);
-        add_str(e, "message", j->error_message);
+        easel_json_add_str(e, "class", j->error_class);
+        easel_json_add_str(e, "reason", j->error_reason);
+        easel_json_add_str(e, "message", j->error_message);
     } else {
         cJSON_AddNullToObject(o, "error");
     }
-    add_str(o, "channel", j->channel);
-    add_str(o, "owner", j->owner);
-    add_str(o, "idempotency_key", j->idempotency_key);
-    add_str(o, "worker", j->worker);
-    add_time(o, "created_at", j->created_ms);
-    add_time(o, "updated_at", j->updated_ms);
-    add_time(o, "dispatched_at", j->dispatched_ms);
-    add_time(o, "started_at", j->started_ms);
-    add_time(o, "finished_at", j->finished_ms);
-    add_time(o, "run_after", j->run_after_ms);
+    easel_json_add_str(o, "channel", j->channel);
+    easel_json_add_str(o, "owner", j->owner);
+    easel_json_add_str(o, "idempotency_key", j->idempotency_key);
+    easel_json_add_str(o, "worker", j->worker);
+    easel_json_add_time(o, "created_at", j->created_ms);
+    easel_json_add_time(o, "updated_at", j->updated_ms);
+    easel_json_add_time(o, "dispatched_at", j->dispatched_ms);
+    easel_json_add_time(o, "started_at", j->started_ms);
+    easel_json_add_time(o, "finished_at", j->finished_ms);
+    easel_json_add_time(o, "run_after", j->run_after_ms);
     add_json(o, "payload", j->payload);
     add_json(o, "input", j->input);
     add_json(o, "metadata", j->metadata);

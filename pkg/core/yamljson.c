@@ -182,3 +182,20 @@ easel_err easel_yaml_text_to_json(const char *text, size_t len, cJSON **out,
     *out = j;
     return EASEL_OK;
 }
+
+void easel_json_add_str(cJSON *o, const char *key, const char *v)
+{
+    if (v)
+        cJSON_AddStringToObject(o, key, v);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+void easel_json_add_time(cJSON *o, const char *key, int64_t ms)
+{
+    char ts[40];
+    if (ms > 0 && easel_format_time(ms, ts, sizeof(ts)) == EASEL_OK)
+        cJSON_AddStringToObject(o, key, ts);
+    else
+        cJSON_AddNullToObject(o, key);
+}
