@@ -17,6 +17,7 @@
 #include "easel/kubejob.h"
 #include "easel/leader.h"
 #include "easel/runner.h"
+#include "easel/telemetry.h"
 #include "easel/webhook.h"
 #include "easel/worker.h"
 #include "settings.h"
@@ -176,6 +177,8 @@ int mode_controller(struct settings *s, char **args, int nargs)
             goto out;
         }
     }
+    /* without election every replica does the leader's duties */
+    easel_metric_set(EASEL_M_LEADER, NULL, s->leader_elect ? 0 : 1);
     if (s->leader_elect) {
         char host[128];
         host_name(host, sizeof(host));

@@ -27,7 +27,12 @@ struct easel_api_worker_state {
     int concurrency;    /* attempts held at once */
     int slots_used;     /* held now (running, waiting, handed over) */
     int64_t started_ms; /* wall clock */
+    bool draining;      /* stopping: finishing running attempts, claiming nothing */
+    int64_t loop_age_ms; /* since the main loop last went round; -1: no loop */
 };
+/* /healthz answers 503 when the main loop has not gone round for this long
+ * (it wakes at least once a second, whatever the load). */
+#define EASEL_API_LOOP_STALL_MS 60000
 struct easel_api_hooks {
     void *ud;
     /* The registry in force: a new reference (easel_registry_unref). */

@@ -250,6 +250,12 @@ struct easel_queue_stats {
 easel_err easel_queue_stats(struct easel_queue *q,
                             struct easel_queue_stats *out);
 
+/* *age_ms: how long the entry next to be claimed has waited, counted from
+ * the first call that saw it there (producers' entries carry no time), or
+ * -1 when nothing is pending. Records that sighting in Redis, so replicas
+ * agree; the age is short by at most the interval between calls. */
+easel_err easel_queue_oldest_age(struct easel_queue *q, int64_t *age_ms);
+
 /* Reads up to max dead letters (newest first) as JSON strings (malloc'd, in
  * out[].raw; free with easel_queue_entries_free). */
 easel_err easel_queue_dead_list(struct easel_queue *q, size_t max,

@@ -374,4 +374,25 @@ easel_err easel_store_webhook_redeliver(struct easel_store *s, const char *webho
                                         const char *owner, const char *channel,
                                         struct easel_webhook_delivery **out);
 
+/* ------------------------------------------------------ the metric outbox */
+
+/* Takes (deletes) up to max rows of the metric outbox, oldest first, and
+ * calls fn for each with its kind ("status" or "attempt"), model and JSON
+ * data. Rows locked by another replica's take are skipped. *n counts the
+ * rows taken. fn runs after the rows are gone: the caller counts them in
+ * memory, so a crash loses them with the process's other counters. */
+typedef void (*easel_store_metric_fn)(void *ud, const char *kind, const char *model,
+                                      const char *data);
+easel_err easel_store_metric_take(struct easel_store *s, size_t max, easel_store_metric_fn fn,
+                                  void *ud, size_t *n);
+/* Adds an "attempt" row: the figures (JSON object text) of one attempt. */
+easel_err easel_store_metric_figures(struct easel_store *s, const char *job_id,
+                                     const char *model, const char *figures);
+/* Deletes rows older than max_age_s that no scrape took (a controller
+ * without /metrics, or never scraped); *n (may be NULL) counts them. */
+easel_err easel_store_metric_expire(struct easel_store *s, int64_t max_age_s, size_t *n);
+/* Jobs per status, for the statuses a job leaves (queued, dispatched,
+ * running, retrying); the final ones are left 0. */
+easel_err easel_store_job_counts(struct easel_store *s, int64_t counts[EASEL_STATUS_COUNT]);
+
 #endif

@@ -219,10 +219,27 @@ void api_dead_delete(struct api_ctx *x, struct api_req *r)
 
 /* ------------------------------------------------------ health, readiness */
 
+/* Liveness: the process serves, and the controller's main loop (which
+ * wakes at least once a second) is going round. A loop stuck for a minute
+ * (a hung call, a deadlock) is worth a restart; a dependency that is down
+ * is not, so nothing here touches Redis or Postgres. */
 void api_healthz(struct api_ctx *x, struct api_req *r)
 {
-    (void)x;
     static const char ok[] = "{\"status\":\"ok\"}";
+    const struct easel_api_hooks *h = &x->o->hooks;
+    if (h->worker_state) {
+        struct easel_api_worker_state ws;
+        memset(&ws, 0, sizeof(ws));
+        ws.loop_age_ms = -1;
+        h->worker_state(h->ud, &ws);
+        if (ws.loop_age_ms > EASEL_API_LOOP_STALL_MS) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "status", "stalled");
+            cJSON_AddNumberToObject(o, "loop_age_seconds", (double)(ws.loop_age_ms / 1000));
+            api_reply_json(r, 503, o);
+            return;
+        }
+    }
     api_reply_text(r, 200, "application/json", ok, sizeof(ok) - 1, true);
 }
 
@@ -259,6 +276,16 @@ void api_readyz(struct api_ctx *x, struct api_req *r)
     }
     if (!probe.resp_static)
         free(probe.resp);
+    /* a draining replica leaves the Service while it finishes its attempts */
+    const struct easel_api_hooks *h = &x->o->hooks;
+    if (h->worker_state) {
+        struct easel_api_worker_state ws;
+        memset(&ws, 0, sizeof(ws));
+        h->worker_state(h->ud, &ws);
+        if (ws.draining)
+            ready = false;
+        cJSON_AddStringToObject(checks, "controller", ws.draining ? "draining" : "ok");
+    }
     cJSON_AddStringToObject(o, "status", ready ? "ready" : "not_ready");
     cJSON_AddItemToObject(o, "checks", checks);
     api_reply_json(r, ready ? 200 : 503, o);

@@ -281,6 +281,8 @@ void api_webhooks_list(struct api_ctx *x, struct api_req *r);
 void api_webhooks_redeliver(struct api_ctx *x, struct api_req *r);
 void api_healthz(struct api_ctx *x, struct api_req *r);
 void api_readyz(struct api_ctx *x, struct api_req *r);
+/* metrics.c */
+void api_metrics(struct api_ctx *x, struct api_req *r);
 void api_openapi(struct api_ctx *x, struct api_req *r);
 void api_worker_start(struct api_ctx *x, struct api_req *r);
 void api_worker_stop(struct api_ctx *x, struct api_req *r);

@@ -47,9 +47,10 @@ const struct api_route api_routes[] = {
     {M_PUT, "/worker/config", A, api_worker_config_put, false},
     {M_GET, "/worker/stats", R, api_worker_stats, false},
     {M_GET, "/worker/workers", R, api_worker_workers, false},
-    {M_GET, "/health", OPEN, api_healthz, true},
+    {M_GET, "/health", OPEN, api_worker_health, true},
     {M_GET, "/healthz", OPEN, api_healthz, true},
     {M_GET, "/readyz", OPEN, api_readyz, true},
+    {M_GET, "/metrics", R, api_metrics, false},
     {M_GET, "/openapi.json", OPEN, api_openapi, true},
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);

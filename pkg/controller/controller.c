@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "controller_int.h"
+#include "easel/telemetry.h"
 #include "easel/kube.h"
 #include "easel/leader.h"
 
@@ -94,6 +95,8 @@ static easel_err apply_registry(struct ctl *c, const char *text, size_t len,
         }
         if (!initial)
             configmap_event(c, "Warning", "RegistryRejected", all.data ? all.data : "rejected");
+        easel_metric_add(EASEL_M_REGISTRY_RELOADS, (const char *const[]){"rejected"}, 1);
+        easel_metric_set(EASEL_M_REGISTRY_VALID, NULL, 0);
         easel_buf_cleanup(&all);
         easel_diags_cleanup(&d);
         return rc;
@@ -123,6 +126,9 @@ static easel_err apply_registry(struct ctl *c, const char *text, size_t len,
                   "applied: %zu models, %zu presets, %zu payload rules; default model %s",
                   r->nmodels, r->npresets, r->npayloads, r->default_model);
     configmap_event(c, "Normal", "RegistryApplied", msg);
+    easel_metric_add(EASEL_M_REGISTRY_RELOADS, (const char *const[]){"applied"}, 1);
+    easel_metric_add(EASEL_M_REGISTRY_GENERATION, NULL, 1);
+    easel_metric_set(EASEL_M_REGISTRY_VALID, NULL, 1);
     return EASEL_OK;
 }
 
@@ -139,6 +145,8 @@ static easel_err load_registry(struct ctl *c, bool initial,
         easel_log_kv(EASEL_LOG_ERROR, NULL, (const char *const[]){"registry", path, NULL},
                      "registry rejected: cannot read it (%s); %s", easel_strerror(rc),
                      initial ? "cannot start" : "keeping the last good registry");
+        easel_metric_add(EASEL_M_REGISTRY_RELOADS, (const char *const[]){"rejected"}, 1);
+        easel_metric_set(EASEL_M_REGISTRY_VALID, NULL, 0);
         if (initial)
             easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_REGISTRY_INVALID,
                             "cannot read the model registry %s: %s", path,
@@ -235,6 +243,8 @@ static void drain_configmap(struct ctl *c)
                          "registry rejected: the ConfigMap has no key models.yaml; keeping the last good registry");
             configmap_event(c, "Warning", "RegistryRejected",
                             "rejected: the ConfigMap has no key models.yaml; the last good registry stays in force");
+            easel_metric_add(EASEL_M_REGISTRY_RELOADS, (const char *const[]){"rejected"}, 1);
+            easel_metric_set(EASEL_M_REGISTRY_VALID, NULL, 0);
         } else if (!c->reg_text || strcmp(text, c->reg_text) != 0) {
             apply_registry(c, text, strlen(text), source, false, NULL);
         }
@@ -545,8 +555,10 @@ static void api_worker_state(void *ud, struct easel_api_worker_state *out)
     out->paused = c->paused;
     out->concurrency = c->concurrency;
     out->slots_used = c->slots_used;
+    out->draining = c->stopping;
     pthread_mutex_unlock(&c->mu);
     out->started_ms = c->started_wall_ms;
+    out->loop_age_ms = easel_now_ms() - atomic_load(&c->loop_tick_ms);
 }
 
 static void api_set_paused(void *ud, bool paused)
@@ -608,6 +620,7 @@ easel_err easel_controller_run(const struct easel_controller_opts *o,
     c.wake_fd = -1;
     c.concurrency = o->concurrency;
     c.started_wall_ms = easel_wall_ms();
+    atomic_store(&c.loop_tick_ms, easel_now_ms());
     pthread_mutex_init(&c.mu, NULL);
     pthread_cond_init(&c.slot_cv, NULL);
     rc = make_id(&c, err);
@@ -699,6 +712,7 @@ easel_err easel_controller_run(const struct easel_controller_opts *o,
         pf[npf++] = (struct pollfd){.fd = ino, .events = POLLIN};
         pf[npf++] = (struct pollfd){.fd = c.cmw ? easel_kube_watch_fd(c.cmw) : -1,
                                     .events = POLLIN};
+        atomic_store(&c.loop_tick_ms, easel_now_ms());
         int pr = poll(pf, (nfds_t)npf, (int)poll_timeout(&c));
         if (pr < 0 && errno != EINTR) {
             easel_error_log(NULL, "poll failed: %s", strerror(errno));

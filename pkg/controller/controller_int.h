@@ -7,6 +7,7 @@
 #define EASEL_CONTROLLER_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "easel/controller.h"
 #include "easel/queue.h"
@@ -66,6 +67,7 @@ struct ctl {
     int concurrency;                 /* starts as o->concurrency; the API may change it */
     bool paused;                     /* the API's /worker/stop: no new claims */
     int64_t started_wall_ms;
+    _Atomic int64_t loop_tick_ms;    /* easel_now_ms() of the main loop's last round */
     struct easel_api *http;          /* the HTTP API, or NULL */
     struct easel_webhook_sender *hooks; /* the webhook sender, or NULL */
     int wake_fd;                     /* eventfd: claimer -> main */

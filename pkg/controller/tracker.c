@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "controller_int.h"
+#include "easel/telemetry.h"
 #include "easel/worker.h"
 
 #define B(s) EASEL_STATUS_BIT(EASEL_STATUS_##s)
@@ -268,8 +269,12 @@ static bool gate_open(struct ctl *c, struct tracked *t, const struct easel_model
         } else if (ok && !t->slot_model) {
             t->slot_model = easel_strdup(am->id);
         }
-        if (!ok)
+        if (!ok) {
+            if (t->state != T_WAIT_SLOT) /* once per wait, not per look */
+                easel_metric_add(EASEL_M_GATE_WAITS,
+                                 (const char *const[]){am->id, "concurrency"}, 1);
             return false;
+        }
     }
     if (am->rate_requests > 0) {
         bool ok = true;
@@ -279,6 +284,7 @@ static bool gate_open(struct ctl *c, struct tracked *t, const struct easel_model
             !ok) {
             release_slot(c, t);
             t->gate_until = easel_now_ms() + wait;
+            easel_metric_add(EASEL_M_GATE_WAITS, (const char *const[]){am->id, "rate"}, 1);
             easel_debug(t->id, "model %s is at its rate limit; dispatch in %lld ms", am->id,
                         (long long)wait);
             return false;

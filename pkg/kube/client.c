@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "easel/telemetry.h"
 #include "easel/yamljson.h"
 #include "kube_int.h"
 
@@ -374,6 +375,12 @@ static easel_err request(struct easel_kube *k, enum verb v, const char *path,
     }
     if (cr != CURLE_OK || status >= 400)
         k->stats.errors++;
+    static const char *const verbs[] = {[V_GET] = "get", [V_LIST] = "list",
+                                        [V_CREATE] = "create", [V_UPDATE] = "update",
+                                        [V_PATCH] = "patch", [V_DELETE] = "delete"};
+    char scode[16];
+    (void)easel_snprintf(scode, sizeof(scode), "%ld", cr == CURLE_OK ? status : 0L);
+    easel_metric_add(EASEL_M_KUBE_REQUESTS, (const char *const[]){verbs[v], scode}, 1);
     /* the handle must not point at this stack frame's buffers afterwards */
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);

@@ -20,6 +20,7 @@
 
 #include "kube_int.h"
 #include "easel/leader.h"
+#include "easel/telemetry.h"
 
 struct easel_leader {
     struct easel_kube *api;
@@ -95,6 +96,7 @@ static void become(struct easel_leader *l, bool leader, const char *why)
     if (atomic_load(&l->leader) == leader)
         return;
     atomic_store(&l->leader, leader);
+    easel_metric_set(EASEL_M_LEADER, NULL, leader);
     if (leader)
         easel_info(NULL, "leader election: %s is now the leader of lease %s/%s", l->id,
                    l->ns, l->name);

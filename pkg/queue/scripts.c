@@ -305,6 +305,24 @@ static const char stats_lua[] =
     "        redis.call('ZCARD', KEYS[3]), redis.call('ZCARD', KEYS[4]),\n"
     "        redis.call('LLEN', KEYS[5]), redis.call('ZCARD', KEYS[2])}\n";
 
+/* oldest: KEYS pending. The age in ms of the entry at the claiming end,
+ * counted from when a scrape first saw it there: producers' entries carry
+ * no time of their own. The sighting (the entry's SHA-1 and the time) is
+ * kept beside the list so every replica, and a restarted one, reports the
+ * same age. Returns -1 when the list is empty. */
+static const char oldest_lua[] =
+    LUA_NOW
+    "local mk = KEYS[1] .. ':oldest'\n"
+    "local e = redis.call('LINDEX', KEYS[1], -1)\n"
+    "if not e then redis.call('DEL', mk) return -1 end\n"
+    "local h = redis.sha1hex(e)\n"
+    "local cur = redis.call('GET', mk)\n"
+    "if cur and string.sub(cur, 1, 40) == h then\n"
+    "  return now - tonumber(string.sub(cur, 42))\n"
+    "end\n"
+    "redis.call('SET', mk, h .. ' ' .. now, 'EX', 604800)\n"
+    "return 0\n";
+
 /* breaker_allow: KEYS breaker; ARGV cooldown_ms. A hash {state, fails,
  * until}. Closed: allowed. Open before `until`: refused, with the time
  * left. Open after it: half-open, and this caller is the one probe; the
@@ -415,4 +433,5 @@ const struct queue_script queue_scripts[QUEUE_SCRIPT_COUNT] = {
     [QUEUE_SCRIPT_RATE_TAKE] = {"rate_take", rate_take_lua},
     [QUEUE_SCRIPT_SLOT_TAKE] = {"slot_take", slot_take_lua},
     [QUEUE_SCRIPT_BREAKERS] = {"breakers", breakers_lua},
+    [QUEUE_SCRIPT_OLDEST] = {"oldest", oldest_lua},
 };

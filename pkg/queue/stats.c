@@ -1,8 +1,8 @@
 /*
  * stats.c - read-only views of a queue: the counters that `easel list`,
  * /metrics and tests show, and the dead letters for a person to inspect.
- * Nothing here changes state, so these are safe to call from any tool at
- * any time.
+ * Nothing here changes the queue, so these are safe to call from any tool
+ * at any time (the oldest entry's age keeps a sighting beside the list).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +51,32 @@ easel_err easel_queue_stats(struct easel_queue *q,
         *field[i] = r->element[i]->integer;
     }
 done:
+    freeReplyObject(r);
+out:
+    queue_argv_cleanup(&a);
+    return rc;
+}
+
+easel_err easel_queue_oldest_age(struct easel_queue *q, int64_t *age_ms)
+{
+    struct queue_argv a;
+    redisReply *r = NULL;
+    easel_err rc;
+
+    if (age_ms)
+        *age_ms = -1;
+    if (!q || !age_ms)
+        return q ? queue_invalid(q, "queue oldest: no output") : EASEL_EINVAL;
+    queue_argv_init(&a);
+    queue_argv_script(&a, q, QUEUE_SCRIPT_OLDEST, 1);
+    queue_argv_key(&a, q, QK_PENDING);
+    rc = queue_exec(q, &a, "oldest", &r);
+    if (rc)
+        goto out;
+    if (r->type != REDIS_REPLY_INTEGER)
+        rc = queue_bad_reply(q, "oldest", r);
+    else
+        *age_ms = r->integer;
     freeReplyObject(r);
 out:
     queue_argv_cleanup(&a);

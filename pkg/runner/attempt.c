@@ -191,6 +191,7 @@ int easel_runner_run(const struct easel_runner_opts *o, const char *job_id)
 out:
     if (a.hb_on)
         runner_heartbeat_stop(&a.hb);
+    runner_fig_flush(&a);
     easel_queue_free(a.limits_q);
     runner_write_termination(&a);
     free(result);

@@ -40,9 +40,12 @@ static easel_err fetch_image(struct attempt *a, const char *url, struct easel_im
     if (rc)
         return rc;
     *bytes = (int64_t)len;
+    runner_fig_source(a, (int64_t)len);
     struct easel_image_limits lim = a->o->limits;
     lim.extra_formats |= a->reg->input_formats;
+    int64_t t0 = easel_now_ms();
     rc = easel_image_load(data, len, &lim, img, &a->err);
+    runner_fig_image(a, easel_now_ms() - t0, rc == EASEL_OK);
     free(data);
     return rc;
 }

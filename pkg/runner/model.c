@@ -139,7 +139,10 @@ static easel_err run_local(struct attempt *a, const struct easel_model *m,
                              "stopped while the stand-in model ran");
         goto out;
     }
+    int64_t t0 = easel_now_ms();
     rc = easel_image_stage(src->img[0], src->img[1], &p, &out->img, &a->err);
+    runner_fig_image(a, easel_now_ms() - t0, rc == EASEL_OK);
+    runner_fig_generation(a, rc == EASEL_OK);
 out:
     cJSON_Delete(rendered);
     return rc;
@@ -165,6 +168,7 @@ easel_err runner_model_run(struct attempt *a, const struct easel_model *m,
                          "model %s cannot be used (%s); failing over to %s now", m->id,
                          a->err.msg, next->id);
             easel_error_clear(&a->err);
+            runner_fig_failover(a, m->id, next->id);
             m = next;
             if ((rc = take_gates(a, m)))
                 return rc;

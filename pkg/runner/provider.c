@@ -259,7 +259,10 @@ easel_err runner_provider_call(struct attempt *a, const struct easel_model *m,
     if (probe)
         easel_info(a->job->id, "circuit breaker for %s is half-open: this call is the probe",
                    endpoint);
+    int64_t t0 = easel_now_ms();
     rc = call_provider(a, m, src, out);
+    runner_fig_call(a, m, easel_now_ms() - t0, rc ? &a->err : NULL);
+    runner_fig_generation(a, rc == EASEL_OK);
     if (bq && !*a->stop && (rc == EASEL_OK || breaker_counts(&a->err) || probe))
         breaker_tell(a, bq, endpoint, rc, probe);
 out:

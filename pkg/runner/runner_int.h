@@ -95,6 +95,7 @@ struct attempt {
     double prov_percent;             /* and its percent (-1: none) */
     size_t logs_off;                 /* bytes of the provider's logs sent */
     bool logs_turn;                  /* logs go before the status next time */
+    cJSON *figures;                  /* figures.c: what the attempt measured */
     struct easel_error err;          /* why the attempt failed */
     int code;                        /* enum easel_exit */
     const char *final;               /* the job's state as the summary names it */
@@ -119,6 +120,23 @@ void runner_call_begin(struct attempt *a);
 void runner_call_progress(void *ud, const struct easel_call_progress *p);
 /* Records an "output" event with data (taken): one stored variant. */
 void runner_output_event(struct attempt *a, cJSON *data);
+
+/* ---------------------------------------------------------- figures.c */
+
+/* The attempt's figures for /metrics (see figures.c); each adds to
+ * a->figures and never fails the attempt. */
+void runner_fig_image(struct attempt *a, int64_t ms, bool ok); /* decode, resize, encode */
+void runner_fig_source(struct attempt *a, int64_t bytes);
+/* ratio: source bytes over all variants' bytes; sizes {variant: bytes} */
+void runner_fig_output(struct attempt *a, double ratio, const cJSON *sizes);
+/* err: NULL when the call succeeded */
+void runner_fig_call(struct attempt *a, const struct easel_model *m, int64_t ms,
+                     const struct easel_error *err);
+void runner_fig_failover(struct attempt *a, const char *from, const char *to);
+void runner_fig_generation(struct attempt *a, bool ok);
+/* Writes the figures as an "attempt" row of the metric outbox (best
+ * effort) and frees them. */
+void runner_fig_flush(struct attempt *a);
 
 /* ---------------------------------------------------------- fetch.c */
 

@@ -152,6 +152,8 @@ static void image_metrics(cJSON *res, struct outputs *o, const struct runner_sou
         cJSON_Delete(o->sizes);
     o->sizes = NULL;
     cJSON_AddNumberToObject(im, "compression_ratio", total > 0 ? original / total : 0);
+    runner_fig_output(o->a, total > 0 ? original / total : 0,
+                      cJSON_GetObjectItemCaseSensitive(im, "compressed_size_bytes"));
 }
 
 easel_err runner_store_variants(struct attempt *a, const struct runner_sources *src,
@@ -190,6 +192,10 @@ easel_err runner_store_variants(struct attempt *a, const struct runner_sources *
         strftime(o.date, sizeof(o.date), "%Y-%m-%d", &tm);
     int64_t t0 = easel_now_ms();
     rc = easel_image_variants(out->img, preset, put_variant, &o, &a->err);
+    /* a failed decode, resize or encode counts too, with success="false";
+     * a failed store is the sink's, not image work */
+    if (!rc || strncmp(a->err.reason, "storage_", 8) != 0)
+        runner_fig_image(a, easel_now_ms() - t0 - o.store_ms, rc == EASEL_OK);
     if (rc) {
         unstore(&o);
     } else {

@@ -180,6 +180,42 @@ static const char v5_webhooks[] =
     "CREATE TRIGGER job_events_webhook_outbox AFTER INSERT ON job_events"
     " FOR EACH ROW EXECUTE FUNCTION easel_webhook_outbox();";
 
+/* Metrics: what happened in any process (job mode, a pool worker, another
+ * replica) reaches a controller's /metrics through this outbox. A trigger
+ * on jobs writes a "status" row for each attempt start, retry and final
+ * status, in the transaction that changes it; job mode adds one "attempt" row with
+ * its figures (image work, provider calls, failovers). Whichever replica
+ * is scraped takes rows with DELETE ... SKIP LOCKED, so across replicas
+ * each row is counted once and sum() over replicas is right. */
+static const char v6_metric_outbox[] =
+    "CREATE TABLE metric_outbox ("
+    " id     bigserial PRIMARY KEY,"
+    " kind   text NOT NULL CONSTRAINT metric_outbox_kind_check CHECK"
+    "   (kind IN ('status', 'attempt')),"
+    " job_id uuid NOT NULL,"
+    " model  text,"
+    " data   jsonb NOT NULL,"
+    " at     timestamptz NOT NULL DEFAULT clock_timestamp()"
+    ");"
+    "CREATE INDEX metric_outbox_at_idx ON metric_outbox (at);"
+    "CREATE FUNCTION easel_metric_outbox() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "BEGIN"
+    "  IF NEW.status IN ('dispatched', 'retrying', 'succeeded', 'failed', 'dead', 'canceled')"
+    "     AND (TG_OP = 'INSERT' OR OLD.status IS DISTINCT FROM NEW.status) THEN"
+    "    INSERT INTO metric_outbox (kind, job_id, model, data)"
+    "    VALUES ('status', NEW.id, NEW.model,"
+    "      jsonb_build_object('to', NEW.status, 'attempt', NEW.attempts,"
+    "        'reason', NEW.error_reason,"
+    "        'seconds', extract(epoch FROM clock_timestamp() - NEW.created_at)));"
+    "  END IF;"
+    "  RETURN NULL;"
+    "END $$;"
+    /* on jobs, not job_events: a row inserted already final (an unknown
+     * model) has its event written in the same statement, where a trigger
+     * on job_events could not see the job yet */
+    "CREATE TRIGGER jobs_metric_outbox AFTER INSERT OR UPDATE OF status ON jobs"
+    " FOR EACH ROW EXECUTE FUNCTION easel_metric_outbox();";
+
 const struct store_migration store_migrations[] = {
     {1, "jobs and job_events", v1_jobs_and_events},
     {2, "owner index", v2_owner_index},
@@ -187,6 +223,7 @@ const struct store_migration store_migrations[] = {
     {4, "event order", v4_event_order},
     /* 4 is the streams' (ordering trigger, owner), on its own branch */
     {5, "webhooks", v5_webhooks},
+    {6, "metric outbox", v6_metric_outbox},
 };
 
 const size_t store_migrations_count =

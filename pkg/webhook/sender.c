@@ -28,6 +28,7 @@
 
 #include <curl/curl.h>
 
+#include "easel/telemetry.h"
 #include "easel/api.h"
 #include "easel/storage.h"
 #include "easel/store.h"
@@ -369,6 +370,8 @@ static void record(struct easel_webhook_sender *w, struct attempt *a)
                                        "http_status", code, "attempt", att, "outcome", o.status,
                                        NULL},
                  "%s", said);
+    easel_metric_add(EASEL_M_WEBHOOKS,
+                     (const char *const[]){strcmp(o.status, "pending") ? o.status : "retry"}, 1);
     easel_err rc = easel_store_webhook_record(w->s, d->id, &o);
     if (rc)
         easel_warn(d->job_id, "webhooks: could not record the attempt of %s (%s): %s; "
