@@ -53,6 +53,8 @@ easel_err easel_prom_breakers(struct easel_queue *q, struct easel_buf *b);
       "Failed provider calls, by provider, error class and reason")                       \
     X(FAILOVERS, "easel_failovers_total", COUNTER, "from,to", NONE,                         \
       "Times an attempt moved from a model to the next of its failover chain")            \
+    X(REJECTED, "easel_queue_rejected_total", COUNTER, "reason", NONE,                      \
+      "Queue entries that never became jobs (not JSON, no usable fields), dead-lettered")  \
     X(GATE_WAITS, "easel_model_gate_waits_total", COUNTER, "model,gate", NONE,              \
       "Times a runnable job waited for its model's concurrency or rate limit")            \
     X(WEBHOOKS, "easel_webhook_deliveries_total", COUNTER, "result", NONE,                  \

@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "controller_int.h"
+#include "easel/telemetry.h"
 
 char *ctl_canonical(const char *id, const struct easel_intake *in)
 {
@@ -172,6 +173,7 @@ static void process_batch(struct ctl *c, struct easel_queue *q,
             easel_log_kv(EASEL_LOG_WARN, NULL,
                          (const char *const[]){"reason", k->err.reason, NULL},
                          "rejected queue entry: %s", k->err.msg);
+            easel_metric_add(EASEL_M_REJECTED, (const char *const[]){k->err.reason}, 1);
             if (easel_queue_reject(q, e[i].raw, e[i].len, k->err.reason,
                                    k->err.msg))
                 easel_error_log(NULL, "could not dead-letter a rejected entry: %s",

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "kube_int.h"
+#include "easel/telemetry.h"
 
 #define MAX_LINE (64u * 1024 * 1024)
 
@@ -406,6 +407,11 @@ static CURLcode perform(struct easel_kube_watch *w, const char *url,
     CURLcode cr = curl_easy_perform(h);
     *status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+    char scode[16];
+    (void)easel_snprintf(scode, sizeof(scode), "%ld", cr == CURLE_OK ? *status : 0L);
+    easel_metric_add(EASEL_M_KUBE_REQUESTS,
+                     (const char *const[]){counter == &w->stats.lists ? "list" : "watch", scode},
+                     1);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
     curl_slist_free_all(hdrs);

@@ -61,8 +61,10 @@ for s in 4 5; do
   ids+=("$("$EASEL" submit --model flaky/qwen --input "{\"seed\":$s}" --image "file://$SAMPLES/room-1.jpg")")
 done
 push '{"model":"no/such-model","payload":{"images":["file:///nowhere.jpg"]}}'
+push '{"hello": "no payload rule matches this"}'
 wait_until 90 finished "${ids[@]}" >/dev/null || fail "the jobs finished"
 wait_for 20 '[ "$(count_jobs "'"'dead'"'")" -ge 3 ]' || fail "three jobs went dead"
+wait_for 20 '[ "$(rcli LLEN easel:jobs:dead)" -ge 5 ]' || fail "five dead letters"
 statuses=$(for j in "${ids[@]}"; do status_of "$j"; done | sort | uniq -c | awk '{printf "%s=%s ", $2, $1}')
 check "the jobs ended as planned (3 succeeded, 1 failed, 2 dead)" eq "$statuses" "dead=2 failed=1 succeeded=3 "
 
@@ -104,7 +106,8 @@ check "seed names: worker_jobs_total" eq "$(m "$F" worker_jobs_total)" 7
 check "seed names: worker_jobs_completed / failed" eq "$(m "$F" worker_jobs_completed)/$(m "$F" worker_jobs_failed)" 3/4
 rate=$(m "$F" worker_success_rate)
 check "seed names: worker_success_rate is 3/7" python3 -c "import sys; sys.exit(abs($rate - 3/7) > 1e-9)"
-check "dead letters in the queue: the failed and the dead jobs" eq "$(m "$F" easel_queue_dead queue=easel:jobs)" 4
+check "dead letters in the queue: the failed and the dead jobs, and the rejected entry" eq "$(m "$F" easel_queue_dead queue=easel:jobs)" 5
+check "the entry that never became a job is counted by its reason" eq "$(m "$F" easel_queue_rejected_total reason=no_usable_fields)" 1
 check "nothing pending" eq "$(m "$F" easel_queue_pending queue=easel:jobs)/$(m "$F" worker_jobs_pending)" 0/0
 check "the registry: generation 1, applied once, valid" eq \
   "$(m "$F" easel_registry_generation)/$(m "$F" easel_registry_reloads_total result=applied)/$(m "$F" easel_registry_last_reload_success)" 1/1/1
