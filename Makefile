@@ -166,7 +166,7 @@ test-asan: ## Run every test under AddressSanitizer and UndefinedBehaviorSanitiz
 demo: $(BIN) ## Run real jobs end to end on local Redis and PostgreSQL
 	$(Q)BUILD=$(BUILD) ./hack/demo.sh
 
-bench: $(BIN) $(BENCH_BIN) ## Print queue, image-variant, Kubernetes dispatch, HTTP API and SSE fan-out figures beside their peers
+bench: $(BIN) $(BENCH_BIN) ## Print queue, image-variant, Kubernetes dispatch, HTTP API, SSE fan-out and /metrics figures beside their peers
 	$(Q)BUILD=$(BUILD) ./hack/bench.sh
 
 fuzz: ## Build the libFuzzer targets with clang and run each FUZZ_TIME s (60); FUZZ_TARGETS=, FUZZ_RUNS=
