@@ -75,8 +75,10 @@ static easel_err mark_running(struct attempt *a)
         return rc;
     }
     easel_info(a->job_id, "running attempt %d of model %s", a->job->attempts, a->job->model);
-    runner_heartbeat_start(&a->hb, o->database_url, a->job_id, o->heartbeat_ms);
-    a->hb_on = true;
+    if (!o->caller_heartbeat) {
+        runner_heartbeat_start(&a->hb, o->database_url, a->job_id, o->heartbeat_ms);
+        a->hb_on = true;
+    }
     return EASEL_OK;
 }
 
@@ -89,6 +91,10 @@ static easel_err load_registry(struct attempt *a)
     const struct easel_runner_opts *o = a->o;
     struct easel_diags d = {0};
     easel_err rc;
+    if (o->registry) {
+        a->reg = easel_registry_ref(o->registry);
+        return EASEL_OK;
+    }
     if (o->registry_text && *o->registry_text) {
         rc = easel_registry_parse(o->registry_text, strlen(o->registry_text), "inline registry",
                                   &a->reg, &d);
@@ -173,7 +179,9 @@ int easel_runner_run(const struct easel_runner_opts *o, const char *job_id)
         easel_error_log(NULL, "%s", a.err.msg);
         return EASEL_EXIT_USAGE;
     }
-    if (easel_store_open(o->database_url, &a.store, &a.err)) {
+    if (o->store) {
+        a.store = o->store;
+    } else if (easel_store_open(o->database_url, &a.store, &a.err)) {
         easel_error_log(job_id, "cannot reach the database: %s", a.err.msg);
         a.code = EASEL_EXIT_UNAVAILABLE;
         a.final = "unavailable";
@@ -196,6 +204,7 @@ out:
     free(result);
     easel_job_free(a.job);
     easel_registry_unref(a.reg);
-    easel_store_free(a.store);
+    if (a.store != o->store)
+        easel_store_free(a.store);
     return a.code;
 }
