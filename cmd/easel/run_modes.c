@@ -4,6 +4,7 @@
  * stop; `easel job` runs one attempt and maps the outcome to an exit code.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -394,10 +395,19 @@ int mode_worker(struct settings *s, char **args, int nargs)
                     "a host name or *.domain\n", s->source_allow[i]);
             return 2;
         }
-    if (easel_imaging_init("easel", 0) != EASEL_OK) {
+    /* Parallelism comes from the slots, each running one attempt: libvips
+     * works on one thread per attempt instead of waking a pool for every
+     * tiny operation. */
+    if (easel_imaging_init("easel", 1) != EASEL_OK) {
         fprintf(stderr, "easel worker: cannot start libvips\n");
         return 1;
     }
+    /* Job mode keeps two malloc arenas for one image at a time; a worker
+     * runs one attempt per slot, so each slot gets an arena, and freed
+     * buffers stay for the next attempt instead of going back to the
+     * kernel (and being faulted in again) after every job. */
+    mallopt(M_ARENA_MAX, s->concurrency + 1);
+    mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
     struct easel_pool_opts o = {
         .redis_url = s->redis_url,
         .database_url = s->database_url,
