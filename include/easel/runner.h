@@ -52,6 +52,9 @@ struct easel_runner_opts {
     struct easel_store *store;
     struct easel_registry *registry;
     bool caller_heartbeat;
+    /* The job's row as the caller's dispatch just returned it (borrowed),
+     * instead of reading it again; it is checked like a read one. */
+    const struct easel_job *job;
 };
 
 /* Runs one attempt of job_id. Returns an enum easel_exit value. Never

@@ -207,6 +207,7 @@ static void run_attempt(struct slot *sl, struct easel_registry *reg, const char 
     ro.caller_heartbeat = true;
     ro.stop = &sl->stop;
     ro.termination_log = NULL;
+    ro.job = after;
     int code = easel_runner_run(&ro, id);
 
     pthread_mutex_lock(&p->mu);
@@ -214,6 +215,19 @@ static void run_attempt(struct slot *sl, struct easel_registry *reg, const char 
     pthread_mutex_unlock(&p->mu);
     slot_set(sl, id, false, 0);
 
+    if (code == EASEL_EXIT_OK) {
+        /* recorded SUCCEEDED by the runner: nothing to read back */
+        const char *ids[] = {id};
+        if (easel_queue_ack(sl->q, ids, 1) != EASEL_OK)
+            easel_warn(id, "could not settle succeeded in redis: %s (the controller will)",
+                       easel_queue_errstr(sl->q));
+        else
+            easel_log_kv(EASEL_LOG_INFO, id,
+                         (const char *const[]){"status", "succeeded", "model", after->model, NULL},
+                         "job succeeded");
+        release_places(sl, reg, after->model, id);
+        return;
+    }
     struct easel_job *j = NULL;
     easel_err rc = easel_store_job_get(sl->s, id, &j);
     if (rc == EASEL_ECONN && easel_store_reconnect(sl->s) == EASEL_OK)

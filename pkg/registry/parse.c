@@ -22,7 +22,7 @@
 #define MAX_NODES_VISITED 200000
 
 static const char *const providers[] = {"replicate", "openai", "gemini",
-                                        "imagen", "local", NULL};
+                                        "imagen", "local", "noop", NULL};
 
 struct pctx {
     yaml_document_t *doc;
@@ -660,7 +660,7 @@ static void parse_model(struct pctx *c, const yaml_node_t *n,
             get_str(c, v, "model id", &m->id);
         } else if (!strcmp(key, "provider")) {
             if (get_str(c, v, "provider", &m->provider) && !is_provider(m->provider))
-                problem(c, v, "unknown provider \"%s\" (known: replicate, openai, gemini, imagen, local)",
+                problem(c, v, "unknown provider \"%s\" (known: replicate, openai, gemini, imagen, local, noop)",
                         m->provider);
         } else if (!strcmp(key, "endpoint")) {
             if (get_str(c, v, "endpoint", &m->endpoint) &&

@@ -5,14 +5,16 @@
 // moves each row dispatched -> running -> succeeded, one statement per
 // change writing the row and its history row, as easel's transitions do.
 // The work itself is a no-op. Prints one JSON line: jobs, seconds, jobs/s.
-// Usage: node peer_bullmq.js REDIS_URL DATABASE_URL N CONCURRENCY
+// Usage: node peer_bullmq.js REDIS_URL DATABASE_URL N CONCURRENCY PROGRESS_ROWS
+// (PROGRESS_ROWS: the progress events easel's runner records per job, so
+// both keep the same history)
 'use strict';
 const { Queue, Worker } = require('bullmq');
 const { Pool } = require('pg');
 const crypto = require('crypto');
 
-const [redisUrl, dbUrl, nArg, concArg] = process.argv.slice(2);
-const n = parseInt(nArg, 10), conc = parseInt(concArg, 10);
+const [redisUrl, dbUrl, nArg, concArg, rowsArg] = process.argv.slice(2);
+const n = parseInt(nArg, 10), conc = parseInt(concArg, 10), rows = parseInt(rowsArg || '1', 10);
 const u = new URL(redisUrl);
 const connection = { host: u.hostname, port: parseInt(u.port || '6379', 10) };
 const db = new Pool({ connectionString: dbUrl, max: conc + 2 });
@@ -27,8 +29,8 @@ const move = `WITH j AS (UPDATE jobs SET status = $2, updated_at = now(),
   WHERE id = $1 AND status = $3 RETURNING id, attempts)
   INSERT INTO job_events (job_id, from_status, to_status, attempt, reason, message)
   SELECT id, $3, $2, attempts, 'Peer', 'bullmq' FROM j`;
-// progress and output: the job's stage and a typed history row, as the
-// runner's progress events (four stages and one output per job)
+// progress: the job's stage and a typed history row, as the runner's
+// progress events
 const progress = `WITH j AS (UPDATE jobs SET stage = $2, percent = $3, updated_at = now()
     WHERE id = $1 AND status = 'running' RETURNING id, attempts)
   INSERT INTO job_events (job_id, attempt, kind, data, message)
@@ -49,9 +51,8 @@ async function main() {
     const id = job.data.id, who = 'bullmq:' + process.pid;
     await db.query(move, [id, 'dispatched', 'queued', who, null]);
     await db.query(move, [id, 'running', 'dispatched', who, null]);
-    for (const [stage, pct] of [['fetching', 0], ['model', 10], ['checking', 80], ['variants', 85]])
-      await db.query(progress, [id, stage, pct, 'progress', JSON.stringify({ stage, percent: pct })]);
-    await db.query(progress, [id, 'variants', 95, 'output', '{"variant":"normal"}']);
+    for (let i = 0; i < rows; i++)
+      await db.query(progress, [id, 'model', 50, 'progress', '{"stage":"model","percent":50}']);
     await db.query(move, [id, 'succeeded', 'running', who, '{"outputs":[]}']);
   }, { connection, concurrency: conc, removeOnComplete: { count: 0 } });
   worker.on('completed', () => { if (++done === n) finish(); });
