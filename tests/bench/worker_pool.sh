@@ -60,7 +60,7 @@ ticks() { # PID...: utime+stime of the processes and their reaped children
   for p in "$@"; do t=$((t + $(awk '{print $14 + $15 + $16 + $17}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
   echo "$t"
 }
-HZ=$(getconf CLK_TCK)
+HZ=$(getconf CLK_TCK) # ticks of the process and its reaped children: the local executor's job processes count
 # rate MODEL N: jobs/s from the first row's creation to the last finish
 rate() {
   sql "select round(count(*) / extract(epoch from max(finished_at) - min(created_at))::numeric, 1)
@@ -95,9 +95,12 @@ pool_run() {
   c1=$(ticks "$CTL_PID"); w1=$(ticks "$WPID")
   sql "select '  ($1: ' || count(*) || ' ' || status || coalesce(' ' || error_reason, '') || ')' from jobs
        where status <> 'succeeded' group by status, error_reason" >&2
-  echo "$(rate "$1") $(count_jobs "'succeeded'") $(sql "select round(count(*)::numeric / $NP, 1) from job_events")" \
-    "$(python3 -c "print(round(($c1 - $c0 + $w1 - $w0) / $HZ * 1000 / max(1, $NP), 2))")"
+  local out
+  out="$(rate "$1") $(count_jobs "'succeeded'") $(sql "select round(count(*)::numeric / $NP, 1) from job_events")"
+  out+=" $(python3 -c "print(round(($c1 - $c0 + $w1 - $w0) / $HZ * 1000 / max(1, $NP), 2))")"
+  # before answering: the caller goes on as soon as it has the line
   sql "delete from jobs" >/dev/null
+  echo "$out"
 }
 read -r pool_rate pool_ok pool_events pool_cpu < <(pool_run bench/pool)
 read -r img_rate img_ok img_events img_cpu < <(pool_run bench/pool-image)
