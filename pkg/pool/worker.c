@@ -213,7 +213,9 @@ static void run_attempt(struct slot *sl, struct easel_registry *reg, const char 
     pthread_mutex_lock(&p->mu);
     enum easel_reason why = sl->why;
     pthread_mutex_unlock(&p->mu);
-    slot_set(sl, id, false, 0);
+    /* settled within moments, on a lease renewed a third of it ago: stop
+     * renewing now, so an ack racing a renewal is not reported as lost */
+    slot_set(sl, NULL, false, 0);
 
     if (code == EASEL_EXIT_OK) {
         /* recorded SUCCEEDED by the runner: nothing to read back */
@@ -307,6 +309,7 @@ static void take(struct slot *sl, const char *entry)
     slot_set(sl, id, false, 0);
     struct easel_registry *reg = pool_registry(p);
     struct easel_job *j = NULL, *after = NULL;
+    int64_t nap = 0; /* after giving a job back: stay away this long */
     if (easel_store_check(sl->s) != EASEL_OK)
         easel_store_reconnect(sl->s);
     easel_err rc = easel_store_job_get(sl->s, id, &j);
@@ -318,7 +321,7 @@ static void take(struct slot *sl, const char *entry)
         /* Postgres is away: give it back to the pool and wait a moment */
         easel_warn(id, "cannot load the job: %s; giving it back", easel_store_errstr(sl->s));
         easel_queue_pool_put(sl->q, id, entry, NULL);
-        easel_sleep_ms(500);
+        nap = 500;
         goto out;
     }
     switch (j->status) {
@@ -339,7 +342,7 @@ static void take(struct slot *sl, const char *entry)
             /* behind the others in the pool; this slot stays away a while
              * so a closed gate is not spun on */
             easel_queue_pool_put(sl->q, id, entry, NULL);
-            easel_sleep_ms(wait < 20 ? 20 : wait > 500 ? 500 : wait);
+            nap = wait < 20 ? 20 : wait > 500 ? 500 : wait;
             break;
         }
         char msg[200], mark[128];
@@ -369,10 +372,12 @@ static void take(struct slot *sl, const char *entry)
         break;
     }
 out:
-    slot_set(sl, NULL, false, 0);
+    slot_set(sl, NULL, false, 0); /* holds no lease any more */
     easel_job_free(after);
     easel_job_free(j);
     easel_registry_unref(reg);
+    if (nap)
+        easel_sleep_ms(nap);
 }
 
 static bool draining(struct pool *p)
