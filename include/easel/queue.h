@@ -288,8 +288,13 @@ easel_err easel_queue_pool_claim(struct easel_queue *q, size_t max, int64_t bloc
  * metrics API): pending entries, entries claimed but not adopted (the
  * in-flight lists of controllers and workers), delayed retries, and jobs in
  * the warm pool that no worker has claimed yet. A job is in exactly one of
- * these places, or leased (started, or about to be), so their sum, total,
- * counts each waiting job once. model NULL or "" counts every entry; a
+ * these places, or leased, so their sum, total, counts each waiting job
+ * once. Leased jobs are not counted: a worker starts what it leases at
+ * once; a controller's leased job of a model it runs itself may still be
+ * waiting for that model's concurrency or rate gate, which only the
+ * controller knows (ctl tracker state), so for those models this is a
+ * lower bound. For pool models (what the worker HPA scales on) it is
+ * exact. model NULL or "" counts every entry; a
  * model id counts the entries whose JSON "model" is that id (entries a
  * producer pushed without one count only in the unfiltered total, until
  * the controller takes them in). One read-only script: O(1) without a
