@@ -246,9 +246,11 @@ easel_err easel_queue_cancel_delayed(struct easel_queue *q,
                                      const char *job_id, bool *removed);
 
 /* Counters for `easel list`, metrics and tests, read in one consistent
- * snapshot. inflight sums the in-flight lists of registered controllers. */
+ * snapshot. inflight sums the in-flight lists of registered controllers
+ * and workers; controllers counts both (workers register like
+ * controllers); pool is Q:pool's length (jobs waiting for a worker). */
 struct easel_queue_stats {
-    int64_t pending, inflight, leased, delayed, dead, controllers;
+    int64_t pending, inflight, leased, delayed, dead, controllers, pool;
 };
 easel_err easel_queue_stats(struct easel_queue *q,
                             struct easel_queue_stats *out);

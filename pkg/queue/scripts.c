@@ -292,10 +292,10 @@ static const char undead_lua[] =
     LUA_DROP_LETTERS
     "return drop_letters(KEYS[1], ARGV[1])\n";
 
-/* stats: KEYS pending, controllers, leases, delayed, dead; ARGV inflight
- * key prefix. One consistent snapshot of the counters: pending, in flight
- * (summed over registered controllers), leased, delayed, dead, controllers.
- * Reads only. */
+/* stats: KEYS pending, controllers, leases, delayed, dead, pool; ARGV
+ * inflight key prefix. One consistent snapshot of the counters: pending, in
+ * flight (summed over registered controllers and workers), leased, delayed,
+ * dead, controllers (and workers), pool. Reads only. */
 static const char stats_lua[] =
     "local inflight = 0\n"
     "for _, cid in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do\n"
@@ -303,7 +303,8 @@ static const char stats_lua[] =
     "end\n"
     "return {redis.call('LLEN', KEYS[1]), inflight,\n"
     "        redis.call('ZCARD', KEYS[3]), redis.call('ZCARD', KEYS[4]),\n"
-    "        redis.call('LLEN', KEYS[5]), redis.call('ZCARD', KEYS[2])}\n";
+    "        redis.call('LLEN', KEYS[5]), redis.call('ZCARD', KEYS[2]),\n"
+    "        redis.call('LLEN', KEYS[6])}\n";
 
 /* breaker_allow: KEYS breaker; ARGV cooldown_ms. A hash {state, fails,
  * until}. Closed: allowed. Open before `until`: refused, with the time

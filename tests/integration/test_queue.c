@@ -1060,6 +1060,7 @@ static void test_pool_put_claim(void **state)
     assert_true(put);
     assert_int_equal(raw_int(t, "LLEN %s", k), 1);
     assert_int_equal(stats(t->q).leased, 0);
+    assert_int_equal(stats(t->q).pool, 1);
     easel_snprintf(k, sizeof(k), "%s:claims", t->name);
     assert_int_equal(raw_int(t, "HEXISTS %s job-1", k), 1); /* kept for retry/dead */
 
