@@ -4,6 +4,7 @@
  * stop; `easel job` runs one attempt and maps the outcome to an exit code.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "easel/kube.h"
 #include "easel/kubejob.h"
 #include "easel/leader.h"
+#include "easel/pool.h"
 #include "easel/runner.h"
 #include "easel/telemetry.h"
 #include "easel/webhook.h"
@@ -363,4 +365,81 @@ int mode_job(struct settings *s, char **args, int nargs)
     int code = easel_runner_run(&o, s->id);
     easel_imaging_shutdown();
     return code;
+}
+
+static void on_worker_stop(int sig)
+{
+    (void)sig;
+    easel_pool_request_stop();
+}
+
+/* `easel worker`: the warm pool. The attempts run in this process (the
+ * runner is a library), so the settings are job mode's plus how to claim
+ * and drain. */
+int mode_worker(struct settings *s, char **args, int nargs)
+{
+    (void)args;
+    (void)nargs;
+    if (!easel_str_has_prefix(s->storage, "file:///") &&
+        !easel_str_has_prefix(s->storage, "s3://")) {
+        fprintf(stderr, "easel worker: --storage must be file:///absolute/dir or "
+                "s3://bucket[/prefix], got \"%s\"\n", s->storage);
+        return 2;
+    }
+    for (size_t i = 0; s->file_roots && s->file_roots[i]; i++)
+        if (!easel_file_root_valid(s->file_roots[i])) {
+            fprintf(stderr, "easel worker: --file-root must be an absolute directory, "
+                    "got \"%s\"\n", s->file_roots[i]);
+            return 2;
+        }
+    for (size_t i = 0; s->source_allow && s->source_allow[i]; i++)
+        if (!easel_allow_entry_valid(s->source_allow[i])) {
+            fprintf(stderr, "easel worker: --source-allow \"%s\" is not a CIDR, an address, "
+                    "a host name or *.domain\n", s->source_allow[i]);
+            return 2;
+        }
+    /* Parallelism comes from the slots, each running one attempt: libvips
+     * works on one thread per attempt instead of waking a pool for every
+     * tiny operation. */
+    if (easel_imaging_init("easel", 1) != EASEL_OK) {
+        fprintf(stderr, "easel worker: cannot start libvips\n");
+        return 1;
+    }
+    /* Job mode keeps two malloc arenas for one image at a time; a worker
+     * runs one attempt per slot, so each slot gets an arena, and freed
+     * buffers stay for the next attempt instead of going back to the
+     * kernel (and being faulted in again) after every job. */
+    mallopt(M_ARENA_MAX, s->concurrency + 1);
+    mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+    struct easel_pool_opts o = {
+        .redis_url = s->redis_url,
+        .database_url = s->database_url,
+        .queue = s->queue,
+        .registry_path = s->registry,
+        .worker_id = s->worker_id,
+        .concurrency = s->concurrency,
+        .lease_ms = s->lease_ms,
+        .drain_timeout_ms = s->drain_timeout_ms,
+        .health_addr = s->health_addr,
+        .run = {.storage_url = s->storage, .heartbeat_ms = s->heartbeat_ms,
+                .redis_url = s->redis_url, .queue = s->queue},
+    };
+    easel_fetch_opts_default(&o.run.fetch);
+    o.run.fetch.max_bytes = s->max_source_bytes;
+    o.run.fetch.timeout_ms = s->fetch_timeout_ms;
+    o.run.fetch.connect_timeout_ms = s->connect_timeout_ms;
+    o.run.fetch.file_roots = (const char *const *)s->file_roots;
+    o.run.fetch.allow = (const char *const *)s->source_allow;
+    easel_image_limits_default(&o.run.limits);
+    o.run.limits.max_pixels = s->max_pixels;
+    o.run.limits.max_bytes = s->max_source_bytes;
+    o.run.limits.max_width = o.run.limits.max_height = s->max_side;
+    stop_signals(on_worker_stop);
+    struct easel_error err;
+    easel_error_clear(&err);
+    easel_err rc = easel_pool_run(&o, &err);
+    if (rc)
+        easel_error_log(NULL, "worker cannot run: %s", err.msg[0] ? err.msg : easel_strerror(rc));
+    easel_imaging_shutdown();
+    return rc ? 1 : 0;
 }

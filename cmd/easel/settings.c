@@ -228,6 +228,25 @@ static const struct easel_opt job_opts[] = {
     O_LOG,
 };
 
+/* `easel worker`: what job mode reads (it runs attempts in-process), and
+ * how it claims and drains. */
+static const struct easel_opt worker_opts[] = {
+    OPT("concurrency", "EASEL_CONCURRENCY", INT, "4", concurrency, 1, 1000,
+        "Attempts this worker runs at once, back to back (per-model limits come from the registry)"),
+    OPT("drain-timeout", "EASEL_DRAIN_TIMEOUT", DURATION, "60s", drain_timeout_ms, 0, 86400000,
+        "On SIGTERM: how long running attempts may go on (nothing new is claimed); one still "
+        "running then is stopped and retried. Keep it under the pod's terminationGracePeriodSeconds"),
+    OPT("health-addr", "EASEL_HEALTH_ADDR", STRING, "127.0.0.1:9465", health_addr, 0, 0,
+        "HOST:PORT of the /healthz and /readyz probe listener (empty: none); loopback unless "
+        "the probes come from elsewhere (the chart opens it to the kubelet)"),
+    OPT("worker-id", "EASEL_WORKER_ID", STRING, NULL, worker_id, 0, 0,
+        "Owner name of this worker's leases (default pool-<host>-<pid>-<random>)"),
+    OPT("lease", "EASEL_LEASE", DURATION, "30s", lease_ms, 300, 3600000,
+        "Lease on each claimed job, renewed every third of it; the controller recovers a dead "
+        "worker's jobs after it (use the controller's value)"),
+    O_REDIS, O_DB, O_QUEUE, O_REGISTRY, O_STORAGE, O_HEARTBEAT, O_LIMITS(0), O_LOG,
+};
+
 static const struct easel_opt submit_opts[] = {
     OPT("model", "EASEL_MODEL", STRING, NULL, model, 0, 0,
         "Model id from the registry (default: the registry's default model)"),
@@ -335,6 +354,10 @@ MODE("controller", "easel controller [flags]",
 MODE("job", "easel job --id ID [flags]",
      "Run exactly one attempt of one job, then exit with a status code (what every worker runs).",
      job_opts, 0, 0, job);
+MODE("worker", "easel worker [--concurrency N] [--drain-timeout D] [flags]",
+     "Run the warm pool: claim the jobs of `executor: pool` models and run their attempts "
+     "in-process, back to back.",
+     worker_opts, 0, 0, worker);
 MODE("submit", "easel submit [--model M] [--input JSON] [--image URL]... [--wait] [--server URL]",
      "Queue a job and print its id (with --wait, the finished job as JSON).",
      submit_opts, 0, 0, submit);
@@ -385,6 +408,6 @@ const struct easel_cmd_spec *const controller_spec = &m_controller.spec;
 const struct easel_cmd_spec *const render_spec = &m_render.spec;
 
 const struct mode *const easel_modes[] = {
-    &m_controller, &m_job,     &m_submit,  &m_get,     &m_list,       &m_cancel,
+    &m_controller, &m_job,     &m_worker,  &m_submit,  &m_get,     &m_list,       &m_cancel,
     &m_retry,      &m_logs,    &m_webhooks, &m_breakers, &m_migrate, &m_registry, &m_image, &m_storage, &m_render, &m_version, &m_config_doc, NULL,
 };

@@ -42,6 +42,9 @@ struct settings {
     /* webhooks list */
     char *job;
     bool failed;
+    /* worker (the warm pool) */
+    char *worker_id, *health_addr;
+    int64_t drain_timeout_ms;
     /* job */
     char *id, *termination_log, *worker_name;
     char **file_roots, **source_allow;
@@ -84,6 +87,7 @@ extern const struct easel_cmd_spec *const render_spec;
 
 int mode_controller(struct settings *s, char **args, int nargs);
 int mode_job(struct settings *s, char **args, int nargs);
+int mode_worker(struct settings *s, char **args, int nargs);
 int mode_submit(struct settings *s, char **args, int nargs);
 int mode_get(struct settings *s, char **args, int nargs);
 int mode_list(struct settings *s, char **args, int nargs);

@@ -21,6 +21,9 @@
  *   Q:delayed:ids      hash   job id -> its member of Q:delayed (O(1) cancel)
  *   Q:dead             list   dead letters: {"id","reason","error","entry","at"}
  *   Q:idem:<key>       string idempotency key -> job id, with a TTL (the window)
+ *   Q:pool             list   canonical entries of `executor: pool` models, waiting
+ *                             for an `easel worker` (LPUSH by the controller, claimed
+ *                             from the right)
  *
  * A struct easel_queue is one connection; it is not thread-safe: use one per
  * thread. Every call that fails leaves the reason in q->errstr
@@ -243,9 +246,11 @@ easel_err easel_queue_cancel_delayed(struct easel_queue *q,
                                      const char *job_id, bool *removed);
 
 /* Counters for `easel list`, metrics and tests, read in one consistent
- * snapshot. inflight sums the in-flight lists of registered controllers. */
+ * snapshot. inflight sums the in-flight lists of registered controllers
+ * and workers; controllers counts both (workers register like
+ * controllers); pool is Q:pool's length (jobs waiting for a worker). */
 struct easel_queue_stats {
-    int64_t pending, inflight, leased, delayed, dead, controllers;
+    int64_t pending, inflight, leased, delayed, dead, controllers, pool;
 };
 easel_err easel_queue_stats(struct easel_queue *q,
                             struct easel_queue_stats *out);
@@ -260,6 +265,53 @@ easel_err easel_queue_oldest_age(struct easel_queue *q, int64_t *age_ms);
  * out[].raw; free with easel_queue_entries_free). */
 easel_err easel_queue_dead_list(struct easel_queue *q, size_t max,
                                 struct easel_queue_entry *out, size_t *n);
+
+/* ------------------------------------------------------------ warm pool */
+
+/* Hands a job this connection's owner holds the lease of to the warm pool:
+ * in one step the lease and owner are dropped and the canonical entry
+ * (with "id") is LPUSHed on Q:pool, behind what already waits; the claim
+ * keeps the entry for retry and dead letters. A controller calls it for a
+ * job of an `executor: pool` model once it is recorded; a worker calls it
+ * to give back a job whose model gate is closed. *put (may be NULL) is
+ * false, and nothing changed, when the lease is no longer the caller's
+ * (taken over meanwhile). Needs an owner id (controller or worker id). */
+easel_err easel_queue_pool_put(struct easel_queue *q, const char *job_id,
+                               const char *entry, bool *put);
+
+/* A worker's claim: up to `max` canonical entries from Q:pool, oldest
+ * first, each leased to this connection's id (a worker id, opened as the
+ * controller_id) and its liveness refreshed, as easel_queue_claim does for
+ * a controller. When the pool is empty, blocks in Redis for up to block_ms
+ * (shortened to lease/2), no polling. Renew the leases with
+ * easel_queue_renew and end them with ack, retry, dead or pool_put. A
+ * worker that dies is recovered like a controller: entries in its
+ * in-flight list go back to the pending list (recover_inflight), its
+ * leases are taken over (take_expired). Entries are freed with
+ * easel_queue_entries_free. */
+easel_err easel_queue_pool_claim(struct easel_queue *q, size_t max, int64_t block_ms,
+                                 struct easel_queue_entry *out, size_t *n);
+
+/* The work of a queue waiting to start, for an autoscaler (the external
+ * metrics API): pending entries, entries claimed but not adopted (the
+ * in-flight lists of controllers and workers), delayed retries, and jobs in
+ * the warm pool that no worker has claimed yet. A job is in exactly one of
+ * these places, or leased, so their sum, total, counts each waiting job
+ * once. Leased jobs are not counted: a worker starts what it leases at
+ * once; a controller's leased job of a model it runs itself may still be
+ * waiting for that model's concurrency or rate gate, which only the
+ * controller knows (ctl tracker state), so for those models this is a
+ * lower bound. For pool models (what the worker HPA scales on) it is
+ * exact. model NULL or "" counts every entry; a
+ * model id counts the entries whose JSON "model" is that id (entries a
+ * producer pushed without one count only in the unfiltered total, until
+ * the controller takes them in). One read-only script: O(1) without a
+ * model, O(entries) with one. */
+struct easel_queue_backlog {
+    int64_t pending, claimed, delayed, pool, total;
+};
+easel_err easel_queue_backlog(struct easel_queue *q, const char *model,
+                              struct easel_queue_backlog *out);
 
 /* ------------------------------------------------------ circuit breakers */
 

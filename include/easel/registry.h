@@ -59,6 +59,15 @@ struct easel_quality {
     bool repeat;           /* fail when identical to the previous attempt's failed output */
 };
 
+/* Which executor runs a model's attempts (registry `executor`). DEFAULT:
+ * the controller's own; POD: the kubernetes executor (a Job per attempt);
+ * LOCAL: the local executor (a child process per attempt); POOL: the warm
+ * pool of `easel worker` processes (docs/worker.md). */
+enum easel_model_exec { EASEL_MODEL_EXEC_DEFAULT = 0, EASEL_MODEL_EXEC_POD,
+                        EASEL_MODEL_EXEC_LOCAL, EASEL_MODEL_EXEC_POOL };
+/* "pod", "local", "pool" ("default" for DEFAULT). */
+const char *easel_model_exec_name(enum easel_model_exec e);
+
 struct easel_model {
     char *id;              /* "local/vips-stage", "qwen/qwen-image-edit" */
     char *provider;        /* replicate, openai, gemini, imagen, local */
@@ -79,6 +88,8 @@ struct easel_model {
     cJSON *kube;
     struct easel_quality quality;
     int input_edge;        /* sources are fitted inside input_edge x input_edge before the call; 0 = 1024 */
+    enum easel_model_exec executor; /* `executor:`; DEFAULT when absent */
+    int exec_line, exec_col;        /* where `executor:` was written (0: absent) */
 };
 
 /* How long a concurrency place of the model is held at most: its timeout
@@ -160,6 +171,18 @@ easel_err easel_registry_load_file(const char *path,
 easel_err easel_registry_builtin(struct easel_registry **out);
 /* The YAML text of the embedded registry (docs/examples use it too). */
 const char *easel_registry_builtin_yaml(void);
+
+/* Checks that every model's `executor` can run under a controller whose
+ * own executor is `own` ("local" or "kubernetes"): `pool` always can, and
+ * `pod` or `local` must name `own` (a local controller cannot start pods,
+ * and a kubernetes controller does not fork attempts beside itself). Each
+ * mismatch is appended to diags at the key's line and column; returns
+ * EASEL_EPARSE when there was any. The controller refuses such a registry
+ * at start and on reload, exactly as an invalid one. */
+easel_err easel_registry_check_executors(const struct easel_registry *r, const char *own,
+                                         struct easel_diags *diags);
+/* Does model id (its executor, or `own`'s default) run on the warm pool? */
+bool easel_registry_runs_on_pool(const struct easel_registry *r, const char *id);
 
 struct easel_registry *easel_registry_ref(struct easel_registry *r);
 void easel_registry_unref(struct easel_registry *r); /* NULL-safe; thread-safe */

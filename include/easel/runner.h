@@ -14,6 +14,7 @@
 #define EASEL_RUNNER_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "easel/core.h"
@@ -42,6 +43,18 @@ struct easel_runner_opts {
      * stored, and the record is left to whoever asked for the stop. NULL =
      * never stopped. The caller owns the flag. */
     const volatile sig_atomic_t *stop;
+    /* For a caller that runs attempts back to back (`easel worker`): a
+     * connection to use instead of opening one (borrowed; it must not be
+     * used by another thread meanwhile), the registry to run under instead
+     * of loading one (borrowed; the caller holds a reference), and no
+     * heartbeat thread when the caller beats for its running attempts
+     * itself. NULL / false: job mode's behaviour. */
+    struct easel_store *store;
+    struct easel_registry *registry;
+    bool caller_heartbeat;
+    /* The job's row as the caller's dispatch just returned it (borrowed),
+     * instead of reading it again; it is checked like a read one. */
+    const struct easel_job *job;
 };
 
 /* Runs one attempt of job_id. Returns an enum easel_exit value. Never

@@ -80,6 +80,7 @@ static easel_err queue_families(struct easel_buf *b, const char *queue,
          (double)st->delayed},
         {"easel_queue_in_flight", "Entries claimed by a controller and not yet acknowledged",
          (double)st->inflight},
+        {"easel_queue_pool", "Jobs of pool models waiting for an easel worker", (double)st->pool},
         {"easel_queue_dead", "Entries in the dead-letter list", (double)st->dead},
         {"easel_queue_controllers", "Controllers holding claims on the queue",
          (double)st->controllers},
@@ -123,8 +124,9 @@ static easel_err seed_families(struct easel_buf *b, const struct easel_queue_sta
     if (!rc)
         rc = easel_prom_sample(b, "worker_jobs_total", NULL, n);
     if (!rc && have_queue)
-        rc = gauge(b, "worker_jobs_pending", "Jobs waiting: pending entries and delayed retries",
-                   NULL, (double)(st->pending + st->delayed));
+        rc = gauge(b, "worker_jobs_pending",
+                   "Jobs waiting: pending entries, delayed retries and pool jobs not yet claimed",
+                   NULL, (double)(st->pending + st->delayed + st->pool));
     if (!rc && have_store)
         rc = gauge(b, "worker_jobs_processing", "Jobs with an attempt dispatched or running",
                    NULL,
@@ -137,7 +139,8 @@ static easel_err seed_families(struct easel_buf *b, const struct easel_queue_sta
                    "Jobs that failed or went dead, seen by this replica (monotonic)", NULL,
                    failed + dead);
     if (!rc && have_queue)
-        rc = gauge(b, "worker_active_workers", "Controllers holding claims on the queue", NULL,
+        rc = gauge(b, "worker_active_workers",
+                   "Controllers and pool workers holding claims on the queue", NULL,
                    (double)st->controllers);
     /* no jobs yet: no sample, rather than an invented 0 or 1 */
     if (!rc)

@@ -247,6 +247,15 @@ static void process_batch(struct ctl *c, struct easel_queue *q,
         if (created)
             easel_debug(k->id, "queued (model %s, rule %s)", k->in.model,
                         k->in.rule ? k->in.rule : "-");
+        if (created && easel_registry_runs_on_pool(reg, k->in.model)) {
+            /* a warm-pool model: an `easel worker` claims it from Q:pool;
+             * it takes no slot here. On failure the lease stays ours and
+             * the main loop's recovery routes it again after it lapses. */
+            if (easel_queue_pool_put(q, k->id, k->canonical, NULL) != EASEL_OK)
+                easel_warn(k->id, "could not hand the job to the warm pool: %s",
+                           easel_queue_errstr(q));
+            continue;
+        }
         handoff(c, k->id, k->canonical, created ? k->in.model : NULL,
                 easel_registry_chain_attempts(reg, k->in.model));
         k->canonical = NULL;

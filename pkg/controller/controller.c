@@ -70,6 +70,14 @@ static easel_err apply_registry(struct ctl *c, const char *text, size_t len,
     struct easel_diags d = {0};
     easel_err rc = text ? easel_registry_parse(text, len, source, &r, &d)
                         : easel_registry_builtin(&r);
+    /* a model may name an executor this controller does not run: refused
+     * like any other problem, at start and on reload */
+    if (rc == EASEL_OK &&
+        easel_registry_check_executors(r, c->o->executor->ops->name, &d) != EASEL_OK) {
+        easel_registry_unref(r);
+        r = NULL;
+        rc = EASEL_EPARSE;
+    }
     if (rc) {
         char first[300] = "";
         if (d.n) /* for the operator: a long problem may be cut */

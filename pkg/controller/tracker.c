@@ -293,6 +293,26 @@ static bool gate_open(struct ctl *c, struct tracked *t, const struct easel_model
     return true;
 }
 
+/* Hands a runnable job of a warm-pool model to Q:pool and forgets it. A
+ * lease no longer ours (taken over meanwhile) is someone else's to route. */
+static void route_pool(struct ctl *c, struct tracked *t)
+{
+    bool put = false;
+    easel_err rc = t->canonical ? easel_queue_pool_put(c->q, t->id, t->canonical, &put)
+                                : EASEL_EINVAL;
+    if (rc) {
+        queue_ok(c, rc);
+        easel_warn(t->id, "could not hand the job to the warm pool: %s (will retry)",
+                   easel_queue_errstr(c->q));
+        t->state = T_NEW;
+        t->dirty = true;
+        return;
+    }
+    easel_debug(t->id, "%s the warm pool", put ? "handed to" : "lease lost before handing it to");
+    release_slot(c, t);
+    untrack(c, t);
+}
+
 static void dispatch(struct ctl *c, struct tracked *t, struct easel_job *j)
 {
     struct easel_registry *reg = ctl_registry(c);
@@ -303,6 +323,13 @@ static void dispatch(struct ctl *c, struct tracked *t, struct easel_job *j)
         easel_registry_chain_model(reg, j->model, j->attempts + 1, NULL, NULL);
     if (!am)
         am = m;
+    if (am && am->executor == EASEL_MODEL_EXEC_POOL) {
+        /* the warm pool runs it: `easel worker` claims it from Q:pool with
+         * its own lease, gates and record (pkg/pool) */
+        easel_registry_unref(reg);
+        route_pool(c, t);
+        return;
+    }
     if (t->gate_until && easel_now_ms() < t->gate_until) {
         easel_registry_unref(reg);
         t->state = T_WAIT_SLOT;

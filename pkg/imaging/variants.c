@@ -161,6 +161,12 @@ static void *encode_main(void *arg)
     return NULL;
 }
 
+/* Below this many pixels a decode's or a resize's buffers are too small
+ * to matter for the peak, and malloc_trim (a walk of every arena and a
+ * madvise that flushes every thread's TLB) would cost more than the work:
+ * `easel worker` runs thousands of tiny attempts back to back. */
+#define TRIM_MIN_PIXELS (1024 * 1024)
+
 /* Order of variants by pixel count, largest first. */
 static int by_area_desc(const void *a, const void *b)
 {
@@ -219,7 +225,8 @@ static easel_err run_variants(VipsImage *src, const struct easel_preset *preset,
         g_object_ref(prev);
     }
     g_object_unref(prev);
-    malloc_trim(0); /* the resize pipelines' buffers, before the encoders' */
+    if ((int64_t)W * H >= TRIM_MIN_PIXELS)
+        malloc_trim(0); /* the resize pipelines' buffers, before the encoders' */
     /* Encode in parallel; the calling thread takes the first one. */
     for (size_t i = 1; i < n; i++)
         jobs[i].started =
@@ -320,7 +327,8 @@ easel_err easel_image_variants_buffer(const void *buf, size_t len,
         g_object_unref(srgb);
     /* The decode pipeline's buffers are free now; hand the pages back before
      * the encoders allocate theirs, or the two peaks add up. */
-    malloc_trim(0);
+    if ((int64_t)w * h >= TRIM_MIN_PIXELS)
+        malloc_trim(0);
     if (!mem)
         return easel_error_set(err, timed_out ? EASEL_ETIMEOUT : EASEL_EIMAGE,
                                EASEL_CLASS_PERMANENT,

@@ -447,6 +447,7 @@ easel_err easel_queue_open(const struct easel_queue_opts *o,
         [QK_BREAKER_PREFIX] = ":breaker:",
         [QK_RATE_PREFIX] = ":rate:",
         [QK_RUNNING_PREFIX] = ":running:",
+        [QK_POOL] = ":pool",
     };
     struct easel_queue *q = NULL;
     char why[200];

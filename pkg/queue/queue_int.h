@@ -71,6 +71,9 @@ enum queue_script_id {
     QUEUE_SCRIPT_SLOT_TAKE,
     QUEUE_SCRIPT_BREAKERS,
     QUEUE_SCRIPT_OLDEST,
+    QUEUE_SCRIPT_POOL_PUT,
+    QUEUE_SCRIPT_POOL_CLAIM,
+    QUEUE_SCRIPT_BACKLOG,
     QUEUE_SCRIPT_COUNT
 };
 
@@ -99,6 +102,7 @@ enum queue_key {
     QK_BREAKER_PREFIX,  /* Q:breaker: */
     QK_RATE_PREFIX,     /* Q:rate: */
     QK_RUNNING_PREFIX,  /* Q:running: */
+    QK_POOL,            /* Q:pool, canonical entries for `easel worker` */
     QK_COUNT
 };
 

@@ -292,10 +292,10 @@ static const char undead_lua[] =
     LUA_DROP_LETTERS
     "return drop_letters(KEYS[1], ARGV[1])\n";
 
-/* stats: KEYS pending, controllers, leases, delayed, dead; ARGV inflight
- * key prefix. One consistent snapshot of the counters: pending, in flight
- * (summed over registered controllers), leased, delayed, dead, controllers.
- * Reads only. */
+/* stats: KEYS pending, controllers, leases, delayed, dead, pool; ARGV
+ * inflight key prefix. One consistent snapshot of the counters: pending, in
+ * flight (summed over registered controllers and workers), leased, delayed,
+ * dead, controllers (and workers), pool. Reads only. */
 static const char stats_lua[] =
     "local inflight = 0\n"
     "for _, cid in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do\n"
@@ -303,7 +303,8 @@ static const char stats_lua[] =
     "end\n"
     "return {redis.call('LLEN', KEYS[1]), inflight,\n"
     "        redis.call('ZCARD', KEYS[3]), redis.call('ZCARD', KEYS[4]),\n"
-    "        redis.call('LLEN', KEYS[5]), redis.call('ZCARD', KEYS[2])}\n";
+    "        redis.call('LLEN', KEYS[5]), redis.call('ZCARD', KEYS[2]),\n"
+    "        redis.call('LLEN', KEYS[6])}\n";
 
 /* oldest: KEYS pending. The age in ms of the entry at the claiming end,
  * counted from when a scrape first saw it there: producers' entries carry
@@ -413,6 +414,91 @@ static const char slot_take_lua[] =
     "end\n"
     "return 0\n";
 
+/* pool_put: KEYS leases, owners, claims, pool; ARGV owner, job id, entry.
+ * Hands a job the caller holds the lease of to the warm pool: drops lease
+ * and owner, keeps the claim (the canonical entry, for retry and dead
+ * letters) and LPUSHes the entry on the pool list, behind what already
+ * waits, in one step: the job is leased or pooled, never both or neither.
+ * Returns 0 (and changes nothing) when the caller no longer owns the
+ * lease: the job was taken over meanwhile. */
+static const char pool_put_lua[] =
+    "if redis.call('HGET', KEYS[2], ARGV[2]) ~= ARGV[1] then return 0 end\n"
+    "redis.call('ZREM', KEYS[1], ARGV[2])\n"
+    "redis.call('HDEL', KEYS[2], ARGV[2])\n"
+    "redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])\n"
+    "redis.call('LPUSH', KEYS[4], ARGV[3])\n"
+    "return 1\n";
+
+/* pool_claim: KEYS pool, inflight, controllers, leases, owners, claims;
+ * ARGV max, lease_ms, worker id. Refreshes the worker's liveness, then
+ * leases to the worker up to max entries: first those a blocking move left
+ * in its in-flight list (the worker's threads share it; one left there is
+ * taken by its next claim, or recovered if the worker dies), then from the
+ * right (oldest) end of the pool list.
+ * Each entry is canonical; its "id" gets a lease owned by the worker. An
+ * entry that is not (never written by easel) is dropped. Returns the
+ * leased entries, oldest first. */
+static const char pool_claim_lua[] =
+    LUA_NOW
+    "local deadline = now + tonumber(ARGV[2])\n"
+    "redis.call('ZADD', KEYS[3], deadline, ARGV[3])\n"
+    "local out = {}\n"
+    "local function take(e)\n"
+    "  local ok, d = pcall(cjson.decode, e)\n"
+    "  if ok and type(d) == 'table' and type(d.id) == 'string' then\n"
+    "    redis.call('ZADD', KEYS[4], deadline, d.id)\n"
+    "    redis.call('HSET', KEYS[5], d.id, ARGV[3])\n"
+    "    redis.call('HSET', KEYS[6], d.id, e)\n"
+    "    out[#out + 1] = e\n"
+    "  end\n"
+    "end\n"
+    "local max = tonumber(ARGV[1])\n"
+    "while #out < max do\n"
+    "  local e = redis.call('RPOP', KEYS[2])\n"
+    "  if not e then break end\n"
+    "  take(e)\n"
+    "end\n"
+    "max = max - #out\n"
+    "if max > 0 then\n"
+    "  local got = redis.call('RPOP', KEYS[1], max)\n"
+    "  if got then for _, e in ipairs(got) do take(e) end end\n"
+    "end\n"
+    "return out\n";
+
+/* backlog: KEYS pending, controllers, delayed, pool; ARGV in-flight key
+ * prefix, model ("" = every model). The work waiting to start, by where it
+ * waits: {pending, claimed (in-flight lists of registered controllers and
+ * workers: taken but not adopted), delayed, pool}. Each job is in exactly
+ * one of these places (or leased, which is not counted), so nothing is
+ * counted twice. With a model, an entry counts when its JSON "model" is
+ * that model; a producer's entry that names none counts only in the
+ * unfiltered total. Reads only; O(entries) with a model. */
+static const char backlog_lua[] =
+    "local m = ARGV[2]\n"
+    "local function count_list(items)\n"
+    "  if m == '' then return #items end\n"
+    "  local n = 0\n"
+    "  for _, e in ipairs(items) do\n"
+    "    if string.find(e, m, 1, true) then\n"
+    "      local ok, d = pcall(cjson.decode, e)\n"
+    "      if ok and type(d) == 'table' and d.model == m then n = n + 1 end\n"
+    "    end\n"
+    "  end\n"
+    "  return n\n"
+    "end\n"
+    "local function list(k)\n"
+    "  if m == '' then return redis.call('LLEN', k) end\n"
+    "  return count_list(redis.call('LRANGE', k, 0, -1))\n"
+    "end\n"
+    "local claimed = 0\n"
+    "for _, cid in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do\n"
+    "  claimed = claimed + list(ARGV[1] .. cid)\n"
+    "end\n"
+    "local delayed\n"
+    "if m == '' then delayed = redis.call('ZCARD', KEYS[3])\n"
+    "else delayed = count_list(redis.call('ZRANGE', KEYS[3], 0, -1)) end\n"
+    "return {list(KEYS[1]), claimed, delayed, list(KEYS[4])}\n";
+
 const struct queue_script queue_scripts[QUEUE_SCRIPT_COUNT] = {
     [QUEUE_SCRIPT_CLAIM] = {"claim", claim_lua},
     [QUEUE_SCRIPT_RELEASE] = {"release", release_lua},
@@ -434,4 +520,7 @@ const struct queue_script queue_scripts[QUEUE_SCRIPT_COUNT] = {
     [QUEUE_SCRIPT_SLOT_TAKE] = {"slot_take", slot_take_lua},
     [QUEUE_SCRIPT_BREAKERS] = {"breakers", breakers_lua},
     [QUEUE_SCRIPT_OLDEST] = {"oldest", oldest_lua},
+    [QUEUE_SCRIPT_POOL_PUT] = {"pool_put", pool_put_lua},
+    [QUEUE_SCRIPT_POOL_CLAIM] = {"pool_claim", pool_claim_lua},
+    [QUEUE_SCRIPT_BACKLOG] = {"backlog", backlog_lua},
 };

@@ -24,19 +24,21 @@ easel_err easel_queue_stats(struct easel_queue *q,
     if (!out)
         return queue_invalid(q, "queue stats: no output record");
     queue_argv_init(&a);
-    queue_argv_script(&a, q, QUEUE_SCRIPT_STATS, 5);
+    queue_argv_script(&a, q, QUEUE_SCRIPT_STATS, 6);
     queue_argv_key(&a, q, QK_PENDING);
     queue_argv_key(&a, q, QK_CONTROLLERS);
     queue_argv_key(&a, q, QK_LEASES);
     queue_argv_key(&a, q, QK_DELAYED);
     queue_argv_key(&a, q, QK_DEAD);
+    queue_argv_key(&a, q, QK_POOL);
     queue_argv_key(&a, q, QK_INFLIGHT_PREFIX);
     rc = queue_exec(q, &a, "stats", &r);
     if (rc)
         goto out;
-    /* pending, inflight, leased, delayed, dead, controllers */
+    /* pending, inflight, leased, delayed, dead, controllers, pool */
     int64_t *field[] = {&out->pending, &out->inflight, &out->leased,
-                        &out->delayed, &out->dead,     &out->controllers};
+                        &out->delayed, &out->dead,     &out->controllers,
+                        &out->pool};
     size_t nf = sizeof(field) / sizeof(field[0]);
     if (r->type != REDIS_REPLY_ARRAY || r->elements != nf) {
         rc = queue_bad_reply(q, "stats", r);

@@ -60,6 +60,8 @@ static cJSON *model_json(const struct easel_model *m)
     }
     if (m->kube)
         cJSON_AddItemToObject(o, "kubernetes", cJSON_Duplicate(m->kube, true));
+    if (m->executor != EASEL_MODEL_EXEC_DEFAULT)
+        cJSON_AddStringToObject(o, "executor", easel_model_exec_name(m->executor));
     return o;
 }
 

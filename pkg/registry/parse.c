@@ -22,7 +22,7 @@
 #define MAX_NODES_VISITED 200000
 
 static const char *const providers[] = {"replicate", "openai", "gemini",
-                                        "imagen", "local", NULL};
+                                        "imagen", "local", "noop", NULL};
 
 struct pctx {
     yaml_document_t *doc;
@@ -436,7 +436,7 @@ static void parse_payload(struct pctx *c, const yaml_node_t *n,
 static const char *const model_keys[] = {
     "id", "provider", "endpoint", "version", "credential_env", "input",
     "timeout", "retry", "concurrency", "rate_limit", "preset", "fallback", "description",
-    "kubernetes", "checks", "input_size", NULL};
+    "kubernetes", "checks", "input_size", "executor", NULL};
 static const char *const check_keys[] = {"blank", "unchanged", "min_side", "aspect",
                                          "aspect_tolerance", "repeat", NULL};
 static const char *const kube_keys[] = {"image", "resources", "nodeSelector",
@@ -660,7 +660,7 @@ static void parse_model(struct pctx *c, const yaml_node_t *n,
             get_str(c, v, "model id", &m->id);
         } else if (!strcmp(key, "provider")) {
             if (get_str(c, v, "provider", &m->provider) && !is_provider(m->provider))
-                problem(c, v, "unknown provider \"%s\" (known: replicate, openai, gemini, imagen, local)",
+                problem(c, v, "unknown provider \"%s\" (known: replicate, openai, gemini, imagen, local, noop)",
                         m->provider);
         } else if (!strcmp(key, "endpoint")) {
             if (get_str(c, v, "endpoint", &m->endpoint) &&
@@ -704,6 +704,18 @@ static void parse_model(struct pctx *c, const yaml_node_t *n,
             get_int(c, v, "input_size", 64, 8192, &m->input_edge);
         } else if (!strcmp(key, "checks")) {
             parse_checks(c, v, &m->quality, &unchanged_set);
+        } else if (!strcmp(key, "executor")) {
+            const char *e = want(c, v, YAML_SCALAR_NODE, "executor") ? scalar(v) : NULL;
+            m->exec_line = v ? (int)v->start_mark.line + 1 : 1;
+            m->exec_col = v ? (int)v->start_mark.column + 1 : 1;
+            if (e && !strcmp(e, "pod"))
+                m->executor = EASEL_MODEL_EXEC_POD;
+            else if (e && !strcmp(e, "local"))
+                m->executor = EASEL_MODEL_EXEC_LOCAL;
+            else if (e && !strcmp(e, "pool"))
+                m->executor = EASEL_MODEL_EXEC_POOL;
+            else if (e)
+                problem(c, v, "executor must be pod, pool or local, not \"%s\"", e);
         } else {
             unknown_key(c, k, "a model", model_keys);
         }

@@ -292,3 +292,43 @@ int64_t easel_model_slot_hold_ms(const struct easel_model *m)
 {
     return (m->timeout_ms > 0 ? m->timeout_ms : 120000) + 60000;
 }
+
+const char *easel_model_exec_name(enum easel_model_exec e)
+{
+    switch (e) {
+    case EASEL_MODEL_EXEC_POD:
+        return "pod";
+    case EASEL_MODEL_EXEC_LOCAL:
+        return "local";
+    case EASEL_MODEL_EXEC_POOL:
+        return "pool";
+    default:
+        return "default";
+    }
+}
+
+easel_err easel_registry_check_executors(const struct easel_registry *r, const char *own,
+                                         struct easel_diags *diags)
+{
+    easel_err rc = EASEL_OK;
+    bool kube = own && !strcmp(own, "kubernetes");
+    for (size_t i = 0; r && i < r->nmodels; i++) {
+        const struct easel_model *m = &r->models[i];
+        if ((m->executor == EASEL_MODEL_EXEC_POD && !kube) ||
+            (m->executor == EASEL_MODEL_EXEC_LOCAL && kube)) {
+            easel_diags_add(diags, m->exec_line, m->exec_col,
+                            "model \"%s\" asks for executor %s, but this controller runs the %s "
+                            "executor (use pool, %s, or leave executor out)",
+                            m->id, easel_model_exec_name(m->executor), own ? own : "local",
+                            kube ? "pod" : "local");
+            rc = EASEL_EPARSE;
+        }
+    }
+    return rc;
+}
+
+bool easel_registry_runs_on_pool(const struct easel_registry *r, const char *id)
+{
+    const struct easel_model *m = easel_registry_model(r, id);
+    return m && m->executor == EASEL_MODEL_EXEC_POOL;
+}

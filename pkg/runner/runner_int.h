@@ -80,6 +80,7 @@ struct attempt {
     struct easel_store *store;
     struct easel_registry *reg;
     struct easel_job *job;
+    bool job_borrowed;               /* job is o->job, not ours to free */
     struct runner_heartbeat hb;
     bool hb_on;
     /* Redis for the circuit breakers and the model gates, opened on first

@@ -5,7 +5,10 @@
 #   - dispatch latency: LPUSH returning to the Job create request arriving
 #     at the API server (the fake's requests.log stamps each arrival);
 #   - API requests per job attempt: writes other than Events and the
-#     leader Lease, and LIST requests made after the watches started.
+#     leader Lease, and LIST requests made after the watches started;
+#   - the pod-per-job executor's overhead: the controller's own CPU per
+#     attempt (its watches, Job creates, status and record), the model's
+#     work in the pods aside.
 # Run by `make bench` (hack/bench.sh); it reports and never fails the build.
 # Knobs: KUBE_BENCH_JOBS (default 300), KUBE_BENCH_RATE (pushes per second,
 # default 5, paced so the figure is latency, not queueing),
@@ -31,6 +34,9 @@ done
 wait_for 60 'all_terminal 3' || { echo "warm-up jobs did not finish"; tail -20 "$WORK/ctl.log"; exit 1; }
 sleep 1
 mark=$(wc -l <"$API_DIR/requests.log")
+# the controller's own CPU (its threads; the pods run under the fake node)
+ctl_cpu() { awk '{print $14 + $15}' "/proc/$CTL_PID/stat"; }
+cpu0=$(ctl_cpu)
 
 # push_jobs PHASE COUNT INTERVAL_S: envelopes with known ids, over RESP on a
 # plain socket so each push's timestamp is taken the moment Redis replies
@@ -71,6 +77,7 @@ mid=$(wc -l <"$API_DIR/requests.log")
 push_jobs burst "$BURST" 0 || exit 1
 wait_for 300 "all_terminal $((N + BURST + 3))" || echo "(burst jobs still running)"
 sleep 3  # steady state: idle watches and lease renewals only
+cpu1=$(ctl_cpu)
 
 attempts=$(sql "select coalesce(sum(attempts),0) from jobs where id::text in ($(cut -f1 "$WORK"/push-*.tsv | sed "s/.*/'&'/" | paste -sd,))")
 succeeded=$(sql "select count(*) from jobs where status='succeeded' and id::text in ($(cut -f1 "$WORK"/push-*.tsv | sed "s/.*/'&'/" | paste -sd,))")
@@ -141,3 +148,7 @@ print("LIST requests after the watches started: %d  (target 0, no periodic listi
 print("BENCH kube_writes_per_attempt=%.2f" % per)
 print("BENCH kube_lists_steady=%d" % lists)
 PY
+python3 -c "
+t = ($cpu1 - $cpu0) / $(getconf CLK_TCK) * 1000.0 / max(1, $attempts)
+print('pod-per-job overhead: the controller\'s own CPU per attempt (watches, Job create, status, record), the model aside: %.2f ms' % t)
+print('BENCH kube_controller_cpu_ms_per_attempt=%.2f' % t)"

@@ -1039,6 +1039,143 @@ static void test_bad_url_and_options(void **state)
     assert_string_equal(easel_queue_errstr(NULL), "");
 }
 
+/* --------------------------------------------------------------- warm pool */
+
+/* pool_put moves a job the caller leases to Q:pool in one step and refuses
+ * one it no longer owns; a worker's pool_claim leases it to the worker, who
+ * renews and acks like a controller. */
+static void test_pool_put_claim(void **state)
+{
+    struct t *t = *state;
+    char canon[256], k[128];
+    push(t->q, "{\"model\":\"m1\"}");
+    claim_adopt(t->q, "job-1", canon, sizeof(canon));
+    struct easel_queue *other = open_q(t, "ctl-other", 30000);
+    bool put = true;
+    assert_int_equal(easel_queue_pool_put(other, "job-1", canon, &put), EASEL_OK);
+    assert_false(put); /* not its lease: nothing moved */
+    easel_snprintf(k, sizeof(k), "%s:pool", t->name);
+    assert_int_equal(raw_int(t, "LLEN %s", k), 0);
+    assert_int_equal(easel_queue_pool_put(t->q, "job-1", canon, &put), EASEL_OK);
+    assert_true(put);
+    assert_int_equal(raw_int(t, "LLEN %s", k), 1);
+    assert_int_equal(stats(t->q).leased, 0);
+    assert_int_equal(stats(t->q).pool, 1);
+    easel_snprintf(k, sizeof(k), "%s:claims", t->name);
+    assert_int_equal(raw_int(t, "HEXISTS %s job-1", k), 1); /* kept for retry/dead */
+
+    struct easel_queue *w = open_q(t, "pool-w1", 30000);
+    struct easel_queue_entry e[4];
+    size_t n = 99;
+    assert_int_equal(easel_queue_pool_claim(w, 4, 0, e, &n), EASEL_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(e[0].raw, canon);
+    easel_queue_entries_free(e, n);
+    easel_snprintf(k, sizeof(k), "%s:owners", t->name);
+    redisReply *r = raw(t, "HGET %s job-1", k);
+    assert_string_equal(r->str, "pool-w1");
+    freeReplyObject(r);
+    const char *ids[] = {"job-1"};
+    bool lost[1] = {true};
+    assert_int_equal(easel_queue_renew(w, ids, 1, lost, NULL), EASEL_OK);
+    assert_false(lost[0]);
+    assert_int_equal(easel_queue_ack(w, ids, 1), EASEL_OK);
+    struct easel_queue_stats st = stats(t->q);
+    assert_int_equal(st.leased + st.pending + st.delayed, 0);
+    easel_queue_free(w);
+    easel_queue_free(other);
+}
+
+/* An empty pool blocks in Redis and wakes for a push; an entry a worker
+ * moved but never leased (it died between the move and the script) is
+ * recovered to the pending list once its liveness lapses. */
+static void test_pool_claim_blocks_and_recovers(void **state)
+{
+    struct t *t = *state;
+    char k[128];
+    struct easel_queue *w = open_q(t, "pool-w2", 400);
+    struct easel_queue_entry e[2];
+    size_t n = 99;
+    int64_t t0 = easel_now_ms();
+    assert_int_equal(easel_queue_pool_claim(w, 2, 150, e, &n), EASEL_OK);
+    assert_int_equal(n, 0);
+    assert_true(easel_now_ms() - t0 >= 140);
+    easel_snprintf(k, sizeof(k), "%s:pool", t->name);
+    freeReplyObject(raw(t, "LPUSH %s {\"id\":\"job-2\",\"model\":\"m\"}", k));
+    assert_int_equal(easel_queue_pool_claim(w, 2, 1000, e, &n), EASEL_OK);
+    assert_int_equal(n, 1);
+    easel_queue_entries_free(e, n);
+    /* a move that was never leased */
+    char inflight[128];
+    easel_snprintf(inflight, sizeof(inflight), "%s:inflight:pool-w2", t->name);
+    freeReplyObject(raw(t, "LPUSH %s {\"id\":\"job-3\",\"model\":\"m\"}", inflight));
+    easel_queue_free(w); /* dies: its liveness lapses after 400 ms */
+    easel_sleep_ms(500);
+    size_t moved = 0;
+    assert_int_equal(easel_queue_recover_inflight(t->q, &moved), EASEL_OK);
+    assert_int_equal(moved, 1);
+    assert_int_equal(raw_int(t, "LLEN %s", t->name), 1);
+    assert_int_equal(raw_int(t, "LLEN %s", inflight), 0);
+}
+
+static struct easel_queue_backlog backlog(struct easel_queue *q, const char *model)
+{
+    struct easel_queue_backlog b;
+    easel_err rc = easel_queue_backlog(q, model, &b);
+    if (rc)
+        fail_msg("backlog: %s", easel_queue_errstr(q));
+    return b;
+}
+
+/* The backlog counts each waiting job once wherever it waits (pending,
+ * claimed but not adopted, delayed, pooled), per model, and stops counting
+ * it once it is leased. */
+static void test_backlog(void **state)
+{
+    struct t *t = *state;
+    char canon[256], k[128];
+    push(t->q, "{\"model\":\"m1\",\"n\":1}");
+    push(t->q, "{\"model\":\"m2\",\"n\":2}");
+    claim_adopt(t->q, "job-a", canon, sizeof(canon)); /* {"id","raw":{m1}} */
+    /* canonical entries name the model at the top level, as the claimer writes them */
+    assert_int_equal(easel_queue_retry(t->q, "job-a", "{\"id\":\"job-a\",\"model\":\"m1\"}",
+                                       easel_wall_ms() + 60000), EASEL_OK);
+    push(t->q, "{\"model\":\"m1\",\"n\":3}");
+    push(t->q, "{\"image_id\":\"x\"}"); /* names no model */
+    struct easel_queue_entry e[1];
+    assert_int_equal(claim(t->q, 1, 0, e), 1); /* m2: claimed, not adopted */
+    easel_queue_entries_free(e, 1);
+    easel_snprintf(k, sizeof(k), "%s:pool", t->name);
+    freeReplyObject(raw(t, "LPUSH %s {\"id\":\"job-p\",\"model\":\"m1\"}", k));
+    freeReplyObject(raw(t, "LPUSH %s {\"id\":\"job-q\",\"model\":\"m3\"}", k));
+
+    struct easel_queue_backlog b = backlog(t->q, NULL);
+    assert_int_equal(b.pending, 2);
+    assert_int_equal(b.claimed, 1);
+    assert_int_equal(b.delayed, 1);
+    assert_int_equal(b.pool, 2);
+    assert_int_equal(b.total, 6);
+    b = backlog(t->q, "m1");
+    assert_int_equal(b.pending, 1);
+    assert_int_equal(b.claimed, 0);
+    assert_int_equal(b.delayed, 1);
+    assert_int_equal(b.pool, 1);
+    assert_int_equal(b.total, 3);
+    assert_int_equal(backlog(t->q, "m2").claimed, 1);
+    assert_int_equal(backlog(t->q, "m3").total, 1);
+    assert_int_equal(backlog(t->q, "m").total, 0); /* a prefix is not a model */
+    /* a worker takes job-p: leased, no longer waiting */
+    struct easel_queue *w = open_q(t, "pool-w3", 30000);
+    size_t n = 0;
+    struct easel_queue_entry pe[1];
+    assert_int_equal(easel_queue_pool_claim(w, 1, 0, pe, &n), EASEL_OK);
+    assert_int_equal(n, 1);
+    easel_queue_entries_free(pe, n);
+    assert_int_equal(backlog(t->q, "m1").total, 2);
+    assert_int_equal(backlog(t->q, NULL).total, 5);
+    easel_queue_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1064,6 +1201,9 @@ int main(void)
         T(test_redis_restart),
         T(test_auth_and_db),
         T(test_bad_url_and_options),
+        T(test_pool_put_claim),
+        T(test_pool_claim_blocks_and_recovers),
+        T(test_backlog),
 #undef T
     };
     if (!url())

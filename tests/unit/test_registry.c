@@ -451,6 +451,56 @@ static void test_kubernetes_section_and_export(void **state)
     easel_diags_cleanup(&d);
 }
 
+/* `executor`: pod | pool | local, at its line and column; a controller
+ * refuses a model that names an executor it does not run. */
+static void test_executor_key(void **state)
+{
+    (void)state;
+    const char *doc = "version: 1\n"
+                      "models:\n"
+                      "  - id: a\n"
+                      "    provider: local\n"
+                      "  - id: b\n"
+                      "    provider: noop\n"
+                      "    executor: pool\n"
+                      "  - id: c\n"
+                      "    provider: local\n"
+                      "    executor: pod\n";
+    struct easel_diags d = {0};
+    struct easel_registry *r = load(doc, &d);
+    assert_non_null(r);
+    assert_int_equal(easel_registry_model(r, "a")->executor, EASEL_MODEL_EXEC_DEFAULT);
+    assert_int_equal(easel_registry_model(r, "b")->executor, EASEL_MODEL_EXEC_POOL);
+    assert_true(easel_registry_runs_on_pool(r, "b"));
+    assert_false(easel_registry_runs_on_pool(r, "a"));
+    assert_false(easel_registry_runs_on_pool(r, "nope"));
+    /* pod under a local controller: refused at the key */
+    assert_int_equal(easel_registry_check_executors(r, "local", &d), EASEL_EPARSE);
+    assert_int_equal(d.n, 1);
+    assert_int_equal(d.items[0].line, 10);
+    assert_int_equal(d.items[0].col, 15);
+    assert_true(has_diag(&d, "model \"c\" asks for executor pod, but this controller runs the local executor", 10));
+    easel_diags_cleanup(&d);
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(easel_registry_check_executors(r, "kubernetes", &d), EASEL_OK);
+    assert_int_equal(d.n, 0);
+    easel_registry_unref(r);
+
+    const char *local = "version: 1\nmodels:\n  - {id: x, provider: local, executor: local}\n";
+    r = load(local, &d);
+    assert_non_null(r);
+    assert_int_equal(easel_registry_check_executors(r, "kubernetes", &d), EASEL_EPARSE);
+    assert_true(has_diag(&d, "asks for executor local, but this controller runs the kubernetes executor", 3));
+    easel_diags_cleanup(&d);
+    memset(&d, 0, sizeof(d));
+    easel_registry_unref(r);
+
+    const char *bad = "version: 1\nmodels:\n  - id: y\n    provider: local\n    executor: lambda\n";
+    assert_null(load(bad, &d));
+    assert_true(has_diag(&d, "executor must be pod, pool or local, not \"lambda\"", 5));
+    easel_diags_cleanup(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -464,6 +514,7 @@ int main(void)
         cmocka_unit_test(test_render),
         cmocka_unit_test(test_formats),
         cmocka_unit_test(test_kubernetes_section_and_export),
+        cmocka_unit_test(test_executor_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -110,3 +110,44 @@ instead of every replica's start.
 {{- end -}}
 {{- dict "tokens" .Values.api.tokens.tokens | toYaml -}}
 {{- end -}}
+
+{{/* The warm pool's pods: component worker, so neither the controller's
+Deployment nor its Service selects them. */}}
+{{- define "easel.workerSelector" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: worker
+{{- end -}}
+
+{{/* The longest timeout of an `executor: pool` model, in whole seconds, in
+the registry the chart renders (registry.models, else files/models.yaml):
+the attempts a worker may be running. A model without a timeout has
+easel's default, 120s; with no pool model, 120. worker.longestTimeout overrides it, and
+must be set when the chart does not create the registry. */}}
+{{- define "easel.longestTimeout" -}}
+{{- if .Values.worker.longestTimeout -}}
+{{- .Values.worker.longestTimeout | int -}}
+{{- else -}}
+{{- if not .Values.registry.create -}}
+{{- fail "worker.enabled with registry.create=false needs worker.longestTimeout (seconds): the chart cannot read a registry it does not render" -}}
+{{- end -}}
+{{- $doc := .Values.registry.models | default (.Files.Get "files/models.yaml") | fromYaml -}}
+{{- $max := 0 -}}
+{{- range $doc.models -}}
+{{- if eq (toString .executor) "pool" -}}
+{{- $t := toString (.timeout | default "120s") -}}
+{{- $m := regexFindAll "^([0-9]+(\\.[0-9]+)?)(ms|s|m|h)?$" $t 1 -}}
+{{- if not $m -}}
+{{- fail (printf "model %v: timeout %q is not a duration the chart can read (NUMBER with ms, s, m or h); set worker.longestTimeout" .id $t) -}}
+{{- end -}}
+{{- $num := regexFind "^[0-9]+(\\.[0-9]+)?" $t | float64 -}}
+{{- $unit := trimPrefix (regexFind "^[0-9]+(\\.[0-9]+)?" $t) $t -}}
+{{- $scale := dict "ms" 0.001 "s" 1.0 "m" 60.0 "h" 3600.0 "" 0.001 -}}
+{{- $secs := mulf $num (get $scale $unit) | ceil | int -}}
+{{- if gt $secs $max -}}{{- $max = $secs -}}{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if eq $max 0 -}}{{- $max = 120 -}}{{- end -}}
+{{- $max -}}
+{{- end -}}
+{{- end -}}
