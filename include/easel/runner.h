@@ -42,6 +42,9 @@ struct easel_runner_opts {
      * stored, and the record is left to whoever asked for the stop. NULL =
      * never stopped. The caller owns the flag. */
     const volatile sig_atomic_t *stop;
+    /* the dispatch span's W3C context (TRACEPARENT), parent of the
+     * attempt's span; NULL: the job's stored context */
+    const char *traceparent;
 };
 
 /* Runs one attempt of job_id. Returns an enum easel_exit value. Never

@@ -98,6 +98,11 @@ bool easel_trace_should_sample(const struct easel_trace_config *c, const uint8_t
  * out of memory. For OTEL_RESOURCE_ATTRIBUTES and the header variables. */
 char *easel_trace_pct_decode(const char *s, size_t len);
 
+/* The variables a worker pod is given from its controller's environment
+ * (NULL-terminated): endpoints, sampler, service and resource, Sentry's
+ * DSN, environment and release. Never the header variables. */
+extern const char *const easel_telemetry_worker_env[];
+
 /* ------------------------------------------------------------ lifetime */
 
 /* Reads the configuration and, when an endpoint is set, starts the exporter

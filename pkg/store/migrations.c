@@ -180,6 +180,13 @@ static const char v5_webhooks[] =
     "CREATE TRIGGER job_events_webhook_outbox AFTER INSERT ON job_events"
     " FOR EACH ROW EXECUTE FUNCTION easel_webhook_outbox();";
 
+/* The job's trace context (W3C traceparent of its intake span), so that
+ * every attempt and a restarted controller's dispatch join the job's one
+ * trace. NULL when the job was recorded with tracing off. */
+static const char v6_trace_context[] =
+    "ALTER TABLE jobs ADD COLUMN traceparent text"
+    " CONSTRAINT jobs_traceparent_check CHECK (length(traceparent) <= 64);";
+
 const struct store_migration store_migrations[] = {
     {1, "jobs and job_events", v1_jobs_and_events},
     {2, "owner index", v2_owner_index},
@@ -187,6 +194,9 @@ const struct store_migration store_migrations[] = {
     {4, "event order", v4_event_order},
     /* 4 is the streams' (ordering trigger, owner), on its own branch */
     {5, "webhooks", v5_webhooks},
+    /* meant as 7 (the lead's 6 comes first); numbered 6 here because the
+     * runner wants contiguous versions: renumber at merge */
+    {6, "trace context", v6_trace_context},
 };
 
 const size_t store_migrations_count =

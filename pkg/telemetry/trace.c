@@ -415,6 +415,16 @@ bool easel_trace_should_sample(const struct easel_trace_config *c, const uint8_t
     return false;
 }
 
+const char *const easel_telemetry_worker_env[] = {
+    "OTEL_SDK_DISABLED", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG", "OTEL_BSP_SCHEDULE_DELAY", "OTEL_BSP_MAX_QUEUE_SIZE",
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "SENTRY_DSN", "SENTRY_ENVIRONMENT", "SENTRY_RELEASE",
+    NULL,
+};
+
 /* ------------------------------------------------------------ global state */
 
 /* Written by init and shutdown (one thread), read everywhere. */
