@@ -83,7 +83,8 @@ easel_err easel_sentry_dsn_parse(const char *dsn, struct easel_sentry_dsn *out)
         if (!isalnum((unsigned char)last[i]))
             return EASEL_EPARSE;
     memcpy(out->project, last, plen);
-    int prefix = (int)(last - slash - 1); /* the prefix's length, without its slashes */
+    /* the prefix's length, without its slashes */
+    int prefix = last > slash + 1 ? (int)(last - slash - 2) : 0;
     for (const char *q = host; q < slash; q++)
         if (isspace((unsigned char)*q) || *q == '?' || *q == '#')
             return EASEL_EPARSE;
@@ -114,7 +115,8 @@ static void scrub(struct easel_buf *b, const char *msg)
         if (!strncasecmp(p, "data:", 5) && (p == msg || !isalnum((unsigned char)p[-1]))) {
             easel_buf_puts(b, "data:[redacted]");
             p += 5;
-            while (!url_end(*p))
+            /* a data: URI runs to the next blank or quote, commas included */
+            while (*p && !isspace((unsigned char)*p) && *p != '"' && *p != '\'')
                 p++;
             continue;
         }
