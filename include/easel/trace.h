@@ -228,9 +228,12 @@ struct easel_sentry_stats {
 void easel_sentry_stats(struct easel_sentry_stats *out);
 
 /* The envelope for one event (for the sender and the unit tests): header
- * line, item header, payload. tags are key, value pairs, NULL-terminated. */
+ * line, item header, payload. tags are key, value pairs, NULL-terminated;
+ * fingerprint (NULL-terminated, or NULL for Sentry's default grouping)
+ * groups events: dead jobs by model and reason, not by message. */
 easel_err easel_sentry_envelope(const struct easel_sentry_dsn *d, const char *level,
                                 const char *message, const char *const *tags,
+                                const char *const *fingerprint,
                                 const char *environment, const char *release,
                                 struct easel_buf *out);
 

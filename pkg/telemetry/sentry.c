@@ -165,6 +165,7 @@ static void event_id(char out[33])
 
 easel_err easel_sentry_envelope(const struct easel_sentry_dsn *d, const char *level,
                                 const char *message, const char *const *tags,
+                                const char *const *fingerprint,
                                 const char *environment, const char *release,
                                 struct easel_buf *out)
 {
@@ -226,8 +227,20 @@ easel_err easel_sentry_envelope(const struct easel_sentry_dsn *d, const char *le
         if (!rc)
             rc = easel_buf_json_str(&ev, v);
     }
+    if (!rc && fingerprint && fingerprint[0]) {
+        rc = easel_buf_puts(&ev, "},\"fingerprint\":[");
+        for (size_t i = 0; !rc && fingerprint[i]; i++) {
+            rc = easel_buf_puts(&ev, i ? "," : "");
+            if (!rc)
+                rc = easel_buf_json_str(&ev, fingerprint[i]);
+        }
+        if (!rc)
+            rc = easel_buf_puts(&ev, "]");
+    } else if (!rc) {
+        rc = easel_buf_puts(&ev, "}");
+    }
     if (!rc)
-        rc = easel_buf_puts(&ev, "},\"sdk\":{\"name\":\"easel\",\"version\":\"" EASEL_VERSION
+        rc = easel_buf_puts(&ev, ",\"sdk\":{\"name\":\"easel\",\"version\":\"" EASEL_VERSION
                                  "\"}}");
     if (!rc)
         rc = easel_buf_printf(out, "{\"event_id\":\"%s\",\"sent_at\":\"%s\",\"dsn\":", id, sent);
@@ -287,7 +300,8 @@ void easel_sentry_stats(struct easel_sentry_stats *out)
 }
 
 /* Builds and queues one event; never waits for the network. */
-static void submit(const char *message, const char *const *tags, bool internal)
+static void submit(const char *message, const char *const *tags, const char *const *fingerprint,
+                   bool internal)
 {
     struct easel_buf b;
     if (!easel_sentry_enabled())
@@ -315,7 +329,8 @@ static void submit(const char *message, const char *const *tags, bool internal)
     pthread_mutex_unlock(&S.mu);
 
     easel_buf_init(&b, 0);
-    if (easel_sentry_envelope(&S.dsn, "error", message, tags, S.environment, S.release, &b)) {
+    if (easel_sentry_envelope(&S.dsn, "error", message, tags, fingerprint, S.environment,
+                              S.release, &b)) {
         easel_buf_cleanup(&b);
         return;
     }
@@ -357,7 +372,8 @@ void easel_sentry_job_dead(const char *job_id, const char *model, const char *re
                           "error_class", error_class ? error_class : "",
                           "mode",        S.mode,
                           NULL};
-    submit(msg, tags, false);
+    const char *fp[] = {"easel-job-dead", model ? model : "", reason ? reason : "", NULL};
+    submit(msg, tags, fp, false);
 }
 
 void easel_sentry_internal(const char *job_id, const char *message)
@@ -366,7 +382,7 @@ void easel_sentry_internal(const char *job_id, const char *message)
         return;
     const char *tags[] = {"kind", "internal_error", "mode", S.mode,
                           job_id ? "job_id" : NULL, job_id, NULL};
-    submit(message, tags, true);
+    submit(message, tags, NULL, true);
 }
 
 /* The log hook: error-level lines. A line logged while building or

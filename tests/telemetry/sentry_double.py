@@ -162,7 +162,8 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 STATE["limit_next"] = int(self.path.split("=", 1)[1])
             return self.reply(204)
-        m = re.match(r"^/api/([^/]+)/envelope/$", self.path)
+        # a DSN may put the server under a path prefix
+        m = re.match(r"^(?:/[A-Za-z0-9_.-]+)*/api/([^/]+)/envelope/$", self.path)
         if not m:
             return self.reply(404, b'{"detail":"not found"}')
         now = time.time()

@@ -416,7 +416,8 @@ static void test_sentry_envelope(void **state)
     assert_int_equal(easel_sentry_envelope(&d, "error",
                                            "fetch https://user:pw@h.example/a.png?X-Amz-Signature=abc "
                                            "failed; data:image/png;base64,iVBORw0KGgo= too",
-                                           tags, "staging", "easel@1", &b),
+                                           tags, (const char *const[]){"a", "b\"", NULL},
+                                           "staging", "easel@1", &b),
                      EASEL_OK);
     /* three lines: header, item header, payload */
     char *nl1 = strchr(b.data, '\n'), *nl2 = nl1 ? strchr(nl1 + 1, '\n') : NULL;
@@ -441,6 +442,9 @@ static void test_sentry_envelope(void **state)
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(ev, "level")->valuestring, "error");
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(ev, "environment")->valuestring, "staging");
     assert_true(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(ev, "timestamp")));
+    const cJSON *fp = cJSON_GetObjectItemCaseSensitive(ev, "fingerprint");
+    assert_int_equal(cJSON_GetArraySize(fp), 2);
+    assert_string_equal(cJSON_GetArrayItem(fp, 1)->valuestring, "b\"");
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(ev, "tags");
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(t, "reason")->valuestring, "timeout");
     const char *msg = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ev, "message"),
