@@ -87,39 +87,8 @@ wait_until 10 has_span "$A_TRACE" easel.attempt
 wait_until 10 has_span "$R_TRACE" easel.attempt
 spans >"$WORK/spans.json"
 
-# tree TRACE PARENT_SPAN NAMES... : the trace's spans form one tree under
-# the producer's span, with these span names (each at least once)
-tree() {
-  python3 - "$WORK/spans.json" "$@" <<'PY'
-import json, sys
-spans = json.load(open(sys.argv[1]))
-trace, parent, names = sys.argv[2], sys.argv[3], sys.argv[4:]
-mine = [s for s in spans if s["traceId"] == trace]
-ids = {s["spanId"] for s in mine}
-problems = []
-if len(ids) != len(mine):
-    problems.append("a span id is used twice")
-roots = [s for s in mine if s["parentSpanId"] not in ids]
-if [r["parentSpanId"] for r in roots] != [parent] * len(roots) or not roots:
-    problems.append("roots %s: every span's parent must resolve, except the root's, which is the producer's %s"
-                    % ([(r["name"], r["parentSpanId"]) for r in roots], parent))
-missing = [n for n in names if n not in {s["name"] for s in mine}]
-if missing:
-    problems.append("missing spans %s (have %s)" % (missing, sorted({s["name"] for s in mine})))
-def show(s, d):
-    print("   %s%s [%s] %s" % ("  " * d, s["name"], s["resource"].get("easel.mode"),
-                               {k: v for k, v in s["attributes"].items() if k in
-                                ("easel.attempt", "http.response.status_code", "easel.provider")}),
-          file=sys.stderr)
-    for c in sorted((c for c in mine if c["parentSpanId"] == s["spanId"]), key=lambda c: c["start"]):
-        show(c, d + 1)
-for r in roots:
-    show(r, 0)
-for p in problems:
-    print("   " + p, file=sys.stderr)
-sys.exit(1 if problems else 0)
-PY
-}
+# tree TRACE PARENT_SPAN NAMES...: one tree under the producer's span
+tree() { python3 "$ROOT/tests/telemetry/trace_tree.py" "$WORK/spans.json" "$@"; }
 # q 'EXPR': a Python expression over the spans of $WORK/spans.json (as S)
 q() { python3 -c "import json,sys; S=json.load(open('$WORK/spans.json')); r=($1); print(r)"; }
 
