@@ -243,6 +243,17 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
     return len;
 }
 
+/* Gives up a request in flight once the shutdown deadline has passed:
+ * one started before the stop would keep its own, longer timeout. */
+static bool past_deadline(void *ud)
+{
+    (void)ud;
+    pthread_mutex_lock(&X.mu);
+    bool over = X.stop && easel_now_ms() >= X.stop_deadline_ms;
+    pthread_mutex_unlock(&X.mu);
+    return over;
+}
+
 /* One POST; the HTTP status (0 when no answer came) and the Retry-After
  * value in retry (64 bytes). */
 static long post(CURL *h, struct curl_slist *hdrs, const struct easel_buf *body,
@@ -261,7 +272,7 @@ static long post(CURL *h, struct curl_slist *hdrs, const struct easel_buf *body,
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, retry);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    if (curl_easy_perform(h) == CURLE_OK)
+    if (telemetry_perform(h, past_deadline, NULL) == CURLE_OK)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     return status;
 }

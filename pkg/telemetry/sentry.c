@@ -88,6 +88,8 @@ easel_err easel_sentry_dsn_parse(const char *dsn, struct easel_sentry_dsn *out)
     for (const char *q = host; q < slash; q++)
         if (isspace((unsigned char)*q) || *q == '?' || *q == '#')
             return EASEL_EPARSE;
+    if (slash[-1] == ':') /* a port separator without a port */
+        return EASEL_EPARSE;
     if (easel_snprintf(out->envelope_url, sizeof(out->envelope_url), "%.*s://%.*s%s%.*s/api/%s/envelope/",
                        (int)(scheme_end - dsn), dsn, (int)(slash - host), host,
                        prefix > 0 ? "/" : "", prefix > 0 ? prefix : 0, slash + 1, out->project) ||
@@ -483,6 +485,17 @@ static size_t discard_body(char *p, size_t sz, size_t n, void *ud)
     return sz * n;
 }
 
+/* Gives up a request in flight once the shutdown deadline has passed:
+ * one started before the stop would keep its own, longer timeout. */
+static bool past_deadline(void *ud)
+{
+    (void)ud;
+    pthread_mutex_lock(&S.mu);
+    bool over = S.stop && easel_now_ms() >= S.stop_deadline_ms;
+    pthread_mutex_unlock(&S.mu);
+    return over;
+}
+
 static void send_one(CURL *h, struct curl_slist *hdrs, struct item *it)
 {
     struct answer a = {0};
@@ -512,7 +525,7 @@ static void send_one(CURL *h, struct curl_slist *hdrs, struct item *it)
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard_body);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &a);
-    if (curl_easy_perform(h) == CURLE_OK)
+    if (telemetry_perform(h, past_deadline, NULL) == CURLE_OK)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     /* X-Sentry-Rate-Limits is read on any answer and wins over
      * Retry-After; a bare 429 means a minute */

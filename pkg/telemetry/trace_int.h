@@ -6,6 +6,8 @@
 #ifndef EASEL_TRACE_INT_H
 #define EASEL_TRACE_INT_H
 
+#include <curl/curl.h>
+
 #include "easel/trace.h"
 
 #define SPAN_MAX_ATTRS 32
@@ -49,5 +51,10 @@ easel_err otlp_start(const struct easel_trace_config *c, const char *mode);
 void otlp_enqueue(struct easel_span *s);
 void otlp_stop(int64_t wait_ms);
 void otlp_stats(struct easel_trace_stats *out);
+
+/* perform.c: runs the prepared easy handle h to its end, asking give_up(ud)
+ * every 50 ms; CURLE_ABORTED_BY_CALLBACK when it said yes, else the
+ * transfer's result. For the sender threads only. */
+CURLcode telemetry_perform(CURL *h, bool (*give_up)(void *ud), void *ud);
 
 #endif

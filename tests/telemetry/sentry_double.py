@@ -150,7 +150,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         with LOCK:
-            data = {"/_sentry/events": EVENTS, "/_sentry/stats": STATS,
+            data = {"/_sentry/events": EVENTS,
+                    "/_sentry/stats": dict(STATS, limited_until=STATE["limited_until"]),
                     "/_sentry/violations": VIOLATIONS}.get(self.path)
             text = json.dumps(data).encode() if data is not None else None
         self.reply(200 if text else 404, text or b"{}")

@@ -399,7 +399,7 @@ static void test_sentry_dsn(void **state)
     assert_null(strstr(d.dsn, "sec"));
     static const char *const bad[] = {
         "", "abc", "ftp://k@h/1", "https://h/1", "https://@h/1", "https://k@h/", "https://k@/1",
-        "https://k@h", "https://k-y@h/1",
+        "https://k@h", "https://k-y@h/1", "https://k@h:/1",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(easel_sentry_dsn_parse(bad[i], &d), EASEL_EPARSE);
