@@ -25,6 +25,14 @@ void easel_log_set_error_hook(void (*fn)(const char *job_id, const char *msg))
     error_hook = fn;
 }
 
+/* the attempt this thread runs, for its lines */
+static _Thread_local char trace_id[33];
+
+void easel_log_set_trace_id(const char *id)
+{
+    easel_strlcpy(trace_id, id ? id : "", sizeof(trace_id));
+}
+
 void easel_log_setup(enum easel_log_level min, const char *comp)
 {
     min_level = min;
@@ -160,6 +168,10 @@ void easel_logv(enum easel_log_level lvl, const char *job_id,
     if (job_id && *job_id) {
         easel_buf_puts(&b, ",\"job_id\":");
         json_escape(&b, job_id);
+    }
+    if (trace_id[0]) {
+        easel_buf_puts(&b, ",\"trace_id\":");
+        json_escape(&b, trace_id);
     }
     for (size_t i = 0; kv && kv[i] && kv[i + 1]; i += 2) {
         easel_buf_puts(&b, ",");

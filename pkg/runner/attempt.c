@@ -178,6 +178,12 @@ static struct easel_span *attempt_span(struct attempt *a)
     easel_span_str(s, "easel.job_id", a->job_id);
     easel_span_int(s, "easel.attempt", a->o->attempt);
     easel_span_str(s, "easel.worker", a->o->worker);
+    struct easel_span_ctx c;
+    char hex[33];
+    if (easel_span_context(s, &c)) {
+        easel_hex_encode(c.trace_id, sizeof(c.trace_id), hex);
+        easel_log_set_trace_id(hex);
+    }
     return s;
 }
 
@@ -233,6 +239,7 @@ out:
     easel_queue_free(a.limits_q);
     runner_write_termination(&a);
     attempt_span_end(&a);
+    easel_log_set_trace_id(NULL);
     free(result);
     easel_job_free(a.job);
     easel_registry_unref(a.reg);

@@ -145,6 +145,8 @@ check "the exporter sent the OTEL_EXPORTER_OTLP_HEADERS header, decoded, and JSO
   "$(curl -sf "$OTLP/_otlp/headers" | python3 -c 'import json,sys; h=json.load(sys.stdin); print(h.get("x-collector-token"), h.get("content-type"))')" \
   "c0llect0r=secret application/json"
 check "the header's secret is in no log" bash -c "! grep -rq 'c0llect0r' '$WORK'/*.log"
+check "the worker's log lines carry the job's trace id" \
+  grep -q "\"job_id\":\"$JOB\",\"trace_id\":\"$P_TRACE\"" "$WORK/ctl.log"
 kill -TERM "$CTL_PID"; wait "$CTL_PID" 2>/dev/null
 
 # --- tracing off costs nothing and changes nothing --------------------------
