@@ -183,13 +183,13 @@ void easel_span_end_at(struct easel_span *s, int64_t end_unix_ns);
 easel_err easel_otlp_encode(const struct easel_trace_config *c, const char *mode,
                             struct easel_span *const *spans, size_t n,
                             struct easel_buf *out);
-/* Frees an ended span that never went to the exporter (tests). */
+/* Frees a span that never went to the exporter (NULL-safe). */
 void easel_span_free(struct easel_span *s);
-/* Ends s without exporting it and hands it back (tests). */
+/* Sets s's end time without exporting it and hands it back (tests). */
 struct easel_span *easel_span_finish(struct easel_span *s);
-/* A span that records whatever the global state says (tests): makes
- * easel_span_start behave as if tracing were on with sampler c, exporting
- * nothing. NULL turns it back off. */
+/* For tests: easel_span_start then behaves as if tracing were on with c's
+ * sampler, and ended spans are freed, never exported. NULL turns tracing
+ * back off. Not for use while the exporter runs. */
 void easel_trace_test_config(const struct easel_trace_config *c);
 
 /* ------------------------------------------------------------ Sentry */
@@ -219,7 +219,8 @@ bool easel_sentry_enabled(void);
  * copied; message is scrubbed of URL credentials and cut. */
 void easel_sentry_job_dead(const char *job_id, const char *model, const char *reason,
                            const char *error_class, const char *message);
-/* An internal error (component: "controller", "api", ...). */
+/* An internal error (job_id may be NULL); limited to a burst of 10, then
+ * one every 6 s. */
 void easel_sentry_internal(const char *job_id, const char *message);
 
 struct easel_sentry_stats {
