@@ -20,6 +20,7 @@
 #include "easel/pool.h"
 #include "easel/runner.h"
 #include "easel/telemetry.h"
+#include "easel/trace.h"
 #include "easel/webhook.h"
 #include "easel/worker.h"
 #include "settings.h"
@@ -51,7 +52,38 @@ static void host_name(char *dst, size_t len)
         easel_strlcpy(dst, "easel", len);
 }
 
+static int run_controller(struct settings *s, char **args, int nargs);
+static int run_job(struct settings *s, char **args, int nargs);
+static int run_worker(struct settings *s, char **args, int nargs);
+
+/* Traces and error reports live as long as the mode does (docs/
+ * observability.md); both are off unless their variables are set. */
 int mode_controller(struct settings *s, char **args, int nargs)
+{
+    easel_trace_init("controller");
+    easel_sentry_init("controller");
+    int status = run_controller(s, args, nargs);
+    easel_trace_shutdown(3000);
+    easel_sentry_shutdown(2000);
+    return status;
+}
+
+/* A job is a short process: what is queued gets at most 2 s at exit,
+ * shared by the two senders, so an unreachable collector or Sentry never
+ * holds a worker (or its pod) longer than that. */
+int mode_job(struct settings *s, char **args, int nargs)
+{
+    easel_trace_init("job");
+    easel_sentry_init("job");
+    int code = run_job(s, args, nargs);
+    int64_t t0 = easel_now_ms();
+    easel_trace_shutdown(1500);
+    int64_t left = 2000 - (easel_now_ms() - t0);
+    easel_sentry_shutdown(left > 0 ? left : 0);
+    return code;
+}
+
+static int run_controller(struct settings *s, char **args, int nargs)
 {
     (void)args;
     (void)nargs;
@@ -314,7 +346,7 @@ static void on_job_stop(int sig)
 /* The runner installs no handlers (pkg/ leaves the process's signals to
  * cmd/), so job mode sets them up here, just before the attempt. */
 
-int mode_job(struct settings *s, char **args, int nargs)
+static int run_job(struct settings *s, char **args, int nargs)
 {
     (void)args;
     (void)nargs;
@@ -350,6 +382,7 @@ int mode_job(struct settings *s, char **args, int nargs)
         .redis_url = s->redis_url,
         .queue = s->queue,
         .stop = &job_stop,
+        .traceparent = getenv("TRACEPARENT"),
     };
     easel_fetch_opts_default(&o.fetch);
     o.fetch.max_bytes = s->max_source_bytes;
@@ -376,7 +409,19 @@ static void on_worker_stop(int sig)
 /* `easel worker`: the warm pool. The attempts run in this process (the
  * runner is a library), so the settings are job mode's plus how to claim
  * and drain. */
+/* The warm pool lives long, like a controller: its attempts' spans join
+ * each job's trace through the context stored with the job. */
 int mode_worker(struct settings *s, char **args, int nargs)
+{
+    easel_trace_init("worker");
+    easel_sentry_init("worker");
+    int status = run_worker(s, args, nargs);
+    easel_trace_shutdown(3000);
+    easel_sentry_shutdown(2000);
+    return status;
+}
+
+static int run_worker(struct settings *s, char **args, int nargs)
 {
     (void)args;
     (void)nargs;

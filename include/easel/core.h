@@ -291,6 +291,14 @@ void easel_log_kv(enum easel_log_level lvl, const char *job_id,
                   const char *const *kv, const char *fmt, ...)
     EASEL_PRINTF(4, 5);
 
+/* Called with every error-level line (its job id, or NULL, and its
+ * message) before it is written, from the thread that logs it; NULL to
+ * remove. The error reports of pkg/telemetry/sentry.c use it. The hook must
+ * not block. */
+void easel_log_set_error_hook(void (*fn)(const char *job_id, const char *msg));
+/* Lines logged by the calling thread carry "trace_id" from now on: the
+ * trace of the attempt it runs. NULL or "" stops it. Per thread. */
+void easel_log_set_trace_id(const char *trace_id);
 #define easel_debug(id, ...) easel_log(EASEL_LOG_DEBUG, id, __VA_ARGS__)
 #define easel_info(id, ...) easel_log(EASEL_LOG_INFO, id, __VA_ARGS__)
 #define easel_warn(id, ...) easel_log(EASEL_LOG_WARN, id, __VA_ARGS__)

@@ -28,6 +28,9 @@ struct easel_exec_spec {
     const char *model;
     int64_t timeout_ms;     /* the attempt is stopped after this long */
     const struct easel_registry *registry; /* in force at dispatch (borrowed) */
+    /* the dispatch span's W3C context, handed to the worker as TRACEPARENT
+     * so its attempt joins the job's trace; NULL when tracing is off */
+    const char *traceparent;
 };
 
 enum easel_exec_outcome {

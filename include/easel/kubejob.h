@@ -55,6 +55,7 @@ struct easel_kube_job_params {
     const char *kueue_queue;      /* create suspended with the queue label */
     const char *controller_id;    /* recorded in an annotation */
     const char *service_account;  /* NULL = the namespace default (no token mounted anyway) */
+    const char *traceparent;      /* the dispatch span's context (TRACEPARENT), or NULL */
 };
 
 /* "easel-<job id>-<attempt>": at most 63 characters, a valid label value.

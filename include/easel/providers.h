@@ -28,6 +28,12 @@
 struct easel_http;
 easel_err easel_http_new(struct easel_http **out);
 void easel_http_free(struct easel_http *h);
+/* Makes every later exchange on h a client span, child of parent (borrowed,
+ * must outlive the exchanges; NULL: none). */
+struct easel_span;
+void easel_http_trace(struct easel_http *h, const struct easel_span *parent);
+/* The HTTP status of the last exchange that got an answer, 0 if none did. */
+long easel_http_last_status(const struct easel_http *h);
 
 /* A multipart/form-data part: a file when filename is set. */
 struct easel_http_part {

@@ -229,6 +229,10 @@ struct easel_intake {
     char *channel;
     char *owner;
     char *rule;            /* payload rule that matched, or "envelope" */
+    /* the producer's W3C trace context: a top-level "traceparent" string
+     * of at most 64 bytes (checked when a span is made; never a reason to
+     * reject the entry), or NULL */
+    char *traceparent;
 };
 void easel_intake_cleanup(struct easel_intake *in);
 

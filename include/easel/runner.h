@@ -55,6 +55,9 @@ struct easel_runner_opts {
     /* The job's row as the caller's dispatch just returned it (borrowed),
      * instead of reading it again; it is checked like a read one. */
     const struct easel_job *job;
+    /* the dispatch span's W3C context (TRACEPARENT), parent of the
+     * attempt's span; NULL: the job's stored context */
+    const char *traceparent;
 };
 
 /* Runs one attempt of job_id. Returns an enum easel_exit value. Never

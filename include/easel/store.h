@@ -83,6 +83,7 @@ struct easel_job_new {
     const char *error_reason;
     const char *error_message;
     int64_t run_after_ms;  /* > 0: a scheduled job, not to start before */
+    const char *traceparent; /* the intake span's W3C context, or NULL */
 };
 /* INSERT ... ON CONFLICT (id) DO NOTHING. *created says whether this call
  * made the row (false: a job with this id already existed, unchanged). An
@@ -93,6 +94,11 @@ struct easel_job_new {
 easel_err easel_store_job_insert(struct easel_store *s,
                                  const struct easel_job_new *j,
                                  bool *created);
+
+/* The job's stored trace context (jobs.traceparent) into out: "" when it
+ * has none. EASEL_ENOTFOUND when there is no such job. */
+easel_err easel_store_job_traceparent(struct easel_store *s, const char *id,
+                                      char *out, size_t len);
 
 /* Reason of the event appended when a job is inserted. */
 #define EASEL_EVENT_CREATED "Created"

@@ -81,6 +81,7 @@ struct api_req {
     int nparams;
     char *content_type, *prefer, *idempotency_key, *base_url;
     char *cors_origin;     /* the Origin, when --api-cors-origins allows it */
+    char *traceparent;     /* the W3C traceparent header, read while tracing is on */
     struct easel_buf body;
     const struct api_token *tok;
     const struct api_route *route;

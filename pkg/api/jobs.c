@@ -17,6 +17,7 @@
 
 #include "api_int.h"
 #include "easel/client.h"
+#include "easel/trace.h"
 #include "easel/yamljson.h"
 
 /* May this request see job j? An owner-confined token sees only its owner's
@@ -269,10 +270,12 @@ static bool read_create(struct api_req *r, struct create *c)
 }
 
 /* The queue envelope for the request: what a producer would LPUSH. */
-static char *envelope(const struct create *c, const char *id)
+static char *envelope(const struct create *c, const char *id, const char *traceparent)
 {
     cJSON *e = cJSON_CreateObject();
     cJSON_AddStringToObject(e, "id", id);
+    if (traceparent && *traceparent)
+        cJSON_AddStringToObject(e, "traceparent", traceparent);
     static const char *const keys[] = {"model", "type", "idempotency_key", "webhook",
                                        "owner", "channel"};
     const char *vals[] = {c->model, c->type, c->idem, c->webhook, c->owner, c->channel};
@@ -371,6 +374,7 @@ void api_jobs_create(struct api_ctx *x, struct api_req *r)
     struct easel_intake in;
     memset(&in, 0, sizeof(in));
     char *env = NULL, *payload = NULL, *input = NULL, *meta = NULL;
+    struct easel_span *span = NULL;
     struct easel_error err;
     easel_error_clear(&err);
 
@@ -396,9 +400,11 @@ void api_jobs_create(struct api_ctx *x, struct api_req *r)
         api_unavailable(r, "registry", "not loaded");
         goto out;
     }
-    char id[EASEL_UUID_LEN + 1];
+    char id[EASEL_UUID_LEN + 1], tp[EASEL_TRACEPARENT_LEN + 1];
     easel_uuid_v4(id);
-    env = envelope(&c, id);
+    span = easel_span_start_tp("easel.intake", EASEL_SPAN_SERVER, r->traceparent);
+    easel_span_str(span, "easel.job_id", id);
+    env = envelope(&c, id, easel_span_traceparent(span, tp));
     if (!env) {
         api_error(r, 500, "internal", "out of memory");
         goto out;
@@ -456,7 +462,9 @@ void api_jobs_create(struct api_ctx *x, struct api_req *r)
         .max_attempts = easel_registry_chain_attempts(x->reg, in.model),
         .status = EASEL_STATUS_QUEUED,
         .run_after_ms = c.run_at_ms > easel_wall_ms() ? c.run_at_ms : 0,
+        .traceparent = tp,
     };
+    easel_span_str(span, "easel.model", in.model);
     bool created = false;
     rc = easel_store_job_insert(s, &jn, &created);
     if (rc) {
@@ -473,6 +481,10 @@ void api_jobs_create(struct api_ctx *x, struct api_req *r)
     reply_or_wait(r, 201, j);
     easel_job_free(j);
 out:
+    easel_span_int(span, "http.response.status_code", r->status);
+    if (r->status >= 400)
+        easel_span_error(span, "the job was not created");
+    easel_span_end(span);
     easel_intake_cleanup(&in);
     cJSON_Delete(c.body);
     free(env);

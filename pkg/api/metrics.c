@@ -18,6 +18,7 @@
 
 #include "api_int.h"
 #include "easel/telemetry.h"
+#include "easel/trace.h"
 
 #ifndef EASEL_VERSION
 #define EASEL_VERSION "0.0.0"
@@ -156,6 +157,39 @@ static easel_err seed_families(struct easel_buf *b, const struct easel_queue_sta
     return rc;
 }
 
+/* What this process's trace exporter and Sentry sender did. */
+static easel_err exporter_families(struct easel_buf *b)
+{
+    struct easel_trace_stats ts;
+    struct easel_sentry_stats ss;
+    memset(&ts, 0, sizeof(ts));
+    memset(&ss, 0, sizeof(ss));
+    easel_trace_stats(&ts);
+    easel_sentry_stats(&ss);
+    struct {
+        const char *name, *help;
+        uint64_t v;
+    } rows[] = {
+        {"easel_trace_spans_exported_total", "Spans the collector accepted", ts.exported},
+        {"easel_trace_spans_dropped_total",
+         "Spans dropped: the queue was full or the collector refused or never answered",
+         ts.dropped},
+        {"easel_trace_failed_batches_total", "Span batches the collector did not take",
+         ts.failed_batches},
+        {"easel_sentry_events_sent_total", "Events Sentry accepted", ss.sent},
+        {"easel_sentry_events_dropped_total", "Events dropped (queue full, errors)", ss.dropped},
+        {"easel_sentry_events_rate_limited_total", "Events dropped while Sentry rate-limited us",
+         ss.rate_limited},
+    };
+    easel_err rc = EASEL_OK;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]) && !rc; i++) {
+        rc = easel_prom_family(b, rows[i].name, "counter", rows[i].help);
+        if (!rc)
+            rc = easel_prom_sample(b, rows[i].name, NULL, (double)rows[i].v);
+    }
+    return rc;
+}
+
 void api_metrics(struct api_ctx *x, struct api_req *r)
 {
     struct easel_buf b;
@@ -224,6 +258,8 @@ void api_metrics(struct api_ctx *x, struct api_req *r)
         rc = easel_metrics_write(&b);
     if (!rc)
         rc = seed_families(&b, &st, counts, have_queue, have_store);
+    if (!rc)
+        rc = exporter_families(&b);
     if (!rc)
         rc = easel_prom_process(&b);
     if (rc) {

@@ -19,6 +19,7 @@
 #include <libwebsockets.h>
 
 #include "api_int.h"
+#include "easel/trace.h"
 
 /* A token bucket: `rate` requests a second, bursts of twice that. */
 struct bucket {
@@ -103,6 +104,7 @@ void api_req_free(struct api_req *r)
     free(r->base_url);
     free(r->last_event_id);
     free(r->cors_origin);
+    free(r->traceparent);
     easel_buf_cleanup(&r->body);
     if (!r->resp_static)
         free(r->resp);
@@ -242,6 +244,8 @@ static struct api_req *req_new(struct easel_api *a, struct lws *wsi,
     r->base_url = easel_asprintf("http://%s", host ? host : a->host);
     free(host);
     r->last_event_id = custom_dup(wsi, "last-event-id:");
+    if (easel_trace_enabled())
+        r->traceparent = custom_dup(wsi, "traceparent:");
     char *origin = hdr_dup(wsi, WSI_TOKEN_ORIGIN);
     if (origin && cors_allowed(&a->o, origin))
         r->cors_origin = origin;
@@ -429,7 +433,7 @@ static int write_head(struct lws *wsi, struct api_req *r)
     if (r->preflight) {
         static const char methods[] = "GET, POST, PUT, DELETE",
                           headers[] = "authorization, content-type, idempotency-key, prefer, "
-                                      "last-event-id";
+                                      "last-event-id, traceparent";
         if (lws_add_http_header_by_name(wsi,
                                         (const unsigned char *)"access-control-allow-methods:",
                                         (const unsigned char *)methods,

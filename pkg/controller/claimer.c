@@ -43,6 +43,8 @@ char *ctl_canonical(const char *id, const struct easel_intake *in)
     }
     if (in->metadata)
         cJSON_AddItemToObject(o, "metadata", cJSON_Duplicate(in->metadata, 1));
+    if (in->traceparent)
+        cJSON_AddStringToObject(o, "traceparent", in->traceparent);
     cJSON_AddItemToObject(o, "payload",
                           in->payload ? cJSON_Duplicate(in->payload, 1)
                                       : cJSON_CreateObject());
@@ -57,12 +59,15 @@ static char *json_text(const cJSON *v)
 }
 
 /* Inserts the job described by an intake (QUEUED, or DEAD for an unknown
- * model). *created is false when the row already existed. */
+ * model, reported to Sentry here: the insert that makes the row is the one
+ * place such a job becomes dead). *created is false when the row already
+ * existed. traceparent: the intake span's context, or NULL. */
 
 static easel_err insert_job(struct easel_store *s,
                             const struct easel_registry *reg, const char *id,
                             const struct easel_intake *in,
-                            const struct easel_error *reject, bool *created)
+                            const struct easel_error *reject, bool *created,
+                            const char *traceparent)
 {
     char *payload = json_text(in->payload), *input = json_text(in->input),
          *meta = json_text(in->metadata);
@@ -81,6 +86,7 @@ static easel_err insert_job(struct easel_store *s,
         .owner = in->owner,
         .max_attempts = easel_registry_chain_attempts(reg, in->model),
         .status = EASEL_STATUS_QUEUED,
+        .traceparent = traceparent,
     };
     if (reject) {
         j.status = EASEL_STATUS_DEAD;
@@ -89,6 +95,8 @@ static easel_err insert_job(struct easel_store *s,
         j.error_message = reject->msg;
     }
     easel_err rc = easel_store_job_insert(s, &j, created);
+    if (rc == EASEL_OK && reject && *created)
+        easel_sentry_job_dead(id, j.model, j.error_reason, j.error_class, j.error_message);
     free(payload);
     free(input);
     free(meta);
@@ -107,7 +115,7 @@ easel_err ctl_ensure_job(struct ctl *c, struct easel_store *s,
     easel_err rc = easel_registry_intake(reg, canonical, strlen(canonical),
                                          &in, &err);
     if (rc == EASEL_OK || rc == EASEL_ENOTFOUND)
-        rc = insert_job(s, reg, id, &in, rc ? &err : NULL, &created);
+        rc = insert_job(s, reg, id, &in, rc ? &err : NULL, &created, NULL);
     easel_intake_cleanup(&in);
     easel_registry_unref(reg);
     return rc;
@@ -218,10 +226,21 @@ static void process_batch(struct ctl *c, struct easel_queue *q,
             }
         }
         bool created = false;
+        char tp[EASEL_TRACEPARENT_LEN + 1];
+        struct easel_span *span = easel_span_start_tp("easel.intake", EASEL_SPAN_CONSUMER,
+                                                      k->in.traceparent);
+        easel_span_str(span, "easel.job_id", k->id);
+        easel_span_str(span, "easel.model", k->in.model);
         easel_err rc = *sp ? EASEL_OK : EASEL_ECONN;
         if (rc == EASEL_OK)
             rc = insert_job(*sp, reg, k->id, &k->in,
-                            k->rc == EASEL_ENOTFOUND ? &k->err : NULL, &created);
+                            k->rc == EASEL_ENOTFOUND ? &k->err : NULL, &created,
+                            span ? easel_span_traceparent(span, tp) : NULL);
+        easel_span_bool(span, "easel.created", created);
+        easel_span_rc(span, rc, "the job could not be recorded");
+        if (k->rc == EASEL_ENOTFOUND)
+            easel_span_error(span, k->err.msg);
+        easel_span_end(span);
         if (rc) {
             /* Postgres is down: park the job for a moment rather than lose
              * or spin on it; it comes back through the delayed set. */

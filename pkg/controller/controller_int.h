@@ -13,6 +13,7 @@
 #include "easel/queue.h"
 #include "easel/registry.h"
 #include "easel/store.h"
+#include "easel/trace.h"
 
 /* A job the claimer hands to the main loop. */
 struct handoff {

@@ -313,6 +313,22 @@ static void route_pool(struct ctl *c, struct tracked *t)
     untrack(c, t);
 }
 
+/* The dispatch span, a child of the job's stored trace context (so a
+ * restarted controller joins the same trace), or NULL with tracing off. */
+static struct easel_span *dispatch_span(struct ctl *c, const struct easel_job *j)
+{
+    char tp[EASEL_TRACEPARENT_LEN + 8] = "";
+    if (!easel_trace_enabled())
+        return NULL;
+    (void)easel_store_job_traceparent(c->s, j->id, tp, sizeof(tp));
+    struct easel_span *s = easel_span_start_tp("easel.dispatch", EASEL_SPAN_PRODUCER, tp);
+    easel_span_str(s, "easel.job_id", j->id);
+    easel_span_str(s, "easel.model", j->model);
+    easel_span_int(s, "easel.attempt", j->attempts);
+    easel_span_str(s, "easel.executor", c->o->executor->ops->name);
+    return s;
+}
+
 static void dispatch(struct ctl *c, struct tracked *t, struct easel_job *j)
 {
     struct easel_registry *reg = ctl_registry(c);
@@ -372,15 +388,20 @@ static void dispatch(struct ctl *c, struct tracked *t, struct easel_job *j)
         easel_registry_chain_model(reg, after->model, after->attempts, NULL, NULL);
     if (run && run->timeout_ms > 0)
         timeout_ms = run->timeout_ms;
+    char tp[EASEL_TRACEPARENT_LEN + 1];
+    struct easel_span *span = dispatch_span(c, after);
     struct easel_exec_spec spec = {.job_id = t->id, .attempt = after->attempts,
                                    .model = after->model,
-                                   .timeout_ms = timeout_ms, .registry = reg};
+                                   .timeout_ms = timeout_ms, .registry = reg,
+                                   .traceparent = span ? easel_span_traceparent(span, tp) : NULL};
     struct easel_error err;
     easel_error_clear(&err);
     free(t->model);
     t->model = easel_strdup(after->model);
     t->attempt = after->attempts;
     rc = c->o->executor->ops->start(c->o->executor, &spec, &err);
+    easel_span_rc(span, rc, err.msg);
+    easel_span_end(span);
     easel_registry_unref(reg);
     if (rc) {
         easel_error_log(t->id, "could not start attempt %d: %s", t->attempt,

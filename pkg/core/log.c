@@ -7,6 +7,7 @@
  * formatted, so a careless caller cannot leak a token through a log field.
  */
 #include <ctype.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -16,6 +17,21 @@
 
 static enum easel_log_level min_level = EASEL_LOG_INFO;
 static char component[32] = "easel";
+/* set once at start-up, read by every logging thread */
+static void (*_Atomic error_hook)(const char *job_id, const char *msg);
+
+void easel_log_set_error_hook(void (*fn)(const char *job_id, const char *msg))
+{
+    error_hook = fn;
+}
+
+/* the attempt this thread runs, for its lines */
+static _Thread_local char trace_id[33];
+
+void easel_log_set_trace_id(const char *id)
+{
+    easel_strlcpy(trace_id, id ? id : "", sizeof(trace_id));
+}
 
 void easel_log_setup(enum easel_log_level min, const char *comp)
 {
@@ -130,10 +146,15 @@ static void json_escape(struct easel_buf *b, const char *s)
 void easel_logv(enum easel_log_level lvl, const char *job_id,
                 const char *const *kv, const char *fmt, va_list ap)
 {
-    if (!easel_log_enabled(lvl))
+    void (*hook)(const char *, const char *) = lvl == EASEL_LOG_ERROR ? error_hook : NULL;
+    if (!easel_log_enabled(lvl) && !hook)
         return;
     char msg[2048];
     easel_vfmt_cut(msg, sizeof(msg), fmt, ap);
+    if (hook)
+        hook(job_id, msg);
+    if (!easel_log_enabled(lvl))
+        return;
     char ts[32];
     easel_format_time(easel_wall_ms(), ts, sizeof(ts));
 
@@ -147,6 +168,10 @@ void easel_logv(enum easel_log_level lvl, const char *job_id,
     if (job_id && *job_id) {
         easel_buf_puts(&b, ",\"job_id\":");
         json_escape(&b, job_id);
+    }
+    if (trace_id[0]) {
+        easel_buf_puts(&b, ",\"trace_id\":");
+        json_escape(&b, trace_id);
     }
     for (size_t i = 0; kv && kv[i] && kv[i + 1]; i += 2) {
         easel_buf_puts(&b, ",");

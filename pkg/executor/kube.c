@@ -466,6 +466,7 @@ static easel_err kube_start(struct easel_executor *ex, const struct easel_exec_s
     p.registry = spec->registry;
     p.model_id = spec->model;
     p.timeout_ms = spec->timeout_ms;
+    p.traceparent = spec->traceparent;
     if (!spec->registry)
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_RETRYABLE, EASEL_R_NO_REGISTRY,
                                "no registry given to the kubernetes executor");

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "easel/kubejob.h"
+#include "easel/trace.h"
 
 easel_err easel_kube_job_name(const char *job_id, int attempt, char *dst, size_t len)
 {
@@ -236,6 +237,16 @@ easel_err easel_kube_job_build(const struct easel_kube_job_params *p, cJSON **ou
     add_env(env, "EASEL_REGISTRY_INLINE", registry);
     add_env(env, "EASEL_TERMINATION_LOG", "/dev/termination-log");
     add_env(env, "EASEL_WORKER_NAME", worker);
+    /* tracing and error reports: the attempt's parent span, and the
+     * controller's settings that are not secrets (header variables,
+     * which carry tokens, reach pods only through a Secret) */
+    if (p->traceparent && *p->traceparent)
+        add_env(env, "TRACEPARENT", p->traceparent);
+    for (const char *const *v = easel_telemetry_worker_env; *v; v++) {
+        const char *val = getenv(*v);
+        if (val && *val && !env_listed(env, *v))
+            add_env(env, *v, val);
+    }
     /* provider keys of the model and of every fallback it may run */
     if (p->provider_secret && *p->provider_secret) {
         cJSON *doc = cJSON_Parse(registry);

@@ -85,6 +85,26 @@ static struct child *find(struct local *l, const char *id)
     return NULL;
 }
 
+/* The children's environment with TRACEPARENT=tp (the dispatch span, for
+ * the attempt's trace) in place of any inherited one: a new array of the
+ * same strings, or env itself without tp. NULL when out of memory. */
+static char **with_traceparent(char **env, const char *tp, char *var, size_t len)
+{
+    size_t n = 0;
+    if (!tp || !*tp || easel_snprintf(var, len, "TRACEPARENT=%s", tp))
+        return env;
+    while (env[n])
+        n++;
+    char **out = calloc(n + 2, sizeof(*out));
+    size_t k = 0;
+    for (size_t i = 0; out && i < n; i++)
+        if (strncmp(env[i], "TRACEPARENT=", 12) != 0)
+            out[k++] = env[i];
+    if (out)
+        out[k] = var;
+    return out;
+}
+
 static easel_err local_start(struct easel_executor *ex,
                              const struct easel_exec_spec *spec,
                              struct easel_error *err)
@@ -114,8 +134,14 @@ static easel_err local_start(struct easel_executor *ex,
                                "cannot format attempt %d", spec->attempt);
     char *argv[] = {l->binary, "job", "--id", (char *)spec->job_id,
                     "--attempt", attempt, NULL};
+    char tpvar[96];
+    char **env = with_traceparent(l->env, spec->traceparent, tpvar, sizeof(tpvar));
+    if (!env)
+        return EASEL_ENOMEM;
 
     pid_t pid = fork();
+    if (env != l->env && pid != 0)
+        free(env); /* the pointers only: the strings are l->env's and tpvar */
     if (pid < 0)
         return easel_error_set(err, EASEL_EIO, EASEL_CLASS_RETRYABLE,
                                EASEL_R_SPAWN_FAILED, "fork failed: %s",
@@ -128,7 +154,7 @@ static easel_err local_start(struct easel_executor *ex,
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        execve(l->binary, argv, l->env);
+        execve(l->binary, argv, env);
         _exit(127);
     }
     setpgid(pid, pid); /* also from the parent: no race with kill(-pid) */

@@ -13,12 +13,49 @@
 #include <strings.h>
 
 #include "easel/providers.h"
+#include "easel/trace.h"
 
 #define DEFAULT_MAX_BODY ((size_t)64 << 20)
 
 struct easel_http {
     CURL *h;
+    long last_status;
+    const struct easel_span *parent;
 };
+
+void easel_http_trace(struct easel_http *h, const struct easel_span *parent)
+{
+    if (h)
+        h->parent = parent;
+}
+
+long easel_http_last_status(const struct easel_http *h)
+{
+    return h ? h->last_status : 0;
+}
+
+/* The host of url (no user part, port or path) into dst, for a span. */
+static void url_host(const char *url, char *dst, size_t len)
+{
+    const char *p = url ? strstr(url, "://") : NULL;
+    dst[0] = '\0';
+    if (!p)
+        return;
+    p += 3;
+    size_t n = strcspn(p, "/?#");
+    const char *at = memchr(p, '@', n);
+    if (at) {
+        n -= (size_t)(at + 1 - p);
+        p = at + 1;
+    }
+    size_t h = p[0] == '[' ? strcspn(p, "]") + 1 : strcspn(p, ":/?#");
+    if (h < n)
+        n = h;
+    if (n >= len)
+        n = len - 1;
+    memcpy(dst, p, n);
+    dst[n] = '\0';
+}
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
@@ -224,8 +261,28 @@ easel_err easel_http_do(struct easel_http *h, const struct easel_http_req *r,
     }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 
+    char span_name[32], span_host[256];
+    struct easel_span *span = NULL;
+    if (h->parent) {
+        easel_fmt_cut(span_name, sizeof(span_name), "HTTP %s", r->method ? r->method : "GET");
+        span = easel_span_child(h->parent, span_name, EASEL_SPAN_CLIENT);
+        url_host(r->url, span_host, sizeof(span_host));
+        easel_span_str(span, "http.request.method", r->method ? r->method : "GET");
+        easel_span_str(span, "server.address", span_host);
+    }
     CURLcode cr = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    if (out->status)
+        h->last_status = out->status;
+    if (span) {
+        if (out->status)
+            easel_span_int(span, "http.response.status_code", out->status);
+        if (cr != CURLE_OK)
+            easel_span_error(span, curl_easy_strerror(cr));
+        else if (out->status >= 400)
+            easel_span_error(span, "HTTP error");
+        easel_span_end(span);
+    }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(c, CURLOPT_MIMEPOST, NULL);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);

@@ -67,6 +67,7 @@ void easel_intake_cleanup(struct easel_intake *in)
     free(in->channel);
     free(in->owner);
     free(in->rule);
+    free(in->traceparent);
     memset(in, 0, sizeof(*in));
 }
 
@@ -314,6 +315,9 @@ easel_err easel_registry_intake(const struct easel_registry *r,
         inner = root;
     }
     in->payload = cJSON_Duplicate(inner, 1);
+    const cJSON *tp = cJSON_GetObjectItemCaseSensitive(root, "traceparent");
+    if (cJSON_IsString(tp) && tp->valuestring && strlen(tp->valuestring) <= 64)
+        in->traceparent = easel_strdup(tp->valuestring);
 
     const struct easel_payload_rule *rule = match_rule(r, inner);
     if (rule) {

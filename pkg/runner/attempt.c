@@ -127,8 +127,12 @@ static easel_err load_registry(struct attempt *a)
 static easel_err check_output(struct attempt *a, const struct runner_sources *src,
                               struct runner_output *out)
 {
+    struct easel_span *span = easel_span_child(a->span, "easel.checks", EASEL_SPAN_INTERNAL);
     easel_err rc = easel_quality_check(out->model, src->img[0], out->img,
                                        a->job->error_message, &out->phash, &a->err);
+    easel_span_str(span, "easel.reason", rc ? a->err.reason : NULL);
+    easel_span_rc(span, rc, a->err.msg);
+    easel_span_end(span);
     if (rc)
         easel_log_kv(EASEL_LOG_WARN, a->job->id,
                      (const char *const[]){"reason", a->err.reason, NULL},
@@ -185,6 +189,46 @@ out:
     return rc;
 }
 
+/* The attempt's span: a child of the dispatch span the controller handed
+ * down, else of the job's stored context. NULL with tracing off. */
+static struct easel_span *attempt_span(struct attempt *a)
+{
+    char tp[EASEL_TRACEPARENT_LEN + 8] = "";
+    if (!easel_trace_enabled())
+        return NULL;
+    if (a->o->traceparent && *a->o->traceparent)
+        easel_strlcpy(tp, a->o->traceparent, sizeof(tp));
+    else
+        (void)easel_store_job_traceparent(a->store, a->job_id, tp, sizeof(tp));
+    struct easel_span *s = easel_span_start_tp("easel.attempt", EASEL_SPAN_CONSUMER, tp);
+    easel_span_str(s, "easel.job_id", a->job_id);
+    easel_span_int(s, "easel.attempt", a->o->attempt);
+    easel_span_str(s, "easel.worker", a->o->worker);
+    struct easel_span_ctx c;
+    char hex[33];
+    if (easel_span_context(s, &c)) {
+        easel_hex_encode(c.trace_id, sizeof(c.trace_id), hex);
+        easel_log_set_trace_id(hex);
+    }
+    return s;
+}
+
+/* Ends the attempt's span with how the attempt ended. */
+static void attempt_span_end(struct attempt *a)
+{
+    easel_span_str(a->span, "easel.model", a->job ? a->job->model : NULL);
+    easel_span_str(a->span, "easel.outcome", a->final);
+    easel_span_int(a->span, "easel.exit_code", a->code);
+    if (a->code != EASEL_EXIT_OK) {
+        easel_span_str(a->span, "easel.reason", a->err.reason[0] ? a->err.reason : NULL);
+        easel_span_error(a->span, a->err.msg[0] ? a->err.msg : a->final);
+    } else {
+        easel_span_ok(a->span);
+    }
+    easel_span_end(a->span);
+    a->span = NULL;
+}
+
 int easel_runner_run(const struct easel_runner_opts *o, const char *job_id)
 {
     struct attempt a = {.o = o, .job_id = job_id, .started_ms = easel_now_ms(),
@@ -207,6 +251,7 @@ int easel_runner_run(const struct easel_runner_opts *o, const char *job_id)
         a.final = "unavailable";
         goto out;
     }
+    a.span = attempt_span(&a);
     if (load_job(&a) || mark_running(&a))
         goto out;
     easel_err rc = load_registry(&a);
@@ -222,6 +267,8 @@ out:
     runner_fig_flush(&a);
     easel_queue_free(a.limits_q);
     runner_write_termination(&a);
+    attempt_span_end(&a);
+    easel_log_set_trace_id(NULL);
     free(result);
     if (!a.job_borrowed)
         easel_job_free(a.job);

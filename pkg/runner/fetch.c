@@ -30,13 +30,30 @@ static void reseed(const struct easel_job *job, cJSON *input, cJSON **fields)
                    cJSON_GetObjectItemCaseSensitive(*fields, "seed")->valuedouble);
 }
 
+/* "https", "s3", "file", "data" or "other": what a span may say of a URL. */
+static const char *fetch_scheme(const char *url)
+{
+    static const char *const known[] = {"https:", "http:", "s3:", "file:", "data:"};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (easel_str_has_prefix(url, known[i]))
+            return i == 0 ? "https" : i == 1 ? "http" : i == 2 ? "s3" : i == 3 ? "file" : "data";
+    return "other";
+}
+
 /* One source: fetched, then loaded. On failure *img stays NULL. */
 static easel_err fetch_image(struct attempt *a, const char *url, struct easel_image **img,
                              int64_t *bytes)
 {
     void *data = NULL;
     size_t len = 0;
+    struct easel_span *span = easel_span_child(a->span, "easel.fetch", EASEL_SPAN_CLIENT);
+    /* the scheme only: a source URL may carry credentials or a signature */
+    easel_span_str(span, "url.scheme", fetch_scheme(url));
     easel_err rc = easel_fetch(url, &a->o->fetch, &data, &len, &a->err);
+    easel_span_int(span, "easel.bytes", (int64_t)len);
+    easel_span_str(span, "easel.reason", rc ? a->err.reason : NULL);
+    easel_span_rc(span, rc, a->err.msg);
+    easel_span_end(span);
     if (rc)
         return rc;
     *bytes = (int64_t)len;

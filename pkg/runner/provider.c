@@ -110,6 +110,35 @@ static cJSON *call_info(const struct easel_model *m, struct easel_call_result *r
     return info;
 }
 
+/* The provider call's span; its HTTP exchanges become its children. */
+static struct easel_span *provider_span(struct attempt *a, const struct easel_model *m,
+                                        struct easel_http *http)
+{
+    struct easel_span *s = easel_span_child(a->span, "easel.provider", EASEL_SPAN_CLIENT);
+    easel_span_str(s, "easel.provider", m->provider);
+    easel_span_str(s, "easel.model", m->id);
+    easel_http_trace(http, s);
+    return s;
+}
+
+static void provider_span_end(struct easel_span *s, struct easel_http *http,
+                              const struct easel_call_result *res, easel_err rc,
+                              const struct easel_error *err)
+{
+    if (!s)
+        return;
+    long status = easel_http_last_status(http);
+    if (!status && rc)
+        status = err->http_status;
+    if (status)
+        easel_span_int(s, "http.response.status_code", status);
+    easel_span_str(s, "easel.prediction_id", res->provider_ref);
+    easel_span_str(s, "easel.reason", rc ? err->reason : NULL);
+    easel_span_rc(s, rc, err->msg);
+    easel_http_trace(http, NULL);
+    easel_span_end(s);
+}
+
 /* Calls remote model m; see runner_provider_call, without the breaker. */
 static easel_err call_provider(struct attempt *a, const struct easel_model *m,
                                const struct runner_sources *src, struct runner_output *out)
@@ -125,6 +154,7 @@ static easel_err call_provider(struct attempt *a, const struct easel_model *m,
     cJSON *ctx = NULL, *rendered = NULL;
     struct easel_http *http = NULL;
     struct easel_call_result res = {0};
+    struct easel_span *span = NULL;
     easel_err rc = encode_sources(a, m, src, im, enc, fit);
     if (rc)
         goto out;
@@ -140,6 +170,7 @@ static easel_err call_provider(struct attempt *a, const struct easel_model *m,
     }
     if ((rc = easel_http_new(&http)))
         goto out;
+    span = provider_span(a, m, http);
     int64_t t0 = easel_now_ms();
     struct easel_call call = {.model = m, .api_key = key, .input = rendered,
                               .images = im, .nimages = src->n,
@@ -159,6 +190,7 @@ static easel_err call_provider(struct attempt *a, const struct easel_model *m,
     out->img = img;
     out->provider = call_info(m, &res, t0);
 out:
+    provider_span_end(span, http, &res, rc, &a->err);
     for (size_t i = 0; i < 2; i++) {
         free(enc[i]);
         easel_image_free(fit[i]);

@@ -42,6 +42,7 @@
 #include "easel/registry.h"
 #include "easel/runner.h"
 #include "easel/store.h"
+#include "easel/trace.h"
 
 #define B(s) EASEL_STATUS_BIT(EASEL_STATUS_##s)
 
@@ -83,6 +84,7 @@ struct attempt {
     bool job_borrowed;               /* job is o->job, not ours to free */
     struct runner_heartbeat hb;
     bool hb_on;
+    struct easel_span *span;         /* the attempt's span (NULL: not traced) */
     /* Redis for the circuit breakers and the model gates, opened on first
      * use (limits_tried), NULL without Redis: both then fail open. */
     struct easel_queue *limits_q;

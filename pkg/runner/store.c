@@ -26,6 +26,7 @@ struct outputs {
     char **stored;        /* keys this attempt stored, to remove if it fails */
     size_t nstored;
     struct easel_error *err;
+    struct easel_span *span;   /* the variants span, parent of each upload */
 };
 
 /* Removes what this attempt stored, after a failure. Best effort: a key
@@ -91,8 +92,13 @@ static easel_err put_variant(void *ctx, const struct easel_variant_out *v)
     runner_progress(o->a, "storing", 90, v->spec->name);
     int64_t t0 = easel_now_ms();
     cJSON_AddNumberToObject(o->sizes, v->spec->name, (double)v->len);
+    struct easel_span *span = easel_span_child(o->span, "easel.storage.upload", EASEL_SPAN_CLIENT);
+    easel_span_str(span, "easel.variant", v->spec->name);
+    easel_span_int(span, "easel.bytes", (int64_t)v->len);
     easel_err rc = easel_sink_put(o->sink, key, v->data, v->len,
                                   easel_format_mime(v->spec->format), &url, o->err);
+    easel_span_rc(span, rc, o->err->msg);
+    easel_span_end(span);
     o->store_ms += easel_now_ms() - t0;
     if (rc)
         return rc;
@@ -191,11 +197,16 @@ easel_err runner_store_variants(struct attempt *a, const struct runner_sources *
     if (gmtime_r(&created, &tm))
         strftime(o.date, sizeof(o.date), "%Y-%m-%d", &tm);
     int64_t t0 = easel_now_ms();
+    o.span = easel_span_child(a->span, "easel.variants", EASEL_SPAN_INTERNAL);
+    easel_span_str(o.span, "easel.preset", preset->name);
     rc = easel_image_variants(out->img, preset, put_variant, &o, &a->err);
     /* a failed decode, resize or encode counts too, with success="false";
      * a failed store is the sink's, not image work */
     if (!rc || strncmp(a->err.reason, "storage_", 8) != 0)
         runner_fig_image(a, easel_now_ms() - t0 - o.store_ms, rc == EASEL_OK);
+    easel_span_int(o.span, "easel.outputs", (int64_t)o.nstored);
+    easel_span_rc(o.span, rc, a->err.msg);
+    easel_span_end(o.span);
     if (rc) {
         unstore(&o);
     } else {

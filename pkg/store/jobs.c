@@ -129,12 +129,13 @@ static const char insert_sql[] =
     " INSERT INTO jobs (id, type, model, status, priority, idempotency_key,"
     "   payload, input, metadata, webhook, channel, owner, max_attempts,"
     "   error_class, error_reason, error_message, finished_at, run_after,"
-    "   webhook_events_filter)"
+    "   webhook_events_filter, traceparent)"
     " VALUES ($1::uuid, $2::text, $3::text, $4::text, $5::int, $6::text,"
     "   $7::jsonb, $8::jsonb, $9::jsonb, $10::text, $11::text, $12::text,"
     "   $13::int, $14::text, $15::text, $16::text,"
     "   CASE WHEN $17::boolean THEN now() END,"
-    "   to_timestamp($19::bigint / 1000.0), string_to_array($20::text, ','))"
+    "   to_timestamp($19::bigint / 1000.0), string_to_array($20::text, ','),"
+    "   $21::text)"
     " ON CONFLICT (id) DO NOTHING"
     " RETURNING id, status, attempts"
     "), ev AS ("
@@ -169,7 +170,7 @@ easel_err easel_store_job_insert(struct easel_store *s,
     (void)easel_snprintf(maxa, sizeof(maxa), "%d", j->max_attempts);
     (void)easel_snprintf(run_after, sizeof(run_after), "%lld", (long long)j->run_after_ms);
     easel_webhook_events_csv(j->webhook_events, events, sizeof(events));
-    const char *params[20] = {
+    const char *params[21] = {
         j->id,
         j->type,
         j->model,
@@ -190,8 +191,9 @@ easel_err easel_store_job_insert(struct easel_store *s,
         EASEL_EVENT_CREATED,
         j->run_after_ms > 0 ? run_after : NULL,
         j->webhook_events ? events : NULL,
+        j->traceparent && *j->traceparent ? j->traceparent : NULL,
     };
-    rc = store_exec(s, insert_sql, 20, params, &res);
+    rc = store_exec(s, insert_sql, 21, params, &res);
     if (rc)
         goto out;
     if (created)

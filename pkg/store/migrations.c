@@ -210,11 +210,17 @@ static const char v6_metric_outbox[] =
     "  END IF;"
     "  RETURN NULL;"
     "END $$;"
-    /* on jobs, not job_events: a row inserted already final (an unknown
-     * model) has its event written in the same statement, where a trigger
-     * on job_events could not see the job yet */
+    /* on jobs, not job_events: every writer of a status goes through this
+     * row, and the row has the model and times the figures need */
     "CREATE TRIGGER jobs_metric_outbox AFTER INSERT OR UPDATE OF status ON jobs"
     " FOR EACH ROW EXECUTE FUNCTION easel_metric_outbox();";
+
+/* The job's trace context (W3C traceparent of its intake span), so that
+ * every attempt and a restarted controller's dispatch join the job's one
+ * trace. NULL when the job was recorded with tracing off. */
+static const char v7_trace_context[] =
+    "ALTER TABLE jobs ADD COLUMN traceparent text"
+    " CONSTRAINT jobs_traceparent_check CHECK (length(traceparent) <= 64);";
 
 const struct store_migration store_migrations[] = {
     {1, "jobs and job_events", v1_jobs_and_events},
@@ -224,6 +230,7 @@ const struct store_migration store_migrations[] = {
     /* 4 is the streams' (ordering trigger, owner), on its own branch */
     {5, "webhooks", v5_webhooks},
     {6, "metric outbox", v6_metric_outbox},
+    {7, "trace context", v7_trace_context},
 };
 
 const size_t store_migrations_count =

@@ -32,6 +32,7 @@
 #include "easel/api.h"
 #include "easel/storage.h"
 #include "easel/store.h"
+#include "easel/trace.h"
 #include "easel/webhook.h"
 
 /* past the attempt's timeout: a lease never ends while its attempt runs */
@@ -67,7 +68,25 @@ struct attempt {
     CURLcode cc;
     long http;
     char *skip;          /* set: not sent, failed at once for this reason */
+    struct easel_span *span; /* the delivery's span, in the job's trace */
 };
+
+/* A delivery's span, a child of the job's stored trace context; NULL with
+ * tracing off. */
+static struct easel_span *delivery_span(struct easel_webhook_sender *w,
+                                        const struct easel_webhook_delivery *d)
+{
+    char tp[EASEL_TRACEPARENT_LEN + 8] = "";
+    if (!easel_trace_enabled())
+        return NULL;
+    (void)easel_store_job_traceparent(w->s, d->job_id, tp, sizeof(tp));
+    struct easel_span *s = easel_span_start_tp("easel.webhook", EASEL_SPAN_CLIENT, tp);
+    easel_span_str(s, "easel.job_id", d->job_id);
+    easel_span_str(s, "easel.webhook_id", d->webhook_id);
+    easel_span_str(s, "easel.webhook_type", d->type);
+    easel_span_int(s, "easel.attempt", d->attempts + 1);
+    return s;
+}
 
 static bool stopping(struct easel_webhook_sender *w)
 {
@@ -221,6 +240,10 @@ static bool prepare(struct easel_webhook_sender *w, struct attempt *a)
     l = l ? add_header(l, "webhook-signature: %s", sig) : NULL;
     /* curl would otherwise wait for a 100-continue on larger bodies */
     l = l ? add_header(l, "Expect:%s", "") : NULL;
+    char tp[EASEL_TRACEPARENT_LEN + 1];
+    /* the receiver may continue the job's trace */
+    if (l && a->span)
+        l = add_header(l, "traceparent: %s", easel_span_traceparent(a->span, tp));
     free(sig);
     a->headers = l;
     if (!a->h || !l) {
@@ -356,6 +379,11 @@ static void record(struct easel_webhook_sender *w, struct attempt *a)
         o.status = "failed";
     }
     o.error = why[0] ? why : NULL;
+    if (o.http_status)
+        easel_span_int(a->span, "http.response.status_code", o.http_status);
+    easel_span_str(a->span, "easel.outcome", o.status);
+    if (strcmp(o.status, "delivered") != 0)
+        easel_span_error(a->span, why[0] ? why : o.status);
     char code[16], att[16];
     (void)easel_snprintf(code, sizeof(code), "%d", o.http_status);
     (void)easel_snprintf(att, sizeof(att), "%d", d->attempts + 1);
@@ -404,6 +432,7 @@ static size_t deliver_batch(struct easel_webhook_sender *w)
     }
     for (size_t i = 0; i < n; i++) {
         as[i].d = &ds[i];
+        as[i].span = delivery_span(w, &ds[i]);
         if (!ds[i].body) {
             char *body = NULL, *kept = NULL;
             rc = render_body(w, &ds[i], &body);
@@ -430,6 +459,7 @@ static size_t deliver_batch(struct easel_webhook_sender *w)
     for (size_t i = 0; i < n; i++) {
         if (as[i].skip || as[i].h)
             record(w, &as[i]);
+        easel_span_end(as[i].span);
         curl_easy_cleanup(as[i].h);
         curl_slist_free_all(as[i].headers);
         free(as[i].skip);

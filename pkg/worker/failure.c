@@ -11,6 +11,7 @@
 
 #include "easel/registry.h"
 #include "easel/store.h"
+#include "easel/trace.h"
 #include "easel/worker.h"
 
 void easel_failure_plan(const struct easel_registry *r, const char *model_id, int attempts,
@@ -137,5 +138,11 @@ easel_err easel_record_failure(struct easel_store *s, const char *id, unsigned f
                       asked ? " (as the server asked)" : "");
     }
     t.message = msg;
-    return record(s, id, from_mask, to, &t, attempts, out);
+    easel_err rc = record(s, id, from_mask, to, &t, attempts, out);
+    /* The transition to dead is a checked one (from_mask): of a worker and
+     * a controller racing on the same attempt only one commits it, so the
+     * job is reported exactly once, here, by whoever that is. */
+    if (rc == EASEL_OK && to == EASEL_STATUS_DEAD)
+        easel_sentry_job_dead(id, plan->model, t.error_reason, t.error_class, t.error_message);
+    return rc;
 }

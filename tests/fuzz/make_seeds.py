@@ -372,6 +372,21 @@ def provider_logs():
         "a\nb\nc\nd\ne\nf\n1050%|x\nx45%|y\n%|%|\n.5%|\n")
 
 
+# ----------------------------------------------------------------- tracing
+def traceparent():
+    for i, v in enumerate([
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+            "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            " 00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01\t",
+            "api-key=s%3Dcret,x-tenant = a b ,,broken%zz=x,novalue",
+            "service.name=imgsvc,deployment.environment=prod%2C%20eu",
+            "https://abc123@o1.ingest.sentry.io/sentry/42",
+            "http://pub:secret@127.0.0.1:9000/7"]):
+        put("fuzz_traceparent", "seed%d" % i, v)
+
+
 if __name__ == "__main__":
     registry()
     intake()
@@ -382,4 +397,5 @@ if __name__ == "__main__":
     s3_error()
     providers()
     provider_logs()
+    traceparent()
     images()

@@ -470,6 +470,38 @@ static void test_insert_conflict(void **state)
     easel_store_free(s);
 }
 
+/* The job's trace context (migration 7): stored with the row, read back
+ * by id, "" for a job recorded without one, and not replaced by a second
+ * insert of the same id. */
+static void test_traceparent(void **state)
+{
+    char id[EASEL_UUID_LEN + 1], tp[64], none[EASEL_UUID_LEN + 1];
+    bool created = false;
+    (void)state;
+    struct easel_store *s = open_store();
+    new_id(id);
+    struct easel_job_new jn = {
+        .id = id, .model = "m", .payload = "{}", .max_attempts = 1,
+        .traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    };
+    EXPECT_OK(s, easel_store_job_insert(s, &jn, &created));
+    assert_true(created);
+    EXPECT_OK(s, easel_store_job_traceparent(s, id, tp, sizeof(tp)));
+    assert_string_equal(tp, jn.traceparent);
+    jn.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    EXPECT_OK(s, easel_store_job_insert(s, &jn, &created));
+    assert_false(created);
+    EXPECT_OK(s, easel_store_job_traceparent(s, id, tp, sizeof(tp)));
+    assert_string_equal(tp, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    insert_job(s, none);
+    EXPECT_OK(s, easel_store_job_traceparent(s, none, tp, sizeof(tp)));
+    assert_string_equal(tp, "");
+    new_id(none);
+    assert_int_equal(easel_store_job_traceparent(s, none, tp, sizeof(tp)), EASEL_ENOTFOUND);
+    assert_int_equal(easel_store_job_traceparent(s, "nope", tp, sizeof(tp)), EASEL_EINVAL);
+    easel_store_free(s);
+}
+
 /* Every status of job.h passes the table's CHECK constraint, and a job
  * born terminal is finished at birth with its error. */
 static void test_insert_every_status(void **state)
@@ -1262,6 +1294,7 @@ int main(void)
         cmocka_unit_test(test_migrate_concurrent),
         cmocka_unit_test(test_insert_get_roundtrip),
         cmocka_unit_test(test_insert_conflict),
+        cmocka_unit_test(test_traceparent),
         cmocka_unit_test(test_insert_every_status),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_lifecycle_with_history),

@@ -18,10 +18,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <cmocka.h>
 
 #include "easel/executor.h"
 #include "easel/kubejob.h"
+#include "easel/registry.h"
+#include "easel/trace.h"
 #include "easel/worker.h"
 
 static char dir[] = "/tmp/easel-exec-XXXXXX";
@@ -32,7 +35,7 @@ static const char *worker_sh =
     "#!/bin/sh\n"
     "# args: job --id ID --attempt N\n"
     "id=$3\n"
-    "echo \"$EASEL_TEST_MARK $5\" > \"$EASEL_TEST_DIR/$id.env\"\n"
+    "echo \"$EASEL_TEST_MARK $5 ${TRACEPARENT:-none}\" > \"$EASEL_TEST_DIR/$id.env\"\n"
     "case $id in\n"
     "  00000000-*) exit 0 ;;\n"
     "  11111111-*) exit 11 ;;\n"
@@ -150,7 +153,7 @@ static void test_exit_codes_and_env(void **state)
     assert_non_null(f);
     assert_non_null(fgets(line, sizeof(line), f));
     fclose(f);
-    assert_string_equal(line, "hello 2\n"); /* env and --attempt reached it */
+    assert_string_equal(line, "hello 2 none\n"); /* env and --attempt reached it */
     easel_executor_free(ex);
 }
 
@@ -282,6 +285,91 @@ static void test_kube_job_name_not_cut(void **state)
                                          sizeof(small)), EASEL_ELIMIT);
 }
 
+#define TP "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+static const char *env_of(const cJSON *env, const char *name)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, env)
+    {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(e, "name");
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, "value");
+        if (cJSON_IsString(n) && !strcmp(n->valuestring, name))
+            return cJSON_IsString(v) ? v->valuestring : "(not a value)";
+    }
+    return NULL;
+}
+
+/* The dispatch span's context reaches the worker as TRACEPARENT: in a
+ * local child's environment (replacing one the controller inherited) and
+ * in the Job's env, beside the controller's OTEL_* settings but never its
+ * header variables, which carry credentials. */
+static void test_trace_context_reaches_workers(void **state)
+{
+    (void)state;
+    char envdir[300], path[300], line[128] = "";
+    snprintf(envdir, sizeof(envdir), "EASEL_TEST_DIR=%s", dir);
+    const char *env[] = {envdir, "EASEL_TEST_MARK=tp",
+                         "TRACEPARENT=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", NULL};
+    struct easel_local_opts o = {.binary = script, .env = env, .kill_grace_ms = 500};
+    struct easel_executor *ex = NULL;
+    assert_int_equal(easel_executor_local_new(&o, &ex), EASEL_OK);
+    struct easel_exec_spec spec = {.job_id = "00000000-0000-4000-8000-000000000009",
+                                   .attempt = 3, .timeout_ms = 10000, .traceparent = TP};
+    assert_int_equal(ex->ops->start(ex, &spec, NULL), EASEL_OK);
+    struct easel_exec_done d;
+    assert_true(wait_done(ex, &d, 5000));
+    snprintf(path, sizeof(path), "%s/%s.env", dir, spec.job_id);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(line, sizeof(line), f));
+    fclose(f);
+    assert_string_equal(line, "tp 3 " TP "\n");
+    easel_executor_free(ex);
+
+    struct easel_registry *reg = NULL;
+    assert_int_equal(easel_registry_builtin(&reg), EASEL_OK);
+    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318", 1);
+    setenv("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20t0psecret", 1);
+    setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-key=t0psecret", 1);
+    struct easel_kube_job_params p = {.namespace = "ns", .job_id = spec.job_id, .attempt = 1,
+                                      .registry = reg, .model_id = "local/vips-stage",
+                                      .image = "easel:test", .database_secret = "db",
+                                      .ttl_seconds = -1, .traceparent = TP};
+    cJSON *job = NULL;
+    struct easel_error err;
+    easel_error_clear(&err);
+    assert_int_equal(easel_kube_job_build(&p, &job, &err), EASEL_OK);
+    const cJSON *c = cJSON_GetArrayItem(
+        cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(
+                    cJSON_GetObjectItemCaseSensitive(job, "spec"), "template"), "spec"),
+            "containers"),
+        0);
+    const cJSON *jenv = cJSON_GetObjectItemCaseSensitive(c, "env");
+    assert_string_equal(env_of(jenv, "TRACEPARENT"), TP);
+    assert_string_equal(env_of(jenv, "OTEL_EXPORTER_OTLP_ENDPOINT"), "http://collector:4318");
+    assert_null(env_of(jenv, "OTEL_EXPORTER_OTLP_HEADERS"));
+    assert_null(env_of(jenv, "OTEL_EXPORTER_OTLP_TRACES_HEADERS"));
+    char *text = cJSON_PrintUnformatted(job);
+    assert_null(strstr(text, "t0psecret"));
+    free(text);
+    cJSON_Delete(job);
+    /* without a trace context, no TRACEPARENT */
+    p.traceparent = NULL;
+    assert_int_equal(easel_kube_job_build(&p, &job, &err), EASEL_OK);
+    c = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(job, "spec"),
+                                         "template"), "spec"), "containers"), 0);
+    assert_null(env_of(cJSON_GetObjectItemCaseSensitive(c, "env"), "TRACEPARENT"));
+    cJSON_Delete(job);
+    unsetenv("OTEL_EXPORTER_OTLP_ENDPOINT");
+    unsetenv("OTEL_EXPORTER_OTLP_HEADERS");
+    unsetenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS");
+    easel_registry_unref(reg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_cancel_and_crash),
         cmocka_unit_test(test_worker_gone_and_kill),
         cmocka_unit_test(test_kube_job_name_not_cut),
+        cmocka_unit_test(test_trace_context_reaches_workers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
