@@ -29,7 +29,7 @@
     }
 STUB(controller) STUB(job) STUB(submit) STUB(get) STUB(list) STUB(cancel) STUB(retry) STUB(logs)
 STUB(webhooks) STUB(breakers) STUB(migrate) STUB(registry) STUB(image) STUB(storage) STUB(render)
-STUB(version) STUB(config_doc)
+STUB(version) STUB(config_doc) STUB(worker)
 
 static const struct easel_opt *row(const struct easel_cmd_spec *spec, const char *flag)
 {
