@@ -67,6 +67,7 @@ struct ctl {
     bool paused;                     /* the API's /worker/stop: no new claims */
     int64_t started_wall_ms;
     struct easel_api *http;          /* the HTTP API, or NULL */
+    struct easel_extmetrics *extm;   /* the external metrics API, or NULL */
     struct easel_webhook_sender *hooks; /* the webhook sender, or NULL */
     int wake_fd;                     /* eventfd: claimer -> main */
 

@@ -395,6 +395,73 @@ static const char slot_take_lua[] =
     "end\n"
     "return 0\n";
 
+/* backlog: KEYS pending, controllers, delayed, claims; ARGV inflight key
+ * prefix, by_model (0/1), max_scan. One snapshot of where waiting work is.
+ * Returns {pending, delayed, inflight, unscanned, {model, p, d, c, ...},
+ * {id, model, ...}} where the claims list names every adopted job (model
+ * "" unless by_model) and the split covers at most max_scan entries,
+ * read 1000 at a time. Reads only. */
+static const char backlog_lua[] =
+    "local by = ARGV[2] == '1'\n"
+    "local budget = tonumber(ARGV[3])\n"
+    "local m, order, unscanned = {}, {}, 0\n"
+    "local function model_of(raw)\n"
+    "  local ok, d = pcall(cjson.decode, raw)\n"
+    "  if ok and type(d) == 'table' and type(d.model) == 'string' then return d.model end\n"
+    "  return ''\n"
+    "end\n"
+    "local function tally(model, i)\n"
+    "  local t = m[model]\n"
+    "  if not t then t = {0, 0, 0}; m[model] = t; order[#order + 1] = model end\n"
+    "  t[i] = t[i] + 1\n"
+    "end\n"
+    "local function scan(key, n, i, range)\n"
+    "  if not by then return end\n"
+    "  local from = 0\n"
+    "  while from < n and budget > 0 do\n"
+    "    local to = from + math.min(1000, budget) - 1\n"
+    "    for _, raw in ipairs(redis.call(range, key, from, to)) do\n"
+    "      tally(model_of(raw), i)\n"
+    "      budget = budget - 1\n"
+    "    end\n"
+    "    from = to + 1\n"
+    "  end\n"
+    "  if from < n then unscanned = unscanned + n - from end\n"
+    "end\n"
+    "local pending = redis.call('LLEN', KEYS[1])\n"
+    "scan(KEYS[1], pending, 1, 'LRANGE')\n"
+    "local delayed = redis.call('ZCARD', KEYS[3])\n"
+    "scan(KEYS[3], delayed, 2, 'ZRANGE')\n"
+    "local inflight = 0\n"
+    "for _, cid in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do\n"
+    "  local k = ARGV[1] .. cid\n"
+    "  local n = redis.call('LLEN', k)\n"
+    "  inflight = inflight + n\n"
+    "  scan(k, n, 3, 'LRANGE')\n"
+    "end\n"
+    "local split = {}\n"
+    "for _, name in ipairs(order) do\n"
+    "  local t = m[name]\n"
+    "  split[#split + 1] = name\n"
+    "  split[#split + 1] = t[1]\n"
+    "  split[#split + 1] = t[2]\n"
+    "  split[#split + 1] = t[3]\n"
+    "end\n"
+    "local claims = {}\n"
+    "if by then\n"
+    "  local kv = redis.call('HGETALL', KEYS[4])\n"
+    "  for i = 1, #kv, 2 do\n"
+    "    claims[#claims + 1] = kv[i]\n"
+    "    claims[#claims + 1] = model_of(kv[i + 1])\n"
+    "  end\n"
+    "else\n"
+    "  for _, id in ipairs(redis.call('HKEYS', KEYS[4])) do\n"
+    "    claims[#claims + 1] = id\n"
+    "    claims[#claims + 1] = ''\n"
+    "  end\n"
+    "end\n"
+    "return {pending, delayed, inflight, unscanned, split, claims}\n";
+
 const struct queue_script queue_scripts[QUEUE_SCRIPT_COUNT] = {
     [QUEUE_SCRIPT_CLAIM] = {"claim", claim_lua},
     [QUEUE_SCRIPT_RELEASE] = {"release", release_lua},
@@ -415,4 +482,5 @@ const struct queue_script queue_scripts[QUEUE_SCRIPT_COUNT] = {
     [QUEUE_SCRIPT_RATE_TAKE] = {"rate_take", rate_take_lua},
     [QUEUE_SCRIPT_SLOT_TAKE] = {"slot_take", slot_take_lua},
     [QUEUE_SCRIPT_BREAKERS] = {"breakers", breakers_lua},
+    [QUEUE_SCRIPT_BACKLOG] = {"backlog", backlog_lua},
 };
