@@ -8,6 +8,7 @@
  * that reports an error.
  */
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,7 +44,7 @@ void easel_selector_cleanup(struct easel_selector *s)
 /* ------------------------------------------------------------- lexer */
 
 enum tok { T_END, T_IDENT, T_EQ, T_DEQ, T_NEQ, T_IN, T_NOTIN, T_OPEN, T_CLOSE, T_COMMA,
-           T_BANG, T_GT, T_LT, T_BAD };
+           T_BANG, T_GT, T_LT };
 
 struct lexer {
     const char *p;
@@ -53,9 +54,10 @@ struct lexer {
 
 static bool ident_char(char c)
 {
-    /* what may appear in a key or value; the grammar's own characters,
-     * whitespace and anything else end it */
-    return isalnum((unsigned char)c) || c == '.' || c == '-' || c == '_' || c == '/';
+    /* as the apiserver's lexer: a key or value runs until whitespace or a
+     * character of the grammar; what it may hold is checked afterwards,
+     * so "easel:jobs" is one (invalid) value rather than two tokens */
+    return c && !strchr(" \t(),=!<>", c);
 }
 
 static enum tok next(struct lexer *l)
@@ -89,10 +91,6 @@ static enum tok next(struct lexer *l)
         return T_BANG;
     default:
         break;
-    }
-    if (!ident_char(*l->p)) {
-        l->p++;
-        return T_BAD;
     }
     while (ident_char(*l->p))
         l->p++;
