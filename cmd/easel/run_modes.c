@@ -159,7 +159,9 @@ int mode_controller(struct settings *s, char **args, int nargs)
     }
 
     bool need_kube = kube || (s->registry_configmap && *s->registry_configmap) ||
-                     s->leader_elect;
+                     s->leader_elect ||
+                     (s->metrics_api_addr && *s->metrics_api_addr && s->metrics_api_client_ca &&
+                      !strcmp(s->metrics_api_client_ca, EASEL_EXTMETRICS_CLUSTER_CA));
     if (need_kube) {
         struct easel_error kerr;
         easel_error_clear(&kerr);
@@ -259,6 +261,7 @@ int mode_controller(struct settings *s, char **args, int nargs)
         .key_file = s->metrics_api_key,
         .client_ca_file = s->metrics_api_client_ca,
         .allowed_names = s->metrics_api_allowed_names,
+        .kube = kc,
     };
     struct easel_controller_opts o = {
         .api = &api,

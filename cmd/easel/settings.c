@@ -201,11 +201,14 @@ static const struct easel_opt controller_opts[] = {
     OPT("metrics-api-client-ca", "EASEL_METRICS_API_CLIENT_CA", STRING, NULL,
         metrics_api_client_ca, 0, 0,
         "CA whose client certificates the external metrics API accepts (the cluster's "
-        "requestheader-client-ca-file); unset: no client certificate, loopback only"),
+        "requestheader-client-ca-file): a PEM file, or `cluster` to read it from "
+        "kube-system/extension-apiserver-authentication at start; unset: no client "
+        "certificate, loopback only"),
     OPT("metrics-api-allowed-names", "EASEL_METRICS_API_ALLOWED_NAMES", STRING, NULL,
         metrics_api_allowed_names, 0, 0,
         "Common names a client certificate may carry, comma-separated (the cluster's "
-        "requestheader-allowed-names, e.g. front-proxy-client); unset: any the CA signed"),
+        "requestheader-allowed-names, e.g. front-proxy-client); unset: the cluster's list "
+        "with --metrics-api-client-ca=cluster, else any the CA signed"),
     OPT("public-url", "EASEL_PUBLIC_URL", STRING, NULL, public_url, 0, 0,
         "The API's address as its clients reach it, http(s)://HOST[:PORT], for the urls inside "
         "webhook bodies (default: http://<--http-addr>)"),

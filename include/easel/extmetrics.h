@@ -29,6 +29,10 @@
 #define EASEL_EXTMETRICS_GROUP "external.metrics.k8s.io"
 #define EASEL_EXTMETRICS_VERSION "v1beta1"
 #define EASEL_BACKLOG_METRIC "easel_queue_backlog"
+/* --metrics-api-client-ca value: the cluster's own front-proxy CA */
+#define EASEL_EXTMETRICS_CLUSTER_CA "cluster"
+
+struct easel_kube_config;
 
 struct easel_extmetrics;
 
@@ -37,8 +41,12 @@ struct easel_extmetrics_opts {
     const char *cert_file;      /* serving certificate chain (PEM); required */
     const char *key_file;       /* its private key (PEM); required */
     /* CA that signed the clients' certificates (the aggregator's
-     * requestheader-client-ca-file). NULL/"": no client certificate is
-     * asked, and only a loopback addr is accepted. */
+     * requestheader-client-ca-file): a PEM file, or EASEL_EXTMETRICS_CLUSTER_CA
+     * to read it at start from the cluster's
+     * kube-system/extension-apiserver-authentication ConfigMap (with its
+     * requestheader-allowed-names when allowed_names is unset; needs kube).
+     * NULL/"": no client certificate is asked, and only a loopback addr is
+     * accepted. */
     const char *client_ca_file;
     /* Comma-separated common names a client certificate may carry (the
      * aggregator's requestheader-allowed-names); NULL/"": any the CA
@@ -48,6 +56,7 @@ struct easel_extmetrics_opts {
     const char *database_url;   /* NULL: claimed jobs are not looked up */
     const char *const *queues;  /* the queues served (Redis key names) */
     size_t nqueues;
+    const struct easel_kube_config *kube; /* for EASEL_EXTMETRICS_CLUSTER_CA */
 };
 
 /* Loads the certificates, binds and starts serving in threads of its own.

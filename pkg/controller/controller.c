@@ -605,6 +605,7 @@ static easel_err start_extmetrics(struct ctl *c, struct easel_error *err)
     eo.database_url = c->o->database_url;
     eo.queues = queues;
     eo.nqueues = 1;
+    eo.kube = c->o->kube;
     return easel_extmetrics_start(&eo, &c->extm, err);
 }
 

@@ -27,10 +27,12 @@
 
 #include <cjson/cJSON.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include "easel/extmetrics.h"
+#include "easel/kube.h"
 #include "easel/queue.h"
 #include "easel/store.h"
 #include "extmetrics_int.h"
@@ -45,6 +47,7 @@ struct easel_extmetrics {
     char **queues;
     size_t nqueues;
     bool verify;         /* client certificates are asked and checked */
+    char *ca_pem;        /* the cluster's front-proxy CA (--metrics-api-client-ca=cluster) */
     SSL_CTX *ctx;
     int lfd;
     int port;
@@ -659,6 +662,88 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
     return SSL_TLSEXT_ERR_OK;
 }
 
+/* --metrics-api-client-ca=cluster: the front-proxy CA and allowed names
+ * the kube-apiserver publishes for extension API servers. Reading it is
+ * what the extension-apiserver-authentication-reader Role allows. */
+static easel_err cluster_ca(struct easel_extmetrics *m, const struct easel_kube_config *kc,
+                            struct easel_error *err)
+{
+    static const char ns[] = "kube-system", name[] = "extension-apiserver-authentication";
+    struct easel_kube *k = NULL;
+    cJSON *cm = NULL, *names = NULL;
+    easel_err rc;
+    if (!kc)
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_BAD_FLAG,
+                               "--metrics-api-client-ca=cluster needs a Kubernetes "
+                               "configuration (in-cluster or --kubeconfig)");
+    rc = easel_kube_new(kc, NULL, &k, err);
+    if (rc)
+        goto out;
+    rc = easel_kube_get(k, &easel_kube_configmaps, ns, name, &cm, err);
+    if (rc) {
+        easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_BAD_FLAG,
+                        "--metrics-api-client-ca=cluster: cannot read %s/%s: %s", ns, name,
+                        err->msg);
+        goto out;
+    }
+    const char *pem = easel_kube_str(cm, "data.requestheader-client-ca-file");
+    if (!pem || !*pem) {
+        rc = easel_error_set(err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT, EASEL_R_BAD_FLAG,
+                             "--metrics-api-client-ca=cluster: %s/%s has no "
+                             "requestheader-client-ca-file (is the aggregation layer on?)",
+                             ns, name);
+        goto out;
+    }
+    m->ca_pem = easel_strdup(pem);
+    if (!m->ca_pem) {
+        rc = EASEL_ENOMEM;
+        goto out;
+    }
+    const char *allowed = easel_kube_str(cm, "data.requestheader-allowed-names");
+    if (!m->allowed_names && allowed && (names = cJSON_Parse(allowed)) &&
+        cJSON_IsArray(names)) {
+        struct easel_buf b;
+        easel_buf_init(&b, 0);
+        const cJSON *n;
+        cJSON_ArrayForEach(n, names)
+            if (cJSON_IsString(n) && n->valuestring[0]) {
+                if (b.len)
+                    (void)easel_buf_puts(&b, ",");
+                (void)easel_buf_puts(&b, n->valuestring);
+            }
+        if (b.len)
+            m->allowed_names = easel_strndup(b.data, b.len);
+        easel_buf_cleanup(&b);
+    }
+    easel_info(NULL, "external metrics API: client CA from %s/%s%s%s", ns, name,
+               m->allowed_names ? ", allowed names " : "",
+               m->allowed_names ? m->allowed_names : "");
+out:
+    cJSON_Delete(names);
+    cJSON_Delete(cm);
+    easel_kube_free(k);
+    return rc;
+}
+
+/* Trusts every certificate of a PEM bundle for client verification. */
+static bool load_ca_pem(SSL_CTX *ctx, const char *pem)
+{
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    X509_STORE *st = SSL_CTX_get_cert_store(ctx);
+    X509 *x;
+    int n = 0;
+    if (!bio)
+        return false;
+    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+        if (X509_STORE_add_cert(st, x) == 1 && SSL_CTX_add_client_CA(ctx, x) == 1)
+            n++;
+        X509_free(x);
+    }
+    BIO_free(bio);
+    ERR_clear_error(); /* the end of the bundle reads as an error */
+    return n > 0;
+}
+
 static easel_err tls_setup(struct easel_extmetrics *m, struct easel_error *err)
 {
     char e[200];
@@ -679,7 +764,13 @@ static easel_err tls_setup(struct easel_extmetrics *m, struct easel_error *err)
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_BAD_FLAG,
                                "--metrics-api-key %s: %s", m->key_file, e);
     }
-    if (m->verify) {
+    if (m->ca_pem) {
+        if (!load_ca_pem(m->ctx, m->ca_pem))
+            return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
+                                   EASEL_R_BAD_FLAG, "the cluster's "
+                                   "requestheader-client-ca-file holds no certificate");
+        SSL_CTX_set_verify(m->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    } else if (m->verify) {
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(m->client_ca_file);
         if (!names || SSL_CTX_load_verify_locations(m->ctx, m->client_ca_file, NULL) != 1) {
             if (names)
@@ -796,6 +887,11 @@ easel_err easel_extmetrics_start(const struct easel_extmetrics_opts *o,
                                  EASEL_R_NO_MEMORY, "out of memory");
             goto fail;
         }
+    if (m->client_ca_file && !strcmp(m->client_ca_file, EASEL_EXTMETRICS_CLUSTER_CA)) {
+        rc = cluster_ca(m, o->kube, err);
+        if (rc)
+            goto fail;
+    }
     rc = tls_setup(m, err);
     if (rc)
         goto fail;
@@ -867,6 +963,7 @@ void easel_extmetrics_stop(struct easel_extmetrics *m)
     free(m->cert_file);
     free(m->key_file);
     free(m->client_ca_file);
+    free(m->ca_pem);
     free(m->allowed_names);
     free(m->redis_url);
     free(m->database_url);

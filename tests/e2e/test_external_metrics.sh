@@ -50,6 +50,7 @@ start_api ctl "$HPORT" --concurrency 4 --metrics-api-addr "127.0.0.1:$MPORT" \
   --metrics-api-cert "$PKI/server.crt" --metrics-api-key "$PKI/server.key" \
   --metrics-api-client-ca "$PKI/front-proxy-ca.crt" \
   --metrics-api-allowed-names "front-proxy-client, aggregator" || { fail "start controller"; exit 1; }
+CTL1=$CTL_PID
 call POST /worker/stop
 check "the controller is paused" eq "$CODE" 200
 sleep 1.5 # a claim already waiting in Redis returns within a second
@@ -254,7 +255,34 @@ rcli CONFIG SET slowlog-log-slower-than 10000 >/dev/null
 echo "   the backlog script over 10,000 entries held Redis for about ${script_us} us"
 check "the split over 10,000 entries stays under 1 s in Redis" test "$script_us" -lt 1000000
 rcli DEL easel:jobs >/dev/null
+kill "$CTL1"
+wait_until 30 gone "$CTL1"
 
+# --- --metrics-api-client-ca=cluster: the CA and names from the cluster ----------------
+# What the kube-apiserver publishes for extension API servers, in the fake
+# cluster: the controller reads it at start (the Role
+# extension-apiserver-authentication-reader allows that in a real one).
+start_fake_api || { fail "fake API server"; exit 1; }
+kubectl create namespace kube-system >/dev/null 2>&1
+kubectl -n kube-system create configmap extension-apiserver-authentication \
+  --from-file=requestheader-client-ca-file="$PKI/front-proxy-ca.crt" \
+  --from-literal=requestheader-allowed-names='["front-proxy-client"]' \
+  --from-literal=requestheader-username-headers='["X-Remote-User"]' >/dev/null
+check "the fake cluster holds kube-system/extension-apiserver-authentication" \
+  kubectl -n kube-system get configmap extension-apiserver-authentication
+M2=$(free_port)
+start_controller cluster-ca --metrics-api-addr "127.0.0.1:$M2" --metrics-api-cert "$PKI/server.crt" \
+  --metrics-api-key "$PKI/server.key" --metrics-api-client-ca cluster || fail "controller with the cluster's CA"
+check "the controller took the CA and the allowed names from the ConfigMap" \
+  grep -q 'client CA from kube-system/extension-apiserver-authentication, allowed names front-proxy-client' "$WORK/cluster-ca.log"
+code=$(curl_em "${CERT[@]}" "https://127.0.0.1:$M2$EM")
+check "the front-proxy client certificate is accepted" eq "$code" 200
+code=$(curl_em --cert "$PKI/stranger.crt" --key "$PKI/stranger.key" "https://127.0.0.1:$M2$EM")
+check "a name outside the cluster's requestheader-allowed-names: 403" eq "$code" 403
+curl_em --cert "$PKI/forged.crt" --key "$PKI/forged.key" "https://127.0.0.1:$M2$EM" >/dev/null 2>&1
+rc=$?
+check "a certificate from another CA is refused" test "$rc" -ne 0
 kill "$CTL_PID"
 wait_until 30 gone "$CTL_PID"
+
 finish
