@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,7 +49,9 @@ struct easel_extmetrics {
     size_t nqueues;
     bool verify;         /* client certificates are asked and checked */
     char *ca_pem;        /* the cluster's front-proxy CA (--metrics-api-client-ca=cluster) */
-    SSL_CTX *ctx;
+    SSL_CTX *ctx;        /* the accept thread's; replaced when the files change */
+    struct timespec cert_mtime, key_mtime;
+    int64_t checked_ms;  /* when the files were last looked at */
     int lfd;
     int port;
     int wake[2];         /* written on stop: the accept thread returns */
@@ -67,6 +70,7 @@ struct easel_extmetrics {
 
 struct conn {
     struct easel_extmetrics *m;
+    SSL *ssl;
     int fd;
     int slot;
 };
@@ -568,7 +572,7 @@ static void *conn_main(void *arg)
 {
     struct conn *c = arg;
     struct easel_extmetrics *m = c->m;
-    SSL *ssl = SSL_new(m->ctx);
+    SSL *ssl = c->ssl;
     if (ssl && SSL_set_fd(ssl, c->fd) == 1) {
         if (SSL_accept(ssl) == 1) {
             serve(m, ssl);
@@ -613,6 +617,9 @@ static void accept_one(struct easel_extmetrics *m)
         return;
     }
     c->m = m;
+    /* the SSL holds a reference on the context it came from: a reload
+     * while this connection runs frees the old one only after it ends */
+    c->ssl = SSL_new(m->ctx);
     c->fd = fd;
     c->slot = slot;
     m->fds[slot] = fd;
@@ -625,10 +632,59 @@ static void accept_one(struct easel_extmetrics *m)
         m->fds[slot] = -1;
         m->active--;
         close(fd);
+        SSL_free(c->ssl);
         free(c);
     }
     pthread_attr_destroy(&at);
     pthread_mutex_unlock(&m->mu);
+}
+
+static easel_err tls_setup(struct easel_extmetrics *m, struct easel_error *err);
+
+static bool file_mtime(const char *path, struct timespec *t)
+{
+    struct stat st;
+    if (stat(path, &st))
+        return false;
+    *t = st.st_mtim;
+    return true;
+}
+
+static bool same_time(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* A renewed certificate (cert-manager, a Secret update, a rotation by
+ * hand) is taken without a restart: at most every few seconds the files'
+ * times are compared, and on a change a new context is built from them.
+ * One that does not load (a half-written pair) leaves the old in place
+ * and is tried again later. */
+static void maybe_reload(struct easel_extmetrics *m)
+{
+    int64_t now = easel_now_ms();
+    if (now - m->checked_ms < 5000)
+        return;
+    m->checked_ms = now;
+    struct timespec c, k;
+    if (!file_mtime(m->cert_file, &c) || !file_mtime(m->key_file, &k) ||
+        (same_time(&c, &m->cert_mtime) && same_time(&k, &m->key_mtime)))
+        return;
+    SSL_CTX *old = m->ctx;
+    struct easel_error err;
+    easel_error_clear(&err);
+    m->ctx = NULL;
+    if (tls_setup(m, &err)) {
+        SSL_CTX_free(m->ctx);
+        m->ctx = old;
+        easel_warn(NULL, "external metrics: the changed certificate does not load (%s); "
+                         "serving the previous one", err.msg);
+        return;
+    }
+    SSL_CTX_free(old);
+    m->cert_mtime = c;
+    m->key_mtime = k;
+    easel_info(NULL, "external metrics: serving the renewed certificate %s", m->cert_file);
 }
 
 static void *accept_main(void *arg)
@@ -641,8 +697,10 @@ static void *accept_main(void *arg)
             break;
         if (m->stopping || (p[1].revents & POLLIN))
             break;
-        if (p[0].revents & POLLIN)
+        if (p[0].revents & POLLIN) {
+            maybe_reload(m);
             accept_one(m);
+        }
     }
     return NULL;
 }
@@ -892,6 +950,9 @@ easel_err easel_extmetrics_start(const struct easel_extmetrics_opts *o,
         if (rc)
             goto fail;
     }
+    (void)file_mtime(m->cert_file, &m->cert_mtime);
+    (void)file_mtime(m->key_file, &m->key_mtime);
+    m->checked_ms = easel_now_ms();
     rc = tls_setup(m, err);
     if (rc)
         goto fail;
