@@ -500,24 +500,13 @@ static void serve(struct easel_extmetrics *m, SSL *ssl)
 {
     char head[MAX_HEAD];
     struct answer a = {0, NULL, NULL};
-    char *user = NULL;
-    char cn[256];
+    char *user = NULL, *target = NULL;
+    char cn[256] = "", method[16];
 
     if (read_head(ssl, head, sizeof(head)) < 0)
         return;
-    /* METHOD SP TARGET SP HTTP/1.x */
-    char method[16], *target = NULL;
-    char *sp1 = strchr(head, ' ');
-    char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-    char *eol = strstr(head, "\r\n");
-    if (!sp1 || !sp2 || sp2 > eol || (size_t)(sp1 - head) >= sizeof(method) ||
-        strncmp(sp2 + 1, "HTTP/1.", 7)) {
-        answer_status(&a, 400, "BadRequest", "not an HTTP/1.x request");
-        goto reply;
-    }
-    memcpy(method, head, (size_t)(sp1 - head));
-    method[sp1 - head] = '\0';
-    target = easel_strndup(sp1 + 1, (size_t)(sp2 - sp1 - 1));
+    /* who asks comes first: a client that is not let in learns nothing,
+     * not even whether its request parsed */
     peer_cn(ssl, cn, sizeof(cn));
     if (m->verify) {
         if (SSL_get_verify_result(ssl) != X509_V_OK || !cn[0]) {
@@ -533,6 +522,18 @@ static void serve(struct easel_extmetrics *m, SSL *ssl)
             goto reply;
         }
     }
+    /* METHOD SP TARGET SP HTTP/1.x */
+    char *sp1 = strchr(head, ' ');
+    char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+    char *eol = strstr(head, "\r\n");
+    if (!sp1 || !sp2 || sp2 > eol || (size_t)(sp1 - head) >= sizeof(method) ||
+        strncmp(sp2 + 1, "HTTP/1.", 7)) {
+        answer_status(&a, 400, "BadRequest", "not an HTTP/1.x request");
+        goto reply;
+    }
+    memcpy(method, head, (size_t)(sp1 - head));
+    method[sp1 - head] = '\0';
+    target = easel_strndup(sp1 + 1, (size_t)(sp2 - sp1 - 1));
     /* the aggregator names the caller it authenticated and authorized */
     user = header(head, "x-remote-user:");
     if (!target) {
