@@ -14,6 +14,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v kubectl >/dev/null || "$ROOT/hack/install-deps.sh" kubectl >/dev/null 2>&1
 command -v kubectl >/dev/null || { fail "kubectl is not installed (hack/install-deps.sh)"; exit 1; }
+command -v openssl >/dev/null || "$ROOT/hack/install-deps.sh" openssl >/dev/null 2>&1
 setup_services
 samples
 
