@@ -142,6 +142,28 @@ check "a pinned model is in metricLabels" eq "$(backlog "model=local_vips-stage"
   python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["items"][0]["metricLabels"])' "$WORK/list.json")" \
   "{'queue': 'easel_jobs', 'model': 'local_vips-stage'}"
 
+# the chart's worker HPA asks with its own selector, as the HPA controller
+# writes it from matchLabels and matchExpressions (labels.Selector's String:
+# requirements sorted by key)
+hpa_selector() { # VALUES-ARGS...: the labelSelector the rendered HPA sends
+  "$ROOT/hack/chart-render.sh" --name easel --namespace default --set api.enabled=false \
+    --set externalMetrics.enabled=true --set workerAutoscaling.enabled=true "$@" "$ROOT/charts/easel" |
+  /usr/bin/python3 -c '
+import sys, yaml
+h = [d for d in yaml.safe_load_all(sys.stdin) if d and d["kind"] == "HorizontalPodAutoscaler" and d["metadata"]["name"].endswith("-worker")][0]
+sel = h["spec"]["metrics"][0]["external"]["metric"]["selector"]
+reqs = [(k, "%s=%s" % (k, v)) for k, v in sel.get("matchLabels", {}).items()]
+reqs += [(e["key"], "%s %s (%s)" % (e["key"], e["operator"].lower(), ",".join(sorted(e["values"]))))
+         for e in sel.get("matchExpressions", [])]
+print(",".join(r for _, r in sorted(reqs)))'
+}
+S1=$(hpa_selector --set 'workerAutoscaling.models={local_vips-stage}')
+check "the chart's HPA for one model sends \"$S1\", which reads that model's backlog" eq "$(backlog "$S1")" "1 7"
+S2=$(hpa_selector --set 'workerAutoscaling.models={local_vips-stage,gone_model}')
+check "for two models \"$S2\", both" eq "$(backlog "$S2")" "1 8"
+S3=$(hpa_selector)
+check "for the whole queue \"$S3\", all of it" eq "$(backlog "$S3")" "1 11"
+
 # a retry waiting out its backoff is backlog; so is a job claimed but not
 # started (no record yet, or queued), but not one that is running
 J1=11111111-1111-4111-8111-111111111111
