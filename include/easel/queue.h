@@ -256,17 +256,18 @@ easel_err easel_queue_stats(struct easel_queue *q,
  * pending (the pending list), delayed (waiting out a retry backoff) and
  * claimed but not started (raw entries in in-flight lists, and adopted jobs
  * whose attempt is not running yet: held for a model's concurrency slot or
- * rate limit, or dispatched to a pod that has not started). A job is in
- * exactly one of the Redis places at any moment and they are read in one
- * script, so nothing is counted twice or missed. */
+ * rate limit, or dispatched to a pod that has not started), and pooled
+ * (in the warm pool's list Q:pool, no worker has claimed them yet). A job
+ * is in exactly one of the Redis places at any moment and they are read in
+ * one script, so nothing is counted twice or missed. */
 struct easel_backlog_model {
     char *model;     /* the entry's top-level "model"; "" when it has none
                       * (a plain payload whose model a payload rule picks) */
-    int64_t pending, delayed, claimed;
+    int64_t pending, delayed, claimed, pooled;
 };
 struct easel_backlog {
     /* exact totals for the queue, whatever the scan bound */
-    int64_t pending, delayed, claimed;
+    int64_t pending, delayed, claimed, pooled;
     /* the per-model split (by_model only), in first-seen order */
     struct easel_backlog_model *models;
     size_t nmodels;

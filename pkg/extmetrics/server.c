@@ -222,13 +222,14 @@ static easel_err queue_backlog(struct easel_extmetrics *m, size_t i,
         return rc;
     }
     if (!bo.by_model) {
-        *value = b.pending + b.delayed + b.claimed;
+        *value = b.pending + b.delayed + b.claimed + b.pooled;
     } else {
         for (size_t k = 0; k < b.nmodels; k++) {
             char lf[64];
             easel_label_form(b.models[k].model, lf);
             if (easel_selector_match(sel, "model", lf))
-                *value += b.models[k].pending + b.models[k].delayed + b.models[k].claimed;
+                *value += b.models[k].pending + b.models[k].delayed + b.models[k].claimed +
+                          b.models[k].pooled;
         }
         if (b.unscanned > 0)
             easel_warn(NULL, "external metrics: %lld entries of %s past the scan bound are "

@@ -124,25 +124,32 @@ easel_err easel_queue_backlog(struct easel_queue *q, const struct easel_backlog_
         return EASEL_EINVAL;
     if (!o || !out)
         return queue_invalid(q, "queue backlog: needs options and an output record");
+    /* the warm pool's list (easel worker): canonical entries no worker has
+     * claimed yet */
+    char *pool = easel_asprintf("%s:pool", q->key[QK_PENDING]);
+    if (!pool)
+        return queue_invalid(q, "backlog: out of memory");
     size_t max_scan = o->max_scan ? o->max_scan : BACKLOG_MAX_SCAN;
     if (max_scan > INT64_MAX)
         max_scan = INT64_MAX;
     queue_argv_init(&a);
-    queue_argv_script(&a, q, QUEUE_SCRIPT_BACKLOG, 4);
+    queue_argv_script(&a, q, QUEUE_SCRIPT_BACKLOG, 5);
     queue_argv_key(&a, q, QK_PENDING);
     queue_argv_key(&a, q, QK_CONTROLLERS);
     queue_argv_key(&a, q, QK_DELAYED);
     queue_argv_key(&a, q, QK_CLAIMS);
+    queue_argv_str(&a, pool);
     queue_argv_key(&a, q, QK_INFLIGHT_PREFIX);
     queue_argv_str(&a, o->by_model ? "1" : "0");
     queue_argv_i64(&a, (int64_t)max_scan);
     rc = queue_exec(q, &a, "backlog", &r);
     if (rc)
         goto out;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 6 || !is_int(r->element[0]) ||
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 7 || !is_int(r->element[0]) ||
         !is_int(r->element[1]) || !is_int(r->element[2]) || !is_int(r->element[3]) ||
-        r->element[4]->type != REDIS_REPLY_ARRAY || r->element[4]->elements % 4 ||
-        r->element[5]->type != REDIS_REPLY_ARRAY || r->element[5]->elements % 2) {
+        r->element[4]->type != REDIS_REPLY_ARRAY || r->element[4]->elements % 5 ||
+        r->element[5]->type != REDIS_REPLY_ARRAY || r->element[5]->elements % 2 ||
+        !is_int(r->element[6])) {
         rc = queue_bad_reply(q, "backlog", r);
         goto out;
     }
@@ -150,11 +157,13 @@ easel_err easel_queue_backlog(struct easel_queue *q, const struct easel_backlog_
     out->delayed = r->element[1]->integer;
     out->claimed = r->element[2]->integer; /* raw in-flight entries */
     out->unscanned = r->element[3]->integer;
+    out->pooled = r->element[6]->integer;
     const redisReply *split = r->element[4];
-    for (size_t i = 0; i < split->elements; i += 4) {
+    for (size_t i = 0; i < split->elements; i += 5) {
         const redisReply *name = split->element[i];
         if (!is_str(name) || !is_int(split->element[i + 1]) ||
-            !is_int(split->element[i + 2]) || !is_int(split->element[i + 3])) {
+            !is_int(split->element[i + 2]) || !is_int(split->element[i + 3]) ||
+            !is_int(split->element[i + 4])) {
             rc = queue_bad_reply(q, "backlog", split);
             goto out;
         }
@@ -166,11 +175,13 @@ easel_err easel_queue_backlog(struct easel_queue *q, const struct easel_backlog_
         m->pending = split->element[i + 1]->integer;
         m->delayed = split->element[i + 2]->integer;
         m->claimed = split->element[i + 3]->integer;
+        m->pooled = split->element[i + 4]->integer;
     }
     rc = count_claims(q, o, r->element[5], out);
 out:
     freeReplyObject(r);
     queue_argv_cleanup(&a);
+    free(pool);
     if (rc == EASEL_ENOMEM)
         queue_invalid(q, "backlog: out of memory");
     if (rc)

@@ -395,12 +395,12 @@ static const char slot_take_lua[] =
     "end\n"
     "return 0\n";
 
-/* backlog: KEYS pending, controllers, delayed, claims; ARGV inflight key
- * prefix, by_model (0/1), max_scan. One snapshot of where waiting work is.
- * Returns {pending, delayed, inflight, unscanned, {model, p, d, c, ...},
- * {id, model, ...}} where the claims list names every adopted job (model
- * "" unless by_model) and the split covers at most max_scan entries,
- * read 1000 at a time. Reads only. */
+/* backlog: KEYS pending, controllers, delayed, claims, pool; ARGV
+ * inflight key prefix, by_model (0/1), max_scan. One snapshot of where
+ * waiting work is. Returns {pending, delayed, inflight, unscanned, {model,
+ * p, d, c, pooled, ...}, {id, model, ...}, pooled} where the claims list
+ * names every adopted job (model "" unless by_model) and the split covers
+ * at most max_scan entries, read 1000 at a time. Reads only. */
 static const char backlog_lua[] =
     "local by = ARGV[2] == '1'\n"
     "local budget = tonumber(ARGV[3])\n"
@@ -412,7 +412,7 @@ static const char backlog_lua[] =
     "end\n"
     "local function tally(model, i)\n"
     "  local t = m[model]\n"
-    "  if not t then t = {0, 0, 0}; m[model] = t; order[#order + 1] = model end\n"
+    "  if not t then t = {0, 0, 0, 0}; m[model] = t; order[#order + 1] = model end\n"
     "  t[i] = t[i] + 1\n"
     "end\n"
     "local function scan(key, n, i, range)\n"
@@ -439,6 +439,8 @@ static const char backlog_lua[] =
     "  inflight = inflight + n\n"
     "  scan(k, n, 3, 'LRANGE')\n"
     "end\n"
+    "local pooled = redis.call('LLEN', KEYS[5])\n"
+    "scan(KEYS[5], pooled, 4, 'LRANGE')\n"
     "local split = {}\n"
     "for _, name in ipairs(order) do\n"
     "  local t = m[name]\n"
@@ -446,6 +448,7 @@ static const char backlog_lua[] =
     "  split[#split + 1] = t[1]\n"
     "  split[#split + 1] = t[2]\n"
     "  split[#split + 1] = t[3]\n"
+    "  split[#split + 1] = t[4]\n"
     "end\n"
     "local claims = {}\n"
     "if by then\n"
@@ -460,7 +463,7 @@ static const char backlog_lua[] =
     "    claims[#claims + 1] = ''\n"
     "  end\n"
     "end\n"
-    "return {pending, delayed, inflight, unscanned, split, claims}\n";
+    "return {pending, delayed, inflight, unscanned, split, claims, pooled}\n";
 
 const struct queue_script queue_scripts[QUEUE_SCRIPT_COUNT] = {
     [QUEUE_SCRIPT_CLAIM] = {"claim", claim_lua},

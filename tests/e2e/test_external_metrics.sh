@@ -99,8 +99,8 @@ for it in d["items"]:
 print(f'{len(d["items"])} {total}')
 PY
 }
-redis_backlog() { # what Redis holds: pending, delayed, in flight
-  echo $(( $(rcli LLEN easel:jobs) + $(rcli ZCARD easel:jobs:delayed) ))
+redis_backlog() { # what Redis holds: pending, delayed, waiting in the warm pool
+  echo $(( $(rcli LLEN easel:jobs) + $(rcli ZCARD easel:jobs:delayed) + $(rcli LLEN easel:jobs:pool) ))
 }
 
 # --- discovery -----------------------------------------------------------------
@@ -170,15 +170,19 @@ J1=11111111-1111-4111-8111-111111111111
 J2=22222222-2222-4222-8222-222222222222
 J3=33333333-3333-4333-8333-333333333333
 rcli ZADD easel:jobs:delayed 9999999999999 '{"id":"'$J1'","model":"local/vips-stage","payload":{}}' >/dev/null
+# a job routed to the warm pool that no worker has claimed yet
+J4=44444444-4444-4444-8444-444444444444
+rcli LPUSH easel:jobs:pool '{"id":"'$J4'","model":"local/vips-stage","payload":{}}' >/dev/null
 rcli HSET easel:jobs:claims "$J2" '{"id":"'$J2'","model":"local/vips-stage","payload":{}}' \
   "$J3" '{"id":"'$J3'","model":"local/vips-stage","payload":{}}' >/dev/null
 sql "insert into jobs (id, model, status, payload, max_attempts) values ('$J3', 'local/vips-stage', 'running', '{}', 1)" >/dev/null
-check "delayed and claimed-not-started count, a running claim does not" eq "$(backlog "")" "1 $(( $(redis_backlog) + 1 ))"
-check "... by model too" eq "$(backlog "model=local_vips-stage")" "1 9"
+check "delayed, pooled and claimed-not-started count, a running claim does not" eq "$(backlog "")" "1 $(( $(redis_backlog) + 1 ))"
+check "... by model too" eq "$(backlog "model=local_vips-stage")" "1 10"
 sql "update jobs set status = 'queued' where id = '$J3'" >/dev/null
-check "a claimed job whose record is queued counts" eq "$(backlog "model=local_vips-stage")" "1 10"
+check "a claimed job whose record is queued counts" eq "$(backlog "model=local_vips-stage")" "1 11"
 rcli ZREM easel:jobs:delayed '{"id":"'$J1'","model":"local/vips-stage","payload":{}}' >/dev/null
 rcli HDEL easel:jobs:claims "$J2" "$J3" >/dev/null
+rcli DEL easel:jobs:pool >/dev/null
 sql "delete from jobs where id = '$J3'" >/dev/null
 check "back to LLEN once those are gone" eq "$(backlog "")" "1 11"
 

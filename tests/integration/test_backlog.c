@@ -45,22 +45,31 @@ static struct easel_queue *open_q(const char *name, const char *cid)
     return q;
 }
 
-static void drop_keys(const char *name)
+/* A plain connection to the test server's database, to set keys up. */
+static redisContext *raw_connect(void)
 {
     struct queue_url u;
     char why[200];
     if (queue_url_parse(url(), &u, why, sizeof(why)))
-        return;
+        return NULL;
     redisContext *c = redisConnect(u.host, u.port);
     if (!c || c->err) {
         if (c)
             redisFree(c);
-        return;
+        return NULL;
     }
     redisReply *r = u.db ? redisCommand(c, "SELECT %d", u.db) : NULL;
     if (r)
         freeReplyObject(r);
-    r = redisCommand(c, "KEYS %s*", name);
+    return c;
+}
+
+static void drop_keys(const char *name)
+{
+    redisContext *c = raw_connect();
+    if (!c)
+        return;
+    redisReply *r = redisCommand(c, "KEYS %s*", name);
     for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
         redisReply *d = redisCommand(c, "DEL %s", r->element[i]->str);
         if (d)
@@ -86,7 +95,8 @@ static size_t claim(struct easel_queue *q, size_t max)
 }
 
 /* pending: a3, b2, plain, junk; in flight (raw): a2 (a), b1 (b); held
- * (adopted): x (model a); delayed: y (model b). */
+ * (adopted): x (model a); delayed: y (model b); in the warm pool's list
+ * (Q:pool, what `easel worker` claims from): p1 (a), p2 (b). */
 static int setup(void **state)
 {
     if (!url()) {
@@ -122,6 +132,14 @@ static int setup(void **state)
     assert_int_equal(easel_queue_retry(t->a, "y", "{\"id\":\"y\",\"model\":\"b\"}",
                                        easel_wall_ms() + 600000),
                      EASEL_OK);
+    redisContext *c = raw_connect();
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, "LPUSH %s:pool {\"id\":\"p1\",\"model\":\"a\"} "
+                                    "{\"id\":\"p2\",\"model\":\"b\"}", t->name);
+    assert_non_null(r);
+    assert_int_equal(r->integer, 2);
+    freeReplyObject(r);
+    redisFree(c);
     *state = t;
     return 0;
 }
@@ -175,6 +193,7 @@ static void test_totals_and_split(void **state)
     assert_int_equal(b.pending, 4);
     assert_int_equal(b.delayed, 1);
     assert_int_equal(b.claimed, 3); /* a2, b1 raw; x held */
+    assert_int_equal(b.pooled, 2);
     assert_int_equal(b.unscanned, 0);
     assert_int_equal(v.calls, 1);
     assert_int_equal(v.ids, 1);
@@ -183,6 +202,8 @@ static void test_totals_and_split(void **state)
     assert_int_equal(a->pending, 1);
     assert_int_equal(a->delayed, 0);
     assert_int_equal(a->claimed, 2);
+    assert_int_equal(a->pooled, 1);
+    assert_int_equal(bm->pooled, 1);
     assert_int_equal(bm->pending, 1);
     assert_int_equal(bm->delayed, 1);
     assert_int_equal(bm->claimed, 1);
@@ -191,8 +212,9 @@ static void test_totals_and_split(void **state)
     /* the split adds up to the totals: nothing twice, nothing missed */
     int64_t sum = 0;
     for (size_t i = 0; i < b.nmodels; i++)
-        sum += b.models[i].pending + b.models[i].delayed + b.models[i].claimed;
-    assert_int_equal(sum, b.pending + b.delayed + b.claimed);
+        sum += b.models[i].pending + b.models[i].delayed + b.models[i].claimed +
+               b.models[i].pooled;
+    assert_int_equal(sum, b.pending + b.delayed + b.claimed + b.pooled);
     easel_backlog_cleanup(&b);
     assert_null(b.models);
 }
@@ -230,11 +252,12 @@ static void test_scan_bound_keeps_totals(void **state)
     struct easel_backlog_opts o = {.by_model = true, .max_scan = 3};
     struct easel_backlog b;
     assert_int_equal(easel_queue_backlog(t->a, &o, &b), EASEL_OK);
-    assert_int_equal(b.pending + b.delayed + b.claimed, 4 + 1 + 2);
-    assert_int_equal(b.unscanned, 4); /* 3 of the 7 entries were split */
+    assert_int_equal(b.pending + b.delayed + b.claimed + b.pooled, 4 + 1 + 2 + 2);
+    assert_int_equal(b.unscanned, 6); /* 3 of the 9 entries were split */
     int64_t sum = 0;
     for (size_t i = 0; i < b.nmodels; i++)
-        sum += b.models[i].pending + b.models[i].delayed + b.models[i].claimed;
+        sum += b.models[i].pending + b.models[i].delayed + b.models[i].claimed +
+               b.models[i].pooled;
     assert_int_equal(sum, 3);
     easel_backlog_cleanup(&b);
 }
