@@ -194,7 +194,9 @@ static int run_controller(struct settings *s, char **args, int nargs)
     }
 
     bool need_kube = kube || (s->registry_configmap && *s->registry_configmap) ||
-                     s->leader_elect;
+                     s->leader_elect ||
+                     (s->metrics_api_addr && *s->metrics_api_addr && s->metrics_api_client_ca &&
+                      !strcmp(s->metrics_api_client_ca, EASEL_EXTMETRICS_CLUSTER_CA));
     if (need_kube) {
         struct easel_error kerr;
         easel_error_clear(&kerr);
@@ -290,8 +292,17 @@ static int run_controller(struct settings *s, char **args, int nargs)
         .public_url = public_url,
         .concurrency = s->webhook_concurrency,
     };
+    struct easel_extmetrics_opts em = {
+        .addr = s->metrics_api_addr,
+        .cert_file = s->metrics_api_cert,
+        .key_file = s->metrics_api_key,
+        .client_ca_file = s->metrics_api_client_ca,
+        .allowed_names = s->metrics_api_allowed_names,
+        .kube = kc,
+    };
     struct easel_controller_opts o = {
         .api = &api,
+        .extmetrics = &em,
         .webhooks = s->webhook_secret_file && *s->webhook_secret_file ? &wo : NULL,
         .redis_url = s->redis_url,
         .database_url = s->database_url,

@@ -191,6 +191,24 @@ static const struct easel_opt controller_opts[] = {
                        "is disconnected with the reason (it resumes from its last id)"),
     OPT("api-threads", "EASEL_API_THREADS", INT, "0", api_threads, 0, 256,
         "Threads that run API requests, each with its own Redis and Postgres connection (0: one per CPU, at least 2)"),
+    OPT("metrics-api-addr", "EASEL_METRICS_API_ADDR", STRING, NULL, metrics_api_addr, 0, 0,
+        "Serve the Kubernetes external metrics API (external.metrics.k8s.io/v1beta1, metric "
+        "easel_queue_backlog) over TLS on HOST:PORT, for an HPA (default: off)"),
+    OPT("metrics-api-cert", "EASEL_METRICS_API_CERT", STRING, NULL, metrics_api_cert, 0, 0,
+        "Serving certificate (PEM, with its chain) of the external metrics API"),
+    OPT("metrics-api-key", "EASEL_METRICS_API_KEY", STRING, NULL, metrics_api_key, 0, 0,
+        "Private key (PEM) of --metrics-api-cert"),
+    OPT("metrics-api-client-ca", "EASEL_METRICS_API_CLIENT_CA", STRING, NULL,
+        metrics_api_client_ca, 0, 0,
+        "CA whose client certificates the external metrics API accepts (the cluster's "
+        "requestheader-client-ca-file): a PEM file, or `cluster` to read it from "
+        "kube-system/extension-apiserver-authentication at start; unset: no client "
+        "certificate, loopback only"),
+    OPT("metrics-api-allowed-names", "EASEL_METRICS_API_ALLOWED_NAMES", STRING, NULL,
+        metrics_api_allowed_names, 0, 0,
+        "Common names a client certificate may carry, comma-separated (the cluster's "
+        "requestheader-allowed-names, e.g. front-proxy-client); unset: the cluster's list "
+        "with --metrics-api-client-ca=cluster, else any the CA signed"),
     OPT("public-url", "EASEL_PUBLIC_URL", STRING, NULL, public_url, 0, 0,
         "The API's address as its clients reach it, http(s)://HOST[:PORT], for the urls inside "
         "webhook bodies (default: http://<--http-addr>)"),

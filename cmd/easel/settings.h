@@ -34,6 +34,9 @@ struct settings {
     int64_t api_max_body, api_header_timeout_ms, api_body_timeout_ms, api_idle_timeout_ms;
     int api_max_connections, api_threads, api_rate_limit, api_max_waiting;
     int64_t stream_heartbeat_ms, stream_max_buffer, stream_stall_ms;
+    /* the external metrics API (controller) */
+    char *metrics_api_addr, *metrics_api_cert, *metrics_api_key, *metrics_api_client_ca,
+        *metrics_api_allowed_names;
     /* webhooks (controller) */
     char *webhook_secret_file, *webhook_retry_schedule, *public_url;
     char **webhook_allow;

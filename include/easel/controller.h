@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "easel/api.h"
+#include "easel/extmetrics.h"
 #include "easel/core.h"
 #include "easel/executor.h"
 #include "easel/webhook.h"
@@ -65,6 +66,10 @@ struct easel_controller_opts {
      * stopped last. NULL: this controller sends no webhooks (deliveries
      * wait in the outbox for a controller that does). */
     const struct easel_webhook_opts *webhooks;
+    /* The external metrics API for the HPA (addr, certificates; the queues
+     * and connection settings are filled in by the controller). NULL or an
+     * empty addr: none. */
+    const struct easel_extmetrics_opts *extmetrics;
 };
 
 /* Runs until easel_controller_request_stop() (SIGTERM/SIGINT). Returns

@@ -261,6 +261,54 @@ easel_err easel_queue_stats(struct easel_queue *q,
  * agree; the age is short by at most the interval between calls. */
 easel_err easel_queue_oldest_age(struct easel_queue *q, int64_t *age_ms);
 
+/* ------------------------------------------------------------- backlog */
+
+/* The work waiting for a worker, the figure an autoscaler scales on:
+ * pending (the pending list), delayed (waiting out a retry backoff) and
+ * claimed but not started (raw entries in in-flight lists, and adopted jobs
+ * whose attempt is not running yet: held for a model's concurrency slot or
+ * rate limit, or dispatched to a pod that has not started), and pooled
+ * (in the warm pool's list Q:pool, no worker has claimed them yet). A job
+ * is in exactly one of the Redis places at any moment and they are read in
+ * one script, so nothing is counted twice or missed. */
+struct easel_backlog_model {
+    char *model;     /* the entry's top-level "model"; "" when it has none
+                      * (a plain payload whose model a payload rule picks) */
+    int64_t pending, delayed, claimed, pooled;
+};
+struct easel_backlog {
+    /* exact totals for the queue, whatever the scan bound */
+    int64_t pending, delayed, claimed, pooled;
+    /* the per-model split (by_model only), in first-seen order */
+    struct easel_backlog_model *models;
+    size_t nmodels;
+    /* entries past max_scan: in the totals, in no model */
+    int64_t unscanned;
+};
+/* Tells which claimed jobs have started: st[i] for ids[i] as an enum
+ * easel_status, or -1 when the job has no record yet. easel_store's
+ * easel_store_job_statuses has this shape. */
+typedef easel_err (*easel_backlog_status_fn)(void *ud, const char *const *ids, size_t n,
+                                             int *st);
+struct easel_backlog_opts {
+    bool by_model;    /* split by model (decodes entries; see max_scan) */
+    size_t max_scan;  /* entries decoded for the split at most; 0 = 100000 */
+    /* NULL: every adopted job counts as started (only raw in-flight
+     * entries are "claimed"). Else a claimed job counts unless its status
+     * is running or terminal. */
+    easel_backlog_status_fn status;
+    void *status_ud;
+};
+/* Fills *out (cleared first; release with easel_backlog_cleanup, also on
+ * failure). Totals are O(1) in Redis apart from the claims hash, which is
+ * as large as the jobs held; the split decodes up to max_scan entries in
+ * one script, so Redis is busy for a few microseconds an entry (25 ms
+ * for 10,000 in tests/e2e/test_external_metrics.sh). A failing status callback fails the call with its
+ * error. Read only. */
+easel_err easel_queue_backlog(struct easel_queue *q, const struct easel_backlog_opts *o,
+                              struct easel_backlog *out);
+void easel_backlog_cleanup(struct easel_backlog *b);
+
 /* Reads up to max dead letters (newest first) as JSON strings (malloc'd, in
  * out[].raw; free with easel_queue_entries_free). */
 easel_err easel_queue_dead_list(struct easel_queue *q, size_t max,
@@ -291,27 +339,6 @@ easel_err easel_queue_pool_put(struct easel_queue *q, const char *job_id,
  * easel_queue_entries_free. */
 easel_err easel_queue_pool_claim(struct easel_queue *q, size_t max, int64_t block_ms,
                                  struct easel_queue_entry *out, size_t *n);
-
-/* The work of a queue waiting to start, for an autoscaler (the external
- * metrics API): pending entries, entries claimed but not adopted (the
- * in-flight lists of controllers and workers), delayed retries, and jobs in
- * the warm pool that no worker has claimed yet. A job is in exactly one of
- * these places, or leased, so their sum, total, counts each waiting job
- * once. Leased jobs are not counted: a worker starts what it leases at
- * once; a controller's leased job of a model it runs itself may still be
- * waiting for that model's concurrency or rate gate, which only the
- * controller knows (ctl tracker state), so for those models this is a
- * lower bound. For pool models (what the worker HPA scales on) it is
- * exact. model NULL or "" counts every entry; a
- * model id counts the entries whose JSON "model" is that id (entries a
- * producer pushed without one count only in the unfiltered total, until
- * the controller takes them in). One read-only script: O(1) without a
- * model, O(entries) with one. */
-struct easel_queue_backlog {
-    int64_t pending, claimed, delayed, pool, total;
-};
-easel_err easel_queue_backlog(struct easel_queue *q, const char *model,
-                              struct easel_queue_backlog *out);
 
 /* ------------------------------------------------------ circuit breakers */
 

@@ -615,6 +615,20 @@ static easel_err start_api(struct ctl *c, struct easel_error *err)
     return easel_api_start(&ao, &c->http, err);
 }
 
+static easel_err start_extmetrics(struct ctl *c, struct easel_error *err)
+{
+    if (!c->o->extmetrics || !c->o->extmetrics->addr || !*c->o->extmetrics->addr)
+        return EASEL_OK;
+    struct easel_extmetrics_opts eo = *c->o->extmetrics;
+    const char *queues[] = {c->o->queue};
+    eo.redis_url = c->o->redis_url;
+    eo.database_url = c->o->database_url;
+    eo.queues = queues;
+    eo.nqueues = 1;
+    eo.kube = c->o->kube;
+    return easel_extmetrics_start(&eo, &c->extm, err);
+}
+
 easel_err easel_controller_run(const struct easel_controller_opts *o,
                                struct easel_error *err)
 {
@@ -681,6 +695,9 @@ easel_err easel_controller_run(const struct easel_controller_opts *o,
     }
     ino = watch_registry(&c);
     rc = start_api(&c, err);
+    if (rc)
+        goto out;
+    rc = start_extmetrics(&c, err);
     if (rc)
         goto out;
     if (o->webhooks) {
@@ -780,6 +797,8 @@ out:
     /* the API's threads use the registry and the hooks: stop them first */
     easel_api_stop(c.http);
     c.http = NULL;
+    easel_extmetrics_stop(c.extm);
+    c.extm = NULL;
     easel_webhook_sender_stop(c.hooks);
     c.hooks = NULL;
     if (claimer_on) {

@@ -70,6 +70,7 @@ struct ctl {
     int64_t started_wall_ms;
     _Atomic int64_t loop_tick_ms;    /* easel_now_ms() of the main loop's last round */
     struct easel_api *http;          /* the HTTP API, or NULL */
+    struct easel_extmetrics *extm;   /* the external metrics API, or NULL */
     struct easel_webhook_sender *hooks; /* the webhook sender, or NULL */
     int wake_fd;                     /* eventfd: claimer -> main */
 

@@ -465,39 +465,80 @@ static const char pool_claim_lua[] =
     "end\n"
     "return out\n";
 
-/* backlog: KEYS pending, controllers, delayed, pool; ARGV in-flight key
- * prefix, model ("" = every model). The work waiting to start, by where it
- * waits: {pending, claimed (in-flight lists of registered controllers and
- * workers: taken but not adopted), delayed, pool}. Each job is in exactly
- * one of these places (or leased, which is not counted), so nothing is
- * counted twice. With a model, an entry counts when its JSON "model" is
- * that model; a producer's entry that names none counts only in the
- * unfiltered total. Reads only; O(entries) with a model. */
+/* backlog: KEYS pending, controllers, delayed, claims, pool, delayed:ids;
+ * ARGV inflight key prefix, by_model (0/1), max_scan. One snapshot of where
+ * waiting work is. A job waiting in the delayed set or the pool list keeps
+ * its claim (its canonical entry, for the retry and dead letters): it is
+ * counted where it waits, and left out of the claims list. Returns {pending, delayed, inflight, unscanned, {model,
+ * p, d, c, pooled, ...}, {id, model, ...}, pooled} where the claims list
+ * names every adopted job (model "" unless by_model) and the split covers
+ * at most max_scan entries, read 1000 at a time. Reads only. */
 static const char backlog_lua[] =
-    "local m = ARGV[2]\n"
-    "local function count_list(items)\n"
-    "  if m == '' then return #items end\n"
-    "  local n = 0\n"
-    "  for _, e in ipairs(items) do\n"
-    "    if string.find(e, m, 1, true) then\n"
-    "      local ok, d = pcall(cjson.decode, e)\n"
-    "      if ok and type(d) == 'table' and d.model == m then n = n + 1 end\n"
+    "local by = ARGV[2] == '1'\n"
+    "local budget = tonumber(ARGV[3])\n"
+    "local m, order, unscanned = {}, {}, 0\n"
+    "local function model_of(raw)\n"
+    "  local ok, d = pcall(cjson.decode, raw)\n"
+    "  if ok and type(d) == 'table' and type(d.model) == 'string' then return d.model end\n"
+    "  return ''\n"
+    "end\n"
+    "local function tally(model, i)\n"
+    "  local t = m[model]\n"
+    "  if not t then t = {0, 0, 0, 0}; m[model] = t; order[#order + 1] = model end\n"
+    "  t[i] = t[i] + 1\n"
+    "end\n"
+    "local function scan(key, n, i, range)\n"
+    "  if not by then return end\n"
+    "  local from = 0\n"
+    "  while from < n and budget > 0 do\n"
+    "    local to = from + math.min(1000, budget) - 1\n"
+    "    for _, raw in ipairs(redis.call(range, key, from, to)) do\n"
+    "      tally(model_of(raw), i)\n"
+    "      budget = budget - 1\n"
     "    end\n"
+    "    from = to + 1\n"
     "  end\n"
-    "  return n\n"
+    "  if from < n then unscanned = unscanned + n - from end\n"
     "end\n"
-    "local function list(k)\n"
-    "  if m == '' then return redis.call('LLEN', k) end\n"
-    "  return count_list(redis.call('LRANGE', k, 0, -1))\n"
-    "end\n"
-    "local claimed = 0\n"
+    "local pending = redis.call('LLEN', KEYS[1])\n"
+    "scan(KEYS[1], pending, 1, 'LRANGE')\n"
+    "local delayed = redis.call('ZCARD', KEYS[3])\n"
+    "scan(KEYS[3], delayed, 2, 'ZRANGE')\n"
+    "local inflight = 0\n"
     "for _, cid in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do\n"
-    "  claimed = claimed + list(ARGV[1] .. cid)\n"
+    "  local k = ARGV[1] .. cid\n"
+    "  local n = redis.call('LLEN', k)\n"
+    "  inflight = inflight + n\n"
+    "  scan(k, n, 3, 'LRANGE')\n"
     "end\n"
-    "local delayed\n"
-    "if m == '' then delayed = redis.call('ZCARD', KEYS[3])\n"
-    "else delayed = count_list(redis.call('ZRANGE', KEYS[3], 0, -1)) end\n"
-    "return {list(KEYS[1]), claimed, delayed, list(KEYS[4])}\n";
+    "local pooled = redis.call('LLEN', KEYS[5])\n"
+    "scan(KEYS[5], pooled, 4, 'LRANGE')\n"
+    "local split = {}\n"
+    "for _, name in ipairs(order) do\n"
+    "  local t = m[name]\n"
+    "  split[#split + 1] = name\n"
+    "  split[#split + 1] = t[1]\n"
+    "  split[#split + 1] = t[2]\n"
+    "  split[#split + 1] = t[3]\n"
+    "  split[#split + 1] = t[4]\n"
+    "end\n"
+    "local waiting = {}\n"
+    "if pooled > 0 then\n"
+    "  for _, raw in ipairs(redis.call('LRANGE', KEYS[5], 0, -1)) do\n"
+    "    local id = string.match(raw, '\"id\"%s*:%s*\"([^\"]+)\"')\n"
+    "    if id then waiting[id] = true end\n"
+    "  end\n"
+    "end\n"
+    "local claims = {}\n"
+    "local kv = redis.call('HGETALL', KEYS[4])\n"
+    "for i = 1, #kv, 2 do\n"
+    "  local id = kv[i]\n"
+    "  if not waiting[id] and redis.call('HEXISTS', KEYS[6], id) == 0 then\n"
+    "    claims[#claims + 1] = id\n"
+    "    claims[#claims + 1] = by and model_of(kv[i + 1]) or ''\n"
+    "  end\n"
+    "end\n"
+    "return {pending, delayed, inflight, unscanned, split, claims, pooled}\n";
 
 const struct queue_script queue_scripts[QUEUE_SCRIPT_COUNT] = {
     [QUEUE_SCRIPT_CLAIM] = {"claim", claim_lua},

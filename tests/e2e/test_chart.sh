@@ -39,8 +39,8 @@ check "an unknown key in a token entry fails the render, named" \
 render --set api.tokens.existingSecret=easel-api-tokens >"$WORK/default.yaml" 2>"$WORK/err.txt"
 VALUES+=("$WORK/default.yaml")
 check "the chart renders with api.tokens.existingSecret" test -s "$WORK/default.yaml"
-check "default: 7 strictly valid objects (SA, Role, RoleBinding, ConfigMap, Service, Deployment, HPA)" \
-  valid "$WORK/default.yaml" 7
+check "default: 8 strictly valid objects (SA, Role, RoleBinding, ConfigMap, Service, Deployment, HPA, PDB)" \
+  valid "$WORK/default.yaml" 8
 check "no Secret is created for an existing one" eq "$(q "$WORK/default.yaml" 'o("Secret")')" null
 check "the controller has a named container port http 8080" eq \
   "$(q "$WORK/default.yaml" 'c["ports"]')" '[{"containerPort":8080,"name":"http","protocol":"TCP"}]'
@@ -73,7 +73,7 @@ check "the Service selects every controller replica (the Deployment's own select
 render --set api.tokens.existingSecret=easel-api-tokens --set autoscaling.enabled=false --set registry.create=false \
   --set worker.kueueQueue=team-a --set image.tag=1.2.3 >"$WORK/variant.yaml"
 VALUES+=("$WORK/variant.yaml")
-check "without HPA and registry ConfigMap: 5 valid objects" valid "$WORK/variant.yaml" 5
+check "without HPA and registry ConfigMap: 6 valid objects" valid "$WORK/variant.yaml" 6
 check "image tag override reaches the controller and its workers" \
   bash -c "grep -c 'ghcr.io/easel-dev/easel:1.2.3' '$WORK/variant.yaml' | grep -qx 2"
 check "Kueue queue passed to the controller" grep -q 'EASEL_KUEUE_QUEUE, value: "team-a"' "$WORK/variant.yaml"
@@ -96,7 +96,7 @@ api:
 YAML
 render -f "$WORK/exposed.yaml" >"$WORK/exposed.out.yaml"
 VALUES+=("$WORK/exposed.out.yaml")
-check "an exposed API: 7 valid objects" valid "$WORK/exposed.out.yaml" 7
+check "an exposed API: 8 valid objects" valid "$WORK/exposed.out.yaml" 8
 check "service type, port, node port and annotations from values" eq "$(q "$WORK/exposed.out.yaml" '
 [(lambda s: [s["spec"]["type"], s["spec"]["ports"][0]["port"], s["spec"]["ports"][0]["nodePort"],
              s["spec"]["ports"][0]["targetPort"], s["metadata"]["annotations"]])(o("Service"))][0]')" \
@@ -123,7 +123,7 @@ api:
 YAML
 render -f "$WORK/created.yaml" >"$WORK/created.out.yaml" 2>"$WORK/err.txt"
 VALUES+=("$WORK/created.out.yaml")
-check "with api.tokens.create: 8 valid objects (a Secret more)" valid "$WORK/created.out.yaml" 8
+check "with api.tokens.create: 9 valid objects (a Secret more)" valid "$WORK/created.out.yaml" 9
 check "the Secret is <release>-api-tokens, and the pods mount it" eq "$(q "$WORK/created.out.yaml" '
 [o("Secret")["metadata"]["name"], [v["secret"]["secretName"] for v in pod["volumes"] if v["name"] == "api-tokens"]]')" \
   '["easel-api-tokens",["easel-api-tokens"]]'
@@ -142,7 +142,7 @@ check "a changed token list rolls the pods (the controller reads tokens at start
 # --- the API off ------------------------------------------------------------
 render --set api.enabled=false >"$WORK/off.yaml" 2>"$WORK/err.txt"
 VALUES+=("$WORK/off.yaml")
-check "api.enabled=false renders without tokens: 6 valid objects" valid "$WORK/off.yaml" 6
+check "api.enabled=false renders without tokens: 7 valid objects" valid "$WORK/off.yaml" 7
 check "the API off: no Service, no Secret" eq "$(q "$WORK/off.yaml" '[o("Service"), o("Secret")]')" '[null,null]'
 check "the API off: --http-addr= (empty), no port, probes, tokens or API settings" eq "$(q "$WORK/off.yaml" '
 [c["args"], "ports" in c, "livenessProbe" in c, "readinessProbe" in c, [v["name"] for v in pod["volumes"]], sorted(k for k in env if k.startswith("EASEL_API") or k == "EASEL_HTTP_ADDR")]')" \
@@ -161,13 +161,150 @@ webhooks:
 YAML
 render -f "$WORK/hooks.values.yaml" >"$WORK/hooks.yaml" 2>"$WORK/err.txt"
 VALUES+=("$WORK/hooks.yaml")
-check "webhooks.existingSecret renders valid objects" valid "$WORK/hooks.yaml" 7
+check "webhooks.existingSecret renders valid objects" valid "$WORK/hooks.yaml" 8
 check "the webhook secrets: a read-only directory mount of the Secret's key secrets, named by EASEL_WEBHOOK_SECRET_FILE" \
   eq "$(q "$WORK/hooks.yaml" '
 [[m["mountPath"] + "/secrets" == env["EASEL_WEBHOOK_SECRET_FILE"] and m.get("readOnly") and "subPath" not in m for m in c["volumeMounts"] if m["name"] == "webhook-secrets"],
  [v["secret"]["secretName"] + ":" + v["secret"]["items"][0]["key"] for v in pod["volumes"] if v["name"] == "webhook-secrets"],
  env["EASEL_WEBHOOK_ALLOW"], env["EASEL_WEBHOOK_RETRY_SCHEDULE"], env["EASEL_WEBHOOK_TIMEOUT"], env["EASEL_PUBLIC_URL"]]')" \
   '[[true],["easel-webhooks:secrets"],"10.0.0.0/8,hooks.internal","0s,1m","10s","https://easel.example.com"]'
+
+# --- values.schema.json: every value typed, unknown keys refused ---------------
+SCHEMA=$ROOT/charts/easel/values.schema.json
+schema_ok() { "$ROOT/hack/schema-check.sh" "$SCHEMA" "$@" >"$WORK/schema.out" 2>&1; }
+check "values.schema.json is a draft-07 schema and the default values pass it" \
+  bash -c "'$ROOT/hack/schema-check.sh' '$SCHEMA' '$ROOT/charts/easel/values.yaml' | grep -q '^schema-check: 1 documents, 0 invalid'"
+# every values file the scenarios render with, merged over the defaults as Helm merges them
+"$PY" - "$ROOT/charts/easel/values.yaml" "$WORK"/short.yaml "$WORK"/unknown.yaml "$WORK"/exposed.yaml \
+  "$WORK"/created.yaml "$WORK"/hooks.values.yaml >"$WORK/merged.yaml" <<'PY'
+import sys, yaml
+def merge(a, b):
+    for k, v in b.items():
+        a[k] = merge(a[k], v) if isinstance(v, dict) and isinstance(a.get(k), dict) else v
+    return a
+base = yaml.safe_load(open(sys.argv[1]))
+for f in sys.argv[2:]:
+    print("---"); print(yaml.safe_dump(merge(yaml.safe_load(open(sys.argv[1])), yaml.safe_load(open(f)))))
+PY
+check "the values the scenarios use pass the schema" schema_ok "$WORK/merged.yaml"
+bad_values() { # DESCRIPTION YAML EXPECTED-MESSAGE-PART
+  printf '%s\n' "$2" >"$WORK/bad.values.yaml"
+  ! schema_ok "$WORK/bad.values.yaml" && grep -q -- "$3" "$WORK/schema.out"
+}
+check "a wrong type is refused: controller.concurrency: many" \
+  bad_values x 'controller: {concurrency: many}' '/controller/concurrency: must be integer'
+check "a misspelt key is refused: controler" bad_values x 'controler: {replicas: 2}' 'must NOT have additional properties (controler)'
+check "a value outside its set is refused: externalMetrics.tls.mode" \
+  bad_values x 'externalMetrics: {tls: {mode: selfsigned}}' 'must be equal to one of the allowed values'
+check "a duration that is not one is refused" bad_values x 'api: {idleTimeout: forever}' '/api/idleTimeout: must match pattern'
+check "a queue not in label form is refused" bad_values x 'workerAutoscaling: {queue: "easel:jobs"}' '/workerAutoscaling/queue: must match pattern'
+
+# --- the external metrics API and the worker HPA -------------------------------------
+cat >"$WORK/scale.values.yaml" <<'YAML'
+api: {tokens: {existingSecret: easel-api-tokens}}
+externalMetrics: {enabled: true}
+workerAutoscaling: {enabled: true, models: [local_vips-stage], backlogPerReplica: 5, maxReplicas: 20}
+serviceMonitor: {enabled: true, labels: {release: prometheus}, tokenSecret: {name: easel-metrics-token}}
+networkPolicy:
+  enabled: true
+  apiFrom: [{namespaceSelector: {matchLabels: {team: web}}}]
+YAML
+check "the scale values pass the schema" schema_ok "$WORK/scale.values.yaml"
+render -f "$WORK/scale.values.yaml" >"$WORK/scale.yaml" 2>"$WORK/err.txt"
+VALUES+=("$WORK/scale.yaml")
+"$VALIDATE" --skip-unknown-kinds - <"$WORK/scale.yaml" >"$WORK/scale.valid" 2>&1
+check "external metrics, worker HPA, ServiceMonitor, NetworkPolicy: every built-in kind strictly valid (APIService, HPAs, RBAC, PDB, NetworkPolicy)" \
+  grep -q '^kube-validate: 17 objects, 0 invalid, 1 skipped' "$WORK/scale.valid"
+check "the ServiceMonitor passes its schema (hack/schema-check/servicemonitor.schema.json)" \
+  "$ROOT/hack/schema-check.sh" --kind ServiceMonitor "$ROOT/hack/schema-check/servicemonitor.schema.json" "$WORK/scale.yaml"
+check "the kinds rendered" eq "$(q "$WORK/scale.yaml" 'kinds')" \
+  '["APIService","ClusterRole","ClusterRoleBinding","ConfigMap","Deployment","HorizontalPodAutoscaler","HorizontalPodAutoscaler","NetworkPolicy","PodDisruptionBudget","Role","RoleBinding","RoleBinding","Secret","Service","Service","ServiceAccount","ServiceMonitor"]'
+one() { echo "[d for d in docs if d[\"kind\"] == \"$1\" and d[\"metadata\"][\"name\"] == \"$2\"][0]"; }
+APISVC=$(one APIService v1beta1.external.metrics.k8s.io)
+check "the APIService: external.metrics.k8s.io v1beta1 to the Service easel-metrics-api:443, TLS verified (a caBundle, no skip)" eq "$(q "$WORK/scale.yaml" "
+[(lambda s: [s['group'], s['version'], s['service'], 'insecureSkipTLSVerify' in s, len(s['caBundle']) > 100, s['groupPriorityMinimum'], s['versionPriority']])($APISVC['spec'])][0]")" \
+  '["external.metrics.k8s.io","v1beta1",{"name":"easel-metrics-api","namespace":"imaging","port":443},false,true,100,100]'
+check "its Service: 443 to the container port metrics-api, selecting the controller pods" eq "$(q "$WORK/scale.yaml" "
+[(lambda s: [s['spec']['ports'], s['spec']['selector'] == dep['spec']['selector']['matchLabels']])($(one Service easel-metrics-api))][0]")" \
+  '[[{"name":"https","port":443,"protocol":"TCP","targetPort":"metrics-api"}],true]'
+check "the controller: port metrics-api 6443 and the settings that serve it, client CA from the cluster" eq "$(q "$WORK/scale.yaml" '
+[[p for p in c["ports"] if p["name"] == "metrics-api"], env["EASEL_METRICS_API_ADDR"], env["EASEL_METRICS_API_CERT"], env["EASEL_METRICS_API_KEY"], env["EASEL_METRICS_API_CLIENT_CA"]]')" \
+  '[[{"containerPort":6443,"name":"metrics-api","protocol":"TCP"}],"0.0.0.0:6443","/etc/easel/metrics-api/tls.crt","/etc/easel/metrics-api/tls.key","cluster"]'
+check "the certificate volume: the generated Secret, mounted read-only where the settings point" eq "$(q "$WORK/scale.yaml" '
+[[v["secret"]["secretName"], [m["mountPath"] for m in c["volumeMounts"] if m["name"] == v["name"] and m.get("readOnly")]] for v in pod["volumes"] if v["name"] == "metrics-api-tls"]')" \
+  '[["easel-metrics-api-tls",["/etc/easel/metrics-api"]]]'
+# the generated CA in the caBundle signed the Secret's certificate for the Service's DNS name
+q "$WORK/scale.yaml" "__import__('base64').b64decode($APISVC['spec']['caBundle']).decode()" >"$WORK/ca.pem"
+q "$WORK/scale.yaml" "__import__('base64').b64decode($(one Secret easel-metrics-api-tls)['data']['tls.crt']).decode()" >"$WORK/tls.pem"
+check "the caBundle verifies the served certificate for easel-metrics-api.imaging.svc (what the aggregator dials)" \
+  openssl verify -CAfile "$WORK/ca.pem" -verify_hostname easel-metrics-api.imaging.svc "$WORK/tls.pem"
+check "RBAC: the front-proxy CA reader in kube-system, the HPA controller's read of the one metric, no auth-delegator by default" eq "$(q "$WORK/scale.yaml" '
+[[[d["metadata"]["namespace"], d["roleRef"]["name"], d["subjects"]] for d in docs if d["kind"] == "RoleBinding" and d["metadata"]["namespace"] == "kube-system"],
+ [d["rules"] for d in docs if d["kind"] == "ClusterRole"],
+ [[d["roleRef"]["name"], d["subjects"]] for d in docs if d["kind"] == "ClusterRoleBinding"]]')" \
+  '[[["kube-system","extension-apiserver-authentication-reader",[{"kind":"ServiceAccount","name":"easel","namespace":"imaging"}]]],[[{"apiGroups":["external.metrics.k8s.io"],"resources":["easel_queue_backlog"],"verbs":["get","list","watch"]}]],[["easel-external-metrics-reader",[{"kind":"ServiceAccount","name":"horizontal-pod-autoscaler","namespace":"kube-system"}]]]]'
+render -f "$WORK/scale.values.yaml" --set externalMetrics.authDelegator=true >"$WORK/delegator.yaml"
+check "externalMetrics.authDelegator adds the system:auth-delegator binding" eq "$(q "$WORK/delegator.yaml" '
+[d["roleRef"]["name"] for d in docs if d["kind"] == "ClusterRoleBinding"]')" '["easel-external-metrics-reader","system:auth-delegator"]'
+check "the worker HPA: autoscaling/v2, the Deployment easel-worker, External easel_queue_backlog by queue and model, AverageValue" eq "$(q "$WORK/scale.yaml" "
+[(lambda h: [h['apiVersion'], h['spec']['scaleTargetRef'], h['spec']['minReplicas'], h['spec']['maxReplicas'], h['spec']['metrics']])($(one HorizontalPodAutoscaler easel-worker))][0]")" \
+  '["autoscaling/v2",{"apiVersion":"apps/v1","kind":"Deployment","name":"easel-worker"},1,20,[{"external":{"metric":{"name":"easel_queue_backlog","selector":{"matchLabels":{"model":"local_vips-stage","queue":"easel_jobs"}}},"target":{"averageValue":"5","type":"AverageValue"}},"type":"External"}]]'
+check "it scales in one pod a minute after 5 minutes of lower backlog" eq "$(q "$WORK/scale.yaml" "$(one HorizontalPodAutoscaler easel-worker)['spec']['behavior']['scaleDown']")" \
+  '{"policies":[{"periodSeconds":60,"type":"Pods","value":1}],"stabilizationWindowSeconds":300}'
+check "the controller's CPU HPA is unchanged" eq "$(q "$WORK/scale.yaml" "$(one HorizontalPodAutoscaler easel)['spec']")" \
+  "$(q "$WORK/default.yaml" 'o("HorizontalPodAutoscaler")["spec"]')"
+render -f "$WORK/scale.values.yaml" --set 'workerAutoscaling.models={a,b}' >"$WORK/models2.yaml"
+check "several models: a matchExpressions In" eq "$(q "$WORK/models2.yaml" "$(one HorizontalPodAutoscaler easel-worker)['spec']['metrics'][0]['external']['metric']['selector']")" \
+  '{"matchExpressions":[{"key":"model","operator":"In","values":["a","b"]}],"matchLabels":{"queue":"easel_jobs"}}'
+check "the PDB: at most one controller replica away, selecting the controller pods" eq "$(q "$WORK/scale.yaml" '
+[o("PodDisruptionBudget")["spec"]["maxUnavailable"], o("PodDisruptionBudget")["spec"]["selector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"]]')" '[1,true]'
+check "the NetworkPolicy opens the container's ports by name: http from the listed peers, metrics-api from anywhere" eq "$(q "$WORK/scale.yaml" '
+[(lambda n: [n["spec"]["podSelector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"], n["spec"]["policyTypes"], n["spec"]["ingress"],
+  all(p["port"] in [cp["name"] for cp in c["ports"]] for r in n["spec"]["ingress"] for p in r["ports"])])(o("NetworkPolicy"))][0]')" \
+  '[true,["Ingress"],[{"from":[{"namespaceSelector":{"matchLabels":{"team":"web"}}}],"ports":[{"port":"http","protocol":"TCP"}]},{"ports":[{"port":"metrics-api","protocol":"TCP"}]}],true]'
+check "the ServiceMonitor scrapes /metrics on port http of the API Service only, with the token Secret" eq "$(q "$WORK/scale.yaml" '
+[(lambda m: [m["metadata"]["labels"]["release"], m["spec"]["endpoints"], m["spec"]["namespaceSelector"],
+  [s["metadata"]["name"] for s in docs if s["kind"] == "Service" and all(s["metadata"]["labels"].get(k) == v for k, v in m["spec"]["selector"]["matchLabels"].items())]])(o("ServiceMonitor"))][0]')" \
+  '["prometheus",[{"authorization":{"credentials":{"key":"token","name":"easel-metrics-token"},"type":"Bearer"},"interval":"30s","path":"/metrics","port":"http","scheme":"http","scrapeTimeout":"10s"}],{"matchNames":["imaging"]},["easel"]]'
+render_fails() { # MESSAGE-PART ARGS...
+  local m=$1; shift
+  ! render "$@" >/dev/null 2>"$WORK/err.txt" && grep -q -- "$m" "$WORK/err.txt"
+}
+check "workerAutoscaling without externalMetrics fails the render" \
+  render_fails 'workerAutoscaling.enabled needs externalMetrics.enabled' --set api.enabled=false --set workerAutoscaling.enabled=true
+check "serviceMonitor without a token Secret fails the render" \
+  render_fails 'serviceMonitor.tokenSecret.name' --set api.tokens.existingSecret=t --set serviceMonitor.enabled=true
+check "existingSecret without a caBundle fails the render" \
+  render_fails 'needs externalMetrics.apiService.caBundle' --set api.enabled=false --set externalMetrics.enabled=true \
+  --set externalMetrics.tls.mode=existingSecret --set externalMetrics.tls.existingSecret=my-tls
+render --set api.enabled=false --set externalMetrics.enabled=true --set externalMetrics.tls.mode=existingSecret \
+  --set externalMetrics.tls.existingSecret=my-tls --set externalMetrics.apiService.caBundle=Q0E= >"$WORK/own.yaml"
+VALUES+=("$WORK/own.yaml")
+check "existingSecret: its Secret mounted, its caBundle in the APIService, no Secret made" eq "$(q "$WORK/own.yaml" '
+[[v["secret"]["secretName"] for v in pod["volumes"] if v["name"] == "metrics-api-tls"], o("APIService")["spec"]["caBundle"], o("Secret")]')" \
+  '[["my-tls"],"Q0E=",null]'
+check "... strictly valid" valid "$WORK/own.yaml" 12
+check "certManager without an issuer fails the render" \
+  render_fails 'issuerRef.name' --set api.enabled=false --set externalMetrics.enabled=true --set externalMetrics.tls.mode=certManager
+render --set api.enabled=false --set externalMetrics.enabled=true --set externalMetrics.tls.mode=certManager \
+  --set externalMetrics.tls.certManager.issuerRef.name=cluster-ca --set externalMetrics.tls.certManager.issuerRef.kind=ClusterIssuer >"$WORK/cm.yaml"
+VALUES+=("$WORK/cm.yaml")
+check "certManager: a Certificate into the mounted Secret, its CA injected into the APIService" eq "$(q "$WORK/cm.yaml" '
+[o("Certificate")["spec"]["secretName"], o("Certificate")["spec"]["dnsNames"], o("Certificate")["spec"]["issuerRef"],
+ [v["secret"]["secretName"] for v in pod["volumes"] if v["name"] == "metrics-api-tls"],
+ o("APIService")["metadata"]["annotations"], "caBundle" in o("APIService")["spec"]]')" \
+  '["easel-metrics-api-tls",["easel-metrics-api","easel-metrics-api.imaging","easel-metrics-api.imaging.svc"],{"group":"cert-manager.io","kind":"ClusterIssuer","name":"cluster-ca"},["easel-metrics-api-tls"],{"cert-manager.io/inject-ca-from":"imaging/easel-metrics-api"},false]'
+check "the Certificate passes its schema (hack/schema-check/certificate.schema.json)" \
+  "$ROOT/hack/schema-check.sh" --kind Certificate "$ROOT/hack/schema-check/certificate.schema.json" "$WORK/cm.yaml"
+"$VALIDATE" --skip-unknown-kinds - <"$WORK/cm.yaml" >"$WORK/cm.valid" 2>&1
+check "... and the rest strictly valid" grep -q '^kube-validate: 13 objects, 0 invalid, 1 skipped' "$WORK/cm.valid"
+printf 'apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: x}\nspec:\n  selector: {}\n  endpoints: [{port: http, intervall: 30s}]\n' >"$WORK/badsm.yaml"
+"$ROOT/hack/schema-check.sh" --kind ServiceMonitor "$ROOT/hack/schema-check/servicemonitor.schema.json" "$WORK/badsm.yaml" >"$WORK/badsm.out" 2>&1
+rc=$?
+check "the ServiceMonitor schema refuses a misspelt field, by name" \
+  bash -c "[ $rc -eq 1 ] && grep -q 'additional properties (intervall)' '$WORK/badsm.out'"
+check "the probes stay: startup and liveness /healthz, readiness /readyz" eq \
+  "$(q "$WORK/scale.yaml" '[c[p]["httpGet"]["path"] for p in ("startupProbe", "livenessProbe", "readinessProbe")]')" '["/healthz","/healthz","/readyz"]'
 
 # --- every EASEL_* variable the chart sets is a real setting of easel controller
 "$EASEL" controller --help >"$WORK/help.txt" 2>&1

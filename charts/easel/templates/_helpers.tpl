@@ -151,3 +151,32 @@ must be set when the chart does not create the registry. */}}
 {{- $max -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The external metrics API's Service (and the generated certificate's name). */}}
+{{- define "easel.metricsApiName" -}}
+{{- printf "%s-metrics-api" (include "easel.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Where the controller reads the external metrics API's certificate. */}}
+{{- define "easel.metricsApiCertDir" -}}
+/etc/easel/metrics-api
+{{- end -}}
+
+{{/*
+The Secret (type kubernetes.io/tls) holding the external metrics API's
+serving certificate, by tls.mode; an unknown mode or a missing name fails
+the render rather than a pod that cannot start.
+*/}}
+{{- define "easel.metricsApiTLSSecret" -}}
+{{- $t := .Values.externalMetrics.tls -}}
+{{- if eq $t.mode "existingSecret" -}}
+{{- if not $t.existingSecret -}}
+{{- fail "externalMetrics.tls.mode existingSecret needs externalMetrics.tls.existingSecret (a kubernetes.io/tls Secret) and externalMetrics.apiService.caBundle" -}}
+{{- end -}}
+{{- $t.existingSecret -}}
+{{- else if has $t.mode (list "generate" "certManager") -}}
+{{- printf "%s-tls" (include "easel.metricsApiName" .) | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- fail (printf "externalMetrics.tls.mode %q is not one of generate, existingSecret, certManager" $t.mode) -}}
+{{- end -}}
+{{- end -}}
