@@ -6,8 +6,8 @@ scenario can compare one field, or several as a list, with an exact value.
 
 In scope: docs (every object), kinds (their kinds, sorted), o(KIND) (the
 one object of that kind, None when there is none; two are an error), and
-when there is a Deployment: dep, pod (its pod spec), c (its container
-named controller) and env (that container's env, name to value or to
+when there is a Deployment: dep (the controller's, when the worker's is
+there too), pod (its pod spec), c (its container named controller) and env (that container's env, name to value or to
 valueFrom). Runs on Debian's python3 and python3-yaml."""
 import json
 import sys
@@ -29,7 +29,12 @@ def main(files, expr):
         return m[0] if m else None
 
     scope["o"] = o
-    dep = o("Deployment")
+    # the controller's Deployment: the one with a container named
+    # controller (the warm pool's worker Deployment may be there too)
+    deps = [d for d in docs if d["kind"] == "Deployment"]
+    ctl = [d for d in deps if any(x["name"] == "controller"
+                                  for x in d["spec"]["template"]["spec"]["containers"])]
+    dep = ctl[0] if len(ctl) == 1 else (deps[0] if len(deps) == 1 else None)
     if dep:
         pod = dep["spec"]["template"]["spec"]
         c = [x for x in pod["containers"] if x["name"] == "controller"][0]

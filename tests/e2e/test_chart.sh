@@ -203,6 +203,7 @@ check "a queue not in label form is refused" bad_values x 'workerAutoscaling: {q
 cat >"$WORK/scale.values.yaml" <<'YAML'
 api: {tokens: {existingSecret: easel-api-tokens}}
 externalMetrics: {enabled: true}
+worker: {enabled: true}
 workerAutoscaling: {enabled: true, models: [local_vips-stage], backlogPerReplica: 5, maxReplicas: 20}
 serviceMonitor: {enabled: true, labels: {release: prometheus}, tokenSecret: {name: easel-metrics-token}}
 networkPolicy:
@@ -213,12 +214,12 @@ check "the scale values pass the schema" schema_ok "$WORK/scale.values.yaml"
 render -f "$WORK/scale.values.yaml" >"$WORK/scale.yaml" 2>"$WORK/err.txt"
 VALUES+=("$WORK/scale.yaml")
 "$VALIDATE" --skip-unknown-kinds - <"$WORK/scale.yaml" >"$WORK/scale.valid" 2>&1
-check "external metrics, worker HPA, ServiceMonitor, NetworkPolicy: every built-in kind strictly valid (APIService, HPAs, RBAC, PDB, NetworkPolicy)" \
-  grep -q '^kube-validate: 17 objects, 0 invalid, 1 skipped' "$WORK/scale.valid"
+check "external metrics, worker Deployment and HPA, ServiceMonitor, NetworkPolicy: every built-in kind strictly valid (APIService, HPAs, RBAC, PDB, NetworkPolicy)" \
+  grep -q '^kube-validate: 18 objects, 0 invalid, 1 skipped' "$WORK/scale.valid"
 check "the ServiceMonitor passes its schema (hack/schema-check/servicemonitor.schema.json)" \
   "$ROOT/hack/schema-check.sh" --kind ServiceMonitor "$ROOT/hack/schema-check/servicemonitor.schema.json" "$WORK/scale.yaml"
 check "the kinds rendered" eq "$(q "$WORK/scale.yaml" 'kinds')" \
-  '["APIService","ClusterRole","ClusterRoleBinding","ConfigMap","Deployment","HorizontalPodAutoscaler","HorizontalPodAutoscaler","NetworkPolicy","PodDisruptionBudget","Role","RoleBinding","RoleBinding","Secret","Service","Service","ServiceAccount","ServiceMonitor"]'
+  '["APIService","ClusterRole","ClusterRoleBinding","ConfigMap","Deployment","Deployment","HorizontalPodAutoscaler","HorizontalPodAutoscaler","NetworkPolicy","PodDisruptionBudget","Role","RoleBinding","RoleBinding","Secret","Service","Service","ServiceAccount","ServiceMonitor"]'
 one() { echo "[d for d in docs if d[\"kind\"] == \"$1\" and d[\"metadata\"][\"name\"] == \"$2\"][0]"; }
 APISVC=$(one APIService v1beta1.external.metrics.k8s.io)
 check "the APIService: external.metrics.k8s.io v1beta1 to the Service easel-metrics-api:443, TLS verified (a caBundle, no skip)" eq "$(q "$WORK/scale.yaml" "
@@ -272,6 +273,9 @@ render_fails() { # MESSAGE-PART ARGS...
 }
 check "workerAutoscaling without externalMetrics fails the render" \
   render_fails 'workerAutoscaling.enabled needs externalMetrics.enabled' --set api.enabled=false --set workerAutoscaling.enabled=true
+check "workerAutoscaling without the worker Deployment fails the render" \
+  render_fails 'workerAutoscaling.enabled needs worker.enabled' --set api.enabled=false \
+  --set externalMetrics.enabled=true --set workerAutoscaling.enabled=true
 check "serviceMonitor without a token Secret fails the render" \
   render_fails 'serviceMonitor.tokenSecret.name' --set api.tokens.existingSecret=t --set serviceMonitor.enabled=true
 check "existingSecret without a caBundle fails the render" \
@@ -306,13 +310,14 @@ check "the ServiceMonitor schema refuses a misspelt field, by name" \
 check "the probes stay: startup and liveness /healthz, readiness /readyz" eq \
   "$(q "$WORK/scale.yaml" '[c[p]["httpGet"]["path"] for p in ("startupProbe", "livenessProbe", "readinessProbe")]')" '["/healthz","/healthz","/readyz"]'
 
-# --- every EASEL_* variable the chart sets is a real setting of easel controller
-"$EASEL" controller --help >"$WORK/help.txt" 2>&1
+# --- every EASEL_* variable the chart sets is a real setting of easel
+# controller or, in the worker Deployment, of easel worker
+{ "$EASEL" controller --help; "$EASEL" worker --help; } >"$WORK/help.txt" 2>&1
 bad=""
 for v in $(cat "${VALUES[@]}" | grep -o 'name: EASEL_[A-Z_]*' | awk '{print $2}' | sort -u); do
   grep -q -- "$v" "$WORK/help.txt" || bad="$bad $v"
 done
-check "every EASEL_* variable in the chart is a controller setting${bad:+ (unknown:$bad)}" test -z "$bad"
+check "every EASEL_* variable in the chart is a controller or worker setting${bad:+ (unknown:$bad)}" test -z "$bad"
 check "the chart's --http-addr= is a controller flag" grep -q -- '--http-addr' "$WORK/help.txt"
 
 "$PY" - "$WORK/default.yaml" >"$WORK/models.yaml" <<'PY'

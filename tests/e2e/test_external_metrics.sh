@@ -147,7 +147,8 @@ check "a pinned model is in metricLabels" eq "$(backlog "model=local_vips-stage"
 # requirements sorted by key)
 hpa_selector() { # VALUES-ARGS...: the labelSelector the rendered HPA sends
   "$ROOT/hack/chart-render.sh" --name easel --namespace default --set api.enabled=false \
-    --set externalMetrics.enabled=true --set workerAutoscaling.enabled=true "$@" "$ROOT/charts/easel" |
+    --set externalMetrics.enabled=true --set worker.enabled=true --set workerAutoscaling.enabled=true \
+    "$@" "$ROOT/charts/easel" |
   /usr/bin/python3 -c '
 import sys, yaml
 h = [d for d in yaml.safe_load_all(sys.stdin) if d and d["kind"] == "HorizontalPodAutoscaler" and d["metadata"]["name"].endswith("-worker")][0]

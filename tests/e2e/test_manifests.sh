@@ -88,7 +88,8 @@ print(yaml.safe_dump_all(docs))
 PY
 check "the controller patched for the external metrics API is strictly valid" valid_file "$WORK/patched.yaml"
 "$ROOT/hack/chart-render.sh" --name easel --namespace easel --set api.tokens.existingSecret=easel-api-tokens \
-  --set externalMetrics.enabled=true --set workerAutoscaling.enabled=true --set externalMetrics.tls.mode=certManager \
+  --set externalMetrics.enabled=true --set worker.enabled=true --set workerAutoscaling.enabled=true \
+  --set externalMetrics.tls.mode=certManager \
   --set externalMetrics.tls.certManager.issuerRef.name=selfsigned --set externalMetrics.tls.certManager.issuerRef.kind=ClusterIssuer \
   "$ROOT/charts/easel" >"$WORK/chart-scale.yaml" 2>"$WORK/err.txt"
 em='[{k: v for k, v in env.items() if k.startswith("EASEL_METRICS_API")}, [p for p in c["ports"] if p["name"] == "metrics-api"],
