@@ -361,6 +361,9 @@ char *easel_asprintf(const char *fmt, ...) EASEL_PRINTF(1, 2);
 bool easel_str_has_prefix(const char *s, const char *prefix);
 /* The value of one hex digit (either case), or -1. */
 int easel_hex_digit(int c);
+/* A listen address that only this machine reaches: "localhost",
+ * 127.0.0.0/8 or ::1. */
+bool easel_host_is_loopback(const char *host);
 /* Lower-case hex of n bytes into out, which takes 2n+1 chars (NUL-terminated). */
 void easel_hex_encode(const void *data, size_t n, char *out);
 bool easel_str_eq(const char *a, const char *b); /* NULL-safe */

@@ -661,19 +661,6 @@ static void *service_main(void *arg)
     return NULL;
 }
 
-static bool is_loopback(const char *host)
-{
-    struct in_addr v4;
-    struct in6_addr v6;
-    if (!strcmp(host, "localhost"))
-        return true;
-    if (inet_pton(AF_INET, host, &v4) == 1)
-        return (ntohl(v4.s_addr) >> 24) == 127;
-    if (inet_pton(AF_INET6, host, &v6) == 1)
-        return IN6_IS_ADDR_LOOPBACK(&v6);
-    return false;
-}
-
 /* "HOST:PORT", "[V6]:PORT" or ":PORT" into host ("" = every address) and
  * port. */
 static easel_err split_addr(const char *addr, char *host, size_t hostlen, int *port)
@@ -726,7 +713,7 @@ easel_err easel_api_start(const struct easel_api_opts *o, struct easel_api **out
             easel_strlcpy(a->host, "127.0.0.1", sizeof(a->host));
             easel_warn(NULL, "no --api-tokens-file: the HTTP API listens on loopback only "
                              "(127.0.0.1:%d) and asks for no token", a->port);
-        } else if (!is_loopback(a->host)) {
+        } else if (!easel_host_is_loopback(a->host)) {
             rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_BAD_FLAG,
                                  "--http-addr %s is not a loopback address and no "
                                  "--api-tokens-file is set: an API off loopback needs tokens",

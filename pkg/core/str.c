@@ -3,6 +3,7 @@
  * so that no file in easel needs strcpy, sprintf or atoi: every length is
  * checked and every number is range checked with its trailing junk refused.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -206,6 +207,19 @@ int easel_hex_digit(int c)
          : c >= 'a' && c <= 'f' ? c - 'a' + 10
          : c >= 'A' && c <= 'F' ? c - 'A' + 10
                                 : -1;
+}
+
+bool easel_host_is_loopback(const char *host)
+{
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (!strcmp(host, "localhost"))
+        return true;
+    if (inet_pton(AF_INET, host, &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &v6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&v6);
+    return false;
 }
 
 void easel_hex_encode(const void *data, size_t n, char *out)

@@ -17,6 +17,5 @@ char *em_url_decode(const char *s);
  * port (digits); EASEL_EINVAL when it is none of these. */
 easel_err em_split_addr(const char *addr, char *host, size_t hostlen, char *port,
                         size_t portlen);
-bool em_is_loopback(const char *host);
 
 #endif

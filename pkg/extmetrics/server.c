@@ -854,7 +854,7 @@ static easel_err listen_on(struct easel_extmetrics *m, const char *addr,
     if (em_split_addr(addr, host, sizeof(host), port, sizeof(port)))
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_BAD_FLAG,
                                "--metrics-api-addr \"%s\" is not HOST:PORT", addr);
-    if (!m->verify && !em_is_loopback(host))
+    if (!m->verify && !easel_host_is_loopback(host))
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_BAD_FLAG,
                                "--metrics-api-addr %s is not a loopback address and no "
                                "--metrics-api-client-ca is set: off loopback the external "

@@ -8,17 +8,6 @@
 
 #include "extmetrics_int.h"
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 char *em_url_decode(const char *s)
 {
     size_t n = strlen(s);
@@ -29,8 +18,8 @@ char *em_url_decode(const char *s)
         if (s[i] == '+') {
             *o++ = ' ';
         } else if (s[i] == '%') {
-            int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-            int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
+            int hi = i + 2 < n ? easel_hex_digit(s[i + 1]) : -1;
+            int lo = hi >= 0 ? easel_hex_digit(s[i + 2]) : -1;
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
                 free(out);
                 return NULL;
@@ -69,15 +58,3 @@ easel_err em_split_addr(const char *addr, char *host, size_t hostlen, char *port
     return EASEL_OK;
 }
 
-bool em_is_loopback(const char *host)
-{
-    struct in_addr v4;
-    struct in6_addr v6;
-    if (!strcmp(host, "localhost"))
-        return true;
-    if (inet_pton(AF_INET, host, &v4) == 1)
-        return (ntohl(v4.s_addr) >> 24) == 127;
-    if (inet_pton(AF_INET6, host, &v6) == 1)
-        return IN6_IS_ADDR_LOOPBACK(&v6);
-    return false;
-}

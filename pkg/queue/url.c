@@ -21,17 +21,6 @@
 
 #define DEFAULT_PORT 6379
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s[0..n) into dst (NUL-terminated). Fails on a bad escape,
  * an encoded NUL or when the result does not fit. */
 static easel_err pct_decode(const char *s, size_t n, char *dst, size_t dstlen)
@@ -42,8 +31,8 @@ static easel_err pct_decode(const char *s, size_t n, char *dst, size_t dstlen)
         if (c == '%') {
             if (i + 2 >= n)
                 return EASEL_EINVAL;
-            int hi = hexval(s[i + 1]);
-            int lo = hexval(s[i + 2]);
+            int hi = easel_hex_digit(s[i + 1]);
+            int lo = easel_hex_digit(s[i + 2]);
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return EASEL_EINVAL;
             c = hi * 16 + lo;

@@ -164,12 +164,12 @@ static void test_url_decode_and_addr(void **state)
                      EASEL_EINVAL);
     assert_int_equal(em_split_addr("h:", host, sizeof(host), port, sizeof(port)),
                      EASEL_EINVAL);
-    assert_true(em_is_loopback("127.0.0.1"));
-    assert_true(em_is_loopback("::1"));
-    assert_true(em_is_loopback("localhost"));
-    assert_false(em_is_loopback("0.0.0.0"));
-    assert_false(em_is_loopback(""));
-    assert_false(em_is_loopback("10.0.0.1"));
+    assert_true(easel_host_is_loopback("127.0.0.1"));
+    assert_true(easel_host_is_loopback("::1"));
+    assert_true(easel_host_is_loopback("localhost"));
+    assert_false(easel_host_is_loopback("0.0.0.0"));
+    assert_false(easel_host_is_loopback(""));
+    assert_false(easel_host_is_loopback("10.0.0.1"));
 }
 
 int main(void)
