@@ -9,7 +9,10 @@ CC       ?= cc
 SANITIZE ?=
 V        ?= 0
 
-PKGS     := libcurl libcjson yaml-0.1 hiredis libpq vips libwebsockets openssl
+# libvips is compiled against but not linked: pkg/imaging/vips_dl.c loads it
+# when a mode that handles pixels starts (see vips_dl.h for why).
+PKGS     := libcurl libcjson yaml-0.1 hiredis libpq libwebsockets openssl
+VIPSPKG  := vips
 TESTPKGS := cmocka
 
 ifeq ($(V),0)
@@ -22,8 +25,11 @@ VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 COMMIT   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 # pkg-config is evaluated lazily, after deps are installed.
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) $(VIPSPKG) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# tests and benches that call libvips themselves link it as usual
+VIPS_LIBS  = $(shell pkg-config --libs $(VIPSPKG) 2>/dev/null)
+VIPS_SONAME = $(eval VIPS_SONAME := $$(shell objdump -p "$$(pkg-config --variable=libdir $(VIPSPKG) 2>/dev/null)/libvips.so" 2>/dev/null | awk '/SONAME/{print $$$$2}'))$(VIPS_SONAME)
 TEST_LIBS  = $(shell pkg-config --libs $(TESTPKGS) 2>/dev/null)
 
 CFLAGS   ?= -O2 -g
@@ -31,13 +37,14 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
             -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wno-missing-field-initializers
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude -MMD -MP \
              -DEASEL_VERSION='"$(VERSION)"' -DEASEL_COMMIT='"$(COMMIT)"' \
+             $(if $(VIPS_SONAME),-DEASEL_VIPS_SONAME='"$(VIPS_SONAME)"') \
              $(PKG_CFLAGS) -pthread
 ifneq ($(SANITIZE),)
 ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDSAN      := -fsanitize=address,undefined
 endif
 LDFLAGS  ?=
-LDLIBS   = $(PKG_LIBS) -pthread -lm
+LDLIBS   = $(PKG_LIBS) -ldl -pthread -lm
 
 PKG_SRC   := $(sort $(wildcard pkg/*/*.c))
 CMD_SRC   := $(sort $(wildcard cmd/easel/*.c))
@@ -85,7 +92,7 @@ deps: $(DEPS_STAMP) ## Install missing Debian packages (hack/install-deps.sh)
 # everything was found so later builds skip the check.
 $(DEPS_STAMP): hack/install-deps.sh
 	$(Q)mkdir -p $(@D)
-	$(Q)if ! pkg-config --exists $(PKGS) $(TESTPKGS) || ! command -v redis-server >/dev/null \
+	$(Q)if ! pkg-config --exists $(PKGS) $(VIPSPKG) $(TESTPKGS) || ! command -v redis-server >/dev/null \
 	     || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
 	     || ! /usr/bin/python3 -c 'import PIL, scipy.fftpack' 2>/dev/null; then \
 	       echo "  DEPS   installing missing packages"; ./hack/install-deps.sh; fi
@@ -122,17 +129,17 @@ $(BIN): $(CMD_OBJ) $(LIB)
 $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(TLIB_OBJ) $(LIB)
 	$(Q)mkdir -p $(@D)
 	@if [ "$(V)" = 0 ]; then echo "  LINK   $@"; fi
-	$(Q)$(CC) $(LDSAN) $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(LIB) $(LDLIBS) $(TEST_LIBS)
+	$(Q)$(CC) $(LDSAN) $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(LIB) $(LDLIBS) $(VIPS_LIBS) $(TEST_LIBS)
 
 $(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(TLIB_OBJ) $(LIB)
 	$(Q)mkdir -p $(@D)
 	@if [ "$(V)" = 0 ]; then echo "  LINK   $@"; fi
-	$(Q)$(CC) $(LDSAN) $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(LIB) $(LDLIBS) $(TEST_LIBS)
+	$(Q)$(CC) $(LDSAN) $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(LIB) $(LDLIBS) $(VIPS_LIBS) $(TEST_LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(TLIB_OBJ) $(LIB)
 	$(Q)mkdir -p $(@D)
 	@if [ "$(V)" = 0 ]; then echo "  LINK   $@"; fi
-	$(Q)$(CC) $(LDSAN) $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(LIB) $(LDLIBS)
+	$(Q)$(CC) $(LDSAN) $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(LIB) $(LDLIBS) $(VIPS_LIBS)
 
 $(BUILD)/tests/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/replay_main.o $(LIB)
 	$(Q)mkdir -p $(@D)

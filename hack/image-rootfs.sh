@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the container image's root filesystem into DEST: build/easel, the
-# exact shared libraries it links (from ldd) and the dynamic loader, CA
+# exact shared libraries it links (from ldd), libvips and the libraries it
+# links (easel loads libvips with dlopen in the modes that touch pixels, so
+# ldd on the binary does not list it), the dynamic loader, CA
 # certificates, and the fonts the local model's label needs. The Dockerfile
 # runs this script, and tests/e2e/test_image_rootfs.sh runs it here and then
 # executes the result chrooted as a non-root user, so what the image does is
@@ -28,7 +30,13 @@ copy() { # copy a file and the symlink chain leading to it, keeping paths
   done
   mkdir -p "$dest$(dirname "$f")"; cp "$f" "$dest$f"
 }
-for lib in $(ldd "$BUILD/easel" | awk '/=> \//{print $3} /^\s*\/lib/{print $1}'); do copy "$lib"; done
+vips_dir=$(pkg-config --variable=libdir vips)
+vips_soname=$(objdump -p "$vips_dir/libvips.so" | awk '/SONAME/{print $2}')
+[ -e "$vips_dir/$vips_soname" ] || { echo "image-rootfs: no $vips_dir/$vips_soname" >&2; exit 1; }
+copy "$vips_dir/$vips_soname"
+for lib in $( (ldd "$BUILD/easel"; ldd "$vips_dir/$vips_soname") | awk '/=> \//{print $3} /^\s*\/lib/{print $1}' | sort -u); do
+  copy "$lib"
+done
 # the dynamic loader under its canonical name
 for ld in /lib64/ld-linux-x86-64.so.2 /lib/ld-linux-aarch64.so.1; do [ -e "$ld" ] && copy "$ld"; done
 [ -f /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$dest/etc/ssl/certs/"

@@ -73,7 +73,7 @@ int mode_version(struct settings *s, char **args, int nargs)
     (void)s;
     (void)args;
     (void)nargs;
-    easel_imaging_init("easel", 1);
+    bool vips = easel_imaging_init("easel", 1) == EASEL_OK;
     printf("easel %s (commit %s)\n", EASEL_VERSION, EASEL_COMMIT);
     printf("  libcurl        %s\n", curl_version_info(CURLVERSION_NOW)->version);
     printf("  cJSON          %s\n", cJSON_Version());
@@ -81,7 +81,10 @@ int mode_version(struct settings *s, char **args, int nargs)
     printf("  hiredis        %d.%d.%d\n", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
     int pq = PQlibVersion();
     printf("  libpq          %d.%d\n", pq / 10000, pq % 10000);
-    printf("  libvips        %s\n", easel_imaging_version());
+    if (vips)
+        printf("  libvips        %s\n", easel_imaging_version());
+    else
+        printf("  libvips        unavailable (%s)\n", easel_imaging_init_error());
     printf("  libwebsockets  %s\n", lws_get_library_version());
     printf("  OpenSSL        %s\n", OpenSSL_version(OPENSSL_VERSION));
     easel_imaging_shutdown();

@@ -178,7 +178,7 @@ static int cmd_variants(const struct settings *s, const struct easel_registry *r
 int mode_image(struct settings *s, char **args, int nargs)
 {
     if (easel_imaging_init("easel", 0)) {
-        fprintf(stderr, "easel image: libvips failed to start\n");
+        fprintf(stderr, "easel image: libvips failed to start: %s\n", easel_imaging_init_error());
         return 1;
     }
     const char *cmd = args[0];

@@ -372,7 +372,7 @@ static int run_job(struct settings *s, char **args, int nargs)
         return EASEL_EXIT_USAGE;
     }
     if (easel_imaging_init("easel", 0) != EASEL_OK) {
-        fprintf(stderr, "easel job: cannot start libvips\n");
+        fprintf(stderr, "easel job: cannot start libvips: %s\n", easel_imaging_init_error());
         return EASEL_EXIT_INTERNAL;
     }
     char worker[EASEL_WORKER_ID_MAX];
@@ -458,7 +458,7 @@ static int run_worker(struct settings *s, char **args, int nargs)
      * works on one thread per attempt instead of waking a pool for every
      * tiny operation. */
     if (easel_imaging_init("easel", 1) != EASEL_OK) {
-        fprintf(stderr, "easel worker: cannot start libvips\n");
+        fprintf(stderr, "easel worker: cannot start libvips: %s\n", easel_imaging_init_error());
         return 1;
     }
     /* Job mode keeps two malloc arenas for one image at a time; a worker

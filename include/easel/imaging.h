@@ -22,6 +22,9 @@ struct easel_image;
  * operation cache off (job mode processes each image once), sets the worker
  * thread count (0 = libvips default). Idempotent. */
 easel_err easel_imaging_init(const char *argv0, int threads);
+/* Why easel_imaging_init() failed (libvips missing, a symbol missing, its
+ * own start-up error), or NULL when it did not. */
+const char *easel_imaging_init_error(void);
 void easel_imaging_shutdown(void);
 /* Lets libvips' GIF or TIFF loader run (they are blocked at start); the
  * loader is still used only for bytes sniffed as that format with the

@@ -4,7 +4,7 @@
 #ifndef EASEL_IMAGING_INT_H
 #define EASEL_IMAGING_INT_H
 
-#include <vips/vips.h>
+#include "vips_dl.h" /* <vips/vips.h>, its calls through a table */
 
 #include "easel/imaging.h"
 

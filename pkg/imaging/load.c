@@ -16,6 +16,8 @@ static int init_rc;
 static const char *init_argv0 = "easel";
 static int init_threads;
 static bool shut_down;
+static bool started;
+static char init_why[300];
 
 static void do_init(void)
 {
@@ -24,6 +26,10 @@ static void do_init(void)
      * them and they are the riskiest parsers, so unless an operator points
      * VIPSHOME somewhere on purpose, it points at a directory that does not
      * exist and no module is ever mapped (about 6 MB less RSS, too). */
+    if (img_vips_open(init_why, sizeof(init_why))) {
+        init_rc = -1;
+        return;
+    }
     if (!getenv("VIPSHOME"))
         setenv("VIPSHOME", "/nonexistent/easel-loads-no-vips-modules", 0);
     /* A job process handles one image at a time: a couple of malloc arenas
@@ -34,6 +40,7 @@ static void do_init(void)
     mallopt(M_ARENA_MAX, 2);
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     if (VIPS_INIT(init_argv0)) {
+        img_vips_error(init_why, sizeof(init_why));
         init_rc = -1;
         return;
     }
@@ -50,10 +57,13 @@ static void do_init(void)
     vips_cache_set_max_files(0);
     if (init_threads > 0)
         vips_concurrency_set(init_threads);
+    started = true;
 }
 
 void easel_imaging_enable_format(enum easel_format f)
 {
+    if (!started)
+        return; /* nothing decodes before easel_imaging_init succeeds */
     /* process-wide and idempotent: a loader once allowed stays allowed */
     if (f == EASEL_FMT_GIF)
         vips_operation_block_set("VipsForeignLoadNsgif", FALSE); /* libnsgif, first frame */
@@ -70,9 +80,14 @@ easel_err easel_imaging_init(const char *argv0, int threads)
     return init_rc ? EASEL_EIMAGE : EASEL_OK;
 }
 
+const char *easel_imaging_init_error(void)
+{
+    return init_rc ? (init_why[0] ? init_why : "libvips failed to start") : NULL;
+}
+
 void easel_imaging_shutdown(void)
 {
-    if (!shut_down && init_rc == 0) {
+    if (!shut_down && started) {
         shut_down = true;
         vips_shutdown();
     }
@@ -80,7 +95,7 @@ void easel_imaging_shutdown(void)
 
 const char *easel_imaging_version(void)
 {
-    return vips_version_string();
+    return started ? vips_version_string() : "not loaded";
 }
 
 void easel_image_limits_default(struct easel_image_limits *l)
@@ -190,6 +205,10 @@ easel_err easel_image_probe(const void *buf, size_t len,
                                    ? "; the registry's formats can enable it"
                                    : "");
     }
+    if (!started)
+        return easel_error_set(err, EASEL_EINTERNAL, EASEL_CLASS_PERMANENT, EASEL_R_INTERNAL,
+                               "libvips is not loaded: easel_imaging_init() was not called "
+                               "or failed");
     if (info->format == EASEL_FMT_GIF || info->format == EASEL_FMT_TIFF)
         easel_imaging_enable_format(info->format);
     /* Header only: nothing is decoded until pixels are asked for. */

@@ -13,6 +13,7 @@ check "no shell in the image" test ! -e "$rootfs/bin/sh"
 out=$(chroot --userspec=65532:65532 "$rootfs" /usr/local/bin/easel version 2>&1)
 check "easel version runs inside the rootfs as uid 65532" grep -q '^easel ' <<<"$out"
 check "all linked libraries are present" bash -c "! grep -q 'not found\|error while loading' <<<'$out'"
+check "libvips, loaded at run time, is in the image" grep -Eq '^  libvips +[0-9]+\.[0-9]+' <<<"$out"
 
 setup_services
 samples

@@ -12,6 +12,15 @@
 
 static uint8_t icc[200000];
 
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    /* the rewriters allocate with GLib, reached through libvips' table */
+    if (easel_imaging_init(argv && *argv ? (*argv)[0] : "fuzz", 1) != EASEL_OK)
+        abort();
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)

@@ -191,7 +191,7 @@ static void other_bytes_are_refused_untouched(void **state)
 
 int main(void)
 {
-    if (VIPS_INIT("test_meta"))
+    if (easel_imaging_init("test_meta", 0) != EASEL_OK)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(webp_layouts),
@@ -199,6 +199,6 @@ int main(void)
         cmocka_unit_test(other_bytes_are_refused_untouched),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    vips_shutdown();
+    easel_imaging_shutdown();
     return rc;
 }
