@@ -94,6 +94,11 @@ struct easel_job_new {
 easel_err easel_store_job_insert(struct easel_store *s,
                                  const struct easel_job_new *j,
                                  bool *created);
+/* The same for n jobs in one statement and one transaction: created[i]
+ * (may be NULL) says whether jobs[i] made its row. All or nothing: on an
+ * error no row was written. */
+easel_err easel_store_jobs_insert(struct easel_store *s, const struct easel_job_new *jobs,
+                                  size_t n, bool *created);
 
 /* The job's stored trace context (jobs.traceparent) into out: "" when it
  * has none. EASEL_ENOTFOUND when there is no such job. */
@@ -185,7 +190,17 @@ struct easel_transition {
     const char *result_model;
     int64_t run_after_ms;      /* wall ms; sets run_after when > 0; a move
                                   to DISPATCHED clears it otherwise */
+    /* When non-NULL (a "{a,b}" text[] literal, built by
+     * easel_store_models_array), the move happens only for a job of one of
+     * these models that has had no attempt yet and is due (run_after NULL
+     * or past); any other job is EASEL_ECONFLICT, unchanged. Lets a caller
+     * that would read the row only to check those things skip the read. */
+    const char *only_fresh_of;
 };
+
+/* A text[] literal ("{\"a\",\"b\"}") of n model ids for
+ * easel_transition.only_fresh_of. Caller frees. NULL on ENOMEM. */
+char *easel_store_models_array(const char *const *ids, size_t n);
 
 /* Moves job `id` to `to` if its status is in from_mask (a set of
  * EASEL_STATUS_BIT()). Sets started_at on RUNNING, dispatched_at on

@@ -58,28 +58,29 @@ static char *json_text(const cJSON *v)
     return v ? cJSON_PrintUnformatted(v) : NULL;
 }
 
-/* Inserts the job described by an intake (QUEUED, or DEAD for an unknown
- * model, reported to Sentry here: the insert that makes the row is the one
- * place such a job becomes dead). *created is false when the row already
- * existed. traceparent: the intake span's context, or NULL. */
+/* The row for an intake: QUEUED, or DEAD for an unknown model (reject).
+ * The JSON texts are the caller's to free (they must outlive the insert).
+ * traceparent: the intake span's context, or NULL. */
+struct row_texts {
+    char *payload, *input, *meta;
+};
 
-static easel_err insert_job(struct easel_store *s,
-                            const struct easel_registry *reg, const char *id,
-                            const struct easel_intake *in,
-                            const struct easel_error *reject, bool *created,
-                            const char *traceparent)
+static void job_row(const struct easel_registry *reg, const char *id,
+                    const struct easel_intake *in, const struct easel_error *reject,
+                    const char *traceparent, struct row_texts *t, struct easel_job_new *j)
 {
-    char *payload = json_text(in->payload), *input = json_text(in->input),
-         *meta = json_text(in->metadata);
-    struct easel_job_new j = {
+    t->payload = json_text(in->payload);
+    t->input = json_text(in->input);
+    t->meta = json_text(in->metadata);
+    *j = (struct easel_job_new){
         .id = id,
         .type = in->type,
         .model = in->model ? in->model : "",
         .priority = in->priority,
         .idempotency_key = in->idempotency_key,
-        .payload = payload ? payload : "{}",
-        .input = input,
-        .metadata = meta,
+        .payload = t->payload ? t->payload : "{}",
+        .input = t->input,
+        .metadata = t->meta,
         .webhook = in->webhook,
         .webhook_events = in->webhook_events,
         .channel = in->channel,
@@ -89,18 +90,28 @@ static easel_err insert_job(struct easel_store *s,
         .traceparent = traceparent,
     };
     if (reject) {
-        j.status = EASEL_STATUS_DEAD;
-        j.error_class = easel_errclass_name(EASEL_CLASS_PERMANENT);
-        j.error_reason = reject->reason;
-        j.error_message = reject->msg;
+        j->status = EASEL_STATUS_DEAD;
+        j->error_class = easel_errclass_name(EASEL_CLASS_PERMANENT);
+        j->error_reason = reject->reason;
+        j->error_message = reject->msg;
     }
-    easel_err rc = easel_store_job_insert(s, &j, created);
-    if (rc == EASEL_OK && reject && *created)
-        easel_sentry_job_dead(id, j.model, j.error_reason, j.error_class, j.error_message);
-    free(payload);
-    free(input);
-    free(meta);
-    return rc;
+}
+
+static void row_texts_free(struct row_texts *t)
+{
+    free(t->payload);
+    free(t->input);
+    free(t->meta);
+    memset(t, 0, sizeof(*t));
+}
+
+/* A job born dead is reported to Sentry by the insert that made its row,
+ * the one place such a job becomes dead. */
+static void report_born_dead(const struct easel_job_new *j, bool created)
+{
+    if (created && j->status == EASEL_STATUS_DEAD)
+        easel_sentry_job_dead(j->id, j->model, j->error_reason, j->error_class,
+                              j->error_message);
 }
 
 easel_err ctl_ensure_job(struct ctl *c, struct easel_store *s,
@@ -114,8 +125,15 @@ easel_err ctl_ensure_job(struct ctl *c, struct easel_store *s,
     easel_error_clear(&err);
     easel_err rc = easel_registry_intake(reg, canonical, strlen(canonical),
                                          &in, &err);
-    if (rc == EASEL_OK || rc == EASEL_ENOTFOUND)
-        rc = insert_job(s, reg, id, &in, rc ? &err : NULL, &created, NULL);
+    if (rc == EASEL_OK || rc == EASEL_ENOTFOUND) {
+        struct row_texts t;
+        struct easel_job_new j;
+        job_row(reg, id, &in, rc ? &err : NULL, NULL, &t, &j);
+        rc = easel_store_job_insert(s, &j, &created);
+        if (rc == EASEL_OK)
+            report_born_dead(&j, created);
+        row_texts_free(&t);
+    }
     easel_intake_cleanup(&in);
     easel_registry_unref(reg);
     return rc;
@@ -127,6 +145,11 @@ struct claimed {
     easel_err rc;                       /* intake verdict */
     char id[EASEL_UUID_LEN + 1];
     char *canonical;
+    /* for the batch insert */
+    bool insert;
+    struct easel_span *span;
+    char tp[EASEL_TRACEPARENT_LEN + 1];
+    struct row_texts texts;
 };
 
 /* Passes a claimed job to the main loop. model is set (and copied) when
@@ -205,6 +228,18 @@ static void process_batch(struct ctl *c, struct easel_queue *q,
         goto out; /* still in flight: recovered after our liveness lapses */
     }
 
+    /* Duplicates are dropped, and the rest recorded in one statement: one
+     * commit for the batch, not one per job. */
+    struct easel_job_new *rows = calloc(n, sizeof(*rows));
+    bool *made = calloc(n, sizeof(*made));
+    size_t *at = calloc(n, sizeof(*at));
+    size_t nrows = 0;
+    if (!rows || !made || !at) {
+        free(rows);
+        free(made);
+        free(at);
+        goto out; /* adopted: the lease lapses and recovery re-creates them */
+    }
     for (size_t i = 0; i < n; i++) {
         struct claimed *k = &cl[i];
         if (!k->canonical)
@@ -225,34 +260,42 @@ static void process_batch(struct ctl *c, struct easel_queue *q,
                 continue;
             }
         }
-        bool created = false;
-        char tp[EASEL_TRACEPARENT_LEN + 1];
-        struct easel_span *span = easel_span_start_tp("easel.intake", EASEL_SPAN_CONSUMER,
-                                                      k->in.traceparent);
-        easel_span_str(span, "easel.job_id", k->id);
-        easel_span_str(span, "easel.model", k->in.model);
-        easel_err rc = *sp ? EASEL_OK : EASEL_ECONN;
-        if (rc == EASEL_OK)
-            rc = insert_job(*sp, reg, k->id, &k->in,
-                            k->rc == EASEL_ENOTFOUND ? &k->err : NULL, &created,
-                            span ? easel_span_traceparent(span, tp) : NULL);
-        easel_span_bool(span, "easel.created", created);
-        easel_span_rc(span, rc, "the job could not be recorded");
+        k->insert = true;
+        k->span = easel_span_start_tp("easel.intake", EASEL_SPAN_CONSUMER, k->in.traceparent);
+        easel_span_str(k->span, "easel.job_id", k->id);
+        easel_span_str(k->span, "easel.model", k->in.model);
+        job_row(reg, k->id, &k->in, k->rc == EASEL_ENOTFOUND ? &k->err : NULL,
+                k->span ? easel_span_traceparent(k->span, k->tp) : NULL, &k->texts,
+                &rows[nrows]);
+        at[nrows++] = i;
+    }
+    easel_err rc = *sp ? EASEL_OK : EASEL_ECONN;
+    if (rc == EASEL_OK && nrows)
+        rc = easel_store_jobs_insert(*sp, rows, nrows, made);
+    if (rc && nrows) {
+        /* Postgres is down: park the jobs for a moment rather than lose or
+         * spin on them; they come back through the delayed set. */
+        easel_error_log(NULL, "cannot record %zu claimed jobs (%s); retrying in 2 s", nrows,
+                        *sp ? easel_store_errstr(*sp) : "no connection");
+        if (*sp && rc == EASEL_ECONN && easel_store_reconnect(*sp) != EASEL_OK) {
+            easel_store_free(*sp);
+            *sp = NULL;
+        }
+    }
+    for (size_t r = 0; r < nrows; r++) {
+        struct claimed *k = &cl[at[r]];
+        bool created = rc == EASEL_OK && made[r];
+        easel_span_bool(k->span, "easel.created", created);
+        easel_span_rc(k->span, rc, "the job could not be recorded");
         if (k->rc == EASEL_ENOTFOUND)
-            easel_span_error(span, k->err.msg);
-        easel_span_end(span);
+            easel_span_error(k->span, k->err.msg);
+        easel_span_end(k->span);
+        k->span = NULL;
         if (rc) {
-            /* Postgres is down: park the job for a moment rather than lose
-             * or spin on it; it comes back through the delayed set. */
-            easel_error_log(k->id, "cannot record the job (%s); retrying in 2 s",
-                            *sp ? easel_store_errstr(*sp) : "no connection");
             easel_queue_retry(q, k->id, NULL, easel_wall_ms() + 2000);
-            if (*sp && rc == EASEL_ECONN && easel_store_reconnect(*sp) != EASEL_OK) {
-                easel_store_free(*sp);
-                *sp = NULL;
-            }
             continue;
         }
+        report_born_dead(&rows[r], created);
         if (k->rc == EASEL_ENOTFOUND) {
             easel_log_kv(EASEL_LOG_WARN, k->id,
                          (const char *const[]){"reason", k->err.reason, NULL},
@@ -279,10 +322,14 @@ static void process_batch(struct ctl *c, struct easel_queue *q,
                 easel_registry_chain_attempts(reg, k->in.model));
         k->canonical = NULL;
     }
+    free(rows);
+    free(made);
+    free(at);
 out:
     for (size_t i = 0; cl && i < n; i++) {
         easel_intake_cleanup(&cl[i].in);
         free(cl[i].canonical);
+        row_texts_free(&cl[i].texts);
     }
     free(cl);
     free(ad);

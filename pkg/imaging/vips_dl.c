@@ -28,8 +28,8 @@ static void do_open(void)
     void *h = dlopen(EASEL_VIPS_SONAME, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *e = dlerror();
-        snprintf(open_why, sizeof(open_why), "cannot load %s: %s", EASEL_VIPS_SONAME,
-                 e ? e : "unknown error");
+        (void)!snprintf(open_why, sizeof(open_why), "cannot load %s: %s", EASEL_VIPS_SONAME,
+                        e ? e : "unknown error"); /* a cut reason still names the library */
         open_rc = -1;
         return;
     }
@@ -53,6 +53,6 @@ int img_vips_open(char *why, size_t len)
 {
     pthread_once(&open_once, do_open);
     if (open_rc && why && len)
-        snprintf(why, len, "%s", open_why);
+        (void)!snprintf(why, len, "%s", open_why); /* the caller's size */
     return open_rc;
 }

@@ -182,7 +182,9 @@ static void slot_set(struct slot *sl, const char *id, bool running, int64_t time
     sl->stop = 0;
     sl->why = EASEL_R_NONE;
     sl->deadline_ms = running ? easel_now_ms() + timeout_ms : 0;
-    sl->next_beat_ms = easel_now_ms();
+    /* the move to RUNNING, moments away, beats for the attempt's start */
+    int64_t beat = p->o->run.heartbeat_ms > 0 ? p->o->run.heartbeat_ms : 5000;
+    sl->next_beat_ms = easel_now_ms() + (running ? beat : 0);
     /* an attempt that starts while draining gets what is left of it */
     pthread_mutex_unlock(&p->mu);
 }
@@ -292,6 +294,34 @@ static void run_attempt(struct slot *sl, struct easel_registry *reg, const char 
     easel_job_free(j);
 }
 
+/* The models whose first attempt this worker may dispatch without reading
+ * the row first: they run on the pool and have no concurrency or rate
+ * gate, so nothing but the row's status, model, attempts and run_after
+ * decides, and the dispatch statement checks exactly those
+ * (easel_transition.only_fresh_of). NULL when there is none. */
+static char *fresh_models(const struct easel_registry *reg)
+{
+    const char **ids = calloc(reg->nmodels ? reg->nmodels : 1, sizeof(*ids));
+    size_t n = 0;
+    for (size_t i = 0; ids && i < reg->nmodels; i++) {
+        const struct easel_model *m = &reg->models[i];
+        if (m->executor == EASEL_MODEL_EXEC_POOL && m->concurrency <= 0 &&
+            m->rate_requests <= 0 && easel_registry_chain_model(reg, m->id, 1, NULL, NULL) == m)
+            ids[n++] = m->id;
+    }
+    char *arr = n ? easel_store_models_array(ids, n) : NULL;
+    free(ids);
+    return arr;
+}
+
+static void dispatched_message(struct pool *p, int attempt, int max_attempts, char *msg,
+                               size_t msglen, char *mark, size_t marklen)
+{
+    easel_worker_dispatch_mark("pool", p->host, mark, marklen);
+    easel_fmt_cut(msg, msglen, "attempt %d of %d dispatched to the warm pool (%s)", attempt,
+                  max_attempts, p->id);
+}
+
 /* One claimed job: look at its row and move it on. */
 static void take(struct slot *sl, const char *entry)
 {
@@ -312,6 +342,36 @@ static void take(struct slot *sl, const char *entry)
     int64_t nap = 0; /* after giving a job back: stay away this long */
     if (easel_store_check(sl->s) != EASEL_OK)
         easel_store_reconnect(sl->s);
+    /* The common case in one statement: a new job of an ungated pool model
+     * is dispatched straight away. The message can only say "attempt 1 of
+     * N" with the model's N, which the row would have told; anything else
+     * (a retry, a gate, another status) conflicts and takes the road below,
+     * which reads the row and decides. */
+    char *fresh = fresh_models(reg);
+    const struct easel_model *fm = NULL;
+    if (fresh) {
+        cJSON *e = cJSON_Parse(entry);
+        const cJSON *em = cJSON_GetObjectItemCaseSensitive(e, "model");
+        const char *name = cJSON_IsString(em) ? em->valuestring : reg->default_model;
+        fm = name ? easel_registry_model(reg, name) : NULL;
+        cJSON_Delete(e);
+    }
+    if (fresh && fm) {
+        char msg[200], mark[128];
+        /* the row's max_attempts, as intake computed it */
+        dispatched_message(p, 1, easel_registry_chain_attempts(reg, fm->id), msg, sizeof(msg),
+                           mark, sizeof(mark));
+        struct easel_transition tr = {.reason = "Dispatched", .message = msg,
+                                      .count_attempt = true, .worker = mark,
+                                      .only_fresh_of = fresh};
+        if (easel_store_job_transition(sl->s, id, B(QUEUED), EASEL_STATUS_DISPATCHED, &tr,
+                                       &after) == EASEL_OK) {
+            free(fresh);
+            run_attempt(sl, reg, entry, after);
+            goto out;
+        }
+    }
+    free(fresh);
     easel_err rc = easel_store_job_get(sl->s, id, &j);
     if (rc == EASEL_ENOTFOUND) {
         hand_back(sl, id, entry, "it has no record yet");
@@ -346,9 +406,8 @@ static void take(struct slot *sl, const char *entry)
             break;
         }
         char msg[200], mark[128];
-        easel_worker_dispatch_mark("pool", p->host, mark, sizeof(mark));
-        easel_fmt_cut(msg, sizeof(msg), "attempt %d of %d dispatched to the warm pool (%s)",
-                      j->attempts + 1, j->max_attempts, p->id);
+        dispatched_message(p, j->attempts + 1, j->max_attempts, msg, sizeof(msg), mark,
+                           sizeof(mark));
         struct easel_transition tr = {.reason = "Dispatched", .message = msg,
                                       .count_attempt = true, .worker = mark};
         rc = easel_store_job_transition(sl->s, id, B(QUEUED) | B(RETRYING),

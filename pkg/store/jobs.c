@@ -10,6 +10,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
 
 #include "store_int.h"
 
@@ -124,83 +127,134 @@ out:
 
 /* ---------------------------------------------------------------- insert */
 
+/* The jobs travel as one JSON array, so a batch of any size is one
+ * prepared statement and one transaction (the claimer records a claimed
+ * batch at once: one commit instead of one per job). "Created" events are
+ * written in the order of the lock their trigger takes (migration 4: the
+ * job's owner, or the job), so two batches can never take two such locks
+ * in opposite orders. */
 static const char insert_sql[] =
-    "WITH ins AS ("
+    "WITH x AS ("
+    " SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(ord int, id uuid, type text,"
+    "   model text, status text, priority int, idempotency_key text, payload jsonb,"
+    "   input jsonb, metadata jsonb, webhook text, channel text, owner text,"
+    "   max_attempts int, error_class text, error_reason text, error_message text,"
+    "   terminal boolean, run_after bigint, events text, traceparent text)"
+    "), ins AS ("
     " INSERT INTO jobs (id, type, model, status, priority, idempotency_key,"
     "   payload, input, metadata, webhook, channel, owner, max_attempts,"
     "   error_class, error_reason, error_message, finished_at, run_after,"
     "   webhook_events_filter, traceparent)"
-    " VALUES ($1::uuid, $2::text, $3::text, $4::text, $5::int, $6::text,"
-    "   $7::jsonb, $8::jsonb, $9::jsonb, $10::text, $11::text, $12::text,"
-    "   $13::int, $14::text, $15::text, $16::text,"
-    "   CASE WHEN $17::boolean THEN now() END,"
-    "   to_timestamp($19::bigint / 1000.0), string_to_array($20::text, ','),"
-    "   $21::text)"
+    " SELECT id, type, model, status, priority, idempotency_key,"
+    "   payload, input, metadata, webhook, channel, owner, max_attempts,"
+    "   error_class, error_reason, error_message,"
+    "   CASE WHEN terminal THEN now() END,"
+    "   to_timestamp(run_after / 1000.0), string_to_array(events, ','), traceparent"
+    " FROM x ORDER BY ord"
     " ON CONFLICT (id) DO NOTHING"
-    " RETURNING id, status, attempts"
+    " RETURNING id, status, attempts, error_message, channel, owner"
     "), ev AS ("
     " INSERT INTO job_events (job_id, from_status, to_status, attempt,"
     "   reason, message)"
-    " SELECT id, NULL, status, attempts, $18::text, $16::text FROM ins"
+    " SELECT id, NULL, status, attempts, $2::text, error_message FROM ins"
+    " ORDER BY CASE WHEN owner IS NULL THEN 'easel-job:' || id::text"
+    "   ELSE 'easel-owner:' || coalesce(channel, '') || ':' || owner END"
     "), n AS ("
     " SELECT pg_notify('" STORE_CHANNEL "', id::text || ' ' || status)"
     " FROM ins"
     ")"
     " SELECT id, (SELECT count(*) FROM n) FROM ins";
 
+static void add_str(cJSON *o, const char *k, const char *v)
+{
+    if (v)
+        cJSON_AddStringToObject(o, k, v);
+}
+
+easel_err easel_store_jobs_insert(struct easel_store *s, const struct easel_job_new *jobs,
+                                  size_t n, bool *created)
+{
+    PGresult *res = NULL;
+    easel_err rc;
+
+    for (size_t i = 0; created && i < n; i++)
+        created[i] = false;
+    if (!s || (!jobs && n))
+        return store_einval(s, "job insert");
+    if (n == 0)
+        return EASEL_OK;
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; arr && i < n; i++) {
+        const struct easel_job_new *j = &jobs[i];
+        if (!j->id || !j->model || !j->payload) {
+            cJSON_Delete(arr);
+            return store_fail(s, EASEL_EINVAL, "job insert: id, model and payload are required");
+        }
+        if ((unsigned)j->status >= EASEL_STATUS_COUNT || j->max_attempts < 0) {
+            cJSON_Delete(arr);
+            return store_fail(s, EASEL_EINVAL, "job insert: bad status or max_attempts");
+        }
+        char events[64];
+        easel_webhook_events_csv(j->webhook_events, events, sizeof(events));
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddItemToArray(arr, o)) {
+            cJSON_Delete(o);
+            break;
+        }
+        cJSON_AddNumberToObject(o, "ord", (double)i);
+        add_str(o, "id", j->id);
+        add_str(o, "type", j->type);
+        add_str(o, "model", j->model);
+        add_str(o, "status", easel_status_name(j->status));
+        cJSON_AddNumberToObject(o, "priority", j->priority);
+        add_str(o, "idempotency_key", j->idempotency_key);
+        /* the JSON fields are JSON text already: embedded as they are */
+        cJSON_AddItemToObject(o, "payload", cJSON_CreateRaw(j->payload));
+        if (j->input)
+            cJSON_AddItemToObject(o, "input", cJSON_CreateRaw(j->input));
+        if (j->metadata)
+            cJSON_AddItemToObject(o, "metadata", cJSON_CreateRaw(j->metadata));
+        add_str(o, "webhook", j->webhook);
+        add_str(o, "channel", j->channel);
+        add_str(o, "owner", j->owner);
+        cJSON_AddNumberToObject(o, "max_attempts", j->max_attempts);
+        add_str(o, "error_class", j->error_class);
+        add_str(o, "error_reason", j->error_reason);
+        add_str(o, "error_message", j->error_message);
+        cJSON_AddBoolToObject(o, "terminal", easel_status_terminal(j->status));
+        if (j->run_after_ms > 0)
+            cJSON_AddNumberToObject(o, "run_after", (double)j->run_after_ms);
+        add_str(o, "events", j->webhook_events ? events : NULL);
+        add_str(o, "traceparent", j->traceparent && *j->traceparent ? j->traceparent : NULL);
+    }
+    char *doc = arr && cJSON_GetArraySize(arr) == (int)n ? cJSON_PrintUnformatted(arr) : NULL;
+    cJSON_Delete(arr);
+    if (!doc)
+        return store_fail(s, EASEL_ENOMEM, "job insert: out of memory");
+    const char *params[2] = {doc, EASEL_EVENT_CREATED};
+    rc = store_exec(s, insert_sql, 2, params, &res);
+    free(doc);
+    if (rc)
+        goto out;
+    /* the rows made now; the others already existed, unchanged */
+    for (int r = 0; created && r < PQntuples(res); r++)
+        for (size_t i = 0; i < n; i++)
+            if (!created[i] && strcasecmp(PQgetvalue(res, r, 0), jobs[i].id) == 0) {
+                created[i] = true;
+                break;
+            }
+out:
+    PQclear(res);
+    return rc;
+}
+
 easel_err easel_store_job_insert(struct easel_store *s,
                                  const struct easel_job_new *j,
                                  bool *created)
 {
-    char prio[16], maxa[16], run_after[24], events[64];
-    PGresult *res = NULL;
-    easel_err rc;
-
-    if (created)
-        *created = false;
-    if (!s || !j)
+    if (!j)
         return store_einval(s, "job insert");
-    if (!j->id || !j->model || !j->payload)
-        return store_fail(s, EASEL_EINVAL,
-                          "job insert: id, model and payload are required");
-    if ((unsigned)j->status >= EASEL_STATUS_COUNT || j->max_attempts < 0)
-        return store_fail(s, EASEL_EINVAL,
-                          "job insert: bad status or max_attempts");
-    (void)easel_snprintf(prio, sizeof(prio), "%d", j->priority);
-    (void)easel_snprintf(maxa, sizeof(maxa), "%d", j->max_attempts);
-    (void)easel_snprintf(run_after, sizeof(run_after), "%lld", (long long)j->run_after_ms);
-    easel_webhook_events_csv(j->webhook_events, events, sizeof(events));
-    const char *params[21] = {
-        j->id,
-        j->type,
-        j->model,
-        easel_status_name(j->status),
-        prio,
-        j->idempotency_key,
-        j->payload,
-        j->input,
-        j->metadata,
-        j->webhook,
-        j->channel,
-        j->owner,
-        maxa,
-        j->error_class,
-        j->error_reason,
-        j->error_message,
-        easel_status_terminal(j->status) ? "true" : "false",
-        EASEL_EVENT_CREATED,
-        j->run_after_ms > 0 ? run_after : NULL,
-        j->webhook_events ? events : NULL,
-        j->traceparent && *j->traceparent ? j->traceparent : NULL,
-    };
-    rc = store_exec(s, insert_sql, 21, params, &res);
-    if (rc)
-        goto out;
-    if (created)
-        *created = PQntuples(res) == 1;
-out:
-    PQclear(res);
-    return rc;
+    return easel_store_jobs_insert(s, j, 1, created);
 }
 
 /* ---------------------------------------------------------------- get, list */

@@ -84,8 +84,11 @@ static const char v3_progress[] =
  * number. The row also carries its owner for GET /v1/events?owner=, and
  * every event is announced on easel_events as "<job> <seq> <owner>", so
  * the API's streams learn of each commit from any process that wrote it.
- * Every statement that writes events writes one job's, so a transaction
- * holds one such lock and two cannot wait on each other. */
+ * Every statement that writes events writes one job's, except the batch
+ * insert of new jobs (pkg/store/jobs.c), which writes its "created" events
+ * sorted by the lock's key: every transaction that holds several of these
+ * locks took them in the same order, so none can wait on another in a
+ * cycle. */
 static const char v4_event_order[] =
     "ALTER TABLE job_events ADD COLUMN owner text;"
     "CREATE INDEX job_events_owner_seq_idx ON job_events (owner, seq)"

@@ -29,7 +29,8 @@
  * $1 id, $2 to, $3 allowed from (text[]), $4 reason, $5 message,
  * $6 count attempt, $7 reset attempts, $8 worker, $9 clear error,
  * $10-$12 error class/reason/message, $13 result, $14 result model,
- * $15 run_after (epoch ms), $16 "to" is terminal.
+ * $15 run_after (epoch ms), $16 "to" is terminal, $17 only a first,
+ * due attempt of these models (text[], NULL = any job).
  */
 static const char transition_sql[] =
     "WITH prev AS ("
@@ -68,6 +69,8 @@ static const char transition_sql[] =
     "  updated_at = now()"
     " FROM prev"
     " WHERE j.id = prev.id AND j.status = ANY ($3::text[])"
+    "  AND ($17::text[] IS NULL OR (j.model = ANY ($17::text[]) AND j.attempts = 0"
+    "   AND (j.run_after IS NULL OR j.run_after <= now())))"
     " RETURNING j.*, prev.status AS prev_status"
     "), ev AS ("
     " INSERT INTO job_events (job_id, from_status, to_status, attempt,"
@@ -147,7 +150,7 @@ easel_err easel_store_job_transition(struct easel_store *s, const char *id,
         (void)easel_snprintf(run_after, sizeof(run_after), "%" PRId64,
                              t->run_after_ms);
 
-    const char *params[16] = {
+    const char *params[17] = {
         id,
         easel_status_name(to),
         from,
@@ -164,8 +167,9 @@ easel_err easel_store_job_transition(struct easel_store *s, const char *id,
         t->result_model,
         t->run_after_ms > 0 ? run_after : NULL,
         easel_status_terminal(to) ? "true" : "false",
+        t->only_fresh_of,
     };
-    rc = store_exec(s, transition_sql, 16, params, &res);
+    rc = store_exec(s, transition_sql, 17, params, &res);
     if (rc)
         goto out;
     if (PQntuples(res) == 0) {
@@ -174,8 +178,9 @@ easel_err easel_store_job_transition(struct easel_store *s, const char *id,
     }
     if (PQgetisnull(res, 0, FIRST_JOB_COL)) {
         rc = store_fail(s, EASEL_ECONFLICT,
-                        "job %s is %s; a move to %s needs one of %s", id,
-                        PQgetvalue(res, 0, 0), easel_status_name(to), from);
+                        "job %s is %s; a move to %s needs one of %s%s", id,
+                        PQgetvalue(res, 0, 0), easel_status_name(to), from,
+                        t->only_fresh_of ? " (and a first, due attempt of a listed model)" : "");
         goto out;
     }
     if (out)
@@ -183,4 +188,31 @@ easel_err easel_store_job_transition(struct easel_store *s, const char *id,
 out:
     PQclear(res);
     return rc;
+}
+
+char *easel_store_models_array(const char *const *ids, size_t n)
+{
+    struct easel_buf b;
+    easel_buf_init(&b, 0);
+    easel_err rc = easel_buf_puts(&b, "{");
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (i)
+            rc = easel_buf_puts(&b, ",");
+        if (!rc)
+            rc = easel_buf_puts(&b, "\"");
+        /* inside quotes only " and \ need a backslash */
+        for (const char *c = ids[i]; !rc && *c; c++) {
+            char e[3] = {'\\', *c, '\0'};
+            rc = easel_buf_puts(&b, (*c == '"' || *c == '\\') ? e : e + 1);
+        }
+        if (!rc)
+            rc = easel_buf_puts(&b, "\"");
+    }
+    if (!rc)
+        rc = easel_buf_puts(&b, "}");
+    if (rc) {
+        easel_buf_cleanup(&b);
+        return NULL;
+    }
+    return b.data; /* the buffer's string, now the caller's */
 }
