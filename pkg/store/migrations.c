@@ -225,6 +225,64 @@ static const char v7_trace_context[] =
     "ALTER TABLE jobs ADD COLUMN traceparent text"
     " CONSTRAINT jobs_traceparent_check CHECK (length(traceparent) <= 64);";
 
+/* Fewer trigger calls per job, the same rows (measured: about a third of
+ * Postgres's CPU per job in the warm pool's bench went to the triggers).
+ *   - One BEFORE INSERT trigger on job_events does what migrations 4 and 5
+ *     did in two: it reads the job once (owner for the order lock, webhook
+ *     and filter for the outbox), takes the lock, draws seq, announces the
+ *     event and writes the delivery row. The delivery is written before
+ *     the event row in the same statement, so both commit together as
+ *     before, and a failing event insert takes its delivery with it.
+ *   - The metric outbox trigger is called only for the statuses it
+ *     records: WHEN clauses are evaluated without calling PL/pgSQL, so a
+ *     job's QUEUED insert and its RUNNING move cost nothing there. */
+static const char v8_fewer_trigger_calls[] =
+    "CREATE OR REPLACE FUNCTION easel_job_event_order() RETURNS trigger"
+    " LANGUAGE plpgsql AS $$"
+    " DECLARE o text; hook text; filter text[]; ev text;"
+    " BEGIN"
+    "  SELECT CASE WHEN j.owner IS NULL THEN NULL"
+    "         ELSE coalesce(j.channel, '') || ':' || j.owner END,"
+    "         j.webhook, j.webhook_events_filter"
+    "    INTO o, hook, filter FROM jobs j WHERE j.id = NEW.job_id;"
+    "  PERFORM pg_advisory_xact_lock(hashtextextended("
+    "    coalesce('easel-owner:' || o, 'easel-job:' || NEW.job_id::text), 0));"
+    "  NEW.owner := o;"
+    "  NEW.seq := nextval(pg_get_serial_sequence('job_events', 'seq'));"
+    "  PERFORM pg_notify('" STORE_EVENTS_CHANNEL "',"
+    "    NEW.job_id::text || ' ' || NEW.seq::text || coalesce(' ' || o, ''));"
+    "  IF hook IS NULL OR hook = '' THEN"
+    "    RETURN NEW;"
+    "  END IF;"
+    "  IF NEW.kind IS NULL THEN"
+    "    IF NEW.to_status = 'running' THEN"
+    "      ev := 'start';"
+    "    ELSIF NEW.to_status IN ('succeeded', 'failed', 'dead', 'canceled') THEN"
+    "      ev := 'completed';"
+    "    END IF;"
+    "  ELSIF NEW.kind IN ('progress', 'output') THEN"
+    "    ev := NEW.kind;"
+    "  END IF;"
+    "  IF ev IS NOT NULL AND ev = ANY (coalesce(filter, ARRAY['completed'])) THEN"
+    "    INSERT INTO webhook_deliveries (webhook_id, job_id, event_seq, event_at, type, url)"
+    "    VALUES ('msg_' || replace(gen_random_uuid()::text, '-', ''), NEW.job_id,"
+    "            NEW.seq, NEW.at,"
+    "            'job.' || CASE ev WHEN 'start' THEN 'started' ELSE ev END, hook);"
+    "    PERFORM pg_notify('easel_webhooks', '');"
+    "  END IF;"
+    "  RETURN NEW;"
+    " END $$;"
+    "DROP TRIGGER job_events_webhook_outbox ON job_events;"
+    "DROP FUNCTION easel_webhook_outbox();"
+    "DROP TRIGGER jobs_metric_outbox ON jobs;"
+    "CREATE TRIGGER jobs_metric_outbox_insert AFTER INSERT ON jobs FOR EACH ROW"
+    " WHEN (NEW.status IN ('dispatched', 'retrying', 'succeeded', 'failed', 'dead', 'canceled'))"
+    " EXECUTE FUNCTION easel_metric_outbox();"
+    "CREATE TRIGGER jobs_metric_outbox_update AFTER UPDATE OF status ON jobs FOR EACH ROW"
+    " WHEN (OLD.status IS DISTINCT FROM NEW.status AND NEW.status IN"
+    "  ('dispatched', 'retrying', 'succeeded', 'failed', 'dead', 'canceled'))"
+    " EXECUTE FUNCTION easel_metric_outbox();";
+
 const struct store_migration store_migrations[] = {
     {1, "jobs and job_events", v1_jobs_and_events},
     {2, "owner index", v2_owner_index},
@@ -234,6 +292,7 @@ const struct store_migration store_migrations[] = {
     {5, "webhooks", v5_webhooks},
     {6, "metric outbox", v6_metric_outbox},
     {7, "trace context", v7_trace_context},
+    {8, "fewer trigger calls", v8_fewer_trigger_calls},
 };
 
 const size_t store_migrations_count =

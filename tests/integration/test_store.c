@@ -470,6 +470,143 @@ static void test_insert_conflict(void **state)
     easel_store_free(s);
 }
 
+/* A batch in one statement: created flags per row (an existing id and a
+ * repeated id in the same batch are not made twice), each row's own fields
+ * and "created" event, a job born dead among queued ones, and all or
+ * nothing: one invalid row writes no row at all. */
+static void test_insert_batch(void **state)
+{
+    char old[EASEL_UUID_LEN + 1], a[EASEL_UUID_LEN + 1], b[EASEL_UUID_LEN + 1];
+    (void)state;
+    struct easel_store *s = open_store();
+    insert_job(s, old);
+    new_id(a);
+    new_id(b);
+    struct easel_job_new rows[4] = {
+        {.id = a, .model = "m/one", .payload = "{\"n\": 1}", .max_attempts = 2,
+         .channel = "b2c", .owner = "u-1", .status = EASEL_STATUS_QUEUED},
+        {.id = old, .model = "m/other", .payload = "{}", .max_attempts = 5,
+         .status = EASEL_STATUS_QUEUED},
+        {.id = b, .model = "nope/unknown", .payload = "{\"q\": \"x\\\"y\"}", .max_attempts = 0,
+         .status = EASEL_STATUS_DEAD, .error_class = "permanent",
+         .error_reason = "unknown_model", .error_message = "no model nope/unknown"},
+        {.id = a, .model = "m/again", .payload = "{}", .max_attempts = 7,
+         .status = EASEL_STATUS_QUEUED},
+    };
+    bool made[4] = {false, true, false, true};
+    EXPECT_OK(s, easel_store_jobs_insert(s, rows, 4, made));
+    assert_true(made[0]);
+    assert_false(made[1]);
+    assert_true(made[2]);
+    assert_false(made[3]);
+    struct easel_job *j = get_job(s, a);
+    assert_str(j->model, "m/one");
+    assert_str(j->payload, "{\"n\": 1}");
+    assert_int_equal(j->max_attempts, 2);
+    assert_str(j->owner, "u-1");
+    assert_int_equal(j->status, EASEL_STATUS_QUEUED);
+    easel_job_free(j);
+    j = get_job(s, b);
+    assert_int_equal(j->status, EASEL_STATUS_DEAD);
+    assert_str(j->payload, "{\"q\": \"x\\\"y\"}");
+    assert_str(j->error_reason, "unknown_model");
+    assert_true(j->finished_ms > 0);
+    easel_job_free(j);
+    j = get_job(s, old);
+    assert_str(j->model, "qwen/qwen-image-edit");
+    easel_job_free(j);
+    struct easel_event *ev = NULL;
+    size_t n = 0;
+    EXPECT_OK(s, easel_store_events(s, b, &ev, &n));
+    assert_int_equal(n, 1);
+    assert_str(ev[0].message, "no model nope/unknown");
+    easel_store_events_free(ev, n);
+    EXPECT_OK(s, easel_store_events(s, a, &ev, &n));
+    assert_int_equal(n, 1);
+    easel_store_events_free(ev, n);
+
+    /* the second row is not valid JSON: nothing of the batch is written */
+    char c[EASEL_UUID_LEN + 1], d[EASEL_UUID_LEN + 1];
+    new_id(c);
+    new_id(d);
+    struct easel_job_new bad[2] = {
+        {.id = c, .model = "m/one", .payload = "{}", .status = EASEL_STATUS_QUEUED},
+        {.id = d, .model = "m/one", .payload = "{not json", .status = EASEL_STATUS_QUEUED},
+    };
+    made[0] = true;
+    assert_int_not_equal(easel_store_jobs_insert(s, bad, 2, made), EASEL_OK);
+    assert_false(made[0]);
+    struct easel_job *none = NULL;
+    assert_int_equal(easel_store_job_get(s, c, &none), EASEL_ENOTFOUND);
+    EXPECT_OK(s, easel_store_jobs_insert(s, NULL, 0, NULL));
+    easel_store_free(s);
+}
+
+/* The warm pool's one-statement dispatch (only_fresh_of): it moves a
+ * queued job of a listed model that has had no attempt and is due, and
+ * refuses, changing nothing, a job of another model, a job on its second
+ * attempt and a job not due yet. */
+static void test_dispatch_fresh_only(void **state)
+{
+    (void)state;
+    struct easel_store *s = open_store();
+    const char *ids[] = {"qwen/qwen-image-edit", "we\"ird\\model"};
+    char *arr = easel_store_models_array(ids, 2);
+    assert_non_null(arr);
+    assert_string_equal(arr, "{\"qwen/qwen-image-edit\",\"we\\\"ird\\\\model\"}");
+    struct easel_transition t = {.reason = "Dispatched", .count_attempt = true,
+                                 .only_fresh_of = arr};
+    char id[EASEL_UUID_LEN + 1];
+    struct easel_job *after = NULL;
+    /* listed, fresh, due: dispatched */
+    insert_job(s, id);
+    EXPECT_OK(s, easel_store_job_transition(s, id, EASEL_STATUS_BIT(EASEL_STATUS_QUEUED),
+                                            EASEL_STATUS_DISPATCHED, &t, &after));
+    assert_int_equal(after->status, EASEL_STATUS_DISPATCHED);
+    assert_int_equal(after->attempts, 1);
+    easel_job_free(after);
+    /* another model */
+    const char *other[] = {"someone/else"};
+    char *arr2 = easel_store_models_array(other, 1);
+    struct easel_transition t2 = t;
+    t2.only_fresh_of = arr2;
+    insert_job(s, id);
+    assert_int_equal(easel_store_job_transition(s, id, EASEL_STATUS_BIT(EASEL_STATUS_QUEUED),
+                                                EASEL_STATUS_DISPATCHED, &t2, NULL),
+                     EASEL_ECONFLICT);
+    struct easel_job *j = get_job(s, id);
+    assert_int_equal(j->status, EASEL_STATUS_QUEUED);
+    assert_int_equal(j->attempts, 0);
+    easel_job_free(j);
+    /* not due: a scheduled job, queued with its run_after an hour ahead */
+    new_id(id);
+    struct easel_job_new later = {.id = id, .model = "qwen/qwen-image-edit", .payload = "{}",
+                                  .max_attempts = 3, .status = EASEL_STATUS_QUEUED,
+                                  .run_after_ms = easel_wall_ms() + 3600000};
+    EXPECT_OK(s, easel_store_job_insert(s, &later, NULL));
+    assert_int_equal(easel_store_job_transition(s, id, EASEL_STATUS_BIT(EASEL_STATUS_QUEUED),
+                                                EASEL_STATUS_DISPATCHED, &t, NULL),
+                     EASEL_ECONFLICT);
+    /* a second attempt: queued again after a retry's wait */
+    insert_job(s, id);
+    struct easel_transition r = {.reason = "Dispatched", .count_attempt = true};
+    move(s, id, EASEL_STATUS_DISPATCHED, &r);
+    struct easel_transition w = {.reason = "Retrying", .run_after_ms = easel_wall_ms() - 1000};
+    move(s, id, EASEL_STATUS_RETRYING, &w);
+    struct easel_transition q = {.reason = "Due"};
+    move(s, id, EASEL_STATUS_QUEUED, &q);
+    assert_int_equal(easel_store_job_transition(s, id, EASEL_STATUS_BIT(EASEL_STATUS_QUEUED),
+                                                EASEL_STATUS_DISPATCHED, &t, NULL),
+                     EASEL_ECONFLICT);
+    j = get_job(s, id);
+    assert_int_equal(j->attempts, 1);
+    assert_int_equal(j->status, EASEL_STATUS_QUEUED);
+    easel_job_free(j);
+    free(arr);
+    free(arr2);
+    easel_store_free(s);
+}
+
 /* The job's trace context (migration 7): stored with the row, read back
  * by id, "" for a job recorded without one, and not replaced by a second
  * insert of the same id. */
@@ -1294,6 +1431,8 @@ int main(void)
         cmocka_unit_test(test_migrate_concurrent),
         cmocka_unit_test(test_insert_get_roundtrip),
         cmocka_unit_test(test_insert_conflict),
+        cmocka_unit_test(test_insert_batch),
+        cmocka_unit_test(test_dispatch_fresh_only),
         cmocka_unit_test(test_traceparent),
         cmocka_unit_test(test_insert_every_status),
         cmocka_unit_test(test_bad_input),
