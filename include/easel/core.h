@@ -364,6 +364,10 @@ int easel_hex_digit(int c);
 /* A listen address that only this machine reaches: "localhost",
  * 127.0.0.0/8 or ::1. */
 bool easel_host_is_loopback(const char *host);
+/* A listen address, "HOST:PORT", "[V6]:PORT" or ":PORT", into host (""
+ * = every address, brackets dropped) and port (0-65535). EASEL_EINVAL when
+ * it is none of those or the host does not fit in hostlen. */
+easel_err easel_split_host_port(const char *addr, char *host, size_t hostlen, int *port);
 /* Lower-case hex of n bytes into out, which takes 2n+1 chars (NUL-terminated). */
 void easel_hex_encode(const void *data, size_t n, char *out);
 bool easel_str_eq(const char *a, const char *b); /* NULL-safe */

@@ -661,26 +661,6 @@ static void *service_main(void *arg)
     return NULL;
 }
 
-/* "HOST:PORT", "[V6]:PORT" or ":PORT" into host ("" = every address) and
- * port. */
-static easel_err split_addr(const char *addr, char *host, size_t hostlen, int *port)
-{
-    const char *colon = strrchr(addr, ':');
-    if (!colon)
-        return EASEL_EINVAL;
-    size_t hl = (size_t)(colon - addr);
-    const char *h = addr;
-    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
-        h++;
-        hl -= 2;
-    }
-    if (hl >= hostlen)
-        return EASEL_EINVAL;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    return easel_parse_int(colon + 1, 0, 65535, port);
-}
-
 static void silence_lws(int level, const char *line)
 {
     (void)level;
@@ -698,7 +678,7 @@ easel_err easel_api_start(const struct easel_api_opts *o, struct easel_api **out
     a->o = *o;
     pthread_mutex_init(&a->mu, NULL);
     easel_err rc;
-    if (split_addr(o->addr, a->host, sizeof(a->host), &a->port) != EASEL_OK) {
+    if (easel_split_host_port(o->addr, a->host, sizeof(a->host), &a->port) != EASEL_OK) {
         rc = easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_BAD_FLAG,
                              "--http-addr \"%s\" is not HOST:PORT", o->addr);
         goto fail;

@@ -222,6 +222,26 @@ bool easel_host_is_loopback(const char *host)
     return false;
 }
 
+easel_err easel_split_host_port(const char *addr, char *host, size_t hostlen, int *port)
+{
+    const char *colon = addr ? strrchr(addr, ':') : NULL;
+    if (!colon || !colon[1] || strlen(colon + 1) > 5)
+        return EASEL_EINVAL;
+    size_t hl = (size_t)(colon - addr);
+    const char *h = addr;
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    int pn;
+    if (hl >= hostlen || easel_parse_int(colon + 1, 0, 65535, &pn) != EASEL_OK)
+        return EASEL_EINVAL;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = pn;
+    return EASEL_OK;
+}
+
 void easel_hex_encode(const void *data, size_t n, char *out)
 {
     static const char h[] = "0123456789abcdef";

@@ -13,9 +13,5 @@
 /* A query argument's value, percent- and '+'-decoded, malloc'd; NULL for
  * a malformed escape, an encoded NUL or no memory. */
 char *em_url_decode(const char *s);
-/* "HOST:PORT", "[V6]:PORT" or ":PORT" into host ("" = every address) and
- * port (digits); EASEL_EINVAL when it is none of these. */
-easel_err em_split_addr(const char *addr, char *host, size_t hostlen, char *port,
-                        size_t portlen);
 
 #endif

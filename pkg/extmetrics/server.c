@@ -851,7 +851,8 @@ static easel_err listen_on(struct easel_extmetrics *m, const char *addr,
                            struct easel_error *err)
 {
     char host[256], port[16];
-    if (em_split_addr(addr, host, sizeof(host), port, sizeof(port)))
+    int pn;
+    if (easel_split_host_port(addr, host, sizeof(host), &pn))
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_BAD_FLAG,
                                "--metrics-api-addr \"%s\" is not HOST:PORT", addr);
     if (!m->verify && !easel_host_is_loopback(host))
@@ -860,6 +861,7 @@ static easel_err listen_on(struct easel_extmetrics *m, const char *addr,
                                "--metrics-api-client-ca is set: off loopback the external "
                                "metrics API needs client certificates",
                                addr);
+    (void)easel_snprintf(port, sizeof(port), "%d", pn);
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;

@@ -34,27 +34,3 @@ char *em_url_decode(const char *s)
     return out;
 }
 
-easel_err em_split_addr(const char *addr, char *host, size_t hostlen, char *port,
-                        size_t portlen)
-{
-    const char *colon = strrchr(addr, ':');
-    if (!colon || !colon[1])
-        return EASEL_EINVAL;
-    size_t hl = (size_t)(colon - addr);
-    const char *h = addr;
-    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
-        h++;
-        hl -= 2;
-    }
-    size_t pl = strlen(colon + 1);
-    if (hl >= hostlen || pl >= portlen || pl > 5)
-        return EASEL_EINVAL;
-    int pn;
-    if (easel_parse_int(colon + 1, 0, 65535, &pn) != EASEL_OK)
-        return EASEL_EINVAL;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    memcpy(port, colon + 1, pl + 1);
-    return EASEL_OK;
-}
-

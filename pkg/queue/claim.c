@@ -113,9 +113,9 @@ static void claim_args(struct queue_argv *a, const struct easel_queue *q,
     queue_argv_str(a, q->cid);
 }
 
-easel_err easel_queue_claim(struct easel_queue *q, size_t max,
-                            int64_t block_ms, struct easel_queue_entry *out,
-                            size_t *n)
+easel_err queue_claim_from(struct easel_queue *q, const struct queue_claim_way *w,
+                           size_t max, int64_t block_ms, struct easel_queue_entry *out,
+                           size_t *n)
 {
     struct queue_argv a[2];
     redisReply *r[2] = {NULL, NULL};
@@ -127,51 +127,53 @@ easel_err easel_queue_claim(struct easel_queue *q, size_t max,
     if (!q)
         return EASEL_EINVAL;
     if (!out || !n || max == 0 || block_ms < 0)
-        return queue_invalid(q, "queue claim: needs an output array, max > 0 "
-                                "and block_ms >= 0");
+        return queue_invalid(q, "queue %s: needs an output array, max > 0 "
+                                "and block_ms >= 0", w->what);
     if (!q->cid)
-        return queue_invalid(q, "queue claim: opened without a controller id");
+        return queue_invalid(q, "queue %s: opened without a %s id", w->what, w->owner);
     if (max > QUEUE_MAX_CLAIM)
         max = QUEUE_MAX_CLAIM;
     queue_argv_init(&a[0]);
     queue_argv_init(&a[1]);
 
-    claim_args(&a[0], q, max);
-    rc = queue_exec(q, &a[0], "claim", &r[0]);
+    w->args(&a[0], q, max);
+    rc = queue_exec(q, &a[0], w->what, &r[0]);
     if (rc)
         goto out;
     if (r[0]->type != REDIS_REPLY_ARRAY) {
-        rc = queue_bad_reply(q, "claim", r[0]);
+        rc = queue_bad_reply(q, w->what, r[0]);
         goto out;
     }
     if (r[0]->elements > 0 || block_ms == 0) {
-        rc = queue_take_strings(q, r[0], 0, out, max, n, "claim");
+        rc = queue_take_strings(q, r[0], 0, out, max, n, w->what);
         goto out;
     }
     freeReplyObject(r[0]);
     r[0] = NULL;
 
     /* Nothing waiting: block. The liveness deadline was just set to
-     * now + lease; never block past half of it, so that this controller
-     * cannot look dead (and have an entry it is about to receive recovered
-     * under it) while it waits. */
+     * now + lease; never block past half of it, so that this owner cannot
+     * look dead (and have an entry it is about to receive recovered under
+     * it) while it waits. The moved entry lands in the owner's in-flight
+     * list, and the script pipelined behind the move runs before any other
+     * command. */
     int64_t block = block_ms;
     if (block > q->lease_ms / 2)
         block = q->lease_ms / 2 > 0 ? q->lease_ms / 2 : 1;
     easel_snprintf(secs, sizeof(secs), "%.3f", (double)block / 1000.0);
     queue_argv_cleanup(&a[0]);
     queue_argv_str(&a[0], "BLMOVE");
-    queue_argv_key(&a[0], q, QK_PENDING);
+    queue_argv_key(&a[0], q, w->source);
     queue_argv_key(&a[0], q, QK_INFLIGHT);
     queue_argv_str(&a[0], "RIGHT");
     queue_argv_str(&a[0], "LEFT");
     queue_argv_str(&a[0], secs);
-    claim_args(&a[1], q, max - 1);
+    w->args(&a[1], q, w->script_takes_moved ? max : max - 1);
 
     rc = queue_set_timeout(q, QUEUE_IO_TIMEOUT_MS + block);
     if (rc)
         goto out;
-    rc = queue_pipeline(q, a, 2, "claim", r);
+    rc = queue_pipeline(q, a, 2, w->what, r);
     if (rc != EASEL_ECONN) {
         easel_err trc = queue_set_timeout(q, QUEUE_IO_TIMEOUT_MS);
         if (!rc)
@@ -179,19 +181,22 @@ easel_err easel_queue_claim(struct easel_queue *q, size_t max,
     }
     if (rc)
         goto out;
-    if (r[0]->type == REDIS_REPLY_STRING) {
-        /* The BLMOVE entry is the oldest; the script's come after it. */
-        struct redisReply one = {.type = REDIS_REPLY_ARRAY, .elements = 1};
-        struct redisReply *elem[1] = {r[0]};
-        one.element = elem;
-        rc = queue_take_strings(q, &one, 0, out, max, n, "claim");
-        if (rc)
+    if (!w->script_takes_moved) {
+        if (r[0]->type == REDIS_REPLY_STRING) {
+            /* The moved entry is the oldest; the script's come after it. */
+            struct redisReply one = {.type = REDIS_REPLY_ARRAY, .elements = 1};
+            struct redisReply *elem[1] = {r[0]};
+            one.element = elem;
+            rc = queue_take_strings(q, &one, 0, out, max, n, w->what);
+            if (rc)
+                goto out;
+        } else if (r[0]->type != REDIS_REPLY_NIL) {
+            rc = queue_bad_reply(q, w->what, r[0]);
             goto out;
-    } else if (r[0]->type != REDIS_REPLY_NIL) {
-        rc = queue_bad_reply(q, "claim", r[0]);
-        goto out;
+        }
     }
-    rc = queue_take_strings(q, r[1], 0, out, max, n, "claim");
+    /* (a script that takes the moved entry lists it among its own) */
+    rc = queue_take_strings(q, r[1], 0, out, max, n, w->what);
     if (rc) {
         easel_queue_entries_free(out, *n);
         *n = 0;
@@ -203,6 +208,18 @@ out:
         queue_argv_cleanup(&a[i]);
     }
     return rc;
+}
+
+easel_err easel_queue_claim(struct easel_queue *q, size_t max,
+                            int64_t block_ms, struct easel_queue_entry *out,
+                            size_t *n)
+{
+    /* the claim script moves entries from the pending list to the
+     * in-flight list, where they wait for adoption; after a blocking move,
+     * which brought one itself, it is asked for one fewer */
+    static const struct queue_claim_way way = {"claim", "controller", QK_PENDING, claim_args,
+                                               false};
+    return queue_claim_from(q, &way, max, block_ms, out, n);
 }
 
 easel_err easel_queue_release_inflight(struct easel_queue *q, size_t *moved)

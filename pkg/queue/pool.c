@@ -75,74 +75,10 @@ static void pool_claim_args(struct queue_argv *a, const struct easel_queue *q, s
 easel_err easel_queue_pool_claim(struct easel_queue *q, size_t max, int64_t block_ms,
                                  struct easel_queue_entry *out, size_t *n)
 {
-    struct queue_argv a[2];
-    redisReply *r[2] = {NULL, NULL};
-    char secs[32];
-    easel_err rc;
-
-    if (n)
-        *n = 0;
-    if (!q)
-        return EASEL_EINVAL;
-    if (!out || !n || max == 0 || block_ms < 0)
-        return queue_invalid(q, "queue pool_claim: needs an output array, max > 0 "
-                                "and block_ms >= 0");
-    if (!q->cid)
-        return queue_invalid(q, "queue pool_claim: opened without a worker id");
-    if (max > QUEUE_MAX_CLAIM)
-        max = QUEUE_MAX_CLAIM;
-    queue_argv_init(&a[0]);
-    queue_argv_init(&a[1]);
-    pool_claim_args(&a[0], q, max);
-    rc = queue_exec(q, &a[0], "pool_claim", &r[0]);
-    if (rc)
-        goto out;
-    if (r[0]->type != REDIS_REPLY_ARRAY) {
-        rc = queue_bad_reply(q, "pool_claim", r[0]);
-        goto out;
-    }
-    if (r[0]->elements > 0 || block_ms == 0) {
-        rc = queue_take_strings(q, r[0], 0, out, max, n, "pool_claim");
-        goto out;
-    }
-    freeReplyObject(r[0]);
-    r[0] = NULL;
-
-    /* Nothing waiting: block in Redis, as a controller's claim does. The
-     * moved entry lands in this worker's in-flight list, and the claim
-     * script pipelined behind the move leases it (with whatever else came)
-     * before any other command runs. Never past half the liveness. */
-    int64_t block = block_ms;
-    if (block > q->lease_ms / 2)
-        block = q->lease_ms / 2 > 0 ? q->lease_ms / 2 : 1;
-    easel_snprintf(secs, sizeof(secs), "%.3f", (double)block / 1000.0);
-    queue_argv_cleanup(&a[0]);
-    queue_argv_str(&a[0], "BLMOVE");
-    queue_argv_key(&a[0], q, QK_POOL);
-    queue_argv_key(&a[0], q, QK_INFLIGHT);
-    queue_argv_str(&a[0], "RIGHT");
-    queue_argv_str(&a[0], "LEFT");
-    queue_argv_str(&a[0], secs);
-    pool_claim_args(&a[1], q, max);
-    rc = queue_set_timeout(q, QUEUE_IO_TIMEOUT_MS + block);
-    if (rc)
-        goto out;
-    rc = queue_pipeline(q, a, 2, "pool_claim", r);
-    if (rc != EASEL_ECONN) {
-        easel_err trc = queue_set_timeout(q, QUEUE_IO_TIMEOUT_MS);
-        if (!rc)
-            rc = trc;
-    }
-    if (rc)
-        goto out;
-    /* the moved entry (if any) is among the script's: it leased it */
-    rc = queue_take_strings(q, r[1], 0, out, max, n, "pool_claim");
-out:
-    for (int i = 0; i < 2; i++) {
-        if (r[i])
-            freeReplyObject(r[i]);
-        queue_argv_cleanup(&a[i]);
-    }
-    return rc;
+    /* the pool's script leases the entry a blocking move brought among its
+     * own, so it is asked for the full max */
+    static const struct queue_claim_way way = {"pool_claim", "worker", QK_POOL,
+                                               pool_claim_args, true};
+    return queue_claim_from(q, &way, max, block_ms, out, n);
 }
 

@@ -173,6 +173,25 @@ easel_err queue_pipeline(struct easel_queue *q, struct queue_argv *a,
 easel_err queue_exec(struct easel_queue *q, struct queue_argv *a,
                      const char *what, redisReply **r);
 
+/* One way to claim: from which list, with which script (its arguments
+ * for at most max entries), and whether the script also leases the entry
+ * a blocking move put in the in-flight list (else the move's reply is
+ * that entry and the script is asked for one fewer). */
+struct queue_claim_way {
+    const char *what;
+    const char *owner; /* "controller" or "worker", for messages */
+    enum queue_key source;
+    void (*args)(struct queue_argv *a, const struct easel_queue *q, size_t max);
+    bool script_takes_moved;
+};
+/* Runs the claim script; when it finds nothing and block_ms > 0, blocks in
+ * a BLMOVE from `source` to this owner's in-flight list (at most half the
+ * lease) pipelined with the script again. Shared by a controller's claim
+ * and a pool worker's. */
+easel_err queue_claim_from(struct easel_queue *q, const struct queue_claim_way *w,
+                           size_t max, int64_t block_ms, struct easel_queue_entry *out,
+                           size_t *n);
+
 /* Copies the string elements of array reply r (from element `from` on) into
  * out[*n...], at most max in total, stamping claimed_us. On failure frees
  * what it added and leaves *n as it was. */

@@ -118,6 +118,24 @@ wait_for() {
   eval "$expr"
 }
 count_jobs() { sql "select count(*) from jobs where status in ($1)"; }
+# peak_running MODEL: the most attempts of MODEL ever running at once, from
+# the record (dispatch to outcome)
+peak_running() {
+  sql "with iv as (
+  select e.job_id, min(e.at) filter (where e.to_status = 'dispatched') s,
+         max(e.at) filter (where e.to_status in ('succeeded','failed','dead','canceled','retrying')) t
+  from job_events e join jobs j on j.id = e.job_id where j.model = '$1' group by e.job_id),
+  pts as (select s at, 1 d from iv union all select t, -1 from iv)
+  select max(c) from (select sum(d) over (order by at, d) c from pts) x"
+}
+# most_dispatches MODEL SECONDS: the most dispatches of MODEL recorded in
+# any window of SECONDS
+most_dispatches() {
+  sql "with d as (select e.at from job_events e join jobs j on j.id = e.job_id
+  where j.model = '$1' and e.to_status = 'dispatched')
+  select max(n) from (select (select count(*) from d d2 where d2.at >= d1.at
+    and d2.at < d1.at + interval '$2 seconds') n from d d1) x"
+}
 all_terminal() { # N
   [ "$(count_jobs "'succeeded','failed','dead','canceled'")" -ge "$1" ] &&
   [ "$(count_jobs "'queued','dispatched','running','retrying'")" -eq 0 ]

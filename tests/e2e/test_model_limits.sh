@@ -51,12 +51,7 @@ wait_for 90 'all_terminal 20'
 check "every job succeeded" eq "$(count_jobs "'succeeded'")" 20
 check "both controllers dispatched" eq "$(sql "select count(distinct split_part(message, ' by ', 2)) from job_events where to_status='dispatched'")" 2
 # the most attempts of local/limited ever running at once, from the record
-peak=$(sql "with iv as (
-  select e.job_id, min(e.at) filter (where e.to_status = 'dispatched') s,
-         max(e.at) filter (where e.to_status in ('succeeded','failed','dead','canceled','retrying')) t
-  from job_events e join jobs j on j.id = e.job_id where j.model = 'local/limited' group by e.job_id),
-  pts as (select s at, 1 d from iv union all select t, -1 from iv)
-  select max(c) from (select sum(d) over (order by at, d) c from pts) x")
+peak=$(peak_running local/limited)
 echo "local/limited peak concurrency: $peak" >&2
 check "local/limited never ran more than 2 at once across both controllers" test "$peak" -le 2
 check "and did run 2 at once" test "$peak" -eq 2
@@ -64,10 +59,7 @@ check "and did run 2 at once" test "$peak" -eq 2
 # the dispatch is recorded a moment later, after the main loop's other
 # work on a loaded machine. Windows of 1.5 s of the recorded times allow
 # that delay up to 0.5 s and still catch a fourth dispatch let through.
-most=$(sql "with d as (select e.at from job_events e join jobs j on j.id = e.job_id
-  where j.model = 'local/rated' and e.to_status = 'dispatched')
-  select max(n) from (select (select count(*) from d d2 where d2.at >= d1.at
-    and d2.at < d1.at + interval '1.5 seconds') n from d d1) x")
+most=$(most_dispatches local/rated 1.5)
 span=$(sql "select extract(epoch from max(e.at) - min(e.at)) from job_events e join jobs j on j.id = e.job_id
   where j.model = 'local/rated' and e.to_status = 'dispatched'")
 echo "local/rated: at most $most dispatches in any 1.5 s; 9 dispatches over ${span}s" >&2

@@ -92,12 +92,7 @@ check "each pool job: one dispatch, one start, one success (full record)" eq \
         and count(*) filter (where to_status='succeeded') = 1) x")" 15
 check "pool jobs have their result and attempt count" eq \
   "$(sql "select count(*) from jobs where model like 'pool/%' and result is not null and attempts = 1 and started_at is not null and finished_at is not null")" 15
-peak=$(sql "with iv as (
-  select e.job_id, min(e.at) filter (where e.to_status = 'dispatched') s,
-         max(e.at) filter (where e.to_status in ('succeeded','failed','dead','canceled','retrying')) t
-  from job_events e join jobs j on j.id = e.job_id where j.model = 'pool/limited' group by e.job_id),
-  pts as (select s at, 1 d from iv union all select t, -1 from iv)
-  select max(c) from (select sum(d) over (order by at, d) c from pts) x")
+peak=$(peak_running pool/limited)
 echo "pool/limited peak concurrency over two workers: $peak" >&2
 check "pool/limited never ran more than 2 at once across two workers (8 slots)" test "$peak" -le 2
 check "and did run 2 at once" test "$peak" -eq 2
@@ -105,10 +100,7 @@ check "and did run 2 at once" test "$peak" -eq 2
 # any 2 s); the dispatch is recorded a moment later, by a loaded machine's
 # scheduling. Windows of 1.5 s of the recorded times allow that delay up to
 # 0.5 s and still catch a fourth dispatch the limiter let through.
-most=$(sql "with d as (select e.at from job_events e join jobs j on j.id = e.job_id
-  where j.model = 'pool/rated' and e.to_status = 'dispatched')
-  select max(n) from (select (select count(*) from d d2 where d2.at >= d1.at
-    and d2.at < d1.at + interval '1.5 seconds') n from d d1) x")
+most=$(most_dispatches pool/rated 1.5)
 echo "pool/rated: at most $most dispatches in any 1.5 s" >&2
 check "pool/rated never had more than 3 dispatches in 1.5 s across two workers (limit 3 per 2 s)" test "$most" -le 3
 check "redis holds nothing of the finished jobs" eq \

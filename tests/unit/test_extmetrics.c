@@ -148,21 +148,23 @@ static void test_url_decode_and_addr(void **state)
     assert_null(em_url_decode("bad%2"));
     assert_null(em_url_decode("bad%zz"));
     assert_null(em_url_decode("nul%00"));
-    char host[64], port[8];
-    assert_int_equal(em_split_addr("127.0.0.1:6443", host, sizeof(host), port, sizeof(port)),
+    char host[64];
+    int port = -1;
+    assert_int_equal(easel_split_host_port("127.0.0.1:6443", host, sizeof(host), &port),
                      EASEL_OK);
     assert_string_equal(host, "127.0.0.1");
-    assert_string_equal(port, "6443");
-    assert_int_equal(em_split_addr("[::1]:443", host, sizeof(host), port, sizeof(port)),
+    assert_int_equal(port, 6443);
+    assert_int_equal(easel_split_host_port("[::1]:443", host, sizeof(host), &port),
                      EASEL_OK);
     assert_string_equal(host, "::1");
-    assert_int_equal(em_split_addr(":6443", host, sizeof(host), port, sizeof(port)), EASEL_OK);
+    assert_int_equal(port, 443);
+    assert_int_equal(easel_split_host_port(":6443", host, sizeof(host), &port), EASEL_OK);
     assert_string_equal(host, "");
-    assert_int_equal(em_split_addr("host", host, sizeof(host), port, sizeof(port)),
+    assert_int_equal(easel_split_host_port("host", host, sizeof(host), &port),
                      EASEL_EINVAL);
-    assert_int_equal(em_split_addr("h:70000", host, sizeof(host), port, sizeof(port)),
+    assert_int_equal(easel_split_host_port("h:70000", host, sizeof(host), &port),
                      EASEL_EINVAL);
-    assert_int_equal(em_split_addr("h:", host, sizeof(host), port, sizeof(port)),
+    assert_int_equal(easel_split_host_port("h:", host, sizeof(host), &port),
                      EASEL_EINVAL);
     assert_true(easel_host_is_loopback("127.0.0.1"));
     assert_true(easel_host_is_loopback("::1"));
