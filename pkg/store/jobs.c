@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "easel/yamljson.h"
 #include "store_int.h"
 
 easel_err store_job_from_row(struct easel_store *s, const PGresult *r,
@@ -165,12 +166,6 @@ static const char insert_sql[] =
     ")"
     " SELECT id, (SELECT count(*) FROM n) FROM ins";
 
-static void add_str(cJSON *o, const char *k, const char *v)
-{
-    if (v)
-        cJSON_AddStringToObject(o, k, v);
-}
-
 easel_err easel_store_jobs_insert(struct easel_store *s, const struct easel_job_new *jobs,
                                   size_t n, bool *created)
 {
@@ -202,30 +197,30 @@ easel_err easel_store_jobs_insert(struct easel_store *s, const struct easel_job_
             break;
         }
         cJSON_AddNumberToObject(o, "ord", (double)i);
-        add_str(o, "id", j->id);
-        add_str(o, "type", j->type);
-        add_str(o, "model", j->model);
-        add_str(o, "status", easel_status_name(j->status));
+        easel_json_add_str(o, "id", j->id);
+        easel_json_add_str(o, "type", j->type);
+        easel_json_add_str(o, "model", j->model);
+        easel_json_add_str(o, "status", easel_status_name(j->status));
         cJSON_AddNumberToObject(o, "priority", j->priority);
-        add_str(o, "idempotency_key", j->idempotency_key);
+        easel_json_add_str(o, "idempotency_key", j->idempotency_key);
         /* the JSON fields are JSON text already: embedded as they are */
         cJSON_AddItemToObject(o, "payload", cJSON_CreateRaw(j->payload));
         if (j->input)
             cJSON_AddItemToObject(o, "input", cJSON_CreateRaw(j->input));
         if (j->metadata)
             cJSON_AddItemToObject(o, "metadata", cJSON_CreateRaw(j->metadata));
-        add_str(o, "webhook", j->webhook);
-        add_str(o, "channel", j->channel);
-        add_str(o, "owner", j->owner);
+        easel_json_add_str(o, "webhook", j->webhook);
+        easel_json_add_str(o, "channel", j->channel);
+        easel_json_add_str(o, "owner", j->owner);
         cJSON_AddNumberToObject(o, "max_attempts", j->max_attempts);
-        add_str(o, "error_class", j->error_class);
-        add_str(o, "error_reason", j->error_reason);
-        add_str(o, "error_message", j->error_message);
+        easel_json_add_str(o, "error_class", j->error_class);
+        easel_json_add_str(o, "error_reason", j->error_reason);
+        easel_json_add_str(o, "error_message", j->error_message);
         cJSON_AddBoolToObject(o, "terminal", easel_status_terminal(j->status));
         if (j->run_after_ms > 0)
             cJSON_AddNumberToObject(o, "run_after", (double)j->run_after_ms);
-        add_str(o, "events", j->webhook_events ? events : NULL);
-        add_str(o, "traceparent", j->traceparent && *j->traceparent ? j->traceparent : NULL);
+        easel_json_add_str(o, "events", j->webhook_events ? events : NULL);
+        easel_json_add_str(o, "traceparent", j->traceparent && *j->traceparent ? j->traceparent : NULL);
     }
     char *doc = arr && cJSON_GetArraySize(arr) == (int)n ? cJSON_PrintUnformatted(arr) : NULL;
     cJSON_Delete(arr);

@@ -122,6 +122,19 @@ static const char v4_event_order[] =
  * happens to any process afterwards: the senders (pkg/webhook) only read
  * the outbox. The trigger sends NOTIFY easel_webhooks so an idle sender
  * wakes at once; a notification lost changes only when, never whether. */
+/* Which webhook event (PL/pgSQL variable ev) a new job_events row is:
+ * start, completed, progress, output, or NULL. Migrations 5 and 8. */
+#define WEBHOOK_EVENT_OF_ROW \
+    "  IF NEW.kind IS NULL THEN" \
+    "    IF NEW.to_status = 'running' THEN" \
+    "      ev := 'start';" \
+    "    ELSIF NEW.to_status IN ('succeeded', 'failed', 'dead', 'canceled') THEN" \
+    "      ev := 'completed';" \
+    "    END IF;" \
+    "  ELSIF NEW.kind IN ('progress', 'output') THEN" \
+    "    ev := NEW.kind;" \
+    "  END IF;"
+
 static const char v5_webhooks[] =
     "ALTER TABLE jobs ADD COLUMN webhook_events_filter text[];"
     "CREATE TABLE webhook_deliveries ("
@@ -161,15 +174,7 @@ static const char v5_webhooks[] =
     "  IF hook IS NULL OR hook = '' THEN"
     "    RETURN NULL;"
     "  END IF;"
-    "  IF NEW.kind IS NULL THEN"
-    "    IF NEW.to_status = 'running' THEN"
-    "      ev := 'start';"
-    "    ELSIF NEW.to_status IN ('succeeded', 'failed', 'dead', 'canceled') THEN"
-    "      ev := 'completed';"
-    "    END IF;"
-    "  ELSIF NEW.kind IN ('progress', 'output') THEN"
-    "    ev := NEW.kind;"
-    "  END IF;"
+    WEBHOOK_EVENT_OF_ROW
     "  IF ev IS NULL OR NOT ev = ANY (coalesce(filter, ARRAY['completed'])) THEN"
     "    RETURN NULL;"
     "  END IF;"
@@ -258,15 +263,7 @@ static const char v8_fewer_trigger_calls[] =
     "  IF hook IS NULL OR hook = '' THEN"
     "    RETURN NEW;"
     "  END IF;"
-    "  IF NEW.kind IS NULL THEN"
-    "    IF NEW.to_status = 'running' THEN"
-    "      ev := 'start';"
-    "    ELSIF NEW.to_status IN ('succeeded', 'failed', 'dead', 'canceled') THEN"
-    "      ev := 'completed';"
-    "    END IF;"
-    "  ELSIF NEW.kind IN ('progress', 'output') THEN"
-    "    ev := NEW.kind;"
-    "  END IF;"
+    WEBHOOK_EVENT_OF_ROW
     "  IF ev IS NOT NULL AND ev = ANY (coalesce(filter, ARRAY['completed'])) THEN"
     "    INSERT INTO webhook_deliveries (webhook_id, job_id, event_seq, event_at, type, url)"
     "    VALUES ('msg_' || replace(gen_random_uuid()::text, '-', ''), NEW.job_id,"
