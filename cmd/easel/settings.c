@@ -19,7 +19,9 @@
 
 #define O_REDIS_F(fl)                                                         \
     OPTF(fl, "redis-url", "EASEL_REDIS_URL", STRING, "redis://127.0.0.1:6379/0", \
-         redis_url, 0, 0, "Redis URL: redis://[:password@]host:port[/db]")
+         redis_url, 0, 0,                                                     \
+         "Redis URL: redis://[:password@]host:port[/db], or "                 \
+         "redis-sentinel://[:password@]sentinel:26379,.../MASTER[/db] to follow Sentinel")
 #define O_REDIS O_REDIS_F(0)
 #define O_DB_F(fl)                                                            \
     OPTF(fl, "database-url", "EASEL_DATABASE_URL", STRING,                    \

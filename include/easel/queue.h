@@ -67,7 +67,8 @@
 struct easel_queue;
 
 struct easel_queue_opts {
-    const char *url;           /* redis://[[user]:password@]host[:port][/db] */
+    const char *url;           /* redis://[[user]:password@]host[:port][/db] or
+                                  redis-sentinel://[[user]:password@]s1[:port],.../master[/db] */
     const char *name;          /* pending list key, e.g. "easel:jobs" (1-200 chars) */
     const char *controller_id; /* owner of claims and leases; may be NULL for producers */
     int64_t lease_ms;          /* lease and liveness duration; 0 = 30000 */

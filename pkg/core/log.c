@@ -113,9 +113,14 @@ void easel_redact_url(const char *url, char *dst, size_t dstlen)
     if (!url)
         return;
     const char *scheme = strstr(url, "://");
-    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
     const char *slash = scheme ? strchr(scheme + 3, '/') : NULL;
-    if (!scheme || !at || (slash && slash < at)) {
+    /* the last '@' of the authority ends the userinfo, as the parsers read
+     * it: an unencoded '@' in a password stays hidden */
+    const char *at = NULL;
+    for (const char *p = scheme ? scheme + 3 : url; scheme && *p && p != slash; p++)
+        if (*p == '@')
+            at = p;
+    if (!scheme || !at) {
         easel_strlcpy(dst, url, dstlen);
         /* key=value connection strings: hide password=... */
         char *p = strstr(dst, "password=");
@@ -132,7 +137,12 @@ void easel_redact_url(const char *url, char *dst, size_t dstlen)
     }
     const char *colon = memchr(scheme + 3, ':', (size_t)(at - (scheme + 3)));
     if (!colon) {
-        easel_strlcpy(dst, url, dstlen);
+        /* userinfo without a colon is a user name, except for Redis, where
+         * (as for redis-cli) it is the password */
+        if (!strncmp(url, "redis", 5))
+            easel_fmt_cut(dst, dstlen, "%.*s***%s", (int)(scheme + 3 - url), url, at);
+        else
+            easel_strlcpy(dst, url, dstlen);
         return;
     }
     easel_fmt_cut(dst, dstlen, "%.*s:***%s", (int)(colon - url), url, at);

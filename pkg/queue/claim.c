@@ -47,6 +47,8 @@ easel_err easel_queue_push(struct easel_queue *q, const char *entry,
     if (!rc)
         freeReplyObject(r);
     queue_argv_cleanup(&a);
+    if (!rc)
+        rc = queue_wait_replicas(q, "push");
     return rc;
 }
 

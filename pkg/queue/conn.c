@@ -250,12 +250,24 @@ easel_err queue_pipeline(struct easel_queue *q, struct queue_argv *a,
         }
     }
     for (i = 0; i < n; i++) {
-        if (r[i]->type == REDIS_REPLY_ERROR) {
-            easel_snprintf(q->errstr, sizeof(q->errstr), "redis %s: %s",
-                           what, r[i]->str ? r[i]->str : "error");
-            rc = EASEL_EREDIS;
+        if (r[i]->type != REDIS_REPLY_ERROR)
+            continue;
+        if (r[i]->str && strncmp(r[i]->str, "READONLY", 8) == 0) {
+            /* The server became a replica: a failover moved the master
+             * away. Like a dropped connection, this one is done; a
+             * reconnect asks Sentinel for the new master. */
+            q->broken = true;
+            easel_snprintf(q->errstr, sizeof(q->errstr),
+                           "redis %s: %s:%d is a read-only replica now (a failover); "
+                           "reconnecting finds the master", what, q->addr.host,
+                           q->addr.port);
+            rc = EASEL_ECONN;
             goto out;
         }
+        easel_snprintf(q->errstr, sizeof(q->errstr), "redis %s: %s",
+                       what, r[i]->str ? r[i]->str : "error");
+        rc = EASEL_EREDIS;
+        goto out;
     }
 out:
     if (rc) {
@@ -333,17 +345,107 @@ static void client_name(const struct easel_queue *q, char *dst, size_t len)
  * loads the scripts: one connect plus one round trip. On failure q->c is
  * NULL, q->broken set and errstr says why; returns EASEL_ECONN (or
  * EASEL_ENOMEM). */
+/* Sentinel's answer for the master's address, as the Sentinel client
+ * spec has it: each Sentinel in turn, with a short timeout; the first that
+ * names the master moves to the front of the list, so the next dial asks
+ * it first. */
+static easel_err sentinel_master(struct easel_queue *q, struct queue_hostport *out)
+{
+    struct queue_url *u = &q->url;
+    char last[200] = "no Sentinel answered";
+    int64_t tmo = q->connect_timeout_ms < 500 ? q->connect_timeout_ms : 500;
+    for (size_t i = 0; i < u->nsentinels; i++) {
+        const struct queue_hostport *sn = &u->sentinels[i];
+        redisContext *c = redisConnectWithTimeout(sn->host, sn->port, ms_to_tv(tmo));
+        if (!c || c->err) {
+            easel_snprintf(last, sizeof(last), "Sentinel %s:%d: %s", sn->host, sn->port,
+                           c ? c->errstr : "out of memory");
+            redisFree(c);
+            continue;
+        }
+        redisReply *r = NULL;
+        if (redisSetTimeout(c, ms_to_tv(tmo)) == REDIS_OK)
+            r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", u->master);
+        bool ok = false;
+        if (!r) {
+            easel_snprintf(last, sizeof(last), "Sentinel %s:%d: %s", sn->host, sn->port,
+                           c->errstr[0] ? c->errstr : "no answer");
+        } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                   r->element[0]->type == REDIS_REPLY_STRING &&
+                   r->element[1]->type == REDIS_REPLY_STRING &&
+                   r->element[0]->len > 0 && r->element[0]->len < sizeof(out->host) &&
+                   easel_parse_int(r->element[1]->str, 1, 65535, &out->port) == EASEL_OK) {
+            memcpy(out->host, r->element[0]->str, r->element[0]->len);
+            out->host[r->element[0]->len] = '\0';
+            ok = true;
+        } else if (r->type == REDIS_REPLY_NIL) {
+            easel_snprintf(last, sizeof(last), "Sentinel %s:%d knows no master named %s",
+                           sn->host, sn->port, u->master);
+        } else {
+            easel_snprintf(last, sizeof(last), "Sentinel %s:%d: %s", sn->host, sn->port,
+                           r->type == REDIS_REPLY_ERROR && r->str ? r->str
+                                                                  : "unexpected answer");
+        }
+        freeReplyObject(r);
+        redisFree(c);
+        if (ok) {
+            if (i > 0) {
+                struct queue_hostport first = u->sentinels[i];
+                memmove(&u->sentinels[1], &u->sentinels[0], i * sizeof(u->sentinels[0]));
+                u->sentinels[0] = first;
+            }
+            return EASEL_OK;
+        }
+    }
+    easel_snprintf(q->errstr, sizeof(q->errstr), "redis-sentinel: no master for %s: %s",
+                   u->master, last);
+    return EASEL_ECONN;
+}
+
+easel_err queue_wait_replicas(struct easel_queue *q, const char *what)
+{
+    static int64_t warned_ms; /* one warning a minute, process-wide */
+    if (!q->url.sentinel)
+        return EASEL_OK;
+    struct queue_argv a;
+    redisReply *r = NULL;
+    queue_argv_init(&a);
+    queue_argv_str(&a, "WAIT");
+    queue_argv_i64(&a, 1);
+    queue_argv_i64(&a, QUEUE_WAIT_REPLICA_MS);
+    easel_err rc = queue_exec(q, &a, what, &r);
+    queue_argv_cleanup(&a);
+    if (rc)
+        return rc;
+    if (r->type == REDIS_REPLY_INTEGER && r->integer < 1) {
+        int64_t now = easel_now_ms();
+        int64_t prev = __atomic_load_n(&warned_ms, __ATOMIC_RELAXED);
+        if (now - prev >= 60000 &&
+            __atomic_compare_exchange_n(&warned_ms, &prev, now, false, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED))
+            easel_warn(NULL, "redis %s: no replica of %s confirmed the write within %d ms; "
+                       "a failover now could lose it", what, q->url.master,
+                       QUEUE_WAIT_REPLICA_MS);
+    }
+    freeReplyObject(r);
+    return EASEL_OK;
+}
+
 static easel_err dial(struct easel_queue *q)
 {
-    struct queue_argv a[3 + QUEUE_SCRIPT_COUNT];
-    redisReply *r[3 + QUEUE_SCRIPT_COUNT];
+    struct queue_argv a[4 + QUEUE_SCRIPT_COUNT];
+    redisReply *r[4 + QUEUE_SCRIPT_COUNT];
     char name[QUEUE_MAX_NAME + 16];
-    size_t n = 0, first_script;
+    size_t n = 0, first_script, role = 0;
     easel_err rc = EASEL_OK;
 
     q->broken = true;
     q->timeout_ms = 0;
-    q->c = redisConnectWithTimeout(q->url.host, q->url.port,
+    easel_strlcpy(q->addr.host, q->url.host, sizeof(q->addr.host));
+    q->addr.port = q->url.port;
+    if (q->url.sentinel && (rc = sentinel_master(q, &q->addr)) != EASEL_OK)
+        return rc;
+    q->c = redisConnectWithTimeout(q->addr.host, q->addr.port,
                                    ms_to_tv(q->connect_timeout_ms));
     if (!q->c) {
         easel_strlcpy(q->errstr, "redis connect: out of memory",
@@ -352,8 +454,9 @@ static easel_err dial(struct easel_queue *q)
     }
     if (q->c->err) {
         easel_snprintf(q->errstr, sizeof(q->errstr),
-                       "cannot connect to redis at %s:%d: %s", q->url.host,
-                       q->url.port, q->c->errstr);
+                       "cannot connect to redis at %s:%d%s%s: %s", q->addr.host,
+                       q->addr.port, q->url.sentinel ? ", the master Sentinel named for " : "",
+                       q->url.sentinel ? q->url.master : "", q->c->errstr);
         redisFree(q->c);
         q->c = NULL;
         return EASEL_ECONN;
@@ -383,6 +486,13 @@ static easel_err dial(struct easel_queue *q)
     queue_argv_str(&a[n], "SETNAME");
     queue_argv_str(&a[n], name);
     n++;
+    if (q->url.sentinel) {
+        /* the spec's step 3: the address Sentinel gave must say it is the
+         * master, or a failover is still moving */
+        role = n;
+        queue_argv_str(&a[n], "ROLE");
+        n++;
+    }
     first_script = n;
     for (size_t s = 0; s < QUEUE_SCRIPT_COUNT; s++, n++) {
         queue_argv_str(&a[n], "SCRIPT");
@@ -394,7 +504,22 @@ static easel_err dial(struct easel_queue *q)
         queue_argv_cleanup(&a[i]);
     if (rc)
         goto out;
-    for (size_t s = 0; s < QUEUE_SCRIPT_COUNT; s++) {
+    if (role) {
+        const redisReply *e = r[role];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 ||
+            e->element[0]->type != REDIS_REPLY_STRING || strcmp(e->element[0]->str, "master")) {
+            easel_snprintf(q->errstr, sizeof(q->errstr),
+                           "redis-sentinel: %s:%d, named master of %s, is not a master "
+                           "(ROLE: %s); a failover is under way", q->addr.host, q->addr.port,
+                           q->url.master,
+                           e->type == REDIS_REPLY_ARRAY && e->elements &&
+                                   e->element[0]->type == REDIS_REPLY_STRING
+                               ? e->element[0]->str
+                               : "?");
+            rc = EASEL_ECONN;
+        }
+    }
+    for (size_t s = 0; !rc && s < QUEUE_SCRIPT_COUNT; s++) {
         const redisReply *e = r[first_script + s];
         if (e->type != REDIS_REPLY_STRING || e->len != 40) {
             rc = queue_bad_reply(q, "script load", e);
@@ -542,8 +667,9 @@ easel_err easel_queue_reconnect(struct easel_queue *q)
     if (rc)
         return rc;
     q->errstr[0] = '\0';
-    easel_info(NULL, "redis connection to %s:%d re-established",
-               q->url.host, q->url.port);
+    easel_info(NULL, "redis connection to %s:%d re-established%s%s", q->addr.host,
+               q->addr.port, q->url.sentinel ? ", master of " : "",
+               q->url.sentinel ? q->url.master : "");
     return EASEL_OK;
 }
 

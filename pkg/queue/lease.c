@@ -72,6 +72,9 @@ easel_err easel_queue_adopt(struct easel_queue *q,
         goto out;
     for (size_t c = 0; c < chunks; c++)
         freeReplyObject(r[c]);
+    /* the job ids are about to be recorded in Postgres: a failover must
+     * not bring back the entries without them */
+    rc = queue_wait_replicas(q, "adopt");
 out:
     for (size_t c = 0; a && c < chunks; c++)
         queue_argv_cleanup(&a[c]);

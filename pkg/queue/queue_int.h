@@ -32,15 +32,27 @@
 
 /* ---------------------------------------------------------------- url.c */
 
-/* redis://[user:password@]host[:port][/db], parsed. */
-struct queue_url {
+#define QUEUE_MAX_SENTINELS 8
+
+struct queue_hostport {
     char host[256];
+    int port;
+};
+
+/* redis://[user:password@]host[:port][/db] or
+ * redis-sentinel://[user:password@]host[:port],.../master[/db], parsed. */
+struct queue_url {
+    char host[256];      /* redis://: the server; sentinel: the first Sentinel */
     int port;
     int db;
     char user[128];
     char pass[256];
     bool has_user;
     bool has_pass;
+    bool sentinel;
+    char master[QUEUE_MAX_NAME];
+    size_t nsentinels;
+    struct queue_hostport sentinels[QUEUE_MAX_SENTINELS];
 };
 
 /* Parses url into *u (cleared first). On failure returns EASEL_EINVAL and
@@ -111,6 +123,7 @@ struct easel_queue {
     bool broken;         /* an I/O error happened: fail fast until reconnect */
     char errstr[256];    /* last error, "" if none */
     struct queue_url url;
+    struct queue_hostport addr; /* the server dialled (Sentinel's master) */
     char *cid;           /* controller id, NULL for producers */
     int64_t lease_ms;
     int64_t connect_timeout_ms;
@@ -191,6 +204,14 @@ struct queue_claim_way {
 easel_err queue_claim_from(struct easel_queue *q, const struct queue_claim_way *w,
                            size_t max, int64_t block_ms, struct easel_queue_entry *out,
                            size_t *n);
+
+/* With Sentinel, waits (WAIT 1) until a replica has what this connection
+ * wrote, at most QUEUE_WAIT_REPLICA_MS: what must survive a failover (an
+ * adoption, whose job id the Postgres row will carry; a submitted entry)
+ * is on two servers before anything depends on it. No replica in time is
+ * a warning, not an error. A no-op without Sentinel. */
+#define QUEUE_WAIT_REPLICA_MS 500
+easel_err queue_wait_replicas(struct easel_queue *q, const char *what);
 
 /* Copies the string elements of array reply r (from element `from` on) into
  * out[*n...], at most max in total, stamping claimed_us. On failure frees

@@ -1,6 +1,7 @@
 /*
  * fuzz_redis_url.c - the --redis-url setting (redis://[[user]:pass@]host
- * [:port][/db]), parsed for the connection and redacted for the logs.
+ * [:port][/db] and redis-sentinel://[[user]:pass@]host[:port],.../master
+ * [/db]), parsed for the connection and redacted for the logs.
  */
 #include <stdio.h>
 
@@ -17,6 +18,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             !memchr(u.host, 0, sizeof(u.host)) || !memchr(u.user, 0, sizeof(u.user)) ||
             !memchr(u.pass, 0, sizeof(u.pass)))
             abort();
+        if (u.sentinel && (u.nsentinels < 1 || u.nsentinels > QUEUE_MAX_SENTINELS ||
+                           !u.master[0] || !memchr(u.master, 0, sizeof(u.master))))
+            abort();
+        for (size_t i = 0; i < u.nsentinels; i++)
+            if (u.sentinels[i].port < 1 || u.sentinels[i].port > 65535 ||
+                !u.sentinels[i].host[0])
+                abort();
     } else if (!why[0]) {
         abort(); /* every refusal says why */
     }

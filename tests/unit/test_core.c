@@ -256,6 +256,15 @@ static void test_redaction(void **state)
     assert_non_null(strstr(out, "@db:5432"));
     easel_redact_url("redis://:s3cret@127.0.0.1:6379/0", out, sizeof(out));
     assert_null(strstr(out, "s3cret"));
+    /* a password with an '@', a Redis password without a colon, Sentinel */
+    easel_redact_url("redis://:a@b@h:1/0", out, sizeof(out));
+    assert_string_equal(out, "redis://:***@h:1/0");
+    easel_redact_url("redis://onlypass@h", out, sizeof(out));
+    assert_string_equal(out, "redis://***@h");
+    easel_redact_url("redis-sentinel://u:pw@s1,s2:26380/mymaster", out, sizeof(out));
+    assert_string_equal(out, "redis-sentinel://u:***@s1,s2:26380/mymaster");
+    easel_redact_url("postgresql://easel@db/easel", out, sizeof(out));
+    assert_string_equal(out, "postgresql://easel@db/easel");
     easel_redact_url("host=db password=hunter2 user=x", out, sizeof(out));
     assert_null(strstr(out, "hunter2"));
     assert_true(easel_is_secret_key("Authorization"));

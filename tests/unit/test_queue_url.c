@@ -122,6 +122,45 @@ static void test_refused(void **state)
     expect_bad("redis://bob:@h", "no password");
 }
 
+static void test_sentinel(void **state)
+{
+    (void)state;
+    struct queue_url u;
+    char why[200];
+    assert_int_equal(queue_url_parse("redis-sentinel://:pw@10.0.0.1,10.0.0.2:26380,[::1]:7000"
+                                     "/mymaster/3", &u, why, sizeof(why)),
+                     EASEL_OK);
+    assert_true(u.sentinel);
+    assert_string_equal(u.master, "mymaster");
+    assert_int_equal(u.db, 3);
+    assert_string_equal(u.pass, "pw");
+    assert_int_equal(u.nsentinels, 3);
+    assert_string_equal(u.sentinels[0].host, "10.0.0.1");
+    assert_int_equal(u.sentinels[0].port, 26379); /* Sentinel's default */
+    assert_string_equal(u.sentinels[1].host, "10.0.0.2");
+    assert_int_equal(u.sentinels[1].port, 26380);
+    assert_string_equal(u.sentinels[2].host, "::1");
+    assert_int_equal(u.sentinels[2].port, 7000);
+    assert_int_equal(queue_url_parse("redis-sentinel://s1/m.a-b_c", &u, why, sizeof(why)),
+                     EASEL_OK);
+    assert_int_equal(u.nsentinels, 1);
+    assert_int_equal(u.db, 0);
+    assert_string_equal(u.master, "m.a-b_c");
+    /* a plain URL is not a Sentinel one */
+    assert_int_equal(queue_url_parse("redis://h", &u, why, sizeof(why)), EASEL_OK);
+    assert_false(u.sentinel);
+    assert_int_equal(u.nsentinels, 0);
+
+    expect_bad("redis-sentinel://s1", "master's name");
+    expect_bad("redis-sentinel://s1/", "master's name");
+    expect_bad("redis-sentinel://s1/my master", "master's name");
+    expect_bad("redis-sentinel://s1/m/x", "database");
+    expect_bad("redis-sentinel://s1,/m", "Sentinel 2 has no host");
+    expect_bad("redis-sentinel://s1:0/m", "Sentinel 1 port");
+    expect_bad("redis-sentinel://s1,s2,s3,s4,s5,s6,s7,s8,s9/m", "more than 8 Sentinels");
+    expect_bad("redis-sentinel://s1/m?x=1", "query");
+}
+
 static void test_no_secret_in_message(void **state)
 {
     (void)state;
@@ -139,6 +178,7 @@ int main(void)
         cmocka_unit_test(test_credentials),
         cmocka_unit_test(test_ipv6),
         cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_sentinel),
         cmocka_unit_test(test_no_secret_in_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
