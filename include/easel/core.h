@@ -118,6 +118,7 @@ const char *easel_errclass_name(enum easel_errclass c); /* "retryable", ... */
     X(INVALID_DATABASE_URL, "invalid_database_url")                          \
     X(MIGRATE_FAILED, "migrate_failed")                                      \
     X(JOB_NOT_FOUND, "job_not_found")                                        \
+    X(INSUFFICIENT_CREDITS, "insufficient_credits")                          \
     X(ALREADY_FINISHED, "already_finished")                                  \
     X(ALREADY_RUNNING, "already_running")                                    \
     X(NOT_RUNNABLE, "not_runnable")                                          \

@@ -84,6 +84,10 @@ struct easel_job_new {
     const char *error_message;
     int64_t run_after_ms;  /* > 0: a scheduled job, not to start before */
     const char *traceparent; /* the intake span's W3C context, or NULL */
+    /* Credits the job costs its owner (0: none). With an owner, a QUEUED
+     * job reserves them at its insert, or is born DEAD with reason
+     * insufficient_credits when the owner cannot cover them (migration 9). */
+    int cost;
 };
 /* INSERT ... ON CONFLICT (id) DO NOTHING. *created says whether this call
  * made the row (false: a job with this id already existed, unchanged). An
@@ -415,5 +419,36 @@ easel_err easel_store_metric_expire(struct easel_store *s, int64_t max_age_s, si
 /* Jobs per status, for the statuses a job leaves (queued, dispatched,
  * running, retrying); the final ones are left 0. */
 easel_err easel_store_job_counts(struct easel_store *s, int64_t counts[EASEL_STATUS_COUNT]);
+
+/* ---------------------------------------------------------------- credits */
+
+/* A ledger entry (migration 9). job_id is "" and budget 0 for a grant. */
+struct easel_credit_entry {
+    int64_t id;
+    char kind[16];      /* grant, reserve, consume, release */
+    int64_t amount;
+    char job_id[EASEL_UUID_LEN + 1];
+    int budget;         /* the job's reservation number */
+    char *reason;       /* a grant's reason, or NULL */
+    int64_t at_ms;
+};
+
+struct easel_credit_account {
+    int64_t balance;    /* spendable */
+    int64_t reserved;   /* held by jobs not yet finished */
+    struct easel_credit_entry *entries; /* newest first */
+    size_t nentries;
+};
+
+/* Adds amount (> 0) to owner's balance ("channel:id"), making the account
+ * if it is new. With a key, a second grant with the same key for the same
+ * owner changes nothing and *granted is false. */
+easel_err easel_store_credit_grant(struct easel_store *s, const char *owner, int64_t amount,
+                                   const char *reason, const char *key, bool *granted);
+/* The account and its newest max_entries entries. EASEL_ENOTFOUND when the
+ * owner has no account. */
+easel_err easel_store_credits_get(struct easel_store *s, const char *owner, size_t max_entries,
+                                  struct easel_credit_account *out);
+void easel_store_credit_account_cleanup(struct easel_credit_account *a);
 
 #endif

@@ -140,17 +140,18 @@ static const char insert_sql[] =
     "   model text, status text, priority int, idempotency_key text, payload jsonb,"
     "   input jsonb, metadata jsonb, webhook text, channel text, owner text,"
     "   max_attempts int, error_class text, error_reason text, error_message text,"
-    "   terminal boolean, run_after bigint, events text, traceparent text)"
+    "   terminal boolean, run_after bigint, events text, traceparent text, cost int)"
     "), ins AS ("
     " INSERT INTO jobs (id, type, model, status, priority, idempotency_key,"
     "   payload, input, metadata, webhook, channel, owner, max_attempts,"
     "   error_class, error_reason, error_message, finished_at, run_after,"
-    "   webhook_events_filter, traceparent)"
+    "   webhook_events_filter, traceparent, cost)"
     " SELECT id, type, model, status, priority, idempotency_key,"
     "   payload, input, metadata, webhook, channel, owner, max_attempts,"
     "   error_class, error_reason, error_message,"
     "   CASE WHEN terminal THEN now() END,"
-    "   to_timestamp(run_after / 1000.0), string_to_array(events, ','), traceparent"
+    "   to_timestamp(run_after / 1000.0), string_to_array(events, ','), traceparent,"
+    "   coalesce(cost, 0)"
     " FROM x ORDER BY ord"
     " ON CONFLICT (id) DO NOTHING"
     " RETURNING id, status, attempts, error_message, channel, owner"
@@ -221,6 +222,8 @@ easel_err easel_store_jobs_insert(struct easel_store *s, const struct easel_job_
             cJSON_AddNumberToObject(o, "run_after", (double)j->run_after_ms);
         easel_json_add_str(o, "events", j->webhook_events ? events : NULL);
         easel_json_add_str(o, "traceparent", j->traceparent && *j->traceparent ? j->traceparent : NULL);
+        if (j->cost > 0)
+            cJSON_AddNumberToObject(o, "cost", j->cost);
     }
     char *doc = arr && cJSON_GetArraySize(arr) == (int)n ? cJSON_PrintUnformatted(arr) : NULL;
     cJSON_Delete(arr);

@@ -285,6 +285,133 @@ static const char v8_fewer_trigger_calls[] =
     "  ('dispatched', 'retrying', 'succeeded', 'failed', 'dead', 'canceled'))"
     " EXECUTE FUNCTION easel_metric_outbox();";
 
+/* Credits: a ledger per owner, kept by a trigger on jobs in the same
+ * transaction as the change that causes each entry, whoever writes it.
+ *   - An account per owner ("channel:id"): balance (spendable) and
+ *     reserved, neither ever below 0 (CHECK).
+ *   - Entries: grant, reserve, consume, release (the refund). A job's
+ *     entries carry its reservation number (credit_budget: 1, then one
+ *     more for each manual retry), and (job, budget, kind) is unique, so
+ *     each effect happens at most once per reservation; the trigger adds
+ *     an entry and moves the money in one step, only if the entry is new.
+ *   - A job recorded with a cost and an owner reserves at its insert; an
+ *     owner who cannot cover it gets the job born dead, reason
+ *     insufficient_credits (no entry, nothing moved).
+ *   - Its first move to succeeded consumes; to failed, dead or canceled
+ *     releases. Automatic retries pass through retrying and queued and
+ *     touch nothing.
+ *   - A manual retry (failed or dead back to queued) reserves again under
+ *     the next number, or is refused with SQLSTATE EA402, which the store
+ *     reports as EASEL_ELIMIT, and nothing changes.
+ * Grants may carry a key: a second grant with the same key for the same
+ * owner is a no-op, so a client can retry one safely. */
+static const char v9_credits[] =
+    "CREATE TABLE credit_accounts ("
+    " owner      text PRIMARY KEY,"
+    " balance    bigint NOT NULL DEFAULT 0 CONSTRAINT credit_accounts_balance_check"
+    "   CHECK (balance >= 0),"
+    " reserved   bigint NOT NULL DEFAULT 0 CONSTRAINT credit_accounts_reserved_check"
+    "   CHECK (reserved >= 0),"
+    " updated_at timestamptz NOT NULL DEFAULT now()"
+    ");"
+    "CREATE TABLE credit_entries ("
+    " id        bigserial PRIMARY KEY,"
+    " owner     text NOT NULL REFERENCES credit_accounts (owner),"
+    " kind      text NOT NULL CONSTRAINT credit_entries_kind_check CHECK"
+    "   (kind IN ('grant', 'reserve', 'consume', 'release')),"
+    " amount    bigint NOT NULL CONSTRAINT credit_entries_amount_check CHECK (amount > 0),"
+    /* no foreign key: the ledger outlives a deleted job */
+    " job_id    uuid,"
+    " budget    int,"
+    " reason    text,"
+    " grant_key text,"
+    " at        timestamptz NOT NULL DEFAULT now(),"
+    " CONSTRAINT credit_entries_job_check CHECK"
+    "   ((kind = 'grant') = (job_id IS NULL) AND (job_id IS NULL) = (budget IS NULL))"
+    ");"
+    "CREATE UNIQUE INDEX credit_entries_once_idx ON credit_entries (job_id, budget, kind)"
+    " WHERE job_id IS NOT NULL;"
+    "CREATE UNIQUE INDEX credit_entries_grant_key_idx ON credit_entries (owner, grant_key)"
+    " WHERE grant_key IS NOT NULL;"
+    "CREATE INDEX credit_entries_owner_idx ON credit_entries (owner, id);"
+    "ALTER TABLE jobs ADD COLUMN cost int NOT NULL DEFAULT 0"
+    "  CONSTRAINT jobs_cost_check CHECK (cost >= 0),"
+    " ADD COLUMN credit_budget int NOT NULL DEFAULT 0;"
+    /* one entry and its money, only when the entry is new: true if done */
+    "CREATE FUNCTION easel_credit_move(o text, k text, j uuid, b int, amt bigint)"
+    " RETURNS boolean LANGUAGE plpgsql AS $$"
+    " BEGIN"
+    "  INSERT INTO credit_entries (owner, kind, amount, job_id, budget)"
+    "  VALUES (o, k, amt, j, b) ON CONFLICT DO NOTHING;"
+    "  IF NOT FOUND THEN RETURN false; END IF;"
+    "  IF k = 'consume' THEN"
+    "    UPDATE credit_accounts SET reserved = reserved - amt, updated_at = now()"
+    "     WHERE owner = o;"
+    "  ELSIF k = 'release' THEN"
+    "    UPDATE credit_accounts SET reserved = reserved - amt, balance = balance + amt,"
+    "     updated_at = now() WHERE owner = o;"
+    "  END IF;"
+    "  RETURN true;"
+    " END $$;"
+    "CREATE FUNCTION easel_credits() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " DECLARE o text; have bigint;"
+    " BEGIN"
+    "  IF NEW.cost = 0 OR NEW.owner IS NULL THEN RETURN NEW; END IF;"
+    "  o := coalesce(NEW.channel, '') || ':' || NEW.owner;"
+    "  IF TG_OP = 'INSERT' OR (OLD.status IN ('failed', 'dead') AND NEW.status = 'queued') THEN"
+    "    IF TG_OP = 'INSERT' AND NEW.status <> 'queued' THEN RETURN NEW; END IF;"
+    "    UPDATE credit_accounts SET balance = balance - NEW.cost,"
+    "      reserved = reserved + NEW.cost, updated_at = now()"
+    "     WHERE owner = o AND balance >= NEW.cost;"
+    "    IF FOUND THEN"
+    "      NEW.credit_budget := CASE WHEN TG_OP = 'INSERT' THEN 1"
+    "                                ELSE OLD.credit_budget + 1 END;"
+    "      INSERT INTO credit_entries (owner, kind, amount, job_id, budget)"
+    "      VALUES (o, 'reserve', NEW.cost, NEW.id, NEW.credit_budget);"
+    "      RETURN NEW;"
+    "    END IF;"
+    "    SELECT balance INTO have FROM credit_accounts WHERE owner = o;"
+    "    IF TG_OP = 'UPDATE' THEN"
+    "      RAISE EXCEPTION 'owner % cannot cover the % credits of job %: balance %',"
+    "        o, NEW.cost, NEW.id, coalesce(have, 0) USING ERRCODE = 'EA402';"
+    "    END IF;"
+    "    NEW.status := 'dead';"
+    "    NEW.error_class := 'permanent';"
+    "    NEW.error_reason := 'insufficient_credits';"
+    "    NEW.error_message := format('owner %s cannot cover the %s credits of model %s:"
+    " balance %s', o, NEW.cost, NEW.model, coalesce(have, 0));"
+    "    NEW.finished_at := now();"
+    "    RETURN NEW;"
+    "  END IF;"
+    "  IF NEW.credit_budget = 0 OR OLD.status = NEW.status THEN RETURN NEW; END IF;"
+    "  IF NEW.status = 'succeeded' THEN"
+    "    PERFORM easel_credit_move(o, 'consume', NEW.id, NEW.credit_budget, NEW.cost);"
+    "  ELSIF NEW.status IN ('failed', 'dead', 'canceled') THEN"
+    "    PERFORM easel_credit_move(o, 'release', NEW.id, NEW.credit_budget, NEW.cost);"
+    "  END IF;"
+    "  RETURN NEW;"
+    " END $$;"
+    /* called only for a job with a cost and an owner (WHEN clauses cost
+     * no PL/pgSQL call): jobs without credits pay nothing for them */
+    "CREATE TRIGGER jobs_credits_insert BEFORE INSERT ON jobs FOR EACH ROW"
+    " WHEN (NEW.cost > 0 AND NEW.owner IS NOT NULL)"
+    " EXECUTE FUNCTION easel_credits();"
+    "CREATE TRIGGER jobs_credits_update BEFORE UPDATE OF status ON jobs FOR EACH ROW"
+    " WHEN (NEW.cost > 0 AND NEW.owner IS NOT NULL AND OLD.status IS DISTINCT FROM NEW.status)"
+    " EXECUTE FUNCTION easel_credits();"
+    /* a grant: the account made if new, the entry, then the money, only if
+     * the entry is new (a repeated key is a no-op); true if granted */
+    "CREATE FUNCTION easel_credit_grant(o text, amt bigint, why text, k text)"
+    " RETURNS boolean LANGUAGE plpgsql AS $$"
+    " BEGIN"
+    "  INSERT INTO credit_accounts (owner) VALUES (o) ON CONFLICT (owner) DO NOTHING;"
+    "  INSERT INTO credit_entries (owner, kind, amount, reason, grant_key)"
+    "  VALUES (o, 'grant', amt, why, k) ON CONFLICT DO NOTHING;"
+    "  IF NOT FOUND THEN RETURN false; END IF;"
+    "  UPDATE credit_accounts SET balance = balance + amt, updated_at = now() WHERE owner = o;"
+    "  RETURN true;"
+    " END $$;";
+
 const struct store_migration store_migrations[] = {
     {1, "jobs and job_events", v1_jobs_and_events},
     {2, "owner index", v2_owner_index},
@@ -295,6 +422,7 @@ const struct store_migration store_migrations[] = {
     {6, "metric outbox", v6_metric_outbox},
     {7, "trace context", v7_trace_context},
     {8, "fewer trigger calls", v8_fewer_trigger_calls},
+    {9, "credits", v9_credits},
 };
 
 const size_t store_migrations_count =

@@ -96,6 +96,10 @@ static easel_err map_sqlstate(const char *st)
         return EASEL_EAGAIN;
     if (strcmp(st, "57014") == 0)
         return EASEL_ETIMEOUT;
+    /* raised by the credits trigger (migration 9): an owner who cannot
+     * cover a manual retry */
+    if (strcmp(st, "EA402") == 0)
+        return EASEL_ELIMIT;
     return EASEL_EDB;
 }
 

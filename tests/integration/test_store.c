@@ -607,6 +607,202 @@ static void test_dispatch_fresh_only(void **state)
     easel_store_free(s);
 }
 
+/* ---------------------------------------------------------------- credits */
+
+static void owner_name(char *dst, size_t len)
+{
+    char id[EASEL_UUID_LEN + 1];
+    new_id(id);
+    assert_int_equal(easel_snprintf(dst, len, "u-%.8s", id), EASEL_OK);
+}
+
+/* Inserts a queued job of `cost` credits for b2c:<owner>; returns its status. */
+static enum easel_status insert_costly(struct easel_store *s, const char *owner, int cost,
+                                       char id[EASEL_UUID_LEN + 1])
+{
+    new_id(id);
+    struct easel_job_new jn = {.id = id, .model = "m/costly", .payload = "{}",
+                               .max_attempts = 3, .status = EASEL_STATUS_QUEUED,
+                               .channel = "b2c", .owner = owner, .cost = cost};
+    bool created = false;
+    EXPECT_OK(s, easel_store_job_insert(s, &jn, &created));
+    assert_true(created);
+    struct easel_job *j = get_job(s, id);
+    enum easel_status st = j->status;
+    if (st == EASEL_STATUS_DEAD)
+        assert_str(j->error_reason, "insufficient_credits");
+    easel_job_free(j);
+    return st;
+}
+
+static void expect_account(struct easel_store *s, const char *owner, int64_t balance,
+                           int64_t reserved)
+{
+    struct easel_credit_account a;
+    EXPECT_OK(s, easel_store_credits_get(s, owner, 0, &a));
+    if (a.balance != balance || a.reserved != reserved)
+        fail_msg("%s: balance %lld reserved %lld, want %lld and %lld", owner,
+                 (long long)a.balance, (long long)a.reserved, (long long)balance,
+                 (long long)reserved);
+    easel_store_credit_account_cleanup(&a);
+}
+
+static void finish_as(struct easel_store *s, const char *id, enum easel_status to)
+{
+    struct easel_transition d = {.reason = "Dispatched", .count_attempt = true};
+    struct easel_transition r = {.reason = "Started"};
+    struct easel_transition f = {.reason = "Done", .error_class = "permanent",
+                                 .error_reason = "test", .error_message = "test"};
+    if (to != EASEL_STATUS_CANCELED) {
+        move(s, id, EASEL_STATUS_DISPATCHED, &d);
+        move(s, id, EASEL_STATUS_RUNNING, &r);
+    }
+    move(s, id, to, to == EASEL_STATUS_SUCCEEDED ? &r : &f);
+}
+
+/* The ledger kept by the jobs trigger (migration 9): a reservation at the
+ * insert, consumption on success, a refund on failure, death and cancel,
+ * nothing for automatic retries, a new reservation for a manual retry
+ * (refused when it cannot be covered), a job born dead when its owner
+ * cannot cover it, and idempotent grants. */
+static void test_credits_ledger(void **state)
+{
+    (void)state;
+    struct easel_store *s = open_store();
+    char owner[32], who[40], a[EASEL_UUID_LEN + 1], b[EASEL_UUID_LEN + 1],
+        c[EASEL_UUID_LEN + 1], d[EASEL_UUID_LEN + 1], e[EASEL_UUID_LEN + 1];
+    owner_name(owner, sizeof(owner));
+    assert_int_equal(easel_snprintf(who, sizeof(who), "b2c:%s", owner), EASEL_OK);
+    struct easel_credit_account acct;
+    assert_int_equal(easel_store_credits_get(s, who, 10, &acct), EASEL_ENOTFOUND);
+    bool granted = false;
+    EXPECT_OK(s, easel_store_credit_grant(s, who, 10, "welcome", "signup", &granted));
+    assert_true(granted);
+    EXPECT_OK(s, easel_store_credit_grant(s, who, 10, "welcome", "signup", &granted));
+    assert_false(granted); /* the same key: nothing more */
+    assert_int_equal(easel_store_credit_grant(s, who, 0, NULL, NULL, NULL), EASEL_EINVAL);
+    expect_account(s, who, 10, 0);
+
+    /* reserve 3, succeed: consumed */
+    assert_int_equal(insert_costly(s, owner, 3, a), EASEL_STATUS_QUEUED);
+    expect_account(s, who, 7, 3);
+    finish_as(s, a, EASEL_STATUS_SUCCEEDED);
+    expect_account(s, who, 7, 0);
+    /* reserve 3, an automatic retry (retrying, queued), then dead: refunded once */
+    assert_int_equal(insert_costly(s, owner, 3, b), EASEL_STATUS_QUEUED);
+    expect_account(s, who, 4, 3);
+    struct easel_transition dsp = {.reason = "Dispatched", .count_attempt = true};
+    move(s, b, EASEL_STATUS_DISPATCHED, &dsp);
+    struct easel_transition w = {.reason = "Retrying", .run_after_ms = easel_wall_ms() - 1};
+    move(s, b, EASEL_STATUS_RETRYING, &w);
+    struct easel_transition due = {.reason = "Due"};
+    move(s, b, EASEL_STATUS_QUEUED, &due);
+    expect_account(s, who, 4, 3);
+    finish_as(s, b, EASEL_STATUS_DEAD);
+    expect_account(s, who, 7, 0);
+    /* a manual retry reserves again, under the next number */
+    struct easel_transition again = {.reason = "ManualRetry", .reset_attempts = true,
+                                     .clear_error = true};
+    move(s, b, EASEL_STATUS_QUEUED, &again);
+    expect_account(s, who, 4, 3);
+    finish_as(s, b, EASEL_STATUS_SUCCEEDED);
+    expect_account(s, who, 4, 0);
+    /* canceled while queued: refunded */
+    assert_int_equal(insert_costly(s, owner, 4, c), EASEL_STATUS_QUEUED);
+    expect_account(s, who, 0, 4);
+    finish_as(s, c, EASEL_STATUS_CANCELED);
+    expect_account(s, who, 4, 0);
+    /* cannot cover 5: born dead, nothing moved */
+    assert_int_equal(insert_costly(s, owner, 5, d), EASEL_STATUS_DEAD);
+    expect_account(s, who, 4, 0);
+    struct easel_event *ev = NULL;
+    size_t nev = 0;
+    EXPECT_OK(s, easel_store_events(s, d, &ev, &nev));
+    assert_int_equal(nev, 1);
+    assert_str(ev[0].to_status, "dead");
+    easel_store_events_free(ev, nev);
+    /* and its manual retry is refused while it cannot be covered */
+    assert_int_equal(easel_store_job_transition(s, d, easel_status_allowed_from(EASEL_STATUS_QUEUED),
+                                                EASEL_STATUS_QUEUED, &again, NULL),
+                     EASEL_ELIMIT);
+    assert_non_null(strstr(easel_store_errstr(s), "cannot cover"));
+    struct easel_job *j = get_job(s, d);
+    assert_int_equal(j->status, EASEL_STATUS_DEAD);
+    easel_job_free(j);
+    /* a job without an owner or without a cost touches no account */
+    insert_job(s, e);
+    expect_account(s, who, 4, 0);
+
+    /* the ledger, newest first: the grant, and per job its entries */
+    EXPECT_OK(s, easel_store_credits_get(s, who, 100, &acct));
+    const char *want[] = {"release", "reserve", "consume", "reserve", "release",
+                          "reserve", "consume", "reserve", "grant"};
+    assert_int_equal(acct.nentries, sizeof(want) / sizeof(want[0]));
+    for (size_t i = 0; i < acct.nentries; i++)
+        assert_string_equal(acct.entries[i].kind, want[i]);
+    assert_string_equal(acct.entries[8].reason, "welcome");
+    assert_string_equal(acct.entries[8].job_id, "");
+    assert_int_equal(acct.entries[4].budget, 1); /* b's refund, first reservation */
+    assert_int_equal(acct.entries[3].budget, 2); /* b's manual retry */
+    assert_string_equal(acct.entries[3].job_id, b);
+    easel_store_credit_account_cleanup(&acct);
+    /* every effect once: a replayed terminal transition changes nothing */
+    struct easel_transition r = {.reason = "Started"};
+    assert_int_equal(easel_store_job_transition(s, a, EASEL_STATUS_BIT(EASEL_STATUS_RUNNING),
+                                                EASEL_STATUS_SUCCEEDED, &r, NULL),
+                     EASEL_ECONFLICT);
+    expect_account(s, who, 4, 0);
+    easel_store_free(s);
+}
+
+struct credit_racer {
+    const char *owner;
+    int made, dead;
+};
+
+static void *credit_race_thread(void *p)
+{
+    struct credit_racer *r = p;
+    struct easel_store *s = open_store();
+    for (int i = 0; i < 20; i++) {
+        char id[EASEL_UUID_LEN + 1];
+        if (insert_costly(s, r->owner, 1, id) == EASEL_STATUS_QUEUED)
+            r->made++;
+        else
+            r->dead++;
+    }
+    easel_store_free(s);
+    return NULL;
+}
+
+/* Four writers race 80 one-credit jobs against 30 credits: exactly 30 are
+ * reserved, 50 are born dead, and the balance never goes below 0. */
+static void test_credits_race(void **state)
+{
+    (void)state;
+    struct easel_store *s = open_store();
+    char owner[32], who[40];
+    owner_name(owner, sizeof(owner));
+    assert_int_equal(easel_snprintf(who, sizeof(who), "b2c:%s", owner), EASEL_OK);
+    EXPECT_OK(s, easel_store_credit_grant(s, who, 30, "race", NULL, NULL));
+    pthread_t t[4];
+    struct credit_racer r[4];
+    for (int i = 0; i < 4; i++) {
+        r[i] = (struct credit_racer){.owner = owner};
+        assert_int_equal(pthread_create(&t[i], NULL, credit_race_thread, &r[i]), 0);
+    }
+    int made = 0, dead = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        made += r[i].made;
+        dead += r[i].dead;
+    }
+    assert_int_equal(made, 30);
+    assert_int_equal(dead, 50);
+    expect_account(s, who, 0, 30);
+    easel_store_free(s);
+}
+
 /* The job's trace context (migration 7): stored with the row, read back
  * by id, "" for a job recorded without one, and not replaced by a second
  * insert of the same id. */
@@ -1433,6 +1629,8 @@ int main(void)
         cmocka_unit_test(test_insert_conflict),
         cmocka_unit_test(test_insert_batch),
         cmocka_unit_test(test_dispatch_fresh_only),
+        cmocka_unit_test(test_credits_ledger),
+        cmocka_unit_test(test_credits_race),
         cmocka_unit_test(test_traceparent),
         cmocka_unit_test(test_insert_every_status),
         cmocka_unit_test(test_bad_input),
