@@ -78,6 +78,12 @@ struct easel_model {
     int64_t timeout_ms;
     struct easel_retry_policy retry;
     int concurrency;       /* max running at once across replicas, 0 = unlimited */
+    /* cost: credits a job of this model costs its owner (0 = free), and
+     * per-channel overrides (cost: {default: 3, b2b: 2}) */
+    int cost;
+    char **cost_channels;
+    int *cost_values;
+    size_t ncost_channels;
     int rate_requests;     /* rate_limit: dispatches per rate_per_ms across replicas; 0 = none */
     int64_t rate_per_ms;
     char *preset;          /* name of the output preset */
@@ -189,6 +195,10 @@ void easel_registry_unref(struct easel_registry *r); /* NULL-safe; thread-safe *
 
 const struct easel_model *easel_registry_model(const struct easel_registry *r,
                                                const char *id);
+
+/* The credits a job of model m costs an owner on channel (NULL or "" for
+ * none): the channel's override, else the model's cost. */
+int easel_model_cost(const struct easel_model *m, const char *channel);
 
 /* Failover. A job asking for a model runs through a chain: the model, then
  * its `fallback` models in order (their own fallbacks are not followed).

@@ -99,10 +99,11 @@ easel_err easel_store_job_insert(struct easel_store *s,
                                  const struct easel_job_new *j,
                                  bool *created);
 /* The same for n jobs in one statement and one transaction: created[i]
- * (may be NULL) says whether jobs[i] made its row. All or nothing: on an
- * error no row was written. */
+ * (may be NULL) says whether jobs[i] made its row, and status[i] (may be
+ * NULL) the status it was born with: DEAD for a job whose owner could not
+ * cover its cost. All or nothing: on an error no row was written. */
 easel_err easel_store_jobs_insert(struct easel_store *s, const struct easel_job_new *jobs,
-                                  size_t n, bool *created);
+                                  size_t n, bool *created, enum easel_status *status);
 
 /* The job's stored trace context (jobs.traceparent) into out: "" when it
  * has none. EASEL_ENOTFOUND when there is no such job. */

@@ -88,6 +88,9 @@ static void job_row(const struct easel_registry *reg, const char *id,
         .max_attempts = easel_registry_chain_attempts(reg, in->model),
         .status = EASEL_STATUS_QUEUED,
         .traceparent = traceparent,
+        /* reserved from the owner's credits by the insert (migration 9) */
+        .cost = in->owner ? easel_model_cost(easel_registry_model(reg, in->model), in->channel)
+                          : 0,
     };
     if (reject) {
         j->status = EASEL_STATUS_DEAD;
@@ -232,11 +235,13 @@ static void process_batch(struct ctl *c, struct easel_queue *q,
      * commit for the batch, not one per job. */
     struct easel_job_new *rows = calloc(n, sizeof(*rows));
     bool *made = calloc(n, sizeof(*made));
+    enum easel_status *born = calloc(n, sizeof(*born));
     size_t *at = calloc(n, sizeof(*at));
     size_t nrows = 0;
-    if (!rows || !made || !at) {
+    if (!rows || !made || !born || !at) {
         free(rows);
         free(made);
+        free(born);
         free(at);
         goto out; /* adopted: the lease lapses and recovery re-creates them */
     }
@@ -271,7 +276,7 @@ static void process_batch(struct ctl *c, struct easel_queue *q,
     }
     easel_err rc = *sp ? EASEL_OK : EASEL_ECONN;
     if (rc == EASEL_OK && nrows)
-        rc = easel_store_jobs_insert(*sp, rows, nrows, made);
+        rc = easel_store_jobs_insert(*sp, rows, nrows, made, born);
     if (rc && nrows) {
         /* Postgres is down: park the jobs for a moment rather than lose or
          * spin on them; they come back through the delayed set. */
@@ -296,6 +301,20 @@ static void process_batch(struct ctl *c, struct easel_queue *q,
             continue;
         }
         report_born_dead(&rows[r], created);
+        if (created && k->rc == EASEL_OK && born[r] == EASEL_STATUS_DEAD) {
+            /* the owner could not cover the model's cost: the row is dead
+             * already (insufficient_credits), and so is the entry */
+            char msg[200];
+            easel_fmt_cut(msg, sizeof(msg), "owner %s:%s cannot cover the %d credits of %s",
+                          k->in.channel ? k->in.channel : "", k->in.owner, rows[r].cost,
+                          k->in.model);
+            easel_log_kv(EASEL_LOG_WARN, k->id,
+                         (const char *const[]){"reason", "insufficient_credits", NULL},
+                         "dead-lettered: %s", msg);
+            if (easel_queue_dead(q, k->id, k->canonical, "insufficient_credits", msg))
+                easel_error_log(k->id, "dead letter failed: %s", easel_queue_errstr(q));
+            continue;
+        }
         if (k->rc == EASEL_ENOTFOUND) {
             easel_log_kv(EASEL_LOG_WARN, k->id,
                          (const char *const[]){"reason", k->err.reason, NULL},
@@ -324,6 +343,7 @@ static void process_batch(struct ctl *c, struct easel_queue *q,
     }
     free(rows);
     free(made);
+    free(born);
     free(at);
 out:
     for (size_t i = 0; cl && i < n; i++) {

@@ -47,6 +47,14 @@ static cJSON *model_json(const struct easel_model *m)
     }
     if (m->concurrency)
         cJSON_AddNumberToObject(o, "concurrency", m->concurrency);
+    if (m->ncost_channels) {
+        cJSON *co = cJSON_AddObjectToObject(o, "cost");
+        cJSON_AddNumberToObject(co, "default", m->cost);
+        for (size_t i = 0; co && i < m->ncost_channels; i++)
+            cJSON_AddNumberToObject(co, m->cost_channels[i], m->cost_values[i]);
+    } else if (m->cost) {
+        cJSON_AddNumberToObject(o, "cost", m->cost);
+    }
     if (m->rate_requests) {
         cJSON *rl = cJSON_AddObjectToObject(o, "rate_limit");
         cJSON_AddNumberToObject(rl, "requests", m->rate_requests);

@@ -433,10 +433,48 @@ static void parse_payload(struct pctx *c, const yaml_node_t *n,
 
 /* ----------------------------------------------------------------- models */
 
+#define MAX_COST 1000000000
+
+/* cost: N, or a mapping of channel -> N with an optional `default`. */
+static void parse_cost(struct pctx *c, const yaml_node_t *n, struct easel_model *m)
+{
+    if (n && n->type == YAML_SCALAR_NODE) {
+        get_int(c, n, "cost", 0, MAX_COST, &m->cost);
+        return;
+    }
+    if (!want(c, n, YAML_MAPPING_NODE, "cost (a number, or channel: number)"))
+        return;
+    size_t cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    m->cost_channels = calloc(cnt + 1, sizeof(char *));
+    m->cost_values = calloc(cnt + 1, sizeof(int));
+    if (!m->cost_channels || !m->cost_values)
+        return;
+    FOR_PAIRS(n, p) {
+        yaml_node_t *k = node_at(c, p->key), *v = node_at(c, p->value);
+        const char *name = scalar(k);
+        if (!name || !*name) {
+            problem(c, k, "cost maps channel names (or default) to numbers");
+            continue;
+        }
+        int val = 0;
+        if (!get_int(c, v, "a cost", 0, MAX_COST, &val))
+            continue;
+        if (!strcmp(name, "default")) {
+            m->cost = val;
+            continue;
+        }
+        for (size_t i = 0; i < m->ncost_channels; i++)
+            if (!strcmp(m->cost_channels[i], name))
+                problem(c, k, "cost names channel \"%s\" twice", name);
+        m->cost_channels[m->ncost_channels] = easel_strdup(name);
+        m->cost_values[m->ncost_channels++] = val;
+    }
+}
+
 static const char *const model_keys[] = {
     "id", "provider", "endpoint", "version", "credential_env", "input",
     "timeout", "retry", "concurrency", "rate_limit", "preset", "fallback", "description",
-    "kubernetes", "checks", "input_size", "executor", NULL};
+    "kubernetes", "checks", "input_size", "executor", "cost", NULL};
 static const char *const check_keys[] = {"blank", "unchanged", "min_side", "aspect",
                                          "aspect_tolerance", "repeat", NULL};
 static const char *const kube_keys[] = {"image", "resources", "nodeSelector",
@@ -691,6 +729,11 @@ static void parse_model(struct pctx *c, const yaml_node_t *n,
             parse_retry(c, v, &m->retry);
         } else if (!strcmp(key, "concurrency")) {
             get_int(c, v, "concurrency", 0, 100000, &m->concurrency);
+        } else if (!strcmp(key, "cost")) {
+            if (m->cost || m->ncost_channels)
+                problem(c, v, "cost is given twice");
+            else
+                parse_cost(c, v, m);
         } else if (!strcmp(key, "preset")) {
             get_str(c, v, "preset", &m->preset);
         } else if (!strcmp(key, "fallback")) {

@@ -35,6 +35,8 @@ static void model_cleanup(struct easel_model *m)
     cJSON_Delete(m->kube);
     free(m->preset);
     free_strv(m->fallback, m->nfallback);
+    free_strv(m->cost_channels, m->ncost_channels);
+    free(m->cost_values);
 }
 
 static void rule_cleanup(struct easel_payload_rule *p)
@@ -331,4 +333,14 @@ bool easel_registry_runs_on_pool(const struct easel_registry *r, const char *id)
 {
     const struct easel_model *m = easel_registry_model(r, id);
     return m && m->executor == EASEL_MODEL_EXEC_POOL;
+}
+
+int easel_model_cost(const struct easel_model *m, const char *channel)
+{
+    if (!m)
+        return 0;
+    for (size_t i = 0; channel && *channel && i < m->ncost_channels; i++)
+        if (!strcmp(m->cost_channels[i], channel))
+            return m->cost_values[i];
+    return m->cost;
 }

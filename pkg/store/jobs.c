@@ -165,16 +165,18 @@ static const char insert_sql[] =
     " SELECT pg_notify('" STORE_CHANNEL "', id::text || ' ' || status)"
     " FROM ins"
     ")"
-    " SELECT id, (SELECT count(*) FROM n) FROM ins";
+    " SELECT id, (SELECT count(*) FROM n), status FROM ins";
 
 easel_err easel_store_jobs_insert(struct easel_store *s, const struct easel_job_new *jobs,
-                                  size_t n, bool *created)
+                                  size_t n, bool *created, enum easel_status *status)
 {
     PGresult *res = NULL;
     easel_err rc;
 
     for (size_t i = 0; created && i < n; i++)
         created[i] = false;
+    for (size_t i = 0; status && i < n; i++)
+        status[i] = jobs ? jobs[i].status : EASEL_STATUS_QUEUED;
     if (!s || (!jobs && n))
         return store_einval(s, "job insert");
     if (n == 0)
@@ -234,13 +236,24 @@ easel_err easel_store_jobs_insert(struct easel_store *s, const struct easel_job_
     free(doc);
     if (rc)
         goto out;
-    /* the rows made now; the others already existed, unchanged */
-    for (int r = 0; created && r < PQntuples(res); r++)
+    /* the rows made now, with the status they were born with (the credits
+     * trigger may make a queued job dead); the others already existed */
+    bool *seen = calloc(n, sizeof(*seen));
+    if (!seen) {
+        rc = store_fail(s, EASEL_ENOMEM, "job insert: out of memory (the rows are written)");
+        goto out;
+    }
+    for (int r = 0; r < PQntuples(res); r++)
         for (size_t i = 0; i < n; i++)
-            if (!created[i] && strcasecmp(PQgetvalue(res, r, 0), jobs[i].id) == 0) {
-                created[i] = true;
+            if (!seen[i] && strcasecmp(PQgetvalue(res, r, 0), jobs[i].id) == 0) {
+                seen[i] = true;
+                if (created)
+                    created[i] = true;
+                if (status)
+                    easel_status_parse(PQgetvalue(res, r, 2), &status[i]);
                 break;
             }
+    free(seen);
 out:
     PQclear(res);
     return rc;
@@ -252,7 +265,7 @@ easel_err easel_store_job_insert(struct easel_store *s,
 {
     if (!j)
         return store_einval(s, "job insert");
-    return easel_store_jobs_insert(s, j, 1, created);
+    return easel_store_jobs_insert(s, j, 1, created, NULL);
 }
 
 /* ---------------------------------------------------------------- get, list */

@@ -494,7 +494,10 @@ static void test_insert_batch(void **state)
          .status = EASEL_STATUS_QUEUED},
     };
     bool made[4] = {false, true, false, true};
-    EXPECT_OK(s, easel_store_jobs_insert(s, rows, 4, made));
+    enum easel_status born[4];
+    EXPECT_OK(s, easel_store_jobs_insert(s, rows, 4, made, born));
+    assert_int_equal(born[0], EASEL_STATUS_QUEUED);
+    assert_int_equal(born[2], EASEL_STATUS_DEAD);
     assert_true(made[0]);
     assert_false(made[1]);
     assert_true(made[2]);
@@ -534,11 +537,11 @@ static void test_insert_batch(void **state)
         {.id = d, .model = "m/one", .payload = "{not json", .status = EASEL_STATUS_QUEUED},
     };
     made[0] = true;
-    assert_int_not_equal(easel_store_jobs_insert(s, bad, 2, made), EASEL_OK);
+    assert_int_not_equal(easel_store_jobs_insert(s, bad, 2, made, NULL), EASEL_OK);
     assert_false(made[0]);
     struct easel_job *none = NULL;
     assert_int_equal(easel_store_job_get(s, c, &none), EASEL_ENOTFOUND);
-    EXPECT_OK(s, easel_store_jobs_insert(s, NULL, 0, NULL));
+    EXPECT_OK(s, easel_store_jobs_insert(s, NULL, 0, NULL, NULL));
     easel_store_free(s);
 }
 

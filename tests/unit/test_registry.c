@@ -501,10 +501,60 @@ static void test_executor_key(void **state)
     easel_diags_cleanup(&d);
 }
 
+/* cost: a number, or per channel with a default; exported so that a job
+ * pod's registry document reads back the same; mistakes at their line */
+static void test_cost_key(void **state)
+{
+    (void)state;
+    const char *doc = "version: 1\n"
+                      "models:\n"
+                      "  - id: a\n"
+                      "    provider: local\n"
+                      "    cost: 3\n"
+                      "  - id: b\n"
+                      "    provider: local\n"
+                      "    cost: {default: 4, b2b: 1}\n"
+                      "  - id: c\n"
+                      "    provider: local\n";
+    struct easel_diags d = {0};
+    struct easel_registry *r = load(doc, &d);
+    assert_non_null(r);
+    const struct easel_model *a = easel_registry_model(r, "a"), *b = easel_registry_model(r, "b");
+    assert_int_equal(easel_model_cost(a, "b2c"), 3);
+    assert_int_equal(easel_model_cost(a, NULL), 3);
+    assert_int_equal(easel_model_cost(b, "b2b"), 1);
+    assert_int_equal(easel_model_cost(b, "b2c"), 4);
+    assert_int_equal(easel_model_cost(b, ""), 4);
+    assert_int_equal(easel_model_cost(easel_registry_model(r, "c"), "b2b"), 0);
+    assert_int_equal(easel_model_cost(NULL, "b2b"), 0);
+    char *out = easel_registry_export(r, "b");
+    assert_non_null(out);
+    struct easel_registry *r2 = NULL;
+    assert_int_equal(easel_registry_parse(out, strlen(out), "export", &r2, &d), EASEL_OK);
+    assert_int_equal(easel_model_cost(easel_registry_model(r2, "b"), "b2b"), 1);
+    assert_int_equal(easel_model_cost(easel_registry_model(r2, "b"), "b2c"), 4);
+    easel_registry_unref(r2);
+    free(out);
+    easel_registry_unref(r);
+
+    const char *bad = "version: 1\nmodels:\n"
+                      "  - {id: x, provider: local, cost: -1}\n"
+                      "  - {id: y, provider: local, cost: {b2b: lots}}\n"
+                      "  - {id: z, provider: local, cost: {b2b: 1, b2b: 2}}\n"
+                      "  - {id: w, provider: local, cost: [1]}\n";
+    assert_null(load(bad, &d));
+    assert_true(has_diag(&d, "cost must be a whole number from 0 to 1000000000, not \"-1\"", 3));
+    assert_true(has_diag(&d, "a cost must be a whole number", 4));
+    assert_true(has_diag(&d, "cost names channel \"b2b\" twice", 5));
+    assert_true(has_diag(&d, "cost (a number, or channel: number)", 6));
+    easel_diags_cleanup(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_document),
+        cmocka_unit_test(test_cost_key),
         cmocka_unit_test(test_overriding_builtin_preset),
         cmocka_unit_test(test_every_problem_reported),
         cmocka_unit_test(test_checks),
