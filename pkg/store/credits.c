@@ -82,7 +82,7 @@ easel_err easel_store_credits_get(struct easel_store *s, const char *owner, size
         easel_strlcpy(e->kind, PQgetvalue(res, r, 1), sizeof(e->kind));
         e->amount = strtoll(PQgetvalue(res, r, 2), NULL, 10);
         easel_strlcpy(e->job_id, PQgetvalue(res, r, 3), sizeof(e->job_id));
-        e->budget = atoi(PQgetvalue(res, r, 4));
+        e->budget = (int)strtol(PQgetvalue(res, r, 4), NULL, 10);
         e->reason = PQgetisnull(res, r, 5) ? NULL : easel_strdup(PQgetvalue(res, r, 5));
         e->at_ms = strtoll(PQgetvalue(res, r, 6), NULL, 10);
         out->nentries++;
