@@ -179,6 +179,10 @@ void api_dead_retry(struct api_ctx *x, struct api_req *r)
         api_error(r, 409, "conflict", "%s", err.msg);
         return;
     }
+    if (rc == EASEL_ELIMIT) {
+        api_error(r, 402, "insufficient_credits", "%s", err.msg);
+        return;
+    }
     if (rc) {
         api_unavailable(r, "backend", err.msg);
         return;

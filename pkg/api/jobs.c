@@ -418,6 +418,29 @@ void api_jobs_create(struct api_ctx *x, struct api_req *r)
         api_error(r, 422, err.reason[0] ? err.reason : "invalid", "%s", err.msg);
         goto out;
     }
+    /* the owner must be able to cover the model's cost before anything is
+     * queued; the insert's reservation (migration 9) is what counts */
+    int cost = in.owner ? easel_model_cost(easel_registry_model(x->reg, in.model), in.channel)
+                        : 0;
+    char who[300] = "";
+    if (cost > 0) {
+        struct easel_store *cs = api_store(x, r);
+        if (!cs)
+            goto out;
+        easel_fmt_cut(who, sizeof(who), "%s:%s", in.channel ? in.channel : "", in.owner);
+        struct easel_credit_account acct;
+        rc = easel_store_credits_get(cs, who, 0, &acct);
+        if (rc && rc != EASEL_ENOTFOUND) {
+            api_store_failed(x, r, rc);
+            goto out;
+        }
+        if (acct.balance < cost) {
+            api_error(r, 402, "insufficient_credits",
+                      "owner %s cannot cover the %d credits of %s: balance %lld", who, cost,
+                      in.model, (long long)acct.balance);
+            goto out;
+        }
+    }
     struct easel_queue *q = api_queue(x, r);
     if (!q)
         goto out;
@@ -463,6 +486,7 @@ void api_jobs_create(struct api_ctx *x, struct api_req *r)
         .status = EASEL_STATUS_QUEUED,
         .run_after_ms = c.run_at_ms > easel_wall_ms() ? c.run_at_ms : 0,
         .traceparent = tp,
+        .cost = cost,
     };
     easel_span_str(span, "easel.model", in.model);
     bool created = false;
@@ -476,6 +500,14 @@ void api_jobs_create(struct api_ctx *x, struct api_req *r)
     rc = easel_store_job_get(s, id, &j);
     if (rc) {
         api_store_failed(x, r, rc);
+        goto out;
+    }
+    if (created && j->status == EASEL_STATUS_DEAD && j->error_reason &&
+        !strcmp(j->error_reason, "insufficient_credits")) {
+        /* spent by another request since the check: the job is born dead */
+        api_error(r, 402, "insufficient_credits", "job %s: %s", id,
+                  j->error_message ? j->error_message : "the owner cannot cover its cost");
+        easel_job_free(j);
         goto out;
     }
     reply_or_wait(r, 201, j);
@@ -595,6 +627,10 @@ static void change(struct api_ctx *x, struct api_req *r,
     easel_err rc = op(x->s, q, r->params[0], &err);
     if (rc == EASEL_ECONFLICT) {
         api_error(r, 409, "conflict", "%s", err.msg);
+        return;
+    }
+    if (rc == EASEL_ELIMIT) {
+        api_error(r, 402, "insufficient_credits", "%s", err.msg);
         return;
     }
     if (rc) {

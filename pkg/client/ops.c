@@ -140,6 +140,12 @@ easel_err easel_client_retry(struct easel_store *s, struct easel_queue *q,
         }
         return rc;
     }
+    if (rc == EASEL_ELIMIT) {
+        /* the owner cannot cover a new reservation (migration 9) */
+        easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_INSUFFICIENT_CREDITS, "%s",
+                        easel_store_errstr(s));
+        return rc;
+    }
     if (rc)
         return load_error(s, rc, id, err);
     bool found = false;

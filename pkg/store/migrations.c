@@ -358,6 +358,12 @@ static const char v9_credits[] =
     " BEGIN"
     "  IF NEW.cost = 0 OR NEW.owner IS NULL THEN RETURN NEW; END IF;"
     "  o := coalesce(NEW.channel, '') || ':' || NEW.owner;"
+    /* BEFORE INSERT runs before ON CONFLICT looks: a second insert of a
+     * job (the claimer's, after the API's) must not reserve again */
+    "  IF TG_OP = 'INSERT' THEN"
+    "    PERFORM 1 FROM jobs WHERE id = NEW.id;"
+    "    IF FOUND THEN RETURN NEW; END IF;"
+    "  END IF;"
     "  IF TG_OP = 'INSERT' OR (OLD.status IN ('failed', 'dead') AND NEW.status = 'queued') THEN"
     "    IF TG_OP = 'INSERT' AND NEW.status <> 'queued' THEN RETURN NEW; END IF;"
     "    UPDATE credit_accounts SET balance = balance - NEW.cost,"

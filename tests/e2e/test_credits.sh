@@ -63,4 +63,56 @@ dead=$(sql "select id from jobs where owner='store-9' and status='dead'")
 wait_for 30 'test "$(status_of "$dead")" = succeeded'
 check "after a grant, the manual retry ran and was charged" eq "$(status_of "$dead")" succeeded
 check "store-9 spent all 3" eq "$(acct b2b:store-9)" "0/0"
+
+# --- through the HTTP API: 402 before anything is queued
+PORT=$(free_port)
+start_api api "$PORT" --concurrency 1 --controller-id api || { fail "API start"; exit 1; }
+grant b2c:u-2 3
+body() { echo "{\"model\":\"credit/ok\",\"channel\":\"b2c\",\"owner\":\"$1\"}"; }
+call POST /v1/jobs -H "Content-Type: application/json" -d "$(body u-2)"
+check "POST /v1/jobs with credits: 201" eq "$CODE" 201
+first=$(js 'd["id"]')
+pending=$(rcli LLEN easel:jobs)
+call POST /v1/jobs -H "Content-Type: application/json" -d "$(body u-2)"
+check "the next one cannot be covered: 402" eq "$CODE" 402
+check "with the code insufficient_credits" eq "$(js 'd["error"]["code"]')" insufficient_credits
+check "naming the owner and the balance" grep -q "b2c:u-2 cannot cover the 3 credits of credit/ok: balance 0" <<<"$BODY"
+check "and nothing was queued for it" eq "$(rcli LLEN easel:jobs)" "$pending"
+call POST /v1/jobs -H "Content-Type: application/json" -d "$(body u-3)"
+check "an owner without an account: 402 too" eq "$CODE" 402
+wait_for 30 'test "$(status_of "$first")" = succeeded'
+check "the API's job ran and was charged" eq "$(acct b2c:u-2)" "0/0"
+# a manual retry through the API reserves again: 402 while it cannot be covered
+grant b2c:u-6 2
+call POST /v1/jobs -H "Content-Type: application/json" \
+  -d '{"model":"credit/fails","channel":"b2c","owner":"u-6","images":["file:///nonexistent/x.jpg"]}'
+check "a 2-credit job for u-6: 201" eq "$CODE" 201
+failing=$(js 'd["id"]')
+ended() { case "$(status_of "$1")" in failed|dead) return 0 ;; esac; return 1; }
+wait_for 30 'ended "$failing"'
+check "it failed, and was refunded" eq "$(acct b2c:u-6)" "2/0"
+was=$(status_of "$failing")
+check "the claimer's second insert of the API's job reserved nothing more" eq \
+  "$(sql "select count(*) from credit_entries where job_id = '$failing' and kind = 'reserve'")" 1
+call POST /v1/jobs -H "Content-Type: application/json" -d "$(body u-6)"
+check "the 3-credit model is beyond u-6: 402" eq "$CODE" 402
+# hold the 2 left with a job scheduled an hour ahead, then retry the first
+call POST /v1/jobs -H "Content-Type: application/json" \
+  -d '{"model":"credit/fails","channel":"b2c","owner":"u-6","delay":"1h","images":["file:///nonexistent/x.jpg"]}'
+later=$(js 'd["id"]')
+check "a job scheduled later holds its 2 credits" eq "$(acct b2c:u-6)" "0/2"
+call POST "/v1/jobs/$failing/retry"
+check "a manual retry it cannot cover: 402 insufficient_credits" eq "$CODE:$(js 'd["error"]["code"]')" \
+  "402:insufficient_credits"
+check "the retried job stays $was, nothing moved" eq "$(status_of "$failing"):$(acct b2c:u-6)" "$was:0/2"
+call POST "/v1/jobs/$later/cancel"
+check "canceling the scheduled job refunds it" eq "$(acct b2c:u-6)" "2/0"
+call POST "/v1/jobs/$failing/retry"
+check "then the retry is taken: 200" eq "$CODE" 200
+check "and reserves again, under its second number" eq \
+  "$(sql "select string_agg(budget::text, ',' order by id) from credit_entries where job_id = '$failing' and kind = 'reserve'")" "1,2"
+wait_for 30 'ended "$failing"'
+check "every reservation of u-6 was refunded" eq "$(acct b2c:u-6)" "2/0"
+check "every answer validates against docs/openapi.json" \
+  "$ROOT/hack/openapi-check.sh" batch "$ROOT/docs/openapi.json" <"$WORK/responses"
 finish

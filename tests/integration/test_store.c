@@ -732,6 +732,15 @@ static void test_credits_ledger(void **state)
     struct easel_job *j = get_job(s, d);
     assert_int_equal(j->status, EASEL_STATUS_DEAD);
     easel_job_free(j);
+    /* the same job inserted again (the claimer after the API) reserves
+     * nothing more: the row exists, the insert does nothing */
+    struct easel_job_new twice = {.id = c, .model = "m/costly", .payload = "{}",
+                                  .max_attempts = 3, .status = EASEL_STATUS_QUEUED,
+                                  .channel = "b2c", .owner = owner, .cost = 4};
+    bool made_again = true;
+    EXPECT_OK(s, easel_store_job_insert(s, &twice, &made_again));
+    assert_false(made_again);
+    expect_account(s, who, 4, 0);
     /* a job without an owner or without a cost touches no account */
     insert_job(s, e);
     expect_account(s, who, 4, 0);
