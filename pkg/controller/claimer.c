@@ -89,8 +89,7 @@ static void job_row(const struct easel_registry *reg, const char *id,
         .status = EASEL_STATUS_QUEUED,
         .traceparent = traceparent,
         /* reserved from the owner's credits by the insert (migration 9) */
-        .cost = in->owner ? easel_model_cost(easel_registry_model(reg, in->model), in->channel)
-                          : 0,
+        .cost = easel_intake_cost(reg, in),
     };
     if (reject) {
         j->status = EASEL_STATUS_DEAD;
@@ -149,7 +148,6 @@ struct claimed {
     char id[EASEL_UUID_LEN + 1];
     char *canonical;
     /* for the batch insert */
-    bool insert;
     struct easel_span *span;
     char tp[EASEL_TRACEPARENT_LEN + 1];
     struct row_texts texts;
@@ -265,7 +263,6 @@ static void process_batch(struct ctl *c, struct easel_queue *q,
                 continue;
             }
         }
-        k->insert = true;
         k->span = easel_span_start_tp("easel.intake", EASEL_SPAN_CONSUMER, k->in.traceparent);
         easel_span_str(k->span, "easel.job_id", k->id);
         easel_span_str(k->span, "easel.model", k->in.model);
@@ -304,10 +301,10 @@ static void process_batch(struct ctl *c, struct easel_queue *q,
         if (created && k->rc == EASEL_OK && born[r] == EASEL_STATUS_DEAD) {
             /* the owner could not cover the model's cost: the row is dead
              * already (insufficient_credits), and so is the entry */
-            char msg[200];
-            easel_fmt_cut(msg, sizeof(msg), "owner %s:%s cannot cover the %d credits of %s",
-                          k->in.channel ? k->in.channel : "", k->in.owner, rows[r].cost,
-                          k->in.model);
+            char who[300], msg[400];
+            (void)easel_owner_key(k->in.channel, k->in.owner, who, sizeof(who));
+            easel_fmt_cut(msg, sizeof(msg), "owner %s cannot cover the %d credits of %s", who,
+                          rows[r].cost, k->in.model);
             easel_log_kv(EASEL_LOG_WARN, k->id,
                          (const char *const[]){"reason", "insufficient_credits", NULL},
                          "dead-lettered: %s", msg);

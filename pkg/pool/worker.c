@@ -62,6 +62,10 @@ struct slot {
     int64_t next_beat_ms;
     enum easel_reason why;          /* set with stop: timeout or terminated */
     volatile sig_atomic_t stop;     /* read by the runner */
+    /* this thread's fresh_models() of fresh_reg (a ref it holds), worked
+     * out again only when a reload replaced the registry */
+    struct easel_registry *fresh_reg;
+    char *fresh;
 };
 
 struct pool {
@@ -173,6 +177,12 @@ static bool gate_open(struct slot *sl, const struct easel_model *am, const char 
 
 /* ------------------------------------------------------------ attempts */
 
+/* How often the keeper beats a running attempt's heartbeat. */
+static int64_t beat_every_ms(const struct pool *p)
+{
+    return p->o->run.heartbeat_ms > 0 ? p->o->run.heartbeat_ms : 5000;
+}
+
 static void slot_set(struct slot *sl, const char *id, bool running, int64_t timeout_ms)
 {
     struct pool *p = sl->p;
@@ -183,8 +193,7 @@ static void slot_set(struct slot *sl, const char *id, bool running, int64_t time
     sl->why = EASEL_R_NONE;
     sl->deadline_ms = running ? easel_now_ms() + timeout_ms : 0;
     /* the move to RUNNING, moments away, beats for the attempt's start */
-    int64_t beat = p->o->run.heartbeat_ms > 0 ? p->o->run.heartbeat_ms : 5000;
-    sl->next_beat_ms = easel_now_ms() + (running ? beat : 0);
+    sl->next_beat_ms = easel_now_ms() + (running ? beat_every_ms(p) : 0);
     /* an attempt that starts while draining gets what is left of it */
     pthread_mutex_unlock(&p->mu);
 }
@@ -314,6 +323,17 @@ static char *fresh_models(const struct easel_registry *reg)
     return arr;
 }
 
+static const char *slot_fresh_models(struct slot *sl, struct easel_registry *reg)
+{
+    if (sl->fresh_reg != reg) {
+        free(sl->fresh);
+        easel_registry_unref(sl->fresh_reg);
+        sl->fresh_reg = easel_registry_ref(reg);
+        sl->fresh = fresh_models(reg);
+    }
+    return sl->fresh;
+}
+
 static void dispatched_message(struct pool *p, int attempt, int max_attempts, char *msg,
                                size_t msglen, char *mark, size_t marklen)
 {
@@ -329,10 +349,11 @@ static void take(struct slot *sl, const char *entry)
     char id[EASEL_UUID_LEN + 1] = "";
     cJSON *doc = cJSON_Parse(entry);
     const cJSON *jid = cJSON_GetObjectItemCaseSensitive(doc, "id");
+    const cJSON *jmodel = cJSON_GetObjectItemCaseSensitive(doc, "model");
     if (cJSON_IsString(jid))
         easel_strlcpy(id, jid->valuestring, sizeof(id));
-    cJSON_Delete(doc);
     if (!easel_uuid_valid(id)) {
+        cJSON_Delete(doc);
         easel_warn(NULL, "dropped a pool entry without a job id");
         return;
     }
@@ -347,15 +368,13 @@ static void take(struct slot *sl, const char *entry)
      * N" with the model's N, which the row would have told; anything else
      * (a retry, a gate, another status) conflicts and takes the road below,
      * which reads the row and decides. */
-    char *fresh = fresh_models(reg);
+    const char *fresh = slot_fresh_models(sl, reg);
     const struct easel_model *fm = NULL;
     if (fresh) {
-        cJSON *e = cJSON_Parse(entry);
-        const cJSON *em = cJSON_GetObjectItemCaseSensitive(e, "model");
-        const char *name = cJSON_IsString(em) ? em->valuestring : reg->default_model;
+        const char *name = cJSON_IsString(jmodel) ? jmodel->valuestring : reg->default_model;
         fm = name ? easel_registry_model(reg, name) : NULL;
-        cJSON_Delete(e);
     }
+    cJSON_Delete(doc);
     if (fresh && fm) {
         char msg[200], mark[128];
         /* the row's max_attempts, as intake computed it */
@@ -366,12 +385,10 @@ static void take(struct slot *sl, const char *entry)
                                       .only_fresh_of = fresh};
         if (easel_store_job_transition(sl->s, id, B(QUEUED), EASEL_STATUS_DISPATCHED, &tr,
                                        &after) == EASEL_OK) {
-            free(fresh);
             run_attempt(sl, reg, entry, after);
             goto out;
         }
     }
-    free(fresh);
     easel_err rc = easel_store_job_get(sl->s, id, &j);
     if (rc == EASEL_ENOTFOUND) {
         hand_back(sl, id, entry, "it has no record yet");
@@ -533,7 +550,7 @@ static void *keeper_main(void *arg)
     struct easel_queue *q = NULL;
     struct easel_store *s = NULL;
     int64_t renew_every = o->lease_ms / 3 > 0 ? o->lease_ms / 3 : 100;
-    int64_t beat_every = o->run.heartbeat_ms > 0 ? o->run.heartbeat_ms : 5000;
+    int64_t beat_every = beat_every_ms(p);
     int64_t next_renew = 0, next_reload = 0;
     const char **ids = calloc((size_t)p->nslots, sizeof(*ids));
     char (*held)[EASEL_UUID_LEN + 1] = calloc((size_t)p->nslots, sizeof(*held));
@@ -760,6 +777,8 @@ out:
         }
         easel_queue_free(p.slots[i].q);
         easel_store_free(p.slots[i].s);
+        free(p.slots[i].fresh);
+        easel_registry_unref(p.slots[i].fresh_reg);
     }
     if (rc == EASEL_OK)
         easel_info(NULL, "worker %s stopped", p.id);

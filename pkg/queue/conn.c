@@ -341,10 +341,6 @@ static void client_name(const struct easel_queue *q, char *dst, size_t len)
             *p = '_';
 }
 
-/* Connects, authenticates, selects the database, names the client and
- * loads the scripts: one connect plus one round trip. On failure q->c is
- * NULL, q->broken set and errstr says why; returns EASEL_ECONN (or
- * EASEL_ENOMEM). */
 /* Sentinel's answer for the master's address, as the Sentinel client
  * spec has it: each Sentinel in turn, with a short timeout; the first that
  * names the master moves to the front of the list, so the next dial asks
@@ -431,6 +427,11 @@ easel_err queue_wait_replicas(struct easel_queue *q, const char *what)
     return EASEL_OK;
 }
 
+/* Connects, authenticates, selects the database, names the client and
+ * loads the scripts: one connect plus one round trip (with Sentinel, the
+ * Sentinels are asked for the master first, and ROLE rides in that round
+ * trip). On failure q->c is NULL, q->broken set and errstr says why;
+ * returns EASEL_ECONN (or EASEL_ENOMEM). */
 static easel_err dial(struct easel_queue *q)
 {
     struct queue_argv a[4 + QUEUE_SCRIPT_COUNT];
