@@ -365,6 +365,9 @@ int easel_hex_digit(int c);
 /* A listen address that only this machine reaches: "localhost",
  * 127.0.0.0/8 or ::1. */
 bool easel_host_is_loopback(const char *host);
+/* An owner's key, "channel:owner" ("" for no channel), as job events, the
+ * streams and the credit accounts name owners. EASEL_ELIMIT when cut. */
+easel_err easel_owner_key(const char *channel, const char *owner, char *dst, size_t n);
 /* A listen address, "HOST:PORT", "[V6]:PORT" or ":PORT", into host (""
  * = every address, brackets dropped) and port (0-65535). EASEL_EINVAL when
  * it is none of those or the host does not fit in hostlen. */

@@ -258,6 +258,9 @@ easel_err easel_registry_intake(const struct easel_registry *r,
                                 const char *entry, size_t len,
                                 struct easel_intake *in,
                                 struct easel_error *err);
+/* The credits a job taken in as `in` costs its owner: its model's cost on
+ * its channel, or 0 for a job without an owner. */
+int easel_intake_cost(const struct easel_registry *r, const struct easel_intake *in);
 
 /* Renders a model's input template against job fields: a string that is
  * exactly "{{name}}" takes the field's JSON value (number stays number),

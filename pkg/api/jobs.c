@@ -420,14 +420,13 @@ void api_jobs_create(struct api_ctx *x, struct api_req *r)
     }
     /* the owner must be able to cover the model's cost before anything is
      * queued; the insert's reservation (migration 9) is what counts */
-    int cost = in.owner ? easel_model_cost(easel_registry_model(x->reg, in.model), in.channel)
-                        : 0;
+    int cost = easel_intake_cost(x->reg, &in);
     char who[300] = "";
     if (cost > 0) {
         struct easel_store *cs = api_store(x, r);
         if (!cs)
             goto out;
-        easel_fmt_cut(who, sizeof(who), "%s:%s", in.channel ? in.channel : "", in.owner);
+        (void)easel_owner_key(in.channel, in.owner, who, sizeof(who));
         struct easel_credit_account acct;
         rc = easel_store_credits_get(cs, who, 0, &acct);
         if (rc && rc != EASEL_ENOTFOUND) {

@@ -708,7 +708,7 @@ static bool parse_since(const char *v, int64_t *out)
 /* The owner key "channel:owner" of an owner-confined token. */
 static void token_owner(const struct api_token *t, char *dst, size_t n)
 {
-    (void)easel_snprintf(dst, n, "%s:%s", t->channel ? t->channel : "", t->owner);
+    (void)easel_owner_key(t->channel, t->owner, dst, n);
 }
 
 void api_stream_open(struct easel_api *a, struct lws *wsi, struct api_conn *c)
@@ -731,7 +731,7 @@ void api_stream_open(struct easel_api *a, struct lws *wsi, struct api_conn *c)
         if (o && *o && strchr(o, ':'))
             easel_strlcpy(owner, o, sizeof(owner));
         else if (o && *o)
-            (void)easel_snprintf(owner, sizeof(owner), "%s:%s", ch ? ch : "", o);
+            (void)easel_owner_key(ch, o, owner, sizeof(owner));
         if (r->tok && r->tok->owner) {
             char mine[API_OWNER_MAX + 1];
             token_owner(r->tok, mine, sizeof(mine));

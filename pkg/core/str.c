@@ -222,6 +222,11 @@ bool easel_host_is_loopback(const char *host)
     return false;
 }
 
+easel_err easel_owner_key(const char *channel, const char *owner, char *dst, size_t n)
+{
+    return easel_snprintf(dst, n, "%s:%s", channel ? channel : "", owner ? owner : "");
+}
+
 easel_err easel_split_host_port(const char *addr, char *host, size_t hostlen, int *port)
 {
     const char *colon = addr ? strrchr(addr, ':') : NULL;

@@ -688,7 +688,7 @@ static void parse_model(struct pctx *c, const yaml_node_t *n,
     easel_retry_policy_default(&m->retry);
     m->quality = (struct easel_quality){.blank = 2.0, .unchanged = 0, .min_side = 16,
                                         .aspect_tolerance = 0.05, .repeat = true};
-    bool unchanged_set = false;
+    bool unchanged_set = false, cost_set = false;
     if (!want(c, n, YAML_MAPPING_NODE, "a model"))
         return;
     FOR_PAIRS(n, p) {
@@ -730,10 +730,11 @@ static void parse_model(struct pctx *c, const yaml_node_t *n,
         } else if (!strcmp(key, "concurrency")) {
             get_int(c, v, "concurrency", 0, 100000, &m->concurrency);
         } else if (!strcmp(key, "cost")) {
-            if (m->cost || m->ncost_channels)
+            if (cost_set)
                 problem(c, v, "cost is given twice");
             else
                 parse_cost(c, v, m);
+            cost_set = true;
         } else if (!strcmp(key, "preset")) {
             get_str(c, v, "preset", &m->preset);
         } else if (!strcmp(key, "fallback")) {

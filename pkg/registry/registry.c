@@ -344,3 +344,8 @@ int easel_model_cost(const struct easel_model *m, const char *channel)
             return m->cost_values[i];
     return m->cost;
 }
+
+int easel_intake_cost(const struct easel_registry *r, const struct easel_intake *in)
+{
+    return in && in->owner ? easel_model_cost(easel_registry_model(r, in->model), in->channel) : 0;
+}

@@ -541,12 +541,14 @@ static void test_cost_key(void **state)
                       "  - {id: x, provider: local, cost: -1}\n"
                       "  - {id: y, provider: local, cost: {b2b: lots}}\n"
                       "  - {id: z, provider: local, cost: {b2b: 1, b2b: 2}}\n"
-                      "  - {id: w, provider: local, cost: [1]}\n";
+                      "  - {id: w, provider: local, cost: [1]}\n"
+                      "  - {id: v, provider: local, cost: 0, cost: 2}\n";
     assert_null(load(bad, &d));
     assert_true(has_diag(&d, "cost must be a whole number from 0 to 1000000000, not \"-1\"", 3));
     assert_true(has_diag(&d, "a cost must be a whole number", 4));
     assert_true(has_diag(&d, "cost names channel \"b2b\" twice", 5));
     assert_true(has_diag(&d, "cost (a number, or channel: number)", 6));
+    assert_true(has_diag(&d, "cost is given twice", 7));
     easel_diags_cleanup(&d);
 }
 
