@@ -213,3 +213,22 @@ int remote_webhooks(struct settings *s, const char *redeliver_id)
     easel_remote_free(r);
     return code;
 }
+
+int remote_credits(struct settings *s, const char *owner, int64_t grant)
+{
+    struct easel_remote *r = NULL;
+    cJSON *doc = NULL;
+    int code = open_remote(s, "credits", &r);
+    if (code)
+        return code;
+    easel_err rc = grant > 0 ? easel_remote_grant(r, owner, grant, s->reason,
+                                                  s->idempotency_key, &doc)
+                             : easel_remote_credits(r, owner, (size_t)s->limit, &doc);
+    if (rc)
+        code = report(r, rc);
+    else
+        out_credits(s, doc);
+    cJSON_Delete(doc);
+    easel_remote_free(r);
+    return code;
+}

@@ -13,6 +13,7 @@
 #define EASEL_CMD_REMOTE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "settings.h"
 
@@ -26,6 +27,12 @@ int remote_change(struct settings *s, const char *id, bool cancel);
 int remote_logs(struct settings *s, const char *id);
 /* `easel webhooks list` (redeliver_id NULL) or `redeliver ID`. */
 int remote_webhooks(struct settings *s, const char *redeliver_id);
+/* `easel credits get OWNER` (grant 0) or `grant OWNER AMOUNT`. */
+int remote_credits(struct settings *s, const char *owner, int64_t grant);
+/* Prints an account (GET /v1/credits/{owner}'s shape) as a table or in s's
+ * output format (credits.c). */
+struct cJSON;
+void out_credits(const struct settings *s, const struct cJSON *doc);
 /* Prints a {"items": [...]} list of deliveries (or, when one, a single
  * delivery) as a table or in s's output format (webhooks.c). */
 struct cJSON;

@@ -314,6 +314,13 @@ static const struct easel_opt webhooks_opts[] = {
     OPT("limit", NULL, INT, "50", limit, 1, 1000, "list: most deliveries to show"),
     O_OUTPUT, O_REMOTE, O_DB, O_LOG,
 };
+static const struct easel_opt credits_opts[] = {
+    OPT("reason", NULL, STRING, NULL, reason, 0, 0, "grant: why, kept in the ledger entry"),
+    OPT("idempotency-key", NULL, STRING, NULL, idempotency_key, 0, 0,
+        "grant: a key that makes a repeated grant count once (per owner)"),
+    OPT("limit", NULL, INT, "50", limit, 1, 1000, "get: most ledger entries to show"),
+    O_OUTPUT, O_REMOTE, O_DB, O_LOG,
+};
 static const struct easel_opt migrate_opts[] = {O_DB, O_LOG};
 static const struct easel_opt breakers_opts[] = {
     OPT("output", NULL, STRING, "table", output, 0, 0,
@@ -399,6 +406,9 @@ MODE("breakers", "easel breakers [-o table|json|prometheus]",
 MODE("webhooks", "easel webhooks (list [--job ID] [--failed] | redeliver ID) [-o table|json|yaml] [--server URL]",
      "Show the webhook deliveries of the outbox, newest first, or send one again.",
      webhooks_opts, 1, 2, webhooks);
+MODE("credits", "easel credits (get CHANNEL:ID [--limit N] | grant CHANNEL:ID AMOUNT [--reason R] [--idempotency-key K]) [-o table|json|yaml] [--server URL]",
+     "Show an owner's credits and ledger, newest first, or grant credits.",
+     credits_opts, 2, 3, credits);
 MODE("migrate", "easel migrate",
      "Apply the PostgreSQL schema (idempotent, versioned).", migrate_opts, 0, 0,
      migrate);
@@ -429,5 +439,5 @@ const struct easel_cmd_spec *const render_spec = &m_render.spec;
 
 const struct mode *const easel_modes[] = {
     &m_controller, &m_job,     &m_worker,  &m_submit,  &m_get,     &m_list,       &m_cancel,
-    &m_retry,      &m_logs,    &m_webhooks, &m_breakers, &m_migrate, &m_registry, &m_image, &m_storage, &m_render, &m_version, &m_config_doc, NULL,
+    &m_retry,      &m_logs,    &m_webhooks, &m_credits, &m_breakers, &m_migrate, &m_registry, &m_image, &m_storage, &m_render, &m_version, &m_config_doc, NULL,
 };

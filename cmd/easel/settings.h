@@ -56,7 +56,7 @@ struct settings {
         max_pixels;
     int max_side;
     /* submit */
-    char *model, *input, *type, *idempotency_key, *preset;
+    char *model, *input, *type, *idempotency_key, *preset, *reason;
     char **images;
     int priority;
     bool wait;
@@ -100,6 +100,7 @@ int mode_logs(struct settings *s, char **args, int nargs);
 int mode_migrate(struct settings *s, char **args, int nargs);
 int mode_breakers(struct settings *s, char **args, int nargs);
 int mode_webhooks(struct settings *s, char **args, int nargs);
+int mode_credits(struct settings *s, char **args, int nargs);
 int mode_image(struct settings *s, char **args, int nargs);
 int mode_storage(struct settings *s, char **args, int nargs);
 struct easel_s3_opts;

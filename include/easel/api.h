@@ -49,6 +49,14 @@ struct easel_job;
  * memory ran out. Thread-safe. */
 cJSON *easel_api_job_view(const char *base_url, const struct easel_job *j);
 
+struct easel_credit_account;
+/* An owner's account as GET /v1/credits/{owner} shows it: owner, balance,
+ * reserved, the entries a holds, and next_before (the last entry's id when
+ * a holds a full page of limit entries, else null). NULL when memory ran
+ * out. */
+cJSON *easel_api_credits_view(const char *owner, const struct easel_credit_account *a,
+                              size_t limit);
+
 /* --http-addr's default. Without a tokens file it binds 127.0.0.1 instead. */
 #define EASEL_API_DEFAULT_ADDR "0.0.0.0:8080"
 

@@ -149,6 +149,15 @@ easel_err easel_remote_webhooks(struct easel_remote *r, const char *job, const c
 /* POST /v1/webhooks/{id}/redeliver: *out is the delivery afterwards. */
 easel_err easel_remote_redeliver(struct easel_remote *r, const char *webhook_id, cJSON **out);
 
+/* GET /v1/credits/{owner}?limit=: *out is {"owner", "balance", "reserved",
+ * "entries": [...] newest first, "next_before"}. owner is "channel:id". */
+easel_err easel_remote_credits(struct easel_remote *r, const char *owner, size_t limit,
+                               cJSON **out);
+/* POST /v1/credits/{owner}/grants {"amount", "reason"} with key (NULL: none)
+ * as the Idempotency-Key: *out is the account afterwards. */
+easel_err easel_remote_grant(struct easel_remote *r, const char *owner, int64_t amount,
+                             const char *reason, const char *key, cJSON **out);
+
 /* easel_client_follow through the API: the job's event stream (SSE, GET
  * /v1/jobs/{id}/stream) until its done event. A stream cut short is
  * opened again with the last event's id, so nothing is missed or shown

@@ -443,13 +443,17 @@ struct easel_credit_account {
 
 /* Adds amount (> 0) to owner's balance ("channel:id"), making the account
  * if it is new. With a key, a second grant with the same key for the same
- * owner changes nothing and *granted is false. */
+ * owner changes nothing and *granted is false; then *key_amount (may be
+ * NULL) is the amount the key's grant gave (the caller can tell a retry
+ * from a key reused for another amount), else amount. */
 easel_err easel_store_credit_grant(struct easel_store *s, const char *owner, int64_t amount,
-                                   const char *reason, const char *key, bool *granted);
-/* The account and its newest max_entries entries. EASEL_ENOTFOUND when the
- * owner has no account. */
+                                   const char *reason, const char *key, bool *granted,
+                                   int64_t *key_amount);
+/* The account and its newest max_entries entries older than entry id
+ * `before` (0: from the newest). EASEL_ENOTFOUND when the owner has no
+ * account. */
 easel_err easel_store_credits_get(struct easel_store *s, const char *owner, size_t max_entries,
-                                  struct easel_credit_account *out);
+                                  int64_t before, struct easel_credit_account *out);
 void easel_store_credit_account_cleanup(struct easel_credit_account *a);
 
 #endif

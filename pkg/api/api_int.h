@@ -160,6 +160,9 @@ bool api_parse_rfc3339(const char *s, int64_t *out);
 /* ?limit= (1 to 1000) into *limit, left as it is when absent; false after
  * answering 400 when it is not one. */
 bool api_arg_limit(struct api_req *r, size_t *limit);
+/* The request's body as a JSON object, or NULL after answering 415 (not
+ * JSON), or 400 malformed_json with the line and column. */
+cJSON *api_body_object(struct api_req *r);
 /* A list cursor "<created_at µs>.<uuid>"; false when it is not one. */
 bool api_parse_cursor(const char *v, int64_t *created_us, char id[EASEL_UUID_LEN + 1]);
 
@@ -280,6 +283,8 @@ void api_dead_retry(struct api_ctx *x, struct api_req *r);
 void api_dead_delete(struct api_ctx *x, struct api_req *r);
 void api_webhooks_list(struct api_ctx *x, struct api_req *r);
 void api_webhooks_redeliver(struct api_ctx *x, struct api_req *r);
+void api_credits_get(struct api_ctx *x, struct api_req *r);
+void api_credits_grant(struct api_ctx *x, struct api_req *r);
 void api_healthz(struct api_ctx *x, struct api_req *r);
 void api_readyz(struct api_ctx *x, struct api_req *r);
 /* metrics.c */

@@ -120,25 +120,6 @@ void api_jobs_get_many(struct api_ctx *x, struct api_req **rs, size_t n)
 
 /* ------------------------------------------------------------- create */
 
-/* "malformed JSON at line 3, column 7 (byte 41)" */
-static void bad_json(struct api_req *r, const char *end)
-{
-    const char *b = r->body.data ? r->body.data : "";
-    size_t off = end && end >= b ? (size_t)(end - b) : 0;
-    if (off > r->body.len)
-        off = r->body.len;
-    size_t line = 1, col = 1;
-    for (size_t i = 0; i < off; i++) {
-        if (b[i] == '\n') {
-            line++;
-            col = 1;
-        } else {
-            col++;
-        }
-    }
-    api_error(r, 400, "malformed_json", "malformed JSON at line %zu, column %zu (byte %zu)",
-              line, col, off);
-}
 
 struct create {
     cJSON *body;
@@ -300,16 +281,6 @@ static char *envelope(const struct create *c, const char *id, const char *tracep
     return text;
 }
 
-static bool is_json_type(const char *ct)
-{
-    if (!ct)
-        return false;
-    size_t n = strcspn(ct, ";");
-    while (n && ct[n - 1] == ' ')
-        n--;
-    return (n == 16 && !strncasecmp(ct, "application/json", 16)) ||
-           (n > 5 && !strncasecmp(ct + n - 5, "+json", 5) && memchr(ct, '/', n));
-}
 
 /* After a Prefer: wait: the job as it is now, terminal or not. */
 static void resume_wait(struct api_ctx *x, struct api_req *r)
@@ -378,22 +349,8 @@ void api_jobs_create(struct api_ctx *x, struct api_req *r)
     struct easel_error err;
     easel_error_clear(&err);
 
-    if (!is_json_type(r->content_type)) {
-        api_error(r, 415, "unsupported_media_type",
-                  "the body must be JSON (Content-Type: application/json), not %s",
-                  r->content_type ? r->content_type : "untyped");
+    if (!(c.body = api_body_object(r)))
         return;
-    }
-    const char *end = NULL;
-    c.body = cJSON_ParseWithLengthOpts(r->body.data ? r->body.data : "", r->body.len, &end, 0);
-    if (!c.body) {
-        bad_json(r, cJSON_GetErrorPtr());
-        return;
-    }
-    if (!cJSON_IsObject(c.body)) {
-        api_error(r, 400, "malformed_json", "the body must be a JSON object");
-        goto out;
-    }
     if (!read_create(r, &c))
         goto out;
     if (!x->reg) {
@@ -428,7 +385,7 @@ void api_jobs_create(struct api_ctx *x, struct api_req *r)
             goto out;
         (void)easel_owner_key(in.channel, in.owner, who, sizeof(who));
         struct easel_credit_account acct;
-        rc = easel_store_credits_get(cs, who, 0, &acct);
+        rc = easel_store_credits_get(cs, who, 0, 0, &acct);
         if (rc && rc != EASEL_ENOTFOUND) {
             api_store_failed(x, r, rc);
             goto out;

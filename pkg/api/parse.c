@@ -1,7 +1,8 @@
 /*
- * parse.c - the API's parsers of what a client sends besides JSON bodies:
- * RFC 3339 times, the Prefer header, list cursors. Each takes any bytes and
- * answers yes or no; tests/fuzz/fuzz_api.c holds them to that.
+ * parse.c - the API's parsers of what a client sends: RFC 3339 times, the
+ * Prefer header, list cursors, and the JSON body's outer checks (type,
+ * syntax, an object). Each takes any bytes and answers yes or no;
+ * tests/fuzz/fuzz_api.c holds the first three to that.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -113,4 +114,57 @@ bool api_arg_limit(struct api_req *r, size_t *limit)
     }
     *limit = (size_t)n;
     return true;
+}
+
+static bool is_json_type(const char *ct)
+{
+    if (!ct)
+        return false;
+    size_t n = strcspn(ct, ";");
+    while (n && ct[n - 1] == ' ')
+        n--;
+    return (n == 16 && !strncasecmp(ct, "application/json", 16)) ||
+           (n > 5 && !strncasecmp(ct + n - 5, "+json", 5) && memchr(ct, '/', n));
+}
+
+/* "malformed JSON at line 3, column 7 (byte 41)" */
+static void bad_json(struct api_req *r, const char *end)
+{
+    const char *b = r->body.data ? r->body.data : "";
+    size_t off = end && end >= b ? (size_t)(end - b) : 0;
+    if (off > r->body.len)
+        off = r->body.len;
+    size_t line = 1, col = 1;
+    for (size_t i = 0; i < off; i++) {
+        if (b[i] == '\n') {
+            line++;
+            col = 1;
+        } else {
+            col++;
+        }
+    }
+    api_error(r, 400, "malformed_json", "malformed JSON at line %zu, column %zu (byte %zu)",
+              line, col, off);
+}
+
+cJSON *api_body_object(struct api_req *r)
+{
+    if (!is_json_type(r->content_type)) {
+        api_error(r, 415, "unsupported_media_type",
+                  "the body must be JSON (Content-Type: application/json), not %s",
+                  r->content_type ? r->content_type : "untyped");
+        return NULL;
+    }
+    const char *end = NULL;
+    cJSON *b = cJSON_ParseWithLengthOpts(r->body.data ? r->body.data : "", r->body.len, &end, 0);
+    if (!b) {
+        bad_json(r, cJSON_GetErrorPtr());
+        return NULL;
+    }
+    if (!cJSON_IsObject(b)) {
+        cJSON_Delete(b);
+        api_error(r, 400, "malformed_json", "the body must be a JSON object");
+        return NULL;
+    }
+    return b;
 }

@@ -34,6 +34,8 @@ const struct api_route api_routes[] = {
     {M_DELETE, "/v1/dead/{id}", A, api_dead_delete, false},
     {M_GET, "/v1/webhooks", W, api_webhooks_list, true},
     {M_POST, "/v1/webhooks/{id}/redeliver", W, api_webhooks_redeliver, true},
+    {M_GET, "/v1/credits/{owner}", R, api_credits_get, true},
+    {M_POST, "/v1/credits/{owner}/grants", A, api_credits_grant, false},
     /* the worker API existing apps call, on their paths */
     {M_POST, "/worker/start", A, api_worker_start, false},
     {M_POST, "/worker/stop", A, api_worker_stop, false},

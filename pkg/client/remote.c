@@ -199,8 +199,9 @@ static bool request_base(struct easel_remote *r, const char *url, struct curl_sl
 /* One request. method "GET" or "POST"; path starts with '/'; body is JSON
  * text or NULL; prefer_s > 0 sends Prefer: wait=N and lengthens the
  * timeout by as much. On 2xx *out is the parsed body. */
-static easel_err call(struct easel_remote *r, const char *method, const char *path,
-                      const char *body, int prefer_s, cJSON **out)
+/* One request; extra is one more header line ("Name: value") or NULL. */
+static easel_err call_with(struct easel_remote *r, const char *method, const char *path,
+                           const char *body, int prefer_s, const char *extra, cJSON **out)
 {
     *out = NULL;
     memset(&r->err, 0, sizeof(r->err));
@@ -217,7 +218,8 @@ static easel_err call(struct easel_remote *r, const char *method, const char *pa
         easel_fmt_cut(prefer, sizeof(prefer), "Prefer: wait=%d", prefer_s);
     if (!add_hdr(&hdrs, "Accept: application/json") || !add_hdr(&hdrs, "Expect:") ||
         (body && !add_hdr(&hdrs, "Content-Type: application/json")) ||
-        (prefer_s > 0 && !add_hdr(&hdrs, prefer)) || !request_base(r, url, &hdrs))
+        (prefer_s > 0 && !add_hdr(&hdrs, prefer)) || (extra && !add_hdr(&hdrs, extra)) ||
+        !request_base(r, url, &hdrs))
         goto nomem;
 
     CURL *c = r->h;
@@ -270,6 +272,12 @@ static char *job_path(struct easel_remote *r, const char *id, const char *tail)
     char *p = easel_asprintf("/v1/jobs/%s%s", e, tail);
     curl_free(e);
     return p;
+}
+
+static easel_err call(struct easel_remote *r, const char *method, const char *path,
+                      const char *body, int prefer_s, cJSON **out)
+{
+    return call_with(r, method, path, body, prefer_s, NULL, out);
 }
 
 static easel_err job_call(struct easel_remote *r, const char *method, const char *id,
@@ -688,5 +696,61 @@ easel_err easel_remote_follow(struct easel_remote *r, const char *id, int64_t po
     easel_sse_cleanup(&f.sse);
     easel_buf_cleanup(&f.err);
     free(path);
+    return rc;
+}
+
+/* /v1/credits/{owner}[/grants], the owner escaped; NULL when memory ran out */
+static char *credits_path(struct easel_remote *r, const char *owner, const char *tail)
+{
+    char *e = curl_easy_escape(r->h, owner, 0);
+    char *path = e ? easel_asprintf("/v1/credits/%s%s", e, tail) : NULL;
+    curl_free(e);
+    return path;
+}
+
+easel_err easel_remote_credits(struct easel_remote *r, const char *owner, size_t limit,
+                               cJSON **out)
+{
+    *out = NULL;
+    memset(&r->err, 0, sizeof(r->err));
+    if (!owner || !*owner)
+        return fail(r, EASEL_EINVAL, 0, "", "an owner (CHANNEL:ID) is needed");
+    char tail[32];
+    easel_fmt_cut(tail, sizeof(tail), "?limit=%zu", limit ? limit : 100);
+    char *path = credits_path(r, owner, tail);
+    if (!path)
+        return EASEL_ENOMEM;
+    easel_err rc = call(r, "GET", path, NULL, 0, out);
+    free(path);
+    return rc;
+}
+
+easel_err easel_remote_grant(struct easel_remote *r, const char *owner, int64_t amount,
+                             const char *reason, const char *key, cJSON **out)
+{
+    *out = NULL;
+    memset(&r->err, 0, sizeof(r->err));
+    if (!owner || !*owner)
+        return fail(r, EASEL_EINVAL, 0, "", "an owner (CHANNEL:ID) is needed");
+    /* a header value cannot carry a line break */
+    if (key && strpbrk(key, "\r\n"))
+        return fail(r, EASEL_EINVAL, 0, "", "an idempotency key is one line");
+    cJSON *b = cJSON_CreateObject();
+    char *body = NULL, *path = credits_path(r, owner, "/grants"), *hdr = NULL;
+    easel_err rc = EASEL_ENOMEM;
+    if (!b || !path || !cJSON_AddNumberToObject(b, "amount", (double)amount))
+        goto out;
+    if (reason && !cJSON_AddStringToObject(b, "reason", reason))
+        goto out;
+    if (key && *key && !(hdr = easel_asprintf("Idempotency-Key: %s", key)))
+        goto out;
+    if (!(body = cJSON_PrintUnformatted(b)))
+        goto out;
+    rc = call_with(r, "POST", path, body, 0, hdr, out);
+out:
+    cJSON_Delete(b);
+    free(body);
+    free(path);
+    free(hdr);
     return rc;
 }

@@ -13,13 +13,16 @@
 #include "store_int.h"
 
 easel_err easel_store_credit_grant(struct easel_store *s, const char *owner, int64_t amount,
-                                   const char *reason, const char *key, bool *granted)
+                                   const char *reason, const char *key, bool *granted,
+                                   int64_t *key_amount)
 {
     char amt[24];
     PGresult *res = NULL;
 
     if (granted)
         *granted = false;
+    if (key_amount)
+        *key_amount = amount;
     if (!s || !owner || !*owner)
         return store_einval(s, "credit grant");
     if (amount <= 0)
@@ -29,16 +32,30 @@ easel_err easel_store_credit_grant(struct easel_store *s, const char *owner, int
     easel_err rc = store_exec(s, "SELECT easel_credit_grant($1::text, $2::bigint, $3::text,"
                                  " $4::text)",
                               4, params, &res);
-    if (rc == EASEL_OK && granted)
-        *granted = PQgetvalue(res, 0, 0)[0] == 't';
+    if (rc)
+        goto out;
+    bool done = PQgetvalue(res, 0, 0)[0] == 't';
+    if (granted)
+        *granted = done;
+    if (done || !key_amount || !params[3])
+        goto out;
+    PQclear(res);
+    res = NULL;
+    const char *p2[2] = {owner, params[3]};
+    rc = store_exec(s, "SELECT amount FROM credit_entries WHERE owner = $1::text"
+                       " AND grant_key = $2::text",
+                    2, p2, &res);
+    if (rc == EASEL_OK && PQntuples(res) == 1)
+        *key_amount = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+out:
     PQclear(res);
     return rc;
 }
 
 easel_err easel_store_credits_get(struct easel_store *s, const char *owner, size_t max_entries,
-                                  struct easel_credit_account *out)
+                                  int64_t before, struct easel_credit_account *out)
 {
-    char lim[24];
+    char lim[24], bef[24];
     PGresult *res = NULL;
 
     if (out)
@@ -62,12 +79,13 @@ easel_err easel_store_credits_get(struct easel_store *s, const char *owner, size
     if (max_entries == 0)
         goto out;
     (void)easel_snprintf(lim, sizeof(lim), "%zu", max_entries);
-    const char *p2[2] = {owner, lim};
+    (void)easel_snprintf(bef, sizeof(bef), "%" PRId64, before > 0 ? before : INT64_MAX);
+    const char *p2[3] = {owner, lim, bef};
     rc = store_exec(s, "SELECT id, kind, amount, coalesce(job_id::text, ''),"
                        " coalesce(budget, 0), reason, " STORE_MS("at")
-                       " FROM credit_entries WHERE owner = $1::text"
+                       " FROM credit_entries WHERE owner = $1::text AND id < $3::bigint"
                        " ORDER BY id DESC LIMIT $2::bigint",
-                    2, p2, &res);
+                    3, p2, &res);
     if (rc)
         goto out;
     int n = PQntuples(res);

@@ -113,6 +113,115 @@ check "and reserves again, under its second number" eq \
   "$(sql "select string_agg(budget::text, ',' order by id) from credit_entries where job_id = '$failing' and kind = 'reserve'")" "1,2"
 wait_for 30 'ended "$failing"'
 check "every reservation of u-6 was refunded" eq "$(acct b2c:u-6)" "2/0"
+# --- accounts over the API: GET /v1/credits/{owner}, POST .../grants -------
+cat >"$WORK/tokens.yaml" <<'YAML'
+tokens:
+  - name: ops
+    token: ops-token-0123456789abcdef
+    scopes: [admin]
+  - name: web-app
+    token: web-token-0123456789abcdef
+    scopes: [read, write]
+  - name: user-1
+    token: u1-token-0123456789abcdef
+    scopes: [read, write]
+    owner: {channel: b2c, id: u-1}
+YAML
+ADMIN=(-H "Authorization: Bearer ops-token-0123456789abcdef")
+WRITE=(-H "Authorization: Bearer web-token-0123456789abcdef")
+U1=(-H "Authorization: Bearer u1-token-0123456789abcdef")
+JSON=(-H "Content-Type: application/json")
+kill -TERM "$CTL_PID" 2>/dev/null; wait "$CTL_PID" 2>/dev/null
+PORT2=$(free_port)
+start_api api2 "$PORT2" --api-tokens-file "$WORK/tokens.yaml" --controller-id api2 \
+  || { fail "API with tokens start"; exit 1; }
+count_entries() { sql "select count(*) from credit_entries where owner = '$1'"; }
+call GET /v1/credits/b2c%3Au-1 "${WRITE[@]}"
+check "GET /v1/credits/b2c%3Au-1: 200" eq "$CODE" 200
+check "its balance and reserved are the ledger's" eq \
+  "$(js 'd["owner"]')/$(js 'd["balance"]')/$(js 'd["reserved"]')" "b2c:u-1/$(acct b2c:u-1)"
+check "with every entry, newest first" eq \
+  "$(js '",".join(e["kind"] for e in d["entries"])')" \
+  "$(sql "select string_agg(kind, ',' order by id desc) from credit_entries where owner = 'b2c:u-1'")"
+check "a job's entry names the job and its reservation" eq \
+  "$(js '[e for e in d["entries"] if e["kind"] == "reserve"][0]["reservation"]')" 1
+call GET /v1/credits/b2c:u-1 "${WRITE[@]}"
+check "the owner unencoded is the same account" eq "$CODE $(js 'd["owner"]')" "200 b2c:u-1"
+call GET "/v1/credits/b2c%3Au-1?limit=2" "${WRITE[@]}"
+check "a page of 2, with where to go on" eq "$(js 'len(d["entries"])') $(js 'd["next_before"] == d["entries"][1]["id"]')" "2 True"
+second=$(js 'd["entries"][1]["id"]')
+call GET "/v1/credits/b2c%3Au-1?limit=1000&before=$second" "${WRITE[@]}"
+check "the next page starts after it and holds the rest" eq \
+  "$(js 'len(d["entries"]) + 2') $(js 'd["entries"][0]["id"] < '"$second") $(js 'd["next_before"]')" \
+  "$(count_entries b2c:u-1) True None"
+call GET /v1/credits/b2c%3Anobody "${WRITE[@]}"
+check "an owner never granted anything: 200, balance 0, no entries" eq \
+  "$CODE $(js 'd["balance"], d["reserved"], d["entries"], d["next_before"]')" "200 (0, 0, [], None)"
+call GET /v1/credits/no-channel "${WRITE[@]}"
+check "an owner that is not CHANNEL:ID: 400" eq "$CODE $(js 'd["error"]["code"]')" "400 invalid_argument"
+call GET "/v1/credits/b2c%3Au-1?before=x" "${WRITE[@]}"
+check "before that is not an entry id: 400" eq "$CODE" 400
+call GET /v1/credits/b2c%3Au-1
+check "without a token: 401" eq "$CODE" 401
+call GET /v1/credits/b2c%3Au-1 "${U1[@]}"
+check "an owner-confined token sees its own account" eq "$CODE $(js 'd["balance"]')" "200 $(acct b2c:u-1 | cut -d/ -f1)"
+call GET /v1/credits/b2c%3Au-2 "${U1[@]}"
+check "and no other owner's: 403" eq "$CODE $(js 'd["error"]["code"]')" "403 forbidden"
+call POST /v1/credits/b2c%3Au-1/grants "${U1[@]}" "${JSON[@]}" -d '{"amount":5}'
+check "an owner-confined token cannot grant: 403" eq "$CODE" 403
+call POST /v1/credits/b2c%3Au-7/grants "${WRITE[@]}" "${JSON[@]}" -d '{"amount":5}'
+check "a write token cannot grant: 403" eq "$CODE" 403
+call POST /v1/credits/b2c%3Au-7/grants "${ADMIN[@]}" "${JSON[@]}" -H "Idempotency-Key: topup-1" \
+  -d '{"amount":5,"reason":"welcome bonus"}'
+check "an admin grant: 201 with the account" eq "$CODE $(js 'd["balance"], d["entries"][0]["kind"], d["entries"][0]["reason"]')" \
+  "201 (5, 'grant', 'welcome bonus')"
+call POST /v1/credits/b2c%3Au-7/grants "${ADMIN[@]}" "${JSON[@]}" -H "Idempotency-Key: topup-1" \
+  -d '{"amount":5,"reason":"welcome bonus"}'
+check "the same key again: 200, nothing more" eq "$CODE $(js 'd["balance"]') $(count_entries b2c:u-7)" "200 5 1"
+call POST /v1/credits/b2c%3Au-7/grants "${ADMIN[@]}" "${JSON[@]}" -H "Idempotency-Key: topup-1" \
+  -d '{"amount":50}'
+check "the key reused for another amount: 409 idempotency_conflict" eq \
+  "$CODE $(js 'd["error"]["code"]') $(acct b2c:u-7)" "409 idempotency_conflict 5/0"
+call POST /v1/credits/b2c%3Au-7/grants "${ADMIN[@]}" "${JSON[@]}" -d '{"amount":2}'
+check "without a key every grant counts" eq "$CODE $(js 'd["balance"]')" "201 7"
+for bad in '{"amount":2.5}' '{"amount":0}' '{"amount":-3}' '{"amount":"5"}' '{"amount":1e13}' \
+  '{}' '{"amount":1,"note":"x"}' '{"amount":1,"reason":7}'; do
+  call POST /v1/credits/b2c%3Au-7/grants "${ADMIN[@]}" "${JSON[@]}" -d "$bad"
+  check "a grant of $bad: 422" eq "$CODE" 422
+done
+call POST /v1/credits/b2c%3Au-7/grants "${ADMIN[@]}" "${JSON[@]}" -d '{"amount":'
+check "malformed JSON: 400 malformed_json" eq "$CODE $(js 'd["error"]["code"]')" "400 malformed_json"
+call POST /v1/credits/b2c%3Au-7/grants "${ADMIN[@]}" -H "Content-Type: text/plain" -d '{"amount":1}'
+check "a body that is not JSON: 415" eq "$CODE" 415
+check "none of the refused grants moved anything" eq "$(acct b2c:u-7)" "7/0"
+
+# --- the CLI, both roads --------------------------------------------------
+"$EASEL" credits grant b2c:u-9 4 --reason "cli grant" --idempotency-key cli-1 >"$WORK/cli1.out" 2>&1
+"$EASEL" credits grant b2c:u-9 4 --reason "cli grant" --idempotency-key cli-1 >>"$WORK/cli1.out" 2>&1
+check "easel credits grant, twice with one key: granted once" eq "$(acct b2c:u-9) $(count_entries b2c:u-9)" "4/0 1"
+check "and the second says nothing changed" grep -q 'was granted before; nothing changed' "$WORK/cli1.out"
+"$EASEL" credits grant b2c:u-9 9 --idempotency-key cli-1 >/dev/null 2>"$WORK/cli2.err"
+check "the key reused for another amount: exit 5, named" eq "$?:$(grep -c 'already granted 4' "$WORK/cli2.err")" "5:1"
+out=$("$EASEL" credits get b2c:u-9 -o json)
+check "easel credits get -o json: the API's shape" eq \
+  "$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["owner"], d["balance"], d["entries"][0]["reason"])' "$out")" \
+  "b2c:u-9 4 cli grant"
+export EASEL_TOKEN=ops-token-0123456789abcdef
+"$EASEL" credits grant b2c:u-9 3 --idempotency-key srv-1 --server "$API" >"$WORK/cli3.out" 2>&1
+"$EASEL" credits grant b2c:u-9 3 --idempotency-key srv-1 --server "$API" >>"$WORK/cli3.out" 2>&1
+check "easel credits grant --server, twice with one key: granted once" eq "$(acct b2c:u-9)" "7/0"
+"$EASEL" credits get b2c:u-9 --server "$API" >"$WORK/cli4.out"
+check "easel credits get --server prints the account" grep -q '^balance   7$' "$WORK/cli4.out"
+check "and its ledger: the two grants" eq "$(grep -c "^[0-9].* grant " "$WORK/cli4.out")" 2
+"$EASEL" credits grant b2c:u-9 8 --idempotency-key srv-1 --server "$API" >/dev/null 2>"$WORK/cli5.err"
+check "--server, the key reused: exit 5 (HTTP 409)" eq "$?:$(grep -c 'HTTP 409 idempotency_conflict' "$WORK/cli5.err")" "5:1"
+EASEL_TOKEN=u1-token-0123456789abcdef "$EASEL" credits get b2c:u-9 --server "$API" >/dev/null 2>&1
+check "--server with a token confined to another owner: exit 4" eq "$?" 4
+unset EASEL_TOKEN
+"$EASEL" credits get nocolon >/dev/null 2>&1
+check "an owner that is not CHANNEL:ID: exit 2" eq "$?" 2
+"$EASEL" credits grant b2c:u-9 0 >/dev/null 2>&1
+check "a grant of 0: exit 2" eq "$?" 2
 check "every answer validates against docs/openapi.json" \
   "$ROOT/hack/openapi-check.sh" batch "$ROOT/docs/openapi.json" <"$WORK/responses"
 finish

@@ -642,7 +642,7 @@ static void expect_account(struct easel_store *s, const char *owner, int64_t bal
                            int64_t reserved)
 {
     struct easel_credit_account a;
-    EXPECT_OK(s, easel_store_credits_get(s, owner, 0, &a));
+    EXPECT_OK(s, easel_store_credits_get(s, owner, 0, 0, &a));
     if (a.balance != balance || a.reserved != reserved)
         fail_msg("%s: balance %lld reserved %lld, want %lld and %lld", owner,
                  (long long)a.balance, (long long)a.reserved, (long long)balance,
@@ -677,13 +677,19 @@ static void test_credits_ledger(void **state)
     owner_name(owner, sizeof(owner));
     assert_int_equal(easel_snprintf(who, sizeof(who), "b2c:%s", owner), EASEL_OK);
     struct easel_credit_account acct;
-    assert_int_equal(easel_store_credits_get(s, who, 10, &acct), EASEL_ENOTFOUND);
+    assert_int_equal(easel_store_credits_get(s, who, 10, 0, &acct), EASEL_ENOTFOUND);
     bool granted = false;
-    EXPECT_OK(s, easel_store_credit_grant(s, who, 10, "welcome", "signup", &granted));
+    EXPECT_OK(s, easel_store_credit_grant(s, who, 10, "welcome", "signup", &granted, NULL));
     assert_true(granted);
-    EXPECT_OK(s, easel_store_credit_grant(s, who, 10, "welcome", "signup", &granted));
+    int64_t key_amount = 0;
+    EXPECT_OK(s, easel_store_credit_grant(s, who, 10, "welcome", "signup", &granted, &key_amount));
     assert_false(granted); /* the same key: nothing more */
-    assert_int_equal(easel_store_credit_grant(s, who, 0, NULL, NULL, NULL), EASEL_EINVAL);
+    assert_int_equal(key_amount, 10);
+    /* the key reused for another amount: nothing, and the first amount told */
+    EXPECT_OK(s, easel_store_credit_grant(s, who, 25, "welcome", "signup", &granted, &key_amount));
+    assert_false(granted);
+    assert_int_equal(key_amount, 10);
+    assert_int_equal(easel_store_credit_grant(s, who, 0, NULL, NULL, NULL, NULL), EASEL_EINVAL);
     expect_account(s, who, 10, 0);
 
     /* reserve 3, succeed: consumed */
@@ -746,7 +752,7 @@ static void test_credits_ledger(void **state)
     expect_account(s, who, 4, 0);
 
     /* the ledger, newest first: the grant, and per job its entries */
-    EXPECT_OK(s, easel_store_credits_get(s, who, 100, &acct));
+    EXPECT_OK(s, easel_store_credits_get(s, who, 100, 0, &acct));
     const char *want[] = {"release", "reserve", "consume", "reserve", "release",
                           "reserve", "consume", "reserve", "grant"};
     assert_int_equal(acct.nentries, sizeof(want) / sizeof(want[0]));
@@ -757,6 +763,14 @@ static void test_credits_ledger(void **state)
     assert_int_equal(acct.entries[4].budget, 1); /* b's refund, first reservation */
     assert_int_equal(acct.entries[3].budget, 2); /* b's manual retry */
     assert_string_equal(acct.entries[3].job_id, b);
+    int64_t fourth = acct.entries[3].id;
+    easel_store_credit_account_cleanup(&acct);
+    /* a page older than an entry: the rest, from the one after it */
+    EXPECT_OK(s, easel_store_credits_get(s, who, 2, fourth, &acct));
+    assert_int_equal(acct.nentries, 2);
+    assert_string_equal(acct.entries[0].kind, want[4]);
+    assert_string_equal(acct.entries[1].kind, want[5]);
+    assert_true(acct.entries[0].id < fourth);
     easel_store_credit_account_cleanup(&acct);
     /* every effect once: a replayed terminal transition changes nothing */
     struct easel_transition r = {.reason = "Started"};
@@ -796,7 +810,7 @@ static void test_credits_race(void **state)
     char owner[32], who[40];
     owner_name(owner, sizeof(owner));
     assert_int_equal(easel_snprintf(who, sizeof(who), "b2c:%s", owner), EASEL_OK);
-    EXPECT_OK(s, easel_store_credit_grant(s, who, 30, "race", NULL, NULL));
+    EXPECT_OK(s, easel_store_credit_grant(s, who, 30, "race", NULL, NULL, NULL));
     pthread_t t[4];
     struct credit_racer r[4];
     for (int i = 0; i < 4; i++) {
