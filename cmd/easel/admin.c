@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 #include <yaml.h>
 
+#include "easel/credits.h"
 #include "easel/imaging.h"
 #include "easel/registry.h"
 #include "easel/store.h"
@@ -42,7 +43,6 @@ int mode_migrate(struct settings *s, char **args, int nargs)
 
 int mode_registry(struct settings *s, char **args, int nargs)
 {
-    (void)s;
     (void)nargs;
     if (strcmp(args[0], "validate") != 0) {
         fprintf(stderr, "easel registry: unknown command \"%s\" (usage: easel registry validate FILE)\n",
@@ -52,6 +52,14 @@ int mode_registry(struct settings *s, char **args, int nargs)
     struct easel_registry *r = NULL;
     struct easel_diags d = {0};
     easel_err rc = easel_registry_load_file(args[1], &r, &d);
+    /* external credits: checked against the app's schema, as a controller
+     * does when it loads the registry */
+    if (rc == EASEL_OK && r->credits.external &&
+        easel_credits_check(s->app_database_url, r, &d, NULL) != EASEL_OK) {
+        easel_registry_unref(r);
+        r = NULL;
+        rc = EASEL_EPARSE;
+    }
     if (rc) {
         easel_diags_print(&d, args[1], stderr);
         if (d.n == 0)

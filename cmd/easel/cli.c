@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "easel/client.h"
+#include "easel/credits.h"
 #include "easel/telemetry.h"
 #include "output.h"
 #include "remote.h"
@@ -353,8 +354,24 @@ static int change(struct settings *s, const char *id, bool cancel)
     easel_error_clear(&err);
     if (open_store(s, &st) || open_queue(s, &q))
         goto out;
+    struct easel_registry *reg = NULL;
+    struct easel_store *app = NULL;
+    struct easel_credits_ctx cc = {.app_url = s->app_database_url, .app = &app};
+    if (!cancel && s->registry && *s->registry) {
+        /* only for a job whose credits the app keeps */
+        struct easel_diags d = {0};
+        if (easel_registry_load_file(s->registry, &reg, &d) != EASEL_OK) {
+            easel_diags_print(&d, s->registry, stderr);
+            easel_diags_cleanup(&d);
+            goto out;
+        }
+        easel_diags_cleanup(&d);
+        cc.cfg = &reg->credits;
+    }
     easel_err rc = cancel ? easel_client_cancel(st, q, id, &err)
-                          : easel_client_retry(st, q, id, &err);
+                          : easel_client_retry_credits(st, q, &cc, id, &err);
+    easel_store_free(app);
+    easel_registry_unref(reg);
     if (rc) {
         fprintf(stderr, "easel %s: %s\n", cancel ? "cancel" : "retry",
                 err.msg[0] ? err.msg : easel_strerror(rc));

@@ -321,6 +321,7 @@ static int run_controller(struct settings *s, char **args, int nargs)
         .shutdown_grace_ms = s->shutdown_grace_ms,
         .migrate = s->migrate,
         .executor = ex,
+        .app_database_url = s->app_database_url,
     };
     struct easel_error err;
     easel_error_clear(&err);

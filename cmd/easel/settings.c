@@ -28,6 +28,12 @@
          "postgresql://127.0.0.1:5432/easel", database_url, 0, 0,             \
          "PostgreSQL connection URL (libpq syntax)")
 #define O_DB O_DB_F(0)
+/* registry credits.mode: external runs the app's statements there */
+#define O_APPDB                                                               \
+    OPTF(S, "app-database-url", "EASEL_APP_DATABASE_URL", STRING, NULL,       \
+         app_database_url, 0, 0,                                              \
+         "The app's PostgreSQL (libpq syntax), where the registry's credits statements "  \
+         "run (credits.mode: external)")
 #define O_QUEUE_F(fl)                                                         \
     OPTF(fl, "queue", "EASEL_QUEUE", STRING, "easel:jobs", queue, 0, 0,       \
          "Redis list that producers LPUSH jobs on; other keys share its prefix")
@@ -126,7 +132,7 @@
         "How long a worker pod may stay unschedulable or unable to pull its image before the attempt fails")
 
 static const struct easel_opt controller_opts[] = {
-    O_WORKER, O_REGISTRY, O_KUBE,
+    O_WORKER, O_REGISTRY, O_KUBE, O_APPDB,
     OPT("registry-configmap", "EASEL_REGISTRY_CONFIGMAP", STRING, NULL,
         registry_configmap, 0, 0,
         "Model registry from a ConfigMap, NAMESPACE/NAME (key models.yaml), watched; wins over --registry"),
@@ -302,6 +308,8 @@ static const struct easel_opt list_opts[] = {
     O_OUTPUT, O_REMOTE, O_DB, O_LOG,
 };
 static const struct easel_opt cancel_opts[] = {O_REMOTE, O_REDIS, O_DB, O_QUEUE, O_LOG};
+static const struct easel_opt retry_opts[] = {O_REMOTE, O_REDIS, O_DB, O_QUEUE, O_REGISTRY,
+                                              O_APPDB, O_LOG};
 static const struct easel_opt logs_opts[] = {
     OPT("follow", NULL, BOOL, "false", follow, 0, 0,
         "Keep printing new events until the job ends (-f)"),
@@ -328,6 +336,7 @@ static const struct easel_opt breakers_opts[] = {
     O_REDIS, O_QUEUE, O_LOG,
 };
 static const struct easel_opt registry_opts[] = {O_LOG};
+static const struct easel_opt registry_validate_opts[] = {O_APPDB, O_LOG};
 #define O_S3                                                                  \
     OPT("s3-endpoint", "EASEL_S3_ENDPOINT", STRING, NULL, s3_endpoint, 0, 0,  \
         "S3-compatible endpoint URL (default: AWS S3 in the region)"),        \
@@ -396,7 +405,7 @@ MODE("cancel", "easel cancel ID",
      "Cancel a queued, waiting or running job.", cancel_opts, 1, 1, cancel);
 MODE("retry", "easel retry ID",
      "Run a failed or dead-lettered job again with a fresh attempt budget.",
-     cancel_opts, 1, 1, retry);
+     retry_opts, 1, 1, retry);
 MODE("logs", "easel logs ID [-f] [-o table|json|yaml] [--server URL]",
      "Show a job's history, one event a line (with -f, follow it until the job ends).",
      logs_opts, 1, 1, logs);
@@ -412,9 +421,10 @@ MODE("credits", "easel credits (get CHANNEL:ID [--limit N] | grant CHANNEL:ID AM
 MODE("migrate", "easel migrate",
      "Apply the PostgreSQL schema (idempotent, versioned).", migrate_opts, 0, 0,
      migrate);
-MODE("registry", "easel registry validate FILE",
-     "Check a model registry file exactly as the controller loads it.",
-     registry_opts, 2, 2, registry);
+MODE("registry", "easel registry validate FILE [--app-database-url URL]",
+     "Check a model registry file exactly as the controller loads it (with external "
+     "credits, against the app's database).",
+     registry_validate_opts, 2, 2, registry);
 MODE("image", "easel image (check FILE | phash FILE | variants [--preset P] IN OUTDIR)",
      "What the image loader accepts or refuses and why, the perceptual hash, or a preset's "
      "variants, through job mode's code.",

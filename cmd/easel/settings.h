@@ -14,6 +14,7 @@
 struct settings {
     /* shared */
     char *redis_url, *database_url, *queue, *registry, *storage, *log_level;
+    char *app_database_url;
     char *redis_secret, *storage_secret;
     char *registry_inline; /* job: the registry document itself */
     /* controller */

@@ -65,6 +65,7 @@ struct easel_api_opts {
     const char *tokens_file;   /* YAML; NULL/"": loopback only, no tokens */
     const char *redis_url;
     const char *database_url;
+    const char *app_database_url; /* credits.mode external; NULL: none */
     const char *queue;         /* pending list key */
     const char *controller_id; /* who owns leases (for queue connections) */
     int64_t lease_ms;

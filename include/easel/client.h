@@ -57,6 +57,14 @@ easel_err easel_client_cancel(struct easel_store *s, struct easel_queue *q,
  * goes back to QUEUED, its dead letter is removed and it is pushed again. */
 easel_err easel_client_retry(struct easel_store *s, struct easel_queue *q,
                              const char *id, struct easel_error *err);
+/* The same, for a job whose credits the app may keep (registry
+ * credits.mode: external): cc (NULL: none) says where its statements run,
+ * and a new reservation is made there first (EASEL_ELIMIT when the app
+ * refuses it; EASEL_EINVAL when the job needs cc and there is none). */
+struct easel_credits_ctx;
+easel_err easel_client_retry_credits(struct easel_store *s, struct easel_queue *q,
+                                     const struct easel_credits_ctx *cc, const char *id,
+                                     struct easel_error *err);
 
 /* One event of a job's history as the API shows it: {"seq", "at" (RFC
  * 3339), "from", "to" (null for the creation and for notes), "attempt",

@@ -70,6 +70,12 @@ struct easel_controller_opts {
      * and connection settings are filled in by the controller). NULL or an
      * empty addr: none. */
     const struct easel_extmetrics_opts *extmetrics;
+    /* The app's database, where a registry's credits (mode external) run:
+     * the claimer reserves there, a sender thread sends consume and refund
+     * calls, and the registry's statements are checked against it when it
+     * loads. NULL or "": none (a registry with external credits is then
+     * refused). */
+    const char *app_database_url;
 };
 
 /* Runs until easel_controller_request_stop() (SIGTERM/SIGINT). Returns

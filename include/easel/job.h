@@ -122,6 +122,12 @@ struct easel_job {
     /* which events go to `webhook`: EASEL_WEBHOOK_EV_BIT()s; 0 when the
      * job names none, which means the default, completed only */
     unsigned webhook_events;
+    /* credits (docs/credits.md): what the job costs its owner, its
+     * reservation number (0: holds none), and whether the app keeps its
+     * credits (registry credits.mode: external) */
+    int cost;
+    int credit_budget;
+    bool credit_external;
 };
 
 void easel_job_free(struct easel_job *j);

@@ -127,6 +127,43 @@ struct easel_payload_rule {
     unsigned webhook_events;
 };
 
+/* A value of a job that an app statement takes as one of its $N
+ * (registry `args`): see docs/credits.md#external. */
+enum easel_app_arg {
+    EASEL_ARG_KEY,         /* "<job id>/<reservation>": one reservation */
+    EASEL_ARG_JOB_ID,
+    EASEL_ARG_RESERVATION, /* 1, plus one per manual retry */
+    EASEL_ARG_OWNER,       /* the owner's id, without the channel */
+    EASEL_ARG_CHANNEL,
+    EASEL_ARG_OWNER_KEY,   /* "channel:id" */
+    EASEL_ARG_AMOUNT,      /* the job's cost */
+    EASEL_ARG_MODEL,
+    EASEL_ARG_STATUS,      /* queued (reserve), or the final status */
+    EASEL_ARG_REASON,      /* a refund's error reason, else NULL */
+    EASEL_ARG_COUNT
+};
+const char *easel_app_arg_name(enum easel_app_arg a);
+#define EASEL_APP_MAX_ARGS 10
+
+/* One statement easel runs against the app's database. */
+struct easel_app_stmt {
+    char *sql;             /* NULL: not configured */
+    enum easel_app_arg args[EASEL_APP_MAX_ARGS]; /* $1, $2, ... */
+    int nargs;
+    int line, col;         /* where it was written, for errors */
+};
+
+/* credits: how a job with a cost is charged. internal (the default):
+ * easel's own ledger (migration 9). external: the app's own statements
+ * against --app-database-url; reserve runs at intake and must return a
+ * boolean, consume and refund go through easel's outbox. */
+struct easel_credits_cfg {
+    bool external;
+    struct easel_app_stmt reserve, consume, refund;
+    int64_t abandon_ms;    /* an unconfirmed reservation is refunded after this */
+    int line, col;
+};
+
 struct easel_registry {
     int refs;              /* see easel_registry_ref/unref */
     char *source;          /* file name or "builtin" */
@@ -142,6 +179,7 @@ struct easel_registry {
     int64_t breaker_cooldown_ms;   /* how long it stays open before a probe */
     char *paths[3];                /* storage.paths: b2b, b2c, default key templates; NULL = built-in */
     unsigned input_formats;        /* formats: extra input formats, EASEL_FMT_BIT(GIF)|... */
+    struct easel_credits_cfg credits;
 };
 
 /* One problem found while loading: file:line:column and a sentence. */

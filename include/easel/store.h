@@ -88,6 +88,13 @@ struct easel_job_new {
      * job reserves them at its insert, or is born DEAD with reason
      * insufficient_credits when the owner cannot cover them (migration 9). */
     int cost;
+    /* > 0: the app keeps this job's credits (registry credits.mode:
+     * external) and reserved them under this number, after
+     * easel_store_app_arm armed its refund. A QUEUED job is then recorded
+     * only if that refund is still armed and untouched, and disarms it in
+     * the same statement; otherwise created is false and no row exists.
+     * A job born DEAD (the app refused) is recorded and holds nothing. */
+    int credit_budget;
 };
 /* INSERT ... ON CONFLICT (id) DO NOTHING. *created says whether this call
  * made the row (false: a job with this id already existed, unchanged). An
@@ -455,5 +462,68 @@ easel_err easel_store_credit_grant(struct easel_store *s, const char *owner, int
 easel_err easel_store_credits_get(struct easel_store *s, const char *owner, size_t max_entries,
                                   int64_t before, struct easel_credit_account *out);
 void easel_store_credit_account_cleanup(struct easel_credit_account *a);
+
+/* ------------------------------------- credits the app keeps (external) */
+
+#define EASEL_STORE_APP_CHANNEL "easel_app_calls"
+
+/* A job's side of one call to the app: the values its statements take. */
+struct easel_app_job {
+    const char *job_id;
+    int budget;            /* the reservation number */
+    char *owner, *channel, *model, *status, *reason; /* owned in a claimed call */
+    int64_t amount;
+};
+/* One row of the app_calls outbox (migration 10). */
+struct easel_app_call {
+    int64_t id;
+    char kind[12];         /* consume, refund */
+    char job_id[EASEL_UUID_LEN + 1];
+    struct easel_app_job j;
+    int attempts;          /* counting this one */
+};
+
+/* Arms a refund of the job's next reservation, due after after_ms, and
+ * gives its number in *budget: an armed refund still untouched is reused
+ * (the same reservation asked again), else one above every number the job
+ * has used (with retry, also above the job's current one). j's owner,
+ * channel, amount and model go into the refund. */
+easel_err easel_store_app_arm(struct easel_store *s, const struct easel_app_job *j,
+                              bool retry, int64_t after_ms, int *budget);
+/* Deletes the armed refund of (job, budget) while untouched: the app
+ * refused the reservation, so there is nothing to undo. */
+easel_err easel_store_app_unarm(struct easel_store *s, const char *job_id, int budget);
+/* Does a row for job id exist? */
+easel_err easel_store_job_exists(struct easel_store *s, const char *id, bool *exists);
+/* A manual retry of a job whose credits the app keeps: in one transaction,
+ * disarms (job, budget)'s refund, moves the job from failed or dead to
+ * queued with t, and records budget as its reservation. EASEL_EAGAIN (and
+ * nothing changed) when a sender took the refund first; the transition's
+ * own codes otherwise. */
+easel_err easel_store_app_requeue(struct easel_store *s, const char *id, int budget,
+                                  const struct easel_transition *t, struct easel_job **out);
+/* Takes up to max due calls (armed refunds past their time included, which
+ * fires them) and leases them for lease_ms: attempts + 1, due again after
+ * the lease unless recorded. */
+easel_err easel_store_app_claim(struct easel_store *s, size_t max, int64_t lease_ms,
+                                struct easel_app_call **out, size_t *n);
+void easel_store_app_calls_free(struct easel_app_call *c, size_t n);
+/* Records a call's outcome: error NULL = the app accepted it (done); else
+ * kept, due again after retry_ms. */
+easel_err easel_store_app_call_done(struct easel_store *s, int64_t id, const char *error,
+                                    int64_t retry_ms);
+/* Milliseconds until the next call is due (0: now), or -1 when none. */
+easel_err easel_store_app_next_due(struct easel_store *s, int64_t *ms);
+easel_err easel_store_app_listen(struct easel_store *s);
+
+/* On a store opened on the app's database: runs one of the app's
+ * statements with text parameters. *truth (may be NULL): 1 when the first
+ * column of the first row is true, else 0. */
+easel_err easel_store_app_exec(struct easel_store *app, const char *sql, int nparams,
+                               const char *const *params, int *truth);
+/* Prepares sql on the app's database without running it: how many $N it
+ * takes, how many columns it returns and the type OID of the first. */
+easel_err easel_store_app_describe(struct easel_store *app, const char *sql, int *nparams,
+                                   int *nfields, unsigned *first_type);
 
 #endif

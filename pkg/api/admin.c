@@ -8,6 +8,7 @@
 
 #include "api_int.h"
 #include "easel/client.h"
+#include "easel/credits.h"
 #include "easel/yamljson.h"
 
 /* ------------------------------------------------------------- models */
@@ -170,7 +171,8 @@ void api_dead_retry(struct api_ctx *x, struct api_req *r)
         return;
     struct easel_error err;
     easel_error_clear(&err);
-    easel_err rc = easel_client_retry(s, q, id, &err);
+    struct easel_credits_ctx cc = api_credits_ctx(x);
+    easel_err rc = easel_client_retry_credits(s, q, &cc, id, &err);
     if (rc == EASEL_ENOTFOUND) {
         api_error(r, 404, "not_found", "no job %s", id);
         return;

@@ -16,6 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "easel/api.h"
+#include "easel/credits.h"
 #include "easel/queue.h"
 #include "easel/store.h"
 #include "easel/yamljson.h"
@@ -141,7 +142,10 @@ struct api_ctx {
     struct easel_queue *q;
     struct easel_store *s;
     struct easel_registry *reg; /* held for one request */
+    struct easel_store *app;    /* the app's database (credits external), on first use */
 };
+/* Where this request's manual retries reserve credits the app keeps. */
+struct easel_credits_ctx api_credits_ctx(struct api_ctx *x);
 /* The thread's connections, (re)opened as needed; NULL after answering
  * 503 on r. */
 struct easel_queue *api_queue(struct api_ctx *x, struct api_req *r);

@@ -17,6 +17,7 @@
 
 #include "api_int.h"
 #include "easel/client.h"
+#include "easel/credits.h"
 #include "easel/trace.h"
 #include "easel/yamljson.h"
 
@@ -379,7 +380,10 @@ void api_jobs_create(struct api_ctx *x, struct api_req *r)
      * queued; the insert's reservation (migration 9) is what counts */
     int cost = easel_intake_cost(x->reg, &in);
     char who[300] = "";
-    if (cost > 0) {
+    /* credits the app keeps are reserved in the app, below */
+    bool ext = easel_credits_external(&x->reg->credits, cost, in.owner);
+    int budget = 0;
+    if (cost > 0 && !ext) {
         struct easel_store *cs = api_store(x, r);
         if (!cs)
             goto out;
@@ -415,6 +419,33 @@ void api_jobs_create(struct api_ctx *x, struct api_req *r)
     struct easel_store *s = api_store(x, r);
     if (!s)
         goto out;
+    if (ext) {
+        /* the refund is armed first, so a crash from here on strands no
+         * reservation (docs/credits.md#external) */
+        struct easel_app_job aj = {.job_id = id,
+                                   .owner = (char *)in.owner,
+                                   .channel = (char *)in.channel,
+                                   .model = (char *)in.model,
+                                   .amount = cost};
+        struct easel_credits_ctx cc = {.cfg = &x->reg->credits,
+                                       .app_url = x->o->app_database_url,
+                                       .app = &x->app};
+        bool ok = false;
+        if (easel_credits_reserve(s, &cc, &aj, false, &budget, &ok, &err) != EASEL_OK) {
+            if (err.cls == EASEL_CLASS_PERMANENT)
+                api_error(r, 500, "internal", "reserving the credits: %s", err.msg);
+            else
+                api_unavailable(r, "credits", err.msg);
+            goto out;
+        }
+        if (!ok) {
+            (void)easel_owner_key(in.channel, in.owner, who, sizeof(who));
+            api_error(r, 402, "insufficient_credits",
+                      "owner %s cannot cover the %d credits of %s: the app's "
+                      "credits.reserve returned false", who, cost, in.model);
+            goto out;
+        }
+    }
     /* the queue first (see the top of this file) */
     rc = c.run_at_ms > easel_wall_ms() ? easel_queue_retry(q, id, env, c.run_at_ms)
                                        : easel_queue_push(q, env, strlen(env));
@@ -443,6 +474,7 @@ void api_jobs_create(struct api_ctx *x, struct api_req *r)
         .run_after_ms = c.run_at_ms > easel_wall_ms() ? c.run_at_ms : 0,
         .traceparent = tp,
         .cost = cost,
+        .credit_budget = budget,
     };
     easel_span_str(span, "easel.model", in.model);
     bool created = false;
@@ -454,6 +486,12 @@ void api_jobs_create(struct api_ctx *x, struct api_req *r)
     }
     struct easel_job *j = NULL;
     rc = easel_store_job_get(s, id, &j);
+    if (rc == EASEL_ENOTFOUND && ext) {
+        /* the armed refund was sent before the job was recorded: the
+         * entry is queued, and its claimer reserves again */
+        api_unavailable(r, "credits", "the reservation was undone before the job was recorded");
+        goto out;
+    }
     if (rc) {
         api_store_failed(x, r, rc);
         goto out;
@@ -567,8 +605,29 @@ void api_jobs_list(struct api_ctx *x, struct api_req *r)
 
 /* Cancel and retry: the CLI's operation on a job this request may see,
  * then the job as it is now; 409 when its state does not allow it. */
+/* The request's view of the registry's credits, for a manual retry. */
+struct easel_credits_ctx api_credits_ctx(struct api_ctx *x)
+{
+    return (struct easel_credits_ctx){.cfg = x->reg ? &x->reg->credits : NULL,
+                                      .app_url = x->o->app_database_url,
+                                      .app = &x->app};
+}
+
+static easel_err retry_op(struct api_ctx *x, struct easel_queue *q, const char *id,
+                          struct easel_error *err)
+{
+    struct easel_credits_ctx cc = api_credits_ctx(x);
+    return easel_client_retry_credits(x->s, q, &cc, id, err);
+}
+
+static easel_err cancel_op(struct api_ctx *x, struct easel_queue *q, const char *id,
+                           struct easel_error *err)
+{
+    return easel_client_cancel(x->s, q, id, err);
+}
+
 static void change(struct api_ctx *x, struct api_req *r,
-                   easel_err (*op)(struct easel_store *, struct easel_queue *, const char *,
+                   easel_err (*op)(struct api_ctx *, struct easel_queue *, const char *,
                                    struct easel_error *))
 {
     struct easel_job *j = api_job_load(x, r, r->params[0]);
@@ -580,7 +639,7 @@ static void change(struct api_ctx *x, struct api_req *r,
         return;
     struct easel_error err;
     easel_error_clear(&err);
-    easel_err rc = op(x->s, q, r->params[0], &err);
+    easel_err rc = op(x, q, r->params[0], &err);
     if (rc == EASEL_ECONFLICT) {
         api_error(r, 409, "conflict", "%s", err.msg);
         return;
@@ -601,12 +660,12 @@ static void change(struct api_ctx *x, struct api_req *r,
 
 void api_jobs_cancel(struct api_ctx *x, struct api_req *r)
 {
-    change(x, r, easel_client_cancel);
+    change(x, r, cancel_op);
 }
 
 void api_jobs_retry(struct api_ctx *x, struct api_req *r)
 {
-    change(x, r, easel_client_retry);
+    change(x, r, retry_op);
 }
 
 void api_jobs_events(struct api_ctx *x, struct api_req *r)

@@ -283,6 +283,7 @@ static void *worker_main(void *arg)
     }
     easel_queue_free(w->x.q);
     easel_store_free(w->x.s);
+    easel_store_free(w->x.app);
     w->x.q = NULL;
     w->x.s = NULL;
     return NULL;

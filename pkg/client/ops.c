@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "easel/client.h"
+#include "easel/credits.h"
 
 #define B(s) EASEL_STATUS_BIT(EASEL_STATUS_##s)
 
@@ -119,19 +120,80 @@ easel_err easel_client_cancel(struct easel_store *s, struct easel_queue *q,
     return EASEL_OK;
 }
 
+/* A manual retry of a job whose credits the app keeps: a new reservation
+ * in the app, then the requeue that records it (docs/credits.md#external).
+ * The same codes as the transition, EASEL_ELIMIT when the app refuses. */
+static easel_err requeue_external(struct easel_store *s, const struct easel_credits_ctx *cc,
+                                  const struct easel_job *cur,
+                                  const struct easel_transition *t, struct easel_job **j,
+                                  struct easel_error *err)
+{
+    if (!cc || !cc->cfg || !cc->cfg->external)
+        return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
+                               EASEL_R_INVALID_ARGUMENT,
+                               "job %s's credits are kept by the app (credits.mode external): "
+                               "retry it where the registry and --app-database-url are (a "
+                               "controller's API, or easel retry with --registry and "
+                               "--app-database-url)", cur->id);
+    if (cur->status != EASEL_STATUS_FAILED && cur->status != EASEL_STATUS_DEAD)
+        return easel_error_set(err, EASEL_ECONFLICT, EASEL_CLASS_PERMANENT,
+                               EASEL_R_NOT_RETRYABLE,
+                               "job %s is %s; only failed or dead jobs can be retried", cur->id,
+                               easel_status_name(cur->status));
+    struct easel_app_job aj = {.job_id = cur->id, .owner = cur->owner, .channel = cur->channel,
+                               .model = cur->model, .amount = cur->cost};
+    int budget = 0;
+    bool ok = false;
+    easel_err rc = easel_credits_reserve(s, cc, &aj, true, &budget, &ok, err);
+    if (rc)
+        return rc;
+    if (!ok) {
+        char who[300];
+        (void)easel_owner_key(cur->channel, cur->owner, who, sizeof(who));
+        return easel_error_set(err, EASEL_ELIMIT, EASEL_CLASS_PERMANENT,
+                               EASEL_R_INSUFFICIENT_CREDITS,
+                               "owner %s cannot cover the %d credits of job %s: the app's "
+                               "credits.reserve returned false", who, cur->cost, cur->id);
+    }
+    /* on any failure from here the armed refund stays and undoes the
+     * reservation after abandon_after */
+    rc = easel_store_app_requeue(s, cur->id, budget, t, j);
+    if (rc == EASEL_EAGAIN)
+        return easel_error_set(err, rc, EASEL_CLASS_RETRYABLE, EASEL_R_INTERNAL, "%s",
+                               easel_store_errstr(s));
+    return rc;
+}
+
 easel_err easel_client_retry(struct easel_store *s, struct easel_queue *q,
                              const char *id, struct easel_error *err)
+{
+    return easel_client_retry_credits(s, q, NULL, id, err);
+}
+
+easel_err easel_client_retry_credits(struct easel_store *s, struct easel_queue *q,
+                                     const struct easel_credits_ctx *cc, const char *id,
+                                     struct easel_error *err)
 {
     struct easel_transition t = {.reason = "Requeued",
                                  .message = "retried by request with a fresh attempt budget",
                                  .reset_attempts = true, .clear_error = true};
-    struct easel_job *j = NULL;
+    struct easel_job *j = NULL, *cur = NULL;
     char *text = NULL;
     cJSON *env = NULL;
-    easel_err rc = easel_store_job_transition(s, id, B(FAILED) | B(DEAD),
-                                              EASEL_STATUS_QUEUED, &t, &j);
+    easel_err rc = easel_store_job_get(s, id, &cur);
+    if (rc)
+        return load_error(s, rc, id, err);
+    if (cur->credit_external && cur->cost > 0 && cur->owner) {
+        rc = requeue_external(s, cc, cur, &t, &j, err);
+        easel_job_free(cur);
+        if (rc && rc != EASEL_ECONFLICT && rc != EASEL_ENOTFOUND)
+            return rc; /* err is filled */
+    } else {
+        easel_job_free(cur);
+        rc = easel_store_job_transition(s, id, B(FAILED) | B(DEAD), EASEL_STATUS_QUEUED, &t,
+                                        &j);
+    }
     if (rc == EASEL_ECONFLICT) {
-        struct easel_job *cur = NULL;
         if (easel_store_job_get(s, id, &cur) == EASEL_OK) {
             easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_NOT_RETRYABLE,
                             "job %s is %s; only failed or dead jobs can be retried",

@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "controller_int.h"
+#include "easel/credits.h"
 #include "easel/telemetry.h"
 
 char *ctl_canonical(const char *id, const struct easel_intake *in)
@@ -151,6 +152,7 @@ struct claimed {
     struct easel_span *span;
     char tp[EASEL_TRACEPARENT_LEN + 1];
     struct row_texts texts;
+    char credit_msg[300];               /* why the app refused, for the row */
 };
 
 /* Passes a claimed job to the main loop. model is set (and copied) when
@@ -184,6 +186,72 @@ static void handoff(struct ctl *c, const char *id, char *canonical,
     uint64_t one = 1;
     ssize_t w = write(c->wake_fd, &one, sizeof(one));
     (void)w;
+}
+
+/* Reserves, in the app, the credits of each new job of the batch whose
+ * credits the app keeps (docs/credits.md#external). A job the app refuses
+ * is made to be born dead with insufficient_credits; one whose
+ * reservation cannot be asked now (either database down) is parked for
+ * 2 s and left out. Returns the rows left, compacted with at. */
+static size_t reserve_external(struct ctl *c, struct easel_queue *q, struct easel_store *s,
+                               const struct easel_registry *reg, struct claimed *cl,
+                               struct easel_job_new *rows, size_t *at, size_t nrows)
+{
+    size_t kept = 0;
+    for (size_t r = 0; r < nrows; r++) {
+        struct claimed *k = &cl[at[r]];
+        struct easel_job_new *j = &rows[r];
+        bool park = false;
+        if (k->rc == EASEL_OK && j->status == EASEL_STATUS_QUEUED &&
+            easel_credits_external(&reg->credits, j->cost, j->owner)) {
+            bool exists = false;
+            struct easel_error err;
+            easel_error_clear(&err);
+            if (!s || easel_store_job_exists(s, k->id, &exists) != EASEL_OK) {
+                park = true;
+            } else if (!exists) {
+                /* recorded before (by the API) means reserved before */
+                struct easel_app_job aj = {.job_id = k->id,
+                                           .owner = (char *)j->owner,
+                                           .channel = (char *)j->channel,
+                                           .model = (char *)j->model,
+                                           .amount = j->cost};
+                struct easel_credits_ctx cc = {.cfg = &reg->credits,
+                                               .app_url = c->o->app_database_url,
+                                               .app = &c->claim_app};
+                bool ok = false;
+                int b = 0;
+                if (easel_credits_reserve(s, &cc, &aj, false, &b, &ok, &err) != EASEL_OK) {
+                    easel_warn(k->id, "cannot reserve its credits in the app: %s; trying "
+                               "again in 2 s", err.msg);
+                    park = true;
+                } else {
+                    j->credit_budget = b;
+                    if (!ok) {
+                        char who[300];
+                        (void)easel_owner_key(j->channel, j->owner, who, sizeof(who));
+                        easel_fmt_cut(k->credit_msg, sizeof(k->credit_msg),
+                                      "owner %s cannot cover the %d credits of model %s: the "
+                                      "app's credits.reserve returned false", who, j->cost,
+                                      j->model);
+                        j->status = EASEL_STATUS_DEAD;
+                        j->error_class = "permanent";
+                        j->error_reason = "insufficient_credits";
+                        j->error_message = k->credit_msg;
+                    }
+                }
+            }
+        }
+        if (park) {
+            easel_span_end(k->span);
+            k->span = NULL;
+            easel_queue_retry(q, k->id, NULL, easel_wall_ms() + 2000);
+            continue;
+        }
+        rows[kept] = rows[r];
+        at[kept++] = at[r];
+    }
+    return kept;
 }
 
 /* Runs a claimed batch through intake, adoption, idempotency and insert. */
@@ -271,6 +339,9 @@ static void process_batch(struct ctl *c, struct easel_queue *q,
                 &rows[nrows]);
         at[nrows++] = i;
     }
+    /* credits the app keeps: each such job is reserved in the app before
+     * the batch is recorded; one that cannot be yet waits 2 s */
+    nrows = reserve_external(c, q, *sp, reg, cl, rows, at, nrows);
     easel_err rc = *sp ? EASEL_OK : EASEL_ECONN;
     if (rc == EASEL_OK && nrows)
         rc = easel_store_jobs_insert(*sp, rows, nrows, made, born);
@@ -296,6 +367,18 @@ static void process_batch(struct ctl *c, struct easel_queue *q,
         if (rc) {
             easel_queue_retry(q, k->id, NULL, easel_wall_ms() + 2000);
             continue;
+        }
+        if (!created && rows[r].credit_budget > 0 && rows[r].status == EASEL_STATUS_QUEUED) {
+            /* not recorded: either it was already (the API's), or a sender
+             * fired the armed refund first and the reservation is undone,
+             * so it is asked for again under a new number */
+            bool exists = true;
+            if (easel_store_job_exists(*sp, k->id, &exists) != EASEL_OK || !exists) {
+                easel_warn(k->id, "its reservation was undone before it was recorded; "
+                           "reserving again in 2 s");
+                easel_queue_retry(q, k->id, NULL, easel_wall_ms() + 2000);
+                continue;
+            }
         }
         report_born_dead(&rows[r], created);
         if (created && k->rc == EASEL_OK && born[r] == EASEL_STATUS_DEAD) {
@@ -432,5 +515,7 @@ void *ctl_claimer_main(void *arg)
     free(e);
     easel_queue_free(q);
     easel_store_free(s);
+    easel_store_free(c->claim_app);
+    c->claim_app = NULL;
     return NULL;
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "controller_int.h"
+#include "easel/credits.h"
 #include "easel/telemetry.h"
 #include "easel/kube.h"
 #include "easel/leader.h"
@@ -74,6 +75,12 @@ static easel_err apply_registry(struct ctl *c, const char *text, size_t len,
      * like any other problem, at start and on reload */
     if (rc == EASEL_OK &&
         easel_registry_check_executors(r, c->o->executor->ops->name, &d) != EASEL_OK) {
+        easel_registry_unref(r);
+        r = NULL;
+        rc = EASEL_EPARSE;
+    }
+    /* credits the app keeps: every statement checked against its schema */
+    if (rc == EASEL_OK && easel_credits_check(c->o->app_database_url, r, &d, NULL) != EASEL_OK) {
         easel_registry_unref(r);
         r = NULL;
         rc = EASEL_EPARSE;
@@ -604,6 +611,7 @@ static easel_err start_api(struct ctl *c, struct easel_error *err)
     struct easel_api_opts ao = *c->o->api;
     ao.redis_url = c->o->redis_url;
     ao.database_url = c->o->database_url;
+    ao.app_database_url = c->o->app_database_url;
     ao.queue = c->o->queue;
     ao.controller_id = c->cid;
     ao.lease_ms = c->o->lease_ms;
@@ -700,6 +708,15 @@ easel_err easel_controller_run(const struct easel_controller_opts *o,
     rc = start_extmetrics(&c, err);
     if (rc)
         goto out;
+    if (o->app_database_url && *o->app_database_url) {
+        struct easel_credits_sender_opts so = {.database_url = o->database_url,
+                                               .app_url = o->app_database_url,
+                                               .registry = api_registry,
+                                               .ud = &c};
+        rc = easel_credits_sender_start(&so, &c.credits, err);
+        if (rc)
+            goto out;
+    }
     if (o->webhooks) {
         rc = easel_webhook_sender_start(o->webhooks, &c.hooks, err);
         if (rc)
@@ -801,6 +818,8 @@ out:
     c.extm = NULL;
     easel_webhook_sender_stop(c.hooks);
     c.hooks = NULL;
+    easel_credits_sender_stop(c.credits);
+    c.credits = NULL;
     if (claimer_on) {
         pthread_mutex_lock(&c.mu);
         c.stopping = true;

@@ -72,6 +72,8 @@ struct ctl {
     struct easel_api *http;          /* the HTTP API, or NULL */
     struct easel_extmetrics *extm;   /* the external metrics API, or NULL */
     struct easel_webhook_sender *hooks; /* the webhook sender, or NULL */
+    struct easel_credits_sender *credits; /* the app_calls sender, or NULL */
+    struct easel_store *claim_app;   /* the claimer's connection to the app's database */
     int wake_fd;                     /* eventfd: claimer -> main */
 
     /* main loop only */

@@ -780,7 +780,8 @@ static void parse_model(struct pctx *c, const yaml_node_t *n,
 
 static const char *const top_keys[] = {"version", "default_model",
                                        "idempotency_window", "presets",
-                                       "payloads", "models", "breaker", "storage", "formats", NULL};
+                                       "payloads", "models", "breaker", "storage", "formats",
+                                       "credits", NULL};
 static const char *const breaker_keys[] = {"failures", "cooldown", NULL};
 static const char *const storage_keys[] = {"paths", NULL};
 static const char *const path_keys[] = {"b2b", "b2c", "default", NULL};
@@ -812,6 +813,148 @@ static void parse_storage(struct pctx *c, const yaml_node_t *n, struct easel_reg
                 easel_key_template_check(r->paths[i], why, sizeof(why)))
                 problem(c, pv, "storage.paths.%s: %s", ch, why);
         }
+    }
+}
+
+/* ------------------------------------------------------------- credits */
+
+static const char *const credits_keys[] = {"mode", "reserve", "consume", "refund",
+                                           "abandon_after", NULL};
+static const char *const stmt_keys[] = {"sql", "args", NULL};
+
+/* The highest $N of a statement, outside quoted text and comments, and
+ * whether every $1..$N appears; -1 for a $ that cannot be read. */
+static int placeholders(const char *sql, bool *dense)
+{
+    bool seen[EASEL_APP_MAX_ARGS + 1] = {0};
+    int top = 0;
+    for (const char *p = sql; *p; p++) {
+        if (*p == '\'' || *p == '"') {
+            char q = *p;
+            while (*++p && *p != q)
+                ;
+            if (!*p)
+                return -1;
+        } else if (p[0] == '-' && p[1] == '-') {
+            while (*p && *p != '\n')
+                p++;
+            if (!*p)
+                break;
+        } else if (*p == '$' && p[1] >= '0' && p[1] <= '9') {
+            int n = 0;
+            while (p[1] >= '0' && p[1] <= '9' && n <= EASEL_APP_MAX_ARGS)
+                n = n * 10 + (*++p - '0');
+            if (n < 1 || n > EASEL_APP_MAX_ARGS)
+                return -1;
+            seen[n] = true;
+            if (n > top)
+                top = n;
+        } else if (*p == '$') {
+            return -1; /* dollar quoting: not for one call */
+        }
+    }
+    *dense = true;
+    for (int i = 1; i <= top; i++)
+        *dense = *dense && seen[i];
+    return top;
+}
+
+/* reserve: {sql: "select app.reserve($1, $2)", args: [key, amount]} */
+static void parse_stmt(struct pctx *c, const yaml_node_t *n, const char *what,
+                       struct easel_app_stmt *st)
+{
+    st->line = n ? (int)n->start_mark.line + 1 : 1;
+    st->col = n ? (int)n->start_mark.column + 1 : 1;
+    if (!want(c, n, YAML_MAPPING_NODE, what))
+        return;
+    const yaml_node_t *args = NULL;
+    FOR_PAIRS(n, p) {
+        yaml_node_t *k = node_at(c, p->key), *v = node_at(c, p->value);
+        const char *key = scalar(k) ? scalar(k) : "";
+        if (!strcmp(key, "sql"))
+            get_str(c, v, "credits sql", &st->sql);
+        else if (!strcmp(key, "args"))
+            args = v;
+        else
+            unknown_key(c, k, what, stmt_keys);
+    }
+    if (!st->sql) {
+        problem(c, n, "%s needs sql: the statement, with $1, $2, ... for its args", what);
+        return;
+    }
+    if (args && want(c, args, YAML_SEQUENCE_NODE, "args")) {
+        FOR_ITEMS(args, it) {
+            yaml_node_t *a = node_at(c, *it);
+            const char *name = scalar(a) ? scalar(a) : "";
+            int found = -1;
+            for (int i = 0; i < EASEL_ARG_COUNT && found < 0; i++)
+                if (!strcmp(name, easel_app_arg_name((enum easel_app_arg)i)))
+                    found = i;
+            if (found < 0) {
+                problem(c, a, "%s: \"%s\" is not an argument (key, job_id, reservation, "
+                        "owner, channel, owner_key, amount, model, status, reason)", what, name);
+            } else if (st->nargs == EASEL_APP_MAX_ARGS) {
+                problem(c, a, "%s: at most %d args", what, EASEL_APP_MAX_ARGS);
+                break;
+            } else {
+                st->args[st->nargs++] = (enum easel_app_arg)found;
+            }
+        }
+    }
+    bool dense = false;
+    int top = placeholders(st->sql, &dense);
+    if (top < 0)
+        problem(c, n, "%s: the sql has a $ that is not $1 to $%d, or an unclosed quote "
+                "(one call, no dollar quoting)", what, EASEL_APP_MAX_ARGS);
+    else if (top != st->nargs || !dense)
+        problem(c, n, "%s: the sql uses $1 to $%d but %d args are given; each $N takes "
+                "the N-th of args", what, top, st->nargs);
+}
+
+/* credits: {mode: internal|external, reserve, consume, refund, abandon_after} */
+static void parse_credits(struct pctx *c, const yaml_node_t *n, struct easel_registry *r)
+{
+    struct easel_credits_cfg *cr = &r->credits;
+    cr->line = n ? (int)n->start_mark.line + 1 : 1;
+    cr->col = n ? (int)n->start_mark.column + 1 : 1;
+    if (!want(c, n, YAML_MAPPING_NODE, "credits"))
+        return;
+    const yaml_node_t *mode = NULL;
+    bool any_stmt = false;
+    FOR_PAIRS(n, p) {
+        yaml_node_t *k = node_at(c, p->key), *v = node_at(c, p->value);
+        const char *key = scalar(k) ? scalar(k) : "";
+        if (!strcmp(key, "mode")) {
+            mode = v;
+            const char *m = scalar(v) ? scalar(v) : "";
+            if (!strcmp(m, "external"))
+                cr->external = true;
+            else if (strcmp(m, "internal"))
+                problem(c, v, "credits.mode must be internal or external, not \"%s\"", m);
+        } else if (!strcmp(key, "reserve")) {
+            parse_stmt(c, v, "credits.reserve", &cr->reserve);
+            any_stmt = true;
+        } else if (!strcmp(key, "consume")) {
+            parse_stmt(c, v, "credits.consume", &cr->consume);
+            any_stmt = true;
+        } else if (!strcmp(key, "refund")) {
+            parse_stmt(c, v, "credits.refund", &cr->refund);
+            any_stmt = true;
+        } else if (!strcmp(key, "abandon_after")) {
+            get_duration(c, v, "credits.abandon_after", 60000, 7LL * 86400000, &cr->abandon_ms);
+        } else {
+            unknown_key(c, k, "credits", credits_keys);
+        }
+    }
+    if (!cr->external && any_stmt)
+        problem(c, mode ? mode : n, "credits: reserve, consume and refund are for mode: "
+                "external (the internal ledger needs no statements)");
+    if (cr->external) {
+        const struct { const struct easel_app_stmt *st; const char *name; } need[] = {
+            {&cr->reserve, "reserve"}, {&cr->consume, "consume"}, {&cr->refund, "refund"}};
+        for (size_t i = 0; i < 3; i++)
+            if (!need[i].st->line)
+                problem(c, n, "credits: mode external needs %s: {sql, args}", need[i].name);
     }
 }
 
@@ -924,6 +1067,8 @@ static void parse_root(struct pctx *c, const yaml_node_t *root,
             }
         } else if (!strcmp(key, "presets")) {
             parse_presets(c, v, r);
+        } else if (!strcmp(key, "credits")) {
+            parse_credits(c, v, r);
         } else if (!strcmp(key, "payloads")) {
             payloads = v;
             if (!want(c, v, YAML_SEQUENCE_NODE, "payloads"))
@@ -976,6 +1121,7 @@ easel_err easel_registry_parse(const char *text, size_t len,
     r->refs = 1;
     r->source = easel_strdup(source ? source : "registry");
     r->idempotency_window_ms = 24LL * 3600 * 1000;
+    r->credits.abandon_ms = 10LL * 60 * 1000;
     r->breaker_failures = 5;
     r->breaker_cooldown_ms = 30000;
 

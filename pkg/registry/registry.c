@@ -72,8 +72,19 @@ void reg_free(struct easel_registry *r)
     free(r->default_model);
     for (int i = 0; i < 3; i++)
         free(r->paths[i]);
+    free(r->credits.reserve.sql);
+    free(r->credits.consume.sql);
+    free(r->credits.refund.sql);
     free(r->source);
     free(r);
+}
+
+const char *easel_app_arg_name(enum easel_app_arg a)
+{
+    static const char *const names[EASEL_ARG_COUNT] = {
+        "key", "job_id", "reservation", "owner", "channel", "owner_key",
+        "amount", "model", "status", "reason"};
+    return (unsigned)a < EASEL_ARG_COUNT ? names[a] : "?";
 }
 
 struct easel_registry *easel_registry_ref(struct easel_registry *r)

@@ -65,11 +65,14 @@ easel_err store_job_from_row(struct easel_store *s, const PGresult *r,
         (rc = store_col_i64(r, row, c++, &j->run_after_ms)) ||
         (rc = store_col_str(r, row, c++, &j->stage)) ||
         (rc = store_col_percent(r, row, c++, &j->percent)) ||
-        (rc = store_col_str(r, row, c++, &events))) {
+        (rc = store_col_str(r, row, c++, &events)) ||
+        (rc = store_col_int(r, row, c++, &j->cost)) ||
+        (rc = store_col_int(r, row, c++, &j->credit_budget))) {
         rc = store_fail(s, rc, "job row: column %d: %s", c - 1 - first,
                         easel_strerror(rc));
         goto out;
     }
+    j->credit_external = PQgetvalue(r, row, c)[0] == 't';
     if (easel_status_parse(status, &j->status)) {
         rc = store_fail(s, EASEL_EDB, "job row: unknown status '%s'",
                         status ? status : "(null)");
@@ -134,38 +137,59 @@ out:
  * written in the order of the lock their trigger takes (migration 4: the
  * job's owner, or the job), so two batches can never take two such locks
  * in opposite orders. */
-static const char insert_sql[] =
-    "WITH x AS ("
-    " SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(ord int, id uuid, type text,"
-    "   model text, status text, priority int, idempotency_key text, payload jsonb,"
-    "   input jsonb, metadata jsonb, webhook text, channel text, owner text,"
-    "   max_attempts int, error_class text, error_reason text, error_message text,"
-    "   terminal boolean, run_after bigint, events text, traceparent text, cost int)"
-    "), ins AS ("
-    " INSERT INTO jobs (id, type, model, status, priority, idempotency_key,"
-    "   payload, input, metadata, webhook, channel, owner, max_attempts,"
-    "   error_class, error_reason, error_message, finished_at, run_after,"
-    "   webhook_events_filter, traceparent, cost)"
-    " SELECT id, type, model, status, priority, idempotency_key,"
-    "   payload, input, metadata, webhook, channel, owner, max_attempts,"
-    "   error_class, error_reason, error_message,"
-    "   CASE WHEN terminal THEN now() END,"
-    "   to_timestamp(run_after / 1000.0), string_to_array(events, ','), traceparent,"
-    "   coalesce(cost, 0)"
-    " FROM x ORDER BY ord"
-    " ON CONFLICT (id) DO NOTHING"
-    " RETURNING id, status, attempts, error_message, channel, owner"
-    "), ev AS ("
-    " INSERT INTO job_events (job_id, from_status, to_status, attempt,"
-    "   reason, message)"
-    " SELECT id, NULL, status, attempts, $2::text, error_message FROM ins"
-    " ORDER BY CASE WHEN owner IS NULL THEN 'easel-job:' || id::text"
-    "   ELSE 'easel-owner:' || coalesce(channel, '') || ':' || owner END"
-    "), n AS ("
-    " SELECT pg_notify('" STORE_CHANNEL "', id::text || ' ' || status)"
-    " FROM ins"
+#define INSERT_X                                                              \
+    "WITH x AS ("                                                             \
+    " SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(ord int, id uuid, type text," \
+    "   model text, status text, priority int, idempotency_key text, payload jsonb," \
+    "   input jsonb, metadata jsonb, webhook text, channel text, owner text,"  \
+    "   max_attempts int, error_class text, error_reason text, error_message text," \
+    "   terminal boolean, run_after bigint, events text, traceparent text, cost int," \
+    "   ext boolean, budget int)"                                              \
     ")"
-    " SELECT id, (SELECT count(*) FROM n), status FROM ins";
+#define INSERT_INS(where)                                                     \
+    ", ins AS ("                                                              \
+    " INSERT INTO jobs (id, type, model, status, priority, idempotency_key,"   \
+    "   payload, input, metadata, webhook, channel, owner, max_attempts,"      \
+    "   error_class, error_reason, error_message, finished_at, run_after,"     \
+    "   webhook_events_filter, traceparent, cost, credit_external, credit_budget)" \
+    " SELECT id, type, model, status, priority, idempotency_key,"             \
+    "   payload, input, metadata, webhook, channel, owner, max_attempts,"      \
+    "   error_class, error_reason, error_message,"                            \
+    "   CASE WHEN terminal THEN now() END,"                                   \
+    "   to_timestamp(run_after / 1000.0), string_to_array(events, ','), traceparent," \
+    "   coalesce(cost, 0), coalesce(ext, false),"                              \
+    "   CASE WHEN ext AND status = 'queued' THEN budget ELSE 0 END"            \
+    " FROM x " where " ORDER BY ord"                                           \
+    " ON CONFLICT (id) DO NOTHING"                                            \
+    " RETURNING id, status, attempts, error_message, channel, owner"           \
+    "), ev AS ("                                                              \
+    " INSERT INTO job_events (job_id, from_status, to_status, attempt,"       \
+    "   reason, message)"                                                     \
+    " SELECT id, NULL, status, attempts, $2::text, error_message FROM ins"    \
+    " ORDER BY CASE WHEN owner IS NULL THEN 'easel-job:' || id::text"         \
+    "   ELSE 'easel-owner:' || coalesce(channel, '') || ':' || owner END"     \
+    "), n AS ("                                                               \
+    " SELECT pg_notify('" STORE_CHANNEL "', id::text || ' ' || status)"       \
+    " FROM ins"                                                               \
+    ")"                                                                       \
+    " SELECT id, (SELECT count(*) FROM n), status FROM ins"
+static const char insert_sql[] = INSERT_X INSERT_INS("");
+/* With jobs whose credits the app keeps (migration 10): each such queued
+ * job's armed refund is deleted in the same statement, and the job is
+ * recorded only if its refund was still armed and untouched. A sender that
+ * took the refund first has undone the reservation, so the job must not
+ * run on it: it is left out (created false, no row) and its intake asks
+ * again under a new reservation number. */
+static const char insert_ext_sql[] =
+    INSERT_X
+    ", d AS ("
+    " DELETE FROM app_calls a USING x WHERE x.ext AND a.job_id = x.id"
+    "  AND a.budget = x.budget AND a.kind = 'refund' AND a.state = 'armed'"
+    "  AND a.attempts = 0"
+    " RETURNING a.job_id"
+    ")"
+    INSERT_INS("WHERE NOT coalesce(x.ext, false) OR x.status <> 'queued'"
+               " OR x.id IN (SELECT job_id FROM d)");
 
 easel_err easel_store_jobs_insert(struct easel_store *s, const struct easel_job_new *jobs,
                                   size_t n, bool *created, enum easel_status *status)
@@ -182,6 +206,7 @@ easel_err easel_store_jobs_insert(struct easel_store *s, const struct easel_job_
     if (n == 0)
         return EASEL_OK;
     cJSON *arr = cJSON_CreateArray();
+    bool ext = false;
     for (size_t i = 0; arr && i < n; i++) {
         const struct easel_job_new *j = &jobs[i];
         if (!j->id || !j->model || !j->payload) {
@@ -226,13 +251,18 @@ easel_err easel_store_jobs_insert(struct easel_store *s, const struct easel_job_
         easel_json_add_str(o, "traceparent", j->traceparent && *j->traceparent ? j->traceparent : NULL);
         if (j->cost > 0)
             cJSON_AddNumberToObject(o, "cost", j->cost);
+        if (j->credit_budget > 0) {
+            cJSON_AddBoolToObject(o, "ext", true);
+            cJSON_AddNumberToObject(o, "budget", j->credit_budget);
+            ext = true;
+        }
     }
     char *doc = arr && cJSON_GetArraySize(arr) == (int)n ? cJSON_PrintUnformatted(arr) : NULL;
     cJSON_Delete(arr);
     if (!doc)
         return store_fail(s, EASEL_ENOMEM, "job insert: out of memory");
     const char *params[2] = {doc, EASEL_EVENT_CREATED};
-    rc = store_exec(s, insert_sql, 2, params, &res);
+    rc = store_exec(s, ext ? insert_ext_sql : insert_sql, 2, params, &res);
     free(doc);
     if (rc)
         goto out;

@@ -418,6 +418,97 @@ static const char v9_credits[] =
     "  RETURN true;"
     " END $$;";
 
+/* Credits kept by the app (registry credits.mode: external): the app's
+ * own statements against its database, exactly once from easel's side.
+ *   - jobs.credit_external marks such a job; the internal ledger's
+ *     triggers skip it.
+ *   - app_calls is the outbox of calls to the app: a job's consume or
+ *     refund is written by a trigger in the transaction that ends the job
+ *     (unique per job, reservation and kind), and sent by a controller
+ *     until the app accepts it.
+ *   - Before easel asks the app to reserve, it arms a refund of that
+ *     reservation (state 'armed', due after credits.abandon_after); the
+ *     statement that records the job, or requeues it on a manual retry,
+ *     deletes it only while no sender has taken it, and records nothing
+ *     otherwise. A crash between the app's reserve and easel's record
+ *     leaves the refund armed: no reservation is ever stranded.
+ * easel_app_arm picks the reservation number: an armed refund still
+ * untouched is reused (the same reservation asked again after a crash),
+ * otherwise one above every number the job has used. */
+static const char v10_external_credits[] =
+    "ALTER TABLE jobs ADD COLUMN credit_external boolean NOT NULL DEFAULT false;"
+    "DROP TRIGGER jobs_credits_insert ON jobs;"
+    "DROP TRIGGER jobs_credits_update ON jobs;"
+    "CREATE TRIGGER jobs_credits_insert BEFORE INSERT ON jobs FOR EACH ROW"
+    " WHEN (NEW.cost > 0 AND NEW.owner IS NOT NULL AND NOT NEW.credit_external)"
+    " EXECUTE FUNCTION easel_credits();"
+    "CREATE TRIGGER jobs_credits_update BEFORE UPDATE OF status ON jobs FOR EACH ROW"
+    " WHEN (NEW.cost > 0 AND NEW.owner IS NOT NULL AND NOT NEW.credit_external"
+    "  AND OLD.status IS DISTINCT FROM NEW.status)"
+    " EXECUTE FUNCTION easel_credits();"
+    "CREATE TABLE app_calls ("
+    " id              bigserial PRIMARY KEY,"
+    " kind            text NOT NULL CONSTRAINT app_calls_kind_check CHECK"
+    "   (kind IN ('consume', 'refund')),"
+    /* no foreign key: a call outlives a deleted job, and an armed refund
+     * exists before its job does */
+    " job_id          uuid NOT NULL,"
+    " budget          int NOT NULL,"
+    " owner           text,"
+    " channel         text,"
+    " amount          bigint NOT NULL,"
+    " model           text,"
+    " status          text,"
+    " reason          text,"
+    " state           text NOT NULL DEFAULT 'pending' CONSTRAINT app_calls_state_check CHECK"
+    "   (state IN ('armed', 'pending', 'done')),"
+    " attempts        int NOT NULL DEFAULT 0,"
+    " next_attempt_at timestamptz NOT NULL DEFAULT now(),"
+    " last_error      text,"
+    " created_at      timestamptz NOT NULL DEFAULT now(),"
+    " done_at         timestamptz"
+    ");"
+    "CREATE UNIQUE INDEX app_calls_once_idx ON app_calls (job_id, budget, kind);"
+    "CREATE INDEX app_calls_due_idx ON app_calls (next_attempt_at) WHERE state <> 'done';"
+    "CREATE FUNCTION easel_app_credit_call() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN"
+    "  INSERT INTO app_calls (kind, job_id, budget, owner, channel, amount, model, status,"
+    "    reason)"
+    "  VALUES (CASE WHEN NEW.status = 'succeeded' THEN 'consume' ELSE 'refund' END,"
+    "    NEW.id, NEW.credit_budget, NEW.owner, NEW.channel, NEW.cost, NEW.model,"
+    "    NEW.status, NEW.error_reason)"
+    "  ON CONFLICT DO NOTHING;"
+    "  IF FOUND THEN PERFORM pg_notify('easel_app_calls', ''); END IF;"
+    "  RETURN NULL;"
+    " END $$;"
+    "CREATE TRIGGER jobs_app_credits AFTER UPDATE OF status ON jobs FOR EACH ROW"
+    " WHEN (NEW.credit_external AND NEW.credit_budget > 0"
+    "  AND OLD.status IS DISTINCT FROM NEW.status"
+    "  AND NEW.status IN ('succeeded', 'failed', 'dead', 'canceled'))"
+    " EXECUTE FUNCTION easel_app_credit_call();"
+    "CREATE FUNCTION easel_app_arm(j uuid, retry boolean, o text, ch text, amt bigint,"
+    "  m text, after_ms bigint) RETURNS int LANGUAGE plpgsql AS $$"
+    " DECLARE b int; cur int := 0;"
+    " BEGIN"
+    "  IF retry THEN SELECT credit_budget INTO cur FROM jobs WHERE id = j; END IF;"
+    "  cur := coalesce(cur, 0);"
+    "  SELECT budget INTO b FROM app_calls WHERE job_id = j AND kind = 'refund'"
+    "   AND state = 'armed' AND attempts = 0 AND budget > cur"
+    "   ORDER BY budget DESC LIMIT 1 FOR UPDATE;"
+    "  IF FOUND THEN"
+    "    UPDATE app_calls SET next_attempt_at = now() + after_ms * interval '1 millisecond'"
+    "     WHERE job_id = j AND budget = b AND kind = 'refund';"
+    "    RETURN b;"
+    "  END IF;"
+    "  SELECT greatest(coalesce(max(budget), 0), cur) + 1 INTO b FROM app_calls"
+    "   WHERE job_id = j;"
+    "  INSERT INTO app_calls (kind, job_id, budget, owner, channel, amount, model, status,"
+    "    reason, state, next_attempt_at)"
+    "  VALUES ('refund', j, b, o, ch, amt, m, 'canceled', 'reservation_abandoned', 'armed',"
+    "    now() + after_ms * interval '1 millisecond');"
+    "  RETURN b;"
+    " END $$;";
+
 const struct store_migration store_migrations[] = {
     {1, "jobs and job_events", v1_jobs_and_events},
     {2, "owner index", v2_owner_index},
@@ -429,6 +520,7 @@ const struct store_migration store_migrations[] = {
     {7, "trace context", v7_trace_context},
     {8, "fewer trigger calls", v8_fewer_trigger_calls},
     {9, "credits", v9_credits},
+    {10, "external credits", v10_external_credits},
 };
 
 const size_t store_migrations_count =

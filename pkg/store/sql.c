@@ -105,7 +105,7 @@ static easel_err map_sqlstate(const char *st)
 
 /* Fills s->errstr from a failed result (NULL when libpq could not even
  * allocate one) and returns the code for it. */
-static easel_err result_fail(struct easel_store *s, const PGresult *res)
+easel_err store_result_fail(struct easel_store *s, const PGresult *res)
 {
     const char *state = NULL, *primary = NULL, *detail = NULL;
     char msg[sizeof(s->errstr)];
@@ -154,7 +154,7 @@ static easel_err finish(struct easel_store *s, PGresult *res, PGresult **out)
             PQclear(res);
         return EASEL_OK;
     }
-    easel_err rc = result_fail(s, res);
+    easel_err rc = store_result_fail(s, res);
     PQclear(res);
     return rc;
 }

@@ -50,6 +50,9 @@ void store_prepared_reset(struct easel_store *s);
  * EASEL_ETIMEOUT for cancelled statements, EASEL_EDB otherwise. */
 easel_err store_exec(struct easel_store *s, const char *sql, int nparams,
                      const char *const *params, PGresult **res);
+/* Fills s->errstr from a failed result (NULL when libpq could not
+ * allocate one) and returns the code for it. */
+easel_err store_result_fail(struct easel_store *s, const PGresult *res);
 /* Runs a constant script of several statements without parameters (the
  * migrations and BEGIN/COMMIT). Same error mapping as store_exec. */
 easel_err store_exec_script(struct easel_store *s, const char *sql);
@@ -89,8 +92,9 @@ easel_err store_col_int(const PGresult *r, int row, int col, int *out);
     STORE_MS(t ".dispatched_at") ", " STORE_MS(t ".started_at") ", "          \
     STORE_MS(t ".finished_at") ", " STORE_MS(t ".heartbeat_at") ", "          \
     STORE_MS(t ".run_after") ", " t ".stage, " t ".percent, "                  \
-    "array_to_string(" t ".webhook_events_filter, ',')"
-#define STORE_JOB_NCOLS 30
+    "array_to_string(" t ".webhook_events_filter, ','), "                    \
+    t ".cost, " t ".credit_budget, " t ".credit_external"
+#define STORE_JOB_NCOLS 33
 /* timestamptz -> epoch milliseconds (bigint), NULL stays NULL. */
 #define STORE_MS(x) "(extract(epoch from " x ") * 1000)::bigint"
 
