@@ -7,9 +7,14 @@
 #   hack/services.sh stop DIR      stop both (idempotent)
 #   hack/services.sh restart-redis DIR   stop and start Redis on the same port
 #   hack/services.sh stop-redis DIR | start-redis DIR
+#   hack/services.sh restart-pg DIR     PostgreSQL stopped (fast: every session cut) and started again
+#   hack/services.sh stop-pg DIR | start-pg DIR
+#   hack/services.sh start-app-pg DIR   a second PostgreSQL, the app's (database
+#                                       "app"); writes DIR/app-env
+#   hack/services.sh stop-app-pg DIR | restart-app-pg DIR
 #
 # DIR/env defines EASEL_TEST_REDIS_URL, EASEL_TEST_DATABASE_URL, REDIS_PORT,
-# PG_PORT. Set EASEL_REDIS_AOF=0 to run Redis without its append-only file
+# PG_PORT; DIR/app-env EASEL_TEST_APP_DATABASE_URL and APP_PG_PORT. Set EASEL_REDIS_AOF=0 to run Redis without its append-only file
 # (benchmarks); by default every write is fsynced so a restart loses nothing.
 # PostgreSQL refuses to run as root, so as root it runs as the postgres user.
 #
@@ -24,7 +29,7 @@ set -euo pipefail
 . "$(dirname "$0")/test-procs.sh"
 
 cmd=${1:-}; dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop|restart-redis|stop-redis|start-redis DIR" >&2; exit 2; }
+[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop|restart-redis|stop-redis|start-redis|stop-pg|start-pg|restart-pg|start-app-pg|stop-app-pg|restart-app-pg DIR" >&2; exit 2; }
 
 pgbin() {
   local b
@@ -91,6 +96,30 @@ stop_redis() {
   kill_recorded redis-server
 }
 
+# start_pg SUBDIR PORT: a PostgreSQL server with its data in DIR/SUBDIR
+# (made by initdb the first time), on loopback
+start_pg() {
+  local sub=$1 port=$2 b
+  b=$(pgbin)
+  mkdir -p "$dir/$sub"
+  [ "$(id -u)" -eq 0 ] && chown -R postgres:postgres "$dir/$sub"
+  if [ ! -f "$dir/$sub/data/PG_VERSION" ]; then
+    as_pg "$b/initdb" -D "$dir/$sub/data" -A trust -U postgres -E UTF8 --no-locale >"$dir/$sub/initdb.log" 2>&1 \
+      || { cat "$dir/$sub/initdb.log" >&2; exit 1; }
+  fi
+  as_pg "$b/pg_ctl" -D "$dir/$sub/data" -l "$dir/$sub/postgres.log" -w -t 60 \
+    -o "-p $port -k $dir/$sub -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    start >/dev/null || { cat "$dir/$sub/postgres.log" >&2; exit 1; }
+  record "$(head -1 "$dir/$sub/data/postmaster.pid")" "postgres $dir/$sub"
+}
+
+# stop_pg SUBDIR MODE: pg_ctl stop (immediate: a crash, as a killed pod)
+stop_pg() {
+  if [ -f "$dir/$1/data/postmaster.pid" ]; then
+    as_pg "$(pgbin)/pg_ctl" -D "$dir/$1/data" -m "$2" -w stop >/dev/null 2>&1 || true
+  fi
+}
+
 case "$cmd" in
 start)
   mkdir -p "$dir/redis" "$dir/pg"
@@ -98,15 +127,8 @@ start)
   rport=$(free_port); pport=$(free_port)
   while [ "$pport" = "$rport" ]; do pport=$(free_port); done
   start_redis "$rport"
-  b=$(pgbin)
-  [ "$(id -u)" -eq 0 ] && chown -R postgres:postgres "$dir/pg"
-  as_pg "$b/initdb" -D "$dir/pg/data" -A trust -U postgres -E UTF8 --no-locale >"$dir/pg/initdb.log" 2>&1 \
-    || { cat "$dir/pg/initdb.log" >&2; exit 1; }
-  as_pg "$b/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/postgres.log" -w -t 60 \
-    -o "-p $pport -k $dir/pg -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-    start >/dev/null || { cat "$dir/pg/postgres.log" >&2; exit 1; }
-  record "$(head -1 "$dir/pg/data/postmaster.pid")" "postgres $dir"
-  as_pg "$b/createdb" -h 127.0.0.1 -p "$pport" -U postgres easel
+  start_pg pg "$pport"
+  as_pg "$(pgbin)/createdb" -h 127.0.0.1 -p "$pport" -U postgres easel
   cat >"$dir/env" <<ENV
 REDIS_PORT=$rport
 PG_PORT=$pport
@@ -117,10 +139,36 @@ ENV
   ;;
 stop)
   stop_redis
-  if [ -f "$dir/pg/data/postmaster.pid" ]; then
-    as_pg "$(pgbin)/pg_ctl" -D "$dir/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
-  fi
+  stop_pg pg immediate
+  stop_pg apppg immediate
   kill_recorded postgres
+  ;;
+# fast, not immediate: with synchronous_commit off (above) an immediate stop
+# may drop the last commits, which no production server would
+stop-pg) stop_pg pg fast ;;
+start-pg) start_pg pg "$(sed -n 's/^PG_PORT=//p' "$dir/env")" ;;
+restart-pg)
+  stop_pg pg fast
+  start_pg pg "$(sed -n 's/^PG_PORT=//p' "$dir/env")"
+  ;;
+start-app-pg)
+  if [ -f "$dir/app-env" ]; then
+    start_pg apppg "$(sed -n 's/^APP_PG_PORT=//p' "$dir/app-env")"
+  else
+    aport=$(free_port)
+    start_pg apppg "$aport"
+    as_pg "$(pgbin)/createdb" -h 127.0.0.1 -p "$aport" -U postgres app
+    cat >"$dir/app-env" <<ENV
+APP_PG_PORT=$aport
+EASEL_TEST_APP_DATABASE_URL=postgresql://postgres@127.0.0.1:$aport/app
+export APP_PG_PORT EASEL_TEST_APP_DATABASE_URL
+ENV
+  fi
+  ;;
+stop-app-pg) stop_pg apppg fast ;;
+restart-app-pg)
+  stop_pg apppg fast
+  start_pg apppg "$(sed -n 's/^APP_PG_PORT=//p' "$dir/app-env")"
   ;;
 stop-redis) stop_redis ;;
 start-redis) start_redis "$(sed -n 's/^REDIS_PORT=//p' "$dir/env")" ;;

@@ -46,6 +46,13 @@ char *ctl_canonical(const char *id, const struct easel_intake *in)
         cJSON_AddItemToObject(o, "metadata", cJSON_Duplicate(in->metadata, 1));
     if (in->traceparent)
         cJSON_AddStringToObject(o, "traceparent", in->traceparent);
+    /* the owner, wherever intake found it (the envelope or a payload
+     * rule): a job re-created from this entry after a crash is charged
+     * to the same owner */
+    if (in->channel)
+        cJSON_AddStringToObject(o, "channel", in->channel);
+    if (in->owner)
+        cJSON_AddStringToObject(o, "owner", in->owner);
     cJSON_AddItemToObject(o, "payload",
                           in->payload ? cJSON_Duplicate(in->payload, 1)
                                       : cJSON_CreateObject());
@@ -128,7 +135,12 @@ easel_err ctl_ensure_job(struct ctl *c, struct easel_store *s,
     easel_error_clear(&err);
     easel_err rc = easel_registry_intake(reg, canonical, strlen(canonical),
                                          &in, &err);
-    if (rc == EASEL_OK || rc == EASEL_ENOTFOUND) {
+    if (rc == EASEL_OK &&
+        easel_credits_external(&reg->credits, easel_intake_cost(reg, &in), in.owner)) {
+        /* its credits must be reserved in the app first, which the claim
+         * thread does, not this loop: the caller gives the entry back */
+        rc = EASEL_EAGAIN;
+    } else if (rc == EASEL_OK || rc == EASEL_ENOTFOUND) {
         struct row_texts t;
         struct easel_job_new j;
         job_row(reg, id, &in, rc ? &err : NULL, NULL, &t, &j);

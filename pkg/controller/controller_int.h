@@ -101,9 +101,10 @@ const char *ctl_registry_path(const struct ctl *c);
 
 /* claimer.c */
 void *ctl_claimer_main(void *arg);
-/* Makes sure a job row exists for a canonical entry (recovery path and the
- * claimer share it). *dead_reason is set when the entry names an unknown
- * model and the job was recorded dead. */
+/* Makes sure a job row exists for a canonical entry (the recovery path).
+ * An entry naming an unknown model is recorded dead. EASEL_EAGAIN, and
+ * nothing recorded, for a job whose credits the app keeps: only the claim
+ * thread reserves them, so the caller gives the entry back to the queue. */
 easel_err ctl_ensure_job(struct ctl *c, struct easel_store *s,
                          const char *id, const char *canonical);
 /* Builds the canonical entry (JSON with "id") for an intake. */

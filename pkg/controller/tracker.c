@@ -479,6 +479,19 @@ static void decide(struct ctl *c, struct tracked *t)
     if (rc == EASEL_ENOTFOUND && t->canonical) {
         /* Adopted but never recorded (crash in between): record it now. */
         rc = ctl_ensure_job(c, c->s, t->id, t->canonical);
+        if (rc == EASEL_EAGAIN) {
+            /* credits the app keeps: back to the queue, whose claimer
+             * reserves them before recording the job */
+            rc = easel_queue_requeue(c->q, t->id, t->canonical);
+            if (rc == EASEL_OK) {
+                easel_info(t->id, "adopted but never recorded: back to the queue, to reserve "
+                           "its credits in the app");
+                untrack(c, t);
+            } else {
+                queue_ok(c, rc);
+            }
+            return;
+        }
         if (rc == EASEL_OK)
             rc = easel_store_job_get(c->s, t->id, &j);
     }

@@ -103,7 +103,11 @@ easel_err easel_credits_reserve(struct easel_store *s, const struct easel_credit
 {
     *reserved = false;
     *budget = 0;
-    easel_err rc = easel_store_app_arm(s, j, retry, cc->cfg->abandon_ms, budget);
+    /* no refund armed for a call that cannot even be made */
+    easel_err rc = app_conn(cc, err);
+    if (rc)
+        return rc;
+    rc = easel_store_app_arm(s, j, retry, cc->cfg->abandon_ms, budget);
     if (rc)
         return easel_error_set(err, rc, EASEL_CLASS_RETRYABLE, EASEL_R_INTERNAL,
                                "arming the refund of job %s: %s", j->job_id,

@@ -64,6 +64,19 @@ wait_for 30 'test "$(status_of "$dead")" = succeeded'
 check "after a grant, the manual retry ran and was charged" eq "$(status_of "$dead")" succeeded
 check "store-9 spent all 3" eq "$(acct b2b:store-9)" "0/0"
 
+# --- a job recorded only after PostgreSQL comes back keeps its owner ----------
+# (the claimer parks what it cannot record; the entry that comes back is the
+# canonical one, which must still name the owner to charge)
+grant b2c:u-5 3
+"$ROOT/hack/services.sh" stop-pg "$WORK/svc" >>"$WORK/services.log" 2>&1
+push "$(env_entry credit/ok b2c u-5)"
+wait_for 20 'grep -q "cannot record 1 claimed jobs" "$WORK/ctl.log"'
+"$ROOT/hack/services.sh" start-pg "$WORK/svc" >>"$WORK/services.log" 2>&1
+wait_for 60 'test "$(sql "select count(*) from jobs where owner = '"'u-5'"' and status = '"'succeeded'"'" 2>/dev/null)" = 1'
+check "a job parked while PostgreSQL was down is recorded for its owner and charged" eq \
+  "$(sql "select channel || ':' || owner || ' ' || status from jobs where owner = 'u-5'") $(acct b2c:u-5)" \
+  "b2c:u-5 succeeded 0/0"
+
 # --- through the HTTP API: 402 before anything is queued
 PORT=$(free_port)
 start_api api "$PORT" --concurrency 1 --controller-id api || { fail "API start"; exit 1; }
