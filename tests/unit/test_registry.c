@@ -552,11 +552,78 @@ static void test_cost_key(void **state)
     easel_diags_cleanup(&d);
 }
 
+/* credits: internal by default; external needs all three statements, each
+ * with args matching its $1..$N (outside quotes and comments), and names
+ * every mistake at its line */
+static void test_credits_key(void **state)
+{
+    (void)state;
+    struct easel_diags d = {0};
+    struct easel_registry *r = load("version: 1\nmodels:\n  - {id: a, provider: local}\n", &d);
+    assert_non_null(r);
+    assert_false(r->credits.external);
+    assert_int_equal(r->credits.abandon_ms, 600000);
+    easel_registry_unref(r);
+
+    const char *doc =
+        "version: 1\n"
+        "credits:\n"
+        "  mode: external\n"
+        "  abandon_after: 2m\n"
+        "  reserve: {sql: \"select r($1, $2, $3) -- not $4\", args: [owner_key, amount, key]}\n"
+        "  consume: {sql: \"select c($1, '$2 is text')\", args: [key]}\n"
+        "  refund: {sql: \"select f($2, $1)\", args: [key, reason]}\n"
+        "models:\n  - {id: a, provider: local, cost: 2}\n";
+    r = load(doc, &d);
+    assert_non_null(r);
+    assert_true(r->credits.external);
+    assert_int_equal(r->credits.abandon_ms, 120000);
+    assert_int_equal(r->credits.reserve.nargs, 3);
+    assert_int_equal(r->credits.reserve.args[0], EASEL_ARG_OWNER_KEY);
+    assert_int_equal(r->credits.reserve.args[2], EASEL_ARG_KEY);
+    assert_int_equal(r->credits.reserve.line, 5);
+    assert_int_equal(r->credits.consume.nargs, 1);
+    assert_int_equal(r->credits.refund.args[1], EASEL_ARG_REASON);
+    assert_string_equal(easel_app_arg_name(EASEL_ARG_OWNER_KEY), "owner_key");
+    easel_registry_unref(r);
+
+    const char *bad =
+        "version: 1\n"
+        "credits:\n"
+        "  mode: externel\n"
+        "  reserve: {sql: \"select r($1, $3)\", args: [key, amount]}\n"
+        "  consume: {sql: \"select c($1)\", args: [wallet]}\n"
+        "  refund: {sql: \"do $$ begin end $$\", args: []}\n"
+        "  refunds: 1\n"
+        "models:\n  - {id: a, provider: local}\n";
+    assert_null(load(bad, &d));
+    assert_true(has_diag(&d, "credits.mode must be internal or external, not \"externel\"", 3));
+    assert_true(has_diag(&d, "the sql uses $1 to $3 but 2 args are given", 4));
+    assert_true(has_diag(&d, "\"wallet\" is not an argument", 5));
+    assert_true(has_diag(&d, "credits.refund: the sql has a $ that is not $1 to $10", 6));
+    assert_true(has_diag(&d, "unknown key \"refunds\" in credits (did you mean \"refund\"?)", 7));
+    easel_diags_cleanup(&d);
+
+    const char *missing = "version: 1\ncredits: {mode: external, reserve: {sql: \"select r()\"}}\n"
+                          "models:\n  - {id: a, provider: local}\n";
+    assert_null(load(missing, &d));
+    assert_true(has_diag(&d, "mode external needs consume", 2));
+    assert_true(has_diag(&d, "mode external needs refund", 2));
+    easel_diags_cleanup(&d);
+
+    const char *internal = "version: 1\ncredits: {mode: internal, consume: {sql: \"select c()\"}}\n"
+                           "models:\n  - {id: a, provider: local}\n";
+    assert_null(load(internal, &d));
+    assert_true(has_diag(&d, "reserve, consume and refund are for mode: external", 2));
+    easel_diags_cleanup(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_document),
         cmocka_unit_test(test_cost_key),
+        cmocka_unit_test(test_credits_key),
         cmocka_unit_test(test_overriding_builtin_preset),
         cmocka_unit_test(test_every_problem_reported),
         cmocka_unit_test(test_checks),
