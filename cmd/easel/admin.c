@@ -52,10 +52,9 @@ int mode_registry(struct settings *s, char **args, int nargs)
     struct easel_registry *r = NULL;
     struct easel_diags d = {0};
     easel_err rc = easel_registry_load_file(args[1], &r, &d);
-    /* external credits: checked against the app's schema, as a controller
-     * does when it loads the registry */
-    if (rc == EASEL_OK && r->credits.external &&
-        easel_credits_check(s->app_database_url, r, &d, NULL) != EASEL_OK) {
+    /* external credits and records: checked against the app's schema, as
+     * a controller does when it loads the registry */
+    if (rc == EASEL_OK && easel_credits_check(s->app_database_url, r, &d, NULL) != EASEL_OK) {
         easel_registry_unref(r);
         r = NULL;
         rc = EASEL_EPARSE;

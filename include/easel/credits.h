@@ -40,6 +40,24 @@ bool easel_credits_external(const struct easel_credits_cfg *cfg, int cost, const
 easel_err easel_credits_call(const struct easel_credits_ctx *cc, const struct easel_app_stmt *st,
                              const struct easel_app_job *j, int *truth, struct easel_error *err);
 
+/* Runs sql with text parameters on the app's database (opened as
+ * needed); *truth as easel_store_app_exec's. Errors as easel_credits_call. */
+easel_err easel_credits_exec(const struct easel_credits_ctx *cc, const char *sql, int nparams,
+                             const char *const *params, int *truth, struct easel_error *err);
+
+/* Writes one record call (kind record) into the app's table by rule rr:
+ * UPDATE table SET <the columns for its status> WHERE key = its key.
+ * *rows is the rows it changed (0 as well when the status writes
+ * nothing). EASEL_ENOTFOUND for a named variant the job did not store. */
+easel_err easel_records_write(const struct easel_credits_ctx *cc,
+                              const struct easel_record_rule *rr,
+                              const struct easel_app_call *c, int *rows,
+                              struct easel_error *err);
+/* Checks every record rule's table, key and columns against the app's
+ * schema; each problem goes to diags at its line. Returns how many. */
+size_t easel_records_check(struct easel_store *app, const struct easel_registry *r,
+                           struct easel_diags *diags);
+
 /* Reserves j's cost in the app: arms the refund (on s, easel's store) and
  * calls reserve. *budget is the reservation number to record the job
  * with; *reserved false means the app refused (its refund is disarmed at
@@ -49,12 +67,14 @@ easel_err easel_credits_reserve(struct easel_store *s, const struct easel_credit
                                 const struct easel_app_job *j, bool retry, int *budget,
                                 bool *reserved, struct easel_error *err);
 
-/* Checks every statement of r's credits against the app's database: it
+/* Checks r's credits statements and record rules against the app's
+ * database. For credits: it
  * prepares each (so tables, functions and types must exist), compares its
  * $N count with args, and wants reserve to return a boolean. Problems go
  * to diags at the statement's line (a database that cannot be reached is
- * one, at the credits key); EASEL_EPARSE when there was any. A registry
- * without external credits passes without a connection. */
+ * one, at the credits key); for records, every table, key and column must
+ * exist. EASEL_EPARSE when there was any problem. A registry with neither
+ * passes without a connection. */
 easel_err easel_credits_check(const char *app_url, const struct easel_registry *r,
                               struct easel_diags *diags, struct easel_error *err);
 

@@ -164,6 +164,44 @@ struct easel_credits_cfg {
     int line, col;
 };
 
+/* What a column of an app record is set to (records: ... on: STATUS). */
+enum easel_rec_value {
+    EASEL_REC_LITERAL,     /* the text as written */
+    EASEL_REC_NOW,         /* $now: when the job took the status */
+    EASEL_REC_ERROR,       /* $error: the job's error message */
+    EASEL_REC_REASON,      /* $reason: its error reason */
+    EASEL_REC_JOB_ID,      /* $job_id */
+    EASEL_REC_STATUS,      /* $status: easel's status name */
+    EASEL_REC_MODEL,       /* $model */
+    EASEL_REC_RESULT_URL,  /* $result_url: the first stored output's URL */
+    EASEL_REC_VARIANT,     /* $variant.NAME: that variant's URL */
+    EASEL_REC_NULL,        /* $null: SQL NULL (clears the column) */
+};
+struct easel_rec_col {
+    char *column;
+    enum easel_rec_value kind;
+    char *text;            /* LITERAL: the value; VARIANT: the name */
+    int line, col;
+};
+struct easel_rec_set {
+    struct easel_rec_col *cols;
+    size_t ncols;          /* 0: this status writes nothing */
+};
+/* records: a row of the app's own table kept in step with a job
+ * (docs/records.md): selected by payload rule or channel, keyed by a
+ * payload field, with the columns to set for each status. */
+struct easel_record_rule {
+    char *name;
+    char *rule;            /* payload rule name, or NULL */
+    char *channel;         /* channel, or NULL (one of the two is set) */
+    char *schema;          /* NULL: the app's search path */
+    char *table;
+    char *key_column;
+    char *key_field;       /* dotted path in the payload */
+    struct easel_rec_set on[EASEL_STATUS_COUNT];
+    int line, col, table_line, key_line;
+};
+
 struct easel_registry {
     int refs;              /* see easel_registry_ref/unref */
     char *source;          /* file name or "builtin" */
@@ -180,6 +218,8 @@ struct easel_registry {
     char *paths[3];                /* storage.paths: b2b, b2c, default key templates; NULL = built-in */
     unsigned input_formats;        /* formats: extra input formats, EASEL_FMT_BIT(GIF)|... */
     struct easel_credits_cfg credits;
+    struct easel_record_rule *records;
+    size_t nrecords;
 };
 
 /* One problem found while loading: file:line:column and a sentence. */
@@ -233,6 +273,17 @@ void easel_registry_unref(struct easel_registry *r); /* NULL-safe; thread-safe *
 
 const struct easel_model *easel_registry_model(const struct easel_registry *r,
                                                const char *id);
+
+struct easel_intake;
+/* The record rule a job taken in as `in` keeps (the first whose payload
+ * rule or channel matches) and the key its payload holds, or NULL (no
+ * rule, or the key field is absent or not a string or number). *key is
+ * malloc'd. */
+const struct easel_record_rule *easel_registry_record_for(const struct easel_registry *r,
+                                                          const struct easel_intake *in,
+                                                          char **key);
+const struct easel_record_rule *easel_registry_record(const struct easel_registry *r,
+                                                      const char *name);
 
 /* The credits a job of model m costs an owner on channel (NULL or "" for
  * none): the channel's override, else the model's cost. */

@@ -95,6 +95,11 @@ struct easel_job_new {
      * the same statement; otherwise created is false and no row exists.
      * A job born DEAD (the app refused) is recorded and holds nothing. */
     int credit_budget;
+    /* The app's record this job keeps (registry records, migration 11):
+     * the rule's name and the key of its row, or NULL. Each status the
+     * job takes then queues a record call in app_calls. */
+    const char *record_rule;
+    const char *record_key;
 };
 /* INSERT ... ON CONFLICT (id) DO NOTHING. *created says whether this call
  * made the row (false: a job with this id already existed, unchanged). An
@@ -474,13 +479,15 @@ struct easel_app_job {
     char *owner, *channel, *model, *status, *reason; /* owned in a claimed call */
     int64_t amount;
 };
-/* One row of the app_calls outbox (migration 10). */
+/* One row of the app_calls outbox (migrations 10 and 11). */
 struct easel_app_call {
     int64_t id;
-    char kind[12];         /* consume, refund */
+    char kind[12];         /* consume, refund, record */
     char job_id[EASEL_UUID_LEN + 1];
-    struct easel_app_job j;
+    struct easel_app_job j; /* j.status: the status it records */
     int attempts;          /* counting this one */
+    char *record, *record_key; /* a record: its rule and its row's key */
+    char *snapshot;        /* a record: {"error","result","at"} as JSON */
 };
 
 /* Arms a refund of the job's next reservation, due after after_ms, and
@@ -512,15 +519,24 @@ void easel_store_app_calls_free(struct easel_app_call *c, size_t n);
  * kept, due again after retry_ms. */
 easel_err easel_store_app_call_done(struct easel_store *s, int64_t id, const char *error,
                                     int64_t retry_ms);
+/* The same; give_up ends a failing call as 'failed' for good (a record
+ * the app's table cannot take), so the job's next record goes on. */
+easel_err easel_store_app_call_end(struct easel_store *s, int64_t id, const char *error,
+                                   int64_t retry_ms, bool give_up);
 /* Milliseconds until the next call is due (0: now), or -1 when none. */
 easel_err easel_store_app_next_due(struct easel_store *s, int64_t *ms);
 easel_err easel_store_app_listen(struct easel_store *s);
 
 /* On a store opened on the app's database: runs one of the app's
- * statements with text parameters. *truth (may be NULL): 1 when the first
- * column of the first row is true, else 0. */
+ * statements with text parameters. *truth (may be NULL): for a query, 1
+ * when the first column of the first row is true, else 0; for a command
+ * (UPDATE), the rows it changed. */
 easel_err easel_store_app_exec(struct easel_store *app, const char *sql, int nparams,
                                const char *const *params, int *truth);
+/* The columns of the app's table (schema NULL: the search path's first),
+ * in order; none when there is no such table. Free each and the array. */
+easel_err easel_store_app_columns(struct easel_store *app, const char *schema, const char *table,
+                                  char ***cols, size_t *n);
 /* Prepares sql on the app's database without running it: how many $N it
  * takes, how many columns it returns and the type OID of the first. */
 easel_err easel_store_app_describe(struct easel_store *app, const char *sql, int *nparams,

@@ -345,7 +345,7 @@ void api_jobs_create(struct api_ctx *x, struct api_req *r)
     memset(&c, 0, sizeof(c));
     struct easel_intake in;
     memset(&in, 0, sizeof(in));
-    char *env = NULL, *payload = NULL, *input = NULL, *meta = NULL;
+    char *env = NULL, *payload = NULL, *input = NULL, *meta = NULL, *record_key = NULL;
     struct easel_span *span = NULL;
     struct easel_error err;
     easel_error_clear(&err);
@@ -476,6 +476,12 @@ void api_jobs_create(struct api_ctx *x, struct api_req *r)
         .cost = cost,
         .credit_budget = budget,
     };
+    /* the app's own record of the job, if a rule keeps one */
+    const struct easel_record_rule *rr = easel_registry_record_for(x->reg, &in, &record_key);
+    if (rr) {
+        jn.record_rule = rr->name;
+        jn.record_key = record_key;
+    }
     easel_span_str(span, "easel.model", in.model);
     bool created = false;
     rc = easel_store_job_insert(s, &jn, &created);
@@ -517,6 +523,7 @@ out:
     free(payload);
     free(input);
     free(meta);
+    free(record_key);
 }
 
 /* --------------------------------------------------------------- list */

@@ -71,6 +71,7 @@ static char *json_text(const cJSON *v)
  * traceparent: the intake span's context, or NULL. */
 struct row_texts {
     char *payload, *input, *meta;
+    char *record_key;
 };
 
 static void job_row(const struct easel_registry *reg, const char *id,
@@ -99,6 +100,12 @@ static void job_row(const struct easel_registry *reg, const char *id,
         /* reserved from the owner's credits by the insert (migration 9) */
         .cost = easel_intake_cost(reg, in),
     };
+    /* the app's own record of the job, if a rule keeps one */
+    const struct easel_record_rule *rr = easel_registry_record_for(reg, in, &t->record_key);
+    if (rr) {
+        j->record_rule = rr->name;
+        j->record_key = t->record_key;
+    }
     if (reject) {
         j->status = EASEL_STATUS_DEAD;
         j->error_class = easel_errclass_name(EASEL_CLASS_PERMANENT);
@@ -112,6 +119,7 @@ static void row_texts_free(struct row_texts *t)
     free(t->payload);
     free(t->input);
     free(t->meta);
+    free(t->record_key);
     memset(t, 0, sizeof(*t));
 }
 

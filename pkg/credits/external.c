@@ -34,6 +34,25 @@ static easel_err app_conn(const struct easel_credits_ctx *cc, struct easel_error
     return rc;
 }
 
+easel_err easel_credits_exec(const struct easel_credits_ctx *cc, const char *sql, int nparams,
+                             const char *const *params, int *truth, struct easel_error *err)
+{
+    easel_err rc = app_conn(cc, err);
+    if (rc)
+        return rc;
+    rc = easel_store_app_exec(*cc->app, sql, nparams, params, truth);
+    if (rc == EASEL_OK)
+        return rc;
+    easel_error_set(err, rc, rc == EASEL_ECONN ? EASEL_CLASS_RETRYABLE : EASEL_CLASS_PERMANENT,
+                    EASEL_R_INTERNAL, "the app's database: %s", easel_store_errstr(*cc->app));
+    if (rc == EASEL_ECONN) {
+        /* opened again on the next call */
+        easel_store_free(*cc->app);
+        *cc->app = NULL;
+    }
+    return rc;
+}
+
 easel_err easel_credits_call(const struct easel_credits_ctx *cc, const struct easel_app_stmt *st,
                              const struct easel_app_job *j, int *truth, struct easel_error *err)
 {
@@ -83,16 +102,11 @@ easel_err easel_credits_call(const struct easel_credits_ctx *cc, const struct ea
             params[i] = NULL;
         }
     }
-    rc = easel_store_app_exec(*cc->app, st->sql, st->nargs, params, truth);
-    if (rc == EASEL_OK)
-        return rc;
-    easel_error_set(err, rc, rc == EASEL_ECONN ? EASEL_CLASS_RETRYABLE : EASEL_CLASS_PERMANENT,
-                    EASEL_R_INTERNAL, "the app's database (registry line %d): %s", st->line,
-                    easel_store_errstr(*cc->app));
-    if (rc == EASEL_ECONN) {
-        /* opened again on the next call */
-        easel_store_free(*cc->app);
-        *cc->app = NULL;
+    rc = easel_credits_exec(cc, st->sql, st->nargs, params, truth, err);
+    if (rc && err) { /* which statement: its line in the registry */
+        char msg[sizeof(err->msg)];
+        easel_strlcpy(msg, err->msg, sizeof(msg));
+        easel_error_set(err, rc, err->cls, err->why, "%.340s (registry line %d)", msg, st->line);
     }
     return rc;
 }
@@ -131,27 +145,37 @@ easel_err easel_credits_check(const char *app_url, const struct easel_registry *
                               struct easel_diags *diags, struct easel_error *err)
 {
     const struct easel_credits_cfg *cfg = r ? &r->credits : NULL;
-    if (!cfg || !cfg->external)
+    if (!cfg || (!cfg->external && r->nrecords == 0))
         return EASEL_OK;
+    int line = cfg->external ? cfg->line : r->records[0].line;
+    int col = cfg->external ? cfg->col : r->records[0].col;
+    const char *what = cfg->external ? "credits: mode external" : "records";
     if (!app_url || !*app_url) {
-        easel_diags_add(diags, cfg->line, cfg->col,
-                        "credits: mode external needs --app-database-url "
-                        "(EASEL_APP_DATABASE_URL), where the statements run");
+        easel_diags_add(diags, line, col,
+                        "%s needs --app-database-url (EASEL_APP_DATABASE_URL), the app's "
+                        "database", what);
         return EASEL_EPARSE;
     }
     struct easel_store *app = NULL;
-    easel_err rc = easel_store_open(app_url, &app, err);
+    struct easel_error e;
+    easel_error_clear(&e);
+    easel_err rc = easel_store_open(app_url, &app, &e);
     if (rc) {
-        easel_diags_add(diags, cfg->line, cfg->col,
-                        "credits: the app's database cannot be reached to check the "
-                        "statements: %s", err ? err->msg : easel_strerror(rc));
+        if (err)
+            *err = e;
+        easel_diags_add(diags, line, col,
+                        "%s: the app's database cannot be reached to check it: %s", what, e.msg);
         return EASEL_EPARSE;
+    }
+    size_t bad = easel_records_check(app, r, diags);
+    if (!cfg->external) {
+        easel_store_free(app);
+        return bad ? EASEL_EPARSE : EASEL_OK;
     }
     const struct {
         const struct easel_app_stmt *st;
         const char *name;
     } all[] = {{&cfg->reserve, "reserve"}, {&cfg->consume, "consume"}, {&cfg->refund, "refund"}};
-    size_t bad = 0;
     for (size_t i = 0; i < 3; i++) {
         const struct easel_app_stmt *st = all[i].st;
         int np = 0, nf = 0;

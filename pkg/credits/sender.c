@@ -62,9 +62,52 @@ static int64_t backoff_ms(int attempts)
     return ms < BACKOFF_MAX_MS ? ms : BACKOFF_MAX_MS;
 }
 
+/* A record call: its rule's UPDATE. A record the table cannot take (no
+ * row with its key, a variant the job did not store) is tried RECORD_TRIES
+ * times, then ends failed so the job's next record goes on. */
+#define RECORD_TRIES 10
+static void send_record(struct easel_credits_sender *w, const struct easel_registry *reg,
+                        struct easel_app_call *c)
+{
+    const struct easel_record_rule *rr = easel_registry_record(reg, c->record);
+    struct easel_error err;
+    easel_error_clear(&err);
+    easel_err rc;
+    int rows = -1;
+    bool give_up = false;
+    if (!rr) {
+        rc = easel_error_set(&err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_INVALID_ARGUMENT,
+                             "the registry in force has no record rule \"%s\"; the record "
+                             "waits for one", c->record ? c->record : "");
+    } else {
+        struct easel_credits_ctx cc = {.app_url = w->app_url, .app = &w->app};
+        enum easel_status st = EASEL_STATUS_QUEUED;
+        bool writes = !easel_status_parse(c->j.status, &st) && rr->on[st].ncols > 0;
+        rc = easel_records_write(&cc, rr, c, &rows, &err);
+        if (rc == EASEL_OK && writes && rows == 0)
+            rc = easel_error_set(&err, EASEL_ENOTFOUND, EASEL_CLASS_PERMANENT,
+                                 EASEL_R_INVALID_ARGUMENT, "no row of %s where %s = %s",
+                                 rr->table, rr->key_column, c->record_key);
+        give_up = rc && err.cls == EASEL_CLASS_PERMANENT && c->attempts >= RECORD_TRIES;
+    }
+    int64_t retry = backoff_ms(c->attempts);
+    if (rc)
+        easel_log_kv(give_up ? EASEL_LOG_ERROR : EASEL_LOG_WARN, c->job_id,
+                     (const char *const[]){"record", c->record ? c->record : "", NULL},
+                     "record of %s %s (attempt %d): %s", c->j.status ? c->j.status : "?",
+                     give_up ? "given up" : "not written yet", c->attempts, err.msg);
+    if (easel_store_app_call_end(w->s, c->id, rc ? err.msg : NULL, retry, give_up) != EASEL_OK)
+        easel_warn(c->job_id, "could not record the record call: %s (sent again after its "
+                   "lease)", easel_store_errstr(w->s));
+}
+
 static void send_one(struct easel_credits_sender *w, const struct easel_registry *reg,
                      struct easel_app_call *c)
 {
+    if (!strcmp(c->kind, "record")) {
+        send_record(w, reg, c);
+        return;
+    }
     const struct easel_credits_cfg *cfg = reg ? &reg->credits : NULL;
     const struct easel_app_stmt *st = NULL;
     if (cfg && cfg->external)

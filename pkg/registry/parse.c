@@ -781,7 +781,7 @@ static void parse_model(struct pctx *c, const yaml_node_t *n,
 static const char *const top_keys[] = {"version", "default_model",
                                        "idempotency_window", "presets",
                                        "payloads", "models", "breaker", "storage", "formats",
-                                       "credits", NULL};
+                                       "credits", "records", NULL};
 static const char *const breaker_keys[] = {"failures", "cooldown", NULL};
 static const char *const storage_keys[] = {"paths", NULL};
 static const char *const path_keys[] = {"b2b", "b2c", "default", NULL};
@@ -958,6 +958,172 @@ static void parse_credits(struct pctx *c, const yaml_node_t *n, struct easel_reg
     }
 }
 
+/* ------------------------------------------------------------- records */
+
+static const char *const record_keys[] = {"name", "rule", "channel", "table", "key", "on",
+                                          NULL};
+static const char *const record_key_keys[] = {"column", "field", NULL};
+
+/* A plain SQL identifier: what the app's schema is checked for and what
+ * is quoted into statements; nothing else reaches SQL text. */
+static bool ident_ok(const char *s)
+{
+    if (!s || !*s || strlen(s) > 63 || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+                                         *s == '_'))
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9') || *p == '_'))
+            return false;
+    return true;
+}
+
+static void parse_rec_value(struct pctx *c, const yaml_node_t *v, struct easel_rec_col *col)
+{
+    static const struct {
+        const char *name;
+        enum easel_rec_value kind;
+    } specials[] = {{"$now", EASEL_REC_NOW},         {"$error", EASEL_REC_ERROR},
+                    {"$reason", EASEL_REC_REASON},   {"$job_id", EASEL_REC_JOB_ID},
+                    {"$status", EASEL_REC_STATUS},   {"$model", EASEL_REC_MODEL},
+                    {"$result_url", EASEL_REC_RESULT_URL}, {"$null", EASEL_REC_NULL}};
+    const char *s = scalar(v);
+    if (!s) {
+        problem(c, v, "records: the value of column %s must be a single value", col->column);
+        return;
+    }
+    if (s[0] != '$') {
+        col->kind = EASEL_REC_LITERAL;
+        col->text = easel_strdup(s);
+        return;
+    }
+    if (s[1] == '$') { /* $$x: the text "$x" */
+        col->kind = EASEL_REC_LITERAL;
+        col->text = easel_strdup(s + 1);
+        return;
+    }
+    for (size_t i = 0; i < sizeof(specials) / sizeof(specials[0]); i++)
+        if (!strcmp(s, specials[i].name)) {
+            col->kind = specials[i].kind;
+            return;
+        }
+    if (!strncmp(s, "$variant.", 9) && s[9]) {
+        col->kind = EASEL_REC_VARIANT;
+        col->text = easel_strdup(s + 9);
+        return;
+    }
+    problem(c, v, "records: \"%s\" is not a value (a text, or $now, $error, $reason, $job_id, "
+            "$status, $model, $result_url, $variant.NAME, $null; $$ for a literal $)", s);
+}
+
+static void parse_record(struct pctx *c, const yaml_node_t *n, struct easel_record_rule *rr)
+{
+    rr->line = n ? (int)n->start_mark.line + 1 : 1;
+    rr->col = n ? (int)n->start_mark.column + 1 : 1;
+    if (!want(c, n, YAML_MAPPING_NODE, "a record rule"))
+        return;
+    char *table = NULL;
+    bool have_on = false;
+    FOR_PAIRS(n, p) {
+        yaml_node_t *k = node_at(c, p->key), *v = node_at(c, p->value);
+        const char *key = scalar(k) ? scalar(k) : "";
+        if (!strcmp(key, "name")) {
+            get_str(c, v, "records.name", &rr->name);
+        } else if (!strcmp(key, "rule")) {
+            get_str(c, v, "records.rule", &rr->rule);
+        } else if (!strcmp(key, "channel")) {
+            get_str(c, v, "records.channel", &rr->channel);
+        } else if (!strcmp(key, "table")) {
+            rr->table_line = (int)v->start_mark.line + 1;
+            get_str(c, v, "records.table", &table);
+        } else if (!strcmp(key, "key")) {
+            rr->key_line = (int)v->start_mark.line + 1;
+            if (!want(c, v, YAML_MAPPING_NODE, "records.key"))
+                continue;
+            FOR_PAIRS(v, kp) {
+                yaml_node_t *kk = node_at(c, kp->key), *kv = node_at(c, kp->value);
+                const char *kn = scalar(kk) ? scalar(kk) : "";
+                if (!strcmp(kn, "column")) {
+                    if (get_str(c, kv, "records.key.column", &rr->key_column) &&
+                        !ident_ok(rr->key_column))
+                        problem(c, kv, "records.key.column \"%s\" is not a plain column name "
+                                "(letters, digits, _)", rr->key_column);
+                } else if (!strcmp(kn, "field")) {
+                    get_str(c, kv, "records.key.field", &rr->key_field);
+                } else {
+                    unknown_key(c, kk, "records.key", record_key_keys);
+                }
+            }
+        } else if (!strcmp(key, "on")) {
+            have_on = true;
+            if (!want(c, v, YAML_MAPPING_NODE, "records.on"))
+                continue;
+            FOR_PAIRS(v, sp) {
+                yaml_node_t *sk = node_at(c, sp->key), *sv = node_at(c, sp->value);
+                enum easel_status st;
+                if (!scalar(sk) || easel_status_parse(scalar(sk), &st)) {
+                    problem(c, sk, "records.on: \"%s\" is not a job status (queued, dispatched, "
+                            "running, retrying, succeeded, failed, dead, canceled)",
+                            scalar(sk) ? scalar(sk) : "?");
+                    continue;
+                }
+                struct easel_rec_set *set = &rr->on[st];
+                if (set->cols) {
+                    problem(c, sk, "records.on.%s is given twice", scalar(sk));
+                    continue;
+                }
+                if (!want(c, sv, YAML_MAPPING_NODE, "records.on.STATUS"))
+                    continue;
+                size_t cnt = (size_t)(sv->data.mapping.pairs.top - sv->data.mapping.pairs.start);
+                set->cols = calloc(cnt ? cnt : 1, sizeof(*set->cols));
+                if (!set->cols)
+                    continue;
+                FOR_PAIRS(sv, cp) {
+                    yaml_node_t *ck = node_at(c, cp->key), *cv = node_at(c, cp->value);
+                    struct easel_rec_col *col = &set->cols[set->ncols];
+                    col->line = (int)ck->start_mark.line + 1;
+                    col->col = (int)ck->start_mark.column + 1;
+                    if (!scalar(ck) || !ident_ok(scalar(ck))) {
+                        problem(c, ck, "records: \"%s\" is not a plain column name (letters, "
+                                "digits, _)", scalar(ck) ? scalar(ck) : "?");
+                        continue;
+                    }
+                    col->column = easel_strdup(scalar(ck));
+                    set->ncols++;
+                    parse_rec_value(c, cv, col);
+                }
+            }
+        } else {
+            unknown_key(c, k, "a record rule", record_keys);
+        }
+    }
+    if (table) {
+        char *dot = strchr(table, '.');
+        if (dot) {
+            *dot = '\0';
+            rr->schema = easel_strdup(table);
+            rr->table = easel_strdup(dot + 1);
+        } else {
+            rr->table = easel_strdup(table);
+        }
+        if ((rr->schema && !ident_ok(rr->schema)) || !ident_ok(rr->table))
+            problem(c, n, "records.table \"%s%s%s\" is not TABLE or SCHEMA.TABLE of plain names",
+                    rr->schema ? rr->schema : "", rr->schema ? "." : "", rr->table ? rr->table : "");
+        free(table);
+    }
+    const char *nm = rr->name ? rr->name : "?";
+    if (!rr->name)
+        problem(c, n, "a record rule needs a name");
+    if (!!rr->rule == !!rr->channel)
+        problem(c, n, "record rule \"%s\" needs one of rule (a payload rule's name) or channel", nm);
+    if (!rr->table)
+        problem(c, n, "record rule \"%s\" needs table", nm);
+    if (!rr->key_column || !rr->key_field)
+        problem(c, n, "record rule \"%s\" needs key: {column, field}", nm);
+    if (!have_on)
+        problem(c, n, "record rule \"%s\" needs on: the columns to set for each status", nm);
+}
+
 static const yaml_node_t *find_model_node(struct pctx *c, const yaml_node_t *models,
                                           size_t i)
 {
@@ -1004,6 +1170,24 @@ static void check_refs(struct pctx *c, struct easel_registry *r,
         if (p->model && !easel_registry_model(r, p->model))
             problem(c, pn, "payload rule \"%s\" names model \"%s\", which is not defined",
                     p->name ? p->name : "?", p->model);
+    }
+    for (size_t i = 0; i < r->nrecords; i++) {
+        const struct easel_record_rule *rr = &r->records[i];
+        for (size_t j = 0; rr->name && j < i; j++)
+            if (easel_str_eq(r->records[j].name, rr->name)) {
+                easel_diags_add(c->d, rr->line, rr->col, "record rule \"%s\" is defined twice",
+                                rr->name);
+                c->problems++;
+            }
+        bool found = !rr->rule;
+        for (size_t j = 0; !found && j < r->npayloads; j++)
+            found = easel_str_eq(r->payloads[j].name, rr->rule);
+        if (!found) {
+            easel_diags_add(c->d, rr->line, rr->col,
+                            "record rule \"%s\" names payload rule \"%s\", which is not defined",
+                            rr->name ? rr->name : "?", rr->rule);
+            c->problems++;
+        }
     }
     if (r->nmodels == 0) {
         problem(c, models ? models : root, "the registry defines no models");
@@ -1069,6 +1253,19 @@ static void parse_root(struct pctx *c, const yaml_node_t *root,
             parse_presets(c, v, r);
         } else if (!strcmp(key, "credits")) {
             parse_credits(c, v, r);
+        } else if (!strcmp(key, "records")) {
+            if (!want(c, v, YAML_SEQUENCE_NODE, "records"))
+                continue;
+            if (r->records) {
+                problem(c, k, "records are given twice");
+                continue;
+            }
+            size_t cnt = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+            r->records = calloc(cnt ? cnt : 1, sizeof(*r->records));
+            if (!r->records)
+                continue;
+            FOR_ITEMS(v, it)
+                parse_record(c, node_at(c, *it), &r->records[r->nrecords++]);
         } else if (!strcmp(key, "payloads")) {
             payloads = v;
             if (!want(c, v, YAML_SEQUENCE_NODE, "payloads"))

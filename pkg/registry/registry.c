@@ -75,8 +75,57 @@ void reg_free(struct easel_registry *r)
     free(r->credits.reserve.sql);
     free(r->credits.consume.sql);
     free(r->credits.refund.sql);
+    for (size_t i = 0; i < r->nrecords; i++) {
+        struct easel_record_rule *rr = &r->records[i];
+        free(rr->name);
+        free(rr->rule);
+        free(rr->channel);
+        free(rr->schema);
+        free(rr->table);
+        free(rr->key_column);
+        free(rr->key_field);
+        for (int s = 0; s < EASEL_STATUS_COUNT; s++) {
+            for (size_t k = 0; k < rr->on[s].ncols; k++) {
+                free(rr->on[s].cols[k].column);
+                free(rr->on[s].cols[k].text);
+            }
+            free(rr->on[s].cols);
+        }
+    }
+    free(r->records);
     free(r->source);
     free(r);
+}
+
+const struct easel_record_rule *easel_registry_record(const struct easel_registry *r,
+                                                      const char *name)
+{
+    for (size_t i = 0; r && name && i < r->nrecords; i++)
+        if (easel_str_eq(r->records[i].name, name))
+            return &r->records[i];
+    return NULL;
+}
+
+const struct easel_record_rule *easel_registry_record_for(const struct easel_registry *r,
+                                                          const struct easel_intake *in,
+                                                          char **key)
+{
+    *key = NULL;
+    for (size_t i = 0; r && in && i < r->nrecords; i++) {
+        const struct easel_record_rule *rr = &r->records[i];
+        if (rr->rule ? !easel_str_eq(rr->rule, in->rule) : !easel_str_eq(rr->channel, in->channel))
+            continue;
+        const cJSON *v = in->payload ? reg_lookup(in->payload, rr->key_field) : NULL;
+        char num[48];
+        if (cJSON_IsString(v) && *v->valuestring) {
+            *key = easel_strdup(v->valuestring);
+        } else if (cJSON_IsNumber(v) && v->valuedouble == (double)(long long)v->valuedouble) {
+            easel_fmt_cut(num, sizeof(num), "%lld", (long long)v->valuedouble);
+            *key = easel_strdup(num);
+        }
+        return *key ? rr : NULL;
+    }
+    return NULL;
 }
 
 const char *easel_app_arg_name(enum easel_app_arg a)

@@ -134,8 +134,8 @@ fail:
 /* ------------------------------------------------------------ the outbox */
 
 #define CALL_COLS                                                             \
-    "c.id, c.kind, c.job_id::text, c.budget, c.owner, c.channel, c.amount, "  \
-    "c.model, c.status, c.reason, c.attempts"
+    "c.id, c.kind, c.job_id::text, c.budget, c.owner, c.channel, coalesce(c.amount, 0), " \
+    "c.model, c.status, c.reason, c.attempts, c.record, c.record_key, c.snapshot::text"
 
 void easel_store_app_calls_free(struct easel_app_call *c, size_t n)
 {
@@ -145,6 +145,9 @@ void easel_store_app_calls_free(struct easel_app_call *c, size_t n)
         free(c[i].j.model);
         free(c[i].j.status);
         free(c[i].j.reason);
+        free(c[i].record);
+        free(c[i].record_key);
+        free(c[i].snapshot);
     }
     free(c);
 }
@@ -166,9 +169,15 @@ easel_err easel_store_app_claim(struct easel_store *s, size_t max, int64_t lease
                               "UPDATE app_calls c SET state = 'pending',"
                               "  attempts = c.attempts + 1,"
                               "  next_attempt_at = now() + $2::bigint * interval '1 millisecond'"
-                              " FROM (SELECT id FROM app_calls"
-                              "   WHERE state <> 'done' AND next_attempt_at <= now()"
-                              "   ORDER BY job_id, budget, id LIMIT $1::bigint"
+                              " FROM (SELECT id FROM app_calls a"
+                              "   WHERE state NOT IN ('done', 'failed')"
+                              "   AND next_attempt_at <= now()"
+                              /* a job's records in order: none while an
+                               * earlier one is unfinished */
+                              "   AND (kind <> 'record' OR NOT EXISTS (SELECT 1 FROM app_calls p"
+                              "    WHERE p.job_id = a.job_id AND p.kind = 'record'"
+                              "    AND p.state NOT IN ('done', 'failed') AND p.id < a.id))"
+                              "   ORDER BY next_attempt_at, id LIMIT $1::bigint"
                               "   FOR UPDATE SKIP LOCKED) due"
                               " WHERE c.id = due.id"
                               " RETURNING " CALL_COLS,
@@ -207,6 +216,12 @@ easel_err easel_store_app_claim(struct easel_store *s, size_t max, int64_t lease
             rc = store_col_str(res, r, 9, &k->j.reason);
         if (!rc)
             rc = store_col_int(res, r, 10, &k->attempts);
+        if (!rc)
+            rc = store_col_str(res, r, 11, &k->record);
+        if (!rc)
+            rc = store_col_str(res, r, 12, &k->record_key);
+        if (!rc)
+            rc = store_col_str(res, r, 13, &k->snapshot);
         k->j.job_id = k->job_id;
         *n = (size_t)r + 1;
     }
@@ -225,23 +240,30 @@ out:
 easel_err easel_store_app_call_done(struct easel_store *s, int64_t id, const char *error,
                                     int64_t retry_ms)
 {
+    return easel_store_app_call_end(s, id, error, retry_ms, false);
+}
+
+easel_err easel_store_app_call_end(struct easel_store *s, int64_t id, const char *error,
+                                   int64_t retry_ms, bool give_up)
+{
     char idt[24], ms[24];
     PGresult *res = NULL;
     if (!s)
         return store_einval(s, "app call done");
     (void)easel_snprintf(idt, sizeof(idt), "%" PRId64, id);
     (void)easel_snprintf(ms, sizeof(ms), "%" PRId64, retry_ms > 0 ? retry_ms : 0);
-    const char *params[3] = {idt, error, ms};
+    const char *params[4] = {idt, error, ms, give_up ? "true" : "false"};
     easel_err rc = store_exec(
         s,
         "UPDATE app_calls SET"
-        "  state = CASE WHEN $2::text IS NULL THEN 'done' ELSE 'pending' END,"
-        "  done_at = CASE WHEN $2::text IS NULL THEN now() END,"
+        "  state = CASE WHEN $2::text IS NULL THEN 'done'"
+        "    WHEN $4::boolean THEN 'failed' ELSE 'pending' END,"
+        "  done_at = CASE WHEN $2::text IS NULL OR $4::boolean THEN now() END,"
         "  last_error = $2::text,"
         "  next_attempt_at = CASE WHEN $2::text IS NULL THEN next_attempt_at"
         "    ELSE now() + $3::bigint * interval '1 millisecond' END"
         " WHERE id = $1::bigint",
-        3, params, &res);
+        4, params, &res);
     PQclear(res);
     return rc;
 }
@@ -255,7 +277,7 @@ easel_err easel_store_app_next_due(struct easel_store *s, int64_t *ms)
     easel_err rc = store_exec(s,
                               "SELECT ceil(extract(epoch from"
                               "   (min(next_attempt_at) - clock_timestamp())) * 1000)::bigint"
-                              " FROM app_calls WHERE state <> 'done'",
+                              " FROM app_calls WHERE state NOT IN ('done', 'failed')",
                               0, NULL, &res);
     if (!rc && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
         rc = store_col_i64(res, 0, 0, ms);
@@ -291,7 +313,9 @@ easel_err easel_store_app_exec(struct easel_store *app, const char *sql, int npa
         PQclear(res);
         return rc;
     }
-    if (truth)
+    if (truth && st == PGRES_COMMAND_OK) /* an UPDATE: the rows it changed */
+        *truth = (int)strtol(PQcmdTuples(res), NULL, 10);
+    else if (truth)
         *truth = st == PGRES_TUPLES_OK && PQntuples(res) > 0 && PQnfields(res) > 0 &&
                  !PQgetisnull(res, 0, 0) && PQgetvalue(res, 0, 0)[0] == 't';
     PQclear(res);
@@ -322,6 +346,39 @@ easel_err easel_store_app_describe(struct easel_store *app, const char *sql, int
     *nparams = PQnparams(res);
     *nfields = PQnfields(res);
     *first_type = *nfields > 0 ? (unsigned)PQftype(res, 0) : 0;
+    PQclear(res);
+    return EASEL_OK;
+}
+
+easel_err easel_store_app_columns(struct easel_store *app, const char *schema, const char *table,
+                                  char ***cols, size_t *n)
+{
+    PGresult *res = NULL;
+    *cols = NULL;
+    *n = 0;
+    if (!app || !table)
+        return store_einval(app, "app columns");
+    const char *params[2] = {schema, table};
+    easel_err rc = store_exec(app,
+                              "SELECT column_name::text FROM information_schema.columns"
+                              " WHERE table_schema = coalesce($1::text, current_schema())"
+                              " AND table_name = $2::text ORDER BY ordinal_position",
+                              2, params, &res);
+    if (rc)
+        return rc;
+    int rows = PQntuples(res);
+    if (rows > 0) {
+        *cols = calloc((size_t)rows, sizeof(**cols));
+        if (!*cols) {
+            PQclear(res);
+            return store_fail(app, EASEL_ENOMEM, "app columns: out of memory");
+        }
+        for (int r = 0; r < rows; r++)
+            if (((*cols)[(*n)++] = easel_strdup(PQgetvalue(res, r, 0))) == NULL) {
+                PQclear(res);
+                return store_fail(app, EASEL_ENOMEM, "app columns: out of memory");
+            }
+    }
     PQclear(res);
     return EASEL_OK;
 }

@@ -144,21 +144,23 @@ out:
     "   input jsonb, metadata jsonb, webhook text, channel text, owner text,"  \
     "   max_attempts int, error_class text, error_reason text, error_message text," \
     "   terminal boolean, run_after bigint, events text, traceparent text, cost int," \
-    "   ext boolean, budget int)"                                              \
+    "   ext boolean, budget int, record_rule text, record_key text)"           \
     ")"
 #define INSERT_INS(where)                                                     \
     ", ins AS ("                                                              \
     " INSERT INTO jobs (id, type, model, status, priority, idempotency_key,"   \
     "   payload, input, metadata, webhook, channel, owner, max_attempts,"      \
     "   error_class, error_reason, error_message, finished_at, run_after,"     \
-    "   webhook_events_filter, traceparent, cost, credit_external, credit_budget)" \
+    "   webhook_events_filter, traceparent, cost, credit_external, credit_budget," \
+    "   record_rule, record_key)"                                               \
     " SELECT id, type, model, status, priority, idempotency_key,"             \
     "   payload, input, metadata, webhook, channel, owner, max_attempts,"      \
     "   error_class, error_reason, error_message,"                            \
     "   CASE WHEN terminal THEN now() END,"                                   \
     "   to_timestamp(run_after / 1000.0), string_to_array(events, ','), traceparent," \
     "   coalesce(cost, 0), coalesce(ext, false),"                              \
-    "   CASE WHEN ext AND status = 'queued' THEN budget ELSE 0 END"            \
+    "   CASE WHEN ext AND status = 'queued' THEN budget ELSE 0 END,"           \
+    "   record_rule, record_key"                                               \
     " FROM x " where " ORDER BY ord"                                           \
     " ON CONFLICT (id) DO NOTHING"                                            \
     " RETURNING id, status, attempts, error_message, channel, owner"           \
@@ -251,6 +253,10 @@ easel_err easel_store_jobs_insert(struct easel_store *s, const struct easel_job_
         easel_json_add_str(o, "traceparent", j->traceparent && *j->traceparent ? j->traceparent : NULL);
         if (j->cost > 0)
             cJSON_AddNumberToObject(o, "cost", j->cost);
+        if (j->record_rule && j->record_key) {
+            easel_json_add_str(o, "record_rule", j->record_rule);
+            easel_json_add_str(o, "record_key", j->record_key);
+        }
         if (j->credit_budget > 0) {
             cJSON_AddBoolToObject(o, "ext", true);
             cJSON_AddNumberToObject(o, "budget", j->credit_budget);

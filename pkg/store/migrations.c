@@ -509,6 +509,49 @@ static const char v10_external_credits[] =
     "  RETURN b;"
     " END $$;";
 
+/* The app's own records (registry records): a job taken in under a record
+ * rule carries the rule's name and its row's key, and every status it
+ * takes (its birth included) queues a 'record' call in app_calls, in the
+ * transaction that changes it, with what the call needs at that moment:
+ * the status, error, reason, result and time. A sender writes them to the
+ * app's table in order, one job's records one after another; a record the
+ * app's table cannot take (no row with the key, after 10 tries) ends
+ * 'failed' and the next goes on. Credits' calls keep their one-per-
+ * reservation index; records have none (one per transition). */
+static const char v11_app_records[] =
+    "ALTER TABLE jobs ADD COLUMN record_rule text, ADD COLUMN record_key text;"
+    "ALTER TABLE app_calls DROP CONSTRAINT app_calls_kind_check,"
+    " ADD CONSTRAINT app_calls_kind_check CHECK (kind IN ('consume', 'refund', 'record')),"
+    " DROP CONSTRAINT app_calls_state_check,"
+    " ADD CONSTRAINT app_calls_state_check CHECK (state IN ('armed', 'pending', 'done', 'failed')),"
+    " ALTER COLUMN amount DROP NOT NULL,"
+    " ADD COLUMN record text,"
+    " ADD COLUMN record_key text,"
+    " ADD COLUMN snapshot jsonb;"
+    "DROP INDEX app_calls_once_idx;"
+    "CREATE UNIQUE INDEX app_calls_once_idx ON app_calls (job_id, budget, kind)"
+    " WHERE kind IN ('consume', 'refund');"
+    "CREATE INDEX app_calls_job_idx ON app_calls (job_id, id);"
+    "DROP INDEX app_calls_due_idx;"
+    "CREATE INDEX app_calls_due_idx ON app_calls (next_attempt_at)"
+    " WHERE state NOT IN ('done', 'failed');"
+    "CREATE FUNCTION easel_app_record() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN"
+    "  INSERT INTO app_calls (kind, job_id, budget, owner, channel, model, status, reason,"
+    "    record, record_key, snapshot)"
+    "  VALUES ('record', NEW.id, 0, NEW.owner, NEW.channel, NEW.model, NEW.status,"
+    "    NEW.error_reason, NEW.record_rule, NEW.record_key,"
+    "    jsonb_build_object('error', NEW.error_message, 'result', NEW.result,"
+    "      'at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')));"
+    "  PERFORM pg_notify('easel_app_calls', '');"
+    "  RETURN NULL;"
+    " END $$;"
+    "CREATE TRIGGER jobs_app_record_insert AFTER INSERT ON jobs FOR EACH ROW"
+    " WHEN (NEW.record_key IS NOT NULL) EXECUTE FUNCTION easel_app_record();"
+    "CREATE TRIGGER jobs_app_record_update AFTER UPDATE OF status ON jobs FOR EACH ROW"
+    " WHEN (NEW.record_key IS NOT NULL AND OLD.status IS DISTINCT FROM NEW.status)"
+    " EXECUTE FUNCTION easel_app_record();";
+
 const struct store_migration store_migrations[] = {
     {1, "jobs and job_events", v1_jobs_and_events},
     {2, "owner index", v2_owner_index},
@@ -521,6 +564,7 @@ const struct store_migration store_migrations[] = {
     {8, "fewer trigger calls", v8_fewer_trigger_calls},
     {9, "credits", v9_credits},
     {10, "external credits", v10_external_credits},
+    {11, "app records", v11_app_records},
 };
 
 const size_t store_migrations_count =
