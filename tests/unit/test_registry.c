@@ -618,12 +618,106 @@ static void test_credits_key(void **state)
     easel_diags_cleanup(&d);
 }
 
+/* records: a rule by channel or payload rule, a key, the columns per
+ * status with their values; names that could reach SQL are plain
+ * identifiers; every mistake at its line */
+static void test_records_key(void **state)
+{
+    (void)state;
+    const char *doc =
+        "version: 1\n"
+        "payloads:\n"
+        "  - {name: tryon, when: [garment], model: a, images: [garment]}\n"
+        "records:\n"
+        "  - name: b2c\n"
+        "    channel: b2c\n"
+        "    table: app.generation_sessions\n"
+        "    key: {column: id, field: task.session_id}\n"
+        "    on:\n"
+        "      running: {status: processing, started_at: $now}\n"
+        "      succeeded: {status: completed, url: $variant.hq, err: $null, note: $$5}\n"
+        "  - name: by-rule\n"
+        "    rule: tryon\n"
+        "    table: t\n"
+        "    key: {column: k, field: n}\n"
+        "    on: {failed: {why: $reason}}\n"
+        "models:\n  - {id: a, provider: local}\n";
+    struct easel_diags d = {0};
+    struct easel_registry *r = load(doc, &d);
+    assert_non_null(r);
+    assert_int_equal(r->nrecords, 2);
+    const struct easel_record_rule *rr = easel_registry_record(r, "b2c");
+    assert_non_null(rr);
+    assert_string_equal(rr->schema, "app");
+    assert_string_equal(rr->table, "generation_sessions");
+    assert_string_equal(rr->key_field, "task.session_id");
+    assert_int_equal(rr->on[EASEL_STATUS_RUNNING].ncols, 2);
+    assert_int_equal(rr->on[EASEL_STATUS_RUNNING].cols[1].kind, EASEL_REC_NOW);
+    const struct easel_rec_set *ok = &rr->on[EASEL_STATUS_SUCCEEDED];
+    assert_int_equal(ok->ncols, 4);
+    assert_int_equal(ok->cols[1].kind, EASEL_REC_VARIANT);
+    assert_string_equal(ok->cols[1].text, "hq");
+    assert_int_equal(ok->cols[2].kind, EASEL_REC_NULL);
+    assert_int_equal(ok->cols[3].kind, EASEL_REC_LITERAL);
+    assert_string_equal(ok->cols[3].text, "$5");
+    assert_int_equal(ok->cols[3].line, 11);
+    assert_int_equal(rr->on[EASEL_STATUS_QUEUED].ncols, 0);
+    assert_null(rr->rule);
+
+    /* which rule a job keeps, and its key from the payload */
+    struct easel_intake in;
+    memset(&in, 0, sizeof(in));
+    in.channel = (char *)"b2c";
+    in.rule = (char *)"envelope";
+    in.payload = cJSON_Parse("{\"task\": {\"session_id\": \"s-1\"}, \"n\": 42}");
+    char *key = NULL;
+    assert_ptr_equal(easel_registry_record_for(r, &in, &key), rr);
+    assert_string_equal(key, "s-1");
+    free(key);
+    in.channel = (char *)"b2b";
+    in.rule = (char *)"tryon";
+    assert_ptr_equal(easel_registry_record_for(r, &in, &key), easel_registry_record(r, "by-rule"));
+    assert_string_equal(key, "42");
+    free(key);
+    in.rule = (char *)"other";
+    assert_null(easel_registry_record_for(r, &in, &key));
+    assert_null(key);
+    cJSON_Delete(in.payload);
+    easel_registry_unref(r);
+
+    const char *bad =
+        "version: 1\n"
+        "records:\n"
+        "  - name: x\n"
+        "    channel: b2c\n"
+        "    rule: nope\n"
+        "    table: \"t; drop table u\"\n"
+        "    key: {column: \"id)\", field: s}\n"
+        "    on:\n"
+        "      finished: {status: done}\n"
+        "      running: {\"a b\": 1, c: $when}\n"
+        "  - {name: x, channel: b2b, table: t, key: {column: k, field: f}}\n"
+        "models:\n  - {id: a, provider: local}\n";
+    assert_null(load(bad, &d));
+    assert_true(has_diag(&d, "needs one of rule (a payload rule's name) or channel", 3));
+    assert_true(has_diag(&d, "is not TABLE or SCHEMA.TABLE of plain names", 3));
+    assert_true(has_diag(&d, "records.key.column \"id)\" is not a plain column name", 7));
+    assert_true(has_diag(&d, "\"finished\" is not a job status", 9));
+    assert_true(has_diag(&d, "\"a b\" is not a plain column name", 10));
+    assert_true(has_diag(&d, "\"$when\" is not a value", 10));
+    assert_true(has_diag(&d, "names payload rule \"nope\", which is not defined", 3));
+    assert_true(has_diag(&d, "needs on: the columns to set for each status", 11));
+    assert_true(has_diag(&d, "record rule \"x\" is defined twice", 11));
+    easel_diags_cleanup(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_document),
         cmocka_unit_test(test_cost_key),
         cmocka_unit_test(test_credits_key),
+        cmocka_unit_test(test_records_key),
         cmocka_unit_test(test_overriding_builtin_preset),
         cmocka_unit_test(test_every_problem_reported),
         cmocka_unit_test(test_checks),
