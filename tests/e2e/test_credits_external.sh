@@ -83,8 +83,10 @@ push "$(env_entry ext/free b2c u-1)"
 push "$(env_entry ext/ok b2b store-9)"
 wait_for 60 'test "$(count_jobs "'"'succeeded','failed','dead'"'")" = 5'
 check "five jobs ended" eq "$(count_jobs "'succeeded','failed','dead'")" 5
+# every hold settled and every call sent (an armed refund not yet due is
+# not a call: it waits for abandon_after)
 settled() { test "$(app "select count(*) from app.credit_holds where state = 'held'")" = 0 &&
-  test "$(sql "select count(*) from app_calls where state <> 'done'")" = 0; }
+  test "$(sql "select count(*) from app_calls where state = 'pending'")" = 0; }
 wait_for 30 settled
 check "u-1 paid for two successes; the failure was refunded; the free job cost nothing" eq \
   "$(credits_of b2c:u-1) $(holds b2c:u-1)" "4 consumed,consumed,refunded"
@@ -156,6 +158,8 @@ push "$(env_entry ext/ok b2c u-3)"
 call POST /v1/jobs -H "Content-Type: application/json" -d "$(body u-3)"
 check "POST /v1/jobs while the app's database is down: 503 with Retry-After" eq \
   "$CODE $(header retry-after)" "503 1"
+check "a refund stays armed in case a reserve got through before the connection broke" test \
+  "$(sql "select count(*) from app_calls where state = 'armed'")" -ge 1
 wait_for 30 'test "$(status_of "$later")" = succeeded'
 check "the scheduled job ran meanwhile" eq "$(status_of "$later")" succeeded
 wait_for 20 'test "$(sql "select count(*) from app_calls where job_id = '"'$later'"' and attempts >= 2 and last_error is not null")" = 1'
