@@ -213,11 +213,12 @@ static void handoff(struct ctl *c, const char *id, char *canonical,
  * is made to be born dead with insufficient_credits; one whose
  * reservation cannot be asked now (either database down) is parked for
  * 2 s and left out. Returns the rows left, compacted with at. */
-static size_t reserve_external(struct ctl *c, struct easel_queue *q, struct easel_store *s,
+static size_t reserve_external(struct ctl *c, struct easel_queue *q, struct easel_store **sp,
                                const struct easel_registry *reg, struct claimed *cl,
                                struct easel_job_new *rows, size_t *at, size_t nrows)
 {
     size_t kept = 0;
+    struct easel_store *s = *sp;
     for (size_t r = 0; r < nrows; r++) {
         struct claimed *k = &cl[at[r]];
         struct easel_job_new *j = &rows[r];
@@ -227,8 +228,17 @@ static size_t reserve_external(struct ctl *c, struct easel_queue *q, struct ease
             bool exists = false;
             struct easel_error err;
             easel_error_clear(&err);
-            if (!s || easel_store_job_exists(s, k->id, &exists) != EASEL_OK) {
+            easel_err erc = s ? easel_store_job_exists(s, k->id, &exists) : EASEL_ECONN;
+            if (erc) {
+                easel_warn(k->id, "cannot look for its record (%s); trying again in 2 s",
+                           s ? easel_store_errstr(s) : "no connection to the database");
                 park = true;
+                /* a dropped connection: opened again, here or by the next
+                 * batch, or every later job would park on it forever */
+                if (s && erc == EASEL_ECONN && easel_store_reconnect(s) != EASEL_OK) {
+                    easel_store_free(s);
+                    *sp = s = NULL;
+                }
             } else if (!exists) {
                 /* recorded before (by the API) means reserved before */
                 struct easel_app_job aj = {.job_id = k->id,
@@ -245,6 +255,10 @@ static size_t reserve_external(struct ctl *c, struct easel_queue *q, struct ease
                     easel_warn(k->id, "cannot reserve its credits in the app: %s; trying "
                                "again in 2 s", err.msg);
                     park = true;
+                    if (easel_store_check(s) != EASEL_OK && easel_store_reconnect(s) != EASEL_OK) {
+                        easel_store_free(s);
+                        *sp = s = NULL;
+                    }
                 } else {
                     j->credit_budget = b;
                     if (!ok) {
@@ -361,7 +375,7 @@ static void process_batch(struct ctl *c, struct easel_queue *q,
     }
     /* credits the app keeps: each such job is reserved in the app before
      * the batch is recorded; one that cannot be yet waits 2 s */
-    nrows = reserve_external(c, q, *sp, reg, cl, rows, at, nrows);
+    nrows = reserve_external(c, q, sp, reg, cl, rows, at, nrows);
     easel_err rc = *sp ? EASEL_OK : EASEL_ECONN;
     if (rc == EASEL_OK && nrows)
         rc = easel_store_jobs_insert(*sp, rows, nrows, made, born);
