@@ -67,6 +67,23 @@ setup_services() {
   "$EASEL" migrate >/dev/null || { fail "migrate"; exit 1; }
 }
 
+# setup_app_db SQL-FILE...: a second PostgreSQL server, the app's (database
+# "app"), loaded with the files; sets APPDB and EASEL_APP_DATABASE_URL, and
+# app 'SQL' runs a statement there
+setup_app_db() {
+  "$ROOT/hack/services.sh" start-app-pg "$WORK/svc" >>"$WORK/services.log" 2>&1 ||
+    { cat "$WORK/services.log"; fail "app database start"; exit 1; }
+  # shellcheck disable=SC1091
+  . "$WORK/svc/app-env"
+  APPDB=$EASEL_TEST_APP_DATABASE_URL
+  export EASEL_APP_DATABASE_URL=$APPDB
+  local f
+  for f in "$@"; do
+    psql "$APPDB" -q -v ON_ERROR_STOP=1 -f "$f" || { fail "app schema $f"; exit 1; }
+  done
+}
+app() { psql "$APPDB" -At -v ON_ERROR_STOP=1 -c "$1"; }
+
 samples() {
   local cache=/tmp/easel-samples-v1
   if [ ! -f "$cache/garment.png" ]; then

@@ -8,15 +8,7 @@
 # mid-run: every reservation of every job settled exactly once.
 . "$(dirname "$0")/lib.sh"
 setup_services
-"$ROOT/hack/services.sh" start-app-pg "$WORK/svc" >>"$WORK/services.log" 2>&1 ||
-  { cat "$WORK/services.log"; fail "app database start"; exit 1; }
-# shellcheck disable=SC1091
-. "$WORK/svc/app-env"
-APPDB=$EASEL_TEST_APP_DATABASE_URL
-export EASEL_APP_DATABASE_URL=$APPDB
-app() { psql "$APPDB" -At -v ON_ERROR_STOP=1 -c "$1"; }
-psql "$APPDB" -q -v ON_ERROR_STOP=1 -f "$ROOT/docs/examples/app-credits.sql" ||
-  { fail "app schema"; exit 1; }
+setup_app_db "$ROOT/docs/examples/app-credits.sql"
 
 registry() { # RESERVE-SQL RESERVE-ARGS
   cat <<YAML

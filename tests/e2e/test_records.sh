@@ -9,15 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 setup_services
 samples
-"$ROOT/hack/services.sh" start-app-pg "$WORK/svc" >>"$WORK/services.log" 2>&1 ||
-  { cat "$WORK/services.log"; fail "app database start"; exit 1; }
-# shellcheck disable=SC1091
-. "$WORK/svc/app-env"
-APPDB=$EASEL_TEST_APP_DATABASE_URL
-export EASEL_APP_DATABASE_URL=$APPDB
-app() { psql "$APPDB" -At -v ON_ERROR_STOP=1 -c "$1"; }
-psql "$APPDB" -q -v ON_ERROR_STOP=1 -f "$ROOT/docs/examples/app-records.sql" ||
-  { fail "app schema"; exit 1; }
+setup_app_db "$ROOT/docs/examples/app-records.sql"
 # what the app's realtime layer would see: every change of a session's status
 psql "$APPDB" -q -v ON_ERROR_STOP=1 <<'SQL' || { fail "app log"; exit 1; }
 CREATE TABLE session_log (id bigserial, session text, status text);
