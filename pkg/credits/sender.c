@@ -54,12 +54,13 @@ static void nap(struct easel_credits_sender *w, int64_t ms)
         (void)easel_store_drain_notifications(w->s, NULL);
 }
 
+/* 1 s, doubling, at most 5 minutes (no jitter: calls are spread by when
+ * their jobs ended) */
 static int64_t backoff_ms(int attempts)
 {
-    int64_t ms = 1000;
-    for (int i = 1; i < attempts && ms < BACKOFF_MAX_MS; i++)
-        ms *= 2;
-    return ms < BACKOFF_MAX_MS ? ms : BACKOFF_MAX_MS;
+    static const struct easel_retry_policy every = {
+        .initial_ms = 1000, .factor = 2, .max_ms = BACKOFF_MAX_MS};
+    return easel_backoff_ceiling_ms(&every, attempts);
 }
 
 /* A record call: its rule's UPDATE. A record the table cannot take (no

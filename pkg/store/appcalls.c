@@ -270,22 +270,14 @@ easel_err easel_store_app_call_end(struct easel_store *s, int64_t id, const char
 
 easel_err easel_store_app_next_due(struct easel_store *s, int64_t *ms)
 {
-    PGresult *res = NULL;
     *ms = -1;
     if (!s)
         return store_einval(s, "app next due");
-    easel_err rc = store_exec(s,
-                              "SELECT ceil(extract(epoch from"
-                              "   (min(next_attempt_at) - clock_timestamp())) * 1000)::bigint"
-                              " FROM app_calls WHERE state NOT IN ('done', 'failed')",
-                              0, NULL, &res);
-    if (!rc && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
-        rc = store_col_i64(res, 0, 0, ms);
-        if (!rc && *ms < 0)
-            *ms = 0;
-    }
-    PQclear(res);
-    return rc;
+    return store_ms_until(s,
+                          "SELECT ceil(extract(epoch from"
+                          "   (min(next_attempt_at) - clock_timestamp())) * 1000)::bigint"
+                          " FROM app_calls WHERE state NOT IN ('done', 'failed')",
+                          ms);
 }
 
 easel_err easel_store_app_listen(struct easel_store *s)

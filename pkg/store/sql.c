@@ -264,3 +264,17 @@ easel_err store_col_int(const PGresult *r, int row, int col, int *out)
         return EASEL_EDB;
     return EASEL_OK;
 }
+
+easel_err store_ms_until(struct easel_store *s, const char *sql, int64_t *ms)
+{
+    PGresult *res = NULL;
+    *ms = -1;
+    easel_err rc = store_exec(s, sql, 0, NULL, &res);
+    if (!rc && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+        rc = store_col_i64(res, 0, 0, ms);
+        if (!rc && *ms < 0)
+            *ms = 0;
+    }
+    PQclear(res);
+    return rc;
+}

@@ -53,6 +53,9 @@ easel_err store_exec(struct easel_store *s, const char *sql, int nparams,
 /* Fills s->errstr from a failed result (NULL when libpq could not
  * allocate one) and returns the code for it. */
 easel_err store_result_fail(struct easel_store *s, const PGresult *res);
+/* Runs sql, a constant query of one nullable bigint (milliseconds until
+ * something is due), into *ms: -1 for NULL (nothing is), 0 for past due. */
+easel_err store_ms_until(struct easel_store *s, const char *sql, int64_t *ms);
 /* Runs a constant script of several statements without parameters (the
  * migrations and BEGIN/COMMIT). Same error mapping as store_exec. */
 easel_err store_exec_script(struct easel_store *s, const char *sql);

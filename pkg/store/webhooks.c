@@ -191,25 +191,15 @@ out:
 
 easel_err easel_store_webhook_next_due(struct easel_store *s, int64_t *ms)
 {
-    PGresult *res = NULL;
-    easel_err rc;
-
     *ms = -1;
     if (!s)
         return store_einval(s, "webhook next due");
-    rc = store_exec(s,
-                    /* NULL when none is pending (greatest() would make it 0) */
-                    "SELECT ceil(extract(epoch from"
-                    "   (min(next_attempt_at) - clock_timestamp())) * 1000)::bigint"
-                    " FROM webhook_deliveries WHERE status = 'pending'",
-                    0, NULL, &res);
-    if (!rc && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
-        rc = store_col_i64(res, 0, 0, ms);
-        if (!rc && *ms < 0)
-            *ms = 0;
-    }
-    PQclear(res);
-    return rc;
+    /* NULL when none is pending (greatest() would make it 0) */
+    return store_ms_until(s,
+                          "SELECT ceil(extract(epoch from"
+                          "   (min(next_attempt_at) - clock_timestamp())) * 1000)::bigint"
+                          " FROM webhook_deliveries WHERE status = 'pending'",
+                          ms);
 }
 
 easel_err easel_store_webhook_record(struct easel_store *s, int64_t id,
