@@ -14,8 +14,6 @@
 #include "remote.h"
 #include "settings.h"
 
-#define GRANT_MAX INT64_C(1000000000000)
-
 static const char *str(const cJSON *o, const char *k)
 {
     const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
@@ -52,12 +50,6 @@ void out_credits(const struct settings *s, const cJSON *doc)
     }
 }
 
-static bool owner_ok(const char *o)
-{
-    const char *colon = strchr(o, ':');
-    return colon && colon != o && colon[1];
-}
-
 int mode_credits(struct settings *s, char **args, int nargs)
 {
     bool get = !strcmp(args[0], "get") && nargs == 2;
@@ -69,15 +61,16 @@ int mode_credits(struct settings *s, char **args, int nargs)
                         "[--idempotency-key K]\n");
         return 2;
     }
-    if (!owner_ok(args[1])) {
-        fprintf(stderr, "easel credits: an owner is CHANNEL:ID (b2c:u-7), got \"%s\"\n",
-                args[1]);
+    if (!easel_owner_key_valid(args[1])) {
+        fprintf(stderr, "easel credits: an owner is CHANNEL:ID (b2c:u-7) of at most %d bytes, "
+                        "without control characters, got \"%s\"\n",
+                EASEL_OWNER_KEY_MAX, args[1]);
         return 2;
     }
-    if (grant && easel_parse_i64(args[2], 1, GRANT_MAX, &amount)) {
+    if (grant && easel_parse_i64(args[2], 1, EASEL_CREDIT_GRANT_MAX, &amount)) {
         fprintf(stderr, "easel credits: AMOUNT must be a whole number from 1 to %" PRId64
                         ", got \"%s\"\n",
-                GRANT_MAX, args[2]);
+                EASEL_CREDIT_GRANT_MAX, args[2]);
         return 2;
     }
     if (remote_wanted(s))

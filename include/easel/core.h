@@ -368,6 +368,11 @@ bool easel_host_is_loopback(const char *host);
 /* An owner's key, "channel:owner" ("" for no channel), as job events, the
  * streams and the credit accounts name owners. EASEL_ELIMIT when cut. */
 easel_err easel_owner_key(const char *channel, const char *owner, char *dst, size_t n);
+/* Is key an owner as the API and the CLI take one: "CHANNEL:ID", both
+ * parts non-empty, at most EASEL_OWNER_KEY_MAX bytes, no control
+ * characters? */
+#define EASEL_OWNER_KEY_MAX 256
+bool easel_owner_key_valid(const char *key);
 /* A listen address, "HOST:PORT", "[V6]:PORT" or ":PORT", into host (""
  * = every address, brackets dropped) and port (0-65535). EASEL_EINVAL when
  * it is none of those or the host does not fit in hostlen. */

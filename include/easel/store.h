@@ -453,6 +453,8 @@ struct easel_credit_account {
     size_t nentries;
 };
 
+/* The most one grant may add (the API and the CLI refuse more). */
+#define EASEL_CREDIT_GRANT_MAX INT64_C(1000000000000)
 /* Adds amount (> 0) to owner's balance ("channel:id"), making the account
  * if it is new. With a key, a second grant with the same key for the same
  * owner changes nothing and *granted is false; then *key_amount (may be

@@ -14,32 +14,23 @@
 #include "api_int.h"
 #include "easel/yamljson.h"
 
-#define OWNER_MAX 256
 #define REASON_MAX 500
 #define KEY_MAX 200
-#define GRANT_MAX INT64_C(1000000000000) /* 10^12 credits in one grant */
 
 /* The {owner} of the path, checked; NULL after answering. */
 static const char *path_owner(struct api_req *r)
 {
     const char *o = r->nparams ? r->params[0] : "";
-    const char *colon = strchr(o, ':');
-    size_t n = strlen(o);
-    if (!colon || colon == o || !colon[1] || n > OWNER_MAX) {
+    if (!easel_owner_key_valid(o)) {
         api_error(r, 400, "invalid_argument",
                   "an owner is CHANNEL:ID (\"b2c:u-7\", percent-encoded in a path: "
-                  "b2c%%3Au-7), at most %d bytes",
-                  OWNER_MAX);
+                  "b2c%%3Au-7), at most %d bytes, without control characters",
+                  EASEL_OWNER_KEY_MAX);
         return NULL;
     }
-    for (const unsigned char *p = (const unsigned char *)o; *p; p++)
-        if (*p < 0x20 || *p == 0x7f) {
-            api_error(r, 400, "invalid_argument", "an owner has no control characters");
-            return NULL;
-        }
     const struct api_token *t = r->tok;
     if (t && t->owner) {
-        char own[OWNER_MAX + 2];
+        char own[EASEL_OWNER_KEY_MAX + 2];
         if (easel_owner_key(t->channel, t->owner, own, sizeof(own)) || strcmp(own, o)) {
             api_error(r, 403, "forbidden", "token \"%s\" may only see the credits of %s:%s",
                       t->name, t->channel, t->owner);
@@ -153,10 +144,11 @@ void api_credits_grant(struct api_ctx *x, struct api_req *r)
     }
     /* a whole number, exactly: 2.5 credits and 1e300 are refused */
     if (!cJSON_IsNumber(amount) || amount->valuedouble < 1 ||
-        amount->valuedouble > (double)GRANT_MAX ||
+        amount->valuedouble > (double)EASEL_CREDIT_GRANT_MAX ||
         amount->valuedouble != (double)(int64_t)amount->valuedouble) {
         api_error(r, 422, "invalid_field",
-                  "\"amount\" must be a whole number of credits from 1 to %" PRId64, GRANT_MAX);
+                  "\"amount\" must be a whole number of credits from 1 to %" PRId64,
+                  EASEL_CREDIT_GRANT_MAX);
         goto out;
     }
     if (reason && !cJSON_IsNull(reason) &&

@@ -227,6 +227,17 @@ easel_err easel_owner_key(const char *channel, const char *owner, char *dst, siz
     return easel_snprintf(dst, n, "%s:%s", channel ? channel : "", owner ? owner : "");
 }
 
+bool easel_owner_key_valid(const char *key)
+{
+    const char *colon = key ? strchr(key, ':') : NULL;
+    if (!colon || colon == key || !colon[1] || strlen(key) > EASEL_OWNER_KEY_MAX)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return false;
+    return true;
+}
+
 easel_err easel_split_host_port(const char *addr, char *host, size_t hostlen, int *port)
 {
     const char *colon = addr ? strrchr(addr, ':') : NULL;

@@ -247,6 +247,31 @@ static void test_backoff_full_jitter(void **state)
     assert_true(hi > 360);
 }
 
+/* an owner as the API and the CLI take one, and the key the credits and
+ * the streams name it by */
+static void test_owner_key(void **state)
+{
+    (void)state;
+    char k[16];
+    assert_int_equal(easel_owner_key("b2c", "u-7", k, sizeof(k)), EASEL_OK);
+    assert_string_equal(k, "b2c:u-7");
+    assert_true(easel_owner_key_valid(k));
+    assert_true(easel_owner_key_valid("b2b:store:42")); /* the id may hold a colon */
+    assert_false(easel_owner_key_valid(NULL));
+    assert_false(easel_owner_key_valid("u-7"));
+    assert_false(easel_owner_key_valid(":u-7"));
+    assert_false(easel_owner_key_valid("b2c:"));
+    assert_false(easel_owner_key_valid("b2c:u\n7"));
+    char long_key[EASEL_OWNER_KEY_MAX + 2];
+    memset(long_key, 'x', sizeof(long_key) - 1);
+    long_key[sizeof(long_key) - 1] = '\0';
+    long_key[3] = ':';
+    assert_false(easel_owner_key_valid(long_key)); /* 257 bytes */
+    long_key[EASEL_OWNER_KEY_MAX] = '\0';
+    assert_true(easel_owner_key_valid(long_key)); /* 256 */
+    assert_int_equal(easel_owner_key("b2c", "a-rather-long-id", k, sizeof(k)), EASEL_ELIMIT);
+}
+
 static void test_redaction(void **state)
 {
     (void)state;
@@ -436,6 +461,7 @@ int main(void)
         cmocka_unit_test(test_config_precedence),
         cmocka_unit_test(test_config_export_round_trip),
         cmocka_unit_test(test_backoff_full_jitter),
+        cmocka_unit_test(test_owner_key),
         cmocka_unit_test(test_redaction),
         cmocka_unit_test(test_lifecycle),
         cmocka_unit_test(test_yaml_to_json),
