@@ -122,7 +122,8 @@ easel_err easel_client_cancel(struct easel_store *s, struct easel_queue *q,
 
 /* A manual retry of a job whose credits the app keeps: a new reservation
  * in the app, then the requeue that records it (docs/credits.md#external).
- * The same codes as the transition, EASEL_ELIMIT when the app refuses. */
+ * The same codes as the transition (EASEL_ECONFLICT and EASEL_ENOTFOUND
+ * with err left to the caller), EASEL_ELIMIT when the app refuses. */
 static easel_err requeue_external(struct easel_store *s, const struct easel_credits_ctx *cc,
                                   const struct easel_job *cur,
                                   const struct easel_transition *t, struct easel_job **j,
@@ -135,11 +136,9 @@ static easel_err requeue_external(struct easel_store *s, const struct easel_cred
                                "retry it where the registry and --app-database-url are (a "
                                "controller's API, or easel retry with --registry and "
                                "--app-database-url)", cur->id);
+    /* the caller says why, as for any other job */
     if (cur->status != EASEL_STATUS_FAILED && cur->status != EASEL_STATUS_DEAD)
-        return easel_error_set(err, EASEL_ECONFLICT, EASEL_CLASS_PERMANENT,
-                               EASEL_R_NOT_RETRYABLE,
-                               "job %s is %s; only failed or dead jobs can be retried", cur->id,
-                               easel_status_name(cur->status));
+        return EASEL_ECONFLICT;
     struct easel_app_job aj = {.job_id = cur->id, .owner = cur->owner, .channel = cur->channel,
                                .model = cur->model, .amount = cur->cost};
     int budget = 0;

@@ -208,6 +208,17 @@ static void handoff(struct ctl *c, const char *id, char *canonical,
     (void)w;
 }
 
+/* After a failure on the claim thread's connection that dropped it: opened
+ * again, or let go (*sp NULL) for the claim loop to open anew; otherwise
+ * every later job would meet the same dead connection. */
+static void reopen_if_dropped(struct easel_store **sp, bool dropped)
+{
+    if (*sp && dropped && easel_store_reconnect(*sp) != EASEL_OK) {
+        easel_store_free(*sp);
+        *sp = NULL;
+    }
+}
+
 /* Reserves, in the app, the credits of each new job of the batch whose
  * credits the app keeps (docs/credits.md#external). A job the app refuses
  * is made to be born dead with insufficient_credits; one whose
@@ -233,12 +244,8 @@ static size_t reserve_external(struct ctl *c, struct easel_queue *q, struct ease
                 easel_warn(k->id, "cannot look for its record (%s); trying again in 2 s",
                            s ? easel_store_errstr(s) : "no connection to the database");
                 park = true;
-                /* a dropped connection: opened again, here or by the next
-                 * batch, or every later job would park on it forever */
-                if (s && erc == EASEL_ECONN && easel_store_reconnect(s) != EASEL_OK) {
-                    easel_store_free(s);
-                    *sp = s = NULL;
-                }
+                reopen_if_dropped(sp, erc == EASEL_ECONN);
+                s = *sp;
             } else if (!exists) {
                 /* recorded before (by the API) means reserved before */
                 struct easel_app_job aj = {.job_id = k->id,
@@ -255,10 +262,8 @@ static size_t reserve_external(struct ctl *c, struct easel_queue *q, struct ease
                     easel_warn(k->id, "cannot reserve its credits in the app: %s; trying "
                                "again in 2 s", err.msg);
                     park = true;
-                    if (easel_store_check(s) != EASEL_OK && easel_store_reconnect(s) != EASEL_OK) {
-                        easel_store_free(s);
-                        *sp = s = NULL;
-                    }
+                    reopen_if_dropped(sp, easel_store_check(s) != EASEL_OK);
+                    s = *sp;
                 } else {
                     j->credit_budget = b;
                     if (!ok) {
@@ -384,10 +389,7 @@ static void process_batch(struct ctl *c, struct easel_queue *q,
          * spin on them; they come back through the delayed set. */
         easel_error_log(NULL, "cannot record %zu claimed jobs (%s); retrying in 2 s", nrows,
                         *sp ? easel_store_errstr(*sp) : "no connection");
-        if (*sp && rc == EASEL_ECONN && easel_store_reconnect(*sp) != EASEL_OK) {
-            easel_store_free(*sp);
-            *sp = NULL;
-        }
+        reopen_if_dropped(sp, rc == EASEL_ECONN);
     }
     for (size_t r = 0; r < nrows; r++) {
         struct claimed *k = &cl[at[r]];
