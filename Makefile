@@ -98,6 +98,9 @@ $(DEPS_STAMP): hack/install-deps.sh
 	       echo "  DEPS   installing missing packages"; ./hack/install-deps.sh; fi
 	$(Q)touch $@
 
+# the interpreter's kernels are loops the compiler vectorises at -O3
+$(BUILD)/obj/pkg/pose/%.o: ALL_CFLAGS += -O3 -ffp-contract=fast -Wno-psabi
+
 $(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
 	$(Q)mkdir -p $(@D)
 	@if [ "$(V)" = 0 ]; then echo "  CC     $<"; fi
