@@ -365,6 +365,24 @@ static const struct easel_opt image_opts[] = {
         "Largest image width or height in pixels"),
     O_REGISTRY, O_LOG,
 };
+#define O_POSE_F(fl)                                                          \
+    OPTF(fl, "pose-models", "EASEL_POSE_MODELS", STRING, "models", pose_models, 0, 0, \
+         "Folder of MediaPipe's pose models (hack/fetch-pose-models.sh fills it)"), \
+    OPTF(fl, "pose-model", "EASEL_POSE_MODEL", STRING, "full", pose_model, 0, 0, \
+         "Landmark model: lite, full or heavy (MediaPipe's model complexity 0, 1, 2)")
+#define O_POSE O_POSE_F(0)
+static const struct easel_opt pose_opts[] = {
+    OPT("height-cm", NULL, INT, "0", height_cm, 0, 300,
+        "The person's height in centimetres: measurements in cm (0 = landmarks only)"),
+    OPT("output", NULL, STRING, "table", output, 0, 0, "Output format: table or json (-o json)"),
+    OPT("max-source-bytes", "EASEL_MAX_SOURCE_BYTES", SIZE, "50MB", max_source_bytes, 1,
+        0x7fffffffffffLL, "Largest input file"),
+    OPT("max-pixels", "EASEL_MAX_PIXELS", I64, "50000000", max_pixels, 1, 0x7fffffffffffLL,
+        "Largest image in pixels (width x height), checked before decoding"),
+    OPT("max-side", "EASEL_MAX_SIDE", INT, "16384", max_side, 1, 1000000,
+        "Largest image width or height in pixels"),
+    O_POSE, O_REGISTRY, O_LOG,
+};
 static const struct easel_opt render_opts[] = {
     OPT("id", NULL, STRING, NULL, id, 0, 0,
         "Render the Job for this job's next attempt (reads it from PostgreSQL)"),
@@ -429,6 +447,10 @@ MODE("image", "easel image (check FILE | phash FILE | variants [--preset P] IN O
      "What the image loader accepts or refuses and why, the perceptual hash, or a preset's "
      "variants, through job mode's code.",
      image_opts, 2, 3, image);
+MODE("pose", "easel pose IMAGE [--height-cm N] [--pose-model lite|full|heavy] [-o table|json]",
+     "Find the person in a photo: MediaPipe's 33 body landmarks, and with --height-cm the "
+     "body measurements and a size from the registry's chart.",
+     pose_opts, 1, 1, pose);
 MODE("storage", "easel storage (presign s3://BUCKET/KEY [--expires S] [--date D] | put FILE s3://BUCKET/KEY | get s3://BUCKET/KEY FILE)",
      "Presigned URLs and object copies for S3-compatible storage (credentials from "
      "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN).",
@@ -449,5 +471,5 @@ const struct easel_cmd_spec *const render_spec = &m_render.spec;
 
 const struct mode *const easel_modes[] = {
     &m_controller, &m_job,     &m_worker,  &m_submit,  &m_get,     &m_list,       &m_cancel,
-    &m_retry,      &m_logs,    &m_webhooks, &m_credits, &m_breakers, &m_migrate, &m_registry, &m_image, &m_storage, &m_render, &m_version, &m_config_doc, NULL,
+    &m_retry,      &m_logs,    &m_webhooks, &m_credits, &m_breakers, &m_migrate, &m_registry, &m_image, &m_pose, &m_storage, &m_render, &m_version, &m_config_doc, NULL,
 };

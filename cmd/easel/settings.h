@@ -17,6 +17,9 @@ struct settings {
     char *app_database_url;
     char *redis_secret, *storage_secret;
     char *registry_inline; /* job: the registry document itself */
+    /* pose estimation (easel pose, the API's /estimate-body, estimate-body jobs) */
+    char *pose_models, *pose_model;
+    int height_cm;
     /* controller */
     char *executor, *controller_id;
     /* kubernetes executor */
@@ -103,6 +106,7 @@ int mode_breakers(struct settings *s, char **args, int nargs);
 int mode_webhooks(struct settings *s, char **args, int nargs);
 int mode_credits(struct settings *s, char **args, int nargs);
 int mode_image(struct settings *s, char **args, int nargs);
+int mode_pose(struct settings *s, char **args, int nargs);
 int mode_storage(struct settings *s, char **args, int nargs);
 struct easel_s3_opts;
 /* S3 options: the environment's (easel_s3_opts_from_env), then the flags. */

@@ -151,6 +151,13 @@ const char *easel_errclass_name(enum easel_errclass c); /* "retryable", ... */
     X(QUALITY_ASPECT, "quality_aspect")                                      \
     X(QUALITY_BLANK, "quality_blank")                                        \
     X(QUALITY_UNCHANGED, "quality_unchanged")                                \
+    /* body pose (estimate-body) */                                          \
+    X(POSE_MODEL_UNAVAILABLE, "pose_model_unavailable")                      \
+    X(NO_PERSON, "no_person")                                                \
+    X(SEVERAL_PEOPLE, "several_people")                                      \
+    X(BODY_CUT_OFF, "body_cut_off")                                          \
+    X(SIDE_ON, "side_on")                                                    \
+    X(LOW_VISIBILITY, "low_visibility")                                      \
     /* storage */                                                            \
     X(BAD_S3_ENDPOINT, "bad_s3_endpoint")                                    \
     X(STORAGE_BAD_RESPONSE, "storage_bad_response")                          \

@@ -66,6 +66,9 @@ easel_err easel_image_load(const void *buf, size_t len,
 void easel_image_free(struct easel_image *img);
 int easel_image_width(const struct easel_image *img);
 int easel_image_height(const struct easel_image *img);
+/* The decoded pixels: rows of width * 3 bytes (R, G, B), *stride bytes
+ * apart, owned by the image. NULL for NULL. */
+const uint8_t *easel_image_pixels(const struct easel_image *img, size_t *stride);
 
 /* The local stand-in model "local/vips-stage": a deterministic libvips
  * transformation driven by style and seed (a colour grade per style, a

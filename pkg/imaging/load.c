@@ -431,3 +431,12 @@ int easel_image_height(const struct easel_image *img)
 {
     return img ? vips_image_get_height(img->im) : 0;
 }
+
+const uint8_t *easel_image_pixels(const struct easel_image *img, size_t *stride)
+{
+    if (!img || !img->im)
+        return NULL;
+    if (stride)
+        *stride = (size_t)VIPS_IMAGE_SIZEOF_LINE(img->im);
+    return (const uint8_t *)VIPS_IMAGE_ADDR(img->im, 0, 0);
+}
