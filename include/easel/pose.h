@@ -77,6 +77,69 @@ struct cJSON;
 struct cJSON *easel_pose_landmarks_json(const struct easel_pose_result *res);
 struct cJSON *easel_pose_world_json(const struct easel_pose_result *res);
 
+/* ---------------------------------------------------------- measurements */
+
+/* What easel measures, in centimetres, from the 2-D landmarks scaled by the
+ * person's given height (docs/pose.md: how, and the limits). */
+enum easel_measure {
+    EASEL_M_SHOULDER_WIDTH, /* between the shoulder joints */
+    EASEL_M_HIP_WIDTH,      /* between the hip joints */
+    EASEL_M_TORSO_LENGTH,   /* mid-shoulder to mid-hip */
+    EASEL_M_ARM_LENGTH,     /* shoulder, elbow, wrist */
+    EASEL_M_INSEAM,         /* hip joint, knee, ankle */
+    EASEL_M__COUNT
+};
+const char *easel_measure_name(enum easel_measure m); /* "shoulder_width" */
+bool easel_measure_parse(const char *s, enum easel_measure *out);
+
+struct easel_body {
+    double cm[EASEL_M__COUNT];
+    double confidence;   /* 0..1: the weakest landmark used, times the pose score */
+    double yaw_deg;      /* how far the body is turned from the camera */
+    double stature_px;   /* the height the scale came from, in pixels */
+};
+
+/* Measures a found pose for a person height_cm tall. Returns EASEL_R_NONE
+ * and fills *out when the pose is usable, or the refusal (EASEL_R_NO_PERSON,
+ * EASEL_R_SEVERAL_PEOPLE, EASEL_R_BODY_CUT_OFF, EASEL_R_SIDE_ON,
+ * EASEL_R_LOW_VISIBILITY) with a sentence in why. */
+enum easel_reason easel_pose_measure(const struct easel_pose_result *r, int w,
+                                     int h, double height_cm,
+                                     struct easel_body *out, char *why,
+                                     size_t whylen);
+
+/* A size chart: sizes from small to large, each a range [lo, hi] in cm for
+ * some of the measurements (bit m of `has`). */
+struct easel_size {
+    char *name;
+    unsigned has;
+    double lo[EASEL_M__COUNT], hi[EASEL_M__COUNT];
+};
+struct easel_size_chart {
+    char *name;
+    struct easel_size *sizes;
+    size_t nsizes;
+};
+
+struct easel_size_pick {
+    const struct easel_size *size;  /* the recommendation */
+    bool within;                    /* every measurement inside its range */
+    unsigned used;                  /* the measurements the chart compared */
+    /* the closest edge: how many cm the measurement `edge` may change before
+     * the size becomes `next` (NULL: no size beyond that edge) */
+    enum easel_measure edge;
+    double margin_cm;
+    const struct easel_size *next;
+};
+
+/* Picks the size whose ranges the body is closest to (0 when inside every
+ * range; else the distance outside, in range widths). EASEL_ENOTFOUND when
+ * the chart has no size sharing a measurement with the body. */
+easel_err easel_size_pick(const struct easel_size_chart *c,
+                          const struct easel_body *b,
+                          struct easel_size_pick *out);
+void easel_size_chart_free(struct easel_size_chart *c); /* the contents */
+
 /* MediaPipe's landmark names, "nose" ... "right_foot_index". */
 const char *easel_pose_landmark_name(int k);
 

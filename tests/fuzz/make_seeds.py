@@ -387,6 +387,13 @@ def traceparent():
         put("fuzz_traceparent", "seed%d" % i, v)
 
 
+def tflite():
+    # the small models of tests/pose/tflite_gen.py, one per operator
+    subprocess.check_call([sys.executable,
+                           os.path.join(ROOT, "tests", "pose", "tflite_gen.py"),
+                           "--seeds", os.path.join(OUT, "fuzz_tflite")])
+
+
 if __name__ == "__main__":
     registry()
     intake()
@@ -399,3 +406,4 @@ if __name__ == "__main__":
     provider_logs()
     traceparent()
     images()
+    tflite()

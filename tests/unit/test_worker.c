@@ -28,7 +28,7 @@
         return 0;                                                             \
     }
 STUB(controller) STUB(job) STUB(submit) STUB(get) STUB(list) STUB(cancel) STUB(retry) STUB(logs)
-STUB(webhooks) STUB(credits) STUB(breakers) STUB(migrate) STUB(registry) STUB(image) STUB(storage) STUB(render)
+STUB(webhooks) STUB(credits) STUB(breakers) STUB(migrate) STUB(registry) STUB(image) STUB(pose) STUB(storage) STUB(render)
 STUB(version) STUB(config_doc) STUB(worker)
 
 static const struct easel_opt *row(const struct easel_cmd_spec *spec, const char *flag)
