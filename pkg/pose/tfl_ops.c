@@ -137,6 +137,9 @@ static int const_f32(struct tfl_tensor *t, char *err, size_t errlen)
             int64_t zero = 0;
             if (t->nzero)
                 memcpy(&zero, t->zeros + 8 * c, 8);
+            if (zero < -128 || zero > 255)
+                return BAD("malformed model: zero point %lld out of range",
+                           (long long)zero);
             int v = t->type == TFL_I8 ? (int8_t)t->raw[k] : t->raw[k];
             t->f[k] = (float)((double)(v - zero) * scale);
         }
@@ -626,7 +629,7 @@ int tfl_op_check(struct easel_tfl_model *m, struct tfl_op *op, char *err,
         return want_out(m, op, m->t[op->out].ndim, m->t[op->out].dims, err,
                         errlen);
     case TFL_OP_PAD: {
-        if (op->nin < 2)
+        if (op->nin < 2 || op->in[1] < 0)
             return BAD("malformed model: PAD without paddings");
         if ((rc = fin(m, op, 0, err, errlen)))
             return rc;
@@ -646,7 +649,7 @@ int tfl_op_check(struct easel_tfl_model *m, struct tfl_op *op, char *err,
         return want_out(m, op, 4, dims, err, errlen);
     }
     case TFL_OP_RESIZE_BILINEAR: {
-        if (op->nin < 2)
+        if (op->nin < 2 || op->in[1] < 0)
             return BAD("malformed model: RESIZE without size");
         if ((rc = fin(m, op, 0, err, errlen)))
             return rc;
