@@ -223,10 +223,18 @@ long long easel_pose_weight_bytes(const struct easel_pose *p)
 /* ------------------------------------------------------------- sampling */
 
 /* Bilinear sample at pixel coordinates (x, y) where pixel centres are at
- * integers; replicate clamps to the edge, otherwise outside is black. */
+ * integers, taps clamped to the edge. Without replicate, a point outside
+ * the image is black, as MediaPipe's WebGL converter does it (WebGL has no
+ * CLAMP_TO_BORDER: the shader zeroes samples whose coordinate falls
+ * outside the texture, and the taps of those inside clamp to the edge). */
 static void sample(const uint8_t *rgb, int w, int h, size_t stride, float x,
                    float y, bool replicate, float out[3])
 {
+    if (!replicate && (x + 0.5f < 0 || x + 0.5f > (float)w || y + 0.5f < 0 ||
+                       y + 0.5f > (float)h)) {
+        out[0] = out[1] = out[2] = 0;
+        return;
+    }
     int x0 = (int)floorf(x), y0 = (int)floorf(y);
     float fx = x - (float)x0, fy = y - (float)y0;
     float acc[3] = {0, 0, 0};
@@ -234,12 +242,8 @@ static void sample(const uint8_t *rgb, int w, int h, size_t stride, float x,
         for (int dx = 0; dx < 2; dx++) {
             float wgt = (dx ? fx : 1 - fx) * (dy ? fy : 1 - fy);
             int xx = x0 + dx, yy = y0 + dy;
-            if (replicate) {
-                xx = xx < 0 ? 0 : xx >= w ? w - 1 : xx;
-                yy = yy < 0 ? 0 : yy >= h ? h - 1 : yy;
-            } else if (xx < 0 || xx >= w || yy < 0 || yy >= h) {
-                continue;
-            }
+            xx = xx < 0 ? 0 : xx >= w ? w - 1 : xx;
+            yy = yy < 0 ? 0 : yy >= h ? h - 1 : yy;
             const uint8_t *px = rgb + (size_t)yy * stride + (size_t)xx * 3;
             acc[0] += wgt * px[0];
             acc[1] += wgt * px[1];
