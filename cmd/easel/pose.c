@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <cjson/cJSON.h>
 
@@ -88,10 +89,19 @@ int mode_pose(struct settings *s, char **args, int nargs)
     size_t stride;
     const uint8_t *px = easel_image_pixels(img, &stride);
     int w = easel_image_width(img), h = easel_image_height(img);
-    if (easel_pose_estimate(pose, px, w, h, stride, &res)) {
-        fprintf(stderr, "%s: pose estimation failed\n", path);
-        goto out;
+    double det_ms = 0, lm_ms = 0;
+    for (int k = 0; k < (s->repeat > 0 ? s->repeat : 1); k++) {
+        if (easel_pose_estimate(pose, px, w, h, stride, &res)) {
+            fprintf(stderr, "%s: pose estimation failed\n", path);
+            goto out;
+        }
+        det_ms += res.ms_detect;
+        lm_ms += res.ms_landmarks;
     }
+    res.ms_detect = det_ms / (s->repeat > 0 ? s->repeat : 1);
+    res.ms_landmarks = lm_ms / (s->repeat > 0 ? s->repeat : 1);
+    struct rusage ru;
+    long peak_kb = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0;
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "image", path);
@@ -109,6 +119,8 @@ int mode_pose(struct settings *s, char **args, int nargs)
         cJSON *t = cJSON_AddObjectToObject(o, "ms");
         cJSON_AddNumberToObject(t, "detect", res.ms_detect);
         cJSON_AddNumberToObject(t, "landmarks", res.ms_landmarks);
+        cJSON_AddNumberToObject(o, "runs", s->repeat > 0 ? s->repeat : 1);
+        cJSON_AddNumberToObject(o, "peak_rss_kb", (double)peak_kb);
         char *text = cJSON_PrintUnformatted(o);
         if (text)
             printf("%s\n", text);

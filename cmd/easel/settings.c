@@ -372,6 +372,8 @@ static const struct easel_opt image_opts[] = {
          "Landmark model: lite, full or heavy (MediaPipe's model complexity 0, 1, 2)")
 #define O_POSE O_POSE_F(0)
 static const struct easel_opt pose_opts[] = {
+    OPT("repeat", NULL, INT, "1", repeat, 1, 100000,
+        "Run the estimate this many times and report the mean time (benchmarks)"),
     OPT("height-cm", NULL, INT, "0", height_cm, 0, 300,
         "The person's height in centimetres: measurements in cm (0 = landmarks only)"),
     OPT("output", NULL, STRING, "table", output, 0, 0, "Output format: table or json (-o json)"),

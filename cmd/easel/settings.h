@@ -19,7 +19,7 @@ struct settings {
     char *registry_inline; /* job: the registry document itself */
     /* pose estimation (easel pose, the API's /estimate-body, estimate-body jobs) */
     char *pose_models, *pose_model;
-    int height_cm;
+    int height_cm, repeat;
     /* controller */
     char *executor, *controller_id;
     /* kubernetes executor */

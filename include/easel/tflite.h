@@ -43,6 +43,8 @@ int easel_tfl_output_count(const struct easel_tfl_model *m);
 size_t easel_tfl_output_size(const struct easel_tfl_model *m, int k);
 /* Float32 bytes held by constants after load (weights). */
 long long easel_tfl_const_bytes(const struct easel_tfl_model *m);
+/* Bytes of the activation arena (every intermediate of a run). */
+long long easel_tfl_arena_bytes(const struct easel_tfl_model *m);
 /* Number of operators run per inference. */
 int easel_tfl_op_count(const struct easel_tfl_model *m);
 

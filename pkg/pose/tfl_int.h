@@ -98,6 +98,7 @@ struct easel_tfl_model {
     float *arena;          /* every activation of a run, planned at load */
     size_t arena_len;      /* in floats */
     int64_t const_bytes;   /* float32 constants held after load */
+    int *readers;          /* while loading: readers of each tensor left */
 };
 
 /* tfl_ops.c */

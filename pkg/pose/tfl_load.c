@@ -527,9 +527,25 @@ out:
 }
 
 /* Folds constant operators, checks the rest, and records each activation's
- * last reader so run() can free buffers early. */
+ * last reader so the arena can reuse its space. A constant is freed as soon
+ * as its last reader is done with it, unless an operator reads it at run
+ * time: the float16 and sparse forms go once they are float32, and a
+ * convolution's weights once repacked, so loading peaks near the size of
+ * the weights instead of several copies of them. */
 static easel_err prepare(struct easel_tfl_model *m, char *err, size_t errlen)
 {
+    easel_err rc = EASEL_OK;
+    char *runtime = calloc((size_t)m->nt + 1, 1);
+    m->readers = calloc((size_t)m->nt + 1, sizeof(int));
+    if (!runtime || !m->readers) {
+        rc = EASEL_ENOMEM;
+        goto out;
+    }
+    for (int k = 0; k < m->nops; k++)
+        if (m->ops[k].needed)
+            for (int i = 0; i < m->ops[k].nin; i++)
+                if (m->ops[k].in[i] >= 0)
+                    m->readers[m->ops[k].in[i]]++;
     for (int k = 0; k < m->nops; k++) {
         struct tfl_op *op = &m->ops[k];
         if (!op->needed)
@@ -538,79 +554,50 @@ static easel_err prepare(struct easel_tfl_model *m, char *err, size_t errlen)
         for (int i = 0; i < op->nin; i++)
             if (op->in[i] >= 0 && !m->t[op->in[i]].is_const)
                 all_const = false;
-        int rc;
         if (all_const) {
-            rc = tfl_op_fold(m, op, err, errlen);
+            rc = (easel_err)tfl_op_fold(m, op, err, errlen);
             if (rc)
-                return (easel_err)rc;
+                goto out;
             op->folded = true;
             m->t[op->out].is_const = true;
-            continue;
+        } else {
+            rc = (easel_err)tfl_op_check(m, op, err, errlen);
+            if (rc) {
+                size_t used = strlen(err);
+                if (used + 1 < errlen)
+                    snprintf(err + used, errlen - used, " (operator %d, %s)",
+                             k, op_name(op->code));
+                goto out;
+            }
+            for (int i = 0; i < op->nin; i++) {
+                int t = op->in[i];
+                if (t < 0)
+                    continue;
+                if (!m->t[t].is_const)
+                    m->t[t].last_use = k;
+                else if (!(op->code == TFL_OP_CONV_2D && i == 1))
+                    runtime[t] = 1;
+            }
         }
-        rc = tfl_op_check(m, op, err, errlen);
-        if (rc) {
-            size_t used = strlen(err);
-            if (used + 1 < errlen)
-                snprintf(err + used, errlen - used, " (operator %d, %s)", k,
-                         op_name(op->code));
-            return (easel_err)rc;
+        for (int i = 0; i < op->nin; i++) {
+            int t = op->in[i];
+            if (t >= 0 && --m->readers[t] == 0 && m->t[t].is_const &&
+                !runtime[t]) {
+                free(m->t[t].f);
+                m->t[t].f = NULL;
+            }
         }
-        for (int i = 0; i < op->nin; i++)
-            if (op->in[i] >= 0 && !m->t[op->in[i]].is_const)
-                m->t[op->in[i]].last_use = k;
     }
     for (int k = 0; k < m->nout; k++)
-        if (m->outputs[k] >= 0 && m->t[m->outputs[k]].is_const)
-            return fail(err, errlen, EASEL_EUNSUPPORTED,
-                        "output %d does not depend on the input", k);
+        if (m->outputs[k] >= 0 && m->t[m->outputs[k]].is_const) {
+            rc = fail(err, errlen, EASEL_EUNSUPPORTED,
+                      "output %d does not depend on the input", k);
+            goto out;
+        }
     /* outputs are copied out at the end, so they live to the end */
     for (int k = 0; k < m->nout; k++)
         if (m->outputs[k] >= 0)
             m->t[m->outputs[k]].last_use = m->nops;
-    /* constants that only fed folded operators are not needed any more */
-    for (int k = 0; k < m->nops; k++) {
-        struct tfl_op *op = &m->ops[k];
-        if (!op->needed || !op->folded)
-            continue;
-        for (int i = 0; i < op->nin; i++) {
-            int in = op->in[i];
-            if (in < 0)
-                continue;
-            bool used = false;
-            for (int j = k + 1; j < m->nops && !used; j++) {
-                const struct tfl_op *o2 = &m->ops[j];
-                if (!o2->needed)
-                    continue;
-                for (int q = 0; q < o2->nin; q++)
-                    if (o2->in[q] == in)
-                        used = true;
-            }
-            if (!used) {
-                free(m->t[in].f);
-                m->t[in].f = NULL;
-            }
-        }
-    }
-    /* convolution weights live on repacked; drop the original when that
-     * convolution is their only reader */
-    for (int k = 0; k < m->nops; k++) {
-        const struct tfl_op *op = &m->ops[k];
-        if (!op->needed || op->folded || !op->packed)
-            continue;
-        int w = op->in[1], readers = 0;
-        for (int j = 0; j < m->nops; j++) {
-            const struct tfl_op *o2 = &m->ops[j];
-            if (!o2->needed || o2->folded)
-                continue;
-            for (int q = 0; q < o2->nin; q++)
-                if (o2->in[q] == w)
-                    readers++;
-        }
-        if (readers == 1) {
-            free(m->t[w].f);
-            m->t[w].f = NULL;
-        }
-    }
     m->const_bytes = 0;
     for (int k = 0; k < m->nt; k++)
         if (m->t[k].f)
@@ -619,7 +606,28 @@ static easel_err prepare(struct easel_tfl_model *m, char *err, size_t errlen)
         if (m->ops[k].packed)
             m->const_bytes += (int64_t)(m->t[m->ops[k].in[1]].count *
                                         sizeof(float));
-    return EASEL_OK;
+out:
+    free(runtime);
+    free(m->readers);
+    m->readers = NULL;
+    return rc;
+}
+
+/* After load nothing reads the file: constants are float32 copies, names
+ * and sparsity were only read while loading. */
+static void drop_file(struct easel_tfl_model *m)
+{
+    for (int k = 0; k < m->nt; k++) {
+        struct tfl_tensor *t = &m->t[k];
+        t->raw = NULL;
+        t->raw_len = 0;
+        t->name = NULL;
+        t->name_len = 0;
+        t->scales = t->zeros = t->sparsity = NULL;
+    }
+    free(m->file);
+    m->file = NULL;
+    m->file_len = 0;
 }
 
 /* Places every activation in one arena, first fit by offset, reusing the
@@ -717,6 +725,8 @@ easel_err easel_tfl_load(const void *buf, size_t len, unsigned out_mask,
         rc = prepare(m, err, errlen);
     if (rc == EASEL_OK)
         rc = plan(m);
+    if (rc == EASEL_OK)
+        drop_file(m);
     if (rc != EASEL_OK) {
         if (rc == EASEL_ENOMEM && err && errlen && !err[0])
             snprintf(err, errlen, "out of memory loading the model");
@@ -817,6 +827,11 @@ size_t easel_tfl_output_size(const struct easel_tfl_model *m, int k)
 long long easel_tfl_const_bytes(const struct easel_tfl_model *m)
 {
     return m->const_bytes;
+}
+
+long long easel_tfl_arena_bytes(const struct easel_tfl_model *m)
+{
+    return (long long)(m->arena_len * sizeof(float));
 }
 
 int easel_tfl_op_count(const struct easel_tfl_model *m)

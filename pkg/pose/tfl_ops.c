@@ -739,6 +739,11 @@ int tfl_op_fold(struct easel_tfl_model *m, struct tfl_op *op, char *err,
                        "type");
         if ((rc = const_f32(in, err, errlen)))
             return rc;
+        if (m->readers && m->readers[op->in[0]] == 1) {
+            o->f = in->f; /* the last reader: take it over */
+            in->f = NULL;
+            return 0;
+        }
         o->f = malloc(o->count * sizeof(float) + 1);
         if (!o->f)
             return EASEL_ENOMEM;
