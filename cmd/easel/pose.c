@@ -15,6 +15,7 @@
 
 #include "easel/imaging.h"
 #include "easel/pose.h"
+#include "easel/registry.h"
 #include "settings.h"
 
 static void print_table(const char *path, int w, int h,
@@ -34,6 +35,70 @@ static void print_table(const char *path, int w, int h,
                (double)(l->y * (float)h), (double)l->z,
                (double)l->visibility, (double)l->presence);
     }
+}
+
+/* --height-cm: the measurements and a size, as the API answers them. */
+static int measure(struct settings *s, const char *path, struct easel_pose *pose,
+                   const struct easel_image *img, bool json)
+{
+    struct easel_registry *r = NULL;
+    struct easel_diags d = {0};
+    struct easel_error e;
+    cJSON *o = NULL;
+    int status = 1;
+
+    if (s->registry && *s->registry ? easel_registry_load_file(s->registry, &r, &d)
+                                    : easel_registry_builtin(&r)) {
+        easel_diags_print(&d, s->registry, stderr);
+        easel_diags_cleanup(&d);
+        return 2;
+    }
+    const struct easel_size_chart *chart = easel_registry_size_chart(r, s->chart, NULL);
+    if (s->chart && *s->chart && !chart) {
+        fprintf(stderr, "easel pose: the registry has no size chart \"%s\"\n", s->chart);
+        status = 2;
+        goto out;
+    }
+    easel_error_clear(&e);
+    if (easel_body_estimate(pose, img, s->height_cm, chart, &o, &e)) {
+        printf("%s: refused (%s): %s\n", path, e.reason, e.msg);
+        goto out;
+    }
+    if (json) {
+        char *text = cJSON_PrintUnformatted(o);
+        if (text)
+            printf("%s\n", text);
+        free(text);
+    } else {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "measurements");
+        printf("%s: confidence %.3f\n", path,
+               cJSON_GetObjectItemCaseSensitive(o, "confidence")->valuedouble);
+        for (int k = 0; k < EASEL_M__COUNT; k++) {
+            const char *name = easel_measure_name((enum easel_measure)k);
+            printf("  %-16s %6.1f cm\n", name,
+                   cJSON_GetObjectItemCaseSensitive(m, name)->valuedouble);
+        }
+        const cJSON *rec = cJSON_GetObjectItemCaseSensitive(o, "recommendation");
+        if (cJSON_IsObject(rec)) {
+            const cJSON *next = cJSON_GetObjectItemCaseSensitive(rec, "next");
+            const cJSON *ns = cJSON_GetObjectItemCaseSensitive(next, "size");
+            printf("  size %s (chart %s, %s); %.1f cm of %s from %s\n",
+                   cJSON_GetObjectItemCaseSensitive(rec, "size")->valuestring,
+                   cJSON_GetObjectItemCaseSensitive(rec, "chart")->valuestring,
+                   cJSON_GetObjectItemCaseSensitive(rec, "fit")->valuestring,
+                   cJSON_GetObjectItemCaseSensitive(next, "margin_cm")->valuedouble,
+                   cJSON_GetObjectItemCaseSensitive(next, "measurement")->valuestring,
+                   cJSON_IsString(ns) ? ns->valuestring : "the end of the chart");
+        } else {
+            printf("  no size chart in the registry: no recommendation\n");
+        }
+    }
+    status = 0;
+out:
+    cJSON_Delete(o);
+    easel_registry_unref(r);
+    easel_diags_cleanup(&d);
+    return status;
 }
 
 int mode_pose(struct settings *s, char **args, int nargs)
@@ -84,6 +149,10 @@ int mode_pose(struct settings *s, char **args, int nargs)
     lim.max_width = lim.max_height = s->max_side;
     if (easel_image_load(buf, len, &lim, &img, &e)) {
         printf("%s: refused (%s): %s\n", path, e.reason, e.msg);
+        goto out;
+    }
+    if (s->height_cm > 0) {
+        status = measure(s, path, pose, img, json);
         goto out;
     }
     size_t stride;

@@ -376,6 +376,8 @@ static const struct easel_opt pose_opts[] = {
         "Run the estimate this many times and report the mean time (benchmarks)"),
     OPT("height-cm", NULL, INT, "0", height_cm, 0, 300,
         "The person's height in centimetres: measurements in cm (0 = landmarks only)"),
+    OPT("chart", NULL, STRING, NULL, chart, 0, 0,
+        "With --height-cm: the registry's size chart to recommend from (default: \"default\")"),
     OPT("output", NULL, STRING, "table", output, 0, 0, "Output format: table or json (-o json)"),
     OPT("max-source-bytes", "EASEL_MAX_SOURCE_BYTES", SIZE, "50MB", max_source_bytes, 1,
         0x7fffffffffffLL, "Largest input file"),

@@ -18,7 +18,7 @@ struct settings {
     char *redis_secret, *storage_secret;
     char *registry_inline; /* job: the registry document itself */
     /* pose estimation (easel pose, the API's /estimate-body, estimate-body jobs) */
-    char *pose_models, *pose_model;
+    char *pose_models, *pose_model, *chart;
     int height_cm, repeat;
     /* controller */
     char *executor, *controller_id;

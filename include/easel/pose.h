@@ -140,6 +140,16 @@ easel_err easel_size_pick(const struct easel_size_chart *c,
                           struct easel_size_pick *out);
 void easel_size_chart_free(struct easel_size_chart *c); /* the contents */
 
+struct easel_image;
+/* The whole estimate for one decoded image: pose, measurements for a
+ * person height_cm tall (0: landmarks only), a size from chart (NULL: no
+ * recommendation), as the JSON docs/pose.md shows (*out, caller frees).
+ * A pose that cannot be measured is EASEL_EINVAL with err->why the refusal
+ * (no_person, several_people, body_cut_off, side_on, low_visibility). */
+easel_err easel_body_estimate(struct easel_pose *p, const struct easel_image *img,
+                              double height_cm, const struct easel_size_chart *chart,
+                              struct cJSON **out, struct easel_error *err);
+
 /* MediaPipe's landmark names, "nose" ... "right_foot_index". */
 const char *easel_pose_landmark_name(int k);
 

@@ -20,6 +20,7 @@
 
 #include "easel/core.h"
 #include "easel/job.h"
+#include "easel/pose.h"
 
 /* JPEG, WebP and PNG are read and written; GIF and TIFF are only read, and
  * only when the registry's `formats` enables them. */
@@ -220,7 +221,17 @@ struct easel_registry {
     struct easel_credits_cfg credits;
     struct easel_record_rule *records;
     size_t nrecords;
+    /* size_charts: for body measurements (docs/pose.md) */
+    struct easel_size_chart *charts;
+    size_t ncharts;
 };
+
+/* The size chart a body estimate uses: the one named (NULL when there is
+ * none by that name), else for a b2b owner "b2b:STORE" the chart named
+ * STORE, else "default"; NULL when none applies. */
+const struct easel_size_chart *easel_registry_size_chart(const struct easel_registry *r,
+                                                         const char *name,
+                                                         const char *owner);
 
 /* One problem found while loading: file:line:column and a sentence. */
 struct easel_diag {

@@ -781,7 +781,7 @@ static void parse_model(struct pctx *c, const yaml_node_t *n,
 static const char *const top_keys[] = {"version", "default_model",
                                        "idempotency_window", "presets",
                                        "payloads", "models", "breaker", "storage", "formats",
-                                       "credits", "records", NULL};
+                                       "credits", "records", "size_charts", NULL};
 static const char *const breaker_keys[] = {"failures", "cooldown", NULL};
 static const char *const storage_keys[] = {"paths", NULL};
 static const char *const path_keys[] = {"b2b", "b2c", "default", NULL};
@@ -1200,6 +1200,99 @@ static void check_refs(struct pctx *c, struct easel_registry *r,
     }
 }
 
+/* size_charts: [{name, sizes: [{name, MEASURE: [lo, hi], ...}, ...]}]:
+ * sizes from small to large, each with a range in cm for one or more of
+ * the measurements easel takes. */
+static const char *const chart_keys[] = {"name", "sizes", NULL};
+
+static void parse_size(struct pctx *c, const yaml_node_t *n, struct easel_size *z)
+{
+    if (!want(c, n, YAML_MAPPING_NODE, "a size"))
+        return;
+    FOR_PAIRS(n, p) {
+        yaml_node_t *k = node_at(c, p->key), *v = node_at(c, p->value);
+        const char *key = scalar(k) ? scalar(k) : "";
+        enum easel_measure m;
+        if (!strcmp(key, "name")) {
+            get_str(c, v, "size name", &z->name);
+            continue;
+        }
+        if (!easel_measure_parse(key, &m)) {
+            static const char *const keys[] = {"name", "shoulder_width", "hip_width",
+                                               "torso_length", "arm_length", "inseam", NULL};
+            unknown_key(c, k, "a size", keys);
+            continue;
+        }
+        double lh[2];
+        int got = 0;
+        if (v && v->type == YAML_SEQUENCE_NODE) {
+            FOR_ITEMS(v, it) {
+                const char *t = scalar(node_at(c, *it));
+                char *end = NULL;
+                double d = t ? strtod(t, &end) : NAN;
+                if (got >= 2 || !t || !*t || (end && *end) || !(d >= 1 && d <= 300)) {
+                    got = -1;
+                    break;
+                }
+                lh[got++] = d;
+            }
+        }
+        if (got != 2 || lh[0] >= lh[1]) {
+            problem(c, v, "%s must be a range [low, high] in centimetres, low below high, "
+                    "both from 1 to 300", key);
+            continue;
+        }
+        z->has |= 1u << m;
+        z->lo[m] = lh[0];
+        z->hi[m] = lh[1];
+    }
+    if (!z->name)
+        problem(c, n, "a size needs a name");
+    else if (!z->has)
+        problem(c, n, "size \"%s\" gives no measurement range (shoulder_width, hip_width, "
+                "torso_length, arm_length or inseam)", z->name);
+}
+
+static void parse_chart(struct pctx *c, const yaml_node_t *n, struct easel_size_chart *ch)
+{
+    const yaml_node_t *sizes = NULL;
+    if (!want(c, n, YAML_MAPPING_NODE, "a size chart"))
+        return;
+    FOR_PAIRS(n, p) {
+        yaml_node_t *k = node_at(c, p->key), *v = node_at(c, p->value);
+        const char *key = scalar(k) ? scalar(k) : "";
+        if (!strcmp(key, "name"))
+            get_str(c, v, "size chart name", &ch->name);
+        else if (!strcmp(key, "sizes"))
+            sizes = v;
+        else
+            unknown_key(c, k, "a size chart", chart_keys);
+    }
+    if (!ch->name) {
+        problem(c, n, "a size chart needs a name (\"default\", or a b2b store's id)");
+        return;
+    }
+    if (!sizes || sizes->type != YAML_SEQUENCE_NODE ||
+        sizes->data.sequence.items.top == sizes->data.sequence.items.start) {
+        problem(c, sizes ? sizes : n, "size chart \"%s\" needs sizes: a list from small to "
+                "large", ch->name);
+        return;
+    }
+    size_t cnt = (size_t)(sizes->data.sequence.items.top - sizes->data.sequence.items.start);
+    ch->sizes = calloc(cnt, sizeof(*ch->sizes));
+    if (!ch->sizes)
+        return;
+    FOR_ITEMS(sizes, it) {
+        const yaml_node_t *sn = node_at(c, *it);
+        struct easel_size *z = &ch->sizes[ch->nsizes++];
+        parse_size(c, sn, z);
+        for (size_t j = 0; z->name && j + 1 < ch->nsizes; j++)
+            if (ch->sizes[j].name && !strcmp(ch->sizes[j].name, z->name))
+                problem(c, sn, "size \"%s\" is given twice in chart \"%s\"", z->name,
+                        ch->name);
+    }
+}
+
 static void parse_root(struct pctx *c, const yaml_node_t *root,
                        struct easel_registry *r)
 {
@@ -1266,6 +1359,25 @@ static void parse_root(struct pctx *c, const yaml_node_t *root,
                 continue;
             FOR_ITEMS(v, it)
                 parse_record(c, node_at(c, *it), &r->records[r->nrecords++]);
+        } else if (!strcmp(key, "size_charts")) {
+            if (!want(c, v, YAML_SEQUENCE_NODE, "size_charts"))
+                continue;
+            if (r->charts) {
+                problem(c, k, "size_charts are given twice");
+                continue;
+            }
+            size_t cnt = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+            r->charts = calloc(cnt ? cnt : 1, sizeof(*r->charts));
+            if (!r->charts)
+                continue;
+            FOR_ITEMS(v, it) {
+                const yaml_node_t *cn = node_at(c, *it);
+                struct easel_size_chart *ch = &r->charts[r->ncharts++];
+                parse_chart(c, cn, ch);
+                for (size_t j = 0; ch->name && j + 1 < r->ncharts; j++)
+                    if (r->charts[j].name && !strcmp(r->charts[j].name, ch->name))
+                        problem(c, cn, "size chart \"%s\" is given twice", ch->name);
+            }
         } else if (!strcmp(key, "payloads")) {
             payloads = v;
             if (!want(c, v, YAML_SEQUENCE_NODE, "payloads"))

@@ -93,6 +93,9 @@ void reg_free(struct easel_registry *r)
         }
     }
     free(r->records);
+    for (size_t i = 0; i < r->ncharts; i++)
+        easel_size_chart_free(&r->charts[i]);
+    free(r->charts);
     free(r->source);
     free(r);
 }
@@ -408,4 +411,26 @@ int easel_model_cost(const struct easel_model *m, const char *channel)
 int easel_intake_cost(const struct easel_registry *r, const struct easel_intake *in)
 {
     return in && in->owner ? easel_model_cost(easel_registry_model(r, in->model), in->channel) : 0;
+}
+
+const struct easel_size_chart *easel_registry_size_chart(const struct easel_registry *r,
+                                                         const char *name,
+                                                         const char *owner)
+{
+    if (!r)
+        return NULL;
+    if (name && *name) {
+        for (size_t i = 0; i < r->ncharts; i++)
+            if (!strcmp(r->charts[i].name, name))
+                return &r->charts[i];
+        return NULL;
+    }
+    if (owner && !strncmp(owner, "b2b:", 4))
+        for (size_t i = 0; i < r->ncharts; i++)
+            if (!strcmp(r->charts[i].name, owner + 4))
+                return &r->charts[i];
+    for (size_t i = 0; i < r->ncharts; i++)
+        if (!strcmp(r->charts[i].name, "default"))
+            return &r->charts[i];
+    return NULL;
 }
