@@ -23,6 +23,8 @@
 #include "easel/trace.h"
 #include "easel/webhook.h"
 #include "easel/worker.h"
+#include "easel/pose.h"
+#include "easel/storage.h"
 #include "settings.h"
 
 /* SIGTERM and SIGINT call handler (both modes stop gracefully on either);
@@ -188,6 +190,7 @@ static int run_controller(struct settings *s, char **args, int nargs)
     struct easel_kube_config *kc = NULL;
     struct easel_leader *leader = NULL;
     struct easel_kube_recorder *rec = NULL; /* the one Event writer */
+    struct easel_pose_service *pose = NULL;
     if (!env[0]) {
         fprintf(stderr, "easel controller: out of memory\n");
         goto out;
@@ -257,7 +260,46 @@ static int run_controller(struct settings *s, char **args, int nargs)
     }
     stop_signals(on_stop);
 
+    /* POST /estimate-body: the models load now, or the controller does
+     * not start (a clear error naming the file beats a 503 later) */
+    struct easel_fetch_opts body_fetch;
+    struct easel_image_limits body_limits;
+    easel_fetch_opts_default(&body_fetch);
+    body_fetch.max_bytes = s->max_source_bytes;
+    body_fetch.timeout_ms = s->fetch_timeout_ms;
+    body_fetch.connect_timeout_ms = s->connect_timeout_ms;
+    body_fetch.allow = (const char *const *)s->source_allow;
+    body_fetch.schemes = EASEL_SCHEME_HTTP | EASEL_SCHEME_DATA;
+    easel_image_limits_default(&body_limits);
+    body_limits.max_pixels = s->max_pixels;
+    body_limits.max_bytes = s->max_source_bytes;
+    body_limits.max_width = body_limits.max_height = s->max_side;
+    if (s->pose_models && *s->pose_models) {
+        enum easel_pose_model which;
+        struct easel_error perr;
+        easel_error_clear(&perr);
+        if (!easel_pose_model_parse(s->pose_model, &which)) {
+            fprintf(stderr, "easel controller: --pose-model must be lite, full or heavy, not %s\n",
+                    s->pose_model ? s->pose_model : "(empty)");
+            goto out;
+        }
+        if (easel_imaging_init("easel", 1)) {
+            fprintf(stderr, "easel controller: --pose-models needs libvips: %s\n",
+                    easel_imaging_init_error());
+            goto out;
+        }
+        if (easel_pose_service_open(s->pose_models, which, &pose, &perr)) {
+            fprintf(stderr, "easel controller: %s\n", perr.msg);
+            goto out;
+        }
+        easel_info(NULL, "pose models loaded from %s (%s): POST /estimate-body is on",
+                   s->pose_models, easel_pose_service_model(pose));
+    }
     struct easel_api_opts api = {
+        .pose = pose,
+        .fetch = &body_fetch,
+        .image_limits = &body_limits,
+        .max_image_body = s->api_max_image_body,
         .addr = s->http_addr,
         .tokens_file = s->api_tokens_file,
         .max_body = s->api_max_body,
@@ -332,6 +374,7 @@ static int run_controller(struct settings *s, char **args, int nargs)
     status = rc ? 1 : 0;
 out:
     easel_executor_free(ex);
+    easel_pose_service_free(pose);
     easel_kube_recorder_free(rec, 3000); /* what is queued, if it can */
     easel_leader_stop(leader); /* releases the Lease: a successor leads at once */
     easel_kube_config_free(kc);

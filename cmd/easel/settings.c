@@ -17,6 +17,13 @@
 #define W EASEL_OPT_WORKER
 #define S EASEL_OPT_SECRET
 
+#define O_POSE_MODEL                                                          \
+    OPT("pose-model", "EASEL_POSE_MODEL", STRING, "full", pose_model, 0, 0,   \
+        "Landmark model: lite, full or heavy (MediaPipe's model complexity 0, 1, 2)")
+#define O_POSE                                                                \
+    OPT("pose-models", "EASEL_POSE_MODELS", STRING, "models", pose_models, 0, 0, \
+        "Folder of MediaPipe's pose models (hack/fetch-pose-models.sh fills it)"), \
+    O_POSE_MODEL
 #define O_REDIS_F(fl)                                                         \
     OPTF(fl, "redis-url", "EASEL_REDIS_URL", STRING, "redis://127.0.0.1:6379/0", \
          redis_url, 0, 0,                                                     \
@@ -174,6 +181,12 @@ static const struct easel_opt controller_opts[] = {
         "YAML file of the API's bearer tokens (name, token or token_sha256, scopes, owner)"),
     OPT("api-max-body", "EASEL_API_MAX_BODY", SIZE, "1MiB", api_max_body, 1024,
         1073741824, "Largest request body the API accepts (413 past it)"),
+    OPT("api-max-image-body", "EASEL_API_MAX_IMAGE_BODY", SIZE, "20MiB", api_max_image_body,
+        1024, 1073741824, "Largest body POST /estimate-body accepts (a photo upload)"),
+    OPT("pose-models", "EASEL_POSE_MODELS", STRING, NULL, pose_models, 0, 0,
+        "Folder of MediaPipe's pose models: enables POST /estimate-body, loaded at start "
+        "(empty = the route answers 503)"),
+    O_POSE_MODEL,
     OPT("api-header-timeout", "EASEL_API_HEADER_TIMEOUT", DURATION, "10s",
         api_header_timeout_ms, 1000, 600000,
         "A request's head must arrive within this (slow clients are cut off)"),
@@ -365,12 +378,6 @@ static const struct easel_opt image_opts[] = {
         "Largest image width or height in pixels"),
     O_REGISTRY, O_LOG,
 };
-#define O_POSE_F(fl)                                                          \
-    OPTF(fl, "pose-models", "EASEL_POSE_MODELS", STRING, "models", pose_models, 0, 0, \
-         "Folder of MediaPipe's pose models (hack/fetch-pose-models.sh fills it)"), \
-    OPTF(fl, "pose-model", "EASEL_POSE_MODEL", STRING, "full", pose_model, 0, 0, \
-         "Landmark model: lite, full or heavy (MediaPipe's model complexity 0, 1, 2)")
-#define O_POSE O_POSE_F(0)
 static const struct easel_opt pose_opts[] = {
     OPT("repeat", NULL, INT, "1", repeat, 1, 100000,
         "Run the estimate this many times and report the mean time (benchmarks)"),

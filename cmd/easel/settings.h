@@ -35,7 +35,7 @@ struct settings {
     bool migrate;
     /* the HTTP API (controller) */
     char *http_addr, *api_tokens_file, *api_cors_origins;
-    int64_t api_max_body, api_header_timeout_ms, api_body_timeout_ms, api_idle_timeout_ms;
+    int64_t api_max_body, api_max_image_body, api_header_timeout_ms, api_body_timeout_ms, api_idle_timeout_ms;
     int api_max_connections, api_threads, api_rate_limit, api_max_waiting;
     int64_t stream_heartbeat_ms, stream_max_buffer, stream_stall_ms;
     /* the external metrics API (controller) */

@@ -60,6 +60,10 @@ cJSON *easel_api_credits_view(const char *owner, const struct easel_credit_accou
 /* --http-addr's default. Without a tokens file it binds 127.0.0.1 instead. */
 #define EASEL_API_DEFAULT_ADDR "0.0.0.0:8080"
 
+struct easel_pose_service;
+struct easel_fetch_opts;
+struct easel_image_limits;
+
 struct easel_api_opts {
     const char *addr;          /* "HOST:PORT"; "" or NULL: no API */
     const char *tokens_file;   /* YAML; NULL/"": loopback only, no tokens */
@@ -87,6 +91,14 @@ struct easel_api_opts {
     int64_t stream_max_buffer;   /* unread bytes of live events; past it: catch up later */
     int64_t stream_stall_ms;     /* a client that reads nothing this long is cut off */
     struct easel_api_hooks hooks;
+    /* POST /estimate-body: the pose models (NULL: the route answers 503),
+     * how an image_url is fetched (http(s) and data: only; NULL: image
+     * uploads only), the image limits, and the largest body the route
+     * takes (uploads are bigger than the other routes' JSON). */
+    struct easel_pose_service *pose;
+    const struct easel_fetch_opts *fetch;
+    const struct easel_image_limits *image_limits;
+    int64_t max_image_body;
 };
 
 struct easel_api;

@@ -150,6 +150,20 @@ easel_err easel_body_estimate(struct easel_pose *p, const struct easel_image *im
                               double height_cm, const struct easel_size_chart *chart,
                               struct cJSON **out, struct easel_error *err);
 
+/* The models shared by threads (the API's): one pipeline behind a mutex.
+ * Open is easel_pose_open's contract; estimate is easel_body_estimate's,
+ * taking turns with other threads. */
+struct easel_pose_service;
+easel_err easel_pose_service_open(const char *dir, enum easel_pose_model which,
+                                  struct easel_pose_service **out,
+                                  struct easel_error *err);
+void easel_pose_service_free(struct easel_pose_service *s);
+const char *easel_pose_service_model(const struct easel_pose_service *s); /* "full" */
+easel_err easel_pose_service_estimate(struct easel_pose_service *s,
+                                      const struct easel_image *img, double height_cm,
+                                      const struct easel_size_chart *chart,
+                                      struct cJSON **out, struct easel_error *err);
+
 /* MediaPipe's landmark names, "nose" ... "right_foot_index". */
 const char *easel_pose_landmark_name(int k);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api_int.h"
+#include "easel/pose.h"
 #include "easel/client.h"
 #include "easel/credits.h"
 #include "easel/yamljson.h"
@@ -292,8 +293,17 @@ void api_readyz(struct api_ctx *x, struct api_req *r)
             ready = false;
         cJSON_AddStringToObject(checks, "controller", ws.draining ? "draining" : "ok");
     }
+    /* the pose models load at start (or the controller does not start):
+     * loaded, or not enabled; either way not a reason to leave the Service */
+    cJSON_AddStringToObject(checks, "pose", x->o->pose ? "loaded" : "disabled");
     cJSON_AddStringToObject(o, "status", ready ? "ready" : "not_ready");
     cJSON_AddItemToObject(o, "checks", checks);
+    cJSON *pose = cJSON_AddObjectToObject(o, "pose");
+    cJSON_AddBoolToObject(pose, "loaded", x->o->pose != NULL);
+    if (x->o->pose)
+        cJSON_AddStringToObject(pose, "model", easel_pose_service_model(x->o->pose));
+    else
+        cJSON_AddNullToObject(pose, "model");
     api_reply_json(r, ready ? 200 : 503, o);
     if (!ready)
         r->retry_after_s = 1;

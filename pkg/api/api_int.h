@@ -171,6 +171,26 @@ cJSON *api_body_object(struct api_req *r);
 bool api_parse_cursor(const char *v, int64_t *created_us, char id[EASEL_UUID_LEN + 1]);
 
 /* A connection's state, the service thread's (server.c, stream.c). */
+/* multipart.c: one part of a multipart/form-data body, pointing into it */
+struct api_part {
+    char name[64];
+    char filename[256];
+    bool has_filename;
+    char type[128];        /* its Content-Type, "" when absent */
+    const uint8_t *data;
+    size_t len;
+};
+/* The boundary of a "multipart/form-data; boundary=..." Content-Type, checked
+ * against RFC 2046 (1 to 70 of its characters); false when it is not one. */
+bool api_multipart_boundary(const char *content_type, char *out, size_t outlen);
+/* Splits the body into at most max parts; returns how many, or -1 with a
+ * sentence in err. */
+int api_multipart_parse(const char *content_type, const uint8_t *body, size_t len,
+                        struct api_part *parts, int max, char *err, size_t errlen);
+
+/* body.c: POST /estimate-body */
+void api_estimate_body(struct api_ctx *x, struct api_req *r);
+
 struct api_stream;
 struct api_conn {
     struct api_req *req;   /* the request in progress on this connection */

@@ -36,6 +36,8 @@ const struct api_route api_routes[] = {
     {M_POST, "/v1/webhooks/{id}/redeliver", W, api_webhooks_redeliver, true},
     {M_GET, "/v1/credits/{owner}", R, api_credits_get, true},
     {M_POST, "/v1/credits/{owner}/grants", A, api_credits_grant, false},
+    {M_POST, "/v1/estimate-body", W, api_estimate_body, true},
+    {M_POST, "/estimate-body", W, api_estimate_body, true},
     /* the worker API existing apps call, on their paths */
     {M_POST, "/worker/start", A, api_worker_start, false},
     {M_POST, "/worker/stop", A, api_worker_stop, false},

@@ -219,6 +219,16 @@ int api_cors_headers(struct lws *wsi, const char *origin, unsigned char **p,
     return 0;
 }
 
+/* The largest body a path takes: photos go to /estimate-body. */
+static int64_t max_body_for(const struct easel_api *a, const char *path, size_t n)
+{
+    bool image = (n == 14 && !memcmp(path, "/estimate-body", 14)) ||
+                 (n == 17 && !memcmp(path, "/v1/estimate-body", 17)) ||
+                 (n == 15 && !memcmp(path, "/estimate-body/", 15)) ||
+                 (n == 18 && !memcmp(path, "/v1/estimate-body/", 18));
+    return image && a->o.max_image_body > a->o.max_body ? a->o.max_image_body : a->o.max_body;
+}
+
 /* A new request from its head; NULL only when memory ran out. */
 static struct api_req *req_new(struct easel_api *a, struct lws *wsi,
                                const char *path, size_t pathlen)
@@ -226,7 +236,7 @@ static struct api_req *req_new(struct easel_api *a, struct lws *wsi,
     struct api_req *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
-    easel_buf_init(&r->body, (size_t)a->o.max_body);
+    easel_buf_init(&r->body, (size_t)max_body_for(a, path, pathlen));
     r->received_ms = easel_now_ms();
     r->method = method_of(wsi);
     r->path = easel_strndup(path, pathlen);
@@ -528,10 +538,10 @@ static int on_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
             easel_parse_i64(cl, 0, INT64_MAX, &clen) != EASEL_OK)
             clen = -1;
         bool chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
-        if (clen > a->o.max_body) {
+        if (clen > (int64_t)r->body.max) {
             api_error(r, 413, "payload_too_large",
                       "the body is %lld bytes; at most %lld are accepted", (long long)clen,
-                      (long long)a->o.max_body);
+                      (long long)r->body.max);
             c->close_after = true;
             lws_callback_on_writable(wsi);
             return 0;
@@ -559,7 +569,7 @@ static int on_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
             return 0;
         if (easel_buf_append(&r->body, in, len) != EASEL_OK) {
             api_error(r, 413, "payload_too_large", "the body is over %lld bytes",
-                      (long long)a->o.max_body);
+                      (long long)r->body.max);
             c->close_after = true;
             lws_callback_on_writable(wsi);
         }
