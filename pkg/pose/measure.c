@@ -28,12 +28,12 @@ enum {
     L_HEEL = 29, R_HEEL = 30,
 };
 
-/* The landmarks every measurement depends on. */
-static const int required[] = {
-    L_EYE, R_EYE, L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW, L_WRIST,
-    R_WRIST, L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE, L_HEEL, R_HEEL,
-};
-#define NREQ (sizeof(required) / sizeof(required[0]))
+/* The body's axis: these must all be in the frame and clearly seen. */
+static const int axis[] = {L_EYE, R_EYE, L_SHOULDER, R_SHOULDER, L_HIP, R_HIP};
+/* In the frame too (the photo must show head to heels), but one side of a
+ * limb may be hidden: arms and legs are measured on the sides seen. */
+static const int frame[] = {L_KNEE, R_KNEE, L_ANKLE, R_ANKLE, L_HEEL, R_HEEL};
+#define N(a) (sizeof(a) / sizeof((a)[0]))
 
 #define EYE_TO_HEEL_SHARE 0.915
 #define MIN_VISIBILITY 0.5
@@ -111,26 +111,55 @@ enum easel_reason easel_pose_measure(const struct easel_pose_result *r, int w,
     if (r->people > 1)
         return refuse(why, whylen, EASEL_R_SEVERAL_PEOPLE,
                       "%d people found; the photo must show one", r->people);
-    double minvis = 1.0;
-    for (size_t k = 0; k < NREQ; k++) {
-        const struct easel_pose_landmark *l = &r->lm[required[k]];
-        if (l->x < 0 || l->x > 1 || l->y < 0 || l->y > 1 ||
-            l->presence < MIN_VISIBILITY)
+    for (size_t k = 0; k < N(axis) + N(frame); k++) {
+        int i = k < N(axis) ? axis[k] : frame[k - N(axis)];
+        const struct easel_pose_landmark *l = &r->lm[i];
+        if (l->x < 0 || l->x > 1 || l->y < 0 || l->y > 1 || l->presence < MIN_VISIBILITY)
             return refuse(why, whylen, EASEL_R_BODY_CUT_OFF,
-                          "the %s is outside the photo; it must show the "
-                          "whole body, head to heels",
-                          easel_pose_landmark_name(required[k]));
+                          "the %s is outside the photo; it must show the whole body, "
+                          "head to heels", easel_pose_landmark_name(i));
     }
-    for (size_t k = 0; k < NREQ; k++) {
-        const struct easel_pose_landmark *l = &r->lm[required[k]];
+    double minvis = 1.0;
+    for (size_t k = 0; k < N(axis); k++) {
+        const struct easel_pose_landmark *l = &r->lm[axis[k]];
         if (l->visibility < MIN_VISIBILITY)
             return refuse(why, whylen, EASEL_R_LOW_VISIBILITY,
                           "the %s is hidden or unclear (visibility %.2f)",
-                          easel_pose_landmark_name(required[k]),
-                          (double)l->visibility);
+                          easel_pose_landmark_name(axis[k]), (double)l->visibility);
         if (l->visibility < minvis)
             minvis = l->visibility;
     }
+    /* the limbs: each side whose joints are all seen, and inside the frame */
+    static const int arms[2][3] = {{L_SHOULDER, L_ELBOW, L_WRIST}, {R_SHOULDER, R_ELBOW, R_WRIST}};
+    static const int legs[2][3] = {{L_HIP, L_KNEE, L_ANKLE}, {R_HIP, R_KNEE, R_ANKLE}};
+    static const int heels[2] = {L_HEEL, R_HEEL};
+    bool arm_ok[2], leg_ok[2], heel_ok[2];
+    for (int side = 0; side < 2; side++) {
+        arm_ok[side] = leg_ok[side] = true;
+        for (int j = 1; j < 3; j++) {
+            const struct easel_pose_landmark *a = &r->lm[arms[side][j]];
+            const struct easel_pose_landmark *g = &r->lm[legs[side][j]];
+            arm_ok[side] = arm_ok[side] && a->visibility >= MIN_VISIBILITY && a->x >= 0 &&
+                           a->x <= 1 && a->y >= 0 && a->y <= 1;
+            leg_ok[side] = leg_ok[side] && g->visibility >= MIN_VISIBILITY;
+        }
+        heel_ok[side] = r->lm[heels[side]].visibility >= MIN_VISIBILITY;
+    }
+    if (!arm_ok[0] && !arm_ok[1])
+        return refuse(why, whylen, EASEL_R_LOW_VISIBILITY,
+                      "neither arm is clearly seen (elbow and wrist)");
+    if (!leg_ok[0] && !leg_ok[1])
+        return refuse(why, whylen, EASEL_R_LOW_VISIBILITY,
+                      "neither leg is clearly seen (knee and ankle)");
+    if (!heel_ok[0] && !heel_ok[1])
+        return refuse(why, whylen, EASEL_R_LOW_VISIBILITY, "neither heel is clearly seen");
+    for (int side = 0; side < 2; side++)
+        for (int j = 1; j < 3; j++) {
+            if (arm_ok[side] && r->lm[arms[side][j]].visibility < minvis)
+                minvis = r->lm[arms[side][j]].visibility;
+            if (leg_ok[side] && r->lm[legs[side][j]].visibility < minvis)
+                minvis = r->lm[legs[side][j]].visibility;
+        }
     double turn = (yaw(r, L_SHOULDER, R_SHOULDER) + yaw(r, L_HIP, R_HIP)) / 2;
     struct pt ls = px(r, L_SHOULDER, w, h), rs = px(r, R_SHOULDER, w, h);
     struct pt lh = px(r, L_HIP, w, h), rh = px(r, R_HIP, w, h);
@@ -141,28 +170,36 @@ enum easel_reason easel_pose_measure(const struct easel_pose_result *r, int w,
                       "measurements need it facing the camera (at most %.0f)",
                       turn, MAX_YAW_DEG);
     struct pt eyes = mid(px(r, L_EYE, w, h), px(r, R_EYE, w, h));
-    struct pt heels = mid(px(r, L_HEEL, w, h), px(r, R_HEEL, w, h));
-    double stature = dist(eyes, heels) / EYE_TO_HEEL_SHARE;
+    struct pt heel = heel_ok[0] && heel_ok[1]
+                         ? mid(px(r, L_HEEL, w, h), px(r, R_HEEL, w, h))
+                         : px(r, heel_ok[0] ? L_HEEL : R_HEEL, w, h);
+    double stature = dist(eyes, heel) / EYE_TO_HEEL_SHARE;
     if (stature < 32)
         return refuse(why, whylen, EASEL_R_LOW_VISIBILITY,
-                      "the person is %.0f pixels tall; at least 32 are "
-                      "needed", stature);
+                      "the person is %.0f pixels tall; at least 32 are needed", stature);
     out->stature_px = stature;
     if (height_cm > 0) {
-        double s = height_cm / stature;
-        double arm_l = dist(ls, px(r, L_ELBOW, w, h)) +
-                       dist(px(r, L_ELBOW, w, h), px(r, L_WRIST, w, h));
-        double arm_r = dist(rs, px(r, R_ELBOW, w, h)) +
-                       dist(px(r, R_ELBOW, w, h), px(r, R_WRIST, w, h));
-        double leg_l = dist(lh, px(r, L_KNEE, w, h)) +
-                       dist(px(r, L_KNEE, w, h), px(r, L_ANKLE, w, h));
-        double leg_r = dist(rh, px(r, R_KNEE, w, h)) +
-                       dist(px(r, R_KNEE, w, h), px(r, R_ANKLE, w, h));
+        double s = height_cm / stature, arm = 0, leg = 0;
+        int na = 0, nl = 0;
+        for (int side = 0; side < 2; side++) {
+            struct pt a0 = px(r, arms[side][0], w, h), a1 = px(r, arms[side][1], w, h),
+                      a2 = px(r, arms[side][2], w, h);
+            struct pt g0 = px(r, legs[side][0], w, h), g1 = px(r, legs[side][1], w, h),
+                      g2 = px(r, legs[side][2], w, h);
+            if (arm_ok[side]) {
+                arm += dist(a0, a1) + dist(a1, a2);
+                na++;
+            }
+            if (leg_ok[side]) {
+                leg += dist(g0, g1) + dist(g1, g2);
+                nl++;
+            }
+        }
         out->cm[EASEL_M_SHOULDER_WIDTH] = dist(ls, rs) * s;
         out->cm[EASEL_M_HIP_WIDTH] = dist(lh, rh) * s;
         out->cm[EASEL_M_TORSO_LENGTH] = torso * s;
-        out->cm[EASEL_M_ARM_LENGTH] = (arm_l + arm_r) / 2 * s;
-        out->cm[EASEL_M_INSEAM] = (leg_l + leg_r) / 2 * s;
+        out->cm[EASEL_M_ARM_LENGTH] = arm / na * s;
+        out->cm[EASEL_M_INSEAM] = leg / nl * s;
     }
     out->yaw_deg = turn;
     out->confidence = minvis * r->pose_score * cos(turn * M_PI / 180.0);
