@@ -116,7 +116,7 @@ static bool from_json(struct api_req *r, struct body_in *in)
             in->have_height = true;
         } else if (!strcmp(it->string, "chart") && cJSON_IsString(it) &&
                    it->valuestring[0] && strlen(it->valuestring) < sizeof in->chart) {
-            strcpy(in->chart, it->valuestring); /* length checked above */
+            easel_strlcpy(in->chart, it->valuestring, sizeof in->chart);
         } else {
             api_error(r, 422, "invalid_request",
                       "\"%s\" is not a field of this request, or has the wrong type "

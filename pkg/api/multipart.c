@@ -23,7 +23,7 @@ static int mfail(char *err, size_t errlen, const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     if (err && errlen)
-        vsnprintf(err, errlen, fmt, ap);
+        easel_vfmt_cut(err, errlen, fmt, ap);
     va_end(ap);
     return -1;
 }

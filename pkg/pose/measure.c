@@ -66,7 +66,7 @@ static enum easel_reason refuse(char *why, size_t len, enum easel_reason r,
     va_list ap;
     va_start(ap, fmt);
     if (why && len)
-        vsnprintf(why, len, fmt, ap);
+        easel_vfmt_cut(why, len, fmt, ap);
     va_end(ap);
     return r;
 }

@@ -143,7 +143,7 @@ static easel_err fail(char *err, size_t errlen, easel_err code,
     va_list ap;
     va_start(ap, fmt);
     if (err && errlen)
-        vsnprintf(err, errlen, fmt, ap);
+        easel_vfmt_cut(err, errlen, fmt, ap);
     va_end(ap);
     return code;
 }
@@ -565,8 +565,8 @@ static easel_err prepare(struct easel_tfl_model *m, char *err, size_t errlen)
             if (rc) {
                 size_t used = strlen(err);
                 if (used + 1 < errlen)
-                    snprintf(err + used, errlen - used, " (operator %d, %s)",
-                             k, op_name(op->code));
+                    easel_fmt_cut(err + used, errlen - used, " (operator %d, %s)",
+                                  k, op_name(op->code));
                 goto out;
             }
             for (int i = 0; i < op->nin; i++) {
@@ -729,7 +729,7 @@ easel_err easel_tfl_load(const void *buf, size_t len, unsigned out_mask,
         drop_file(m);
     if (rc != EASEL_OK) {
         if (rc == EASEL_ENOMEM && err && errlen && !err[0])
-            snprintf(err, errlen, "out of memory loading the model");
+            easel_strlcpy(err, "out of memory loading the model", errlen);
         easel_tfl_free(m);
         return rc;
     }
@@ -779,8 +779,8 @@ easel_err easel_tfl_load_file(const char *path, unsigned out_mask,
     free(buf);
     if (rc && err && errlen) {
         char tmp[512];
-        snprintf(tmp, sizeof tmp, "%s: %s", path, err);
-        snprintf(err, errlen, "%s", tmp);
+        easel_fmt_cut(tmp, sizeof tmp, "%s: %s", path, err);
+        easel_strlcpy(err, tmp, errlen);
     }
     return rc;
 }

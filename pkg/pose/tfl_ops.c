@@ -35,7 +35,7 @@ static int efail(char *err, size_t errlen, int code, const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     if (err && errlen)
-        vsnprintf(err, errlen, fmt, ap);
+        easel_vfmt_cut(err, errlen, fmt, ap);
     va_end(ap);
     return code;
 }
