@@ -40,6 +40,14 @@ done
 # the dynamic loader under its canonical name
 for ld in /lib64/ld-linux-x86-64.so.2 /lib/ld-linux-aarch64.so.1; do [ -e "$ld" ] && copy "$ld"; done
 [ -f /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$dest/etc/ssl/certs/"
+# MediaPipe's pose models (docs/pose.md): the detector, lite and full, from
+# the pinned npm package; --pose-models /usr/share/easel/models turns on
+# POST /estimate-body (heavy, 27.7 MB, with POSE_HEAVY=1)
+"$(dirname "$0")/fetch-pose-models.sh" "$(cd "$(dirname "$0")/.." && pwd)/models" >&2
+mkdir -p "$dest/usr/share/easel/models"
+for m in pose_detection pose_landmark_lite pose_landmark_full ${POSE_HEAVY:+pose_landmark_heavy}; do
+  install -m 0644 "$(dirname "$0")/../models/$m.tflite" "$dest/usr/share/easel/models/"
+done
 # no fonts: local/vips-stage draws its label in easel's own font
 printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$dest/etc/passwd"
 printf 'root:x:0:\nnonroot:x:65532:\n' >"$dest/etc/group"

@@ -21,6 +21,10 @@ mkdir -p "$rootfs/data/samples" "$rootfs/data/results"
 cp "$SAMPLES/room-1.jpg" "$rootfs/data/samples/"
 chown -R 65532:65532 "$rootfs/data"
 in_image() { chroot --userspec=65532:65532 "$rootfs" /usr/local/bin/easel "$@"; }
+# the pose models are in the image and load there: a room has no person
+out=$(in_image pose --pose-models /usr/share/easel/models /data/samples/room-1.jpg 2>&1); rc=$?
+check "easel pose runs inside the image with its models (a room: no person, exit 1)" \
+  eq "$rc:$(grep -c '0 people' <<<"$out")" "1:1"
 id=$(in_image submit --input '{"style":"industrial","seed":3,"room_type":"loft"}' --image file:///data/samples/room-1.jpg)
 check "submit from inside the image" test -n "$id"
 # chroot itself, not the in_image function: a function in the background
