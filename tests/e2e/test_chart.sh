@@ -310,6 +310,15 @@ check "the ServiceMonitor schema refuses a misspelt field, by name" \
 check "the probes stay: startup and liveness /healthz, readiness /readyz" eq \
   "$(q "$WORK/scale.yaml" '[c[p]["httpGet"]["path"] for p in ("startupProbe", "livenessProbe", "readinessProbe")]')" '["/healthz","/healthz","/readyz"]'
 
+# --- pose.enabled: the controller loads the image's pose models
+render --set api.tokens.existingSecret=t --set pose.enabled=true --set pose.model=lite >"$WORK/pose.yaml"
+VALUES+=("$WORK/pose.yaml")
+check "pose.enabled: the controller gets EASEL_POSE_MODELS (the image's folder) and EASEL_POSE_MODEL" eq "$(q "$WORK/pose.yaml" '
+[e["value"] for e in c["env"] if e["name"] in ("EASEL_POSE_MODELS", "EASEL_POSE_MODEL")]')" '["/usr/share/easel/models","lite"]'
+check "... strictly valid" valid "$WORK/pose.yaml" 8
+check "by default the pose models are not loaded" eq "$(q "$WORK/default.yaml" '
+[e["name"] for e in c["env"] if e["name"].startswith("EASEL_POSE")]')" '[]'
+
 # --- every EASEL_* variable the chart sets is a real setting of easel
 # controller or, in the worker Deployment, of easel worker
 { "$EASEL" controller --help; "$EASEL" worker --help; } >"$WORK/help.txt" 2>&1
