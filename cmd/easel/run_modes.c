@@ -445,6 +445,8 @@ static int run_job(struct settings *s, char **args, int nargs)
     o.fetch.connect_timeout_ms = s->connect_timeout_ms;
     o.fetch.file_roots = (const char *const *)s->file_roots;
     o.fetch.allow = (const char *const *)s->source_allow;
+    o.pose_models = s->pose_models;
+    o.pose_model = s->pose_model;
     easel_image_limits_default(&o.limits);
     o.limits.max_pixels = s->max_pixels;
     o.limits.max_bytes = s->max_source_bytes;
@@ -530,6 +532,8 @@ static int run_worker(struct settings *s, char **args, int nargs)
     o.run.fetch.connect_timeout_ms = s->connect_timeout_ms;
     o.run.fetch.file_roots = (const char *const *)s->file_roots;
     o.run.fetch.allow = (const char *const *)s->source_allow;
+    o.run.pose_models = s->pose_models;
+    o.run.pose_model = s->pose_model;
     easel_image_limits_default(&o.run.limits);
     o.run.limits.max_pixels = s->max_pixels;
     o.run.limits.max_bytes = s->max_source_bytes;

@@ -20,6 +20,15 @@
 #define O_POSE_MODEL                                                          \
     OPT("pose-model", "EASEL_POSE_MODEL", STRING, "full", pose_model, 0, 0,   \
         "Landmark model: lite, full or heavy (MediaPipe's model complexity 0, 1, 2)")
+/* where the pose models are: a controller serves POST /estimate-body with
+ * them, and its workers run estimate-body jobs (provider: pose) */
+#define O_POSE_SET(fl)                                                        \
+    OPTF(fl, "pose-models", "EASEL_POSE_MODELS", STRING, NULL, pose_models, 0, 0, \
+         "Folder of MediaPipe's pose models (docs/pose.md): a controller loads them at start " \
+         "and serves POST /estimate-body; workers run estimate-body jobs with them (empty: off)"), \
+    OPTF(fl, "pose-model", "EASEL_POSE_MODEL", STRING, "full", pose_model, 0, 0, \
+         "Landmark model: lite, full or heavy (MediaPipe's model complexity 0, 1, 2)")
+#define O_POSE_WORKER O_POSE_SET(W)
 #define O_POSE                                                                \
     OPT("pose-models", "EASEL_POSE_MODELS", STRING, "models", pose_models, 0, 0, \
         "Folder of MediaPipe's pose models (hack/fetch-pose-models.sh fills it)"), \
@@ -92,7 +101,7 @@
  * force at dispatch. */
 #define O_WORKER                                                              \
     O_REDIS_F(W | S), O_DB_F(W | S), O_QUEUE_F(W), O_STORAGE_F(W),            \
-        O_HEARTBEAT_F(W), O_LIMITS(W), O_LOG_F(W)
+        O_HEARTBEAT_F(W), O_LIMITS(W), O_LOG_F(W), O_POSE_WORKER
 #define O_OUTPUT                                                              \
     OPT("output", "EASEL_OUTPUT", STRING, "table", output, 0, 0,              \
         "Output format: table, json or yaml (-o json)")
@@ -183,10 +192,7 @@ static const struct easel_opt controller_opts[] = {
         1073741824, "Largest request body the API accepts (413 past it)"),
     OPT("api-max-image-body", "EASEL_API_MAX_IMAGE_BODY", SIZE, "20MiB", api_max_image_body,
         1024, 1073741824, "Largest body POST /estimate-body accepts (a photo upload)"),
-    OPT("pose-models", "EASEL_POSE_MODELS", STRING, NULL, pose_models, 0, 0,
-        "Folder of MediaPipe's pose models: enables POST /estimate-body, loaded at start "
-        "(empty = the route answers 503)"),
-    O_POSE_MODEL,
+
     OPT("api-header-timeout", "EASEL_API_HEADER_TIMEOUT", DURATION, "10s",
         api_header_timeout_ms, 1000, 600000,
         "A request's head must arrive within this (slow clients are cut off)"),
@@ -264,6 +270,7 @@ static const struct easel_opt job_opts[] = {
     OPT("worker-name", "EASEL_WORKER_NAME", STRING, NULL, worker_name, 0, 0,
         "How this worker names itself in the job record (default local:<pid>@<host>)"),
     O_LIMITS(0),
+    O_POSE_SET(0),
     O_LOG,
 };
 
@@ -283,7 +290,7 @@ static const struct easel_opt worker_opts[] = {
     OPT("lease", "EASEL_LEASE", DURATION, "30s", lease_ms, 300, 3600000,
         "Lease on each claimed job, renewed every third of it; the controller recovers a dead "
         "worker's jobs after it (use the controller's value)"),
-    O_REDIS, O_DB, O_QUEUE, O_REGISTRY, O_STORAGE, O_HEARTBEAT, O_LIMITS(0), O_LOG,
+    O_REDIS, O_DB, O_QUEUE, O_REGISTRY, O_STORAGE, O_HEARTBEAT, O_LIMITS(0), O_POSE_SET(0), O_LOG,
 };
 
 static const struct easel_opt submit_opts[] = {

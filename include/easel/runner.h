@@ -38,6 +38,10 @@ struct easel_runner_opts {
     const char *queue;            /* their key prefix (the queue's name) */
     struct easel_fetch_opts fetch;
     struct easel_image_limits limits;
+    /* provider: pose models (estimate-body jobs): the models folder and
+     * the landmark model; NULL or "" = such jobs fail pose_model_unavailable */
+    const char *pose_models;
+    const char *pose_model;
     /* Set non-zero (from a signal handler, say) to stop the attempt: a
      * provider call in flight is canceled at the provider, nothing more is
      * stored, and the record is left to whoever asked for the stop. NULL =

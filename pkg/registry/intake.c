@@ -348,6 +348,16 @@ easel_err easel_registry_intake(const struct easel_registry *r,
         rc = reject(in, err, EASEL_EPARSE, EASEL_R_NO_USABLE_FIELDS, "%s%s", msg, NULL);
         goto out;
     }
+    /* type: estimate-body runs on the registry's body-pose model (the
+     * first with provider: pose); without one it names a model that is
+     * not there, and the job ends dead as unknown_model */
+    if (!in->model && in->type && !strcmp(in->type, "estimate-body")) {
+        for (size_t i = 0; i < r->nmodels && !in->model; i++)
+            if (r->models[i].provider && !strcmp(r->models[i].provider, "pose"))
+                in->model = easel_strdup(r->models[i].id);
+        if (!in->model)
+            in->model = easel_strdup("estimate-body");
+    }
     if (!in->model && r->default_model)
         in->model = easel_strdup(r->default_model);
     if (!in->model) {

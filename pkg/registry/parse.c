@@ -22,7 +22,7 @@
 #define MAX_NODES_VISITED 200000
 
 static const char *const providers[] = {"replicate", "openai", "gemini",
-                                        "imagen", "local", "noop", NULL};
+                                        "imagen", "local", "noop", "pose", NULL};
 
 struct pctx {
     yaml_document_t *doc;

@@ -168,6 +168,10 @@ static easel_err work(struct attempt *a, char **result, const char **used)
         rc = *result ? EASEL_OK : EASEL_ENOMEM;
         goto out;
     }
+    if (!strcmp(m->provider, "pose")) {
+        rc = runner_body_run(a, m, t0, result, used);
+        goto out;
+    }
     runner_progress(a, "fetching", 0, "fetching the sources");
     if ((rc = runner_sources_fetch(a, &src)))
         goto out;

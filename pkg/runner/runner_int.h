@@ -208,6 +208,14 @@ easel_err runner_store_variants(struct attempt *a, const struct runner_sources *
                                 const struct runner_output *out, cJSON **res,
                                 const char **preset);
 
+/* ------------------------------------------------------------ body.c */
+
+/* An estimate-body job's whole work (a model with provider: pose): photo,
+ * pose, measurements, a size, the photo stored only when fields.store_image
+ * is true. On success *result is the result document (caller frees). */
+easel_err runner_body_run(struct attempt *a, const struct easel_model *m, int64_t t0,
+                          char **result, const char **used);
+
 /* ---------------------------------------------------------- record.c */
 
 /* Completes res (model, preset, hash, source, provider details, duration

@@ -101,6 +101,9 @@ default_model: local/vips-stage
 models:
   - id: local/vips-stage
     provider: local
+  - id: local/estimate-body
+    provider: pose
+    retry: {max_attempts: 2}
 size_charts:
   - name: default
     sizes:
@@ -210,6 +213,38 @@ check "a read-only token: 403" eq "$st" 403
 st=$(post "$WORK/x.json" -F "image=@$IMGS/dn_person_crop_mirror.png" -F height_cm=165 "$URL/estimate-body")
 check "no token: 401" eq "$st" 401
 check "nothing was stored: the results folder is empty" eq "$(find "$WORK/results" -type f | wc -l)" 0
+
+# ------------------------------------------- the estimate-body job type
+# the controller's --pose-models is passed on to its workers
+job_json() { "$EASEL" get "$1" -o json; }
+out=$("$EASEL" submit --model local/estimate-body --input '{"height_cm":165}' \
+  --image "file://$IMGS/dn_person_crop_mirror.png" --wait 2>&1)
+id=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['id'])" "$out" 2>/dev/null)
+check "an estimate-body job succeeds" eq "$(status_of "$id")" succeeded
+job_json "$id" >"$WORK/job.json"
+check "its result: the same measurements and size as easel pose, no stored output" python3 -c "
+import json,sys; j=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); r=j['result']
+sys.exit(0 if r['measurements']==b['measurements'] and r['recommendation']==b['recommendation'] and r['outputs']==[] and r['model']=='local/estimate-body' else 1)" "$WORK/job.json" "$WORK/m.json"
+check "the photo was not stored" eq "$(find "$WORK/results" -type f | wc -l)" 0
+out=$("$EASEL" submit --model local/estimate-body --input '{"height_cm":165,"store_image":true}' \
+  --image "file://$IMGS/dn_person_crop_mirror.png" --wait 2>&1)
+id2=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['id'])" "$out" 2>/dev/null)
+check "with store_image: true the photo's variants are stored" \
+  bash -c "[ \"\$(psql '$EASEL_DATABASE_URL' -Atc \"select status from jobs where id='$id2'\")\" = succeeded ] && [ -s '$WORK/results/jobs/$id2/normal.jpg' ]"
+out=$("$EASEL" submit --model local/estimate-body --input '{"height_cm":165}' \
+  --image "file://$IMGS/blank_gray.png" --wait 2>&1)
+id3=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['id'])" "$out" 2>/dev/null)
+check "a blank photo: the job fails for good, reason no_person, one attempt" \
+  eq "$(field "$id3" "status || ' ' || error_reason || ' ' || attempts")" "failed no_person 1"
+out=$("$EASEL" submit --model local/estimate-body --input '{}' --image "file://$IMGS/dn_person_crop_mirror.png" --wait 2>&1)
+id4=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['id'])" "$out" 2>/dev/null)
+check "no height: the job fails, bad_input" eq "$(field "$id4" "status || ' ' || error_reason")" "failed bad_input"
+# a producer's envelope with type estimate-body and no model
+push "{\"type\":\"estimate-body\",\"payload\":{\"image_url\":\"file://$IMGS/dn_person_crop_mirror.png\",\"height_cm\":165}}"
+wait_for 60 '[ "$(sql "select count(*) from jobs where type = '"'"'estimate-body'"'"' and status = '"'"'succeeded'"'"'")" = 1 ]'
+check "an envelope of type estimate-body runs on the registry's pose model" \
+  eq "$(sql "select model || ' ' || status from jobs where type = 'estimate-body'")" "local/estimate-body succeeded"
+
 stop_ctl() { kill "$CTL_PID" 2>/dev/null; wait "$CTL_PID" 2>/dev/null; }
 stop_ctl
 

@@ -36,6 +36,7 @@ EASEL_MAX_SIDE=12000
 EASEL_FILE_ROOTS=$SAMPLES,$WORK/roots
 EASEL_SOURCE_ALLOW=127.0.0.2,*.corp.example
 EASEL_LOG_LEVEL=debug
+EASEL_POSE_MODEL=full
 EOF
 sort -o "$WORK/want.env" "$WORK/want.env"
 # flags only: the controller's environment holds no EASEL_* variable
