@@ -534,6 +534,25 @@ static int run_worker(struct settings *s, char **args, int nargs)
     o.run.fetch.allow = (const char *const *)s->source_allow;
     o.run.pose_models = s->pose_models;
     o.run.pose_model = s->pose_model;
+    /* estimate-body attempts share one loaded pipeline, taking turns */
+    struct easel_pose_service *pose = NULL;
+    if (s->pose_models && *s->pose_models) {
+        enum easel_pose_model which;
+        struct easel_error perr;
+        easel_error_clear(&perr);
+        if (!easel_pose_model_parse(s->pose_model, &which)) {
+            fprintf(stderr, "easel worker: --pose-model must be lite, full or heavy, not %s\n",
+                    s->pose_model ? s->pose_model : "(empty)");
+            easel_imaging_shutdown();
+            return 2;
+        }
+        if (easel_pose_service_open(s->pose_models, which, &pose, &perr)) {
+            fprintf(stderr, "easel worker: %s\n", perr.msg);
+            easel_imaging_shutdown();
+            return 1;
+        }
+        o.run.pose_service = pose;
+    }
     easel_image_limits_default(&o.run.limits);
     o.run.limits.max_pixels = s->max_pixels;
     o.run.limits.max_bytes = s->max_source_bytes;
@@ -544,6 +563,7 @@ static int run_worker(struct settings *s, char **args, int nargs)
     easel_err rc = easel_pool_run(&o, &err);
     if (rc)
         easel_error_log(NULL, "worker cannot run: %s", err.msg[0] ? err.msg : easel_strerror(rc));
+    easel_pose_service_free(pose);
     easel_imaging_shutdown();
     return rc ? 1 : 0;
 }

@@ -25,6 +25,8 @@
 #include "easel/store.h"
 #include "easel/worker.h" /* the failure plan job mode shares with the controller */
 
+struct easel_pose_service;
+
 struct easel_runner_opts {
     const char *database_url;
     const char *registry_path;    /* NULL or "" = the built-in registry */
@@ -42,6 +44,9 @@ struct easel_runner_opts {
      * the landmark model; NULL or "" = such jobs fail pose_model_unavailable */
     const char *pose_models;
     const char *pose_model;
+    /* loaded once by a caller that runs attempts back to back (`easel
+     * worker`), borrowed; NULL = each attempt loads the models */
+    struct easel_pose_service *pose_service;
     /* Set non-zero (from a signal handler, say) to stop the attempt: a
      * provider call in flight is canceled at the provider, nothing more is
      * stored, and the record is left to whoever asked for the stop. NULL =

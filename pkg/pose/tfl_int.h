@@ -101,6 +101,27 @@ struct easel_tfl_model {
     int *readers;          /* while loading: readers of each tensor left */
 };
 
+/* tfl_fb.c: checked reads of the model file. A read that would leave the
+ * file sets bad and yields 0; fields absent from a table yield 0 too. */
+struct tfl_fb {
+    const uint8_t *b;
+    size_t n;
+    bool bad;
+};
+uint32_t tfl_fb_u32(struct tfl_fb *f, size_t off);
+uint16_t tfl_fb_u16(struct tfl_fb *f, size_t off);
+/* follows the uoffset at off */
+size_t tfl_fb_deref(struct tfl_fb *f, size_t off);
+/* where field id (of size bytes) of the table at tab is, 0 when absent */
+size_t tfl_fb_field(struct tfl_fb *f, size_t tab, int id, size_t size);
+int64_t tfl_fb_scalar(struct tfl_fb *f, size_t tab, int id, size_t size, bool is_signed,
+                      int64_t dflt);
+/* a vector field of elements of elem bytes: its start and count */
+bool tfl_fb_vec(struct tfl_fb *f, size_t tab, int id, size_t elem, size_t *start,
+                size_t *count);
+/* element k of a vector of tables */
+size_t tfl_fb_table_at(struct tfl_fb *f, size_t start, size_t k);
+
 /* tfl_ops.c */
 int tfl_op_check(struct easel_tfl_model *m, struct tfl_op *op,
                  char *err, size_t errlen);

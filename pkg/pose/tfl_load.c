@@ -19,120 +19,6 @@
 #include "easel/tflite.h"
 #include "tfl_int.h"
 
-/* ------------------------------------------------------------ flatbuffer */
-
-struct fb {
-    const uint8_t *b;
-    size_t n;
-    bool bad;
-};
-
-static uint32_t rd32(struct fb *f, size_t off)
-{
-    uint32_t v;
-    if (f->bad || off > f->n || f->n - off < 4) {
-        f->bad = true;
-        return 0;
-    }
-    memcpy(&v, f->b + off, 4);
-    return v; /* TFLite files are little-endian, as is every target here */
-}
-
-static uint16_t rd16(struct fb *f, size_t off)
-{
-    uint16_t v;
-    if (f->bad || off > f->n || f->n - off < 2) {
-        f->bad = true;
-        return 0;
-    }
-    memcpy(&v, f->b + off, 2);
-    return v;
-}
-
-/* Follows the uoffset stored at off; 0 (never a valid table) on error. */
-static size_t deref(struct fb *f, size_t off)
-{
-    uint32_t d = rd32(f, off);
-    if (f->bad || (uint64_t)off + d >= f->n) {
-        f->bad = true;
-        return 0;
-    }
-    return off + d;
-}
-
-/* Position of field id of the table at tab, or 0 when absent. */
-static size_t field(struct fb *f, size_t tab, int id, size_t size)
-{
-    int32_t so = (int32_t)rd32(f, tab);
-    int64_t vt = (int64_t)tab - so;
-    if (f->bad || vt < 0 || (uint64_t)vt >= f->n) {
-        f->bad = true;
-        return 0;
-    }
-    uint16_t vlen = rd16(f, (size_t)vt);
-    if (f->bad || vlen < 4 || (vlen & 1)) {
-        f->bad = true;
-        return 0;
-    }
-    if ((size_t)(4 + 2 * id) >= vlen)
-        return 0;
-    uint16_t fo = rd16(f, (size_t)vt + 4 + 2 * (size_t)id);
-    if (f->bad || fo == 0)
-        return 0;
-    if ((uint64_t)tab + fo + size > f->n) {
-        f->bad = true;
-        return 0;
-    }
-    return tab + fo;
-}
-
-static int64_t scalar(struct fb *f, size_t tab, int id, size_t size,
-                      bool is_signed, int64_t dflt)
-{
-    size_t p = field(f, tab, id, size);
-    if (!p)
-        return dflt;
-    switch (size) {
-    case 1:
-        return is_signed ? (int64_t)(int8_t)f->b[p] : (int64_t)f->b[p];
-    case 2: {
-        uint16_t v = rd16(f, p);
-        return is_signed ? (int64_t)(int16_t)v : (int64_t)v;
-    }
-    default: {
-        uint32_t v = rd32(f, p);
-        return is_signed ? (int64_t)(int32_t)v : (int64_t)v;
-    }
-    }
-}
-
-/* A vector field: start of its elements and their count, bounds-checked
- * for elements of elem bytes. Returns false when absent or malformed. */
-static bool vec(struct fb *f, size_t tab, int id, size_t elem, size_t *start,
-                size_t *count)
-{
-    size_t p = field(f, tab, id, 4);
-    if (!p)
-        return false;
-    size_t v = deref(f, p);
-    uint32_t n = rd32(f, v);
-    if (f->bad)
-        return false;
-    if ((f->n - v - 4) / elem < n) {
-        f->bad = true;
-        return false;
-    }
-    *start = v + 4;
-    *count = n;
-    return true;
-}
-
-/* Element k of a vector of tables. */
-static size_t vec_table(struct fb *f, size_t start, size_t k)
-{
-    return deref(f, start + 4 * k);
-}
-
 /* --------------------------------------------------------------- errors */
 
 static easel_err fail(char *err, size_t errlen, easel_err code,
@@ -158,14 +44,14 @@ static easel_err fail(char *err, size_t errlen, easel_err code,
 #define MAX_OPS 5000
 #define MAX_ELEMS (64u * 1024 * 1024) /* per tensor */
 
-static easel_err read_tensor(struct fb *f, size_t tab, size_t buffers,
+static easel_err read_tensor(struct tfl_fb *f, size_t tab, size_t buffers,
                              size_t nbuf, struct tfl_tensor *t, char *err,
                              size_t errlen)
 {
     size_t s, n;
-    t->type = (int)scalar(f, tab, 1, 1, true, 0);
+    t->type = (int)tfl_fb_scalar(f, tab, 1, 1, true, 0);
     t->last_use = -1;
-    if (vec(f, tab, 0, 4, &s, &n)) {
+    if (tfl_fb_vec(f, tab, 0, 4, &s, &n)) {
         if (n > TFL_MAX_DIMS)
             return fail(err, errlen, EASEL_EUNSUPPORTED,
                         "tensor with %zu dimensions (at most %d)", n,
@@ -173,7 +59,7 @@ static easel_err read_tensor(struct fb *f, size_t tab, size_t buffers,
         t->ndim = (int)n;
         t->count = 1;
         for (size_t k = 0; k < n; k++) {
-            int32_t d = (int32_t)rd32(f, s + 4 * k);
+            int32_t d = (int32_t)tfl_fb_u32(f, s + 4 * k);
             if (d < 1 || (size_t)d > MAX_ELEMS || t->count * (size_t)d > MAX_ELEMS)
                 return fail(err, errlen, EASEL_ELIMIT,
                             "tensor dimension %d out of range", d);
@@ -184,91 +70,91 @@ static easel_err read_tensor(struct fb *f, size_t tab, size_t buffers,
         t->ndim = 0;
         t->count = 1;
     }
-    if (vec(f, tab, 3, 1, &s, &n)) {
+    if (tfl_fb_vec(f, tab, 3, 1, &s, &n)) {
         t->name = (const char *)f->b + s;
         t->name_len = n;
     }
-    uint32_t b = (uint32_t)scalar(f, tab, 2, 4, false, 0);
+    uint32_t b = (uint32_t)tfl_fb_scalar(f, tab, 2, 4, false, 0);
     if (b >= nbuf)
         return MALFORMED("tensor buffer index out of range");
-    size_t buf = vec_table(f, buffers, b);
-    if (vec(f, buf, 0, 1, &s, &n) && n > 0) {
+    size_t buf = tfl_fb_table_at(f, buffers, b);
+    if (tfl_fb_vec(f, buf, 0, 1, &s, &n) && n > 0) {
         t->raw = f->b + s;
         t->raw_len = n;
         t->is_const = true;
     }
-    size_t q = field(f, tab, 4, 4);
+    size_t q = tfl_fb_field(f, tab, 4, 4);
     if (q) {
-        q = deref(f, q);
-        if (vec(f, q, 2, 4, &s, &n)) {
+        q = tfl_fb_deref(f, q);
+        if (tfl_fb_vec(f, q, 2, 4, &s, &n)) {
             t->scales = f->b + s;
             t->nscale = n;
         }
-        if (vec(f, q, 3, 8, &s, &n)) {
+        if (tfl_fb_vec(f, q, 3, 8, &s, &n)) {
             t->zeros = f->b + s;
             t->nzero = n;
         }
-        t->qdim = (int)scalar(f, q, 6, 4, true, 0);
+        t->qdim = (int)tfl_fb_scalar(f, q, 6, 4, true, 0);
     }
-    size_t sp = field(f, tab, 6, 4);
+    size_t sp = tfl_fb_field(f, tab, 6, 4);
     if (sp) {
         t->sparse = true;
-        t->sparsity = f->b + deref(f, sp);
+        t->sparsity = f->b + tfl_fb_deref(f, sp);
     }
     if (f->bad)
         return MALFORMED("tensor table out of bounds");
     return EASEL_OK;
 }
 
-static easel_err read_options(struct fb *f, size_t tab, struct tfl_op *op)
+static easel_err read_options(struct tfl_fb *f, size_t tab, struct tfl_op *op)
 {
     op->stride_w = op->stride_h = op->dil_w = op->dil_h = 1;
     op->depth_mult = 1;
-    size_t p = field(f, tab, 4, 4);
+    size_t p = tfl_fb_field(f, tab, 4, 4);
     if (!p)
         return EASEL_OK;
-    size_t o = deref(f, p);
+    size_t o = tfl_fb_deref(f, p);
     switch (op->code) {
     case TFL_OP_CONV_2D:
-        op->padding = (int)scalar(f, o, 0, 1, true, 0);
-        op->stride_w = (int)scalar(f, o, 1, 4, true, 1);
-        op->stride_h = (int)scalar(f, o, 2, 4, true, 1);
-        op->act = (int)scalar(f, o, 3, 1, true, 0);
-        op->dil_w = (int)scalar(f, o, 4, 4, true, 1);
-        op->dil_h = (int)scalar(f, o, 5, 4, true, 1);
+        op->padding = (int)tfl_fb_scalar(f, o, 0, 1, true, 0);
+        op->stride_w = (int)tfl_fb_scalar(f, o, 1, 4, true, 1);
+        op->stride_h = (int)tfl_fb_scalar(f, o, 2, 4, true, 1);
+        op->act = (int)tfl_fb_scalar(f, o, 3, 1, true, 0);
+        op->dil_w = (int)tfl_fb_scalar(f, o, 4, 4, true, 1);
+        op->dil_h = (int)tfl_fb_scalar(f, o, 5, 4, true, 1);
         break;
     case TFL_OP_DEPTHWISE_CONV_2D:
-        op->padding = (int)scalar(f, o, 0, 1, true, 0);
-        op->stride_w = (int)scalar(f, o, 1, 4, true, 1);
-        op->stride_h = (int)scalar(f, o, 2, 4, true, 1);
-        op->depth_mult = (int)scalar(f, o, 3, 4, true, 1);
-        op->act = (int)scalar(f, o, 4, 1, true, 0);
-        op->dil_w = (int)scalar(f, o, 5, 4, true, 1);
-        op->dil_h = (int)scalar(f, o, 6, 4, true, 1);
+        op->padding = (int)tfl_fb_scalar(f, o, 0, 1, true, 0);
+        op->stride_w = (int)tfl_fb_scalar(f, o, 1, 4, true, 1);
+        op->stride_h = (int)tfl_fb_scalar(f, o, 2, 4, true, 1);
+        op->depth_mult = (int)tfl_fb_scalar(f, o, 3, 4, true, 1);
+        op->act = (int)tfl_fb_scalar(f, o, 4, 1, true, 0);
+        op->dil_w = (int)tfl_fb_scalar(f, o, 5, 4, true, 1);
+        op->dil_h = (int)tfl_fb_scalar(f, o, 6, 4, true, 1);
         break;
     case TFL_OP_MAX_POOL_2D:
     case TFL_OP_AVERAGE_POOL_2D:
-        op->padding = (int)scalar(f, o, 0, 1, true, 0);
-        op->stride_w = (int)scalar(f, o, 1, 4, true, 1);
-        op->stride_h = (int)scalar(f, o, 2, 4, true, 1);
-        op->filter_w = (int)scalar(f, o, 3, 4, true, 1);
-        op->filter_h = (int)scalar(f, o, 4, 4, true, 1);
-        op->act = (int)scalar(f, o, 5, 1, true, 0);
+        op->padding = (int)tfl_fb_scalar(f, o, 0, 1, true, 0);
+        op->stride_w = (int)tfl_fb_scalar(f, o, 1, 4, true, 1);
+        op->stride_h = (int)tfl_fb_scalar(f, o, 2, 4, true, 1);
+        op->filter_w = (int)tfl_fb_scalar(f, o, 3, 4, true, 1);
+        op->filter_h = (int)tfl_fb_scalar(f, o, 4, 4, true, 1);
+        op->act = (int)tfl_fb_scalar(f, o, 5, 1, true, 0);
         break;
     case TFL_OP_ADD:
     case TFL_OP_MUL:
-        op->act = (int)scalar(f, o, 0, 1, true, 0);
+        op->act = (int)tfl_fb_scalar(f, o, 0, 1, true, 0);
         break;
     case TFL_OP_CONCATENATION:
-        op->axis = (int)scalar(f, o, 0, 4, true, 0);
-        op->act = (int)scalar(f, o, 1, 1, true, 0);
+        op->axis = (int)tfl_fb_scalar(f, o, 0, 4, true, 0);
+        op->act = (int)tfl_fb_scalar(f, o, 1, 1, true, 0);
         break;
     case TFL_OP_RESIZE_BILINEAR:
-        op->align_corners = scalar(f, o, 2, 1, false, 0) != 0;
-        op->half_pixel = scalar(f, o, 3, 1, false, 0) != 0;
+        op->align_corners = tfl_fb_scalar(f, o, 2, 1, false, 0) != 0;
+        op->half_pixel = tfl_fb_scalar(f, o, 3, 1, false, 0) != 0;
         break;
     case TFL_OP_DEPTH_TO_SPACE:
-        op->block = (int)scalar(f, o, 0, 4, true, 0);
+        op->block = (int)tfl_fb_scalar(f, o, 0, 4, true, 0);
         break;
     default:
         break;
@@ -338,28 +224,28 @@ static void mark_needed(struct easel_tfl_model *m, const int *producer)
 static easel_err parse(struct easel_tfl_model *m, unsigned out_mask,
                        char *err, size_t errlen)
 {
-    struct fb f = {m->file, m->file_len, false};
+    struct tfl_fb f = {m->file, m->file_len, false};
     size_t s, n, nbuf, buffers, opcodes, nopc, subgraphs, nsg;
     easel_err rc;
 
     if (f.n < 8 || memcmp(f.b + 4, "TFL3", 4) != 0)
         return fail(err, errlen, EASEL_EPARSE,
                     "not a TensorFlow Lite model (no TFL3 identifier)");
-    size_t root = deref(&f, 0);
+    size_t root = tfl_fb_deref(&f, 0);
     if (f.bad)
         return MALFORMED("root table out of bounds");
-    uint32_t version = (uint32_t)scalar(&f, root, 0, 4, false, 0);
+    uint32_t version = (uint32_t)tfl_fb_scalar(&f, root, 0, 4, false, 0);
     if (version != 3)
         return fail(err, errlen, EASEL_EUNSUPPORTED,
                     "schema version %u (easel reads version 3)", version);
-    if (!vec(&f, root, 1, 4, &opcodes, &nopc))
+    if (!tfl_fb_vec(&f, root, 1, 4, &opcodes, &nopc))
         return MALFORMED("no operator codes");
-    if (!vec(&f, root, 2, 4, &subgraphs, &nsg) || nsg < 1)
+    if (!tfl_fb_vec(&f, root, 2, 4, &subgraphs, &nsg) || nsg < 1)
         return MALFORMED("no subgraph");
     if (nsg != 1)
         return fail(err, errlen, EASEL_EUNSUPPORTED,
                     "%zu subgraphs (easel runs models of one)", nsg);
-    if (!vec(&f, root, 4, 4, &buffers, &nbuf))
+    if (!tfl_fb_vec(&f, root, 4, 4, &buffers, &nbuf))
         return MALFORMED("no buffers");
 
     int *codes = calloc(nopc ? nopc : 1, sizeof(int));
@@ -367,19 +253,19 @@ static easel_err parse(struct easel_tfl_model *m, unsigned out_mask,
     if (!codes)
         return EASEL_ENOMEM;
     for (size_t k = 0; k < nopc; k++) {
-        size_t oc = vec_table(&f, opcodes, k);
-        int64_t dep = scalar(&f, oc, 0, 1, true, 0);
-        int64_t bc = scalar(&f, oc, 3, 4, true, 0);
+        size_t oc = tfl_fb_table_at(&f, opcodes, k);
+        int64_t dep = tfl_fb_scalar(&f, oc, 0, 1, true, 0);
+        int64_t bc = tfl_fb_scalar(&f, oc, 3, 4, true, 0);
         codes[k] = (int)(bc > dep ? bc : dep);
-        if (field(&f, oc, 1, 4)) {
+        if (tfl_fb_field(&f, oc, 1, 4)) {
             rc = fail(err, errlen, EASEL_EUNSUPPORTED,
                       "custom operator (easel runs builtin operators only)");
             goto out;
         }
     }
-    size_t sg = vec_table(&f, subgraphs, 0);
+    size_t sg = tfl_fb_table_at(&f, subgraphs, 0);
     size_t tensors, ops;
-    if (!vec(&f, sg, 0, 4, &tensors, &n)) {
+    if (!tfl_fb_vec(&f, sg, 0, 4, &tensors, &n)) {
         rc = MALFORMED("subgraph without tensors");
         goto out;
     }
@@ -398,31 +284,31 @@ static easel_err parse(struct easel_tfl_model *m, unsigned out_mask,
     }
     for (int k = 0; k < m->nt; k++) {
         producer[k] = -1;
-        rc = read_tensor(&f, vec_table(&f, tensors, (size_t)k), buffers,
+        rc = read_tensor(&f, tfl_fb_table_at(&f, tensors, (size_t)k), buffers,
                          nbuf, &m->t[k], err, errlen);
         if (rc)
             goto out;
     }
     /* inputs and outputs */
-    if (!vec(&f, sg, 1, 4, &s, &n) || n != 1) {
+    if (!tfl_fb_vec(&f, sg, 1, 4, &s, &n) || n != 1) {
         rc = fail(err, errlen, EASEL_EUNSUPPORTED,
                   "the model must have exactly one input");
         goto out;
     }
-    m->input = (int32_t)rd32(&f, s);
+    m->input = (int32_t)tfl_fb_u32(&f, s);
     if (m->input < 0 || m->input >= m->nt || m->t[m->input].type != TFL_F32 ||
         m->t[m->input].is_const) {
         rc = fail(err, errlen, EASEL_EUNSUPPORTED,
                   "the model's input must be a float32 tensor");
         goto out;
     }
-    if (!vec(&f, sg, 2, 4, &s, &n) || n < 1 || n > 8) {
+    if (!tfl_fb_vec(&f, sg, 2, 4, &s, &n) || n < 1 || n > 8) {
         rc = MALFORMED("the model must have 1 to 8 outputs");
         goto out;
     }
     m->nout = (int)n;
     for (int k = 0; k < m->nout; k++) {
-        int32_t o = (int32_t)rd32(&f, s + 4 * (size_t)k);
+        int32_t o = (int32_t)tfl_fb_u32(&f, s + 4 * (size_t)k);
         if (o < 0 || o >= m->nt || m->t[o].type != TFL_F32) {
             rc = MALFORMED("output tensor out of range or not float32");
             goto out;
@@ -430,7 +316,7 @@ static easel_err parse(struct easel_tfl_model *m, unsigned out_mask,
         m->outputs[k] = (out_mask == 0 || (out_mask & (1u << k))) ? o : -1;
     }
     /* operators */
-    if (!vec(&f, sg, 3, 4, &ops, &n) || n < 1) {
+    if (!tfl_fb_vec(&f, sg, 3, 4, &ops, &n) || n < 1) {
         rc = MALFORMED("subgraph without operators");
         goto out;
     }
@@ -447,8 +333,8 @@ static easel_err parse(struct easel_tfl_model *m, unsigned out_mask,
     }
     for (int k = 0; k < m->nops; k++) {
         struct tfl_op *op = &m->ops[k];
-        size_t ot = vec_table(&f, ops, (size_t)k);
-        uint32_t idx = (uint32_t)scalar(&f, ot, 0, 4, false, 0);
+        size_t ot = tfl_fb_table_at(&f, ops, (size_t)k);
+        uint32_t idx = (uint32_t)tfl_fb_scalar(&f, ot, 0, 4, false, 0);
         if (idx >= nopc) {
             rc = MALFORMED("operator code index out of range");
             goto out;
@@ -460,25 +346,25 @@ static easel_err parse(struct easel_tfl_model *m, unsigned out_mask,
                       k, op->code);
             goto out;
         }
-        if (!vec(&f, ot, 1, 4, &s, &n) || n < 1 || n > TFL_MAX_IN) {
+        if (!tfl_fb_vec(&f, ot, 1, 4, &s, &n) || n < 1 || n > TFL_MAX_IN) {
             rc = MALFORMED("operator inputs");
             goto out;
         }
         op->nin = (int)n;
         for (size_t i = 0; i < n; i++) {
-            op->in[i] = (int32_t)rd32(&f, s + 4 * i);
+            op->in[i] = (int32_t)tfl_fb_u32(&f, s + 4 * i);
             if (op->in[i] < -1 || op->in[i] >= m->nt) {
                 rc = MALFORMED("operator input out of range");
                 goto out;
             }
         }
-        if (!vec(&f, ot, 2, 4, &s, &n) || n != 1) {
+        if (!tfl_fb_vec(&f, ot, 2, 4, &s, &n) || n != 1) {
             rc = fail(err, errlen, EASEL_EUNSUPPORTED,
                       "operator %d (%s) without exactly one output", k,
                       op_name(op->code));
             goto out;
         }
-        op->out = (int32_t)rd32(&f, s);
+        op->out = (int32_t)tfl_fb_u32(&f, s);
         if (op->out < 0 || op->out >= m->nt || producer[op->out] >= 0 ||
             m->t[op->out].is_const || op->out == m->input) {
             rc = MALFORMED("operator output out of range or written twice");

@@ -200,93 +200,21 @@ struct spdim {
     struct ivec seg, idx;
 };
 
-/* Reading the sparsity table re-derives bounds from the model file held by
- * the model; see tfl_load.c for the same checks on the main tables. */
-struct sfb {
-    const uint8_t *b;
-    size_t n;
-    bool bad;
-};
-
-static uint32_t s32(struct sfb *f, size_t o)
-{
-    uint32_t v = 0;
-    if (o > f->n || f->n - o < 4) {
-        f->bad = true;
-        return 0;
-    }
-    memcpy(&v, f->b + o, 4);
-    return v;
-}
-
-static size_t sfield(struct sfb *f, size_t tab, int id, size_t size)
-{
-    int32_t so = (int32_t)s32(f, tab);
-    int64_t vt = (int64_t)tab - so;
-    if (f->bad || vt < 0 || (uint64_t)vt + 4 > f->n) {
-        f->bad = true;
-        return 0;
-    }
-    uint16_t vlen, fo;
-    memcpy(&vlen, f->b + vt, 2);
-    if (vlen < 4 || (uint64_t)vt + vlen > f->n) {
-        f->bad = true;
-        return 0;
-    }
-    if ((size_t)(4 + 2 * id) >= vlen)
-        return 0;
-    memcpy(&fo, f->b + vt + 4 + 2 * id, 2);
-    if (!fo)
-        return 0;
-    if ((uint64_t)tab + fo + size > f->n) {
-        f->bad = true;
-        return 0;
-    }
-    return tab + fo;
-}
-
-static size_t sderef(struct sfb *f, size_t o)
-{
-    uint32_t d = s32(f, o);
-    if (f->bad || (uint64_t)o + d >= f->n) {
-        f->bad = true;
-        return 0;
-    }
-    return o + d;
-}
-
-static bool svec(struct sfb *f, size_t tab, int id, size_t elem, size_t *s,
-                 size_t *n)
-{
-    size_t p = sfield(f, tab, id, 4);
-    if (!p)
-        return false;
-    size_t v = sderef(f, p);
-    uint32_t c = s32(f, v);
-    if (f->bad || (f->n - v - 4) / elem < c) {
-        f->bad = true;
-        return false;
-    }
-    *s = v + 4;
-    *n = c;
-    return true;
-}
-
-static bool read_ivec(struct sfb *f, size_t dm, int type_id, int val_id,
+static bool read_ivec(struct tfl_fb *f, size_t dm, int type_id, int val_id,
                       struct ivec *out)
 {
-    size_t tp = sfield(f, dm, type_id, 1);
+    size_t tp = tfl_fb_field(f, dm, type_id, 1);
     if (!tp)
         return false;
     int ty = f->b[tp];
     static const int width[4] = {0, 4, 2, 1};
     if (ty < 1 || ty > 3)
         return false;
-    size_t vp = sfield(f, dm, val_id, 4);
+    size_t vp = tfl_fb_field(f, dm, val_id, 4);
     if (!vp)
         return false;
-    size_t tab = sderef(f, vp), s, n;
-    if (f->bad || !svec(f, tab, 0, (size_t)width[ty], &s, &n))
+    size_t tab = tfl_fb_deref(f, vp), s, n;
+    if (f->bad || !tfl_fb_vec(f, tab, 0, (size_t)width[ty], &s, &n))
         return false;
     out->p = f->b + s;
     out->n = n;
@@ -323,35 +251,35 @@ static void densify_rec(const struct tfl_tensor *t, const struct spdim *d,
 static int densify(struct easel_tfl_model *m, struct tfl_tensor *t,
                    float **out, char *err, size_t errlen)
 {
-    struct sfb f = {m->file, m->file_len, false};
+    struct tfl_fb f = {m->file, m->file_len, false};
     struct spdim d[TFL_MAX_DIMS];
     size_t tab = (size_t)(t->sparsity - m->file), s, n;
     float *vals = NULL;
     int rc;
 
-    if (svec(&f, tab, 0, 4, &s, &n)) {
+    if (tfl_fb_vec(&f, tab, 0, 4, &s, &n)) {
         if (n != (size_t)t->ndim)
             return UNSUP("sparse tensor with a traversal order of another "
                          "rank");
         for (size_t k = 0; k < n; k++)
-            if (s32(&f, s + 4 * k) != k)
+            if (tfl_fb_u32(&f, s + 4 * k) != k)
                 return UNSUP("sparse tensor with a traversal order other "
                              "than the identity");
     }
-    if (svec(&f, tab, 1, 4, &s, &n) && n > 0)
+    if (tfl_fb_vec(&f, tab, 1, 4, &s, &n) && n > 0)
         return UNSUP("block-sparse tensor");
-    if (!svec(&f, tab, 2, 4, &s, &n) || n != (size_t)t->ndim)
+    if (!tfl_fb_vec(&f, tab, 2, 4, &s, &n) || n != (size_t)t->ndim)
         return BAD("malformed model: sparse tensor without one dimension "
                    "entry per dimension");
     size_t parents = 1;
     for (int k = 0; k < t->ndim; k++) {
-        size_t dm = sderef(&f, s + 4 * (size_t)k);
+        size_t dm = tfl_fb_deref(&f, s + 4 * (size_t)k);
         if (f.bad)
             return BAD("malformed model: sparsity out of bounds");
-        size_t fp = sfield(&f, dm, 0, 1);
+        size_t fp = tfl_fb_field(&f, dm, 0, 1);
         d[k].fmt = fp ? f.b[fp] : 0;
-        size_t dp = sfield(&f, dm, 1, 4);
-        d[k].dense = dp ? (int)s32(&f, dp) : 0;
+        size_t dp = tfl_fb_field(&f, dm, 1, 4);
+        d[k].dense = dp ? (int)tfl_fb_u32(&f, dp) : 0;
         if (d[k].fmt == 0) {
             if (d[k].dense != t->dims[k])
                 return BAD("malformed model: dense size %d for a dimension "
@@ -890,104 +818,90 @@ HOT void gemm(const float *in, const float *w, const float *bias, float *out,
         }
 }
 
+/* The taps [*lo, *hi) of a window of k taps, dil apart, starting at base,
+ * that fall inside 0..n-1. */
+static inline void taps(int base, int k, int dil, int n, int *lo, int *hi)
+{
+    int l = base < 0 ? (-base + dil - 1) / dil : 0;
+    int h = base > n - 1 ? 0 : (n - 1 - base) / dil + 1;
+    *lo = l;
+    *hi = h < k ? h : k;
+}
+
 /* Any other convolution: per output pixel, 8 output channels at a time
- * over the taps that fall inside the image. */
+ * (then one at a time) over the taps that fall inside the image. */
 HOT void conv_general(const float *in, const int *id, const float *w,
                       const float *bias, float *out, const int *od, int kh,
                       int kw, const struct tfl_op *op, int pt, int pl)
 {
-    int H = id[1], W = id[2], cin = id[3], OH = od[1], OW = od[2],
-        cout = od[3];
+    int W = id[2], cin = id[3], OH = od[1], OW = od[2], cout = od[3];
     for (int oy = 0; oy < OH; oy++)
         for (int ox = 0; ox < OW; ox++) {
             float *o = out + ((size_t)oy * OW + ox) * cout;
-            int co = 0;
-            for (; co + 8 <= cout; co += 8) {
-                v8 acc = bias ? ld8(bias + co) : splat8(0.f);
-                for (int ky = 0; ky < kh; ky++) {
-                    int iy = oy * op->stride_h - pt + ky * op->dil_h;
-                    if (iy < 0 || iy >= H)
-                        continue;
-                    for (int kx = 0; kx < kw; kx++) {
-                        int ix = ox * op->stride_w - pl + kx * op->dil_w;
-                        if (ix < 0 || ix >= W)
-                            continue;
-                        const float *a = in + ((size_t)iy * W + ix) * cin;
-                        const float *wk =
-                            w + ((size_t)ky * kw + kx) * cin * cout + co;
-                        for (int ci = 0; ci < cin; ci++)
-                            acc += splat8(a[ci]) * ld8(wk + (size_t)ci * cout);
+            int y0 = oy * op->stride_h - pt, x0 = ox * op->stride_w - pl, ky0, ky1, kx0, kx1;
+            taps(y0, kh, op->dil_h, id[1], &ky0, &ky1);
+            taps(x0, kw, op->dil_w, W, &kx0, &kx1);
+            for (int co = 0; co < cout;) {
+                int wide = cout - co >= 8;
+                v8 acc = splat8(0.f);
+                float one = 0.f;
+                for (int ky = ky0; ky < ky1; ky++)
+                    for (int kx = kx0; kx < kx1; kx++) {
+                        const float *a =
+                            in + ((size_t)(y0 + ky * op->dil_h) * W + x0 + kx * op->dil_w) * cin;
+                        const float *wk = w + ((size_t)ky * kw + kx) * cin * cout + co;
+                        if (wide)
+                            for (int ci = 0; ci < cin; ci++)
+                                acc += splat8(a[ci]) * ld8(wk + (size_t)ci * cout);
+                        else
+                            for (int ci = 0; ci < cin; ci++)
+                                one += a[ci] * wk[(size_t)ci * cout];
                     }
+                if (wide) {
+                    st8(o + co, acc + (bias ? ld8(bias + co) : splat8(0.f)));
+                    co += 8;
+                } else {
+                    o[co] = one + (bias ? bias[co] : 0.f);
+                    co++;
                 }
-                st8(o + co, acc);
-            }
-            for (; co < cout; co++) {
-                float acc = bias ? bias[co] : 0.f;
-                for (int ky = 0; ky < kh; ky++) {
-                    int iy = oy * op->stride_h - pt + ky * op->dil_h;
-                    if (iy < 0 || iy >= H)
-                        continue;
-                    for (int kx = 0; kx < kw; kx++) {
-                        int ix = ox * op->stride_w - pl + kx * op->dil_w;
-                        if (ix < 0 || ix >= W)
-                            continue;
-                        const float *a = in + ((size_t)iy * W + ix) * cin;
-                        const float *wk =
-                            w + ((size_t)ky * kw + kx) * cin * cout + co;
-                        for (int ci = 0; ci < cin; ci++)
-                            acc += a[ci] * wk[(size_t)ci * cout];
-                    }
-                }
-                o[co] = acc;
             }
         }
 }
 
 /* Depthwise: each output channel sees one input channel; 8 channels at a
- * time with the accumulator held across the taps. */
+ * time (then one at a time) with the accumulator held across the taps. */
 HOT void dwconv_rows(const float *in, const int *id, const float *w,
                      const float *bias, float *out, const int *od, int kh,
                      int kw, const struct tfl_op *op, int pt, int pl)
 {
-    int H = id[1], W = id[2], cin = id[3], OH = od[1], OW = od[2],
-        cout = od[3], mult = op->depth_mult;
+    int W = id[2], cin = id[3], OH = od[1], OW = od[2], cout = od[3], mult = op->depth_mult;
     for (int oy = 0; oy < OH; oy++)
         for (int ox = 0; ox < OW; ox++) {
             float *o = out + ((size_t)oy * OW + ox) * cout;
-            int y0 = oy * op->stride_h - pt, x0 = ox * op->stride_w - pl;
-            int c = 0;
-            if (mult == 1)
-                for (; c + 8 <= cout; c += 8) {
-                    v8 acc = bias ? ld8(bias + c) : splat8(0.f);
-                    for (int ky = 0; ky < kh; ky++) {
-                        int iy = y0 + ky * op->dil_h;
-                        if (iy < 0 || iy >= H)
-                            continue;
-                        for (int kx = 0; kx < kw; kx++) {
-                            int ix = x0 + kx * op->dil_w;
-                            if (ix < 0 || ix >= W)
-                                continue;
-                            acc += ld8(in + ((size_t)iy * W + ix) * cin + c) *
-                                   ld8(w + ((size_t)ky * kw + kx) * cout + c);
-                        }
+            int y0 = oy * op->stride_h - pt, x0 = ox * op->stride_w - pl, ky0, ky1, kx0, kx1;
+            taps(y0, kh, op->dil_h, id[1], &ky0, &ky1);
+            taps(x0, kw, op->dil_w, W, &kx0, &kx1);
+            for (int c = 0; c < cout;) {
+                int wide = mult == 1 && cout - c >= 8;
+                v8 acc = splat8(0.f);
+                float one = 0.f;
+                for (int ky = ky0; ky < ky1; ky++)
+                    for (int kx = kx0; kx < kx1; kx++) {
+                        const float *a =
+                            in + ((size_t)(y0 + ky * op->dil_h) * W + x0 + kx * op->dil_w) * cin;
+                        const float *wk = w + ((size_t)ky * kw + kx) * cout;
+                        if (wide)
+                            acc += ld8(a + c) * ld8(wk + c);
+                        else
+                            one += a[c / mult] * wk[c];
                     }
-                    st8(o + c, acc);
+                if (wide) {
+                    st8(o + c, acc + (bias ? ld8(bias + c) : splat8(0.f)));
+                    c += 8;
+                } else {
+                    o[c] = one + (bias ? bias[c] : 0.f);
+                    c++;
                 }
-            for (; c < cout; c++) {
-                float acc = bias ? bias[c] : 0.f;
-                for (int ky = 0; ky < kh; ky++) {
-                    int iy = y0 + ky * op->dil_h;
-                    if (iy < 0 || iy >= H)
-                        continue;
-                    for (int kx = 0; kx < kw; kx++) {
-                        int ix = x0 + kx * op->dil_w;
-                        if (ix < 0 || ix >= W)
-                            continue;
-                        acc += in[((size_t)iy * W + ix) * cin + c / mult] *
-                               w[((size_t)ky * kw + kx) * cout + c];
-                    }
-                }
-                o[c] = acc;
             }
         }
 }

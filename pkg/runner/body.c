@@ -55,6 +55,16 @@ easel_err runner_body_run(struct attempt *a, const struct easel_model *m, int64_
                              "the registry has no size chart \"%.100s\"", chart_name);
         goto out;
     }
+    if (a->o->pose_service) {
+        runner_progress(a, "model", 40, "estimating the body");
+        int64_t tw = easel_now_ms();
+        rc = easel_pose_service_estimate(a->o->pose_service, src.img[0], height, chart, &body,
+                                         &a->err);
+        runner_fig_image(a, easel_now_ms() - tw, rc == EASEL_OK);
+        if (rc)
+            goto out;
+        goto estimated;
+    }
     if (!a->o->pose_models || !*a->o->pose_models) {
         rc = easel_error_set(&a->err, EASEL_EINVAL, EASEL_CLASS_PERMANENT,
                              EASEL_R_POSE_MODEL_UNAVAILABLE,
@@ -79,6 +89,7 @@ easel_err runner_body_run(struct attempt *a, const struct easel_model *m, int64_
     runner_fig_image(a, easel_now_ms() - tm, rc == EASEL_OK);
     if (rc)
         goto out;
+estimated:;
     const cJSON *keep = cJSON_GetObjectItemCaseSensitive(src.fields, "store_image");
     if (cJSON_IsTrue(keep)) {
         runner_progress(a, "variants", 85, "storing the photo, as the job asks");

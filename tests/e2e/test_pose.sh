@@ -104,6 +104,9 @@ models:
   - id: local/estimate-body
     provider: pose
     retry: {max_attempts: 2}
+  - id: pool/estimate-body
+    provider: pose
+    executor: pool
 size_charts:
   - name: default
     sizes:
@@ -244,6 +247,30 @@ push "{\"type\":\"estimate-body\",\"payload\":{\"image_url\":\"file://$IMGS/dn_p
 wait_for 60 '[ "$(sql "select count(*) from jobs where type = '"'"'estimate-body'"'"' and status = '"'"'succeeded'"'"'")" = 1 ]'
 check "an envelope of type estimate-body runs on the registry's pose model" \
   eq "$(sql "select model || ' ' || status from jobs where type = 'estimate-body'")" "local/estimate-body succeeded"
+
+# the warm pool: `easel worker` loads the models once, its slots take turns
+"$EASEL" worker --worker-id pose-pool --concurrency 2 --registry "$WORK/registry.yaml" \
+  --pose-models "$MODELS" --health-addr "127.0.0.1:$(free_port)" >>"$WORK/worker.log" 2>&1 &
+PIDS+=("$!")
+WPID=$!
+wait_until 30 grep -q '"worker started' "$WORK/worker.log" || tail -5 "$WORK/worker.log"
+pool_ids=()
+for i in 1 2 3; do
+  out=$("$EASEL" submit --model pool/estimate-body --input '{"height_cm":165}' \
+    --image "file://$IMGS/dn_person_crop_mirror.png" 2>&1)
+  pool_ids+=("$out")
+done
+wait_for 60 'finished "${pool_ids[@]}"'
+check "three pool estimate-body jobs succeed with the same measurements" python3 -c "
+import json,subprocess,sys
+b=json.load(open(sys.argv[1]))
+for i in sys.argv[3:]:
+    j=json.loads(subprocess.run([sys.argv[2],'get',i,'-o','json'],capture_output=True,text=True).stdout)
+    assert j['status']=='succeeded' and j['result']['measurements']==b['measurements'], j['status']
+" "$WORK/m.json" "$EASEL" "${pool_ids[@]}"
+check "the pool worker ran them (not a local child)" eq \
+  "$(sql "select count(*) from jobs where model = 'pool/estimate-body' and worker like 'pool:%'")" 3
+kill "$WPID" 2>/dev/null; wait "$WPID" 2>/dev/null
 
 stop_ctl() { kill "$CTL_PID" 2>/dev/null; wait "$CTL_PID" 2>/dev/null; }
 stop_ctl
