@@ -54,6 +54,8 @@ out=$(pose --height-cm 170 "$IMGS/blank_gray.png"); rc=$?
 check "a blank image is refused: no_person" eq "$rc:$(echo "$out" | grep -o 'refused (no_person)')" "1:refused (no_person)"
 out=$(pose --height-cm 170 "$IMGS/sk_astronaut.png"); rc=$?
 check "an upper-body photo is refused: body_cut_off" eq "$rc:$(echo "$out" | grep -o 'refused (body_cut_off)')" "1:refused (body_cut_off)"
+out=$(pose --height-cm 170 "$IMGS/dn_two_people.png"); rc=$?
+check "two people side by side are refused: several_people" eq "$rc:$(echo "$out" | grep -o 'refused (several_people)')" "1:refused (several_people)"
 out=$(pose --height-cm 170 "$IMGS/dn_person_crop.png"); rc=$?
 check "a person turned 44 degrees is refused: side_on" eq "$rc:$(echo "$out" | grep -o 'refused (side_on)')" "1:refused (side_on)"
 

@@ -82,6 +82,9 @@ vips crop "$person" "$work/crop.v" 110 40 240 384                     # 240x384 
 save "$work/crop.v" dn_person_crop.png
 vips flip "$work/crop.v" "$work/mirror.v" horizontal
 save "$work/mirror.v" dn_person_crop_mirror.png
+# two people: the crop beside its mirror image (480x384)
+vips join "$work/crop.v" "$work/mirror.v" "$work/two.v" horizontal
+save "$work/two.v" dn_two_people.png
 vips similarity "$work/crop.v" "$work/rot.v" --angle 20 --background "128 128 128"
 save "$work/rot.v" dn_person_crop_rot20.png
 vips similarity "$work/crop.v" "$work/rot.v" --angle -30 --background "128 128 128"
