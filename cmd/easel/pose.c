@@ -37,6 +37,20 @@ static void print_table(const char *path, int w, int h,
     }
 }
 
+/* A number or a string of an answer easel_body_estimate built; 0 or ""
+ * only if building it ran out of memory. */
+static double num(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static const char *str(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) && v->valuestring ? v->valuestring : "";
+}
+
 /* --height-cm: the measurements and a size, as the API answers them. */
 static int measure(struct settings *s, const char *path, struct easel_pose *pose,
                    const struct easel_image *img, bool json)
@@ -71,24 +85,20 @@ static int measure(struct settings *s, const char *path, struct easel_pose *pose
         free(text);
     } else {
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "measurements");
-        printf("%s: confidence %.3f\n", path,
-               cJSON_GetObjectItemCaseSensitive(o, "confidence")->valuedouble);
+        printf("%s: confidence %.3f\n", path, num(o, "confidence"));
         for (int k = 0; k < EASEL_M__COUNT; k++) {
             const char *name = easel_measure_name((enum easel_measure)k);
-            printf("  %-16s %6.1f cm\n", name,
-                   cJSON_GetObjectItemCaseSensitive(m, name)->valuedouble);
+            printf("  %-16s %6.1f cm\n", name, num(m, name));
         }
         const cJSON *rec = cJSON_GetObjectItemCaseSensitive(o, "recommendation");
         if (cJSON_IsObject(rec)) {
             const cJSON *next = cJSON_GetObjectItemCaseSensitive(rec, "next");
-            const cJSON *ns = cJSON_GetObjectItemCaseSensitive(next, "size");
-            printf("  size %s (chart %s, %s); %.1f cm of %s from %s\n",
-                   cJSON_GetObjectItemCaseSensitive(rec, "size")->valuestring,
-                   cJSON_GetObjectItemCaseSensitive(rec, "chart")->valuestring,
-                   cJSON_GetObjectItemCaseSensitive(rec, "fit")->valuestring,
-                   cJSON_GetObjectItemCaseSensitive(next, "margin_cm")->valuedouble,
-                   cJSON_GetObjectItemCaseSensitive(next, "measurement")->valuestring,
-                   cJSON_IsString(ns) ? ns->valuestring : "the end of the chart");
+            const char *ns = str(next, "size");
+            double margin = num(next, "margin_cm");
+            printf("  size %s (chart %s, %s); %s %.1f cm %s the edge toward %s\n",
+                   str(rec, "size"), str(rec, "chart"), str(rec, "fit"),
+                   str(next, "measurement"), margin < 0 ? -margin : margin,
+                   margin < 0 ? "past" : "from", *ns ? ns : "the end of the chart");
         } else {
             printf("  no size chart in the registry: no recommendation\n");
         }

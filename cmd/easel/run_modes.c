@@ -292,6 +292,12 @@ static int run_controller(struct settings *s, char **args, int nargs)
             fprintf(stderr, "easel controller: %s\n", perr.msg);
             goto out;
         }
+        /* the API's pool threads also answer health checks and jobs: pose
+         * requests may hold all but one of them */
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN); /* the pool's own default, clamped */
+        int threads = s->api_threads > 0 ? s->api_threads
+                                         : cpus < 2 ? 2 : cpus > 16 ? 16 : (int)cpus;
+        easel_pose_service_set_limit(pose, threads > 2 ? threads - 1 : 1);
         easel_info(NULL, "pose models loaded from %s (%s): POST /estimate-body is on",
                    s->pose_models, easel_pose_service_model(pose));
     }

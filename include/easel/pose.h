@@ -159,6 +159,10 @@ easel_err easel_pose_service_open(const char *dir, enum easel_pose_model which,
                                   struct easel_error *err);
 void easel_pose_service_free(struct easel_pose_service *s);
 const char *easel_pose_service_model(const struct easel_pose_service *s); /* "full" */
+/* At most limit estimates running or waiting at once (0: no limit); past
+ * it easel_pose_service_estimate is EASEL_EAGAIN at once, so callers that
+ * share threads with other work (the API's pool) are never all held. */
+void easel_pose_service_set_limit(struct easel_pose_service *s, int limit);
 easel_err easel_pose_service_estimate(struct easel_pose_service *s,
                                       const struct easel_image *img, double height_cm,
                                       const struct easel_size_chart *chart,

@@ -49,8 +49,9 @@ long long easel_tfl_arena_bytes(const struct easel_tfl_model *m);
 int easel_tfl_op_count(const struct easel_tfl_model *m);
 
 /* Runs the model on in (easel_tfl_input_shape's elements) and copies each
- * selected output k into outs[k] (unselected entries may be NULL).
- * EASEL_ENOMEM is the only failure. */
+ * selected output k into outs[k]: outs has easel_tfl_output_count entries,
+ * NULL for an output not wanted. Allocates nothing; never fails today
+ * (EASEL_OK). */
 easel_err easel_tfl_run(struct easel_tfl_model *m, const float *in,
                         float *const *outs);
 

@@ -86,6 +86,10 @@ static bool from_multipart(struct api_req *r, struct body_in *in)
             memcpy(in->chart, p->data, p->len);
             in->chart[p->len] = '\0';
         } else if (!strcmp(p->name, "image_url")) {
+            if (in->url) {
+                api_error(r, 422, "invalid_request", "more than one image_url part");
+                return false;
+            }
             in->url = easel_strndup((const char *)p->data, p->len);
         } else {
             api_error(r, 422, "invalid_request",
@@ -104,7 +108,8 @@ static bool from_json(struct api_req *r, struct body_in *in)
     bool ok = false;
     const cJSON *it;
     cJSON_ArrayForEach(it, b) {
-        if (!strcmp(it->string, "image_url") && cJSON_IsString(it) && it->valuestring[0]) {
+        if (!strcmp(it->string, "image_url") && cJSON_IsString(it) && it->valuestring[0] &&
+            !in->url) {
             in->url = easel_strdup(it->valuestring);
         } else if (!strcmp(it->string, "height_cm") && cJSON_IsNumber(it)) {
             if (!height_ok(it->valuedouble)) {
@@ -210,7 +215,13 @@ void api_estimate_body(struct api_ctx *x, struct api_req *r)
         api_error(r, 422, "unknown_chart", "the registry has no size chart \"%s\"", in.chart);
         goto out;
     }
-    if (easel_pose_service_estimate(o->pose, img, in.height, chart, &out, &e)) {
+    easel_err rc = easel_pose_service_estimate(o->pose, img, in.height, chart, &out, &e);
+    if (rc == EASEL_EAGAIN) {
+        api_error(r, 503, "pose_busy", "%s", e.msg);
+        r->retry_after_s = 1;
+        goto out;
+    }
+    if (rc) {
         api_error(r, e.code == EASEL_ENOMEM ? 503 : 422, e.reason[0] ? e.reason : "internal",
                   "%s", e.msg);
         goto out;

@@ -67,8 +67,9 @@ easel_err easel_body_estimate(struct easel_pose *p, const struct easel_image *im
     int w = easel_image_width(img), h = easel_image_height(img);
     easel_err rc = easel_pose_estimate(p, px, w, h, stride, &res);
     if (rc == EASEL_EINVAL)
-        return easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_NO_PERSON,
-                               "the image is %dx%d; a person needs at least 2x2 pixels", w, h);
+        return easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_IMAGE_TOO_LARGE,
+                               "the image is %dx%d; pose estimation takes 2 to 32768 pixels a "
+                               "side", w, h);
     if (rc)
         return easel_error_set(err, rc, EASEL_CLASS_RETRYABLE, EASEL_R_NONE,
                                "pose estimation ran out of memory");

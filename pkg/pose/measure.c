@@ -114,7 +114,8 @@ enum easel_reason easel_pose_measure(const struct easel_pose_result *r, int w,
     for (size_t k = 0; k < N(axis) + N(frame); k++) {
         int i = k < N(axis) ? axis[k] : frame[k - N(axis)];
         const struct easel_pose_landmark *l = &r->lm[i];
-        if (l->x < 0 || l->x > 1 || l->y < 0 || l->y > 1 || l->presence < MIN_VISIBILITY)
+        if (!(l->x >= 0 && l->x <= 1 && l->y >= 0 && l->y <= 1 &&
+              l->presence >= MIN_VISIBILITY)) /* NaN is outside */
             return refuse(why, whylen, EASEL_R_BODY_CUT_OFF,
                           "the %s is outside the photo; it must show the whole body, "
                           "head to heels", easel_pose_landmark_name(i));
@@ -122,7 +123,7 @@ enum easel_reason easel_pose_measure(const struct easel_pose_result *r, int w,
     double minvis = 1.0;
     for (size_t k = 0; k < N(axis); k++) {
         const struct easel_pose_landmark *l = &r->lm[axis[k]];
-        if (l->visibility < MIN_VISIBILITY)
+        if (!(l->visibility >= MIN_VISIBILITY))
             return refuse(why, whylen, EASEL_R_LOW_VISIBILITY,
                           "the %s is hidden or unclear (visibility %.2f)",
                           easel_pose_landmark_name(axis[k]), (double)l->visibility);

@@ -123,6 +123,9 @@ static easel_err load_one(const char *dir, const char *file, unsigned mask,
     if (n < 0 || (size_t)n >= sizeof path)
         return easel_error_set(err, EASEL_EINVAL, EASEL_CLASS_PERMANENT, EASEL_R_POSE_MODEL_UNAVAILABLE, "model folder path too long");
     easel_err rc = easel_tfl_load_file(path, mask, out, msg, sizeof msg);
+    if (rc == EASEL_ENOMEM || rc == EASEL_EIO)
+        return easel_error_set(err, rc, EASEL_CLASS_RETRYABLE, EASEL_R_POSE_MODEL_UNAVAILABLE,
+                               "%s", msg);
     if (rc == EASEL_ENOTFOUND)
         return easel_error_set(err, rc, EASEL_CLASS_PERMANENT, EASEL_R_POSE_MODEL_UNAVAILABLE,
                                "pose model %s is missing (run "
@@ -320,7 +323,7 @@ static int detect(struct easel_pose *p, struct det *out, int max)
         float raw = p->det_score[a];
         raw = raw < -100.f ? -100.f : raw > 100.f ? 100.f : raw;
         float score = sigmoidf(raw);
-        if (score < 0.5f)
+        if (!(score >= 0.5f)) /* NaN too */
             continue;
         const float *r = p->det_box + (size_t)a * DET_COORDS;
         float ax = p->anchors[a][0], ay = p->anchors[a][1];
@@ -417,7 +420,20 @@ easel_err easel_pose_estimate(struct easel_pose *p, const uint8_t *rgb, int w,
     res->ms_detect = now_ms() - t0;
     if (kept < 0)
         return EASEL_ENOMEM;
-    res->people = kept;
+    /* weighted suppression counts clusters, and one person can leave two
+     * (a box well inside another overlaps it by less than 0.3): another
+     * cluster is another person only when its hips lie outside the box of
+     * every cluster scored above it */
+    int people = 0;
+    for (int i = 0; i < kept && i < 8; i++) {
+        bool inside = false;
+        for (int j = 0; j < i && !inside; j++)
+            inside = dets[i].kp[0][0] >= dets[j].xmin && dets[i].kp[0][0] <= dets[j].xmax &&
+                     dets[i].kp[0][1] >= dets[j].ymin && dets[i].kp[0][1] <= dets[j].ymax;
+        if (!inside)
+            people++;
+    }
+    res->people = people;
     if (kept == 0)
         return EASEL_OK;
     res->detection_score = dets[0].score;

@@ -12,7 +12,10 @@
 #include "easel/pose.h"
 
 struct easel_pose_service {
-    pthread_mutex_t mu;
+    pthread_mutex_t mu;    /* held for one estimate */
+    pthread_mutex_t gate;  /* guards inside */
+    int inside;            /* estimating or waiting for mu */
+    int limit;             /* most inside at once; 0 = any number */
     struct easel_pose *pose;
     long long estimates;
 };
@@ -32,6 +35,7 @@ easel_err easel_pose_service_open(const char *dir, enum easel_pose_model which,
         return rc;
     }
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->gate, NULL);
     *out = s;
     return EASEL_OK;
 }
@@ -42,6 +46,7 @@ void easel_pose_service_free(struct easel_pose_service *s)
         return;
     easel_pose_free(s->pose);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->gate);
     free(s);
 }
 
@@ -50,14 +55,34 @@ const char *easel_pose_service_model(const struct easel_pose_service *s)
     return s ? easel_pose_model_name(easel_pose_which(s->pose)) : "";
 }
 
+void easel_pose_service_set_limit(struct easel_pose_service *s, int limit)
+{
+    pthread_mutex_lock(&s->gate);
+    s->limit = limit > 0 ? limit : 0;
+    pthread_mutex_unlock(&s->gate);
+}
+
 easel_err easel_pose_service_estimate(struct easel_pose_service *s,
                                       const struct easel_image *img, double height_cm,
                                       const struct easel_size_chart *chart,
                                       struct cJSON **out, struct easel_error *err)
 {
+    *out = NULL;
+    pthread_mutex_lock(&s->gate);
+    if (s->limit && s->inside >= s->limit) {
+        int n = s->inside;
+        pthread_mutex_unlock(&s->gate);
+        return easel_error_set(err, EASEL_EAGAIN, EASEL_CLASS_RETRYABLE, EASEL_R_NONE,
+                               "%d body estimates are running or waiting; try again shortly", n);
+    }
+    s->inside++;
+    pthread_mutex_unlock(&s->gate);
     pthread_mutex_lock(&s->mu);
     easel_err rc = easel_body_estimate(s->pose, img, height_cm, chart, out, err);
     s->estimates++;
     pthread_mutex_unlock(&s->mu);
+    pthread_mutex_lock(&s->gate);
+    s->inside--;
+    pthread_mutex_unlock(&s->gate);
     return rc;
 }

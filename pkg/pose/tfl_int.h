@@ -99,6 +99,7 @@ struct easel_tfl_model {
     size_t arena_len;      /* in floats */
     int64_t const_bytes;   /* float32 constants held after load */
     int *readers;          /* while loading: readers of each tensor left */
+    char *runtime;         /* while loading: constants read at run time */
 };
 
 /* tfl_fb.c: checked reads of the model file. A read that would leave the

@@ -43,6 +43,7 @@ static easel_err fail(char *err, size_t errlen, easel_err code,
 #define MAX_TENSORS 10000
 #define MAX_OPS 5000
 #define MAX_ELEMS (64u * 1024 * 1024) /* per tensor */
+#define MAX_MODEL_ELEMS (256u * 1024 * 1024) /* every tensor used: 1 GiB */
 
 static easel_err read_tensor(struct tfl_fb *f, size_t tab, size_t buffers,
                              size_t nbuf, struct tfl_tensor *t, char *err,
@@ -185,40 +186,28 @@ static const char *op_name(int code)
     }
 }
 
-/* Marks the operators on the path to the selected outputs, walking back
- * from them; each tensor has at most one producer. */
-static void mark_needed(struct easel_tfl_model *m, const int *producer)
+/* Marks the operators on the path to the selected outputs. parse() has
+ * checked that every tensor an operator reads is written by an earlier one
+ * (or is the input or a constant), so one pass backwards finds them all. */
+static easel_err mark_needed(struct easel_tfl_model *m)
 {
-    int *stack = NULL;
-    size_t n = 0;
-    stack = malloc(sizeof(int) * (size_t)(m->nt + 1));
-    if (!stack)
-        return;
+    char *want = calloc((size_t)m->nt + 1, 1);
+    if (!want)
+        return EASEL_ENOMEM;
     for (int k = 0; k < m->nout; k++)
         if (m->outputs[k] >= 0)
-            stack[n++] = m->outputs[k];
-    char *seen = calloc((size_t)m->nt, 1);
-    if (!seen) {
-        free(stack);
-        return;
-    }
-    while (n > 0) {
-        int t = stack[--n];
-        if (seen[t])
+            want[m->outputs[k]] = 1;
+    for (int k = m->nops - 1; k >= 0; k--) {
+        struct tfl_op *op = &m->ops[k];
+        if (!want[op->out])
             continue;
-        seen[t] = 1;
-        int p = producer[t];
-        if (p < 0 || m->ops[p].needed)
-            continue;
-        m->ops[p].needed = true;
-        for (int i = 0; i < m->ops[p].nin; i++) {
-            int in = m->ops[p].in[i];
-            if (in >= 0 && !seen[in] && n < (size_t)m->nt)
-                stack[n++] = in;
-        }
+        op->needed = true;
+        for (int i = 0; i < op->nin; i++)
+            if (op->in[i] >= 0)
+                want[op->in[i]] = 1;
     }
-    free(seen);
-    free(stack);
+    free(want);
+    return EASEL_OK;
 }
 
 static easel_err parse(struct easel_tfl_model *m, unsigned out_mask,
@@ -274,7 +263,6 @@ static easel_err parse(struct easel_tfl_model *m, unsigned out_mask,
                   MAX_TENSORS);
         goto out;
     }
-    m->nt = (int)n;
     m->t = calloc(n ? n : 1, sizeof(*m->t));
     m->act = calloc(n ? n : 1, sizeof(*m->act));
     producer = malloc(sizeof(int) * (n ? n : 1));
@@ -282,6 +270,7 @@ static easel_err parse(struct easel_tfl_model *m, unsigned out_mask,
         rc = EASEL_ENOMEM;
         goto out;
     }
+    m->nt = (int)n;
     for (int k = 0; k < m->nt; k++) {
         producer[k] = -1;
         rc = read_tensor(&f, tfl_fb_table_at(&f, tensors, (size_t)k), buffers,
@@ -325,12 +314,12 @@ static easel_err parse(struct easel_tfl_model *m, unsigned out_mask,
                   MAX_OPS);
         goto out;
     }
-    m->nops = (int)n;
     m->ops = calloc(n, sizeof(*m->ops));
     if (!m->ops) {
         rc = EASEL_ENOMEM;
         goto out;
     }
+    m->nops = (int)n;
     for (int k = 0; k < m->nops; k++) {
         struct tfl_op *op = &m->ops[k];
         size_t ot = tfl_fb_table_at(&f, ops, (size_t)k);
@@ -404,8 +393,7 @@ static easel_err parse(struct easel_tfl_model *m, unsigned out_mask,
             goto out;
         }
     }
-    mark_needed(m, producer);
-    rc = EASEL_OK;
+    rc = mark_needed(m);
 out:
     free(codes);
     free(producer);
@@ -423,9 +411,40 @@ static easel_err prepare(struct easel_tfl_model *m, char *err, size_t errlen)
     easel_err rc = EASEL_OK;
     char *runtime = calloc((size_t)m->nt + 1, 1);
     m->readers = calloc((size_t)m->nt + 1, sizeof(int));
+    m->runtime = runtime;
     if (!runtime || !m->readers) {
         rc = EASEL_ENOMEM;
         goto out;
+    }
+    /* everything the selected operators touch, at float32, must fit the
+     * budget: a few bytes of sparse weights or a shape can ask for more */
+    {
+        uint64_t elems = 0;
+        char *seen = calloc((size_t)m->nt + 1, 1);
+        if (!seen) {
+            rc = EASEL_ENOMEM;
+            goto out;
+        }
+        for (int k = 0; k < m->nops; k++) {
+            const struct tfl_op *op = &m->ops[k];
+            if (!op->needed)
+                continue;
+            for (int i = -1; i < op->nin; i++) {
+                int t = i < 0 ? op->out : op->in[i];
+                if (t >= 0 && !seen[t]) {
+                    seen[t] = 1;
+                    elems += m->t[t].count;
+                }
+            }
+        }
+        free(seen);
+        if (elems > MAX_MODEL_ELEMS) {
+            rc = fail(err, errlen, EASEL_ELIMIT,
+                      "the model needs %llu MB of tensors (at most %llu)",
+                      (unsigned long long)(elems * 4 >> 20),
+                      (unsigned long long)((uint64_t)MAX_MODEL_ELEMS * 4 >> 20));
+            goto out;
+        }
     }
     for (int k = 0; k < m->nops; k++)
         if (m->ops[k].needed)
@@ -449,8 +468,8 @@ static easel_err prepare(struct easel_tfl_model *m, char *err, size_t errlen)
         } else {
             rc = (easel_err)tfl_op_check(m, op, err, errlen);
             if (rc) {
-                size_t used = strlen(err);
-                if (used + 1 < errlen)
+                size_t used = err && errlen ? strlen(err) : 0;
+                if (err && used + 1 < errlen)
                     easel_fmt_cut(err + used, errlen - used, " (operator %d, %s)",
                                   k, op_name(op->code));
                 goto out;
@@ -494,6 +513,7 @@ static easel_err prepare(struct easel_tfl_model *m, char *err, size_t errlen)
                                         sizeof(float));
 out:
     free(runtime);
+    m->runtime = NULL;
     free(m->readers);
     m->readers = NULL;
     return rc;

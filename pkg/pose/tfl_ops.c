@@ -11,6 +11,7 @@
  * chosen at run time when the CPU has it.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -466,6 +467,9 @@ int tfl_op_check(struct easel_tfl_model *m, struct tfl_op *op, char *err,
         if (!is4(in) || t1->ndim != 4 || !t1->is_const)
             return UNSUP("convolution that is not 4-D NHWC with constant "
                          "weights");
+        if (t1->dims[1] > 4096 || t1->dims[2] > 4096)
+            return BAD("malformed model: a %dx%d convolution window", t1->dims[1],
+                       t1->dims[2]);
         int cout, cin = in->dims[3];
         if (op->code == TFL_OP_CONV_2D) {
             cout = t1->dims[0];
@@ -667,7 +671,8 @@ int tfl_op_fold(struct easel_tfl_model *m, struct tfl_op *op, char *err,
                        "type");
         if ((rc = const_f32(in, err, errlen)))
             return rc;
-        if (m->readers && m->readers[op->in[0]] == 1) {
+        if (m->readers && m->readers[op->in[0]] == 1 &&
+            !(m->runtime && m->runtime[op->in[0]])) {
             o->f = in->f; /* the last reader: take it over */
             in->f = NULL;
             return 0;
@@ -934,15 +939,22 @@ KERNEL_VARIANTS(, base)
 KERNEL_VARIANTS(__attribute__((target("avx2,fma"))), avx2)
 #endif
 
+#ifdef TFL_DISPATCH
+static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
+static bool cpu_avx2;
+
+static void cpu_probe(void)
+{
+    __builtin_cpu_init();
+    cpu_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#endif
+
 static bool use_avx2(void)
 {
 #ifdef TFL_DISPATCH
-    static int have = -1;
-    if (have < 0) {
-        __builtin_cpu_init();
-        have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
-    return have == 1;
+    pthread_once(&cpu_once, cpu_probe);
+    return cpu_avx2;
 #else
     return false;
 #endif

@@ -454,6 +454,33 @@ def models():
                         d2s[idx4(od, 0, yy * 2 + by, xx * 2 + bx, c)] = \
                             res[idx4(rd, 0, yy, xx, (by * 2 + bx) * 2 + c)]
     out["resize_depth_to_space"] = (m.build(i, [o]), x, d2s)
+
+    # a constant read at run time (ADD) and then folded (DEQUANTIZE into
+    # another ADD): folding must copy it, not take it away
+    m = Model()
+    xd = [1, 2, 2, 4]
+    x = rnd(r, 16)
+    c = [f16(v) for v in rnd(r, 4)]
+    i = m.tensor(xd, name="in")
+    ct = m.tensor([4], F32, pack_f32(c), "c")
+    a1 = m.tensor(xd, name="a1")
+    m.op("ADD", [i, ct], a1, T((0, "i8", 0)))
+    cd = m.tensor([4], F32, None, "c2")
+    m.op("DEQUANTIZE", [ct], cd)
+    o = m.tensor(xd, name="out")
+    m.op("ADD", [a1, cd], o, T((0, "i8", 0)))
+    out["const_read_then_folded"] = (m.build(i, [o]), x,
+                                     [v + 2 * c[k % 4] for k, v in enumerate(x)])
+
+    # the same output listed eight times
+    m = Model()
+    xd = [1, 3, 3, 2]
+    x = rnd(r, 18, -2, 2)
+    i = m.tensor(xd, name="in")
+    o = m.tensor(xd, name="out")
+    m.op("LOGISTIC", [i], o)
+    out["output_listed_8_times"] = (m.build(i, [o] * 8), x,
+                                    [1 / (1 + math.exp(-v)) for v in x])
     return out
 
 
