@@ -54,6 +54,51 @@ static void host_name(char *dst, size_t len)
         easel_strlcpy(dst, "easel", len);
 }
 
+/* How sources are fetched and images loaded, from the O_LIMITS settings:
+ * job mode, the warm pool and the controller's /estimate-body read them
+ * the same way. */
+static void fetch_from(const struct settings *s, struct easel_fetch_opts *f)
+{
+    easel_fetch_opts_default(f);
+    f->max_bytes = s->max_source_bytes;
+    f->timeout_ms = s->fetch_timeout_ms;
+    f->connect_timeout_ms = s->connect_timeout_ms;
+    f->file_roots = (const char *const *)s->file_roots;
+    f->allow = (const char *const *)s->source_allow;
+}
+
+static void limits_from(const struct settings *s, struct easel_image_limits *l)
+{
+    easel_image_limits_default(l);
+    l->max_pixels = s->max_pixels;
+    l->max_bytes = s->max_source_bytes;
+    l->max_width = l->max_height = s->max_side;
+}
+
+/* The pose models of --pose-models, for `who` (a mode's name in errors).
+ * 0 with *out NULL when the setting is empty; 2 for a bad --pose-model;
+ * 1 when the models do not load (the message printed). */
+static int open_pose(const struct settings *s, const char *who,
+                     struct easel_pose_service **out)
+{
+    enum easel_pose_model which;
+    struct easel_error perr;
+    *out = NULL;
+    if (!s->pose_models || !*s->pose_models)
+        return 0;
+    easel_error_clear(&perr);
+    if (!easel_pose_model_parse(s->pose_model, &which)) {
+        fprintf(stderr, "easel %s: --pose-model must be lite, full or heavy, not %s\n", who,
+                s->pose_model ? s->pose_model : "(empty)");
+        return 2;
+    }
+    if (easel_pose_service_open(s->pose_models, which, out, &perr)) {
+        fprintf(stderr, "easel %s: %s\n", who, perr.msg);
+        return 1;
+    }
+    return 0;
+}
+
 static int run_controller(struct settings *s, char **args, int nargs);
 static int run_job(struct settings *s, char **args, int nargs);
 static int run_worker(struct settings *s, char **args, int nargs);
@@ -264,34 +309,17 @@ static int run_controller(struct settings *s, char **args, int nargs)
      * not start (a clear error naming the file beats a 503 later) */
     struct easel_fetch_opts body_fetch;
     struct easel_image_limits body_limits;
-    easel_fetch_opts_default(&body_fetch);
-    body_fetch.max_bytes = s->max_source_bytes;
-    body_fetch.timeout_ms = s->fetch_timeout_ms;
-    body_fetch.connect_timeout_ms = s->connect_timeout_ms;
-    body_fetch.allow = (const char *const *)s->source_allow;
+    fetch_from(s, &body_fetch);
     body_fetch.schemes = EASEL_SCHEME_HTTP | EASEL_SCHEME_DATA;
-    easel_image_limits_default(&body_limits);
-    body_limits.max_pixels = s->max_pixels;
-    body_limits.max_bytes = s->max_source_bytes;
-    body_limits.max_width = body_limits.max_height = s->max_side;
+    limits_from(s, &body_limits);
     if (s->pose_models && *s->pose_models) {
-        enum easel_pose_model which;
-        struct easel_error perr;
-        easel_error_clear(&perr);
-        if (!easel_pose_model_parse(s->pose_model, &which)) {
-            fprintf(stderr, "easel controller: --pose-model must be lite, full or heavy, not %s\n",
-                    s->pose_model ? s->pose_model : "(empty)");
-            goto out;
-        }
         if (easel_imaging_init("easel", 1)) {
             fprintf(stderr, "easel controller: --pose-models needs libvips: %s\n",
                     easel_imaging_init_error());
             goto out;
         }
-        if (easel_pose_service_open(s->pose_models, which, &pose, &perr)) {
-            fprintf(stderr, "easel controller: %s\n", perr.msg);
+        if (open_pose(s, "controller", &pose))
             goto out;
-        }
         /* the API's pool threads also answer health checks and jobs: pose
          * requests may hold all but one of them */
         long cpus = sysconf(_SC_NPROCESSORS_ONLN); /* the pool's own default, clamped */
@@ -445,18 +473,10 @@ static int run_job(struct settings *s, char **args, int nargs)
         .stop = &job_stop,
         .traceparent = getenv("TRACEPARENT"),
     };
-    easel_fetch_opts_default(&o.fetch);
-    o.fetch.max_bytes = s->max_source_bytes;
-    o.fetch.timeout_ms = s->fetch_timeout_ms;
-    o.fetch.connect_timeout_ms = s->connect_timeout_ms;
-    o.fetch.file_roots = (const char *const *)s->file_roots;
-    o.fetch.allow = (const char *const *)s->source_allow;
+    fetch_from(s, &o.fetch);
+    limits_from(s, &o.limits);
     o.pose_models = s->pose_models;
     o.pose_model = s->pose_model;
-    easel_image_limits_default(&o.limits);
-    o.limits.max_pixels = s->max_pixels;
-    o.limits.max_bytes = s->max_source_bytes;
-    o.limits.max_width = o.limits.max_height = s->max_side;
     stop_signals(on_job_stop);
     int code = easel_runner_run(&o, s->id);
     easel_imaging_shutdown();
@@ -532,37 +552,18 @@ static int run_worker(struct settings *s, char **args, int nargs)
         .run = {.storage_url = s->storage, .heartbeat_ms = s->heartbeat_ms,
                 .redis_url = s->redis_url, .queue = s->queue},
     };
-    easel_fetch_opts_default(&o.run.fetch);
-    o.run.fetch.max_bytes = s->max_source_bytes;
-    o.run.fetch.timeout_ms = s->fetch_timeout_ms;
-    o.run.fetch.connect_timeout_ms = s->connect_timeout_ms;
-    o.run.fetch.file_roots = (const char *const *)s->file_roots;
-    o.run.fetch.allow = (const char *const *)s->source_allow;
+    fetch_from(s, &o.run.fetch);
+    limits_from(s, &o.run.limits);
     o.run.pose_models = s->pose_models;
     o.run.pose_model = s->pose_model;
     /* estimate-body attempts share one loaded pipeline, taking turns */
     struct easel_pose_service *pose = NULL;
-    if (s->pose_models && *s->pose_models) {
-        enum easel_pose_model which;
-        struct easel_error perr;
-        easel_error_clear(&perr);
-        if (!easel_pose_model_parse(s->pose_model, &which)) {
-            fprintf(stderr, "easel worker: --pose-model must be lite, full or heavy, not %s\n",
-                    s->pose_model ? s->pose_model : "(empty)");
-            easel_imaging_shutdown();
-            return 2;
-        }
-        if (easel_pose_service_open(s->pose_models, which, &pose, &perr)) {
-            fprintf(stderr, "easel worker: %s\n", perr.msg);
-            easel_imaging_shutdown();
-            return 1;
-        }
-        o.run.pose_service = pose;
+    int prc = open_pose(s, "worker", &pose);
+    if (prc) {
+        easel_imaging_shutdown();
+        return prc;
     }
-    easel_image_limits_default(&o.run.limits);
-    o.run.limits.max_pixels = s->max_pixels;
-    o.run.limits.max_bytes = s->max_source_bytes;
-    o.run.limits.max_width = o.run.limits.max_height = s->max_side;
+    o.run.pose_service = pose;
     stop_signals(on_worker_stop);
     struct easel_error err;
     easel_error_clear(&err);

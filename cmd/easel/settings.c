@@ -374,15 +374,18 @@ static const struct easel_opt storage_opts[] = {
         "put: the object's Content-Type"),
     O_S3, O_LOG,
 };
+/* the limits of the commands that read one image file (image, pose) */
+#define O_FILE_LIMITS                                                         \
+    OPT("max-source-bytes", "EASEL_MAX_SOURCE_BYTES", SIZE, "50MB", max_source_bytes, 1, \
+        0x7fffffffffffLL, "Largest input file"),                              \
+    OPT("max-pixels", "EASEL_MAX_PIXELS", I64, "50000000", max_pixels, 1, 0x7fffffffffffLL, \
+        "Largest image in pixels (width x height), checked before decoding"), \
+    OPT("max-side", "EASEL_MAX_SIDE", INT, "16384", max_side, 1, 1000000,    \
+        "Largest image width or height in pixels")
 static const struct easel_opt image_opts[] = {
     OPT("preset", NULL, STRING, "default", preset, 0, 0,
         "variants: the preset to make (the registry's, or a built-in one)"),
-    OPT("max-source-bytes", "EASEL_MAX_SOURCE_BYTES", SIZE, "50MB", max_source_bytes, 1,
-        0x7fffffffffffLL, "Largest input file"),
-    OPT("max-pixels", "EASEL_MAX_PIXELS", I64, "50000000", max_pixels, 1, 0x7fffffffffffLL,
-        "Largest image in pixels (width x height), checked before decoding"),
-    OPT("max-side", "EASEL_MAX_SIDE", INT, "16384", max_side, 1, 1000000,
-        "Largest image width or height in pixels"),
+    O_FILE_LIMITS,
     O_REGISTRY, O_LOG,
 };
 static const struct easel_opt pose_opts[] = {
@@ -393,12 +396,7 @@ static const struct easel_opt pose_opts[] = {
     OPT("chart", NULL, STRING, NULL, chart, 0, 0,
         "With --height-cm: the registry's size chart to recommend from (default: \"default\")"),
     OPT("output", NULL, STRING, "table", output, 0, 0, "Output format: table or json (-o json)"),
-    OPT("max-source-bytes", "EASEL_MAX_SOURCE_BYTES", SIZE, "50MB", max_source_bytes, 1,
-        0x7fffffffffffLL, "Largest input file"),
-    OPT("max-pixels", "EASEL_MAX_PIXELS", I64, "50000000", max_pixels, 1, 0x7fffffffffffLL,
-        "Largest image in pixels (width x height), checked before decoding"),
-    OPT("max-side", "EASEL_MAX_SIDE", INT, "16384", max_side, 1, 1000000,
-        "Largest image width or height in pixels"),
+    O_FILE_LIMITS,
     O_POSE, O_REGISTRY, O_LOG,
 };
 static const struct easel_opt render_opts[] = {

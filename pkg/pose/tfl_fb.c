@@ -1,6 +1,7 @@
 /*
  * tfl_fb.c - the FlatBuffer reader of the TensorFlow Lite interpreter, for
- * the loader (tfl_load.c) and the densifier of sparse weights (tfl_ops.c).
+ * the loader (tfl_load.c) and the densifier of sparse weights (tfl_ops.c),
+ * and the one way both say why a model is refused (tfl_fail).
  *
  * Every read is checked against the file: a uoffset, soffset or vtable
  * entry that leaves the file sets f->bad and reads as 0, so a caller can
@@ -8,9 +9,20 @@
  * offset cannot fault. TFLite files are little-endian, as is every target
  * easel builds for.
  */
+#include <stdarg.h>
 #include <string.h>
 
 #include "tfl_int.h"
+
+int tfl_fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (err && errlen)
+        easel_vfmt_cut(err, errlen, fmt, ap);
+    va_end(ap);
+    return code;
+}
 
 uint32_t tfl_fb_u32(struct tfl_fb *f, size_t off)
 {

@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+#include "easel/core.h"
+
 #define TFL_MAX_DIMS 6
 #define TFL_MAX_IN 8
 
@@ -101,6 +103,10 @@ struct easel_tfl_model {
     int *readers;          /* while loading: readers of each tensor left */
     char *runtime;         /* while loading: constants read at run time */
 };
+
+/* Writes why into err (when given) and returns code: every refusal of the
+ * loader and the operator checks. */
+int tfl_fail(char *err, size_t errlen, int code, const char *fmt, ...) EASEL_PRINTF(4, 5);
 
 /* tfl_fb.c: checked reads of the model file. A read that would leave the
  * file sets bad and yields 0; fields absent from a table yield 0 too. */

@@ -21,21 +21,8 @@
 
 /* --------------------------------------------------------------- errors */
 
-static easel_err fail(char *err, size_t errlen, easel_err code,
-                      const char *fmt, ...) EASEL_PRINTF(4, 5);
-static easel_err fail(char *err, size_t errlen, easel_err code,
-                      const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && errlen)
-        easel_vfmt_cut(err, errlen, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
 #define MALFORMED(what)                                                      \
-    fail(err, errlen, EASEL_EPARSE, "malformed model: %s", what)
+    tfl_fail(err, errlen, EASEL_EPARSE, "malformed model: %s", what)
 
 /* -------------------------------------------------------------- loading */
 
@@ -54,7 +41,7 @@ static easel_err read_tensor(struct tfl_fb *f, size_t tab, size_t buffers,
     t->last_use = -1;
     if (tfl_fb_vec(f, tab, 0, 4, &s, &n)) {
         if (n > TFL_MAX_DIMS)
-            return fail(err, errlen, EASEL_EUNSUPPORTED,
+            return tfl_fail(err, errlen, EASEL_EUNSUPPORTED,
                         "tensor with %zu dimensions (at most %d)", n,
                         TFL_MAX_DIMS);
         t->ndim = (int)n;
@@ -62,7 +49,7 @@ static easel_err read_tensor(struct tfl_fb *f, size_t tab, size_t buffers,
         for (size_t k = 0; k < n; k++) {
             int32_t d = (int32_t)tfl_fb_u32(f, s + 4 * k);
             if (d < 1 || (size_t)d > MAX_ELEMS || t->count * (size_t)d > MAX_ELEMS)
-                return fail(err, errlen, EASEL_ELIMIT,
+                return tfl_fail(err, errlen, EASEL_ELIMIT,
                             "tensor dimension %d out of range", d);
             t->dims[k] = d;
             t->count *= (size_t)d;
@@ -218,21 +205,21 @@ static easel_err parse(struct easel_tfl_model *m, unsigned out_mask,
     easel_err rc;
 
     if (f.n < 8 || memcmp(f.b + 4, "TFL3", 4) != 0)
-        return fail(err, errlen, EASEL_EPARSE,
+        return tfl_fail(err, errlen, EASEL_EPARSE,
                     "not a TensorFlow Lite model (no TFL3 identifier)");
     size_t root = tfl_fb_deref(&f, 0);
     if (f.bad)
         return MALFORMED("root table out of bounds");
     uint32_t version = (uint32_t)tfl_fb_scalar(&f, root, 0, 4, false, 0);
     if (version != 3)
-        return fail(err, errlen, EASEL_EUNSUPPORTED,
+        return tfl_fail(err, errlen, EASEL_EUNSUPPORTED,
                     "schema version %u (easel reads version 3)", version);
     if (!tfl_fb_vec(&f, root, 1, 4, &opcodes, &nopc))
         return MALFORMED("no operator codes");
     if (!tfl_fb_vec(&f, root, 2, 4, &subgraphs, &nsg) || nsg < 1)
         return MALFORMED("no subgraph");
     if (nsg != 1)
-        return fail(err, errlen, EASEL_EUNSUPPORTED,
+        return tfl_fail(err, errlen, EASEL_EUNSUPPORTED,
                     "%zu subgraphs (easel runs models of one)", nsg);
     if (!tfl_fb_vec(&f, root, 4, 4, &buffers, &nbuf))
         return MALFORMED("no buffers");
@@ -247,7 +234,7 @@ static easel_err parse(struct easel_tfl_model *m, unsigned out_mask,
         int64_t bc = tfl_fb_scalar(&f, oc, 3, 4, true, 0);
         codes[k] = (int)(bc > dep ? bc : dep);
         if (tfl_fb_field(&f, oc, 1, 4)) {
-            rc = fail(err, errlen, EASEL_EUNSUPPORTED,
+            rc = tfl_fail(err, errlen, EASEL_EUNSUPPORTED,
                       "custom operator (easel runs builtin operators only)");
             goto out;
         }
@@ -259,7 +246,7 @@ static easel_err parse(struct easel_tfl_model *m, unsigned out_mask,
         goto out;
     }
     if (n > MAX_TENSORS) {
-        rc = fail(err, errlen, EASEL_ELIMIT, "%zu tensors (at most %d)", n,
+        rc = tfl_fail(err, errlen, EASEL_ELIMIT, "%zu tensors (at most %d)", n,
                   MAX_TENSORS);
         goto out;
     }
@@ -280,14 +267,14 @@ static easel_err parse(struct easel_tfl_model *m, unsigned out_mask,
     }
     /* inputs and outputs */
     if (!tfl_fb_vec(&f, sg, 1, 4, &s, &n) || n != 1) {
-        rc = fail(err, errlen, EASEL_EUNSUPPORTED,
+        rc = tfl_fail(err, errlen, EASEL_EUNSUPPORTED,
                   "the model must have exactly one input");
         goto out;
     }
     m->input = (int32_t)tfl_fb_u32(&f, s);
     if (m->input < 0 || m->input >= m->nt || m->t[m->input].type != TFL_F32 ||
         m->t[m->input].is_const) {
-        rc = fail(err, errlen, EASEL_EUNSUPPORTED,
+        rc = tfl_fail(err, errlen, EASEL_EUNSUPPORTED,
                   "the model's input must be a float32 tensor");
         goto out;
     }
@@ -310,7 +297,7 @@ static easel_err parse(struct easel_tfl_model *m, unsigned out_mask,
         goto out;
     }
     if (n > MAX_OPS) {
-        rc = fail(err, errlen, EASEL_ELIMIT, "%zu operators (at most %d)", n,
+        rc = tfl_fail(err, errlen, EASEL_ELIMIT, "%zu operators (at most %d)", n,
                   MAX_OPS);
         goto out;
     }
@@ -330,7 +317,7 @@ static easel_err parse(struct easel_tfl_model *m, unsigned out_mask,
         }
         op->code = codes[idx];
         if (!op_name(op->code)) {
-            rc = fail(err, errlen, EASEL_EUNSUPPORTED,
+            rc = tfl_fail(err, errlen, EASEL_EUNSUPPORTED,
                       "operator %d (builtin code %d) is not one easel runs",
                       k, op->code);
             goto out;
@@ -348,7 +335,7 @@ static easel_err parse(struct easel_tfl_model *m, unsigned out_mask,
             }
         }
         if (!tfl_fb_vec(&f, ot, 2, 4, &s, &n) || n != 1) {
-            rc = fail(err, errlen, EASEL_EUNSUPPORTED,
+            rc = tfl_fail(err, errlen, EASEL_EUNSUPPORTED,
                       "operator %d (%s) without exactly one output", k,
                       op_name(op->code));
             goto out;
@@ -379,7 +366,7 @@ static easel_err parse(struct easel_tfl_model *m, unsigned out_mask,
             if (in < 0 || in == m->input || m->t[in].is_const)
                 continue;
             if (producer[in] < 0 || producer[in] >= k) {
-                rc = fail(err, errlen, EASEL_EPARSE,
+                rc = tfl_fail(err, errlen, EASEL_EPARSE,
                           "malformed model: operator %d reads a tensor no "
                           "earlier operator writes", k);
                 goto out;
@@ -439,7 +426,7 @@ static easel_err prepare(struct easel_tfl_model *m, char *err, size_t errlen)
         }
         free(seen);
         if (elems > MAX_MODEL_ELEMS) {
-            rc = fail(err, errlen, EASEL_ELIMIT,
+            rc = tfl_fail(err, errlen, EASEL_ELIMIT,
                       "the model needs %llu MB of tensors (at most %llu)",
                       (unsigned long long)(elems * 4 >> 20),
                       (unsigned long long)((uint64_t)MAX_MODEL_ELEMS * 4 >> 20));
@@ -495,7 +482,7 @@ static easel_err prepare(struct easel_tfl_model *m, char *err, size_t errlen)
     }
     for (int k = 0; k < m->nout; k++)
         if (m->outputs[k] >= 0 && m->t[m->outputs[k]].is_const) {
-            rc = fail(err, errlen, EASEL_EUNSUPPORTED,
+            rc = tfl_fail(err, errlen, EASEL_EUNSUPPORTED,
                       "output %d does not depend on the input", k);
             goto out;
         }
@@ -612,7 +599,7 @@ easel_err easel_tfl_load(const void *buf, size_t len, unsigned out_mask,
         return EASEL_EINVAL;
     *out = NULL;
     if (len > EASEL_TFL_MAX_FILE)
-        return fail(err, errlen, EASEL_ELIMIT,
+        return tfl_fail(err, errlen, EASEL_ELIMIT,
                     "model file of %zu bytes (at most %d)", len,
                     EASEL_TFL_MAX_FILE);
     m = calloc(1, sizeof(*m));
@@ -657,16 +644,16 @@ easel_err easel_tfl_load_file(const char *path, unsigned out_mask,
     *out = NULL;
     fp = fopen(path, "rb");
     if (!fp)
-        return fail(err, errlen, errno == ENOENT ? EASEL_ENOTFOUND : EASEL_EIO,
+        return tfl_fail(err, errlen, errno == ENOENT ? EASEL_ENOTFOUND : EASEL_EIO,
                     "cannot open model %s: %s", path, strerror(errno));
     if (fseek(fp, 0, SEEK_END) != 0 || (sz = ftell(fp)) < 0 ||
         fseek(fp, 0, SEEK_SET) != 0) {
         fclose(fp);
-        return fail(err, errlen, EASEL_EIO, "cannot read model %s", path);
+        return tfl_fail(err, errlen, EASEL_EIO, "cannot read model %s", path);
     }
     if (sz > EASEL_TFL_MAX_FILE) {
         fclose(fp);
-        return fail(err, errlen, EASEL_ELIMIT,
+        return tfl_fail(err, errlen, EASEL_ELIMIT,
                     "model %s is %ld bytes (at most %d)", path, sz,
                     EASEL_TFL_MAX_FILE);
     }
@@ -678,7 +665,7 @@ easel_err easel_tfl_load_file(const char *path, unsigned out_mask,
     if (fread(buf, 1, (size_t)sz, fp) != (size_t)sz) {
         fclose(fp);
         free(buf);
-        return fail(err, errlen, EASEL_EIO, "cannot read model %s", path);
+        return tfl_fail(err, errlen, EASEL_EIO, "cannot read model %s", path);
     }
     fclose(fp);
     rc = easel_tfl_load(buf, (size_t)sz, out_mask, out, err, errlen);

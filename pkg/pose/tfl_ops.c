@@ -29,20 +29,8 @@
 #define HOT static inline
 #endif
 
-static int efail(char *err, size_t errlen, int code, const char *fmt, ...)
-    EASEL_PRINTF(4, 5);
-static int efail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && errlen)
-        easel_vfmt_cut(err, errlen, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
-#define UNSUP(...) efail(err, errlen, EASEL_EUNSUPPORTED, __VA_ARGS__)
-#define BAD(...) efail(err, errlen, EASEL_EPARSE, __VA_ARGS__)
+#define UNSUP(...) tfl_fail(err, errlen, EASEL_EUNSUPPORTED, __VA_ARGS__)
+#define BAD(...) tfl_fail(err, errlen, EASEL_EPARSE, __VA_ARGS__)
 
 /* ------------------------------------------------------------ constants */
 
